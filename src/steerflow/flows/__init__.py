@@ -1,0 +1,41 @@
+"""OpenFlow state as values: matches, actions, flows and groups, canonical and hashable."""
+
+from steerflow.flows.types import (
+    Action,
+    Bucket,
+    Decap,
+    Drop,
+    EncapNsh,
+    Field,
+    Flow,
+    FlowKey,
+    Group,
+    GroupAction,
+    Match,
+    Move,
+    Output,
+    PopMpls,
+    PushMpls,
+    Resubmit,
+    SetField,
+)
+
+__all__ = [
+    "Action",
+    "Bucket",
+    "Decap",
+    "Drop",
+    "EncapNsh",
+    "Field",
+    "Flow",
+    "FlowKey",
+    "Group",
+    "GroupAction",
+    "Match",
+    "Move",
+    "Output",
+    "PopMpls",
+    "PushMpls",
+    "Resubmit",
+    "SetField",
+]
