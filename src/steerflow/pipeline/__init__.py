@@ -1,0 +1,1 @@
+"""The OpenFlow pipeline of br-int, declared as data: tables, registers and cookies."""
