@@ -1,0 +1,167 @@
+"""Stored resources: the generic CRUD handler over the NB store that each API resource specialises.
+
+`StoredResource` implements the `ResourceHandler` protocol. Reads are project-scoped (another project's
+object is a 404, as Neutron hides it); writes run inside `transact`, so a subclass's rules are checked on
+the very snapshot that gets committed and a rejected request writes nothing. Subclasses provide the
+attribute map, the NotFound class and the `plan_*` hooks, which validate and return the extra operations.
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from steerflow.api.attributes import AttributeMap
+from steerflow.api.context import Context
+from steerflow.api.errors import NeutronError, NotFound, OverQuota
+from steerflow.api.txn import Snapshot, transact
+from steerflow.nbdb.api import Delete, JsonDict, NorthboundStore, Operation, Put
+
+UNLIMITED = -1
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def can_see(ctx: Context, obj: Mapping[str, Any]) -> bool:
+    """Admin sees everything, others only objects of their own project."""
+    return ctx.can_see(str(obj.get("project_id", obj.get("tenant_id", ""))))
+
+
+def visible_object(ctx: Context, snap: Snapshot, kind: str, id: Any) -> JsonDict | None:
+    """The object `id` of `kind` in `snap` if it exists and the caller may see it, else None."""
+    if not isinstance(id, str):
+        return None
+    obj = snap.find(kind, id)
+    return obj if obj is not None and can_see(ctx, obj) else None
+
+
+def visible_objects(ctx: Context, snap: Snapshot, kind: str) -> dict[str, JsonDict]:
+    """Every object of `kind` in `snap` the caller may see, by id."""
+    return {i: o for i, o in snap.of(kind).items() if can_see(ctx, o)}
+
+
+def matches_filters(obj: Mapping[str, Any], filters: Mapping[str, builtins.list[Any]]) -> bool:
+    """Equality filters: every key must match one of its values; a list attribute matches a member."""
+    return all(_matches(obj.get(key), wanted) for key, wanted in filters.items())
+
+
+def _matches(value: Any, wanted: builtins.list[Any]) -> bool:
+    if value in wanted:
+        return True
+    return isinstance(value, list) and any(w in value for w in wanted)
+
+
+class StoredResource:
+    """Generic handler for one NB kind; subclasses set the class attributes and override the hooks."""
+
+    resource: str  # singular name = NB kind
+    collection: str
+    path_prefix: str = ""
+    attributes: AttributeMap
+    not_found: type[NeutronError] = NotFound  # raised as not_found(id=...)
+    default_quota: int = UNLIMITED  # objects per project; negative = unlimited
+
+    def __init__(self, store: NorthboundStore, quota: int | None = None) -> None:
+        self.store = store
+        self.quota = self.default_quota if quota is None else quota
+
+    # --- hooks --------------------------------------------------------------------------------------
+
+    def plan_create(self, ctx: Context, snap: Snapshot, obj: JsonDict) -> tuple[JsonDict, list[Operation]]:
+        """Validate the new object against `snap`; return the object to store and any extra ops.
+
+        `obj` is a private copy holding the converted attributes, `id` and both project keys.
+        """
+        return obj, []
+
+    def plan_update(
+        self, ctx: Context, snap: Snapshot, current: JsonDict, updated: JsonDict
+    ) -> tuple[JsonDict, list[Operation]]:
+        """Validate `updated` (= `current` with the request's changes); return the object and extra ops."""
+        return updated, []
+
+    def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
+        """Refuse the delete (raise) or return extra ops to commit with it."""
+        return []
+
+    def can_see(self, ctx: Context, obj: Mapping[str, Any]) -> bool:
+        return can_see(ctx, obj)
+
+    # --- ResourceHandler ------------------------------------------------------------------------------
+
+    def get(self, ctx: Context, id: str) -> JsonDict:
+        rec = self.store.get(self.resource, id)
+        if rec is None or not self.can_see(ctx, rec.value):
+            raise self.not_found(id=id)
+        return self.attributes.visible(rec.value)
+
+    def list(self, ctx: Context, filters: Mapping[str, builtins.list[str]]) -> builtins.list[JsonDict]:
+        wanted = self._converted_filters(filters)
+        return [
+            self.attributes.visible(rec.value)
+            for rec in self.store.list(self.resource)
+            if self.can_see(ctx, rec.value) and matches_filters(rec.value, wanted)
+        ]
+
+    def create(self, ctx: Context, body: JsonDict) -> JsonDict:
+        values = self.attributes.prepare_post(ctx, body)
+        values["id"] = new_id()  # stable across transaction retries
+        return transact(self.store, lambda snap: self._plan_create(ctx, snap, values))
+
+    def update(self, ctx: Context, id: str, body: JsonDict) -> JsonDict:
+        changes = self.attributes.prepare_put(ctx, body)
+        return transact(self.store, lambda snap: self._plan_update(ctx, snap, id, changes))
+
+    def delete(self, ctx: Context, id: str) -> None:
+        transact(self.store, lambda snap: self._plan_delete(ctx, snap, id))
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _converted_filters(self, filters: Mapping[str, Sequence[str]]) -> dict[str, builtins.list[Any]]:
+        out: dict[str, builtins.list[Any]] = {}
+        for key, raw in filters.items():
+            values = self.attributes.filter_values(key, raw)
+            if values is not None:  # unknown filter keys are ignored, as Neutron does
+                out[key] = values
+        return out
+
+    def _current(self, ctx: Context, snap: Snapshot, id: str) -> JsonDict:
+        obj = snap.find(self.resource, id)
+        if obj is None or not self.can_see(ctx, obj):
+            raise self.not_found(id=id)
+        return copy.deepcopy(obj)
+
+    def _check_quota(self, snap: Snapshot, project_id: Any) -> None:
+        if self.quota < 0:
+            return
+        used = sum(1 for o in snap.of(self.resource).values() if o.get("project_id") == project_id)
+        if used >= self.quota:
+            raise OverQuota(overs=[self.resource])
+
+    def _plan_create(
+        self, ctx: Context, snap: Snapshot, values: JsonDict
+    ) -> tuple[builtins.list[Operation], JsonDict]:
+        obj = copy.deepcopy(values)
+        self._check_quota(snap, obj.get("project_id"))
+        final, extra = self.plan_create(ctx, snap, obj)
+        return [Put(self.resource, final["id"], final), *extra], self.attributes.visible(final)
+
+    def _plan_update(
+        self, ctx: Context, snap: Snapshot, id: str, changes: JsonDict
+    ) -> tuple[builtins.list[Operation], JsonDict]:
+        current = self._current(ctx, snap, id)
+        updated = {**copy.deepcopy(current), **copy.deepcopy(changes)}
+        final, extra = self.plan_update(ctx, snap, current, updated)
+        if final == current and not extra:
+            return [], self.attributes.visible(final)  # nothing changed: no new revision
+        return [Put(self.resource, id, final), *extra], self.attributes.visible(final)
+
+    def _plan_delete(self, ctx: Context, snap: Snapshot, id: str) -> tuple[builtins.list[Operation], None]:
+        current = self._current(ctx, snap, id)
+        extra = self.plan_delete(ctx, snap, current)
+        return [Delete(self.resource, id), *extra], None
