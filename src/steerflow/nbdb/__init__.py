@@ -11,8 +11,10 @@ from steerflow.nbdb.api import (
     StoreError,
     WatchBatch,
 )
+from steerflow.nbdb.url import DEFAULT_NB_URL, default_nb_url, open_store
 
 __all__ = [
+    "DEFAULT_NB_URL",
     "Delete",
     "Event",
     "NorthboundStore",
@@ -22,4 +24,6 @@ __all__ = [
     "RevisionConflict",
     "StoreError",
     "WatchBatch",
+    "default_nb_url",
+    "open_store",
 ]

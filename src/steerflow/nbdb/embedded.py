@@ -1,0 +1,241 @@
+"""Embedded northbound store: one SQLite file (WAL) shared by the processes of one host, no server."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from steerflow.nbdb.api import (
+    Event,
+    Operation,
+    Put,
+    Record,
+    RevisionConflict,
+    StoreError,
+    WatchBatch,
+)
+
+DEFAULT_HISTORY = 100_000
+# Other processes' commits are noticed by polling; commits of this process wake watchers at once.
+POLL_INTERVAL = 0.02
+BUSY_TIMEOUT = 30.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (
+    kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, mod_revision INTEGER NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY, revision INTEGER NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_revision ON events (revision);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0), ('compacted', 0);
+"""
+
+_Row = tuple[str, str, str | None]
+
+
+class EmbeddedStore:
+    """A `NorthboundStore` in a SQLite database file.
+
+    Durable (WAL + synchronous=FULL: a commit that returned survives a crash), and safe to share between
+    processes: commits are serialized by SQLite's write lock (BEGIN IMMEDIATE) and every process's
+    watchers see every commit. `history` bounds the events kept for resuming watchers; compaction drops
+    whole revisions, oldest first, and records the newest dropped one in meta `compacted`.
+    """
+
+    def __init__(self, path: str | Path, history: int = DEFAULT_HISTORY) -> None:
+        if history < 1:
+            raise ValueError("history must keep at least one event")
+        self.path = Path(path)
+        self.history = history
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        # bumped on every local commit so that local watchers do not wait for the next poll
+        self._generation = 0
+        self._committed = threading.Condition()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._write() as conn:
+                for statement in _SCHEMA.split(";"):
+                    conn.execute(statement)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the embedded store {self.path}: {exc}") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (sqlite3 connections must not be used by two threads at once)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        with self._lock:
+            if self._closed:
+                raise StoreError("the embedded store is closed")
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._connections.append(conn)
+        self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE takes the write lock up front so checks stay valid."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every SELECT inside sees the same committed state."""
+        try:
+            conn = self._conn()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"embedded store {self.path}: {exc}") from exc
+
+    def revision(self) -> int:
+        with self._read() as conn:
+            return _meta(conn, "revision")
+
+    def get(self, kind: str, id: str) -> Record | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT kind, id, value, mod_revision FROM objects WHERE kind = ? AND id = ?", (kind, id)
+            ).fetchone()
+        return _record(row) if row else None
+
+    def list(self, kind: str) -> list[Record]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT kind, id, value, mod_revision FROM objects WHERE kind = ? ORDER BY id", (kind,)
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def snapshot(self) -> tuple[int, builtins.list[Record]]:
+        with self._read() as conn:
+            return _meta(conn, "revision"), _all_records(conn)
+
+    def commit(self, ops: Sequence[Operation], expected_revision: int | None = None) -> int:
+        rows: list[_Row] = [
+            (op.kind, op.id, json.dumps(op.value) if isinstance(op, Put) else None) for op in ops
+        ]
+        try:
+            with self._write() as conn:
+                revision = _meta(conn, "revision")
+                if expected_revision is not None and expected_revision != revision:
+                    raise RevisionConflict(expected_revision, revision)
+                revision += 1
+                _apply(conn, revision, rows)
+                self._compact(conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"embedded store {self.path}: commit failed: {exc}") from exc
+        with self._committed:
+            self._generation += 1
+            self._committed.notify_all()
+        return revision
+
+    def _compact(self, conn: sqlite3.Connection) -> None:
+        """Keep at most `history` events, dropping whole revisions so no watcher sees half a commit."""
+        first, last = conn.execute("SELECT MIN(seq), MAX(seq) FROM events").fetchone()
+        # seq only grows and only a prefix is ever deleted, so the span is the event count
+        if first is None or last - first + 1 <= self.history + self.history // 8:
+            return
+        (cutoff,) = conn.execute(
+            "SELECT revision FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?", (self.history,)
+        ).fetchone()
+        conn.execute("DELETE FROM events WHERE revision <= ?", (cutoff,))
+        conn.execute("UPDATE meta SET value = ? WHERE name = 'compacted'", (cutoff,))
+
+    def watch(self, since_revision: int, timeout: float = 1.0) -> WatchBatch:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            with self._committed:
+                generation = self._generation
+            batch = self._changes_since(since_revision)
+            if batch is not None:
+                return batch
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return WatchBatch(revision=since_revision)
+            self._wait_for_local_commit(generation, min(remaining, POLL_INTERVAL))
+
+    def _wait_for_local_commit(self, generation: int, timeout: float) -> None:
+        """Sleep until this process commits or `timeout` passes (other processes are seen by polling)."""
+        with self._committed:
+            self._committed.wait_for(lambda: self._generation != generation, timeout=timeout)
+
+    def _changes_since(self, since: int) -> WatchBatch | None:
+        """The batch a watcher at `since` gets now, or None when nothing newer was committed."""
+        with self._read() as conn:
+            revision = _meta(conn, "revision")
+            if revision <= since:
+                return None
+            if since < _meta(conn, "compacted"):
+                return WatchBatch(revision, resync=True, snapshot=_all_records(conn))
+            rows = conn.execute(
+                "SELECT revision, kind, id, value FROM events WHERE revision > ? ORDER BY seq", (since,)
+            ).fetchall()
+        events = [
+            Event(rev, kind, id, None if value is None else json.loads(value))
+            for rev, kind, id, value in rows
+        ]
+        return WatchBatch(revision, events=events)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+
+
+def _meta(conn: sqlite3.Connection, name: str) -> int:
+    (value,) = conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+    return int(value)
+
+
+def _apply(conn: sqlite3.Connection, revision: int, rows: Sequence[_Row]) -> None:
+    conn.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (revision,))
+    for kind, id, value in rows:
+        if value is None:
+            conn.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, id))
+        else:
+            conn.execute(
+                "INSERT OR REPLACE INTO objects (kind, id, value, mod_revision) VALUES (?, ?, ?, ?)",
+                (kind, id, value, revision),
+            )
+    conn.executemany(
+        "INSERT INTO events (revision, kind, id, value) VALUES (?, ?, ?, ?)",
+        [(revision, kind, id, value) for kind, id, value in rows],
+    )
+
+
+def _record(row: tuple[str, str, str, int]) -> Record:
+    kind, id, value, mod_revision = row
+    return Record(kind, id, json.loads(value), mod_revision)
+
+
+def _all_records(conn: sqlite3.Connection) -> list[Record]:
+    rows = conn.execute("SELECT kind, id, value, mod_revision FROM objects ORDER BY kind, id").fetchall()
+    return [_record(row) for row in rows]
