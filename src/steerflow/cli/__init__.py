@@ -1,0 +1,1 @@
+"""The `steerflow` command line: API server, resource commands (typer + rich) and the demo."""

@@ -1,0 +1,302 @@
+"""CLI commands for what steers traffic: flow classifiers, port chains and service graphs (networking-sfc)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from steerflow.cli.common import (
+    DescriptionOption,
+    FormatOption,
+    ListSpec,
+    NameOption,
+    add_list_show_delete,
+    named_fields,
+    open_client,
+    parse_pairs,
+    parse_port_range,
+    require_change,
+    resolve_all,
+    update_and_show,
+)
+from steerflow.cli.output import Format, JsonDict, emit_one
+from steerflow.client import SteerflowClient
+
+
+def classifier_summary(fc: JsonDict) -> str:
+    """What a classifier matches, in one line per attribute (like the openstack CLI's Summary column)."""
+    lines = [f"{fc.get('ethertype') or 'IPv4'} protocol={fc.get('protocol') or 'any'}"]
+    for side in ("source", "destination"):
+        prefix = fc.get(f"{side}_ip_prefix")
+        low, high = fc.get(f"{side}_port_range_min"), fc.get(f"{side}_port_range_max")
+        if prefix or low is not None or high is not None:
+            ports = (
+                ""
+                if low is None and high is None
+                else f" ports {low if low is not None else 0}:{high or 65535}"
+            )
+            lines.append(f"{side} {prefix or 'any'}{ports}")
+    return "\n".join(lines)
+
+
+FLOW_CLASSIFIER = ListSpec(
+    "flow_classifier", ("id", "name", "summary", "logical_source_port", "logical_destination_port"),
+    {"logical_source_port": "port", "logical_destination_port": "port"}, {"summary": classifier_summary},
+)  # fmt: skip
+PORT_CHAIN = ListSpec(
+    "port_chain", ("id", "name", "chain_id", "port_pair_groups", "flow_classifiers", "chain_parameters"),
+    {"port_pair_groups": "port_pair_group", "flow_classifiers": "flow_classifier"},
+)  # fmt: skip
+SERVICE_GRAPH = ListSpec("service_graph", ("id", "name", "port_chains"), {"port_chains": "port_chain"})
+
+flow_classifier_app = typer.Typer(
+    help="Flow classifiers: which traffic enters a chain.", no_args_is_help=True
+)
+port_chain_app = typer.Typer(
+    help="Port chains: classified traffic through port pair groups.", no_args_is_help=True
+)
+service_graph_app = typer.Typer(help="Service graphs: port chains linked into a DAG.", no_args_is_help=True)
+add_list_show_delete(flow_classifier_app, FLOW_CLASSIFIER)
+add_list_show_delete(port_chain_app, PORT_CHAIN)
+add_list_show_delete(service_graph_app, SERVICE_GRAPH)
+
+PortPairGroupsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--port-pair-group",
+        metavar="PORT_PAIR_GROUP",
+        help="Port pair group name or id (repeatable, in order).",
+    ),
+]
+FlowClassifiersOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--flow-classifier", metavar="FLOW_CLASSIFIER", help="Flow classifier name or id (repeatable)."
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a flow classifier matches, in the openstack CLI's terms (ports as `MIN:MAX`)."""
+
+    protocol: str | None = None
+    ethertype: str | None = None
+    source_port: str | None = None
+    destination_port: str | None = None
+    source_ip_prefix: str | None = None
+    destination_ip_prefix: str | None = None
+    logical_source_port: str | None = None
+    logical_destination_port: str | None = None
+
+    def body(self, client: SteerflowClient) -> JsonDict:
+        body: JsonDict = {"ethertype": self.ethertype or "IPv4"}
+        for key in ("protocol", "source_ip_prefix", "destination_ip_prefix"):
+            if getattr(self, key) is not None:
+                body[key] = getattr(self, key)
+        for key in ("source_port", "destination_port"):
+            text = getattr(self, key)
+            if text is not None:
+                low, high = parse_port_range(text, "--" + key.replace("_", "-"))
+                body[f"{key}_range_min"], body[f"{key}_range_max"] = low, high
+        for key in ("logical_source_port", "logical_destination_port"):
+            if getattr(self, key) is not None:
+                body[key] = client.find_id("port", getattr(self, key))
+        return body
+
+
+def create_flow_classifier(
+    client: SteerflowClient, name: str, match: Match, description: str | None = None
+) -> JsonDict:
+    body = {"name": name, **match.body(client), **named_fields(None, description)}
+    return client.create("flow_classifier", body)
+
+
+def chain_parameters(text: str) -> dict[str, Any]:
+    """`correlation=<mpls|nsh>,symmetric=<true|false>` as the API's chain_parameters."""
+    params: dict[str, Any] = {}
+    for key, value in parse_pairs(text, "--chain-parameters").items():
+        if key == "symmetric" and value.lower() in ("true", "false"):
+            params[key] = value.lower() == "true"
+        else:
+            params[key] = value  # the API validates the rest
+    return params
+
+
+def create_port_chain(
+    client: SteerflowClient,
+    name: str,
+    port_pair_groups: list[str],
+    flow_classifiers: list[str] | None = None,
+    parameters: str | None = None,
+    description: str | None = None,
+) -> JsonDict:
+    body: JsonDict = {
+        "name": name,
+        "port_pair_groups": resolve_all(client, "port_pair_group", port_pair_groups),
+        "flow_classifiers": resolve_all(client, "flow_classifier", flow_classifiers),
+        **named_fields(None, description),
+    }
+    if parameters is not None:
+        body["chain_parameters"] = chain_parameters(parameters)
+    return client.create("port_chain", body)
+
+
+def create_service_graph(
+    client: SteerflowClient, name: str, branching_points: list[str], description: str | None = None
+) -> JsonDict:
+    """Each branching point is `SRC_CHAIN:DST_CHAIN_1,DST_CHAIN_2,...` (names or ids)."""
+    graph: dict[str, list[str]] = {}
+    for point in branching_points:
+        src, sep, dsts = point.partition(":")
+        if not sep or not src or not dsts:
+            raise typer.BadParameter(
+                f"expected SRC:DST[,DST...], got {point!r}", param_hint="--branching-point"
+            )
+        targets = graph.setdefault(client.find_id("port_chain", src), [])
+        targets.extend(client.find_id("port_chain", d) for d in dsts.split(",") if d)
+    body = {"name": name, "port_chains": graph, **named_fields(None, description)}
+    return client.create("service_graph", body)
+
+
+@flow_classifier_app.command("create", help="Create a flow classifier.")
+def flow_classifier_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name of the new flow classifier.")],
+    protocol: Annotated[str | None, typer.Option(help="tcp, udp or icmp (default: any).")] = None,
+    ethertype: Annotated[str | None, typer.Option(help="IPv4 (default) or IPv6.")] = None,
+    source_port: Annotated[str | None, typer.Option(metavar="MIN:MAX", help="Source port range.")] = None,
+    destination_port: Annotated[
+        str | None, typer.Option(metavar="MIN:MAX", help="Destination port range.")
+    ] = None,
+    source_ip_prefix: Annotated[str | None, typer.Option(help="Source CIDR.")] = None,
+    destination_ip_prefix: Annotated[str | None, typer.Option(help="Destination CIDR.")] = None,
+    logical_source_port: Annotated[
+        str | None, typer.Option(help="Port (name or id) traffic comes from.")
+    ] = None,
+    logical_destination_port: Annotated[
+        str | None, typer.Option(help="Port (name or id) traffic goes to.")
+    ] = None,
+    description: DescriptionOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    match = Match(
+        protocol, ethertype, source_port, destination_port, source_ip_prefix, destination_ip_prefix,
+        logical_source_port, logical_destination_port,
+    )  # fmt: skip
+    with open_client(ctx) as client:
+        emit_one(create_flow_classifier(client, name, match, description), fmt)
+
+
+@flow_classifier_app.command("update", help="Change a flow classifier's name or description.")
+def flow_classifier_update(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(metavar="FLOW_CLASSIFIER", help="flow classifier name or id")],
+    name: NameOption = None,
+    description: DescriptionOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    update_and_show(ctx, "flow_classifier", target, named_fields(name, description), fmt)
+
+
+@port_chain_app.command("create", help="Create a port chain.")
+def port_chain_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name of the new port chain.")],
+    port_pair_groups: Annotated[
+        list[str],
+        typer.Option(
+            "--port-pair-group",
+            metavar="PORT_PAIR_GROUP",
+            help="Port pair group name or id (repeatable, in order).",
+        ),
+    ],
+    flow_classifiers: FlowClassifiersOption = None,
+    parameters: Annotated[
+        str | None,
+        typer.Option(
+            "--chain-parameters",
+            metavar="correlation=<mpls|nsh>,symmetric=<true|false>",
+            help="Chain parameters.",
+        ),
+    ] = None,
+    description: DescriptionOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    with open_client(ctx) as client:
+        chain = create_port_chain(client, name, port_pair_groups, flow_classifiers, parameters, description)
+        emit_one(chain, fmt)
+
+
+@port_chain_app.command("update", help="Rename a port chain or change its groups and classifiers.")
+def port_chain_update(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(metavar="PORT_CHAIN", help="port chain name or id")],
+    name: NameOption = None,
+    description: DescriptionOption = None,
+    port_pair_groups: PortPairGroupsOption = None,
+    no_port_pair_group: Annotated[
+        bool,
+        typer.Option("--no-port-pair-group", help="Replace the groups (else --port-pair-group appends)."),
+    ] = False,
+    flow_classifiers: FlowClassifiersOption = None,
+    no_flow_classifier: Annotated[
+        bool,
+        typer.Option("--no-flow-classifier", help="Start from no classifiers (else --flow-classifier adds)."),
+    ] = False,
+    fmt: FormatOption = Format.table,
+) -> None:
+    body = named_fields(name, description)
+    with open_client(ctx) as client:
+        chain = client.find("port_chain", target)
+        if port_pair_groups or no_port_pair_group:
+            body["port_pair_groups"] = _merge(
+                [] if no_port_pair_group else chain["port_pair_groups"],
+                resolve_all(client, "port_pair_group", port_pair_groups),
+            )
+        if flow_classifiers or no_flow_classifier:
+            body["flow_classifiers"] = _merge(
+                [] if no_flow_classifier else chain["flow_classifiers"],
+                resolve_all(client, "flow_classifier", flow_classifiers),
+            )
+        require_change(body)
+        emit_one(client.update("port_chain", chain["id"], body), fmt)
+
+
+def _merge(kept: list[str], added: list[str]) -> list[str]:
+    """`kept` then the `added` ids not already in it, order preserved (chains are ordered)."""
+    out = list(kept)
+    out.extend(a for a in added if a not in out)
+    return out
+
+
+@service_graph_app.command("create", help="Create a service graph of port chains.")
+def service_graph_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name of the new service graph.")],
+    branching_points: Annotated[
+        list[str],
+        typer.Option(
+            "--branching-point",
+            metavar="SRC_CHAIN:DST_CHAIN_1,DST_CHAIN_2",
+            help="A source chain and the chains its traffic may continue in (repeatable).",
+        ),
+    ],
+    description: DescriptionOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    with open_client(ctx) as client:
+        emit_one(create_service_graph(client, name, branching_points, description), fmt)
+
+
+@service_graph_app.command("update", help="Change a service graph's name or description.")
+def service_graph_update(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(metavar="SERVICE_GRAPH", help="service graph name or id")],
+    name: NameOption = None,
+    description: DescriptionOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    update_and_show(ctx, "service_graph", target, named_fields(name, description), fmt)

@@ -1,0 +1,184 @@
+"""CLI commands for service functions: port pairs and port pair groups (networking-sfc)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from steerflow.cli.common import (
+    DescriptionOption,
+    FormatOption,
+    ListSpec,
+    NameOption,
+    add_list_show_delete,
+    named_fields,
+    open_client,
+    parse_pairs,
+    require_change,
+    resolve_all,
+    update_and_show,
+)
+from steerflow.cli.output import Format, JsonDict, emit_one
+from steerflow.client import SteerflowClient
+
+PORT_PAIR = ListSpec(
+    "port_pair", ("id", "name", "ingress", "egress", "service_function_parameters"),
+    {"ingress": "port", "egress": "port"},
+)  # fmt: skip
+PORT_PAIR_GROUP = ListSpec(
+    "port_pair_group", ("id", "name", "group_id", "port_pairs", "port_pair_group_parameters", "tap_enabled"),
+    {"port_pairs": "port_pair"},
+)  # fmt: skip
+
+port_pair_app = typer.Typer(
+    help="Port pairs: one service function's ingress and egress ports.", no_args_is_help=True
+)
+port_pair_group_app = typer.Typer(
+    help="Port pair groups: equivalent service functions one chain hop balances over.", no_args_is_help=True
+)
+add_list_show_delete(port_pair_app, PORT_PAIR)
+add_list_show_delete(port_pair_group_app, PORT_PAIR_GROUP)
+
+PortPairsOption = Annotated[
+    list[str] | None,
+    typer.Option("--port-pair", metavar="PORT_PAIR", help="Port pair name or id (repeatable)."),
+]
+
+
+def create_port_pair(
+    client: SteerflowClient,
+    name: str,
+    ingress: str,
+    egress: str,
+    parameters: str | None = None,
+    description: str | None = None,
+) -> JsonDict:
+    body: JsonDict = {
+        "name": name,
+        "ingress": client.find_id("port", ingress),
+        "egress": client.find_id("port", egress),
+        **named_fields(None, description),
+    }
+    if parameters is not None:
+        body["service_function_parameters"] = sf_parameters(parameters)
+    return client.create("port_pair", body)
+
+
+def sf_parameters(text: str) -> dict[str, Any]:
+    """`correlation=<none|mpls|nsh>,weight=<n>` as the API's service_function_parameters."""
+    params: dict[str, Any] = {}
+    for key, value in parse_pairs(text, "--service-function-parameters").items():
+        if key == "correlation":
+            params[key] = None if value.lower() in ("", "none") else value
+        elif key == "weight":
+            params[key] = int(value) if value.isdigit() else value
+        else:
+            params[key] = value  # the API rejects unknown keys with a clear message
+    return params
+
+
+def create_port_pair_group(
+    client: SteerflowClient,
+    name: str,
+    port_pairs: list[str] | None = None,
+    tap: bool | None = None,
+    parameters: str | None = None,
+    description: str | None = None,
+) -> JsonDict:
+    body: JsonDict = {"name": name, "port_pairs": resolve_all(client, "port_pair", port_pairs)}
+    body.update(named_fields(None, description))
+    if tap is not None:
+        body["tap_enabled"] = tap
+    if parameters is not None:
+        body["port_pair_group_parameters"] = ppg_parameters(parameters)
+    return client.create("port_pair_group", body)
+
+
+def ppg_parameters(text: str) -> dict[str, Any]:
+    """`lb-fields=ip_src&ip_dst` (the openstack CLI's form) as port_pair_group_parameters."""
+    params: dict[str, Any] = {}
+    for key, value in parse_pairs(text, "--port-pair-group-parameters").items():
+        if key in ("lb-fields", "lb_fields"):
+            params["lb_fields"] = [f for f in value.split("&") if f]
+        else:
+            params[key] = value
+    return params
+
+
+@port_pair_app.command("create", help="Create a port pair (a service function's ingress and egress).")
+def port_pair_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name of the new port pair.")],
+    ingress: Annotated[str, typer.Option(help="Ingress port name or id.")],
+    egress: Annotated[str, typer.Option(help="Egress port name or id.")],
+    parameters: Annotated[
+        str | None,
+        typer.Option(
+            "--service-function-parameters",
+            metavar="correlation=<none|mpls|nsh>,weight=<n>",
+            help="Service function parameters.",
+        ),
+    ] = None,
+    description: DescriptionOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    with open_client(ctx) as client:
+        emit_one(create_port_pair(client, name, ingress, egress, parameters, description), fmt)
+
+
+@port_pair_app.command("update", help="Change a port pair's name or description.")
+def port_pair_update(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(metavar="PORT_PAIR", help="port pair name or id")],
+    name: NameOption = None,
+    description: DescriptionOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    update_and_show(ctx, "port_pair", target, named_fields(name, description), fmt)
+
+
+@port_pair_group_app.command("create", help="Create a port pair group.")
+def port_pair_group_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name of the new port pair group.")],
+    port_pairs: PortPairsOption = None,
+    tap: Annotated[
+        bool | None, typer.Option("--enable-tap/--disable-tap", help="Passive (tap) service functions.")
+    ] = None,
+    parameters: Annotated[
+        str | None,
+        typer.Option(
+            "--port-pair-group-parameters",
+            metavar="lb-fields=<field>&<field>...",
+            help="Balance on: eth_src, eth_dst, ip_src, ip_dst, tcp_src, tcp_dst, udp_src, udp_dst.",
+        ),
+    ] = None,
+    description: DescriptionOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    with open_client(ctx) as client:
+        emit_one(create_port_pair_group(client, name, port_pairs, tap, parameters, description), fmt)
+
+
+@port_pair_group_app.command("update", help="Rename a port pair group or change its port pairs.")
+def port_pair_group_update(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(metavar="PORT_PAIR_GROUP", help="port pair group name or id")],
+    name: NameOption = None,
+    description: DescriptionOption = None,
+    port_pairs: PortPairsOption = None,
+    no_port_pair: Annotated[
+        bool, typer.Option("--no-port-pair", help="Start from an empty list (else --port-pair adds).")
+    ] = False,
+    fmt: FormatOption = Format.table,
+) -> None:
+    body = named_fields(name, description)
+    with open_client(ctx) as client:
+        ppg = client.find("port_pair_group", target)
+        if port_pairs or no_port_pair:
+            kept = [] if no_port_pair else list(ppg["port_pairs"])
+            added = [pp for pp in resolve_all(client, "port_pair", port_pairs) if pp not in kept]
+            body["port_pairs"] = kept + added
+        require_change(body)
+        emit_one(client.update("port_pair_group", ppg["id"], body), fmt)
