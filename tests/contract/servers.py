@@ -1,0 +1,140 @@
+"""Real redis-server and etcd processes for the contract suite: free ports, tmp dirs, killed by pid."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import redis
+
+START_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the kernel picks it for a socket bound to port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll `condition` until it holds; fail the test with `what` when it never does."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+class Server:
+    """One daemon we own: started on fixed ports in its own dir, so a restart finds its data again."""
+
+    name = "server"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log = workdir / f"{self.name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"{self.name} did not start; log:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        """SIGKILL, like a crash: nothing gets a chance to flush that was not already durable."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc is not None:
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+
+class RedisServer(Server):
+    """redis-server with an fsync-always append-only file, so a SIGKILL loses no acknowledged write."""
+
+    name = "redis"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        return [
+            "redis-server",
+            *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir)),
+            *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
+            *("--daemonize", "no", "--protected-mode", "no"),
+        ]
+
+    def ready(self) -> bool:
+        try:
+            with redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1) as client:
+                return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+
+class EtcdServer(Server):
+    """A one-member etcd cluster with its data dir under the test's tmp dir."""
+
+    name = "etcd"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.port = free_port()
+        self.peer_port = free_port()
+        self.endpoint = f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        client = f"http://127.0.0.1:{self.port}"
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        return [
+            "etcd",
+            *("--name", "contract", "--data-dir", str(self.workdir / "data"), "--log-level", "error"),
+            *("--listen-client-urls", client, "--advertise-client-urls", client),
+            *("--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer),
+            *("--initial-cluster", f"contract={peer}"),
+        ]
+
+    def ready(self) -> bool:
+        # a linearizable read only succeeds once the member has a leader (itself)
+        try:
+            answer = httpx.post(f"http://{self.endpoint}/v3/kv/range", json={"key": "AA=="}, timeout=1)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200
+
+
+DEBIAN_PACKAGE = {"redis-server": "redis-server", "etcd": "etcd-server"}
+
+
+def missing(binary: str) -> str | None:
+    """Why a server test cannot run here, or None when the binary is installed."""
+    if shutil.which(binary) is None:
+        package = DEBIAN_PACKAGE.get(binary, binary)
+        return f"{binary} is not installed (apt-get install {package}, or ./run.sh install)"
+    return None

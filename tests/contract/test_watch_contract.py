@@ -1,0 +1,117 @@
+"""The NB watch contract, run against every driver: timeouts, wake-ups, replay and resync."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from steerflow.nbdb import Delete, Event, NorthboundStore, Put, WatchBatch
+from tests.contract.conftest import Driver
+from tests.contract.servers import wait_until
+
+
+def ids(batch: WatchBatch) -> list[tuple[str, str, bool]]:
+    return [(e.kind, e.id, e.deleted) for e in batch.events]
+
+
+def test_watch_times_out_with_an_empty_batch(store: NorthboundStore) -> None:
+    revision = store.commit([Put("port", "a", {})])
+    started = time.monotonic()
+    batch = store.watch(revision, timeout=0.3)
+    elapsed = time.monotonic() - started
+    assert batch == WatchBatch(revision=revision)
+    assert 0.25 <= elapsed < 1.5
+
+
+def test_watch_with_zero_timeout_returns_at_once(store: NorthboundStore) -> None:
+    started = time.monotonic()
+    assert store.watch(0, timeout=0) == WatchBatch(revision=0)
+    assert time.monotonic() - started < 0.5
+
+
+def test_a_blocked_watch_wakes_on_a_commit(driver: Driver, store: NorthboundStore) -> None:
+    writer = driver.open()
+    base = store.commit([Put("port", "a", {})])
+    results: list[tuple[WatchBatch, float]] = []
+
+    def watch() -> None:
+        started = time.monotonic()
+        results.append((store.watch(base, timeout=10), time.monotonic() - started))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    time.sleep(0.2)  # not synchronisation: makes sure the watcher is already blocked when we commit
+    revision = writer.commit([Put("port", "b", {"v": 1})])
+    watcher.join(timeout=10)
+    [(batch, elapsed)] = results
+    assert batch.events == [Event(revision, "port", "b", {"v": 1})] and batch.revision == revision
+    assert elapsed < 2
+
+
+def test_a_watcher_sees_a_whole_commit_in_one_batch(store: NorthboundStore) -> None:
+    base = store.commit([Put("port", "c", {})])
+    revision = store.commit([Put("port", "a", {"x": 1}), Put("port_pair", "b", {}), Delete("port", "c")])
+    batch = store.watch(base, timeout=2)
+    assert batch.revision == revision and not batch.resync
+    assert ids(batch) == [("port", "a", False), ("port_pair", "b", False), ("port", "c", True)]
+    assert {e.revision for e in batch.events} == {revision}
+    assert batch.events[0].value == {"x": 1} and batch.events[2].value is None
+
+
+def test_watch_from_an_old_revision_replays_exactly_the_missed_events(store: NorthboundStore) -> None:
+    first = store.commit([Put("port", "a", {"v": 1})])
+    missed = [
+        store.commit([Put("port", "a", {"v": 2})]),
+        store.commit([Put("port", "b", {"v": 1}), Put("network", "n", {})]),
+        store.commit([Delete("port", "a")]),
+    ]
+    batch = store.watch(first, timeout=2)
+    assert not batch.resync and batch.revision == missed[-1]
+    assert [(e.revision, e.kind, e.id, e.value) for e in batch.events] == [
+        (missed[0], "port", "a", {"v": 2}),
+        (missed[1], "port", "b", {"v": 1}),
+        (missed[1], "network", "n", {}),
+        (missed[2], "port", "a", None),
+    ]
+    assert store.watch(batch.revision, timeout=0) == WatchBatch(revision=batch.revision)
+    everything = store.watch(0, timeout=2)
+    assert [e.revision for e in everything.events] == [first, *missed[:2], missed[1], missed[2]]
+
+
+def test_a_watch_loop_sees_every_commit_once_in_order(driver: Driver, store: NorthboundStore) -> None:
+    writer = driver.open()
+    seen: list[Event] = []
+    done = threading.Event()
+
+    def follow() -> None:
+        since = 0
+        while not done.is_set():
+            batch = store.watch(since, timeout=0.2)
+            seen.extend(batch.events)
+            since = batch.revision
+
+    watcher = threading.Thread(target=follow)
+    watcher.start()
+    try:
+        written = [writer.commit([Put("port", f"p{i}", {"i": i})]) for i in range(30)]
+        wait_until(lambda: len(seen) >= 30, what="the watcher to see 30 commits")
+    finally:
+        done.set()
+        watcher.join(timeout=10)
+    assert [(e.revision, e.id) for e in seen] == [(r, f"p{i}") for i, r in enumerate(written)]
+
+
+def test_a_watcher_behind_the_kept_history_gets_a_snapshot(isolated_driver: Driver) -> None:
+    store = isolated_driver.open(history=2) if isolated_driver.name != "etcd" else isolated_driver.open()
+    for i in range(5):
+        store.commit([Put("port", f"p{i}", {"i": i})])
+    store.commit([Delete("port", "p0")])
+    isolated_driver.compact(store)
+    batch = store.watch(0, timeout=2)
+    revision, records = store.snapshot()
+    assert batch.resync and list(batch.events) == []
+    assert batch.revision == revision and list(batch.snapshot) == records
+    assert [r.id for r in batch.snapshot] == ["p1", "p2", "p3", "p4"]
+    late = store.commit([Put("port", "late", {})])
+    resumed = store.watch(batch.revision, timeout=2)
+    assert not resumed.resync and ids(resumed) == [("port", "late", False)] and resumed.revision == late
