@@ -85,10 +85,13 @@ def api(
         ),
     ] = None,
 ) -> None:
-    from steerflow.nbdb.url import default_nb_url
     from steerflow.rest.server import serve
 
-    serve(nb or default_nb_url(), host, port, token_file)
+    try:
+        serve(nb, host, port, token_file)
+    except ValueError as exc:  # a bad store URL or token file: say which, without a traceback
+        print_error(str(exc))
+        raise typer.Exit(2) from None
 
 
 @app.command(help="Start an API on a fresh store and build a service chain through it, step by step.")
