@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 
 from steerflow.cli.common import Connection
 from steerflow.cli.core import network_app, port_app, subnet_app
+from steerflow.cli.lab_cmd import lab_app
 from steerflow.cli.output import print_error
 from steerflow.cli.sfc_chains import flow_classifier_app, port_chain_app, service_graph_app
 from steerflow.cli.sfc_pairs import port_pair_app, port_pair_group_app
@@ -63,6 +64,7 @@ for _name, _sub in (
     ("flow-classifier", flow_classifier_app),
     ("port-chain", port_chain_app),
     ("service-graph", service_graph_app),
+    ("lab", lab_app),
 ):
     app.add_typer(_sub, name=_name)
 
