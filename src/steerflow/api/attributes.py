@@ -112,9 +112,15 @@ class AttributeMap:
                 raise HTTPBadRequest(f"Cannot update read-only attribute {attr.name}")
         return self._convert_values(res)
 
+    def ordered(self, obj: Mapping[str, Any]) -> JsonDict:
+        """`obj` with its keys in attribute-map order (then any others), for stable, readable output."""
+        known = {k: obj[k] for k in self.attributes if k in obj}
+        return {**known, **{k: v for k, v in obj.items() if k not in known}}
+
     def visible(self, obj: Mapping[str, Any]) -> JsonDict:
-        """The API view of a stored object: only visible attributes."""
-        return {k: v for k, v in obj.items() if k not in self.attributes or self.attributes[k].is_visible}
+        """The API view of a stored object: only visible attributes, in attribute-map order."""
+        ordered = self.ordered(obj)
+        return {k: v for k, v in ordered.items() if k not in self.attributes or self.attributes[k].is_visible}
 
     def filter_values(self, key: str, raw: Iterable[Any]) -> list[Any] | None:
         """Converted filter values for `key`, or None when the resource has no such attribute."""
@@ -515,47 +521,3 @@ def compose(*converters: Converter) -> Converter:
         return value
 
     return convert
-
-
-__all__ = [
-    "DESCRIPTION_MAX_LEN",
-    "NAME_MAX_LEN",
-    "REQUIRED",
-    "Attribute",
-    "AttributeMap",
-    "Converter",
-    "KeySpec",
-    "Validator",
-    "allowed_values_list_validator",
-    "compose",
-    "convert_none_to_empty_dict",
-    "convert_none_to_empty_list",
-    "convert_none_to_empty_string",
-    "convert_to_boolean",
-    "convert_to_int",
-    "convert_to_int_if_not_none",
-    "convert_to_list",
-    "description_attribute",
-    "dict_items_converter",
-    "dict_validator",
-    "id_attribute",
-    "identity",
-    "is_uuid_like",
-    "list_validator",
-    "name_attribute",
-    "parse_boolean",
-    "populate_project_info",
-    "project_attributes",
-    "range_validator",
-    "string_or_none_validator",
-    "string_validator",
-    "validate_boolean",
-    "validate_ip_address",
-    "validate_mac_address",
-    "validate_non_negative",
-    "validate_subnet",
-    "validate_subnet_or_none",
-    "validate_uuid",
-    "validate_uuid_list",
-    "validate_uuid_or_none",
-]

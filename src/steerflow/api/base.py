@@ -40,9 +40,24 @@ def visible_object(ctx: Context, snap: Snapshot, kind: str, id: Any) -> JsonDict
     return obj if obj is not None and can_see(ctx, obj) else None
 
 
+def require_visible(
+    ctx: Context, snap: Snapshot, kind: str, id: Any, not_found: type[NeutronError]
+) -> JsonDict:
+    """The object `id` of `kind` the caller may see, else `not_found(id=id)` (a 404)."""
+    obj = visible_object(ctx, snap, kind, id)
+    if obj is None:
+        raise not_found(id=id)
+    return obj
+
+
 def visible_objects(ctx: Context, snap: Snapshot, kind: str) -> dict[str, JsonDict]:
     """Every object of `kind` in `snap` the caller may see, by id."""
     return {i: o for i, o in snap.of(kind).items() if can_see(ctx, o)}
+
+
+def merged(current: Mapping[str, Any], changes: Mapping[str, Any]) -> JsonDict:
+    """`current` with `changes` applied (a PUT replaces whole values: lists and dicts included)."""
+    return {**current, **changes}
 
 
 def matches_filters(obj: Mapping[str, Any], filters: Mapping[str, builtins.list[Any]]) -> bool:
@@ -80,10 +95,13 @@ class StoredResource:
         return obj, []
 
     def plan_update(
-        self, ctx: Context, snap: Snapshot, current: JsonDict, updated: JsonDict
+        self, ctx: Context, snap: Snapshot, current: JsonDict, changes: JsonDict
     ) -> tuple[JsonDict, list[Operation]]:
-        """Validate `updated` (= `current` with the request's changes); return the object and extra ops."""
-        return updated, []
+        """Validate the request's converted `changes` to `current`; return the new object and extra ops.
+
+        Both are private copies. The default accepts the changes as they are (`merged(current, changes)`).
+        """
+        return merged(current, changes), []
 
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
         """Refuse the delete (raise) or return extra ops to commit with it."""
@@ -149,14 +167,15 @@ class StoredResource:
         obj = copy.deepcopy(values)
         self._check_quota(snap, obj.get("project_id"))
         final, extra = self.plan_create(ctx, snap, obj)
+        final = self.attributes.ordered(final)
         return [Put(self.resource, final["id"], final), *extra], self.attributes.visible(final)
 
     def _plan_update(
         self, ctx: Context, snap: Snapshot, id: str, changes: JsonDict
     ) -> tuple[builtins.list[Operation], JsonDict]:
         current = self._current(ctx, snap, id)
-        updated = {**copy.deepcopy(current), **copy.deepcopy(changes)}
-        final, extra = self.plan_update(ctx, snap, current, updated)
+        final, extra = self.plan_update(ctx, snap, copy.deepcopy(current), copy.deepcopy(changes))
+        final = self.attributes.ordered(final)
         if final == current and not extra:
             return [], self.attributes.visible(final)  # nothing changed: no new revision
         return [Put(self.resource, id, final), *extra], self.attributes.visible(final)

@@ -1,0 +1,159 @@
+"""Flow classifiers and port chains: what traffic is steered, and through which groups (rules 9-14, 24-31)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from steerflow.api import sfc_errors as err
+from steerflow.api.base import StoredResource, require_visible, visible_objects
+from steerflow.api.context import Context
+from steerflow.api.sfc_attributes import FLOW_CLASSIFIER, MAX_CHAIN_ID, PORT_CHAIN
+from steerflow.api.sfc_conflicts import basic_conflict, conflict
+from steerflow.api.sfc_pairs import SFC_PREFIX
+from steerflow.api.sfc_refs import (
+    chain_using_classifier,
+    classifiers_of_chain,
+    graph_holding_chain,
+    group_correlations,
+    lowest_free,
+)
+from steerflow.api.txn import Snapshot
+from steerflow.model.sfc import FlowClassifier
+from steerflow.nbdb.api import JsonDict, Operation
+
+_L4_PROTOCOLS = ("tcp", "udp")
+
+
+class FlowClassifiers(StoredResource):
+    """`/sfc/flow_classifiers`: L2-L4 matches; no two classifiers of a project may overlap."""
+
+    resource = "flow_classifier"
+    collection = "flow_classifiers"
+    path_prefix = SFC_PREFIX
+    attributes = FLOW_CLASSIFIER
+    not_found = err.FlowClassifierNotFound
+    default_quota = 100
+
+    def plan_create(self, ctx: Context, snap: Snapshot, obj: JsonDict) -> tuple[JsonDict, list[Operation]]:
+        for side in ("source", "destination"):
+            _check_port_range(obj[f"{side}_port_range_min"], obj[f"{side}_port_range_max"], obj["protocol"])
+        for side in ("source", "destination"):
+            _check_prefix_version(obj[f"{side}_ip_prefix"], obj["ethertype"])
+        for side in ("source", "destination"):
+            port = obj[f"logical_{side}_port"]
+            if port is not None:
+                require_visible(ctx, snap, "port", port, err.FlowClassifierPortNotFound)
+        new = FlowClassifier.from_dict(obj)
+        for other in visible_objects(ctx, snap, self.resource).values():
+            if conflict(new, FlowClassifier.from_dict(other)):
+                raise err.FlowClassifierInConflict(id=other["id"])
+        return obj, []
+
+    def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
+        if chain_using_classifier(snap, current["id"]) is not None:
+            raise err.FlowClassifierInUse(id=current["id"])
+        return []
+
+
+def _check_port_range(low: int | None, high: int | None, protocol: str | None) -> None:
+    if low is not None and high is not None and low > high:
+        raise err.FlowClassifierInvalidPortRange(port_range_min=low, port_range_max=high)
+    if (low is not None or high is not None) and protocol not in _L4_PROTOCOLS:
+        raise err.FlowClassifierProtocolRequiredWithPorts()
+
+
+def _check_prefix_version(prefix: str | None, ethertype: str) -> None:
+    if prefix is None:
+        return
+    version = ipaddress.ip_network(prefix, strict=False).version
+    if (ethertype, version) not in (("IPv4", 4), ("IPv6", 6)):
+        raise err.FlowClassifierIpPrefixFormatConflictWithEthertype(ip_prefix=prefix, ethertype=ethertype)
+
+
+class PortChains(StoredResource):
+    """`/sfc/port_chains`: ordered groups plus classifiers; `chain_id` is allocated globally."""
+
+    resource = "port_chain"
+    collection = "port_chains"
+    path_prefix = SFC_PREFIX
+    attributes = PORT_CHAIN
+    not_found = err.PortChainNotFound
+    default_quota = 10
+
+    def plan_create(self, ctx: Context, snap: Snapshot, obj: JsonDict) -> tuple[JsonDict, list[Operation]]:
+        self._check_groups(ctx, snap, obj["port_pair_groups"], obj["id"])
+        _check_correlations(snap, obj["port_pair_groups"], obj["chain_parameters"]["correlation"])
+        self._check_classifiers(ctx, snap, obj["flow_classifiers"], obj["id"])
+        obj["chain_id"] = self._chain_id(snap, obj)
+        return obj, []
+
+    def plan_update(
+        self, ctx: Context, snap: Snapshot, current: JsonDict, changes: JsonDict
+    ) -> tuple[JsonDict, list[Operation]]:
+        frozen = {"port_pair_groups", "flow_classifiers"} & set(changes)
+        if frozen and graph_holding_chain(snap, current["id"]) is not None:
+            raise err.ServiceGraphPortChainInUse(id=current["id"])
+        if "port_pair_groups" in changes:
+            self._check_groups(ctx, snap, changes["port_pair_groups"], current["id"])
+        if "flow_classifiers" in changes:
+            self._check_classifiers(ctx, snap, changes["flow_classifiers"], current["id"])
+        return {**current, **changes}, []
+
+    def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
+        if graph_holding_chain(snap, current["id"]) is not None:
+            raise err.ServiceGraphPortChainInUse(id=current["id"])
+        return []
+
+    @staticmethod
+    def _check_groups(ctx: Context, snap: Snapshot, ppg_ids: Sequence[str], pc_id: str) -> None:
+        """Rules 24-26: groups exist, no two tap groups in a row, no other chain with the same list."""
+        previous_tap = False
+        for ppg_id in ppg_ids:
+            ppg = require_visible(ctx, snap, "port_pair_group", ppg_id, err.PortPairGroupNotFound)
+            if previous_tap and ppg["tap_enabled"]:
+                raise err.ConsecutiveTapPPGNotSupported()
+            previous_tap = bool(ppg["tap_enabled"])
+        for other in visible_objects(ctx, snap, "port_chain").values():
+            if other["id"] != pc_id and list(other["port_pair_groups"]) == list(ppg_ids):
+                raise err.InvalidPortPairGroups(port_pair_groups=list(ppg_ids), port_chain=other["id"])
+
+    @staticmethod
+    def _check_classifiers(ctx: Context, snap: Snapshot, fc_ids: Sequence[str], pc_id: str) -> None:
+        """Rules 24, 28, 29: classifiers exist, are in no other chain, overlap no other chain's."""
+        fcs = [require_visible(ctx, snap, "flow_classifier", i, err.FlowClassifierNotFound) for i in fc_ids]
+        for fc in fcs:
+            holder = chain_using_classifier(snap, fc["id"])
+            if holder is not None and holder != pc_id:
+                raise err.FlowClassifierInUse(id=fc["id"])
+        mine = [FlowClassifier.from_dict(fc) for fc in fcs]
+        for other in visible_objects(ctx, snap, "port_chain").values():
+            if other["id"] == pc_id:
+                continue
+            for theirs in classifiers_of_chain(snap, other):
+                clash = next((fc for fc in mine if basic_conflict(theirs, fc)), None)
+                if clash is not None:
+                    raise err.PortChainFlowClassifierInConflict(
+                        fc_id=clash.id, pc_id=other["id"], pc_fc_id=theirs.id
+                    )
+
+    def _chain_id(self, snap: Snapshot, obj: JsonDict) -> int:
+        """Rule 30: the requested chain_id if free, else the lowest free 1..65534 (freed ids are reused)."""
+        taken = {int(c["chain_id"]): cid for cid, c in snap.of(self.resource).items()}
+        requested = int(obj["chain_id"])
+        if requested:
+            if requested in taken:
+                raise err.PortChainChainIdInConflict(chain_id=requested, pc_id=taken[requested])
+            return requested
+        free = lowest_free(set(taken), 1, MAX_CHAIN_ID - 1)
+        if free is None:
+            raise err.PortChainUnavailableChainId(id=obj["id"])
+        return free
+
+
+def _check_correlations(snap: Snapshot, ppg_ids: Sequence[str], chain_correlation: str) -> None:
+    """Rule 27 (create only): every port pair is correlation-unaware (null) or speaks the chain's."""
+    for ppg_id in ppg_ids:
+        for _pp_id, correlation in group_correlations(snap, ppg_id):
+            if correlation is not None and correlation != chain_correlation:
+                raise err.PortChainInconsistentCorrelations(ppg=ppg_id)

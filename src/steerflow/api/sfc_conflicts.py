@@ -1,0 +1,56 @@
+"""When two flow classifiers could match the same packet: networking-sfc's conflict predicates, pure.
+
+`basic_conflict` compares the L2-L4 match (ethertype, protocol, prefixes, port ranges); `conflict` also
+requires compatible logical ports. A missing field is a wildcard, so it overlaps with anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from steerflow.model.sfc import FlowClassifier, PortRange
+
+
+def prefixes_intersect(first: str | None, second: str | None) -> bool:
+    """Two CIDRs share an address (host bits ignored); a missing prefix matches everything."""
+    if first is None or second is None:
+        return True
+    a = ipaddress.ip_network(first, strict=False)
+    b = ipaddress.ip_network(second, strict=False)
+    if a.version != b.version:
+        return False
+    a_low, a_high = int(a.network_address), int(a.broadcast_address)
+    b_low, b_high = int(b.network_address), int(b.broadcast_address)
+    return a_low <= b_high and b_low <= a_high
+
+
+def port_ranges_overlap(first: PortRange, second: PortRange) -> bool:
+    """Inclusive ranges overlap; a missing bound is open on that side."""
+    low_ok = first.min is None or second.max is None or first.min <= second.max
+    high_ok = first.max is None or second.min is None or second.min <= first.max
+    return low_ok and high_ok
+
+
+def _wildcard_equal(first: object, second: object) -> bool:
+    return first is None or second is None or first == second
+
+
+def basic_conflict(first: FlowClassifier, second: FlowClassifier) -> bool:
+    """The two classifiers' L2-L4 matches overlap (logical ports not considered)."""
+    return (
+        first.ethertype == second.ethertype
+        and _wildcard_equal(first.protocol, second.protocol)
+        and prefixes_intersect(first.source_ip_prefix, second.source_ip_prefix)
+        and prefixes_intersect(first.destination_ip_prefix, second.destination_ip_prefix)
+        and port_ranges_overlap(first.source_ports, second.source_ports)
+        and port_ranges_overlap(first.destination_ports, second.destination_ports)
+    )
+
+
+def conflict(first: FlowClassifier, second: FlowClassifier) -> bool:
+    """The classifiers overlap including their logical source and destination ports."""
+    return (
+        basic_conflict(first, second)
+        and _wildcard_equal(first.logical_source_port, second.logical_source_port)
+        and _wildcard_equal(first.logical_destination_port, second.logical_destination_port)
+    )

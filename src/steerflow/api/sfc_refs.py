@@ -1,0 +1,66 @@
+"""Who uses whom among the SFC objects of one NB snapshot (all projects: membership is global)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from steerflow.api.txn import Snapshot
+from steerflow.model.sfc import Correlation, FlowClassifier, PortPair
+from steerflow.nbdb.api import JsonDict
+
+
+def group_holding_port_pair(snap: Snapshot, pp_id: str) -> str | None:
+    """The id of the port pair group that contains the port pair, if any."""
+    return next((gid for gid, g in snap.of("port_pair_group").items() if pp_id in g["port_pairs"]), None)
+
+
+def chain_using_classifier(snap: Snapshot, fc_id: str) -> str | None:
+    return next((cid for cid, c in snap.of("port_chain").items() if fc_id in c["flow_classifiers"]), None)
+
+
+def chain_using_group(snap: Snapshot, ppg_id: str) -> str | None:
+    return next((cid for cid, c in snap.of("port_chain").items() if ppg_id in c["port_pair_groups"]), None)
+
+
+def graph_chains(graph: JsonDict) -> set[str]:
+    """Every chain a service graph links, as source or destination."""
+    links: dict[str, list[str]] = graph["port_chains"]
+    return set(links) | {dst for dsts in links.values() for dst in dsts}
+
+
+def graph_holding_chain(snap: Snapshot, chain_id: str, skip_graph: str | None = None) -> str | None:
+    return next(
+        (
+            gid
+            for gid, g in snap.of("service_graph").items()
+            if gid != skip_graph and chain_id in graph_chains(g)
+        ),
+        None,
+    )
+
+
+def port_pairs_of_group(snap: Snapshot, ppg_id: str) -> Iterator[PortPair]:
+    group = snap.find("port_pair_group", ppg_id)
+    for pp_id in group["port_pairs"] if group else ():
+        pp = snap.find("port_pair", pp_id)
+        if pp is not None:
+            yield PortPair.from_dict(pp)
+
+
+def group_correlations(snap: Snapshot, ppg_id: str) -> Iterator[tuple[str, Correlation | None]]:
+    """(port pair id, its correlation) for each port pair of the group."""
+    for pp in port_pairs_of_group(snap, ppg_id):
+        yield pp.id, pp.correlation
+
+
+def classifiers_of_chain(snap: Snapshot, chain: JsonDict) -> list[FlowClassifier]:
+    found = (snap.find("flow_classifier", fc_id) for fc_id in chain["flow_classifiers"])
+    return [FlowClassifier.from_dict(fc) for fc in found if fc is not None]
+
+
+def lowest_free(used: set[int], first: int, last: int | None) -> int | None:
+    """The smallest integer in [first, last] not in `used` (unbounded when `last` is None)."""
+    candidate = first
+    while candidate in used:
+        candidate += 1
+    return candidate if last is None or candidate <= last else None
