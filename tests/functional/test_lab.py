@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -103,9 +106,8 @@ def test_teardown_after_a_failure_in_the_middle_still_cleans_up(lab: LabFactory)
     _assert_gone(the_lab.prefix, the_lab.run_dir, pids)
 
 
-def test_context_manager_tears_down_when_the_body_raises() -> None:
-    prefix = new_prefix()
-    run_dir = LAB_BASE_DIR / prefix
+def test_context_manager_tears_down_when_the_body_raises(private_dir: Path) -> None:
+    prefix, run_dir = new_prefix(), private_dir / "lab"
     try:
         with pytest.raises(RuntimeError, match="boom"), Lab(run_dir, prefix) as the_lab:
             the_lab.add_chassis("ch1", "198.51.100.11")
@@ -131,13 +133,24 @@ def test_agent_owned_br_int_is_left_to_the_agent(lab: LabFactory) -> None:
     assert ch.ovs_vsctl("get", "Interface", vm.port, "external_ids:iface-id") == "port-uuid-1"
 
 
-def _crash_a_lab(prefix: str) -> list[int]:
+@pytest.fixture
+def private_dir() -> Iterator[Path]:
+    """A short base dir for run dirs that no other test session sweeps (unlike LAB_BASE_DIR, where labs
+    whose owner process has exited are removed as orphans)."""
+    base = Path(tempfile.mkdtemp(prefix="sflab-", dir="/tmp"))
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _crash_a_lab(run_dir: Path, prefix: str) -> list[int]:
     """Build a lab in a child process that is then SIGKILLed, as a crashed test run would be."""
     script = f"""
         import os, signal
         from pathlib import Path
         from steerflow.lab import Lab
-        lab = Lab(Path({str(LAB_BASE_DIR / prefix)!r}), {prefix!r})
+        lab = Lab(Path({str(run_dir)!r}), {prefix!r})
         ch = lab.add_chassis("ch1", "198.51.100.11")
         lab.add_vm(ch, "vm1", "02:00:00:00:00:01", "203.0.113.1/24")
         print(" ".join(str(p) for p in ch.pids().values()), flush=True)
@@ -157,26 +170,27 @@ def _crash_a_lab(prefix: str) -> list[int]:
     return pids
 
 
-def test_a_new_lab_removes_the_leftovers_of_a_crashed_run_with_its_prefix(lab: LabFactory) -> None:
-    prefix = new_prefix()
+def test_a_new_lab_removes_the_leftovers_of_a_crashed_run_with_its_prefix(private_dir: Path) -> None:
+    prefix, run_dir = new_prefix(), private_dir / "lab"
     try:
-        old_pids = _crash_a_lab(prefix)
-        the_lab = lab(prefix=prefix)
-        assert [p for p in old_pids if pid_alive(p)] == []
-        assert leftovers(prefix) == ([], [f"{prefix}-u"])  # only the new lab's own underlay bridge
-        assert the_lab.chassis == {}
+        old_pids = _crash_a_lab(run_dir, prefix)
+        with Lab(run_dir, prefix) as the_lab:
+            assert [p for p in old_pids if pid_alive(p)] == []
+            assert leftovers(prefix) == ([], [f"{prefix}-u"])  # only the new lab's own underlay bridge
+            assert the_lab.chassis == {}
+            assert [p.name for p in run_dir.iterdir()] == ["lab.json"]
     finally:
-        destroy(prefix, LAB_BASE_DIR / prefix)
+        destroy(prefix, run_dir)
 
 
-def test_sweep_removes_labs_whose_owner_died() -> None:
-    prefix = new_prefix()
+def test_sweep_removes_labs_whose_owner_died(private_dir: Path) -> None:
+    prefix, run_dir = new_prefix(), private_dir / "lab"
     try:
-        old_pids = _crash_a_lab(prefix)
-        assert prefix in sweep_orphans(LAB_BASE_DIR)
-        _assert_gone(prefix, LAB_BASE_DIR / prefix, old_pids)
+        old_pids = _crash_a_lab(run_dir, prefix)
+        assert sweep_orphans(private_dir) == [prefix]
+        _assert_gone(prefix, run_dir, old_pids)
     finally:
-        destroy(prefix, LAB_BASE_DIR / prefix)
+        destroy(prefix, run_dir)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -184,9 +198,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
 
 
-def test_cli_up_status_and_down_in_separate_processes() -> None:
-    prefix = new_prefix()
-    where = ["--prefix", prefix, "--run-dir", str(LAB_BASE_DIR / prefix)]
+def test_cli_up_status_and_down_in_separate_processes(private_dir: Path) -> None:
+    prefix, run_dir = new_prefix(), private_dir / "lab"
+    where = ["--prefix", prefix, "--run-dir", str(run_dir)]
     try:
         up = _cli("up", "--chassis", "2", "--vms", "2", *where)
         assert up.returncode == 0, up.stderr
@@ -203,11 +217,11 @@ def test_cli_up_status_and_down_in_separate_processes() -> None:
 
         down = _cli("down", *where)
         assert down.returncode == 0, down.stderr
-        _assert_gone(prefix, LAB_BASE_DIR / prefix, pids)
+        _assert_gone(prefix, run_dir, pids)
         assert _cli("down", *where).returncode == 0  # nothing left to do is fine
         assert _cli("status", *where).returncode == 1
     finally:
-        destroy(prefix, LAB_BASE_DIR / prefix)
+        destroy(prefix, run_dir)
 
 
 FIXTURE_USER = """

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from steerflow.lab import Lab, LabError, destroy, install_static_l2, leftovers
 from steerflow.lab.lab import ChassisStatus
+from steerflow.lab.names import check_prefix
 
 PREFIX_ENV = "STEERFLOW_LAB_PREFIX"
 RUN_DIR_ENV = "STEERFLOW_LAB_DIR"
@@ -28,9 +29,22 @@ lab_app = typer.Typer(
     no_args_is_help=True,
 )
 
+
+def _valid_prefix(prefix: str) -> str:
+    try:
+        return check_prefix(prefix)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 PrefixOption = Annotated[
     str,
-    typer.Option("--prefix", envvar=PREFIX_ENV, help="Name prefix of every namespace and link (<= 8 chars)."),
+    typer.Option(
+        "--prefix",
+        envvar=PREFIX_ENV,
+        callback=_valid_prefix,
+        help="Name prefix of every namespace and link (<= 8 chars).",
+    ),
 ]
 RunDirOption = Annotated[
     Path | None,

@@ -65,7 +65,7 @@ class ChassisHandle:
 
     def pids(self) -> dict[str, int | None]:
         """Pid of each daemon, or None when it is not running (stale pidfiles are ignored)."""
-        return {d: owned_pid(self.pidfile(d), str(self.run_dir)) for d in DAEMONS}
+        return {d: owned_pid(self.pidfile(d)) for d in DAEMONS}
 
     def alive(self) -> bool:
         return all(p is not None and pid_alive(p) for p in self.pids().values())

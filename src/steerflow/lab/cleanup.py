@@ -7,6 +7,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from steerflow.lab.chassis import DAEMONS
 from steerflow.lab.names import LabNames
 from steerflow.lab.procs import kill_pids, owned_pid, pid_alive
 from steerflow.lab.sh import LabError, poll_until, run, try_run
@@ -37,9 +38,9 @@ def leftovers(prefix: str) -> tuple[list[str], list[str]]:
 def lab_pids(prefix: str, run_dir: Path) -> set[int]:
     """Our daemons from their pidfiles (checked against our run dir) plus every process in our namespaces."""
     pids: set[int] = set()
-    if run_dir.is_dir():
-        for pidfile in run_dir.glob("*/*.pid"):
-            pid = owned_pid(pidfile, str(run_dir))
+    for daemon in DAEMONS if run_dir.is_dir() else ():
+        for pidfile in run_dir.glob(f"*/{daemon}.pid"):
+            pid = owned_pid(pidfile)
             if pid is not None:
                 pids.add(pid)
     names = LabNames(prefix)
@@ -54,6 +55,7 @@ def destroy(prefix: str, run_dir: Path, timeout: float = 10.0) -> None:
     """Kill the lab's processes by pid, delete its namespaces, links, bridge and run dir, then check
     that they are gone."""
     names = LabNames(prefix)
+    run_dir = run_dir.absolute()  # pidfile paths on the daemons' command lines are absolute
     pids = lab_pids(prefix, run_dir)
     if pids:
         kill_pids(pids)

@@ -38,11 +38,11 @@ def read_pidfile(path: Path) -> int | None:
         return None
 
 
-def owned_pid(pidfile: Path, marker: str) -> int | None:
-    """The pid in a pidfile, only if that process still runs with `marker` (our run dir) in its command line:
-    a stale pidfile must never make us kill an unrelated process that reused the pid."""
+def owned_pid(pidfile: Path) -> int | None:
+    """The pid in an OVS daemon's pidfile, only if that process still runs with `--pidfile=<this file>` on its
+    command line: a stale pidfile must never make us kill an unrelated process that reused the pid."""
     pid = read_pidfile(pidfile)
-    if pid is None or not pid_alive(pid) or marker not in cmdline(pid):
+    if pid is None or not pid_alive(pid) or f"--pidfile={pidfile}" not in cmdline(pid):
         return None
     return pid
 
