@@ -1,0 +1,67 @@
+"""The Neutron core resource handlers (networks, subnets, ports) and the read-only chassis collection."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+from steerflow.api import attributes as A  # noqa: N812
+from steerflow.api.base import StoredResource
+from steerflow.api.context import Context
+from steerflow.api.core_errors import ChassisNotFound, ReadOnlyResource
+from steerflow.api.core_network import NetworkResource
+from steerflow.api.core_port import PortResource
+from steerflow.api.core_subnet import SubnetResource
+from steerflow.api.resource import ResourceHandler
+from steerflow.nbdb.api import JsonDict, NorthboundStore
+
+CHASSIS_ATTRIBUTES = A.AttributeMap(
+    "chassis",
+    [
+        A.Attribute("id", allow_post=False, default=None),
+        A.Attribute("name", allow_post=False, default=None),
+        A.Attribute("underlay_ip", allow_post=False, default=None),
+        A.Attribute("encapsulations", allow_post=False, default=None, filter_converter=A.identity),
+        A.Attribute("applied_revision", allow_post=False, default=None, converter=A.convert_to_int),
+    ],
+)
+
+
+class ChassisResource(StoredResource):
+    """`/v2.0/steerflow/chassis` (admin only): the hypervisors the agents registered, read-only."""
+
+    resource = "chassis"
+    collection = "chassis"
+    path_prefix = "/steerflow"
+    attributes = CHASSIS_ATTRIBUTES
+    not_found = ChassisNotFound
+    attribute_schemas: Mapping[str, JsonDict] = {
+        "id": {"type": "string", "description": "the chassis name (read-only)"},
+        "name": {"type": "string", "description": "host name ports are bound to (read-only)"},
+        "underlay_ip": {"type": "string", "description": "tunnel endpoint address (read-only)"},
+        "encapsulations": {"type": "array", "items": {"type": "string"}, "description": "(read-only)"},
+        "applied_revision": {"type": "integer", "description": "NB revision installed (read-only)"},
+    }
+
+    def can_see(self, ctx: Context, obj: Mapping[str, Any]) -> bool:
+        return ctx.is_admin  # chassis belong to the operator, like Neutron's agents
+
+    def _refuse(self) -> NoReturn:
+        raise ReadOnlyResource(collection="chassis")
+
+    def create(self, ctx: Context, body: JsonDict) -> JsonDict:
+        self._refuse()
+
+    def create_bulk(self, ctx: Context, bodies: Sequence[JsonDict]) -> list[JsonDict]:
+        self._refuse()
+
+    def update(self, ctx: Context, id: str, body: JsonDict) -> JsonDict:
+        self._refuse()
+
+    def delete(self, ctx: Context, id: str) -> None:
+        self._refuse()
+
+
+def core_handlers(store: NorthboundStore) -> list[ResourceHandler]:
+    """Handlers of the Neutron core collections chains need, plus the chassis view."""
+    return [NetworkResource(store), SubnetResource(store), PortResource(store), ChassisResource(store)]

@@ -1,0 +1,1 @@
+"""The Neutron-compatible REST API: FastAPI app, authentication and the server process."""

@@ -1,0 +1,129 @@
+"""ASGI middlewares of the API: request-body size limit and one access-log line per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from steerflow.api.errors import HTTPBadRequest, NeutronError
+from steerflow.rest.errors import HTTPRequestEntityTooLarge
+
+LOG = logging.getLogger("steerflow.rest.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+async def send_error(send: Send, err: NeutronError, close: bool = False) -> None:
+    """Answer with a NeutronError body straight from the ASGI layer."""
+    body = json.dumps(err.body()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:  # the unread rest of the body makes the connection unusable
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _declared_length(scope: Scope) -> int | None:
+    """The Content-Length header as an int; -1 when it is present but not a number."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() else -1
+    return None
+
+
+class BodyLimit:
+    """Rejects bodies over `limit` bytes with 413 before the app sees them.
+
+    A declared Content-Length is checked before reading anything; a chunked body is read (buffered) up
+    to the limit and refused as soon as it goes over, so a hostile client cannot make us hold more.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _declared_length(scope)
+        if declared == -1:
+            await send_error(send, HTTPBadRequest("Invalid Content-Length header"), close=True)
+            return
+        if declared is not None and declared > self.limit:
+            await send_error(send, HTTPRequestEntityTooLarge(), close=True)
+            return
+        body = await self._read(receive)
+        if body is None:
+            await send_error(send, HTTPRequestEntityTooLarge(), close=True)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or None as soon as it exceeds the limit."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                # the client went away; let the app see the disconnect
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class AccessLog:
+    """Logs every request at INFO: method, path, status and duration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the server answers when the app raises before responding
+        start = time.perf_counter()
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            path = scope.get("path", "")
+            if scope.get("query_string"):
+                path = f"{path}?{scope['query_string'].decode('latin-1')}"
+            millis = (time.perf_counter() - start) * 1000
+            LOG.info("%s %s %d %.1fms", scope.get("method", "?"), path, status, millis)

@@ -1,0 +1,150 @@
+"""The HTTP face of one resource handler: Neutron's collection and member routes, envelopes and codes."""
+
+from __future__ import annotations
+
+import builtins
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from steerflow.api.context import Context
+from steerflow.api.resource import ResourceHandler
+from steerflow.nbdb.api import JsonDict
+from steerflow.rest.auth import Authenticator
+from steerflow.rest.body import decode_json, unwrap_create, unwrap_update
+from steerflow.rest.errors import as_neutron_error, error_response
+
+LOG = logging.getLogger(__name__)
+
+# Query parameters that are not attribute filters (Neutron's field selection, paging and sorting).
+RESERVED_PARAMS = frozenset({"fields", "limit", "marker", "page_reverse", "sort_key", "sort_dir"})
+JSON_SUFFIX = ".json"
+
+
+def select_fields(obj: JsonDict, fields: Sequence[str]) -> JsonDict:
+    """Neutron's `fields=`: only the requested attributes (unknown ones are skipped; none asked = all)."""
+    if not fields:
+        return obj
+    return {k: v for k, v in obj.items() if k in fields}
+
+
+def requested_fields(request: Request) -> list[str]:
+    return [f for f in request.query_params.getlist("fields") if f]
+
+
+def list_filters(request: Request) -> dict[str, builtins.list[str]]:
+    """Equality filters from the query string; a repeated key means any of its values."""
+    filters: dict[str, builtins.list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        if key not in RESERVED_PARAMS:
+            filters.setdefault(key, []).append(value)
+    return filters
+
+
+def member_id(request: Request) -> str:
+    """The id in a member path, without the `.json` suffix some clients append."""
+    raw = str(request.path_params["id"])
+    return raw.removesuffix(JSON_SUFFIX) if raw.endswith(JSON_SUFFIX) else raw
+
+
+def create_all(handler: ResourceHandler, ctx: Context, bodies: Sequence[JsonDict]) -> list[JsonDict]:
+    """Bulk create, all or nothing: atomic when the handler offers `create_bulk`, else compensated."""
+    bulk: Callable[[Context, Sequence[JsonDict]], list[JsonDict]] | None = getattr(
+        handler, "create_bulk", None
+    )
+    if bulk is not None:
+        return bulk(ctx, bodies)
+    created: list[JsonDict] = []
+    try:
+        for body in bodies:
+            created.append(handler.create(ctx, body))
+    except BaseException:
+        _roll_back(handler, ctx, created)
+        raise
+    return created
+
+
+def _roll_back(handler: ResourceHandler, ctx: Context, created: Sequence[JsonDict]) -> None:
+    for obj in reversed(created):
+        try:
+            handler.delete(ctx, str(obj["id"]))
+        except Exception:
+            LOG.exception("bulk create of %s: could not roll back %s", handler.collection, obj.get("id"))
+
+
+class ResourceRoutes:
+    """Endpoints of one collection: GET/POST on the collection, GET/PUT/DELETE on a member."""
+
+    def __init__(self, handler: ResourceHandler, auth: Authenticator) -> None:
+        self.handler = handler
+        self.auth = auth
+
+    @property
+    def base_path(self) -> str:
+        return f"/v2.0{self.handler.path_prefix}/{self.handler.collection}"
+
+    async def _authenticate(self, request: Request) -> Context:
+        # off the event loop: an authenticator may do I/O (e.g. ask Keystone about a token)
+        return await run_in_threadpool(self.auth.authenticate, request.headers)
+
+    async def collection(self, request: Request) -> Response:
+        try:
+            ctx = await self._authenticate(request)
+            if request.method == "POST":
+                return await self._create(request, ctx)
+            return await self._list(request, ctx)
+        except Exception as exc:
+            return error_response(as_neutron_error(exc))
+
+    async def member(self, request: Request) -> Response:
+        try:
+            ctx = await self._authenticate(request)
+            if request.method == "PUT":
+                return await self._update(request, ctx)
+            if request.method == "DELETE":
+                return await self._delete(request, ctx)
+            return await self._show(request, ctx)
+        except Exception as exc:
+            return error_response(as_neutron_error(exc))
+
+    async def _list(self, request: Request, ctx: Context) -> Response:
+        filters, fields = list_filters(request), requested_fields(request)
+        objs = await run_in_threadpool(lambda: self.handler.list(ctx, filters))
+        return JSONResponse({self.handler.collection: [select_fields(o, fields) for o in objs]})
+
+    async def _create(self, request: Request, ctx: Context) -> Response:
+        doc = await _request_document(request)
+        h = self.handler
+        parsed = unwrap_create(doc, h.resource, h.collection)
+        if parsed.bulk:
+            objs = await run_in_threadpool(lambda: create_all(h, ctx, parsed.items))
+            return JSONResponse({h.collection: objs}, status_code=201)
+        obj = await run_in_threadpool(lambda: h.create(ctx, parsed.items[0]))
+        return JSONResponse({h.resource: obj}, status_code=201)
+
+    async def _show(self, request: Request, ctx: Context) -> Response:
+        id, fields = member_id(request), requested_fields(request)
+        obj = await run_in_threadpool(lambda: self.handler.get(ctx, id))
+        return JSONResponse({self.handler.resource: select_fields(obj, fields)})
+
+    async def _update(self, request: Request, ctx: Context) -> Response:
+        id, doc = member_id(request), await _request_document(request)
+        body = unwrap_update(doc, self.handler.resource, self.handler.collection)
+        obj = await run_in_threadpool(lambda: self.handler.update(ctx, id, body))
+        return JSONResponse({self.handler.resource: obj})
+
+    async def _delete(self, request: Request, ctx: Context) -> Response:
+        id = member_id(request)
+        await run_in_threadpool(lambda: self.handler.delete(ctx, id))
+        return Response(status_code=204)
+
+
+async def _request_document(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}  # Neutron reads an empty body as an empty document
+    return decode_json(raw)

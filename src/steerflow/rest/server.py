@@ -1,0 +1,58 @@
+"""The API server process: opens the NB store, picks the authenticator and runs uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+import uvicorn
+
+from steerflow.nbdb.url import ENV_VAR, open_store
+from steerflow.rest.app import build_app
+from steerflow.rest.auth import Authenticator, NoAuth, TokenFileAuth
+
+LOG = logging.getLogger(__name__)
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9696  # Neutron's port: clients configured for Neutron find us where they expect
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def authenticator(token_file: str | None) -> Authenticator:
+    """Static tokens from `token_file`, or no authentication (everyone is admin) without one."""
+    if token_file:
+        return TokenFileAuth.from_file(token_file)
+    LOG.warning("no token file: authentication is disabled and every request acts as admin")
+    return NoAuth()
+
+
+def serve(nb_url: str | None, host: str, port: int, token_file: str | None) -> None:
+    """Serve the API on host:port over the NB store at `nb_url` (None: the default) until interrupted."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    auth = authenticator(token_file)
+    store = open_store(nb_url)
+    try:
+        app = build_app(store, auth)
+        LOG.info("steerflow API on http://%s:%d over %s", host, port, nb_url or "the default NB store")
+        # our AccessLog middleware logs each request with its duration; uvicorn's would repeat it
+        uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
+    finally:
+        store.close()
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m steerflow.rest", description=__doc__)
+    parser.add_argument(
+        "--nb",
+        default=None,
+        help=f"northbound store URL (default ${ENV_VAR}, else the embedded store's default path)",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--token-file", default=None, help="JSON file of token -> identity")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    serve(args.nb, args.host, args.port, args.token_file)
