@@ -14,7 +14,9 @@ from steerflow.nbdb.etcd_store import EtcdStore
 from steerflow.nbdb.memory import MemoryStore
 from tests.contract.servers import EtcdServer, RedisServer, Server, missing
 
-DRIVERS = ["memory", "embedded", "redis", "etcd"]
+SERVER = pytest.mark.server
+DRIVERS = ["memory", "embedded", pytest.param("redis", marks=SERVER), pytest.param("etcd", marks=SERVER)]
+SERVERS = [pytest.param("redis", marks=SERVER), pytest.param("etcd", marks=SERVER)]
 BINARY = {"redis": "redis-server", "etcd": "etcd"}
 
 
@@ -132,7 +134,7 @@ def isolated_driver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         harness.close()
 
 
-@pytest.fixture(params=["redis", "etcd"])
+@pytest.fixture(params=SERVERS)
 def restartable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Driver, Server]]:
     """A driver on a server of its own, with the server, so that the test can kill and restart it."""
     harness = make_driver(request.param, request, tmp_path, own=True)

@@ -43,6 +43,7 @@ def test_embedded_urls(form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     round_trip(store)
 
 
+@pytest.mark.server
 def test_redis_url(redis_server: Server) -> None:
     assert isinstance(redis_server, RedisServer)
     store = open_store(f"{redis_server.url}?prefix=smoke:&history=50")
@@ -50,6 +51,7 @@ def test_redis_url(redis_server: Server) -> None:
     round_trip(store)
 
 
+@pytest.mark.server
 def test_etcd_url_with_a_dead_endpoint_first(etcd_server: Server) -> None:
     assert isinstance(etcd_server, EtcdServer)
     store = open_store(f"etcd://127.0.0.1:1,{etcd_server.endpoint}/smoke")
