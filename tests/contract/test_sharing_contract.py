@@ -143,3 +143,25 @@ def test_embedded_history_is_bounded_by_whole_revisions(tmp_path: Path) -> None:
         assert behind.resync and behind.revision == 20 and len(behind.snapshot) == 60
     finally:
         store.close()
+
+
+def open_files(path: Path) -> int:
+    """How many descriptors of this process point at `path`."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if fd.exists() and fd.resolve() == path.resolve())
+
+
+def test_embedded_connections_of_finished_threads_are_closed(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "nb.db")
+    try:
+        for i in range(20):
+            thread = threading.Thread(target=store.commit, args=([Put("port", f"p{i}", {})],))
+            thread.start()
+            thread.join()
+        assert store.revision() == 20
+        # the main thread's connection and the last thread's (SQLite may keep a closed one's descriptor
+        # until the others release their POSIX locks), not one per thread that came and went
+        assert open_files(tmp_path / "nb.db") <= 4
+    finally:
+        store.close()
+    assert open_files(tmp_path / "nb.db") == 0

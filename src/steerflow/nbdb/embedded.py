@@ -57,7 +57,7 @@ class EmbeddedStore:
         self.path = Path(path)
         self.history = history
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._lock = threading.Lock()
         self._closed = False
         # bumped on every local commit so that local watchers do not wait for the next poll
@@ -84,9 +84,15 @@ class EmbeddedStore:
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            self._connections.append(conn)
+            self._forget_finished_threads()
+            self._connections[threading.current_thread()] = conn
         self._local.conn = conn
         return conn
+
+    def _forget_finished_threads(self) -> None:
+        """Close the connections of threads that have ended (short-lived threads must not leak them)."""
+        for thread in [t for t in self._connections if not t.is_alive()]:
+            self._connections.pop(thread).close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -205,8 +211,8 @@ class EmbeddedStore:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            connections, self._connections = self._connections, []
-        for conn in connections:
+            connections, self._connections = self._connections, {}
+        for conn in connections.values():
             conn.close()
 
 
