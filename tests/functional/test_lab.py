@@ -19,6 +19,7 @@ from steerflow.lab import (
     ChassisHandle,
     Lab,
     LabCommandError,
+    LabError,
     destroy,
     install_static_l2,
     leftovers,
@@ -102,6 +103,12 @@ def test_teardown_after_a_failure_in_the_middle_still_cleans_up(lab: LabFactory)
     namespaces, links = leftovers(the_lab.prefix)
     assert f"{the_lab.prefix}-vm1" in namespaces and f"{the_lab.prefix}-u" in links
 
+    # The lab stays usable: the next VM gets fresh link names, not those the failed step left behind.
+    ch2 = the_lab.add_chassis("ch2", "198.51.100.12")
+    vm2 = the_lab.add_vm(ch2, "vm2", "02:00:00:00:00:02", "203.0.113.2/24")
+    assert vm2.port == f"{the_lab.prefix}v2p"
+    pids += [p for p in ch2.pids().values() if p is not None]
+
     the_lab.teardown()
     _assert_gone(the_lab.prefix, the_lab.run_dir, pids)
 
@@ -116,6 +123,17 @@ def test_context_manager_tears_down_when_the_body_raises(private_dir: Path) -> N
         _assert_gone(prefix, run_dir, pids)
     finally:
         destroy(prefix, run_dir)
+
+
+def test_a_run_dir_the_lab_did_not_make_is_refused_and_left_intact(private_dir: Path) -> None:
+    foreign = private_dir / "someone-elses"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    prefix = new_prefix()
+    with pytest.raises(LabError, match="not empty"), Lab(foreign, prefix):
+        pass
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    assert leftovers(prefix) == ([], [])
 
 
 def test_agent_owned_br_int_is_left_to_the_agent(lab: LabFactory) -> None:

@@ -8,7 +8,7 @@ import logging
 import shutil
 import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -86,6 +86,13 @@ class Lab:
         if self._started:
             return
         self._started = True
+        try:
+            self._prepare()
+        except BaseException:  # all or nothing: `with` never calls __exit__ when __enter__ fails
+            self.teardown()
+            raise
+
+    def _prepare(self) -> None:
         log.info("lab %s: cleaning leftovers of earlier runs", self.prefix)
         cleanup.destroy(self.prefix, self.run_dir)
         if self.run_dir.exists() and any(self.run_dir.iterdir()):
@@ -104,7 +111,7 @@ class Lab:
         check_name("chassis", name)
         ip = check_underlay_ip(underlay_ip)
         self._check_free(name, ip)
-        index = _next_index(c.index for c in self._state.chassis.values())
+        index = self._state.allocate_index("chassis")
         root_uplink, uplink = self.names.chassis_uplink(index)
         handle = ChassisHandle(
             name=name, index=index, netns=self.names.netns(name), underlay_ip=ip,
@@ -131,7 +138,7 @@ class Lab:
         ch = self._state.chassis[chassis if isinstance(chassis, str) else chassis.name]
         check_name("vm", name)
         self._check_free(name, None)
-        index = _next_index(v.index for v in self._state.vms.values())
+        index = self._state.allocate_index("vm")
         nic, port = self.names.vm_link(index)
         plan = VmPlan(
             name=name, index=index, netns=self.names.netns(name), mac=check_mac(mac),
@@ -139,6 +146,7 @@ class Lab:
             ipv6_cidr=check_tenant_cidr(ipv6_cidr, 6) if ipv6_cidr else None,
             iface_id=iface_id or name, nic=nic, port=port, ofport_request=ofport, mtu=mtu,
         )  # fmt: skip
+        save_state(self._state)
         vm = create_vm(ch, plan)
         self._state.vms[name] = vm
         save_state(self._state)
@@ -199,10 +207,6 @@ class Lab:
             raise LabError(f"lab {self.prefix} already has a chassis or vm named {name!r}")
         if underlay_ip and any(c.underlay_ip == underlay_ip for c in self._state.chassis.values()):
             raise LabError(f"underlay address {underlay_ip} is already used in lab {self.prefix}")
-
-
-def _next_index(used: Iterable[int]) -> int:
-    return max(used, default=0) + 1
 
 
 def _pinger(netns: str, dst: str) -> Callable[[], bool]:

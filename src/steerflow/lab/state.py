@@ -22,6 +22,13 @@ class LabState:
     owner_pid: int = field(default_factory=os.getpid)
     chassis: dict[str, ChassisHandle] = field(default_factory=dict)
     vms: dict[str, VmHandle] = field(default_factory=dict)
+    last_index: dict[str, int] = field(default_factory=dict)
+
+    def allocate_index(self, kind: str) -> int:
+        """A fresh index of a kind ("chassis", "vm") for link names, never reused within the lab: a step
+        that failed half-way may have left links under the index it took."""
+        self.last_index[kind] = self.last_index.get(kind, 0) + 1
+        return self.last_index[kind]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -29,6 +36,7 @@ class LabState:
             "prefix": self.prefix,
             "run_dir": str(self.run_dir),
             "owner_pid": self.owner_pid,
+            "last_index": dict(self.last_index),
             "chassis": [{**asdict(c), "run_dir": str(c.run_dir)} for c in self.chassis.values()],
             "vms": [asdict(v) for v in self.vms.values()],
         }
@@ -43,6 +51,7 @@ class LabState:
             prefix=data["prefix"],
             run_dir=Path(data["run_dir"]),
             owner_pid=int(data["owner_pid"]),
+            last_index={str(k): int(v) for k, v in data["last_index"].items()},
             chassis={c.name: c for c in chassis},
             vms={v.name: v for v in vms},
         )
