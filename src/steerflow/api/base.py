@@ -55,6 +55,17 @@ def visible_objects(ctx: Context, snap: Snapshot, kind: str) -> dict[str, JsonDi
     return {i: o for i, o in snap.of(kind).items() if can_see(ctx, o)}
 
 
+def applied(snap: Snapshot, ops: Sequence[Operation]) -> Snapshot:
+    """`snap` as it will read once `ops` are committed (same revision: nothing is written yet)."""
+    objects = {kind: dict(objs) for kind, objs in snap.objects.items()}
+    for op in ops:
+        if isinstance(op, Put):
+            objects.setdefault(op.kind, {})[op.id] = op.value
+        else:
+            objects.get(op.kind, {}).pop(op.id, None)
+    return Snapshot(snap.revision, objects)
+
+
 def merged(current: Mapping[str, Any], changes: Mapping[str, Any]) -> JsonDict:
     """`current` with `changes` applied (a PUT replaces whole values: lists and dicts included)."""
     return {**current, **changes}
@@ -131,6 +142,16 @@ class StoredResource:
         values["id"] = new_id()  # stable across transaction retries
         return transact(self.store, lambda snap: self._plan_create(ctx, snap, values))
 
+    def create_bulk(self, ctx: Context, bodies: Sequence[JsonDict]) -> builtins.list[JsonDict]:
+        """Neutron's bulk POST, atomic: each object is checked on a snapshot already holding the ones
+        before it, and all are committed as one revision, or none is."""
+        prepared = []
+        for body in bodies:
+            values = self.attributes.prepare_post(ctx, body)
+            values["id"] = new_id()
+            prepared.append(values)
+        return transact(self.store, lambda snap: self._plan_bulk(ctx, snap, prepared))
+
     def update(self, ctx: Context, id: str, body: JsonDict) -> JsonDict:
         changes = self.attributes.prepare_put(ctx, body)
         return transact(self.store, lambda snap: self._plan_update(ctx, snap, id, changes))
@@ -169,6 +190,18 @@ class StoredResource:
         final, extra = self.plan_create(ctx, snap, obj)
         final = self.attributes.ordered(final)
         return [Put(self.resource, final["id"], final), *extra], self.attributes.visible(final)
+
+    def _plan_bulk(
+        self, ctx: Context, snap: Snapshot, prepared: Sequence[JsonDict]
+    ) -> tuple[builtins.list[Operation], builtins.list[JsonDict]]:
+        ops: builtins.list[Operation] = []
+        created = []
+        for values in prepared:
+            step, obj = self._plan_create(ctx, snap, values)
+            ops.extend(step)
+            created.append(obj)
+            snap = applied(snap, step)
+        return ops, created
 
     def _plan_update(
         self, ctx: Context, snap: Snapshot, id: str, changes: JsonDict
