@@ -1,0 +1,75 @@
+"""Racing writers: validation and commit are atomic, so conflicting creates cannot both win."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from steerflow.api import sfc_errors as err
+from steerflow.api.errors import NeutronError
+from tests.unit.test_sfc_fixtures import ALICE, World
+
+THREADS = 8
+
+
+def race(jobs: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Run the jobs in threads released together; each result is a value or the NeutronError raised."""
+    start = threading.Barrier(len(jobs))
+    results: list[Any] = [None] * len(jobs)
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = jobs[i]()
+        except NeutronError as e:
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)
+    return results
+
+
+def test_same_classifier_exactly_one_chain_wins() -> None:
+    w = World()
+    w.ppg.quota = -1
+    fc = w.classifier()
+    groups = [w.group()["id"] for _ in range(THREADS)]
+    jobs = [
+        lambda g=g: w.pc.create(ALICE, {"port_pair_groups": [g], "flow_classifiers": [fc["id"]]})
+        for g in groups
+    ]
+    results = race(jobs)
+    winners = [r for r in results if isinstance(r, dict)]
+    losers = [r for r in results if not isinstance(r, dict)]
+    assert len(winners) == 1
+    assert all(type(e) is err.FlowClassifierInUse and e.status == 409 for e in losers)
+    stored = w.store.list("port_chain")
+    assert [r.value for r in stored] == winners
+
+
+def test_concurrent_chains_get_distinct_chain_ids() -> None:
+    w = World()
+    w.ppg.quota = w.pc.quota = -1
+    groups = [w.group()["id"] for _ in range(THREADS)]
+    jobs = [functools.partial(w.pc.create, ALICE, {"port_pair_groups": [g]}) for g in groups]
+    results = race(jobs)
+    assert sorted(r["chain_id"] for r in results) == list(range(1, THREADS + 1))
+
+
+def test_same_port_pair_into_two_groups_exactly_one_wins() -> None:
+    w = World()
+    pp = w.pair()["id"]
+
+    def create_group() -> Any:
+        return w.ppg.create(ALICE, {"port_pairs": [pp]})
+
+    results = race([create_group] * THREADS)
+    assert sum(isinstance(r, dict) for r in results) == 1
+    assert all(type(r) is err.PortPairInUse for r in results if not isinstance(r, dict))
+    assert len(w.store.list("port_pair_group")) == 1
