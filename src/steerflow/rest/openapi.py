@@ -67,9 +67,19 @@ def _is_json(value: Any) -> bool:
     return False
 
 
+# Required in the attribute map, but filled in from the caller's token when absent.
+PROJECT_KEYS = frozenset({"project_id", "tenant_id"})
+
+
+def _required(attr: attrs.Attribute) -> bool:
+    return attr.allow_post and attr.required and attr.name not in PROJECT_KEYS
+
+
 def _describe(attr: attrs.Attribute, schema: JsonDict) -> JsonDict:
     notes = []
-    if attr.allow_post and attr.required:
+    if attr.name in PROJECT_KEYS:
+        notes.append("default: the caller's project; another one needs admin")
+    elif _required(attr):
         notes.append("required on create")
     elif attr.allow_post and _is_json(attr.default):
         schema["default"] = attr.default
@@ -91,7 +101,7 @@ def resource_schemas(handler: ResourceHandler) -> dict[str, JsonDict]:
     props = {a.name: _describe(a, attribute_schema(handler, a)) for a in all_attrs if a.is_visible}
     create = {a.name: props.get(a.name, {}) for a in all_attrs if a.allow_post}
     update = {a.name: props.get(a.name, {}) for a in all_attrs if a.allow_put}
-    required = [a.name for a in all_attrs if a.allow_post and a.required]
+    required = [a.name for a in all_attrs if _required(a)]
     r, c = handler.resource, handler.collection
     return {
         name: {"type": "object", "properties": props},
