@@ -1,0 +1,217 @@
+"""The real `openstack` CLI (openstackclient + neutronclient's sfc plugin) against a real steerflow API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from steerflow.client import SteerflowClient
+from tests.functional.conftest import ApiServer, TokenFile
+
+ROOT = Path(__file__).resolve().parents[2]
+OSC_VENV = Path(os.environ.get("STEERFLOW_OSC_VENV") or ROOT / ".venv-osc")
+OPENSTACK = OSC_VENV / "bin" / "openstack"
+
+pytestmark = [
+    pytest.mark.osc,
+    pytest.mark.server,
+    pytest.mark.skipif(
+        not OPENSTACK.exists(),
+        reason=f"the openstack CLI is not installed at {OPENSTACK} (./run.sh install puts it there; "
+        "STEERFLOW_OSC_VENV names another venv)",
+    ),
+]
+
+
+def osc(url: str, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    """One `openstack` invocation without Keystone: `none` auth, or `admin_token` with `token`."""
+    auth = ["--os-auth-type", "admin_token", "--os-token", token] if token else ["--os-auth-type", "none"]
+    # no OS_* variables from the caller's shell (a real cloud's credentials must not leak in)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    argv = [str(OPENSTACK), *auth, "--os-endpoint", url, *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+def osc_ok(url: str, *args: str, token: str | None = None) -> str:
+    done = osc(url, *args, token=token)
+    assert done.returncode == 0, f"openstack {' '.join(args)} failed:\n{done.stderr}"
+    return done.stdout
+
+
+def osc_json(url: str, *args: str) -> Any:
+    return json.loads(osc_ok(url, *args, "-f", "json"))
+
+
+def make_ports(url: str, device: str, *names: str) -> dict[str, str]:
+    """Ports for one device on a fresh network, made through the API directly (fast); their ids by name."""
+    with SteerflowClient(url) as client:
+        net = client.create("network", {"name": f"net-{device}"})
+        client.create(
+            "subnet",
+            {"name": f"sub-{device}", "network_id": net["id"], "cidr": "10.7.0.0/24", "ip_version": 4},
+        )
+        return {
+            n: client.create("port", {"name": n, "network_id": net["id"], "device_id": device})["id"]
+            for n in names
+        }
+
+
+def test_network_subnet_and_ports(api_url: str) -> None:
+    net = osc_json(api_url, "network", "create", "net1")
+    subnet = osc_json(
+        api_url, "subnet", "create", "--network", "net1", "--subnet-range", "10.0.0.0/24", "sub1"
+    )
+    assert (subnet["network_id"], subnet["cidr"]) == (net["id"], "10.0.0.0/24")
+    ports = {}
+    for name, device in (("client", "vm-c"), ("server", "vm-s"), ("sf-in", "vm-sf"), ("sf-out", "vm-sf")):
+        port = osc_json(api_url, "port", "create", "--network", "net1", "--device", device, name)
+        assert (port["name"], port["device_id"], port["network_id"]) == (name, device, net["id"])
+        ports[name] = port["id"]
+    with SteerflowClient(api_url) as client:
+        stored = {p["name"]: p for p in client.list("port")}
+    assert {n: p["id"] for n, p in stored.items()} == ports
+    assert stored["sf-in"]["device_id"] == stored["sf-out"]["device_id"] == "vm-sf"
+
+
+def test_port_pair_create_list_show_set_delete(api_url: str) -> None:
+    make_ports(api_url, "vm-pp", "in1", "out1")
+    created = osc_json(
+        api_url, "sfc", "port", "pair", "create", "--ingress", "in1", "--egress", "out1",
+        "--service-function-parameters", "correlation=mpls,weight=5", "pp1",
+    )  # fmt: skip
+    # the CLI sends weight as the string "5"; the API stores the integer
+    assert created["Service Function Parameters"] == {"correlation": "mpls", "weight": 5}
+    listed = osc_json(api_url, "sfc", "port", "pair", "list")
+    assert [(p["ID"], p["Name"]) for p in listed] == [(created["ID"], "pp1")]
+    osc_ok(api_url, "sfc", "port", "pair", "set", "--name", "pp1b", "--description", "first SF", "pp1")
+    shown = osc_json(api_url, "sfc", "port", "pair", "show", "pp1b")
+    assert (shown["ID"], shown["Description"]) == (created["ID"], "first SF")
+    osc_ok(api_url, "sfc", "port", "pair", "delete", "pp1b")
+    with SteerflowClient(api_url) as client:
+        assert client.list("port_pair") == []
+
+
+def test_port_pair_group_create_set_unset(api_url: str) -> None:
+    ports = make_ports(api_url, "vm-g", "in1", "out1", "in2", "out2")
+    with SteerflowClient(api_url) as client:
+        pp1 = client.create("port_pair", {"name": "pp1", "ingress": ports["in1"], "egress": ports["out1"]})
+        pp2 = client.create("port_pair", {"name": "pp2", "ingress": ports["in2"], "egress": ports["out2"]})
+    group = osc_json(
+        api_url, "sfc", "port", "pair", "group", "create", "--port-pair", "pp1",
+        "--port-pair-group-parameters", "lb-fields=ip_src&ip_dst", "g1",
+    )  # fmt: skip
+    assert group["Port Pair"] == [pp1["id"]] and group["Tap Enabled"] is False
+    assert group["Port Pair Group Parameters"]["lb_fields"] == ["ip_src", "ip_dst"]
+    osc_ok(api_url, "sfc", "port", "pair", "group", "set", "--port-pair", "pp2", "g1")
+    osc_ok(api_url, "sfc", "port", "pair", "group", "unset", "--port-pair", "pp1", "g1")
+    tap = osc_json(
+        api_url, "sfc", "port", "pair", "group", "create", "--port-pair", "pp1", "--enable-tap", "tap"
+    )
+    assert tap["Tap Enabled"] is True
+    with SteerflowClient(api_url) as client:
+        assert client.find("port_pair_group", "g1")["port_pairs"] == [pp2["id"]]
+        assert client.find("port_pair_group", "tap")["port_pairs"] == [pp1["id"]]
+
+
+def _chain_fixture(url: str) -> dict[str, str]:
+    """Ports, a port pair and two groups (through the API); the ids by name."""
+    ids = make_ports(url, "vm-x", "src", "dst", "sf-in", "sf-out")
+    with SteerflowClient(url) as client:
+        mpls = {"correlation": "mpls", "weight": 1}  # a graph needs MPLS-aware functions at its joints
+        pp = client.create(
+            "port_pair",
+            {
+                "name": "pp",
+                "ingress": ids["sf-in"],
+                "egress": ids["sf-out"],
+                "service_function_parameters": mpls,
+            },
+        )
+        ids["g1"] = client.create("port_pair_group", {"name": "g1", "port_pairs": [pp["id"]]})["id"]
+        ids["g2"] = client.create("port_pair_group", {"name": "g2"})["id"]
+    return ids
+
+
+def test_flow_classifier_and_port_chain(api_url: str) -> None:
+    ids = _chain_fixture(api_url)
+    fc = osc_json(
+        api_url, "sfc", "flow", "classifier", "create", "--protocol", "udp", "--source-port", "1000:2000",
+        "--destination-port", "5001:5001", "--source-ip-prefix", "10.7.0.0/24",
+        "--destination-ip-prefix", "10.7.0.9/32", "--logical-source-port", "src", "fc-udp",
+    )  # fmt: skip
+    assert (fc["Protocol"], fc["Logical Source Port"], fc["Destination Port Range Min"]) == (
+        "udp",
+        ids["src"],
+        5001,
+    )
+    chain = osc_json(
+        api_url, "sfc", "port", "chain", "create", "--port-pair-group", "g1", "--flow-classifier", "fc-udp",
+        "--chain-parameters", "correlation=mpls,symmetric=true", "c1",
+    )  # fmt: skip
+    assert chain["Chain Parameters"] == {"correlation": "mpls", "symmetric": True}
+    assert chain["Port Pair Groups"] == [ids["g1"]] and chain["Flow Classifiers"] == [fc["ID"]]
+    # `set` reads the chain and PUTs the whole new list: g2 is appended, the classifiers are cleared
+    osc_ok(api_url, "sfc", "port", "chain", "set", "--port-pair-group", "g2", "--no-flow-classifier", "c1")
+    shown = osc_json(api_url, "sfc", "port", "chain", "show", "c1")
+    assert shown["Port Pair Groups"] == [ids["g1"], ids["g2"]] and shown["Flow Classifiers"] == []
+    assert [c["Name"] for c in osc_json(api_url, "sfc", "port", "chain", "list")] == ["c1"]
+    osc_ok(api_url, "sfc", "port", "chain", "delete", "c1")
+    with SteerflowClient(api_url) as client:
+        assert client.list("port_chain") == []
+        assert [f["name"] for f in client.list("flow_classifier")] == ["fc-udp"]
+
+
+def test_service_graph_create_show_delete(api_url: str) -> None:
+    ids = _chain_fixture(api_url)
+    with SteerflowClient(api_url) as client:
+        c1 = client.create("port_chain", {"name": "c1", "port_pair_groups": [ids["g1"]]})
+        c2 = client.create("port_chain", {"name": "c2", "port_pair_groups": [ids["g2"]]})
+    graph = osc_json(api_url, "sfc", "service", "graph", "create", "--branching-point", "c1:c2", "graph")
+    assert graph["Branching Points"] == {c1["id"]: [c2["id"]]}
+    shown = osc_json(api_url, "sfc", "service", "graph", "show", "graph")
+    assert (shown["ID"], shown["Name"]) == (graph["ID"], "graph")
+    osc_ok(api_url, "sfc", "service", "graph", "delete", "graph")
+    with SteerflowClient(api_url) as client:
+        assert client.list("service_graph") == []
+
+
+def test_conflict_prints_the_neutron_error_and_fails(api_url: str) -> None:
+    ids = make_ports(api_url, "vm-e", "e1")
+    with SteerflowClient(api_url) as client:
+        client.create("flow_classifier", {"name": "fc1", "protocol": "tcp", "logical_source_port": ids["e1"]})
+    done = osc(
+        api_url,
+        "sfc",
+        "flow",
+        "classifier",
+        "create",
+        "--protocol",
+        "tcp",
+        "--logical-source-port",
+        "e1",
+        "fc2",
+    )
+    assert done.returncode != 0
+    assert "400" in done.stderr and "conflicts with another Flow Classifier" in done.stderr
+    missing = osc(api_url, "sfc", "port", "chain", "show", "nope")
+    assert missing.returncode != 0 and "nope" in missing.stderr
+    with SteerflowClient(api_url) as client:
+        assert [f["name"] for f in client.list("flow_classifier")] == ["fc1"]
+
+
+def test_token_mode_with_admin_token_auth(token_api_server: ApiServer, token_file: TokenFile) -> None:
+    url = token_api_server.url
+    mine = osc_json_token(url, token_file.alice, "network", "create", "alice-net")
+    assert mine["project_id"] == "alice"
+    assert osc_json_token(url, token_file.bob, "network", "list") == []  # bob sees only his project
+    anonymous = osc(url, "network", "list")  # `none` auth sends the token "notused"
+    assert anonymous.returncode != 0 and "401" in anonymous.stderr
+
+
+def osc_json_token(url: str, token: str, *args: str) -> Any:
+    return json.loads(osc_ok(url, *args, "-f", "json", token=token))
