@@ -8,6 +8,8 @@ import pytest
 
 from steerflow.api import sfc_errors as err
 from steerflow.api.errors import HTTPBadRequest, InvalidInput, NeutronError, OverQuota
+from steerflow.api.sfc_refs import sfc_users_of_port
+from steerflow.api.txn import take_snapshot
 from tests.unit.test_sfc_fixtures import ADMIN, ALICE, BOB, MPLS, NSH, UNKNOWN, World, rejects
 
 
@@ -377,3 +379,13 @@ def test_list_filters_on_group(w: World) -> None:
     assert w.ppg.list(ALICE, {"tap_enabled": ["False"]}) == [a]
     assert w.ppg.list(ALICE, {"group_id": ["1"]}) == [a]
     assert len(w.ppg.list(ALICE, {"no_such_attribute": ["1"]})) == 2
+
+
+def test_users_of_a_port(w: World) -> None:
+    pp = w.pair()
+    fc = w.classifier(logical_destination_port=pp["egress"])
+    snap = take_snapshot(w.store)
+    assert sorted(sfc_users_of_port(snap, pp["egress"])) == sorted(
+        [("port_pair", pp["id"]), ("flow_classifier", fc["id"])]
+    )
+    assert sfc_users_of_port(snap, w.port("vm")) == []

@@ -64,3 +64,20 @@ def lowest_free(used: set[int], first: int, last: int | None) -> int | None:
     while candidate in used:
         candidate += 1
     return candidate if last is None or candidate <= last else None
+
+
+def sfc_users_of_port(snap: Snapshot, port_id: str) -> list[tuple[str, str]]:
+    """(kind, id) of every port pair and flow classifier that references the Neutron port.
+
+    Upstream's foreign keys forbid deleting such a port (it answers 500); the core port handler can use
+    this to refuse the delete with a clear 409 instead and never leave a dangling reference.
+    """
+    users = [
+        ("port_pair", i) for i, pp in snap.of("port_pair").items() if port_id in (pp["ingress"], pp["egress"])
+    ]
+    users += [
+        ("flow_classifier", i)
+        for i, fc in snap.of("flow_classifier").items()
+        if port_id in (fc.get("logical_source_port"), fc.get("logical_destination_port"))
+    ]
+    return users
