@@ -1,0 +1,1 @@
+"""Southbound: the edges to the switch (OpenFlow channel, OVSDB)."""

@@ -1,0 +1,153 @@
+"""OpenFlow 1.3 wire codec: os-ken's parser/serializer classes plus the few frames we build by hand.
+
+Only os-ken's `ofproto` modules are imported. They pull in oslo.config (os_ken.cfg registers options
+on its global CONF) but never eventlet: eventlet and its monkey-patching come with
+`os_ken.lib.hub`, which only the app manager / controller (`os_ken.controller`, `os_ken.base`) import.
+`tests/functional/test_openflow_channel.py` checks that importing the channel keeps eventlet out.
+
+The hand-built frames are the hot path: a bundle of 100k flow-mods is framed from pre-serialized
+bytes with `struct` (about 1 us per message), where building os-ken objects costs ~50 us each.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from os_ken.ofproto import ofproto_parser, ofproto_protocol
+from os_ken.ofproto import ofproto_v1_3 as ofp
+from os_ken.ofproto import ofproto_v1_3_parser as parser
+
+__all__ = ["DATAPATH", "OFP_VERSION", "ofp", "parser"]
+
+OFP_VERSION: int = ofp.OFP_VERSION
+# os-ken messages need a "datapath" only for its ofproto/ofproto_parser attributes: a ProtocolDesc.
+DATAPATH: Any = ofproto_protocol.ProtocolDesc(OFP_VERSION)
+
+HEADER = struct.Struct("!BBHI")  # version, type, length, xid
+_XID = struct.Struct("!I")
+_HELLO_ELEMENT = struct.Struct("!HH")
+_ONF_EXPERIMENTER_ID = 0x4F4E4600  # OVS speaks the ONF bundle extension (EXT-230) on OF1.3
+_BUNDLE_HEAD = struct.Struct("!BBHIIIIHH")  # header, experimenter, exp_type, bundle_id, type, flags
+_BUNDLE_ADD_HEAD = struct.Struct("!BBHIIII2xH")  # header, experimenter, exp_type, bundle_id, pad, flags
+BUNDLE_ADD_OVERHEAD = _BUNDLE_ADD_HEAD.size
+MAX_MESSAGE = 0xFFFF
+
+OFPT_HELLO = ofp.OFPT_HELLO
+OFPT_ERROR = ofp.OFPT_ERROR
+OFPT_ECHO_REQUEST = ofp.OFPT_ECHO_REQUEST
+OFPT_ECHO_REPLY = ofp.OFPT_ECHO_REPLY
+OFPT_FEATURES_REPLY = ofp.OFPT_FEATURES_REPLY
+OFPT_MULTIPART_REPLY = ofp.OFPT_MULTIPART_REPLY
+OFPT_BARRIER_REPLY = ofp.OFPT_BARRIER_REPLY
+
+BUNDLE_ATOMIC_ORDERED: int = ofp.ONF_BF_ATOMIC | ofp.ONF_BF_ORDERED
+
+_TYPE_NAMES: dict[int, str] = {
+    v: k for k, v in vars(ofp).items() if k.startswith("OFPT_") and isinstance(v, int) and v < 0x100
+}
+
+
+def type_name(msg_type: int) -> str:
+    return _TYPE_NAMES.get(msg_type, f"type{msg_type}")
+
+
+def serialize(msg: Any, xid: int = 0) -> bytes:
+    """The wire bytes of an os-ken message (cache these: building the object is the slow part)."""
+    msg.xid = xid
+    msg.serialize()
+    return bytes(msg.buf)
+
+
+def with_xid(data: bytes | bytearray | memoryview, xid: int) -> bytearray:
+    """A copy of one pre-serialized OF1.3 message carrying `xid`, after checking its header."""
+    out = bytearray(data)
+    if len(out) < HEADER.size:
+        raise ValueError(f"an OpenFlow message is at least 8 bytes, got {len(out)}")
+    version, _msg_type, length, _xid = HEADER.unpack_from(out)
+    if version != OFP_VERSION or length != len(out):
+        raise ValueError(f"not one OF1.3 message: version {version}, header length {length}, size {len(out)}")
+    _XID.pack_into(out, 4, xid)
+    return out
+
+
+def hello(xid: int) -> bytes:
+    """HELLO offering only OF1.3 through a version bitmap (so OVS cannot pick 1.4/1.5)."""
+    element = _HELLO_ELEMENT.pack(ofp.OFPHET_VERSIONBITMAP, 8) + _XID.pack(1 << OFP_VERSION)
+    return HEADER.pack(OFP_VERSION, OFPT_HELLO, HEADER.size + len(element), xid) + element
+
+
+def hello_accepts_of13(frame: bytes) -> bool:
+    """Whether the peer's HELLO allows OF1.3: its version bitmap if it sent one, else its header version."""
+    version = frame[0]
+    offset = HEADER.size
+    while offset + _HELLO_ELEMENT.size <= len(frame):
+        elem_type, elem_len = _HELLO_ELEMENT.unpack_from(frame, offset)
+        if elem_len < _HELLO_ELEMENT.size:
+            break
+        if elem_type == ofp.OFPHET_VERSIONBITMAP and elem_len >= 8:
+            return bool(_XID.unpack_from(frame, offset + 4)[0] & (1 << OFP_VERSION))
+        offset += (elem_len + 7) // 8 * 8
+    return version >= OFP_VERSION
+
+
+def echo(msg_type: int, xid: int, data: bytes = b"") -> bytes:
+    return HEADER.pack(OFP_VERSION, msg_type, HEADER.size + len(data), xid) + data
+
+
+def bundle_ctrl(xid: int, bundle_id: int, ctrl_type: int, flags: int) -> bytes:
+    return _BUNDLE_HEAD.pack(
+        OFP_VERSION,
+        ofp.OFPT_EXPERIMENTER,
+        _BUNDLE_HEAD.size,
+        xid,
+        _ONF_EXPERIMENTER_ID,
+        ofp.ONF_ET_BUNDLE_CONTROL,
+        bundle_id,
+        ctrl_type,
+        flags,
+    )
+
+
+def bundle_adds(
+    bundle_id: int, flags: int, first_xid: int, messages: Sequence[bytes], chunk_bytes: int
+) -> Iterator[bytearray]:
+    """ONF bundle-add frames around pre-serialized messages, in chunks of about `chunk_bytes`.
+
+    Message i gets xid first_xid + i, in the outer and the inner header alike (OVS rejects a
+    mismatch with OFPBFC_MSG_BAD_XID), so an error reply names the failing message by its xid.
+    """
+    pack = _BUNDLE_ADD_HEAD.pack
+    pack_xid = _XID.pack_into
+    out = bytearray()
+    xid = first_xid
+    for data in messages:
+        size = len(data)
+        if size + BUNDLE_ADD_OVERHEAD > MAX_MESSAGE:
+            raise ValueError(f"message {xid - first_xid} is {size} bytes, too long to bundle")
+        out += pack(
+            OFP_VERSION,
+            ofp.OFPT_EXPERIMENTER,
+            size + BUNDLE_ADD_OVERHEAD,
+            xid,
+            _ONF_EXPERIMENTER_ID,
+            ofp.ONF_ET_BUNDLE_ADD_MESSAGE,
+            bundle_id,
+            flags,
+        )
+        inner = len(out)
+        out += data
+        pack_xid(out, inner + 4, xid)
+        xid += 1
+        if len(out) >= chunk_bytes:
+            yield out
+            out = bytearray()
+    if out:
+        yield out
+
+
+def decode(frame: bytes) -> Any:
+    """An os-ken message object for one complete frame (None if os-ken cannot parse it)."""
+    version, msg_type, length, xid = HEADER.unpack_from(frame)
+    return ofproto_parser.msg(DATAPATH, version, msg_type, length, xid, frame)

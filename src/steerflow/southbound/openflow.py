@@ -1,0 +1,227 @@
+"""OpenFlowChannel: the bridge's OpenFlow 1.3 channel: bundles, barriers, state dumps, reconnection.
+
+Built on OpenFlowConnection (ofconn.py), with os-ken's parser/serializer classes only (ofcodec.py).
+The reconciler's path: `await channel.bundle(flow_mods)` (one atomic, ordered ONF bundle), then
+`await channel.barrier()`; `run_forever(on_connected)` keeps a session up across ovs-vswitchd
+restarts. See docs/openflow.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from steerflow.southbound import ofcodec
+from steerflow.southbound.ofcodec import DATAPATH, HEADER, ofp, parser
+from steerflow.southbound.ofconn import ChannelStats, OpenFlowConnection, XidRange
+from steerflow.southbound.oferrors import BundleFailed, ChannelError, ErrorReply, OpenFlowError
+
+__all__ = ["ChannelStats", "OnConnected", "OpenFlowChannel"]
+
+log = logging.getLogger(__name__)
+
+_CHUNK_BYTES = 256 * 1024  # bundle frames are written in chunks this big, so the switch starts early
+_MAX_ID = 0xFFFFFFFF
+
+OnConnected = Callable[["OpenFlowChannel"], Awaitable[None]]
+
+
+class OpenFlowChannel(OpenFlowConnection):
+    """The OpenFlow channel to one bridge; all OpenFlowConnection operations plus the ones below."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        connect_timeout: float = 5.0,
+        request_timeout: float = 60.0,
+        probe_interval: float = 15.0,
+        backoff_initial: float = 0.05,
+        backoff_max: float = 5.0,
+        on_message: Callable[[Any], None] | None = None,
+    ) -> None:
+        super().__init__(
+            target,
+            connect_timeout=connect_timeout,
+            request_timeout=request_timeout,
+            probe_interval=probe_interval,
+            on_message=on_message,
+        )
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self._stop = asyncio.Event()
+        self._bundle_id = 0
+
+    async def close(self) -> None:
+        """Stop run_forever() and drop the connection; pending requests fail with ChannelClosed."""
+        self._stop.set()
+        await super().close()
+
+    # ---- reconnection --------------------------------------------------------------------------
+
+    async def run_forever(self, on_connected: OnConnected | None = None) -> None:
+        """Stay connected until close(): reconnect with exponential backoff whenever the session drops.
+
+        `on_connected(channel)` runs after every (re)connection, e.g. to resync installed state.
+        """
+        self._stop.clear()
+        delay = self.backoff_initial
+        while not self._stop.is_set():
+            if self._session is None:
+                try:
+                    await self.connect()
+                except (OSError, TimeoutError, ChannelError) as exc:
+                    level = logging.INFO if delay == self.backoff_initial else logging.DEBUG
+                    log.log(level, "cannot connect to %s (%s); retrying in %.2fs", self.target, exc, delay)
+                    await self._pause(delay * random.uniform(0.8, 1.2))
+                    delay = min(delay * 2, self.backoff_max)
+                    continue
+                delay = self.backoff_initial
+                await self._notify_connected(on_connected)
+            await self.wait_disconnected()
+
+    async def _notify_connected(self, on_connected: OnConnected | None) -> None:
+        if on_connected is None:
+            return
+        try:
+            await on_connected(self)
+        except ChannelError as exc:
+            log.warning("on_connected for %s failed: %s", self.target, exc)
+        except Exception:
+            log.exception("on_connected for %s raised", self.target)
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await self._stop.wait()
+        except TimeoutError:
+            pass
+
+    # ---- bundles -------------------------------------------------------------------------------
+
+    async def bundle(
+        self,
+        messages: Iterable[Any | bytes],
+        *,
+        flags: int = ofcodec.BUNDLE_ATOMIC_ORDERED,
+    ) -> None:
+        """Apply `messages` (flow/group mods: os-ken objects or pre-serialized bytes) as one bundle.
+
+        Open, add..., then a barrier: OVS validates each add as it arrives but keeps an open bundle
+        after a failed add, so we look at the add errors before deciding to commit or discard.
+        Raises BundleFailed (nothing applied) naming the first failing message by its index.
+        """
+        frames = [m if isinstance(m, bytes | bytearray) else ofcodec.serialize(m) for m in messages]
+        if not frames:
+            return
+        self._bundle_id = self._bundle_id % _MAX_ID + 1
+        bundle_id = self._bundle_id
+        xids = XidRange(self._reserve_xids(len(frames)), len(frames))
+        self._xid_ranges.append(xids)
+        log.debug("%s: bundle %d with %d messages", self.target, bundle_id, len(frames))
+        try:
+            await self._bundle_stage(bundle_id, flags, frames, xids)
+            await self._bundle_commit(bundle_id, flags, xids)
+        except asyncio.CancelledError:
+            self._discard_soon(bundle_id, flags)
+            raise
+        finally:
+            self._xid_ranges.remove(xids)
+
+    async def _bundle_stage(self, bundle_id: int, flags: int, frames: list[Any], xids: XidRange) -> None:
+        opened = self._bundle_ctrl(bundle_id, ofp.ONF_BCT_OPEN_REQUEST, flags)
+        for chunk in ofcodec.bundle_adds(bundle_id, flags, xids.first, frames, _CHUNK_BYTES):
+            session = self._require_session()
+            self._flush()  # the open request goes first
+            session.writer.write(chunk)
+            await self.drain()
+            await asyncio.sleep(0)  # let the loop push this chunk to the socket while we frame the next
+        self.stats.messages_sent += len(frames)
+        barrier_xid = self._next_xid()
+        barrier = HEADER.pack(ofcodec.OFP_VERSION, ofp.OFPT_BARRIER_REQUEST, HEADER.size, barrier_xid)
+        try:
+            await self._reply(opened[0], opened[1], "bundle open")
+        except OpenFlowError as exc:
+            xids.errors.insert(0, exc.reply)
+        await self._reply(barrier_xid, self._send_expecting(barrier, barrier_xid), "barrier")
+        if xids.errors:
+            await self._discard(bundle_id, flags)
+            raise BundleFailed(bundle_id, self._failures(xids, []))
+
+    async def _bundle_commit(self, bundle_id: int, flags: int, xids: XidRange) -> None:
+        xid, future = self._bundle_ctrl(bundle_id, ofp.ONF_BCT_COMMIT_REQUEST, flags)
+        try:
+            await self._reply(xid, future, "bundle commit")
+        except OpenFlowError as exc:
+            # OVS reports the failing message (by its add's xid) first, then MSG_FAILED on the commit;
+            # a failed commit also discards the bundle.
+            raise BundleFailed(bundle_id, self._failures(xids, [exc.reply])) from None
+
+    def _bundle_ctrl(self, bundle_id: int, ctrl_type: int, flags: int) -> tuple[int, asyncio.Future[Any]]:
+        xid = self._next_xid()
+        return xid, self._send_expecting(ofcodec.bundle_ctrl(xid, bundle_id, ctrl_type, flags), xid)
+
+    async def _discard(self, bundle_id: int, flags: int) -> None:
+        xid, future = self._bundle_ctrl(bundle_id, ofp.ONF_BCT_DISCARD_REQUEST, flags)
+        try:
+            await self._reply(xid, future, "bundle discard")
+        except OpenFlowError as exc:
+            log.debug("%s: discarding bundle %d: %s", self.target, bundle_id, exc)
+
+    def _discard_soon(self, bundle_id: int, flags: int) -> None:
+        if self._session is not None:
+            self._write(ofcodec.bundle_ctrl(self._next_xid(), bundle_id, ofp.ONF_BCT_DISCARD_REQUEST, flags))
+
+    @staticmethod
+    def _failures(xids: XidRange, extra: list[ErrorReply]) -> list[tuple[int | None, ErrorReply]]:
+        found = [(e.xid - xids.first if e.xid in xids else None, e) for e in xids.errors]
+        return found + [(None, e) for e in extra]
+
+    # ---- switch state --------------------------------------------------------------------------
+
+    async def dump_flows(
+        self,
+        table_id: int = ofp.OFPTT_ALL,
+        *,
+        cookie: int = 0,
+        cookie_mask: int = 0,
+        match: Any = None,
+    ) -> list[Any]:
+        """Installed flows (os-ken OFPFlowStats), following multipart replies to the end."""
+        req = parser.OFPFlowStatsRequest(
+            DATAPATH,
+            0,
+            table_id,
+            ofp.OFPP_ANY,
+            ofp.OFPG_ANY,
+            cookie,
+            cookie_mask,
+            match if match is not None else parser.OFPMatch(),
+        )
+        flows: list[Any] = await self.request(req)
+        return flows
+
+    async def aggregate(self, table_id: int = ofp.OFPTT_ALL) -> Any:
+        """Flow/packet/byte counts (os-ken OFPAggregateStats) over one table or all."""
+        req = parser.OFPAggregateStatsRequest(
+            DATAPATH, 0, table_id, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch()
+        )
+        (stats,) = await self.request(req)
+        return stats
+
+    async def dump_groups(self) -> list[Any]:
+        """Group descriptions (os-ken OFPGroupDescStats: type, group_id, buckets)."""
+        groups: list[Any] = await self.request(parser.OFPGroupDescStatsRequest(DATAPATH, 0))
+        return groups
+
+    async def group_stats(self, group_id: int = ofp.OFPG_ALL) -> list[Any]:
+        stats: list[Any] = await self.request(parser.OFPGroupStatsRequest(DATAPATH, 0, group_id))
+        return stats
+
+    async def port_desc(self) -> list[Any]:
+        """The bridge's ports (os-ken OFPPort: port_no, name, hw_addr, state...)."""
+        ports: list[Any] = await self.request(parser.OFPPortDescStatsRequest(DATAPATH, 0))
+        return ports
