@@ -121,11 +121,16 @@ def test_port_pair_and_group(api_url: str) -> None:
     assert sf_json(api_url, "port-pair", "list") == []
 
 
-def test_classifier_chain_and_graph(api_url: str) -> None:
-    make_ports(api_url, "vm-c", "src", "dst", "sf-in", "sf-out")
-    sf_json(api_url, "port-pair", "create", "--ingress", "sf-in", "--egress", "sf-out", "pp")
-    sf_json(api_url, "port-pair-group", "create", "--port-pair", "pp", "g1")
-    sf_json(api_url, "port-pair-group", "create", "g2")
+def make_groups(url: str) -> None:
+    """Ports src, dst, sf-in, sf-out; port pair pp; groups g1 (with pp) and g2 (empty)."""
+    make_ports(url, "vm-c", "src", "dst", "sf-in", "sf-out")
+    sf_json(url, "port-pair", "create", "--ingress", "sf-in", "--egress", "sf-out", "pp")
+    sf_json(url, "port-pair-group", "create", "--port-pair", "pp", "g1")
+    sf_json(url, "port-pair-group", "create", "g2")
+
+
+def test_flow_classifier_and_port_chain(api_url: str) -> None:
+    make_groups(api_url)
     fc = sf_json(
         api_url, "flow-classifier", "create", "--protocol", "UDP", "--source-port", "1000:2000",
         "--destination-port", "53", "--source-ip-prefix", "10.9.0.0/24",
@@ -136,7 +141,7 @@ def test_classifier_chain_and_graph(api_url: str) -> None:
     assert (fc["source_port_range_min"], fc["source_port_range_max"]) == (1000, 2000)
     assert (fc["destination_port_range_min"], fc["destination_port_range_max"]) == (53, 53)
     fc_tcp = sf_json(
-        api_url, "flow-classifier", "create", "--protocol", "tcp", "--logical-source-port", "dst", "fc-tcp"
+        api_url, "flow-classifier", "create", "--protocol", "tcp", "--logical-source-port", "dst", "t"
     )
 
     chain = sf_json(
@@ -147,24 +152,30 @@ def test_classifier_chain_and_graph(api_url: str) -> None:
     assert chain["flow_classifiers"] == [fc["id"]] and chain["chain_id"] >= 1
     ppg_ids = [sf_json(api_url, "port-pair-group", "show", g)["id"] for g in ("g1", "g2")]
     grown = sf_json(
-        api_url, "port-chain", "update", "--port-pair-group", "g2", "--flow-classifier", "fc-tcp", "c1"
+        api_url, "port-chain", "update", "--port-pair-group", "g2", "--flow-classifier", "t", "c1"
     )
     assert grown["port_pair_groups"] == ppg_ids and grown["flow_classifiers"] == [fc["id"], fc_tcp["id"]]
     cleared = sf_json(api_url, "port-chain", "update", "--no-flow-classifier", "c1")
     assert cleared["flow_classifiers"] == [] and cleared["chain_id"] == chain["chain_id"]
 
-    sf_json(api_url, "port-chain", "create", "--port-pair-group", "g2", "c2")
+    assert sf(api_url, "port-chain", "delete", "c1").exit_code == 0
+    assert sf(api_url, "flow-classifier", "delete", "fc-udp", "t").exit_code == 0
+    assert sf_json(api_url, "port-chain", "list") == [] and sf_json(api_url, "flow-classifier", "list") == []
+
+
+def test_service_graph(api_url: str) -> None:
+    make_groups(api_url)
+    c1 = sf_json(api_url, "port-chain", "create", "--port-pair-group", "g1", "--port-pair-group", "g2", "c1")
+    c2 = sf_json(api_url, "port-chain", "create", "--port-pair-group", "g2", "c2")
     graph = sf_json(api_url, "service-graph", "create", "--branching-point", "c1:c2", "graph")
-    assert graph["port_chains"] == {chain["id"]: [sf_json(api_url, "port-chain", "show", "c2")["id"]]}
+    assert graph["port_chains"] == {c1["id"]: [c2["id"]]}
     assert sf_json(api_url, "service-graph", "update", "--description", "d", "graph")["description"] == "d"
     table = sf(api_url, "service-graph", "list")
-    assert table.exit_code == 0 and "c1 -> c2" in table.stdout
+    assert table.exit_code == 0 and "c1 -> c2" in table.stdout  # chains shown by name
     assert "ServiceGraphPortChainInUse" in sf_fails(api_url, "port-chain", "delete", "c1")
-
     assert sf(api_url, "service-graph", "delete", "graph").exit_code == 0
     assert sf(api_url, "port-chain", "delete", "c1", "c2").exit_code == 0
-    assert sf(api_url, "flow-classifier", "delete", "fc-udp", "fc-tcp").exit_code == 0
-    assert sf_json(api_url, "port-chain", "list") == [] and sf_json(api_url, "flow-classifier", "list") == []
+    assert sf_json(api_url, "service-graph", "list") == []
 
 
 def test_errors_are_one_red_line_and_exit_1(api_url: str) -> None:
