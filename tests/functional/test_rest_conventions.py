@@ -55,11 +55,15 @@ def test_singular_create_show_update_delete_codes(rest: Rest) -> None:
     assert gone.json()["NeutronError"]["type"] == "NetworkNotFound"
 
 
-def test_json_suffix_is_accepted(rest: Rest) -> None:
+def test_json_suffix_and_trailing_slash_are_accepted(rest: Rest) -> None:
     net = rest.create("networks", name="suffixed")
     assert rest.http.get("/v2.0/networks.json").json()["networks"][0]["id"] == net["id"]
     assert rest.http.get(f"/v2.0/networks/{net['id']}.json").json()["network"]["name"] == "suffixed"
     assert rest.http.post("/v2.0/networks.json", json={"network": {}}).status_code == 201
+    # so is a trailing slash on a collection, as Neutron's router allows
+    assert len(rest.http.get("/v2.0/networks/").json()["networks"]) == 2
+    assert rest.http.post("/v2.0/networks/", json={"network": {}}).status_code == 201
+    assert rest.http.get("/v2.0/extensions/").status_code == 200
 
 
 def test_bulk_create_accepts_both_item_forms(rest: Rest) -> None:

@@ -78,7 +78,7 @@ def _check_unique(handlers: Sequence[ResourceHandler]) -> None:
 
 def _add_resource_routes(app: FastAPI, routes: ResourceRoutes) -> None:
     base = routes.base_path
-    for path in (base, base + JSON_SUFFIX):
+    for path in (base, base + "/", base + JSON_SUFFIX):
         app.add_route(path, routes.collection, methods=["GET", "POST"], include_in_schema=False)
     app.add_route(base + "/{id}", routes.member, methods=["GET", "PUT", "DELETE"], include_in_schema=False)
 
@@ -97,6 +97,7 @@ def _add_discovery_routes(app: FastAPI, handlers: Sequence[ResourceHandler], aut
         return await _guarded(request, authenticated, discovery.resources(str(request.base_url), handlers))
 
     @app.get("/v2.0/extensions", tags=["discovery"], summary="Supported API extensions")
+    @app.get("/v2.0/extensions/", include_in_schema=False)
     @app.get("/v2.0/extensions.json", include_in_schema=False)
     async def extensions(request: Request) -> Response:
         body = {"extensions": [e.body() for e in discovery.EXTENSIONS]}
