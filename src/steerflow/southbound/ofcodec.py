@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from os_ken.ofproto import ofproto_parser, ofproto_protocol
@@ -33,6 +34,9 @@ _BUNDLE_HEAD = struct.Struct("!BBHIIIIHH")  # header, experimenter, exp_type, bu
 _BUNDLE_ADD_HEAD = struct.Struct("!BBHIIII2xH")  # header, experimenter, exp_type, bundle_id, pad, flags
 BUNDLE_ADD_OVERHEAD = _BUNDLE_ADD_HEAD.size
 MAX_MESSAGE = 0xFFFF
+MULTIPART_REPLY = struct.Struct("!HH4x")  # type, flags; the body follows
+_FLOW_STATS = struct.Struct(ofp.OFP_FLOW_STATS_0_PACK_STR)
+_MATCH_HEAD = struct.Struct("!HH")  # ofp_match type, length (without its padding)
 
 OFPT_HELLO = ofp.OFPT_HELLO
 OFPT_ERROR = ofp.OFPT_ERROR
@@ -151,3 +155,64 @@ def decode(frame: bytes) -> Any:
     """An os-ken message object for one complete frame (None if os-ken cannot parse it)."""
     version, msg_type, length, xid = HEADER.unpack_from(frame)
     return ofproto_parser.msg(DATAPATH, version, msg_type, length, xid, frame)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowEntry:
+    """One installed flow as the switch reported it, sliced from the wire without os-ken (~1 us each).
+
+    `match` is the ofp_match (with its padding) and `instructions` the instruction list, both as
+    bytes; `decode()` builds os-ken's OFPFlowStats when the details are needed.
+    """
+
+    table_id: int
+    priority: int
+    cookie: int
+    idle_timeout: int
+    hard_timeout: int
+    flags: int
+    packet_count: int
+    byte_count: int
+    match: bytes
+    instructions: bytes
+
+    def decode(self) -> Any:
+        head = _FLOW_STATS.pack(
+            _FLOW_STATS.size + len(self.match) + len(self.instructions),
+            self.table_id,
+            0,
+            0,
+            self.priority,
+            self.idle_timeout,
+            self.hard_timeout,
+            self.flags,
+            self.cookie,
+            self.packet_count,
+            self.byte_count,
+        )
+        return parser.OFPFlowStats.parser(head + self.match + self.instructions, 0)
+
+
+def flow_entries(body: bytes) -> Iterator[FlowEntry]:
+    """The ofp_flow_stats entries of one flow-stats multipart reply body."""
+    offset = 0
+    while offset + _FLOW_STATS.size <= len(body):
+        length, table_id, _, _, priority, idle, hard, flags, cookie, packets, nbytes = (
+            _FLOW_STATS.unpack_from(body, offset)
+        )
+        match_at = offset + _FLOW_STATS.size
+        match_end = match_at + (_MATCH_HEAD.unpack_from(body, match_at)[1] + 7) // 8 * 8
+        end = offset + length
+        yield FlowEntry(
+            table_id,
+            priority,
+            cookie,
+            idle,
+            hard,
+            flags,
+            packets,
+            nbytes,
+            body[match_at:match_end],
+            body[match_end:end],
+        )
+        offset = end

@@ -9,6 +9,7 @@ everything queued in one loop iteration leaves in one transport write. OpenFlowC
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class _Session:
 @dataclass(eq=False)
 class _Waiter:
     future: asyncio.Future[Any]
+    raw: bool = False  # multipart bodies as bytes, skipping os-ken's (slow) decoding
     parts: list[Any] = field(default_factory=list)
 
 
@@ -144,7 +146,7 @@ class OpenFlowConnection:
         if self._session is not None:
             await self._session.closed.wait()
 
-    # ---- connect / reconnect -------------------------------------------------------------------
+    # ---- connect -------------------------------------------------------------------------------
 
     async def connect(self) -> None:
         """Open the connection and finish the OF1.3 handshake (HELLO, FEATURES) or raise."""
@@ -179,7 +181,8 @@ class OpenFlowConnection:
         session = self._session
         if session is not None:
             self._end_session(session, "closed by us")
-            await session.writer.wait_closed()
+            with contextlib.suppress(ConnectionError, OSError):
+                await session.writer.wait_closed()
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         kind, where, port = self._endpoint
@@ -188,15 +191,21 @@ class OpenFlowConnection:
         return await asyncio.open_connection(where, port)
 
     async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[int, int]:
+        """HELLO (OF1.3 only) and FEATURES_REQUEST in one write; returns (datapath id, n_tables)."""
         features_xid = self._next_xid()
         features = HEADER.pack(ofcodec.OFP_VERSION, ofp.OFPT_FEATURES_REQUEST, HEADER.size, features_xid)
         try:
             writer.write(ofcodec.hello(self._next_xid()) + features)
             frame = await _read_frame(reader)
+            if frame[1] != ofcodec.OFPT_HELLO or not ofcodec.hello_accepts_of13(frame):
+                raise HandshakeFailed(f"{self.target} does not offer OpenFlow 1.3 (bridge protocols?)")
+            return await self._await_features(reader, writer, features_xid)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             raise HandshakeFailed(f"{self.target} closed the connection during the handshake") from exc
-        if frame[1] != ofcodec.OFPT_HELLO or not ofcodec.hello_accepts_of13(frame):
-            raise HandshakeFailed(f"{self.target} does not offer OpenFlow 1.3 (bridge protocols?)")
+
+    async def _await_features(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, features_xid: int
+    ) -> tuple[int, int]:
         while True:
             frame = await _read_frame(reader)
             version, msg_type, _, xid = HEADER.unpack_from(frame)
@@ -223,8 +232,10 @@ class OpenFlowConnection:
                 self._dispatch(frame)
         except asyncio.CancelledError:
             raise
-        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            reason = f"connection lost ({exc.__class__.__name__})" if str(exc) else reason
+        except asyncio.IncompleteReadError:
+            pass
+        except (ConnectionError, OSError) as exc:
+            reason = f"connection lost: {exc}"
         except Exception as exc:
             log.exception("OpenFlow reader for %s failed", self.target)
             reason = f"reader failed: {exc}"
@@ -247,6 +258,11 @@ class OpenFlowConnection:
     def _on_reply(self, xid: int, msg_type: int, frame: bytes, waiter: _Waiter) -> None:
         if msg_type in (ofcodec.OFPT_BARRIER_REPLY, ofcodec.OFPT_ECHO_REPLY):
             result: Any = frame
+        elif msg_type == ofcodec.OFPT_MULTIPART_REPLY and waiter.raw:
+            waiter.parts.append(frame[ofp.OFP_MULTIPART_REPLY_SIZE :])
+            if ofcodec.MULTIPART_REPLY.unpack_from(frame, HEADER.size)[1] & ofp.OFPMPF_REPLY_MORE:
+                return
+            result = waiter.parts
         else:
             result = ofcodec.decode(frame)
             if result is None:
@@ -317,6 +333,7 @@ class OpenFlowConnection:
             self._connected.clear()
             self._out.clear()
             self._out_bytes = 0
+            self._async_errors.clear()  # they were for messages of a session that is gone
         session.writer.close()
         current = asyncio.current_task()
         for task in session.tasks:
@@ -394,11 +411,11 @@ class OpenFlowConnection:
 
     # ---- requests ------------------------------------------------------------------------------
 
-    def _send_expecting(self, data: bytes | bytearray, xid: int) -> asyncio.Future[Any]:
+    def _send_expecting(self, data: bytes | bytearray, xid: int, raw: bool = False) -> asyncio.Future[Any]:
         self._require_session()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
-        self._pending[xid] = _Waiter(future)
+        self._pending[xid] = _Waiter(future, raw)
         self._write(data)
         return future
 
@@ -418,6 +435,13 @@ class OpenFlowConnection:
         xid = self._next_xid()
         future = self._send_expecting(ofcodec.serialize(msg, xid), xid)
         return await self._reply(xid, future, msg.__class__.__name__)
+
+    async def request_raw(self, msg: Any) -> list[bytes]:
+        """Send an os-ken multipart request; return the reply bodies undecoded, one per message."""
+        xid = self._next_xid()
+        future = self._send_expecting(ofcodec.serialize(msg, xid), xid, raw=True)
+        parts: list[bytes] = await self._reply(xid, future, msg.__class__.__name__)
+        return parts
 
     async def barrier(self) -> None:
         """Wait until the switch has processed everything sent before; raise BatchFailed if any failed.
