@@ -254,7 +254,7 @@ def convert_to_int(data: Any) -> int:
     """Python's int() (so "5" -> 5), 400 InvalidInput otherwise."""
     try:
         return int(data)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput(error_message=f"'{data}' is not an integer") from exc
 
 
@@ -376,7 +376,7 @@ def range_validator(low: int | None, high: int | None) -> Validator:
     def validate(data: Any) -> str | None:
         try:
             value = int(data)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             return f"'{data}' is not an integer"
         if low is not None and value < low:
             return f"'{value}' is too small - must be at least '{low}'"
@@ -390,7 +390,7 @@ def range_validator(low: int | None, high: int | None) -> Validator:
 def validate_non_negative(data: Any) -> str | None:
     try:
         value = int(data)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return f"'{data}' is not an integer"
     return f"'{data}' should be non-negative" if value < 0 else None
 

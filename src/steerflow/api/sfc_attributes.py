@@ -222,7 +222,7 @@ def normalize_port_value(port: Any) -> int | None:
         return None
     try:
         value = int(port)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise err.FlowClassifierInvalidPortValue(port=port) from exc
     if isinstance(port, bool) or not 0 <= value <= 65535:
         raise err.FlowClassifierInvalidPortValue(port=port)
