@@ -1,0 +1,49 @@
+"""Chassis registration: the agent announces its hypervisor (name, tunnel endpoint, encapsulations)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Sequence
+
+from steerflow.api.txn import Plan, Snapshot, transact
+from steerflow.model.core import Chassis, ChassisName
+from steerflow.nbdb.api import NorthboundStore, Operation, Put
+
+LOG = logging.getLogger(__name__)
+CHASSIS_KIND = "chassis"
+
+
+def register_chassis(
+    store: NorthboundStore, name: str, encap_ip: str, encaps: Sequence[str] = ("geneve",)
+) -> Chassis:
+    """Create or update the NB `chassis` object `name`; writes nothing when it is already up to date.
+
+    What other agents added to the object (`applied_revision`, extra attributes) is kept: only the
+    identity, the underlay address and the encapsulations are ours to set here.
+    """
+    if not name:
+        raise ValueError("a chassis needs a name")
+    if not encaps:
+        raise ValueError("a chassis needs at least one encapsulation")
+    underlay = ipaddress.ip_address(encap_ip)  # ValueError on a bad address, before anything is written
+
+    def plan(snap: Snapshot) -> Plan[tuple[Chassis, bool]]:
+        current = snap.find(CHASSIS_KIND, name)
+        base = Chassis.from_dict(current) if current is not None else Chassis(ChassisName(name), underlay)
+        wanted = Chassis(
+            name=ChassisName(name),
+            underlay_ip=underlay,
+            encapsulations=tuple(encaps),
+            applied_revision=base.applied_revision,
+            extra=base.extra,
+        )
+        ops: list[Operation] = []
+        if current != wanted.to_dict():
+            ops.append(Put(CHASSIS_KIND, name, wanted.to_dict()))
+        return ops, (wanted, bool(ops))
+
+    chassis, changed = transact(store, plan)
+    verb = "registered" if changed else "already registered"
+    LOG.info("chassis %s %s: underlay %s, encapsulations %s", name, verb, underlay, ", ".join(encaps))
+    return chassis
