@@ -17,16 +17,12 @@ from steerflow.api.core_network import (
     owner,
     validate_unless_unset,
 )
+from steerflow.api.sfc_refs import sfc_users_of_port
 from steerflow.api.txn import Snapshot
 from steerflow.nbdb.api import JsonDict, Operation
 
 PORT_QUOTA: Final = 500
 FIXED_IP_KEYS: Final = frozenset({"subnet_id", "ip_address"})
-# Who may point at a port, by NB kind: the attributes holding port ids (checked before a port goes).
-PORT_REFERENCES: Final = {
-    "port_pair": ("ingress", "egress"),
-    "flow_classifier": ("logical_source_port", "logical_destination_port"),
-}
 
 
 def _validate_fixed_ips(data: Any) -> str | None:
@@ -148,12 +144,11 @@ class PortResource(StoredResource):
         return merged(current, changes), []
 
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
-        # upstream's foreign keys refuse this too; refusing keeps chains from pointing at nothing
-        for kind, keys in PORT_REFERENCES.items():
-            for obj in snap.of(kind).values():
-                if any(obj.get(k) == current["id"] for k in keys):
-                    label = kind.replace("_", " ")
-                    raise PortInUse(port_id=current["id"], user=f"{label} {obj['id']}")
+        # upstream's foreign keys refuse this too (with a 500); refusing keeps chains from pointing at nothing
+        users = sfc_users_of_port(snap, current["id"])
+        if users:
+            kind, id = users[0]
+            raise PortInUse(port_id=current["id"], user=f"{kind.replace('_', ' ')} {id}")
         return []
 
     def list(self, ctx: Context, filters: Mapping[str, builtins.list[str]]) -> builtins.list[JsonDict]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 
 import uvicorn
 
 from steerflow.nbdb.url import ENV_VAR, open_store
 from steerflow.rest.app import build_app
-from steerflow.rest.auth import Authenticator, NoAuth, TokenFileAuth
+from steerflow.rest.auth import Authenticator, NoAuth, TokenFileAuth, TokenFileError
 
 LOG = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
@@ -55,4 +56,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    serve(args.nb, args.host, args.port, args.token_file)
+    try:
+        serve(args.nb, args.host, args.port, args.token_file)
+    except (TokenFileError, ValueError) as exc:  # a bad token file or store URL: one line, exit 2
+        print(f"steerflow api: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
