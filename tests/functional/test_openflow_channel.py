@@ -232,6 +232,35 @@ def test_modify_strict_and_delete_strict(switch: OvsSandbox) -> None:
     ]
 
 
+def test_nicira_extensions_round_trip(switch: OvsSandbox) -> None:
+    """Registers in matches, and NX actions (load, resubmit, ct), as the pipeline uses them."""
+    actions = [
+        parser.NXActionRegLoad2(dst="reg1", value=7),
+        parser.NXActionResubmitTable(table_id=5),
+        parser.NXActionCT(flags=0, zone_src=None, zone_ofs_nbits=0, recirc_table=6, alg=0, actions=[]),
+    ]
+    match = parser.OFPMatch(eth_type=0x0800, reg0=5)
+    mod = flow_mod(2, 50, match, [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)])
+
+    async def scenario() -> None:
+        async with connected(switch.mgmt_target) as channel:
+            await channel.bundle([serialize(mod)])
+            (flow,) = await channel.dump_flows()
+            assert dict(flow.match.items()) == {"eth_type": 0x0800, "reg0": 5}
+            got = flow.instructions[0].actions
+            assert [type(a).__name__ for a in got] == [
+                "NXActionRegLoad2",
+                "NXActionResubmitTable",
+                "NXActionCT",
+            ]
+            assert (got[0].dst, got[0].value, got[1].table_id, got[2].recirc_table) == ("reg1", 7, 5, 6)
+
+    run(scenario())
+    assert ofctl_flows(switch) == [
+        "table=2, priority=50,ip,reg0=0x5 actions=set_field:0x7->reg1,resubmit(,5),ct(table=6)"
+    ]
+
+
 def test_barrier_waits_for_fire_and_forget_messages_and_reports_their_errors(switch: OvsSandbox) -> None:
     async def scenario() -> None:
         async with connected(switch.mgmt_target) as channel:

@@ -16,11 +16,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from os_ken.ofproto import ofproto_parser, ofproto_protocol
+from os_ken.ofproto import nicira_ext, ofproto_parser, ofproto_protocol
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-__all__ = ["DATAPATH", "OFP_VERSION", "ofp", "parser"]
+__all__ = ["DATAPATH", "OFP_VERSION", "nicira_ext", "ofp", "parser"]
 
 OFP_VERSION: int = ofp.OFP_VERSION
 # os-ken messages need a "datapath" only for its ofproto/ofproto_parser attributes: a ProtocolDesc.
