@@ -197,6 +197,14 @@ def test_bad_ids_in_paths_are_not_found(rest: Rest, bad_id: str) -> None:
         assert assert_neutron_error(rest.http.delete(path), 404)["type"] == f"{kind}NotFound"
         resp = rest.http.put(path, json={collection[:-1]: {"name": "x"}})
         assert assert_neutron_error(resp, 404)["type"] == f"{kind}NotFound"
+    for collection in ("port_pairs", "port_pair_groups", "port_chains", "flow_classifiers", "service_graphs"):
+        path = rest.path(collection, bad_id)
+        for resp in (
+            rest.http.get(path),
+            rest.http.delete(path),
+            rest.http.put(path, json={collection[:-1]: {}}),
+        ):
+            assert assert_neutron_error(resp, 404)["type"].endswith("NotFound")
 
 
 @pytest.mark.usefixtures("untouched")
