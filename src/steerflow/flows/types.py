@@ -18,6 +18,26 @@ _IP_FIELDS = frozenset(
 )
 
 
+# os-ken (OXM) names that ovs-ofctl rejects ("unknown keyword"), and the name it accepts instead.
+OFCTL_NAMES: dict[str, str] = {
+    "ipv4_src": "nw_src",
+    "ipv4_dst": "nw_dst",
+    "icmpv4_type": "icmp_type",
+    "icmpv4_code": "icmp_code",
+    "ipv6_flabel": "ipv6_label",
+    "ipv6_nd_target": "nd_target",
+    "ipv6_nd_sll": "nd_sll",
+    "ipv6_nd_tll": "nd_tll",
+    "tun_ipv4_src": "tun_src",
+    "tun_ipv4_dst": "tun_dst",
+}
+
+
+def ofctl_name(name: str) -> str:
+    """How ovs-ofctl spells a field that os-ken names `name`."""
+    return OFCTL_NAMES.get(name, name)
+
+
 def canonical_value(name: str, value: FieldValue) -> FieldValue:
     """The one spelling of a field value: lower-case MACs and compressed IP addresses."""
     if isinstance(value, str) and name in _MAC_FIELDS:
@@ -36,9 +56,10 @@ class Field:
     mask: FieldValue | None = None
 
     def __str__(self) -> str:
+        name = ofctl_name(self.name)
         if self.mask is None:
-            return f"{self.name}={_fmt(self.value)}"
-        return f"{self.name}={_fmt(self.value)}/{_fmt(self.mask)}"
+            return f"{name}={_fmt(self.value)}"
+        return f"{name}={_fmt(self.value)}/{_fmt(self.mask)}"
 
 
 def _fmt(value: FieldValue) -> str:
@@ -56,7 +77,9 @@ class Match:
         """`Match.of(in_port=3, eth_dst="02:..", reg6=(5, 0xffff))`: a tuple is (value, mask)."""
         built = []
         for name, spec in kwargs.items():
-            if isinstance(spec, tuple):
+            if isinstance(spec, str) and name in _IP_FIELDS and "/" in spec:
+                built.append(_cidr_field(name, spec))
+            elif isinstance(spec, tuple):
                 value, mask = spec
                 built.append(Field(name, canonical_value(name, value), canonical_value(name, mask)))
             else:
@@ -75,6 +98,14 @@ class Match:
 
     def __str__(self) -> str:
         return ",".join(str(f) for f in self.fields)
+
+
+def _cidr_field(name: str, text: str) -> Field:
+    """`"10.0.0.0/24"` as value and dotted mask (host bits cleared; a full-length prefix is no mask)."""
+    network = ipaddress.ip_network(text, strict=False)
+    if network.prefixlen == network.max_prefixlen:
+        return Field(name, str(network.network_address))
+    return Field(name, str(network.network_address), str(network.netmask))
 
 
 @dataclass(frozen=True)
@@ -103,7 +134,7 @@ class SetField:
     value: FieldValue
 
     def __str__(self) -> str:
-        return f"set_field:{_fmt(canonical_value(self.name, self.value))}->{self.name}"
+        return f"set_field:{_fmt(canonical_value(self.name, self.value))}->{ofctl_name(self.name)}"
 
 
 @dataclass(frozen=True)
@@ -119,7 +150,8 @@ class Move:
     def __str__(self) -> str:
         src_end = self.src_ofs + self.n_bits - 1
         dst_end = self.dst_ofs + self.n_bits - 1
-        return f"move:{self.src}[{self.src_ofs}..{src_end}]->{self.dst}[{self.dst_ofs}..{dst_end}]"
+        src, dst = ofctl_name(self.src), ofctl_name(self.dst)
+        return f"move:{src}[{self.src_ofs}..{src_end}]->{dst}[{self.dst_ofs}..{dst_end}]"
 
 
 @dataclass(frozen=True)
@@ -141,11 +173,35 @@ class PopMpls:
 
 
 @dataclass(frozen=True)
-class EncapNsh:
-    md_type: int = 1
+class NshTlv:
+    """One NSH MD type 2 context header: metadata class, type and value bytes."""
+
+    md_class: int
+    type: int
+    value: bytes
 
     def __str__(self) -> str:
-        return f"encap(nsh(md_type={self.md_type}))"
+        return f"tlv({self.md_class:#x},{self.type},0x{self.value.hex()})"
+
+
+@dataclass(frozen=True)
+class EncapNsh:
+    """Wrap the packet (its Ethernet header included) in NSH; the result has no Ethernet header."""
+
+    md_type: int = 1
+    tlvs: tuple[NshTlv, ...] = ()
+
+    def __str__(self) -> str:
+        tlvs = "".join(f",{t}" for t in self.tlvs)
+        return f"encap(nsh(md_type={self.md_type}{tlvs}))"
+
+
+@dataclass(frozen=True)
+class EncapEthernet:
+    """Add an Ethernet header (zero MACs, eth_type from the packet type) to a packet that has none."""
+
+    def __str__(self) -> str:
+        return "encap(ethernet)"
 
 
 @dataclass(frozen=True)
@@ -168,7 +224,19 @@ class Drop:
         return "drop"
 
 
-Action = Output | Resubmit | SetField | Move | PushMpls | PopMpls | EncapNsh | Decap | GroupAction | Drop
+Action = (
+    Output
+    | Resubmit
+    | SetField
+    | Move
+    | PushMpls
+    | PopMpls
+    | EncapNsh
+    | EncapEthernet
+    | Decap
+    | GroupAction
+    | Drop
+)
 
 FlowKey = tuple[int, int, Match]
 
@@ -204,13 +272,25 @@ class Flow:
 
 @dataclass(frozen=True)
 class Bucket:
+    """A group bucket; `watch_port` is the liveness port a fast-failover ("ff") bucket needs."""
+
     actions: tuple[Action, ...]
     weight: int = 1
     bucket_id: int | None = None
+    watch_port: int | None = None
 
     def __str__(self) -> str:
-        actions = ",".join(str(a) for a in self.actions)
-        return f"bucket=weight:{self.weight},actions={actions}"
+        return self.render(weighted=True)
+
+    def render(self, weighted: bool) -> str:
+        """ovs-ofctl syntax; OVS refuses a weight on a bucket of any group but a select group."""
+        parts = [] if self.bucket_id is None else [f"bucket_id:{self.bucket_id}"]
+        if weighted:
+            parts.append(f"weight:{self.weight}")
+        if self.watch_port is not None:
+            parts.append(f"watch_port:{self.watch_port}")
+        parts.append("actions=" + ",".join(str(a) for a in self.actions))
+        return "bucket=" + ",".join(parts)
 
 
 @dataclass(frozen=True)
@@ -225,5 +305,7 @@ class Group:
     def __str__(self) -> str:
         head = f"group_id={self.group_id},type={self.type}"
         if self.selection_fields:
-            head += f",selection_method=hash,fields({','.join(self.selection_fields)})"
-        return ",".join([head, *(str(b) for b in self.buckets)])
+            fields = ",".join(ofctl_name(f) for f in self.selection_fields)
+            head += f",selection_method=hash,fields({fields})"
+        weighted = self.type == "select"
+        return ",".join([head, *(b.render(weighted) for b in self.buckets)])
