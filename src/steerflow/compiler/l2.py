@@ -1,0 +1,175 @@
+"""The plain L2 fabric: port binding, port security, ARP responder, per-network forwarding, tunnels.
+
+Every chassis forwards for itself: a packet from a local port is looked up by destination MAC in its
+network and goes straight to the local port or through Geneve (VNI = network key) to the chassis that
+hosts the destination. Packets from a tunnel are only ever delivered locally, so nothing loops.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from steerflow.compiler.view import ChassisView, LogicalPort, RemoteChassis
+from steerflow.flows.types import Action, Bucket, Flow, Group, GroupAction, Match, Move, Output, SetField
+from steerflow.pipeline import registers as reg
+from steerflow.pipeline.cookies import CookieKind, cookie
+from steerflow.pipeline.tables import table_id
+
+INGRESS_PORT = table_id("INGRESS_PORT")
+PORT_SECURITY = table_id("PORT_SECURITY")
+CLASSIFY = table_id("CLASSIFY")
+ARP_RESPONDER = table_id("ARP_RESPONDER")
+L2_LOOKUP = table_id("L2_LOOKUP")
+EGRESS = table_id("EGRESS")
+
+OFPP_IN_PORT = 0xFFFFFFF8
+ETH_IPV4, ETH_ARP, ETH_IPV6 = 0x0800, 0x0806, 0x86DD
+FLOOD_GROUP_BASE = 1 << 28  # + network key: flood to local ports and remote chassis
+LOCAL_FLOOD_GROUP_BASE = 2 << 28  # + network key: flood to local ports only (packets from a tunnel)
+FROM_TUNNEL = (reg.FLAG_FROM_TUNNEL, reg.FLAG_FROM_TUNNEL)
+
+
+def l2_flows(view: ChassisView) -> Iterator[Flow]:
+    """Every flow of the L2 fabric on this chassis."""
+    for port in view.local_ports():
+        yield from _port_ingress(port)
+        yield from _port_security(port)
+    for network in view.networks:
+        yield _tunnel_ingress(view, network.key)
+        yield from _network_lookup(view, network.key)
+    for port in view.ports:
+        yield from _arp_responder(port)
+        yield from _egress(view, port)
+    yield Flow(CLASSIFY, 0, Match(), goto=ARP_RESPONDER, cookie=cookie(CookieKind.INFRA))
+    yield Flow(ARP_RESPONDER, 0, Match(), goto=L2_LOOKUP, cookie=cookie(CookieKind.INFRA))
+
+
+def l2_groups(view: ChassisView) -> Iterator[Group]:
+    """The two flood groups of every network."""
+    local_by_network: dict[int, list[LogicalPort]] = {n.key: [] for n in view.networks}
+    for port in view.local_ports():
+        local_by_network.setdefault(port.network_key, []).append(port)
+    for network in view.networks:
+        local = tuple(Bucket((Output(_ofport(p)),)) for p in local_by_network[network.key])
+        remote = tuple(Bucket(_tunnel_to(view, r, network.key)) for r in view.remote_chassis_of(network.key))
+        yield Group(FLOOD_GROUP_BASE + network.key, "all", local + remote)
+        yield Group(LOCAL_FLOOD_GROUP_BASE + network.key, "all", local)
+
+
+def _ofport(port: LogicalPort) -> int:
+    assert port.ofport is not None, f"port {port.id} is not bound here"
+    return port.ofport
+
+
+def _port_ingress(port: LogicalPort) -> Iterator[Flow]:
+    yield Flow(
+        INGRESS_PORT,
+        100,
+        Match.of(in_port=_ofport(port)),
+        (SetField(reg.NETWORK, port.network_key), SetField(reg.SRC_PORT, port.key)),
+        goto=PORT_SECURITY,
+        cookie=cookie(CookieKind.PORT, port.id),
+    )
+
+
+def _port_security(port: LogicalPort) -> Iterator[Flow]:
+    """Only the port's own MAC and addresses pass; without port security everything passes."""
+    ck = cookie(CookieKind.PORT, port.id)
+    mine = Match.of(**{reg.NETWORK: port.network_key, reg.SRC_PORT: port.key})
+    if not port.port_security:
+        yield Flow(PORT_SECURITY, 100, mine, goto=CLASSIFY, cookie=ck)
+        return
+    own = mine.extend(eth_src=port.mac)
+    for ip in port.ips:
+        if ip.version == 4:
+            yield Flow(
+                PORT_SECURITY, 110, own.extend(eth_type=ETH_IPV4, ipv4_src=str(ip)), goto=CLASSIFY, cookie=ck
+            )
+            arp = own.extend(eth_type=ETH_ARP, arp_spa=str(ip), arp_sha=port.mac)
+            yield Flow(PORT_SECURITY, 110, arp, goto=CLASSIFY, cookie=ck)
+    for ip6 in _ipv6_sources(port):
+        yield Flow(PORT_SECURITY, 110, own.extend(eth_type=ETH_IPV6, ipv6_src=ip6), goto=CLASSIFY, cookie=ck)
+    yield Flow(PORT_SECURITY, 100, mine, cookie=ck)  # anything else from this port: drop
+
+
+def _ipv6_sources(port: LogicalPort) -> list[str]:
+    """The IPv6 sources a port may use: its addresses, its EUI-64 link-local one, and :: for DAD."""
+    own = [str(ip) for ip in port.ips if ip.version == 6]
+    if not own:
+        return []
+    return [*own, str(_link_local(port.mac)), "::"]
+
+
+def _link_local(mac: str) -> ipaddress.IPv6Address:
+    octets = [int(b, 16) for b in mac.split(":")]
+    octets[0] ^= 0x02
+    eui = [*octets[:3], 0xFF, 0xFE, *octets[3:]]
+    return ipaddress.IPv6Address(bytes([0xFE, 0x80, *([0] * 6), *eui]))
+
+
+def _tunnel_ingress(view: ChassisView, network_key: int) -> Flow:
+    return Flow(
+        INGRESS_PORT,
+        100,
+        Match.of(in_port=view.tunnel_ofport, tun_id=network_key),
+        (SetField(reg.NETWORK, network_key), SetField(reg.FLAGS, reg.FLAG_FROM_TUNNEL)),
+        goto=L2_LOOKUP,
+        cookie=cookie(CookieKind.TUNNEL),
+    )
+
+
+def _network_lookup(view: ChassisView, network_key: int) -> Iterator[Flow]:
+    """Known MACs to their port; everything else is flooded (locally only when it came tunnelled)."""
+    net = Match.of(**{reg.NETWORK: network_key})
+    ck = cookie(CookieKind.NETWORK, str(network_key))
+    for port in view.ports_of(network_key):
+        yield Flow(
+            L2_LOOKUP,
+            100,
+            net.extend(eth_dst=port.mac),
+            (SetField(reg.DST_PORT, port.key),),
+            goto=EGRESS,
+            cookie=ck,
+        )
+    yield Flow(L2_LOOKUP, 80, net, (GroupAction(FLOOD_GROUP_BASE + network_key),), cookie=ck)
+    from_tunnel = net.extend(**{reg.FLAGS: FROM_TUNNEL})
+    yield Flow(L2_LOOKUP, 85, from_tunnel, (GroupAction(LOCAL_FLOOD_GROUP_BASE + network_key),), cookie=ck)
+
+
+def _arp_responder(port: LogicalPort) -> Iterator[Flow]:
+    """Answer ARP requests for the port's IPv4 addresses right where they are asked."""
+    for ip in port.ips:
+        if ip.version != 4:
+            continue
+        match = Match.of(**{reg.NETWORK: port.network_key}, eth_type=ETH_ARP, arp_op=1, arp_tpa=str(ip))
+        reply: tuple[Action, ...] = (
+            Move("eth_src", "eth_dst", 48),
+            SetField("eth_src", port.mac),
+            SetField("arp_op", 2),
+            Move("arp_sha", "arp_tha", 48),
+            Move("arp_spa", "arp_tpa", 32),
+            SetField("arp_sha", port.mac),
+            SetField("arp_spa", str(ip)),
+            Output(OFPP_IN_PORT),
+        )
+        yield Flow(ARP_RESPONDER, 100, match, reply, cookie=cookie(CookieKind.ARP, port.id))
+
+
+def _egress(view: ChassisView, port: LogicalPort) -> Iterator[Flow]:
+    ck = cookie(CookieKind.PORT, port.id)
+    to_port = Match.of(**{reg.NETWORK: port.network_key, reg.DST_PORT: port.key})
+    if port.chassis == view.chassis and port.ofport is not None:
+        yield Flow(EGRESS, 100, to_port, (Output(port.ofport),), cookie=ck)
+    elif port.chassis is not None and port.chassis in view.remotes:
+        # same key as a local delivery, so a port moving between chassis is one modify-strict
+        yield Flow(
+            EGRESS, 100, to_port, _tunnel_to(view, view.remotes[port.chassis], port.network_key), cookie=ck
+        )
+        # never send back into a tunnel what came out of one: stale locations must not loop
+        yield Flow(EGRESS, 110, to_port.extend(**{reg.FLAGS: FROM_TUNNEL}), cookie=ck)
+
+
+def _tunnel_to(view: ChassisView, remote: RemoteChassis, network_key: int) -> tuple[Action, ...]:
+    tunnel = (SetField("tun_ipv4_dst", remote.underlay_ip), SetField("tun_id", network_key))
+    return (*tunnel, Output(view.tunnel_ofport))

@@ -1,0 +1,13 @@
+"""Registers the pipeline carries between tables, and what each holds."""
+
+from __future__ import annotations
+
+from typing import Final
+
+NETWORK: Final = "metadata"  # the network key (= its Geneve VNI) of the packet's logical network
+SRC_PORT: Final = "reg6"  # the logical port key the packet entered from (0 = from a tunnel)
+DST_PORT: Final = "reg7"  # the logical port key the packet is going to (set by L2 lookup)
+FLAGS: Final = "reg5"  # bit flags below
+CHAIN: Final = "reg2"  # SFC: the classified chain/classifier (0 = not classified)
+
+FLAG_FROM_TUNNEL: Final = 0x1  # arrived from another chassis: deliver locally only, never re-tunnel
