@@ -10,16 +10,33 @@ that set changes (interface added, removed, ofport assigned or changed).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+
+def _import_without_eventlet() -> None:
+    """Import python-ovs' poller with eventlet hidden: it only probes whether eventlet monkey-patched
+    `select` (we never do), but importing eventlet (installed for os-ken) warns that it is deprecated and
+    hooks os.fork to warn again on every subprocess any thread starts."""
+    if "eventlet" in sys.modules:
+        return
+    sys.modules["eventlet"] = None  # type: ignore[assignment]  # makes `import eventlet` fail fast
+    try:
+        importlib.import_module("ovs.poller")
+    finally:
+        del sys.modules["eventlet"]
+
+
+_import_without_eventlet()
 with warnings.catch_warnings():
-    # python-ovs only probes eventlet (installed for os-ken) to see whether `select` is monkey patched.
-    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # when eventlet was already there
+    from ovsdbapp.backend.ovs_idl import command as ovs_command
     from ovsdbapp.backend.ovs_idl import connection as ovs_connection
     from ovsdbapp.backend.ovs_idl import idlutils
     from ovsdbapp.schema.open_vswitch import impl_idl
@@ -28,9 +45,8 @@ LOG = logging.getLogger(__name__)
 
 INTEGRATION_BRIDGE: Final = "br-int"
 TUNNEL_PORT: Final = "geneve0"
-TUNNEL_OFPORT: Final = (
-    100  # fixed, so flows can name the tunnel port without asking OVSDB (the lab uses it too)
-)
+# fixed, so flows can name the tunnel port without asking OVSDB (the lab uses the same number)
+TUNNEL_OFPORT: Final = 100
 OPENFLOW_VERSIONS: Final = ("OpenFlow13", "OpenFlow15")
 OWNER_KEY: Final = "steerflow-managed"  # external_ids mark on what the agent created and may repair
 DEFAULT_TIMEOUT: Final = 10.0
@@ -333,23 +349,32 @@ class OvsdbClient:
         Idempotent: when everything already matches, nothing is written and the report lists no fixes.
         """
         spec = BridgeSpec(self.bridge, datapath_type, tunnel_port, tunnel_ofport, local_ip, tuple(protocols))
-        with self._conn.lock:
-            created, fixes, enabled = _bridge_fixes(self._conn.idl, spec)
-        if not fixes:
-            LOG.debug("bridge %s already as wanted", spec.name)
-            return BridgeReport(spec.name, created=False)
-        for fix in fixes:
-            LOG.info("bridge %s: %s", spec.name, fix)
-        self._commit(_bridge_commands(self._api, spec, enabled))
-        return BridgeReport(spec.name, created=created, fixes=tuple(fixes))
-
-    def _commit(self, commands: Sequence[Any]) -> None:
         try:
-            with self._api.transaction(check_error=True) as txn:
-                for command in commands:
-                    txn.add(command)
+            report: BridgeReport = _EnsureBridge(self._api, spec).execute(check_error=True, log_errors=False)
+        except OvsdbError:
+            raise
         except Exception as exc:
             raise OvsdbError(f"OVSDB transaction on {self.target} failed: {exc}") from exc
+        for fix in report.fixes:
+            LOG.info("bridge %s: %s", spec.name, fix)
+        return report
+
+
+class _EnsureBridge(ovs_command.BaseCommand):  # type: ignore[misc]
+    """Compare and repair in one transaction, in the IDL's thread: the decision is made on a replica that
+    has taken in every update received so far, and is re-made if the server says TRY_AGAIN. Writes
+    nothing (no transaction is sent) when nothing differs."""
+
+    def __init__(self, api: Any, spec: BridgeSpec) -> None:
+        super().__init__(api)
+        self.spec = spec
+
+    def run_idl(self, txn: Any) -> None:
+        created, fixes, enabled = _bridge_fixes(self.api.idl, self.spec)
+        if fixes:
+            for command in _bridge_commands(self.api, self.spec, enabled):
+                command.run_idl(txn)
+        self.result = BridgeReport(self.spec.name, created=created, fixes=tuple(fixes))
 
 
 def _bridge_fixes(idl: Any, spec: BridgeSpec) -> tuple[bool, list[str], set[str]]:
