@@ -162,12 +162,15 @@ def _filter_params(handler: ResourceHandler) -> list[JsonDict]:
 
 def resource_paths(handler: ResourceHandler) -> dict[str, JsonDict]:
     """The collection and member path items of one resource."""
-    name, r = _camel(handler.resource), handler.resource.replace("_", " ")
     base = f"/v2.0{handler.path_prefix}/{handler.collection}"
-    tag = [handler.collection]
+    return {base: _collection_item(handler), base + "/{id}": _member_item(handler)}
+
+
+def _collection_item(handler: ResourceHandler) -> JsonDict:
+    name, r, tag = _camel(handler.resource), handler.resource.replace("_", " "), [handler.collection]
     create_body = {"oneOf": [_ref(f"{name}CreateRequest"), _ref(f"{name}BulkCreateRequest")]}
     created = {"oneOf": [_ref(f"{name}Envelope"), _ref(f"{name}ListEnvelope")]}
-    collection = {
+    return {
         "get": {
             "tags": tag,
             "summary": f"List {r}s",
@@ -181,7 +184,11 @@ def resource_paths(handler: ResourceHandler) -> dict[str, JsonDict]:
             "responses": {"201": _json(created, "Created"), **_errors(400, 401, 404, 409)},
         },
     }
-    member = {
+
+
+def _member_item(handler: ResourceHandler) -> JsonDict:
+    name, r, tag = _camel(handler.resource), handler.resource.replace("_", " "), [handler.collection]
+    return {
         "parameters": [ID_PARAM],
         "get": {
             "tags": tag,
@@ -201,7 +208,6 @@ def resource_paths(handler: ResourceHandler) -> dict[str, JsonDict]:
             "responses": {"204": {"description": "Deleted"}, **_errors(401, 404, 409)},
         },
     }
-    return {base: collection, base + "/{id}": member}
 
 
 NEUTRON_ERROR_SCHEMA: JsonDict = {
