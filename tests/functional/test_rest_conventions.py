@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 
 import pytest
@@ -180,5 +182,7 @@ def test_openapi_document_describes_every_resource(rest: Rest) -> None:
     assert "name" in schemas["NetworkUpdate"]["properties"]
     assert "network_id" not in schemas["PortUpdate"]["properties"]
     assert "NeutronError" in schemas
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(doc)))
+    assert refs and refs <= set(schemas), refs - set(schemas)  # every reference resolves
     page = rest.http.get("/docs")
     assert page.status_code == 200 and "openapi.json" in page.text
