@@ -8,8 +8,8 @@ import pytest
 
 from steerflow.api import sfc_attributes, sfc_chains
 from steerflow.api import sfc_errors as err
+from steerflow.api.base import lowest_free
 from steerflow.api.errors import HTTPBadRequest, InvalidInput, NeutronError, OverQuota
-from steerflow.api.sfc_refs import lowest_free
 from tests.unit.test_sfc_fixtures import ADMIN, ALICE, BOB, MPLS, NSH, UNKNOWN, World, rejects
 
 

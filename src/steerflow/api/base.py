@@ -217,3 +217,11 @@ class StoredResource:
         current = self._current(ctx, snap, id)
         extra = self.plan_delete(ctx, snap, current)
         return [Delete(self.resource, id), *extra], None
+
+
+def lowest_free(used: set[int], first: int, last: int | None) -> int | None:
+    """The smallest integer in [first, last] not in `used` (unbounded when `last` is None)."""
+    candidate = first
+    while candidate in used:
+        candidate += 1
+    return candidate if last is None or candidate <= last else None

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from steerflow.api.errors import BadRequest, Conflict, InUse, InvalidInput, NeutronError, NotFound
+from steerflow.api.errors import (
+    BadRequest,
+    Conflict,
+    InUse,
+    InvalidInput,
+    NeutronError,
+    NotFound,
+    ServiceUnavailable,
+)
 
 
 class NetworkNotFound(NotFound):
@@ -111,3 +119,13 @@ __all__ = [
     "SubnetInUse",
     "SubnetNotFound",
 ]
+
+
+class NoNetworkAvailable(ServiceUnavailable):
+    """Every Geneve VNI is taken (Neutron's class and its 503)."""
+
+    template = "Unable to create the network. No tenant network is available for allocation."
+
+
+class PortKeyExhausted(Conflict):
+    template = "Network %(net_id)s has no free port key left (at most %(limit)d ports per network)."

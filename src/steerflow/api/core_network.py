@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from steerflow.api import attributes as A  # noqa: N812
-from steerflow.api.base import StoredResource, merged
+from steerflow.api.base import StoredResource, lowest_free, merged
 from steerflow.api.context import Context
-from steerflow.api.core_errors import InvalidSharedSetting, NetworkInUse, NetworkNotFound
+from steerflow.api.core_errors import InvalidSharedSetting, NetworkInUse, NetworkNotFound, NoNetworkAvailable
 from steerflow.api.errors import PolicyNotAuthorized
 from steerflow.api.txn import Snapshot
 from steerflow.nbdb.api import Delete, JsonDict, Operation
@@ -74,8 +74,15 @@ NETWORK_ATTRIBUTES = A.AttributeMap(
         ),
         A.Attribute("port_security_enabled", allow_put=True, default=True, converter=A.convert_to_boolean),
         A.Attribute("subnets", allow_post=False, default=None, filter_converter=A.identity),
+        A.Attribute("provider:network_type", allow_post=False, default=None),
+        A.Attribute(
+            "provider:segmentation_id", allow_post=False, default=None, filter_converter=A.convert_to_int
+        ),
     ],
 )
+
+NETWORK_TYPE = "geneve"
+MAX_VNI = (1 << 24) - 1
 
 
 class NetworkResource(StoredResource):
@@ -97,7 +104,22 @@ class NetworkResource(StoredResource):
     def plan_create(self, ctx: Context, snap: Snapshot, obj: JsonDict) -> tuple[JsonDict, list[Operation]]:
         obj["status"] = "ACTIVE"
         obj["subnets"] = []
+        obj["provider:network_type"] = NETWORK_TYPE
+        obj["provider:segmentation_id"] = self._free_vni(snap)
         return obj, []
+
+    @staticmethod
+    def _free_vni(snap: Snapshot) -> int:
+        """The lowest free Geneve VNI: the network's key in every chassis' pipeline, stable for life."""
+        used = {
+            int(n["provider:segmentation_id"])
+            for n in snap.of("network").values()
+            if n.get("provider:segmentation_id")
+        }
+        vni = lowest_free(used, 1, MAX_VNI)
+        if vni is None:
+            raise NoNetworkAvailable()
+        return vni
 
     def plan_update(
         self, ctx: Context, snap: Snapshot, current: JsonDict, changes: JsonDict

@@ -8,9 +8,15 @@ from typing import Any, Final
 
 from steerflow.api import attributes as A  # noqa: N812
 from steerflow.api import core_ipam as ipam
-from steerflow.api.base import StoredResource, merged
+from steerflow.api.base import StoredResource, lowest_free, merged
 from steerflow.api.context import Context
-from steerflow.api.core_errors import MacAddressInUse, NetworkNotFound, PortInUse, PortNotFound
+from steerflow.api.core_errors import (
+    MacAddressInUse,
+    NetworkNotFound,
+    PortInUse,
+    PortKeyExhausted,
+    PortNotFound,
+)
 from steerflow.api.core_network import (
     UNSET,
     convert_unless_unset,
@@ -49,6 +55,9 @@ def _normalize_mac(value: Any) -> Any:
     return value.replace("-", ":").lower() if isinstance(value, str) else value
 
 
+PORT_KEY = "tunnel_key"  # internal: the port's number inside its network (pipeline registers)
+MAX_PORT_KEY = (1 << 15) - 1  # fits a Geneve option, as OVN's port keys do
+
 PORT_ATTRIBUTES = A.AttributeMap(
     "port",
     [
@@ -82,6 +91,7 @@ PORT_ATTRIBUTES = A.AttributeMap(
             converter=convert_unless_unset(A.convert_to_boolean),
         ),
         A.Attribute("status", allow_post=False, default=None),
+        A.Attribute(PORT_KEY, allow_post=False, default=None, is_visible=False),
     ],
 )
 
@@ -120,6 +130,7 @@ class PortResource(StoredResource):
         if obj["port_security_enabled"] is UNSET:
             obj["port_security_enabled"] = bool(net.get("port_security_enabled", True))
         obj["status"] = "DOWN"
+        obj[PORT_KEY] = _free_port_key(snap, net["id"])
         return obj, []
 
     def _network(self, ctx: Context, snap: Snapshot, net_id: str) -> JsonDict:
@@ -189,3 +200,16 @@ def _fixed_ip_filter(raw: builtins.list[str]) -> dict[str, set[str]]:
 
 def _fip_matches(fip: Mapping[str, Any], wanted: Mapping[str, set[str]]) -> bool:
     return all(not values or fip.get(key) in values for key, values in wanted.items())
+
+
+def _free_port_key(snap: Snapshot, net_id: str) -> int:
+    """The lowest port key free in the network, allocated once and never changed."""
+    used = {
+        int(p[PORT_KEY])
+        for p in snap.of("port").values()
+        if p.get("network_id") == net_id and p.get(PORT_KEY)
+    }
+    key = lowest_free(used, 1, MAX_PORT_KEY)
+    if key is None:
+        raise PortKeyExhausted(net_id=net_id, limit=MAX_PORT_KEY)
+    return key

@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Sequence
 
 from steerflow.api import sfc_errors as err
-from steerflow.api.base import StoredResource, require_visible, visible_objects
+from steerflow.api.base import StoredResource, lowest_free, require_visible, visible_objects
 from steerflow.api.context import Context
 from steerflow.api.sfc_attributes import FLOW_CLASSIFIER, MAX_CHAIN_ID, PORT_CHAIN
 from steerflow.api.sfc_conflicts import basic_conflict, conflict
@@ -16,7 +16,6 @@ from steerflow.api.sfc_refs import (
     classifiers_of_chain,
     graph_holding_chain,
     group_correlations,
-    lowest_free,
 )
 from steerflow.api.txn import Snapshot
 from steerflow.model.sfc import FlowClassifier

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from steerflow.api import sfc_errors as err
-from steerflow.api.base import StoredResource, require_visible, visible_objects
+from steerflow.api.base import StoredResource, lowest_free, require_visible, visible_objects
 from steerflow.api.context import Context
 from steerflow.api.sfc_attributes import PORT_PAIR, PORT_PAIR_GROUP
-from steerflow.api.sfc_refs import chain_using_group, group_holding_port_pair, lowest_free
+from steerflow.api.sfc_refs import chain_using_group, group_holding_port_pair
 from steerflow.api.txn import Snapshot
 from steerflow.model.sfc import PortPair
 from steerflow.nbdb.api import JsonDict, Operation

@@ -58,14 +58,6 @@ def classifiers_of_chain(snap: Snapshot, chain: JsonDict) -> list[FlowClassifier
     return [FlowClassifier.from_dict(fc) for fc in found if fc is not None]
 
 
-def lowest_free(used: set[int], first: int, last: int | None) -> int | None:
-    """The smallest integer in [first, last] not in `used` (unbounded when `last` is None)."""
-    candidate = first
-    while candidate in used:
-        candidate += 1
-    return candidate if last is None or candidate <= last else None
-
-
 def sfc_users_of_port(snap: Snapshot, port_id: str) -> list[tuple[str, str]]:
     """(kind, id) of every port pair and flow classifier that references the Neutron port.
 
