@@ -92,13 +92,15 @@ class Packet(Mapping[str, FieldValue]):
     frame: Frame = Frame()
 
     @classmethod
-    def of(cls, *, payload: bytes = b"", **fields: FieldValue) -> Packet:
-        """A packet from field values; mpls_* fields give a one-label stack, nsh_* fields an NSH header."""
+    def of(cls, **fields: FieldValue) -> Packet:
+        """A packet from field values; mpls_* fields give a one-label stack, nsh_* fields an NSH header.
+
+        Payload bytes come with `with_payload()`."""
         specs = {fd.canonical_name(k): v for k, v in fields.items()}
         mpls = {k: v for k, v in specs.items() if fd.SPECS[k].layer is Layer.MPLS}
         nsh = {k: v for k, v in specs.items() if fd.SPECS[k].layer is Layer.NSH}
         plain = {k: v for k, v in specs.items() if k not in mpls and k not in nsh}
-        packet = cls(frame=Frame(payload=payload)).set(**plain)
+        packet = cls().set(**plain)
         if mpls:
             packet = packet._with_label(mpls)
         if nsh:
@@ -211,10 +213,19 @@ class Packet(Mapping[str, FieldValue]):
 
     def set(self, **fields: FieldValue) -> Packet:
         """A copy with these fields set (prerequisites are the pipeline's business, not checked here)."""
-        packet = self
+        meta, headers, rest = dict(self._meta), dict(self.frame.values), []
         for name, value in fields.items():
             spec = fd.spec(name)
-            packet = packet.set_int(spec.name, fd.to_int(spec, value))
+            number = fd.to_int(spec, value)
+            if spec.layer is Layer.META and spec.name != "packet_type":
+                meta[spec.name] = number
+            elif spec.layer is Layer.HEADER:
+                headers[spec.name] = number
+            else:
+                rest.append((spec.name, number))
+        packet = replace(self, meta=_sorted(meta), frame=self.frame.with_values(headers))
+        for name, number in rest:  # packet_type, MPLS and NSH fields: one at a time, in order
+            packet = packet.set_int(name, number)
         return packet
 
     def set_int(self, name: str, number: int) -> Packet:
