@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import pytest
 
-from steerflow.flows import Drop, Field, Flow, Match, Move, Output, Resubmit, SetField
+from steerflow.flows import Drop, Field, Flow, FlowKey, Match, Move, Output, Resubmit, SetField
 from steerflow.ofsim import (
     OFPP_IN_PORT,
     AmbiguousMatch,
@@ -14,6 +17,7 @@ from steerflow.ofsim import (
     Switch,
     overlapping,
 )
+from steerflow.ofsim.match import compile_match
 
 IP = {"eth_type": 0x0800}
 TCP = {"eth_type": 0x0800, "ip_proto": 6}
@@ -307,3 +311,61 @@ def test_trace_renders_like_ofproto_trace() -> None:
     assert "    goto_table:20" in lines
     assert "20. No match." in lines
     assert lines[-1].startswith("Output: port 4: in_port=1,reg6=5,")
+
+
+def test_priority_wins_across_match_shapes() -> None:
+    sw = Switch(
+        [
+            flow(0, 5, (Output(2),), in_port=1),
+            flow(0, 7, (Output(3),), reg0=(0x1, 0x1)),
+            flow(0, 6, (Output(4),), tcp_dst=80, **TCP),
+        ]
+    )
+    assert sw.run(tcp(reg0=1)).ports == (3,)
+    assert sw.run(tcp(reg0=2)).ports == (4,)
+    assert sw.run(tcp(reg0=2, tcp_dst=81)).ports == (2,)
+    with pytest.raises(AmbiguousMatch):  # equal priority in two different shapes
+        Switch([flow(0, 5, (Output(2),), in_port=1), flow(0, 5, (Output(3),), reg0=1)]).run(tcp(reg0=1))
+
+
+def test_classifier_agrees_with_a_linear_scan() -> None:
+    rng = random.Random(7)
+
+    def random_match() -> dict[str, Any]:
+        shapes: list[dict[str, Any]] = [
+            {"in_port": rng.randint(1, 4)},
+            {"reg0": (rng.randint(0, 15), rng.choice([0xF3, 0xFC, 0xFF]))},
+            {**TCP, "tcp_dst": rng.randint(1, 6)},
+            {**UDP, "udp_dst": rng.randint(1, 6), "in_port": rng.randint(1, 4)},
+            {"eth_dst": ("01:00:00:00:00:00", "01:00:00:00:00:00")},
+        ]
+        return rng.choice(shapes)
+
+    by_key: dict[FlowKey, Flow] = {}
+    for i in range(150):
+        f = flow(0, rng.randint(0, 60), (Output(100 + i),), **random_match())
+        by_key.setdefault(f.key, f)
+    sw = Switch(by_key.values())
+    compiled = [(f, compile_match(f.match)) for f in by_key.values()]
+    outcomes = [0, 0, 0]  # misses, single winners, ties
+    for _ in range(300):
+        proto = rng.choice([6, 17, 0])
+        l4 = {"tcp_dst" if proto == 6 else "udp_dst": rng.randint(1, 7)} if proto else {}
+        packet = Packet.of(
+            in_port=rng.randint(1, 5),
+            reg0=rng.randint(0, 31),
+            eth_dst=rng.choice(["01:00:00:00:00:01", "02:00:00:00:00:01"]),
+            eth_type=0x0800 if proto else 0x0806,
+            **({"ip_proto": proto, **l4} if proto else {}),
+        )
+        matching = [f for f, m in compiled if m.matches(packet)]
+        top = max((f.priority for f in matching), default=None)
+        expected = [f for f in matching if f.priority == top]
+        outcomes[min(len(expected), 2)] += 1
+        if len(expected) > 1:
+            with pytest.raises(AmbiguousMatch) as err:
+                sw.lookup(0, packet)
+            assert set(err.value.flows) == set(expected)
+        else:
+            assert sw.lookup(0, packet) == (expected[0] if expected else None)
+    assert all(outcomes), outcomes

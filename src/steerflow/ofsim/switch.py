@@ -11,7 +11,6 @@ the packet; what they change does not leak out. Limits are OVS's: resubmits nest
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from steerflow.flows.types import (
     Action,
@@ -32,20 +31,15 @@ from steerflow.flows.types import (
 )
 from steerflow.ofsim import fields as fd
 from steerflow.ofsim import groups as grp
+from steerflow.ofsim.classifier import Classifier, Entry
 from steerflow.ofsim.errors import AmbiguousMatch, InvalidFlow, PipelineError, PipelineLoop
-from steerflow.ofsim.match import CompiledMatch, compile_match, overlapping
+from steerflow.ofsim.match import compile_match, overlapping
 from steerflow.ofsim.packet import Packet
 from steerflow.ofsim.trace import Delivery, Event, GroupChoice, Hop, Trace
 from steerflow.ofsim.validate import OFPP_IN_PORT, check_flow, check_group
 
 MAX_DEPTH = 64
 MAX_LOOKUPS = 4096
-
-
-@dataclass(frozen=True)
-class _Entry:
-    flow: Flow
-    match: CompiledMatch
 
 
 class Switch:
@@ -71,33 +65,23 @@ class Switch:
         self.down_ports = frozenset(down_ports)
         self.l3_ports = frozenset(l3_ports)
         self.bridge = bridge
-        self._tables: dict[int, list[_Entry]] = {}
+        entries: dict[int, list[Entry]] = {}
         for flow in self.flows:
             match = compile_match(flow.match, str(flow))
             check_flow(flow, match.pinned(), self.groups)
-            self._tables.setdefault(flow.table, []).append(_Entry(flow, match))
-        for entries in self._tables.values():
-            entries.sort(key=lambda e: -e.flow.priority)
+            entries.setdefault(flow.table, []).append(Entry(flow, match))
+        self._tables = {table: Classifier(found) for table, found in entries.items()}
         if reject_overlaps and (pairs := overlapping(self.flows)):
             listing = "\n".join(f"  {a}\n  {b}" for a, b in pairs)
             raise InvalidFlow(f"equal-priority flows that can match the same packet:\n{listing}")
 
     def lookup(self, table: int, packet: Packet) -> Flow | None:
         """The flow `packet` matches in `table` (None: a miss); `AmbiguousMatch` on a priority tie."""
-        winner: _Entry | None = None
-        for entry in self._tables.get(table, ()):
-            if winner is not None and entry.flow.priority < winner.flow.priority:
-                break
-            if not entry.match.matches(packet):
-                continue
-            if winner is not None:
-                tied = [e.flow for e in self._tables[table] if e.flow.priority == winner.flow.priority]
-                raise AmbiguousMatch(table, tuple(f for f in tied if self._matches(f, table, packet)))
-            winner = entry
-        return None if winner is None else winner.flow
-
-    def _matches(self, flow: Flow, table: int, packet: Packet) -> bool:
-        return any(e.flow is flow and e.match.matches(packet) for e in self._tables[table])
+        classifier = self._tables.get(table)
+        found = [] if classifier is None else classifier.find(packet)
+        if len(found) > 1:
+            raise AmbiguousMatch(table, tuple(e.flow for e in found))
+        return found[0].flow if found else None
 
     def select_bucket(self, group_id: int, packet: Packet) -> int | None:
         """The bucket index the select group `group_id` picks for `packet` (for load-balancing tests)."""
