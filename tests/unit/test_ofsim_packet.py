@@ -169,3 +169,25 @@ def test_rendering_is_ovs_flow_syntax() -> None:
     assert "payload 5 bytes" in str(tcp_packet())
     two = tcp_packet().push_mpls().push_mpls()
     assert "mpls stack [0/tc=6/ttl=33,0/tc=6/ttl=33]" in str(two)
+
+
+def test_parse_ovs_flow_syntax() -> None:
+    p = Packet.parse(
+        "in_port=3,tcp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tp_dst=80,dl_dst=02:00:00:00:00:02,reg6=0x5"
+    )
+    assert (p["eth_type"], p["ip_proto"], p["tcp_dst"], p["reg6"]) == (0x0800, 6, 80, 5)
+    assert p["ipv4_dst"] == "10.0.0.2" and p["eth_dst"] == "02:00:00:00:00:02"
+    assert Packet.parse("udp6,ipv6_src=2001:db8::1,tp_src=53")["udp_src"] == 53
+    nsh = Packet.parse("packet_type=(1,0x894f),nsh_spi=0x123,nsh_si=254")
+    assert not nsh.frame.ethernet and (nsh["nsh_spi"], nsh["nsh_si"]) == (0x123, 254)
+    labelled = Packet.parse("in_port=9,mpls,mpls_label=1001,mpls_ttl=64")
+    assert labelled["mpls_label"] == 1001
+    with pytest.raises(UnknownField):
+        Packet.parse("in_port=1,tcpp")
+
+
+def test_parse_reads_back_what_ovs_flow_writes() -> None:
+    for packet in (tcp_packet().with_payload(b""), tcp_packet().push_mpls().set(mpls_label=7)):
+        again = Packet.parse(packet.ovs_flow())
+        assert again.ovs_flow() == packet.ovs_flow()
+    assert Packet.parse(tcp_packet().ovs_flow()) == tcp_packet().with_payload(b"")

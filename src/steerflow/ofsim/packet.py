@@ -15,7 +15,7 @@ from typing import Any
 
 from steerflow.flows.types import NshTlv, ofctl_name
 from steerflow.ofsim import fields as fd
-from steerflow.ofsim.errors import PipelineError
+from steerflow.ofsim.errors import PipelineError, UnknownField
 from steerflow.ofsim.fields import FieldSpec, FieldValue, Layer
 
 IntFields = tuple[tuple[str, int], ...]
@@ -106,6 +106,22 @@ class Packet(Mapping[str, FieldValue]):
         if nsh:
             packet = packet._with_nsh(nsh)
         return packet
+
+    @classmethod
+    def parse(cls, text: str) -> Packet:
+        """A packet from ovs-ofctl flow syntax, as `ofproto/trace` takes it: "in_port=3,tcp,nw_dst=10.0.0.2,
+        tp_dst=80". Protocol keywords (ip, tcp, udp6, arp, mpls...) set eth_type and ip_proto."""
+        values: dict[str, FieldValue] = {}
+        for item in _split_top_level(text):
+            name, sep, value = item.partition("=")
+            name = name.strip()
+            if not sep:
+                values.update(_PROTOCOLS[name] if name in _PROTOCOLS else _unknown_keyword(name))
+            elif name in ("tp_src", "tp_dst"):
+                values[name] = int(value, 0)
+            else:
+                values[name] = value.strip()
+        return cls.of(**_resolve_tp(values))
 
     def _with_label(self, values: Mapping[str, FieldValue]) -> Packet:
         eth_type = self.value("eth_type") if "eth_type" in self.frame.values else fd.ETH_MPLS
@@ -355,6 +371,53 @@ class Packet(Mapping[str, FieldValue]):
         if self.payload:
             extra.append(f"payload {len(self.payload)} bytes")
         return " | ".join([self.ovs_flow(), *extra])
+
+
+_PROTOCOLS: dict[str, dict[str, FieldValue]] = {
+    "ip": {"eth_type": fd.ETH_IPV4},
+    "ipv6": {"eth_type": fd.ETH_IPV6},
+    "arp": {"eth_type": fd.ETH_ARP},
+    "mpls": {"eth_type": fd.ETH_MPLS},
+    **{
+        name: {"eth_type": fd.ETH_IPV4, "ip_proto": proto}
+        for name, proto in (("tcp", 6), ("udp", 17), ("sctp", 132), ("icmp", 1))
+    },
+    **{
+        f"{name}6": {"eth_type": fd.ETH_IPV6, "ip_proto": proto}
+        for name, proto in (("tcp", 6), ("udp", 17), ("sctp", 132), ("icmp", 58))
+    },
+}
+_L4 = {6: "tcp", 17: "udp", 132: "sctp"}
+
+
+def _unknown_keyword(name: str) -> dict[str, FieldValue]:
+    raise UnknownField(f"unknown keyword {name!r}")
+
+
+def _resolve_tp(values: dict[str, FieldValue]) -> dict[str, FieldValue]:
+    """ovs-ofctl's tp_src/tp_dst name the L4 port of whatever ip_proto says."""
+    proto = values.get("ip_proto", values.get("nw_proto"))
+    resolved = {k: v for k, v in values.items() if k not in ("tp_src", "tp_dst")}
+    for end in ("src", "dst"):
+        if f"tp_{end}" in values:
+            prefix = _L4.get(int(proto, 0) if isinstance(proto, str) else proto or 0)
+            if prefix is None:
+                raise ValueError(f"tp_{end} needs tcp, udp or sctp")
+            resolved[f"{prefix}_{end}"] = values[f"tp_{end}"]
+    return resolved
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside parentheses (packet_type=(1,0x894f) is one item)."""
+    items, depth, current = [], 0, ""
+    for char in text.strip():
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    return [i for i in (*items, current) if i.strip()]
 
 
 def _nsh_attr(name: str) -> str:
