@@ -67,7 +67,7 @@ def test_recompiling_the_same_input_is_identical() -> None:
 
 
 def test_only_local_ports_are_bound_on_ingress() -> None:
-    in_ports = sorted(f.match.get("in_port").value for f in _flows_of(INGRESS_PORT) if f.match.get("in_port"))  # type: ignore[union-attr,type-var]
+    in_ports = sorted(f.match.get("in_port").value for f in _flows_of(INGRESS_PORT) if f.match.get("in_port"))  # type: ignore[union-attr]
     assert in_ports == [5, 6, TUNNEL, TUNNEL]
 
 

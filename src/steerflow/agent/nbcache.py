@@ -1,0 +1,101 @@
+"""A local copy of the NB store kept current by its watch: what the agent compiles from.
+
+A background thread follows `watch(since_revision)`; every batch is applied to the copy under a lock and
+announced to a listener with the revision reached and whether anything but chassis status changed. A
+watch that fails (server restarting) is retried from the same revision, so no change is ever lost; a
+resync (history gone) replaces the whole copy.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from steerflow.nbdb.api import JsonDict, NorthboundStore, StoreError, WatchBatch
+
+LOG = logging.getLogger(__name__)
+
+STATUS_KINDS = frozenset({"chassis_status"})
+
+
+@dataclass(frozen=True)
+class CacheUpdate:
+    """What one applied batch did: the revision now held and whether desired state may have changed."""
+
+    revision: int
+    relevant: bool
+
+
+Listener = Callable[[CacheUpdate], None]
+
+
+class NbCache:
+    """kind -> id -> document, as of `revision`."""
+
+    def __init__(self, store: NorthboundStore, listener: Listener, retry_interval: float = 0.5) -> None:
+        self._store = store
+        self._listener = listener
+        self._retry = retry_interval
+        self._lock = threading.Lock()
+        self._objects: dict[str, dict[str, JsonDict]] = {}
+        self.revision = 0
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def load(self) -> int:
+        """Read a full snapshot (blocking) and return its revision."""
+        revision, records = self._store.snapshot()
+        objects: dict[str, dict[str, JsonDict]] = {}
+        for rec in records:
+            objects.setdefault(rec.kind, {})[rec.id] = rec.value
+        with self._lock:
+            self._objects, self.revision = objects, revision
+        LOG.info("NB cache loaded at revision %d (%d objects)", revision, len(records))
+        return revision
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._follow, name="nb-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def view(self) -> tuple[int, dict[str, dict[str, JsonDict]]]:
+        """A consistent deep copy of the cache and its revision."""
+        with self._lock:
+            return self.revision, copy.deepcopy(self._objects)
+
+    def _follow(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = self._store.watch(self.revision, timeout=0.5)
+            except StoreError as exc:
+                LOG.warning("NB watch from revision %d failed (%s); retrying", self.revision, exc)
+                self._stopping.wait(self._retry)
+                continue
+            if batch.revision != self.revision:
+                self._listener(self._apply(batch))
+
+    def _apply(self, batch: WatchBatch) -> CacheUpdate:
+        with self._lock:
+            if batch.resync:
+                LOG.warning("NB history gone at %d: full resync to %d", self.revision, batch.revision)
+                self._objects = {}
+                for rec in batch.snapshot:
+                    self._objects.setdefault(rec.kind, {})[rec.id] = rec.value
+                relevant = True
+            else:
+                for event in batch.events:
+                    bucket = self._objects.setdefault(event.kind, {})
+                    if event.value is None:
+                        bucket.pop(event.id, None)
+                    else:
+                        bucket[event.id] = event.value
+                relevant = any(e.kind not in STATUS_KINDS for e in batch.events)
+            self.revision = batch.revision
+        return CacheUpdate(batch.revision, relevant)

@@ -1,0 +1,61 @@
+"""Applied revisions: each agent says which NB revision its switch holds; callers wait until all do.
+
+The report lives in its own NB kind, `chassis_status`, which agents treat as status, not desired state:
+a report never makes another agent recompile, so reports cannot chase each other around the cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from steerflow.api.txn import Plan, Snapshot, transact
+from steerflow.nbdb.api import NorthboundStore, Put
+
+STATUS_KIND = "chassis_status"
+
+
+def report_applied(store: NorthboundStore, chassis: str, revision: int) -> None:
+    """Record that `chassis` has installed everything up to NB `revision` (monotonic: never goes back)."""
+
+    def plan(snap: Snapshot) -> Plan[None]:
+        current = snap.find(STATUS_KIND, chassis) or {}
+        if int(current.get("applied_revision", 0)) >= revision:
+            return [], None
+        doc = {"id": chassis, "chassis": chassis, "applied_revision": revision, "reported_at": time.time()}
+        return [Put(STATUS_KIND, chassis, doc)], None
+
+    transact(store, plan)
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    revision: int
+    applied: Mapping[str, int]  # chassis -> applied revision when the wait ended
+
+    @property
+    def done(self) -> bool:
+        return all(r >= self.revision for r in self.applied.values())
+
+    @property
+    def lagging(self) -> list[str]:
+        return sorted(c for c, r in self.applied.items() if r < self.revision)
+
+
+def applied_revisions(store: NorthboundStore) -> dict[str, int]:
+    """Every registered chassis and the revision it has applied (0 if it never reported)."""
+    reports = {r.id: int(r.value.get("applied_revision", 0)) for r in store.list(STATUS_KIND)}
+    return {c.id: reports.get(c.id, 0) for c in store.list("chassis")}
+
+
+def wait_applied(store: NorthboundStore, revision: int, timeout: float) -> WaitResult:
+    """Block until every registered chassis has applied `revision`, or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    since = store.revision()
+    while True:
+        result = WaitResult(revision, applied_revisions(store))
+        left = deadline - time.monotonic()
+        if result.done or left <= 0:
+            return result
+        since = store.watch(since, timeout=min(left, 1.0)).revision
