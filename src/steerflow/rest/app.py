@@ -60,7 +60,7 @@ def build_app(
     install_error_handlers(app)
     _add_discovery_routes(app, chosen, auth)
     for handler in chosen:
-        _add_resource_routes(app, ResourceRoutes(handler, auth))
+        _add_resource_routes(app, ResourceRoutes(handler, auth, store))
     install_openapi(app, chosen)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(AccessLog)  # outermost, so that refused requests are logged too

@@ -11,9 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from steerflow.agent.status import wait_applied
 from steerflow.api.context import Context
+from steerflow.api.errors import HTTPBadRequest
 from steerflow.api.resource import ResourceHandler
-from steerflow.nbdb.api import JsonDict
+from steerflow.nbdb.api import JsonDict, NorthboundStore
 from steerflow.rest.auth import Authenticator
 from steerflow.rest.body import decode_json, unwrap_create, unwrap_update
 from steerflow.rest.errors import as_neutron_error, error_response
@@ -21,7 +23,9 @@ from steerflow.rest.errors import as_neutron_error, error_response
 LOG = logging.getLogger(__name__)
 
 # Query parameters that are not attribute filters (Neutron's field selection, paging and sorting).
-RESERVED_PARAMS = frozenset({"fields", "limit", "marker", "page_reverse", "sort_key", "sort_dir"})
+RESERVED_PARAMS = frozenset({"fields", "limit", "marker", "page_reverse", "sort_key", "sort_dir", "wait"})
+DEFAULT_WAIT_SECONDS = 30.0
+MAX_WAIT_SECONDS = 300.0
 JSON_SUFFIX = ".json"
 
 
@@ -79,9 +83,12 @@ def _roll_back(handler: ResourceHandler, ctx: Context, created: Sequence[JsonDic
 class ResourceRoutes:
     """Endpoints of one collection: GET/POST on the collection, GET/PUT/DELETE on a member."""
 
-    def __init__(self, handler: ResourceHandler, auth: Authenticator) -> None:
+    def __init__(
+        self, handler: ResourceHandler, auth: Authenticator, store: NorthboundStore | None = None
+    ) -> None:
         self.handler = handler
         self.auth = auth
+        self.store = store
 
     @property
     def base_path(self) -> str:
@@ -95,7 +102,8 @@ class ResourceRoutes:
         try:
             ctx = await self._authenticate(request)
             if request.method == "POST":
-                return await self._create(request, ctx)
+                wait = wait_seconds(request)  # checked before writing: bad input writes nothing
+                return await self._applied(wait, await self._create(request, ctx))
             return await self._list(request, ctx)
         except Exception as exc:
             return error_response(as_neutron_error(exc))
@@ -103,13 +111,30 @@ class ResourceRoutes:
     async def member(self, request: Request) -> Response:
         try:
             ctx = await self._authenticate(request)
-            if request.method == "PUT":
-                return await self._update(request, ctx)
-            if request.method == "DELETE":
-                return await self._delete(request, ctx)
+            if request.method in ("PUT", "DELETE"):
+                wait = wait_seconds(request)
+                write = self._update if request.method == "PUT" else self._delete
+                return await self._applied(wait, await write(request, ctx))
             return await self._show(request, ctx)
         except Exception as exc:
             return error_response(as_neutron_error(exc))
+
+    async def _applied(self, timeout: float | None, response: Response) -> Response:
+        """With `?wait[=SECONDS]`, hold the answer until every chassis has applied this change.
+
+        The change is committed either way; headers say which NB revision holds it and whether every
+        chassis had installed it when the answer left (`X-Steerflow-Applied`), else who lags.
+        """
+        if timeout is None or self.store is None:
+            return response
+        store = self.store
+        revision = await run_in_threadpool(store.revision)
+        result = await run_in_threadpool(lambda: wait_applied(store, revision, timeout))
+        response.headers["X-Steerflow-Revision"] = str(revision)
+        response.headers["X-Steerflow-Applied"] = "true" if result.done else "false"
+        if not result.done:
+            response.headers["X-Steerflow-Lagging"] = ",".join(result.lagging)
+        return response
 
     async def _list(self, request: Request, ctx: Context) -> Response:
         filters, fields = list_filters(request), requested_fields(request)
@@ -141,6 +166,24 @@ class ResourceRoutes:
         id = member_id(request)
         await run_in_threadpool(lambda: self.handler.delete(ctx, id))
         return Response(status_code=204)
+
+
+def wait_seconds(request: Request) -> float | None:
+    """`?wait` (default timeout), `?wait=SECONDS` or `?wait=false`; None when the caller does not wait."""
+    if "wait" not in request.query_params:
+        return None
+    raw = request.query_params["wait"].strip().lower()
+    if raw in ("", "true", "1", "yes"):
+        return DEFAULT_WAIT_SECONDS
+    if raw in ("false", "0", "no"):
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise HTTPBadRequest(msg=f"Invalid value for wait: {raw!r}; give seconds or true/false") from None
+    if not 0 < seconds <= MAX_WAIT_SECONDS:
+        raise HTTPBadRequest(msg=f"wait must be between 0 and {MAX_WAIT_SECONDS:g} seconds")
+    return seconds
 
 
 async def _request_document(request: Request) -> Any:
