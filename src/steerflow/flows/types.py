@@ -224,6 +224,22 @@ class Drop:
         return "drop"
 
 
+@dataclass(frozen=True)
+class Opaque:
+    """Something a switch reported that these types do not model, kept as reported.
+
+    Only flows someone else wrote contain it (the codec decodes them so the reconciler can compare
+    and delete them): `kind` "action" or "instruction" carries the wire bytes as hex, "flow" the
+    flow's timeouts and flags ("idle_timeout=..,hard_timeout=..,flags=..").
+    """
+
+    kind: str
+    data: str
+
+    def __str__(self) -> str:
+        return f"opaque({self.kind}:{self.data})"
+
+
 Action = (
     Output
     | Resubmit
@@ -236,6 +252,7 @@ Action = (
     | Decap
     | GroupAction
     | Drop
+    | Opaque
 )
 
 FlowKey = tuple[int, int, Match]
