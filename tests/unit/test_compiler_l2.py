@@ -85,7 +85,7 @@ def test_local_destinations_are_output_and_remote_ones_tunnelled() -> None:
     ]
     assert egress[10, 2].actions == (
         SetField("tun_ipv4_dst", "198.51.100.12"),
-        SetField("tun_id", 10),
+        SetField("tunnel_id", 10),
         Output(TUNNEL),
     )
 

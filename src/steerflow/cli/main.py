@@ -8,6 +8,7 @@ import typer
 from typer import _click
 from typer.core import TyperGroup
 
+from steerflow.cli.agent_cmd import agent, wait
 from steerflow.cli.common import Connection
 from steerflow.cli.core import network_app, port_app, subnet_app
 from steerflow.cli.lab_cmd import lab_app
@@ -67,6 +68,10 @@ for _name, _sub in (
     ("lab", lab_app),
 ):
     app.add_typer(_sub, name=_name)
+
+
+app.command(help="Run the local controller of one chassis (programs its Open vSwitch).")(agent)
+app.command(help="Wait until every chassis has applied an NB revision.")(wait)
 
 
 @app.command(help="Run the REST API server (networking-sfc compatible) on a northbound store.")

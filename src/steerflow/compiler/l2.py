@@ -112,7 +112,7 @@ def _tunnel_ingress(view: ChassisView, network_key: int) -> Flow:
     return Flow(
         INGRESS_PORT,
         100,
-        Match.of(in_port=view.tunnel_ofport, tun_id=network_key),
+        Match.of(in_port=view.tunnel_ofport, tunnel_id=network_key),
         (SetField(reg.NETWORK, network_key), SetField(reg.FLAGS, reg.FLAG_FROM_TUNNEL)),
         goto=L2_LOOKUP,
         cookie=cookie(CookieKind.TUNNEL),
@@ -171,5 +171,5 @@ def _egress(view: ChassisView, port: LogicalPort) -> Iterator[Flow]:
 
 
 def _tunnel_to(view: ChassisView, remote: RemoteChassis, network_key: int) -> tuple[Action, ...]:
-    tunnel = (SetField("tun_ipv4_dst", remote.underlay_ip), SetField("tun_id", network_key))
+    tunnel = (SetField("tun_ipv4_dst", remote.underlay_ip), SetField("tunnel_id", network_key))
     return (*tunnel, Output(view.tunnel_ofport))

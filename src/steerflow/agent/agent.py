@@ -1,0 +1,162 @@
+"""The local controller of one chassis: NB in, OpenFlow out, applied revision reported back.
+
+Wiring only; every decision lives in a tested module: `NbCache` follows the NB watch, `BindingLoop`
+turns OVSDB interfaces into port bindings, `compile_chassis` computes the flows, the `Reconciler` is the
+only writer of the switch, and `report_applied` tells waiters which NB revision this chassis holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from steerflow.agent.binding import BindingLoop
+from steerflow.agent.chassis import register_chassis
+from steerflow.agent.nbcache import CacheUpdate, NbCache
+from steerflow.agent.status import report_applied
+from steerflow.compiler.compile import compile_chassis
+from steerflow.compiler.view import build_view
+from steerflow.nbdb.api import NorthboundStore, StoreError
+from steerflow.nbdb.url import open_store
+from steerflow.reconcile.ofctrl import ApplyFailed, Reconciler
+from steerflow.southbound.oferrors import ChannelError
+from steerflow.southbound.openflow import OnConnected, OpenFlowChannel
+from steerflow.southbound.ovsdb import TUNNEL_OFPORT, OvsdbClient
+
+LOG = logging.getLogger(__name__)
+RETRY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    chassis: str
+    encap_ip: str
+    ovsdb: str  # unix:PATH of the chassis' ovsdb-server
+    nb_url: str | None = None  # None: $STEERFLOW_NB or the embedded default
+    bridge: str = "br-int"
+    datapath_type: str = "netdev"
+    openflow: str | None = None  # unix:PATH of the bridge's management socket; default beside ovsdb's
+
+    @property
+    def openflow_target(self) -> str:
+        if self.openflow:
+            return self.openflow
+        if not self.ovsdb.startswith("unix:"):
+            raise ValueError("give --openflow unix:PATH when --ovsdb is not a unix socket")
+        rundir = Path(self.ovsdb.removeprefix("unix:")).parent
+        return f"unix:{rundir / (self.bridge + '.mgmt')}"
+
+
+class Agent:
+    """Runs until `stop` is set; safe to kill at any moment (a restart converges without a flush)."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self._wake = asyncio.Event()
+        self._unreported = True  # desired state moved since the last applied report
+        self.compiles = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        cfg = self.config
+        store = open_store(cfg.nb_url)
+        try:
+            await self._prepare_switch(store)
+            await self._serve(store, stop)
+        finally:
+            store.close()
+
+    async def _prepare_switch(self, store: NorthboundStore) -> None:
+        cfg = self.config
+        await asyncio.to_thread(register_chassis, store, cfg.chassis, cfg.encap_ip)
+        LOG.info("chassis %s registered (encap %s)", cfg.chassis, cfg.encap_ip)
+        with OvsdbClient(cfg.ovsdb, bridge=cfg.bridge) as ovsdb:
+            report = ovsdb.ensure_integration_bridge(datapath_type=cfg.datapath_type, local_ip=cfg.encap_ip)
+        LOG.info("bridge %s ready (%s)", cfg.bridge, "created" if report.created else "adopted")
+
+    async def _serve(self, store: NorthboundStore, stop: asyncio.Event) -> None:
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+
+        def from_watch_thread(update: CacheUpdate) -> None:
+            loop.call_soon_threadsafe(self._note, update)
+
+        cache = NbCache(store, from_watch_thread)
+        channel = OpenFlowChannel(cfg.openflow_target)
+        reconciler = Reconciler(channel)
+        await asyncio.to_thread(cache.load)
+        with OvsdbClient(cfg.ovsdb, bridge=cfg.bridge) as ovsdb, BindingLoop(store, ovsdb, cfg.chassis):
+            cache.start()
+            connection = asyncio.create_task(channel.run_forever(self._on_connected(reconciler)))
+            try:
+                await self._converge_until(stop, store, cache, channel, reconciler)
+            finally:
+                cache.stop()
+                await channel.close()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connection
+
+    def _on_connected(self, reconciler: Reconciler) -> OnConnected:
+        async def connected(channel: OpenFlowChannel) -> None:
+            LOG.info("OpenFlow session %d with %s", channel.session, channel.target)
+            await reconciler.on_connected(channel)
+            self._wake.set()
+
+        return connected
+
+    def _note(self, update: CacheUpdate) -> None:
+        if update.relevant:
+            self._unreported = True
+            self._wake.set()
+
+    async def _converge_until(
+        self,
+        stop: asyncio.Event,
+        store: NorthboundStore,
+        cache: NbCache,
+        channel: OpenFlowChannel,
+        reconciler: Reconciler,
+    ) -> None:
+        self._wake.set()
+        stopping = asyncio.create_task(stop.wait())
+        while not stop.is_set():
+            waking = asyncio.create_task(self._wake.wait())
+            await asyncio.wait({stopping, waking}, return_when=asyncio.FIRST_COMPLETED)
+            waking.cancel()
+            if stop.is_set():
+                break
+            self._wake.clear()
+            if channel.connected:
+                await self._converge_once(store, cache, reconciler)
+
+    async def _converge_once(self, store: NorthboundStore, cache: NbCache, reconciler: Reconciler) -> None:
+        cfg = self.config
+        report, self._unreported = self._unreported, False
+        revision, objects = cache.view()
+        desired = compile_chassis(build_view(objects, cfg.chassis, TUNNEL_OFPORT))
+        self.compiles += 1
+        try:
+            result = await reconciler.apply(desired, revision)
+        except (ApplyFailed, ChannelError) as exc:
+            LOG.error("applying NB revision %d failed: %s; retrying in %.0fs", revision, exc, RETRY_SECONDS)
+            self._unreported = self._unreported or report
+            asyncio.get_running_loop().call_later(RETRY_SECONDS, self._wake.set)
+            return
+        if result.flow_mods_sent or result.group_mods_sent:
+            LOG.info(
+                "revision %d applied: %d flow-mods, %d group-mods",
+                revision,
+                result.flow_mods_sent,
+                result.group_mods_sent,
+            )
+        if report:
+            await self._report(store, revision)
+
+    async def _report(self, store: NorthboundStore, revision: int) -> None:
+        try:
+            await asyncio.to_thread(report_applied, store, self.config.chassis, revision)
+        except StoreError as exc:
+            LOG.warning("could not report applied revision %d: %s", revision, exc)
+            self._unreported = True
