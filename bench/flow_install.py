@@ -1,74 +1,70 @@
-"""Cold flow install benchmark: OpenFlowChannel bundles of cached bytes vs `ovs-ofctl --bundle add-flows`.
+"""Cold flow install and warm restart: the Reconciler from `Flow` values vs `ovs-ofctl --bundle add-flows`.
 
-Each run starts a fresh private userspace switch (tests/ovs_fixtures.py), installs the same N flows
-(distinct ipv4_dst matches spread over several tables) and waits until the switch has applied them
-(our bundle commit + barrier; ovs-ofctl's exit). Flows are serialized with os-ken once, before the
-clock starts, as the reconciler caches message bytes; that cost is reported on its own.
+Each run pair starts two fresh private userspace switches (tests/ovs_fixtures.py) and installs the
+same N flows into each:
 
-    .venv/bin/python bench/flow_install.py [--flows 100000] [--tables 10] [--batch 0] [--repeat 5]
+- ovs-ofctl: `ovs-ofctl -O OpenFlow13 --bundle add-flows` of the flows' text (`str(flow)`), timed
+  until it exits;
+- ours: `Reconciler.apply()` of the desired state (a dict of `Flow` values, as the compiler makes),
+  timed from the call to its return: connect, read the (empty) switch, diff, encode, one bundle,
+  commit, barrier. Nothing is serialized before the clock starts.
+
+Then a warm restart: a new channel and a new Reconciler against the programmed switch apply the same
+desired state (read the switch, decode, diff); it must send zero flow-mods. After every run both
+switches' tables are dumped and compared.
+
+    .venv/bin/python bench/flow_install.py [--flows 100000] [--tables 10] [--shape ip|l2] [--repeat 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.ovs_fixtures import OvsSandbox, ovs_missing, ovs_sandbox
 
-from steerflow.southbound.ofcodec import DATAPATH, ofp, parser, serialize
+from steerflow.flows.types import Flow, FlowKey, Group, Match, Output, SetField
+from steerflow.reconcile.ofctrl import Reconciler
 from steerflow.southbound.openflow import OpenFlowChannel
 
 PRIORITY = 100
-T = TypeVar("T")
 
 
-def flow_spec(i: int, tables: int) -> tuple[int, str, int]:
-    """Flow i: (table, ipv4_dst, output port); every (table, ipv4_dst) is distinct."""
-    return i % tables, f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}", 1 + i % 4
+@dataclass(frozen=True)
+class Desired:
+    flows: dict[FlowKey, Flow]
+    groups: dict[int, Group]
 
 
-def flow_text(i: int, tables: int) -> str:
-    table, dst, port = flow_spec(i, tables)
-    return f"table={table},priority={PRIORITY},ip,nw_dst={dst},actions=output:{port}"
+def ip_flow(i: int, tables: int) -> Flow:
+    """Flow i: a distinct (table, ipv4_dst) to one of four ports, as the original channel bench."""
+    dst = f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+    match = Match.of(eth_type=0x0800, ipv4_dst=dst)
+    return Flow(i % tables, PRIORITY, match, (Output(1 + i % 4),), cookie=0x0300000000000000 | i)
 
 
-def flow_bytes(i: int, tables: int) -> bytes:
-    table, dst, port = flow_spec(i, tables)
-    actions = [parser.OFPActionOutput(port)]
-    mod = parser.OFPFlowMod(
-        DATAPATH,
-        table_id=table,
-        priority=PRIORITY,
-        buffer_id=ofp.OFP_NO_BUFFER,
-        match=parser.OFPMatch(eth_type=0x0800, ipv4_dst=dst),
-        instructions=[parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)],
-    )
-    return serialize(mod)
+def l2_flow(i: int, tables: int) -> Flow:
+    """Flow i: an L2 lookup entry (network in metadata, destination MAC) setting the port, then goto."""
+    mac = f"02:00:{(i >> 24) & 255:02x}:{(i >> 16) & 255:02x}:{(i >> 8) & 255:02x}:{i & 255:02x}"
+    match = Match.of(metadata=1 + i % 50, eth_dst=mac)
+    return Flow(i % tables, PRIORITY, match, (SetField("reg7", 1 + i),), goto=tables, cookie=i)
+
+
+SHAPES = {"ip": ip_flow, "l2": l2_flow}
 
 
 def progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def build(n: int, tables: int, make: Callable[[int, int], T], what: str) -> tuple[list[T], float]:
-    start = time.perf_counter()
-    out: list[T] = []
-    step = max(n // 10, 1)
-    for i in range(n):
-        out.append(make(i, tables))
-        if (i + 1) % step == 0:
-            progress(f"  {what}: {i + 1}/{n}")
-    return out, time.perf_counter() - start
 
 
 def installed_flows(sandbox: OvsSandbox) -> list[str]:
@@ -85,30 +81,40 @@ def run_ovs_ofctl(flow_file: Path) -> tuple[float, list[str]]:
         return elapsed, installed_flows(sandbox)
 
 
-async def _install(target: str, frames: list[bytes], batch: int) -> float:
-    channel = OpenFlowChannel(target)
+@dataclass(frozen=True)
+class OurRun:
+    cold: float
+    cold_mods: int
+    warm: float
+    warm_mods: int
+    table: list[str]
+
+
+async def _apply_once(target: str, desired: Desired) -> tuple[float, int]:
+    """A new channel and Reconciler: connect, apply, barrier. Returns (seconds, flow-mods sent)."""
     start = time.perf_counter()
+    channel = OpenFlowChannel(target)
     await channel.connect()
-    size = batch or len(frames)
-    for first in range(0, len(frames), size):
-        await channel.bundle(frames[first : first + size])
-    await channel.barrier()
+    result = await Reconciler(channel).apply(desired, 1)
     elapsed = time.perf_counter() - start
     await channel.close()
-    return elapsed
+    return elapsed, result.flow_mods_sent
 
 
-def run_channel(frames: list[bytes], batch: int) -> tuple[float, list[str]]:
+def run_reconciler(desired: Desired) -> OurRun:
     with ovs_sandbox() as sandbox:
-        elapsed = asyncio.run(_install(sandbox.mgmt_target, frames, batch))
-        return elapsed, installed_flows(sandbox)
+        gc.collect()
+        cold, cold_mods = asyncio.run(_apply_once(sandbox.mgmt_target, desired))
+        gc.collect()
+        warm, warm_mods = asyncio.run(_apply_once(sandbox.mgmt_target, desired))
+        return OurRun(cold, cold_mods, warm, warm_mods, installed_flows(sandbox))
 
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--flows", type=int, default=100_000, help="number of flows (default 100000)")
     ap.add_argument("--tables", type=int, default=10, help="spread flows over this many tables")
-    ap.add_argument("--batch", type=int, default=0, help="flows per bundle; 0 = one bundle (default)")
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="ip", help="flow shape (default ip)")
     ap.add_argument("--repeat", type=int, default=5, help="run pairs (ovs-ofctl, then ours); default 5")
     return ap.parse_args()
 
@@ -119,48 +125,51 @@ def main() -> int:
     if reason:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 2
-    n, tables = args.flows, args.tables
-    progress(f"building {n} flows over {tables} tables")
-    texts, _ = build(n, tables, flow_text, "text")
-    frames, serialize_s = build(n, tables, flow_bytes, "os-ken serialize")
+    n, make = args.flows, SHAPES[args.shape]
+    progress(f"building {n} {args.shape} flows over {args.tables} tables")
+    flows = [make(i, args.tables) for i in range(n)]
+    desired = Desired({f.key: f for f in flows}, {})
     with tempfile.NamedTemporaryFile("w", suffix=".flows", delete=False) as f:
-        f.write("\n".join(texts) + "\n")
+        f.write("\n".join(str(flow) for flow in flows) + "\n")
     flow_file = Path(f.name)
     ofctl_times: list[float] = []
-    ours_times: list[float] = []
+    ours: list[OurRun] = []
     try:
         for r in range(1, args.repeat + 1):
             t_ofctl, seen_ofctl = run_ovs_ofctl(flow_file)
             ofctl_times.append(t_ofctl)
             progress(f"run {r}/{args.repeat} ovs-ofctl --bundle: {t_ofctl:.3f}s ({n / t_ofctl:,.0f} flows/s)")
-            t_ours, seen_ours = run_channel(frames, args.batch)
-            ours_times.append(t_ours)
-            progress(f"run {r}/{args.repeat} OpenFlowChannel:    {t_ours:.3f}s ({n / t_ours:,.0f} flows/s)")
-            if len(seen_ours) != n or seen_ours != seen_ofctl:
-                print(
-                    f"MISMATCH: ours installed {len(seen_ours)}, ovs-ofctl {len(seen_ofctl)}", file=sys.stderr
-                )
+            run = run_reconciler(desired)
+            ours.append(run)
+            progress(
+                f"run {r}/{args.repeat} Reconciler cold:    {run.cold:.3f}s ({n / run.cold:,.0f} flows/s), "
+                f"warm restart {run.warm:.3f}s with {run.warm_mods} flow-mods"
+            )
+            if len(run.table) != n or run.table != seen_ofctl or run.cold_mods != n:
+                print(f"MISMATCH: ours installed {len(run.table)}, ovs-ofctl {len(seen_ofctl)}", file=sys.stderr)
                 return 1
     finally:
         flow_file.unlink()
-    report(n, ofctl_times, ours_times, serialize_s)
+    report(n, args.shape, ofctl_times, ours)
     return 0
 
 
-def report(n: int, ofctl_times: list[float], ours_times: list[float], serialize_s: float) -> None:
+def report(n: int, shape: str, ofctl_times: list[float], ours: list[OurRun]) -> None:
     """Medians and bests; best-of is the least disturbed by other load on a shared machine."""
-    ofctl, ours = statistics.median(ofctl_times), statistics.median(ours_times)
-    best_ofctl, best_ours = min(ofctl_times), min(ours_times)
-    pairs = statistics.median(o / u for o, u in zip(ofctl_times, ours_times, strict=True))
-    print(f"flows: {n}, {len(ours_times)} run pairs (identical flow tables verified after every run)")
-    print(f"ovs-ofctl --bundle add-flows : median {ofctl:.3f}s {n / ofctl:>9,.0f}/s  best {best_ofctl:.3f}s")
-    print(f"OpenFlowChannel.bundle       : median {ours:.3f}s {n / ours:>9,.0f}/s  best {best_ours:.3f}s")
-    best = best_ofctl / best_ours
+    cold = [r.cold for r in ours]
+    ofctl, mine = statistics.median(ofctl_times), statistics.median(cold)
+    pairs = statistics.median(o / u for o, u in zip(ofctl_times, cold, strict=True))
+    warm = [r.warm for r in ours]
+    print(f"flows: {n} ({shape}), {len(ours)} run pairs (identical flow tables verified after every run)")
+    print(f"ovs-ofctl --bundle add-flows : median {ofctl:.3f}s {n / ofctl:>9,.0f}/s  best {min(ofctl_times):.3f}s")
+    print(f"Reconciler.apply (cold)      : median {mine:.3f}s {n / mine:>9,.0f}/s  best {min(cold):.3f}s")
+    best = min(ofctl_times) / min(cold)
     print(f"ratio ovs-ofctl/ours         : median of pairs {pairs:.2f}x, best vs best {best:.2f}x")
+    mods = sorted({r.warm_mods for r in ours})
     print(
-        f"os-ken serialization (cached, outside the clock): {serialize_s:.2f}s = {n / serialize_s:,.0f} msg/s"
+        f"warm restart (new Reconciler): median {statistics.median(warm):.3f}s, best {min(warm):.3f}s, "
+        f"flow-mods sent {mods}"
     )
-    print(f"ratio if that serialization were on the clock   : {ofctl / (ours + serialize_s):.2f}x")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ bytes with `struct` (about 1 us per message), where building os-ken objects cost
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +115,7 @@ def bundle_ctrl(xid: int, bundle_id: int, ctrl_type: int, flags: int) -> bytes:
 
 
 def bundle_adds(
-    bundle_id: int, flags: int, first_xid: int, messages: Sequence[bytes], chunk_bytes: int
+    bundle_id: int, flags: int, first_xid: int, messages: Iterable[bytes | bytearray], chunk_bytes: int
 ) -> Iterator[bytearray]:
     """ONF bundle-add frames around pre-serialized messages, in chunks of about `chunk_bytes`.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from steerflow.southbound import ofcodec
@@ -24,9 +24,37 @@ __all__ = ["ChannelStats", "OnConnected", "OpenFlowChannel"]
 log = logging.getLogger(__name__)
 
 _CHUNK_BYTES = 256 * 1024  # bundle frames are written in chunks this big, so the switch starts early
+# A streamed bundle is produced as it is written: smaller chunks hand the loop the socket more often,
+# so it never runs dry while the producer works (32 kB: 0.6 s for 100k encoded flows, 256 kB: 0.75 s).
+_STREAM_CHUNK_BYTES = 32 * 1024
 _MAX_ID = 0xFFFFFFFF
 
 OnConnected = Callable[["OpenFlowChannel"], Awaitable[None]]
+
+
+class _StreamFailed(Exception):
+    """The message stream of a bundle raised: carries its error out of the framing loop."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _exactly(messages: Iterable[Any], count: int) -> Iterator[bytes | bytearray]:
+    """`messages`, checked to be `count` pre-serialized messages; any error becomes _StreamFailed."""
+    sent = 0
+    try:
+        for message in messages:
+            if sent == count:
+                raise ValueError(f"bundle stream yields more than the {count} messages announced")
+            if not isinstance(message, bytes | bytearray):
+                raise TypeError(f"a streamed bundle takes pre-serialized messages, not {type(message)}")
+            yield message
+            sent += 1
+    except Exception as exc:
+        raise _StreamFailed(exc) from exc
+    if sent != count:
+        raise _StreamFailed(ValueError(f"bundle stream ended after {sent} of {count} messages"))
 
 
 class OpenFlowChannel(OpenFlowConnection):
@@ -114,23 +142,34 @@ class OpenFlowChannel(OpenFlowConnection):
         messages: Iterable[Any | bytes],
         *,
         flags: int = ofcodec.BUNDLE_ATOMIC_ORDERED,
+        count: int | None = None,
     ) -> None:
         """Apply `messages` (flow/group mods: os-ken objects or pre-serialized bytes) as one bundle.
 
         Open, add..., then a barrier: OVS validates each add as it arrives but keeps an open bundle
         after a failed add, so we look at the add errors before deciding to commit or discard.
         Raises BundleFailed (nothing applied) naming the first failing message by its index.
+
+        With `count`, `messages` is a stream of exactly `count` pre-serialized messages, consumed
+        while the bundle is sent: producing them (e.g. encoding flows) overlaps the switch's work.
+        If the stream raises, what was added is discarded and its exception propagates.
         """
-        frames = [m if isinstance(m, bytes | bytearray) else ofcodec.serialize(m) for m in messages]
-        if not frames:
+        frames: Iterable[bytes | bytearray]
+        chunk_bytes = _CHUNK_BYTES
+        if count is None:
+            frames = [m if isinstance(m, bytes | bytearray) else ofcodec.serialize(m) for m in messages]
+            count = len(frames)
+        else:
+            frames, chunk_bytes = _exactly(messages, count), _STREAM_CHUNK_BYTES
+        if not count:
             return
         self._bundle_id = self._bundle_id % _MAX_ID + 1
         bundle_id = self._bundle_id
-        xids = XidRange(self._reserve_xids(len(frames)), len(frames))
+        xids = XidRange(self._reserve_xids(count), count)
         self._xid_ranges.append(xids)
-        log.debug("%s: bundle %d with %d messages", self.target, bundle_id, len(frames))
+        log.debug("%s: bundle %d with %d messages", self.target, bundle_id, count)
         try:
-            await self._bundle_stage(bundle_id, flags, frames, xids)
+            await self._bundle_stage(bundle_id, flags, frames, xids, chunk_bytes)
             await self._bundle_commit(bundle_id, flags, xids)
         except asyncio.CancelledError:
             self._discard_soon(bundle_id, flags)
@@ -138,15 +177,26 @@ class OpenFlowChannel(OpenFlowConnection):
         finally:
             self._xid_ranges.remove(xids)
 
-    async def _bundle_stage(self, bundle_id: int, flags: int, frames: list[Any], xids: XidRange) -> None:
+    async def _bundle_stage(
+        self,
+        bundle_id: int,
+        flags: int,
+        frames: Iterable[bytes | bytearray],
+        xids: XidRange,
+        chunk_bytes: int = _CHUNK_BYTES,
+    ) -> None:
         opened = self._bundle_ctrl(bundle_id, ofp.ONF_BCT_OPEN_REQUEST, flags)
-        for chunk in ofcodec.bundle_adds(bundle_id, flags, xids.first, frames, _CHUNK_BYTES):
-            session = self._require_session()
-            self._flush()  # the open request goes first
-            session.writer.write(chunk)
-            await self.drain()
-            await asyncio.sleep(0)  # let the loop push this chunk to the socket while we frame the next
-        self.stats.messages_sent += len(frames)
+        stream_failure: Exception | None = None
+        try:
+            for chunk in ofcodec.bundle_adds(bundle_id, flags, xids.first, frames, chunk_bytes):
+                session = self._require_session()
+                self._flush()  # the open request goes first
+                session.writer.write(chunk)
+                await self.drain()
+                await asyncio.sleep(0)  # let the loop push this chunk to the socket while we frame the next
+        except _StreamFailed as exc:
+            stream_failure = exc.error  # still collect the replies to what was sent, then discard it
+        self.stats.messages_sent += xids.count
         barrier_xid = self._next_xid()
         barrier = HEADER.pack(ofcodec.OFP_VERSION, ofp.OFPT_BARRIER_REQUEST, HEADER.size, barrier_xid)
         try:
@@ -154,6 +204,9 @@ class OpenFlowChannel(OpenFlowConnection):
         except OpenFlowError as exc:
             xids.errors.insert(0, exc.reply)
         await self._reply(barrier_xid, self._send_expecting(barrier, barrier_xid), "barrier")
+        if stream_failure is not None:
+            await self._discard(bundle_id, flags)
+            raise stream_failure
         if xids.errors:
             await self._discard(bundle_id, flags)
             raise BundleFailed(bundle_id, self._failures(xids, []))
