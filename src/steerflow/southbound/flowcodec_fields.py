@@ -354,7 +354,11 @@ def _any_bytes(codec: FieldCodec, value: FieldValue) -> bytes:
 
 
 def encode_field(field: Field) -> tuple[bytes, bool]:
-    """One OXM TLV (masked if the field has a mask) and whether `field` is canonical."""
+    """One OXM TLV and whether `field` is canonical.
+
+    A mask is normalised as a switch would: bits outside it are cleared, a mask of every bit is
+    no mask, and a mask of no bit is no field at all (b"").
+    """
     codec = codec_for(field.name)
     value, ok = value_bytes(codec, field.value)
     ok = ok and codec.name == field.name
@@ -363,6 +367,11 @@ def encode_field(field: Field) -> tuple[bytes, bool]:
     mask, mask_ok = value_bytes(codec, field.mask)
     number, mask_number = int.from_bytes(value, "big"), int.from_bytes(mask, "big")
     ok = ok and mask_ok and number & mask_number == number and 0 < mask_number < codec.full_mask
+    if mask_number & codec.full_mask == codec.full_mask:
+        return codec.prefix + value, ok
+    if not mask_number:
+        return b"", ok
+    value = (number & mask_number).to_bytes(codec.size, "big")
     return codec.masked_prefix + value + mask, ok
 
 
