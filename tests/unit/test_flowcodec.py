@@ -33,7 +33,7 @@ from steerflow.southbound.flowcodec import (
     encode_flow_mod,
     encode_group_mod,
 )
-from steerflow.southbound.flowcodec_fields import BY_NAME
+from steerflow.southbound.flowcodec_fields import BY_NAME, WIRE_ORDER, decode_match, decode_oxms, encode_match
 from steerflow.southbound.ofcodec import FlowEntry
 from tests.unit.test_flowcodec_strategies import OFPP_IN_PORT, flows, groups, matches, value_of
 
@@ -195,3 +195,22 @@ def test_group_delete_names_only_the_group() -> None:
 def test_values_that_do_not_fit_are_clear_errors(flow: Flow) -> None:
     with pytest.raises(CodecError):
         encode_flow_mod(flow, OFPFC_ADD)
+
+
+def test_fields_go_on_the_wire_in_ovs_order_prerequisites_first() -> None:
+    match = Match.of(
+        arp_sha="02:00:00:00:00:01", eth_type=0x0806, reg6=1, metadata=5, arp_op=1, in_port=3, tunnel_id=9
+    )
+    wire, canonical = encode_match(match)
+    order = [f.name for f in decode_oxms(wire, 4, int.from_bytes(wire[2:4], "big"))]
+    assert order == ["in_port", "eth_type", "arp_op", "arp_sha", "tunnel_id", "reg6", "metadata"]
+    assert canonical and decode_match(wire) == match
+    assert order == sorted(order, key=WIRE_ORDER.index)
+
+
+@settings(max_examples=200, deadline=None)
+@given(matches())
+def test_every_match_is_encoded_in_wire_order(match: Match) -> None:
+    wire, _ = encode_match(match)
+    names = [f.name for f in decode_oxms(wire, 4, int.from_bytes(wire[2:4], "big"))]
+    assert names == sorted(names, key=WIRE_ORDER.index)

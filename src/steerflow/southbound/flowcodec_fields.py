@@ -378,13 +378,17 @@ def encode_field(field: Field) -> tuple[bytes, bool]:
 def encode_match(match: Match) -> tuple[bytes, bool]:
     """The ofp_match (OXM, padded to 8 bytes) and whether `match` is canonical.
 
-    Exact fields spelled canonically take one call each (`_TLV`); anything else goes through
-    encode_field. This loop runs for every flow of a cold install.
+    Fields go on the wire in OVS's order (`WIRE_ORDER`), not the Match's name order: OVS checks
+    each field's prerequisites against the fields before it. Exact fields spelled canonically take
+    one call each (`_TLV`); anything else goes through encode_field. This runs for every flow of a
+    cold install.
     """
-    parts: list[bytes] = []
+    parts: list[tuple[int, bytes]] = []
     canonical = True
+    in_order = True
     previous = ""
-    tlv_of = _TLV.get
+    last_rank = -1
+    tlv_of, rank_of = _TLV.get, _RANK.get
     for field in match.fields:
         name = field.name
         encode = tlv_of(name)
@@ -394,12 +398,94 @@ def encode_match(match: Match) -> tuple[bytes, bool]:
             canonical = canonical and ok
         if name <= previous:
             canonical = False
-        parts.append(tlv)
-        previous = name
-    body = b"".join(parts)
+        rank = rank_of(name, _UNRANKED) if encode is not None else _rank_of_alias(name)
+        if rank < last_rank:
+            in_order = False
+        parts.append((rank, tlv))
+        previous, last_rank = name, rank
+    if not in_order:
+        parts.sort(key=_first)
+    body = b"".join([tlv for _, tlv in parts])
     length = 4 + len(body)
     head = _MATCH_HEADS[length] if length < len(_MATCH_HEADS) else _MATCH_HEAD.pack(OFPMT_OXM, length)
     return head + body + _PADDING[-length % 8], canonical
+
+
+def _first(part: tuple[int, bytes]) -> int:
+    return part[0]
+
+
+def _rank_of_alias(name: str) -> int:
+    codec = BY_NAME.get(name)
+    return _RANK.get(codec.name, _UNRANKED) if codec is not None else _UNRANKED
+
+
+# The order OVS 3.1 writes match fields in (nx_put_raw), read back from its flow dumps: every field
+# comes after its prerequisites (eth_type before ipv4_*/arp_*, ip_proto before tcp_*, icmpv6_type
+# before ipv6_nd_*), which OVS checks field by field (OFPBMC_BAD_PREREQ). Encoding in this order
+# also makes our bytes the very bytes a dump returns. Fields we do not model go last.
+WIRE_ORDER: tuple[str, ...] = (
+    "packet_type",
+    "conj_id",
+    "in_port",
+    "eth_src",
+    "eth_dst",
+    "eth_type",
+    "vlan_vid",
+    "vlan_pcp",
+    "mpls_tc",
+    "mpls_bos",
+    "mpls_ttl",
+    "mpls_label",
+    "ipv4_src",
+    "ipv4_dst",
+    "ipv6_src",
+    "ipv6_dst",
+    "ipv6_flabel",
+    "ip_dscp",
+    "ip_ecn",
+    "nw_ttl",
+    "ip_proto",
+    "arp_op",
+    "arp_spa",
+    "arp_tpa",
+    "arp_sha",
+    "arp_tha",
+    "tcp_src",
+    "tcp_dst",
+    "udp_src",
+    "udp_dst",
+    "sctp_src",
+    "sctp_dst",
+    "icmpv4_type",
+    "icmpv4_code",
+    "icmpv6_type",
+    "icmpv6_code",
+    "ipv6_nd_target",
+    "ipv6_nd_sll",
+    "ipv6_nd_tll",
+    "nsh_flags",
+    "nsh_ttl",
+    "nsh_mdtype",
+    "nsh_np",
+    "nsh_spi",
+    "nsh_si",
+    "nsh_c1",
+    "nsh_c2",
+    "nsh_c3",
+    "nsh_c4",
+    "tunnel_id",
+    "tun_ipv4_src",
+    "tun_ipv4_dst",
+    *(f"reg{i}" for i in range(16)),
+    "pkt_mark",
+    "ct_state",
+    "ct_zone",
+    "ct_mark",
+    "metadata",
+)
+_RANK = {name: rank for rank, name in enumerate(WIRE_ORDER)}
+_UNRANKED = len(WIRE_ORDER)
 
 
 _MATCH_HEADS = [_MATCH_HEAD.pack(OFPMT_OXM, n) for n in range(1024)]
