@@ -129,7 +129,7 @@ class OvsSandbox:
     def restart_vswitchd(self) -> None:
         self.kill_vswitchd()
         self.start_vswitchd()
-        self.vsctl("sync")  # returns once the new daemon has applied the database (bridge is back)
+        # the old socket file refuses connections: this returns once the new daemon made the bridge
         wait_until(lambda: accepts_connections(self.mgmt_sock), 10, f"{self.mgmt_sock} after restart")
 
     def stop(self) -> None:
