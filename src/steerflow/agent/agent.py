@@ -58,6 +58,7 @@ class Agent:
         self._wake = asyncio.Event()
         self._unreported = True  # desired state moved since the last applied report
         self.compiles = 0
+        self._retry: asyncio.TimerHandle | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
@@ -142,17 +143,26 @@ class Agent:
         except (ApplyFailed, ChannelError) as exc:
             LOG.error("applying NB revision %d failed: %s; retrying in %.0fs", revision, exc, RETRY_SECONDS)
             self._unreported = self._unreported or report
-            asyncio.get_running_loop().call_later(RETRY_SECONDS, self._wake.set)
+            self._schedule_retry()
             return
-        if result.flow_mods_sent or result.group_mods_sent:
+        if result.flow_mods_sent or result.group_mods_sent or result.resynced:
             LOG.info(
-                "revision %d applied: %d flow-mods, %d group-mods",
+                "revision %d applied: %d flow-mods, %d group-mods%s",
                 revision,
                 result.flow_mods_sent,
                 result.group_mods_sent,
+                " (after reading the switch)" if result.resynced else "",
             )
         if report:
             await self._report(store, revision)
+
+    def _schedule_retry(self) -> None:
+        """One pending retry at a time, however often applying fails meanwhile."""
+        if self._retry is None or self._retry.cancelled() or self._retry_due():
+            self._retry = asyncio.get_running_loop().call_later(RETRY_SECONDS, self._wake.set)
+
+    def _retry_due(self) -> bool:
+        return self._retry is not None and self._retry.when() <= asyncio.get_running_loop().time()
 
     async def _report(self, store: NorthboundStore, revision: int) -> None:
         try:

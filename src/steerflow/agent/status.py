@@ -50,12 +50,36 @@ def applied_revisions(store: NorthboundStore) -> dict[str, int]:
 
 
 def wait_applied(store: NorthboundStore, revision: int, timeout: float) -> WaitResult:
-    """Block until every registered chassis has applied `revision`, or `timeout` seconds pass."""
+    """Block until every registered chassis has applied `revision`, or `timeout` seconds pass.
+
+    Revisions that only carry status reports change no switch, so a chassis that applied everything
+    before them counts as having applied them too (agents never report for status alone, or their
+    reports would chase each other forever).
+    """
     deadline = time.monotonic() + timeout
     since = store.revision()
     while True:
-        result = WaitResult(revision, applied_revisions(store))
+        result = _effective(store, WaitResult(revision, applied_revisions(store)))
         left = deadline - time.monotonic()
         if result.done or left <= 0:
             return result
         since = store.watch(since, timeout=min(left, 1.0)).revision
+
+
+def _effective(store: NorthboundStore, result: WaitResult) -> WaitResult:
+    """`result` with every lagging chassis moved up to the target when only status changed since."""
+    behind = [r for r in result.applied.values() if r < result.revision]
+    if not behind:
+        return result
+    quiet_since = _last_desired_change(store, min(behind), result.revision)
+    applied = {c: (result.revision if r >= quiet_since else r) for c, r in result.applied.items()}
+    return WaitResult(result.revision, applied)
+
+
+def _last_desired_change(store: NorthboundStore, since: int, upto: int) -> int:
+    """The newest revision in (since, upto] that changed desired state (not only status)."""
+    batch = store.watch(since, timeout=0)
+    if batch.resync:
+        return upto  # history gone: only an exact report will do
+    changes = [e.revision for e in batch.events if e.revision <= upto and e.kind != STATUS_KIND]
+    return max(changes, default=since)

@@ -1,0 +1,47 @@
+"""Applied-revision reports and waits: status-only revisions never hold a waiter back."""
+
+from steerflow.agent.chassis import register_chassis
+from steerflow.agent.status import STATUS_KIND, report_applied, wait_applied
+from steerflow.nbdb import Put
+from steerflow.nbdb.memory import MemoryStore
+
+
+def _two_chassis() -> MemoryStore:
+    store = MemoryStore()
+    register_chassis(store, "ch1", "198.51.100.11")
+    register_chassis(store, "ch2", "198.51.100.12")
+    return store
+
+
+def test_wait_ends_when_every_chassis_reported_the_revision() -> None:
+    store = _two_chassis()
+    change = store.commit([Put("network", "n1", {"id": "n1"})])
+    report_applied(store, "ch1", change)
+    assert wait_applied(store, change, timeout=0).lagging == ["ch2"]
+    report_applied(store, "ch2", change)
+    assert wait_applied(store, change, timeout=0).done
+
+
+def test_revisions_that_only_carry_reports_count_as_applied() -> None:
+    store = _two_chassis()
+    change = store.commit([Put("network", "n1", {"id": "n1"})])
+    report_applied(store, "ch1", change)
+    report_applied(store, "ch2", change)
+    assert store.revision() == change + 2  # the reports themselves are revisions
+    assert wait_applied(store, store.revision(), timeout=0).done
+    later = store.commit([Put("network", "n2", {"id": "n2"})])
+    store.commit([Put(STATUS_KIND, "other", {"id": "other", "applied_revision": 1})])
+    assert wait_applied(store, store.revision(), timeout=0).lagging == ["ch1", "ch2"]
+    report_applied(store, "ch1", later)
+    report_applied(store, "ch2", later)
+    assert wait_applied(store, store.revision(), timeout=0).done
+
+
+def test_reports_never_go_back() -> None:
+    store = _two_chassis()
+    report_applied(store, "ch1", 7)
+    before = store.revision()
+    report_applied(store, "ch1", 5)
+    assert store.revision() == before
+    rec = store.get(STATUS_KIND, "ch1")
+    assert rec is not None and rec.value["applied_revision"] == 7
