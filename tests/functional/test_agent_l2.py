@@ -170,3 +170,15 @@ def _tcp_echo(server: VmHandle, client: VmHandle) -> bytes:
         return got.stdout
     finally:
         srv.wait(timeout=10)
+
+
+def test_vswitchd_restart_gets_its_flows_back_without_an_agent_restart(fabric: Fabric) -> None:
+    vms = _three_chassis_two_networks(fabric)
+    a, b = vms["a"], vms["b"]
+    a.wait_ping(b.ipv4)
+    agent_pid = fabric.agents["ch2"].proc.pid
+    fabric.chassis["ch2"].restart_vswitchd()
+    fabric.lab.warm_underlay()
+    a.wait_ping(b.ipv4, timeout=20)
+    assert fabric.agents["ch2"].proc.pid == agent_pid and fabric.agents["ch2"].proc.poll() is None
+    _assert_switches_hold_compiled_state(fabric)

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from steerflow.lab.procs import owned_pid, pid_alive
+from steerflow.lab.procs import kill_pids, owned_pid, pid_alive
 from steerflow.lab.sh import LabError, run
 
 log = logging.getLogger("steerflow.lab")
@@ -69,6 +69,19 @@ class ChassisHandle:
 
     def alive(self) -> bool:
         return all(p is not None and pid_alive(p) for p in self.pids().values())
+
+    def restart_vswitchd(self) -> None:
+        """Kill ovs-vswitchd (by its pid) and start it again on the same database.
+
+        Its flows are gone with it (whoever owns them must put them back); the underlay address,
+        which lived on br-phy's tap device, is restored here.
+        """
+        pid = self.pids()["ovs-vswitchd"]
+        if pid is not None:
+            kill_pids([pid])
+        _start_vswitchd(self)
+        run(["ip", "-n", self.netns, "addr", "replace", f"{self.underlay_ip}/24", "dev", UNDERLAY_OVS_BRIDGE])
+        run(["ip", "-n", self.netns, "link", "set", UNDERLAY_OVS_BRIDGE, "up"])
 
     def run(
         self, argv: Sequence[str], *, check: bool = True, stdin: str | None = None
