@@ -24,7 +24,7 @@ from steerflow.flows.types import Flow, FlowKey, Group
 from steerflow.reconcile.diff import FlowChanges, diff_groups
 from steerflow.reconcile.ofctrl_plan import Batch, Op, build_batch, split
 from steerflow.southbound.flowcodec import FlowCodec, decode_group, group_entries
-from steerflow.southbound.ofcodec import DATAPATH, parser
+from steerflow.southbound.ofcodec import DATAPATH, FlowEntry, parser
 from steerflow.southbound.oferrors import BundleFailed, OpenFlowError
 from steerflow.southbound.openflow import OpenFlowChannel
 
@@ -100,6 +100,7 @@ class Reconciler:
         self._groups: dict[int, Group] = {}
         self._synced_session: int | None = None  # the channel session our record describes
         self._desired: tuple[DesiredLike, int] | None = None
+        self._exactly: Mapping[FlowKey, Flow] | None = None  # what the switch was just found to hold
         self._lock = asyncio.Lock()
 
     @property
@@ -142,7 +143,7 @@ class Reconciler:
         resynced = self._synced_session != self.channel.session or not self.channel.connected
         with gc_paused():
             if resynced:
-                await self._read_switch()
+                await self._read_switch(desired.flows)
             plan = self._plan(desired)
             bundles = await self._send(plan.batch) if plan.batch.size else 0
             if plan.batch.lazy and plan.batch.odd:
@@ -158,16 +159,42 @@ class Reconciler:
             bundles=bundles,
         )
 
-    async def _read_switch(self) -> None:
+    async def _read_switch(self, desired: Mapping[FlowKey, Flow]) -> None:
         """Replace the record by what the switch holds (flows we did not write included)."""
         session = self.channel.session
         entries = await self.channel.dump_flow_entries()
         bodies = await self.channel.request_raw(parser.OFPGroupDescStatsRequest(DATAPATH, 0))
-        flows = {flow.key: flow for flow in map(self.codec.decode_flow, entries)}
-        groups = {g.group_id: g for body in bodies for g in map(decode_group, group_entries(body))}
-        self._flows, self._groups = flows, groups
+        self._flows = self._installed(entries, desired)
+        self._groups = {g.group_id: g for body in bodies for g in map(decode_group, group_entries(body))}
         self._synced_session = session
-        log.info("read %s: %d flows, %d groups installed", self.channel.target, len(flows), len(groups))
+        log.info(
+            "read %s: %d flows, %d groups installed", self.channel.target, len(self._flows), len(self._groups)
+        )
+
+    def _installed(self, entries: list[FlowEntry], desired: Mapping[FlowKey, Flow]) -> dict[FlowKey, Flow]:
+        """The dumped flows as values. An entry byte for byte what a desired flow encodes to (the
+        common case after a restart: we wrote it) is that flow, without decoding; OVS reports
+        matches and instructions exactly as we encode them. Anything else is decoded."""
+        identities = self.codec.identities(desired.values())
+        known: list[Flow] = []
+        others: list[FlowEntry] = []
+        for entry in entries:
+            hit = identities.get((entry.table_id, entry.priority, entry.match))
+            if (
+                hit is not None
+                and hit[1] == entry.instructions
+                and hit[0].cookie == entry.cookie
+                and not (entry.idle_timeout or entry.hard_timeout or entry.flags)
+            ):
+                known.append(hit[0])
+            else:
+                others.append(entry)
+        if not others and len(known) == len(desired):
+            self._exactly = desired  # so this apply's diff can skip looking up 100k keys
+            return dict(desired)  # copying beats re-indexing
+        flows = {flow.key: flow for flow in known}
+        flows.update((flow.key, flow) for flow in map(self.codec.decode_flow, others))
+        return flows
 
     def _plan(self, desired: DesiredLike) -> _Plan:
         desired_groups = {gid: self.codec.canonical_group(g) for gid, g in desired.groups.items()}
@@ -186,6 +213,9 @@ class Reconciler:
     def _diff_flows(self, desired: Mapping[FlowKey, Flow]) -> FlowChanges:
         """diff.diff_flows in one pass over desired (hashing a key is the cost at 100k flows)."""
         installed = self._flows
+        exactly, self._exactly = self._exactly, None
+        if desired is exactly:
+            return FlowChanges()  # the switch was just read and holds exactly `desired`
         if not installed:
             return FlowChanges(adds=tuple(desired.values()))  # cold install: nothing to look up
         adds: list[Flow] = []

@@ -111,6 +111,17 @@ class FlowCodec:
                 odd.append(flow)
         return out, odd
 
+    def identities(self, flows: Iterable[Flow]) -> dict[tuple[int, int, bytes], tuple[Flow, bytes]]:
+        """(table, priority, match bytes) -> (flow, instruction bytes) of the canonical `flows`: how a
+        flow-stats entry of each will look, so a dump can be matched without decoding it."""
+        out: dict[tuple[int, int, bytes], tuple[Flow, bytes]] = {}
+        for flow in flows:
+            match, canonical = encode_match(flow.match)
+            instructions, ok, opaque = encode_instructions(flow.actions, flow.goto)
+            if canonical and ok and not opaque:
+                out[(flow.table, flow.priority, match)] = (flow, instructions)
+        return out
+
     def decode_flow(self, entry: FlowEntry) -> Flow:
         """The Flow a flow-stats entry describes (timeouts or flags become an Opaque "flow" part)."""
         decoded = self._decoded.get(entry.instructions)
