@@ -97,18 +97,19 @@ class Fabric:
     def delete(self, resource: str, id: str) -> None:
         self.handlers[resource].delete(ADMIN, id)
 
-    def network(self, name: str, cidr: str) -> dict[str, Any]:
+    def network(self, name: str, *cidrs: str) -> dict[str, Any]:
         net = self.create("network", name=name)
-        self.create("subnet", network_id=net["id"], cidr=cidr, ip_version=6 if ":" in cidr else 4)
+        for cidr in cidrs:
+            self.create("subnet", network_id=net["id"], cidr=cidr, ip_version=6 if ":" in cidr else 4)
         return net
 
     def plug_vm(self, chassis: str, name: str, network: dict[str, Any], **port: Any) -> VmHandle:
         """An NB port on `network`, and a VM namespace on `chassis` wearing its MAC and address."""
         nb_port = self.create("port", network_id=network["id"], name=name, device_id=name, **port)
         ipv4 = next(f["ip_address"] for f in nb_port["fixed_ips"] if ":" not in f["ip_address"])
-        vm = self.lab.add_vm(
-            self.chassis[chassis], name, nb_port["mac_address"], f"{ipv4}/24", iface_id=nb_port["id"]
-        )
+        ipv6 = next((f"{f['ip_address']}/64" for f in nb_port["fixed_ips"] if ":" in f["ip_address"]), None)
+        ch = self.chassis[chassis]
+        vm = self.lab.add_vm(ch, name, nb_port["mac_address"], f"{ipv4}/24", ipv6, iface_id=nb_port["id"])
         self.wait_bound(nb_port["id"], chassis)
         return vm
 

@@ -18,17 +18,19 @@ from tests.lab_fixtures import requires_lab
 pytestmark = [pytest.mark.root, requires_lab]
 
 CIDR = "203.0.113.0/24"
+CIDR6 = "2001:db8:1::/64"
 
 
 def _fixed(ip: str) -> dict[str, Any]:
-    return {"fixed_ips": [{"ip_address": ip}]}
+    """The IPv4 address given, and the IPv6 address with the same last byte."""
+    return {"fixed_ips": [{"ip_address": ip}, {"ip_address": f"2001:db8:1::{ip.rsplit('.', 1)[1]}"}]}
 
 
 def _three_chassis_two_networks(fabric: Fabric) -> dict[str, VmHandle]:
     """net1: a (ch1), b (ch2); net2: c (ch2), d (ch3); one /24 over both: only L2 isolation parts them."""
     for i in (1, 2, 3):
         fabric.add_chassis(f"ch{i}", f"198.51.100.{10 + i}")
-    net1, net2 = fabric.network("net1", CIDR), fabric.network("net2", CIDR)
+    net1, net2 = fabric.network("net1", CIDR, CIDR6), fabric.network("net2", CIDR, CIDR6)
     vms = {
         "a": fabric.plug_vm("ch1", "a", net1, **_fixed("203.0.113.11")),
         "b": fabric.plug_vm("ch2", "b", net1, **_fixed("203.0.113.12")),
@@ -45,6 +47,10 @@ def test_networks_work_across_chassis_and_stay_apart(fabric: Fabric) -> None:
     a, b, c, d = vms["a"], vms["b"], vms["c"], vms["d"]
     a.wait_ping(b.ipv4)
     c.wait_ping(d.ipv4)
+    assert b.ipv6 is not None and d.ipv6 is not None
+    a.wait_ping(b.ipv6)
+    c.wait_ping(d.ipv6)
+    assert not a.ping(d.ipv6, count=2, wait=0.5)
     assert _tcp_echo(server=b, client=a) == b"hello steerflow"
     for src, dst in ((a, c), (a, d), (b, c), (d, a)):
         assert not src.ping(dst.ipv4, count=2, wait=0.5), f"{src.name} reached {dst.name} across networks"
