@@ -132,6 +132,24 @@ def test_a_new_reconciler_on_a_programmed_switch_sends_nothing(switch: OvsSandbo
     assert dump_text(switch) == table
 
 
+def test_a_restart_repairs_only_what_changed_behind_our_back(switch: OvsSandbox) -> None:
+    state = desired(extra_ports=40)
+    asyncio.run(apply_fresh(switch, state))
+    switch.ofctl("add-flow", "table=60,priority=1,actions=output:1")  # foreign
+    switch.ofctl(
+        "mod-flows", "--strict", "table=60,priority=100,metadata=0xa,reg7=1,actions=output:9"
+    )  # ours
+    switch.ofctl("del-flows", "--strict", "table=50,priority=80,metadata=0xa")  # ours, gone
+    result = asyncio.run(apply_fresh(switch, state, 2))
+    assert (result.flow_mods_sent, result.group_mods_sent) == (3, 0)  # delete, modify, add
+
+    async def check() -> None:
+        async with channel_to(switch) as channel:
+            assert await switch_state(channel) == (state.flows, state.groups)
+
+    asyncio.run(check())
+
+
 def test_flows_and_groups_someone_else_wrote_are_removed(switch: OvsSandbox) -> None:
     state = desired()
     switch.ofctl("add-group", "group_id=99,type=all,bucket=output:1")
