@@ -11,7 +11,7 @@ import pytest
 from steerflow.compiler.compile import DesiredState
 from steerflow.flows.types import Bucket, Field, Flow, Group, GroupAction, Match, Output
 from steerflow.reconcile.ofctrl import ApplyFailed, Reconciler
-from steerflow.southbound.flowcodec import CodecError
+from steerflow.southbound.flowcodec import OFPFC_ADD, CodecError, FlowCodec
 from steerflow.southbound.oferrors import ChannelClosed
 from steerflow.southbound.openflow import OpenFlowChannel
 from tests.functional.test_reconciler_support import channel_to, desired, switch_state, until
@@ -173,5 +173,23 @@ def test_after_a_lost_connection_the_next_apply_reads_the_switch_again(switch: O
             assert await switch_state(channel) == (b.flows, b.groups)
         finally:
             await channel.close()
+
+    asyncio.run(run())
+
+
+def test_a_streamed_bundle_that_ends_early_is_discarded(switch: OvsSandbox) -> None:
+    codec = FlowCodec()
+    flows = [Flow(70, 10 + i, Match.of(eth_type=0x0800, reg3=i), (Output(i + 1),)) for i in range(5)]
+    frames, _ = codec.flow_mods(flows, OFPFC_ADD)
+
+    async def run() -> None:
+        async with channel_to(switch) as channel:
+            with pytest.raises(ValueError, match="ended after 5 of 6"):
+                await channel.bundle(iter(frames), count=6)
+            assert await switch_state(channel) == ({}, {})
+            await channel.bundle(iter(frames), count=5)
+            await channel.barrier()  # nothing left over from the discarded bundle
+            installed, _ = await switch_state(channel)
+            assert installed == {f.key: f for f in flows}
 
     asyncio.run(run())
