@@ -33,7 +33,8 @@ from steerflow.southbound.flowcodec import (
     encode_flow_mod,
     encode_group_mod,
 )
-from steerflow.southbound.flowcodec_fields import BY_NAME, WIRE_ORDER, decode_match, decode_oxms, encode_match
+from steerflow.southbound.flowcodec_fields import BY_NAME
+from steerflow.southbound.flowcodec_match import WIRE_ORDER, decode_match, decode_oxms, encode_match
 from steerflow.southbound.ofcodec import FlowEntry
 from tests.unit.test_flowcodec_strategies import OFPP_IN_PORT, flows, groups, matches, value_of
 

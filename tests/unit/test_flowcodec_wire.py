@@ -30,7 +30,8 @@ from steerflow.southbound.flowcodec import (
     group_entries,
 )
 from steerflow.southbound.flowcodec_actions import decode_instructions, encode_instructions
-from steerflow.southbound.flowcodec_fields import BY_NAME, Kind, decode_match, encode_match
+from steerflow.southbound.flowcodec_fields import BY_NAME, Kind
+from steerflow.southbound.flowcodec_match import decode_match, encode_match
 from steerflow.southbound.ofcodec import FlowEntry, decode
 from tests.unit.test_flowcodec import entry_of
 from tests.unit.test_flowcodec_strategies import matches

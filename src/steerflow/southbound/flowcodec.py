@@ -17,7 +17,8 @@ from collections.abc import Iterable, Iterator
 from steerflow.flows.types import Action, Bucket, Flow, Group, Opaque
 from steerflow.southbound.flowcodec_actions import decode_actions, encode_actions, encode_instructions
 from steerflow.southbound.flowcodec_actions import decode_instructions as _decode_instructions
-from steerflow.southbound.flowcodec_fields import CodecError, decode_match, encode_match
+from steerflow.southbound.flowcodec_fields import CodecError
+from steerflow.southbound.flowcodec_match import decode_match, encode_match
 from steerflow.southbound.ofcodec import FlowEntry
 
 __all__ = [

@@ -33,10 +33,9 @@ from steerflow.southbound.flowcodec_fields import (
     CodecError,
     FieldCodec,
     codec_for,
-    decode_oxms,
-    field_by_move_header,
     value_bytes,
 )
+from steerflow.southbound.flowcodec_match import decode_oxms, field_by_move_header
 
 OFPAT_OUTPUT, OFPAT_PUSH_MPLS, OFPAT_POP_MPLS, OFPAT_GROUP, OFPAT_SET_FIELD = 0, 19, 20, 22, 25
 OFPAT_EXPERIMENTER = 0xFFFF
