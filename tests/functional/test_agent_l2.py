@@ -188,3 +188,17 @@ def test_vswitchd_restart_gets_its_flows_back_without_an_agent_restart(fabric: F
     a.wait_ping(b.ipv4, timeout=20)
     assert fabric.agents["ch2"].proc.pid == agent_pid and fabric.agents["ch2"].proc.poll() is None
     _assert_switches_hold_compiled_state(fabric)
+
+
+def test_arp_and_nd_are_answered_by_the_fabric_for_known_addresses(fabric: Fabric) -> None:
+    vms = _three_chassis_two_networks(fabric)
+    a = vms["a"]
+    net1 = next(n for n in fabric.store.list("network") if n.value["name"] == "net1").value
+    ghost = fabric.create(
+        "port", network_id=net1["id"], name="ghost", **_fixed("203.0.113.15")
+    )  # no VM anywhere
+    fabric.wait_applied()
+    for ip in ("203.0.113.15", "2001:db8:1::15"):
+        a.ping(ip, count=1, wait=0.5)  # nobody answers the ping, but the fabric answers who has the address
+        neighbours = a.exec(["ip", "neigh", "show", ip]).stdout
+        assert f"lladdr {ghost['mac_address']}" in neighbours, neighbours

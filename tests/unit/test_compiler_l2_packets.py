@@ -3,6 +3,7 @@
 import pytest
 
 from steerflow.compiler.compile import compile_chassis
+from steerflow.compiler.l2 import L2_LOOKUP, ND_REPLY
 from steerflow.compiler.view import build_view
 from steerflow.ofsim import Packet, Switch
 from tests.unit.test_compiler_l2 import TUNNEL, _nb
@@ -65,3 +66,29 @@ def test_broadcast_floods_the_network_but_never_back_into_a_tunnel(
         else _udp(in_port, MAC1, "ff:ff:ff:ff:ff:ff")
     )
     assert sorted(_switch(chassis).run(packet).ports) == expected
+
+
+def test_neighbour_solicitation_is_answered_with_an_advertisement() -> None:
+    from tests.unit.test_compiler_l2 import NET_B, _port
+
+    nb = _nb()
+    nb["port"]["p5"] = _port("p5", NET_B, 5, "02:00:00:00:00:05", "2001:db8::5")
+    state = compile_chassis(build_view(nb, "ch1", TUNNEL))
+    switch = Switch(state.flows.values(), state.groups.values(), reject_overlaps=True)
+    solicit = Packet.of(
+        in_port=6, eth_src=MAC3, eth_dst="33:33:ff:00:00:05", eth_type=0x86DD, ip_proto=58,
+        ipv6_src="2001:db8::3", ipv6_dst="ff02::1:ff00:5", icmpv6_type=135, icmpv6_code=0,
+        ipv6_nd_target="2001:db8::5", ipv6_nd_sll=MAC3,
+    )  # fmt: skip
+    advert = switch.run(solicit).only(6)
+    assert (advert["icmpv6_type"], advert["ipv6_nd_target"], advert["ipv6_nd_tll"]) == (
+        136,
+        "2001:db8::5",
+        "02:00:00:00:00:05",
+    )
+    assert (advert["eth_src"], advert["eth_dst"]) == ("02:00:00:00:00:05", MAC3)
+    assert (advert["ipv6_src"], advert["ipv6_dst"]) == ("2001:db8::5", "2001:db8::3")
+    assert (advert["nd_reserved"], advert["nd_options_type"]) == (0x60000000, 2)
+    # duplicate address detection (from ::) is left to the owner: flooded, not answered
+    dad = switch.run(solicit.set(ipv6_src="::"))
+    assert ND_REPLY not in [hop.table for hop in dad.hops] and L2_LOOKUP in [hop.table for hop in dad.hops]

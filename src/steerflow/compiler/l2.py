@@ -11,7 +11,18 @@ import ipaddress
 from collections.abc import Iterator
 
 from steerflow.compiler.view import ChassisView, LogicalPort, RemoteChassis
-from steerflow.flows.types import Action, Bucket, Flow, Group, GroupAction, Match, Move, Output, SetField
+from steerflow.flows.types import (
+    Action,
+    Bucket,
+    Flow,
+    Group,
+    GroupAction,
+    Match,
+    Move,
+    Output,
+    Resubmit,
+    SetField,
+)
 from steerflow.pipeline import registers as reg
 from steerflow.pipeline.cookies import CookieKind, cookie
 from steerflow.pipeline.tables import table_id
@@ -20,11 +31,15 @@ INGRESS_PORT = table_id("INGRESS_PORT")
 PORT_SECURITY = table_id("PORT_SECURITY")
 CLASSIFY = table_id("CLASSIFY")
 ARP_RESPONDER = table_id("ARP_RESPONDER")
+ND_REPLY = table_id("ND_REPLY")
 L2_LOOKUP = table_id("L2_LOOKUP")
 EGRESS = table_id("EGRESS")
 
 OFPP_IN_PORT = 0xFFFFFFF8
 ETH_IPV4, ETH_ARP, ETH_IPV6 = 0x0800, 0x0806, 0x86DD
+ICMPV6, ND_SOLICIT, ND_ADVERT = 58, 135, 136
+NA_SOLICITED_OVERRIDE = 0x60000000  # the S and O flags of a neighbour advertisement
+ND_OPTION_TARGET_LL = 2
 FLOOD_GROUP_BASE = 1 << 28  # + network key: flood to local ports and remote chassis
 LOCAL_FLOOD_GROUP_BASE = 2 << 28  # + network key: flood to local ports only (packets from a tunnel)
 FROM_TUNNEL = (reg.FLAG_FROM_TUNNEL, reg.FLAG_FROM_TUNNEL)
@@ -38,8 +53,11 @@ def l2_flows(view: ChassisView) -> Iterator[Flow]:
     for network in view.networks:
         yield _tunnel_ingress(view, network.key)
         yield from _network_lookup(view, network.key)
+    for network in view.networks:
+        yield _no_answer_for_duplicate_address_detection(network.key)
     for port in view.ports:
         yield from _arp_responder(port)
+        yield from _nd_responder(port)
         yield from _egress(view, port)
     yield Flow(CLASSIFY, 0, Match(), goto=ARP_RESPONDER, cookie=cookie(CookieKind.INFRA))
     yield Flow(ARP_RESPONDER, 0, Match(), goto=L2_LOOKUP, cookie=cookie(CookieKind.INFRA))
@@ -154,6 +172,49 @@ def _arp_responder(port: LogicalPort) -> Iterator[Flow]:
             Output(OFPP_IN_PORT),
         )
         yield Flow(ARP_RESPONDER, 100, match, reply, cookie=cookie(CookieKind.ARP, port.id))
+
+
+def _nd_solicitation(network_key: int) -> Match:
+    return Match.of(**{reg.NETWORK: network_key}, eth_type=ETH_IPV6, ip_proto=ICMPV6, icmpv6_type=ND_SOLICIT)
+
+
+def _no_answer_for_duplicate_address_detection(network_key: int) -> Flow:
+    """A solicitation from :: probes for duplicates: the owner answers it, not us."""
+    match = _nd_solicitation(network_key).extend(ipv6_src="::")
+    return Flow(ARP_RESPONDER, 110, match, goto=L2_LOOKUP, cookie=cookie(CookieKind.ARP))
+
+
+def _nd_responder(port: LogicalPort) -> Iterator[Flow]:
+    """Answer neighbour solicitations for the port's IPv6 addresses with an advertisement.
+
+    Two steps, because OVS checks a set_field's prerequisites against its own flow's match: the
+    first turns the solicitation into an advertisement, the second (matching type 136) can then
+    write the target link-layer address.
+    """
+    ck = cookie(CookieKind.ARP, port.id)
+    for ip in port.ips:
+        if ip.version != 6:
+            continue
+        turn_around: tuple[Action, ...] = (
+            Move("eth_src", "eth_dst", 48),
+            SetField("eth_src", port.mac),
+            Move("ipv6_src", "ipv6_dst", 128),
+            SetField("ipv6_src", str(ip)),
+            SetField("icmpv6_type", ND_ADVERT),
+            SetField("nd_reserved", NA_SOLICITED_OVERRIDE),
+            SetField("nd_options_type", ND_OPTION_TARGET_LL),
+            SetField(reg.FLAGS, reg.FLAG_ND_REPLY),
+            Resubmit(ND_REPLY),
+        )
+        solicit = _nd_solicitation(port.network_key).extend(ipv6_nd_target=str(ip))
+        yield Flow(ARP_RESPONDER, 100, solicit, turn_around, cookie=ck)
+        advert = Match.of(
+            **{reg.FLAGS: (reg.FLAG_ND_REPLY, reg.FLAG_ND_REPLY)},
+            eth_type=ETH_IPV6, ip_proto=ICMPV6, icmpv6_type=ND_ADVERT, ipv6_nd_target=str(ip),
+        )  # fmt: skip
+        yield Flow(
+            ND_REPLY, 100, advert, (SetField("ipv6_nd_tll", port.mac), Output(OFPP_IN_PORT)), cookie=ck
+        )
 
 
 def _egress(view: ChassisView, port: LogicalPort) -> Iterator[Flow]:

@@ -153,6 +153,8 @@ _SPECS: list[FieldSpec] = [
     _spec("ipv6_nd_target", 128, _H, Kind.IPV6, ND),
     _spec("ipv6_nd_sll", 48, _H, Kind.MAC, ND_SLL),
     _spec("ipv6_nd_tll", 48, _H, Kind.MAC, ND_TLL),
+    _spec("nd_reserved", 32, _H, prereqs=ND, maskable=False),
+    _spec("nd_options_type", 8, _H, prereqs=ND, maskable=False),
     _spec("arp_op", 16, _H, prereqs=(ARP,), maskable=False),
     _spec("arp_spa", 32, _H, Kind.IPV4, (ARP,)),
     _spec("arp_tpa", 32, _H, Kind.IPV4, (ARP,)),

@@ -11,3 +11,4 @@ FLAGS: Final = "reg5"  # bit flags below
 CHAIN: Final = "reg2"  # SFC: the classified chain/classifier (0 = not classified)
 
 FLAG_FROM_TUNNEL: Final = 0x1  # arrived from another chassis: deliver locally only, never re-tunnel
+FLAG_ND_REPLY: Final = 0x2  # an advertisement the ND responder is writing (not one from a port)

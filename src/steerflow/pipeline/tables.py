@@ -79,9 +79,17 @@ PIPELINE: tuple[Table, ...] = (
     Table(
         40,
         "ARP_RESPONDER",
-        "Answer ARP and IPv6 neighbour solicitations for known addresses locally.",
+        "Answer ARP requests and IPv6 neighbour solicitations for known addresses locally.",
         ("metadata", "arp_tpa", "ipv6_nd_target"),
-        ("L2_LOOKUP",),
+        ("ND_REPLY", "L2_LOOKUP"),
+    ),
+    Table(
+        41,
+        "ND_REPLY",
+        "Second half of the IPv6 ND responder: the packet is an advertisement now, so its target "
+        "link-layer address can be written (OVS checks prerequisites against each flow's own match).",
+        ("reg5", "icmpv6_type", "ipv6_nd_target"),
+        (),
     ),
     Table(
         50,

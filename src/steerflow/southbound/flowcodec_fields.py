@@ -20,6 +20,7 @@ from steerflow.flows.types import FieldValue
 
 OFPXMC_NXM_0 = 0x0000
 OFPXMC_NXM_1 = 0x0001
+OFPXMC_ERICSSON = 0x1000
 OFPXMC_OPENFLOW_BASIC = 0x8000
 OFPXMC_EXPERIMENTER = 0xFFFF
 NSH_EXPERIMENTER = 0x005AD650  # OVS's NSH fields are experimenter OXMs (class 0xffff)
@@ -230,6 +231,9 @@ CODECS: tuple[FieldCodec, ...] = (
     _codec("ipv6_nd_target", (_B, 31), 16, kind=_V6, nxm=(_N1, 23)),
     _codec("ipv6_nd_sll", (_B, 32), 6, kind=_MAC, nxm=(_N1, 24)),
     _codec("ipv6_nd_tll", (_B, 33), 6, kind=_MAC, nxm=(_N1, 25)),
+    # Ericsson's OXM class (OVS 2.11+): the NA flags and the ND option type, for the ND responder
+    _codec("nd_reserved", (OFPXMC_ERICSSON, 1), 4),
+    _codec("nd_options_type", (OFPXMC_ERICSSON, 2), 1),
     _codec("mpls_label", (_B, 34), 4, 20),
     _codec("mpls_tc", (_B, 35), 1, 3),
     _codec("mpls_bos", (_B, 36), 1, 1),

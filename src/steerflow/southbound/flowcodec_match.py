@@ -152,6 +152,8 @@ WIRE_ORDER: tuple[str, ...] = (
     "ipv6_nd_target",
     "ipv6_nd_sll",
     "ipv6_nd_tll",
+    "nd_reserved",
+    "nd_options_type",
     "nsh_flags",
     "nsh_ttl",
     "nsh_mdtype",
