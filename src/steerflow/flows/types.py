@@ -57,6 +57,8 @@ class Field:
 
     def __str__(self) -> str:
         name = ofctl_name(self.name)
+        if self.name == "in_port":  # ovs-ofctl reads port numbers in decimal only
+            return f"{name}={self.value}"
         if self.mask is None:
             return f"{name}={_fmt(self.value)}"
         return f"{name}={_fmt(self.value)}/{_fmt(self.mask)}"
