@@ -17,8 +17,7 @@ from steerflow.agent.binding import BindingLoop
 from steerflow.agent.chassis import register_chassis
 from steerflow.agent.nbcache import CacheUpdate, NbCache
 from steerflow.agent.status import report_applied
-from steerflow.compiler.compile import compile_chassis
-from steerflow.compiler.view import build_view
+from steerflow.compiler.compile import compile_nb
 from steerflow.nbdb.api import NorthboundStore, StoreError
 from steerflow.nbdb.url import open_store
 from steerflow.reconcile.ofctrl import ApplyFailed, Reconciler
@@ -136,7 +135,7 @@ class Agent:
         cfg = self.config
         report, self._unreported = self._unreported, False
         revision, objects = cache.view()
-        desired = compile_chassis(build_view(objects, cfg.chassis, TUNNEL_OFPORT))
+        desired = compile_nb(objects, cfg.chassis, TUNNEL_OFPORT)
         self.compiles += 1
         try:
             result = await reconciler.apply(desired, revision)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from steerflow.compiler.chain import chain_flows, chain_groups
+from steerflow.compiler.chain_view import Chain, Docs, build_chains
+from steerflow.compiler.encap import driver
 from steerflow.compiler.l2 import l2_flows, l2_groups
-from steerflow.compiler.view import ChassisView
+from steerflow.compiler.view import ChassisView, build_view
 from steerflow.flows.types import Flow, FlowKey, Group
 from steerflow.reconcile.diff import index_flows
 
@@ -18,11 +22,24 @@ class DesiredState:
     groups: dict[int, Group]
 
 
-def compile_chassis(view: ChassisView) -> DesiredState:
+def compile_nb(objects: Docs, chassis: str, tunnel_ofport: int) -> DesiredState:
+    """Pure: NB documents (kind -> id -> value) to the desired state of `chassis`."""
+    view = build_view(objects, chassis, tunnel_ofport)
+    return compile_chassis(view, build_chains(objects, view))
+
+
+def compile_chassis(view: ChassisView, chains: tuple[Chain, ...] = ()) -> DesiredState:
     """Pure: the same view always gives an equal state."""
-    groups: dict[int, Group] = {}
-    for group in l2_groups(view):
-        if group.group_id in groups:
+    flows = [*l2_flows(view), *chain_flows(view, chains, driver)]
+    return DesiredState(
+        flows=index_flows(flows), groups=_index_groups([*l2_groups(view), *chain_groups(chains)])
+    )
+
+
+def _index_groups(groups: Iterable[Group]) -> dict[int, Group]:
+    indexed: dict[int, Group] = {}
+    for group in groups:
+        if group.group_id in indexed:
             raise ValueError(f"group id {group.group_id} compiled twice")
-        groups[group.group_id] = group
-    return DesiredState(flows=index_flows(l2_flows(view)), groups=groups)
+        indexed[group.group_id] = group
+    return indexed

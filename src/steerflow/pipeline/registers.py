@@ -8,7 +8,8 @@ NETWORK: Final = "metadata"  # the network key (= its Geneve VNI) of the packet'
 SRC_PORT: Final = "reg6"  # the logical port key the packet entered from (0 = from a tunnel)
 DST_PORT: Final = "reg7"  # the logical port key the packet is going to (set by L2 lookup)
 FLAGS: Final = "reg5"  # bit flags below
-CHAIN: Final = "reg2"  # SFC: the classified chain/classifier (0 = not classified)
+HOP: Final = "reg2"  # SFC: the label of the hop the packet is heading to (0 = not in a chain)
+INSTANCE: Final = "reg4"  # SFC: the pair key of the function instance chosen for that hop
 
 FLAG_FROM_TUNNEL: Final = 0x1  # arrived from another chassis: deliver locally only, never re-tunnel
 FLAG_ND_REPLY: Final = 0x2  # an advertisement the ND responder is writing (not one from a port)

@@ -26,9 +26,9 @@ PIPELINE: tuple[Table, ...] = (
         0,
         "INGRESS_PORT",
         "Map the input port to its logical port and network: set the source port key "
-        "and the network key; tunnel packets are mapped by VNI (and Geneve options).",
-        ("in_port", "tun_id"),
-        ("PORT_SECURITY", "SFC_RETURN", "L2_LOOKUP"),
+        "and the network key; tunnel packets by VNI (a network, or one function instance).",
+        ("in_port", "tunnel_id"),
+        ("PORT_SECURITY", "L2_LOOKUP", "SFC_DELIVER"),
     ),
     Table(
         10,
@@ -36,7 +36,7 @@ PIPELINE: tuple[Table, ...] = (
         "Drop frames whose source MAC/IP are not the logical port's own (unless "
         "port security is disabled on it).",
         ("reg6", "eth_src", "ipv4_src", "ipv6_src", "arp_spa"),
-        ("CLASSIFY",),
+        ("CLASSIFY", "SFC_RETURN"),
     ),
     Table(
         20,
@@ -44,36 +44,38 @@ PIPELINE: tuple[Table, ...] = (
         "Flow classifiers: a packet that matches one gets its chain and hop in a "
         "register; others go on untouched.",
         ("reg6", "reg7", "eth_type", "ip prefixes", "ip_proto", "l4 ports"),
-        ("SFC_ENCAP", "ARP_RESPONDER"),
+        ("SFC_DISPATCH", "ARP_RESPONDER"),
     ),
     Table(
         30,
-        "SFC_ENCAP",
-        "Push the service header (MPLS label or NSH SPI/SI) for the classified chain.",
+        "SFC_DISPATCH",
+        "Traffic heading to a hop (its label in reg2): pick one of the hop's functions with a select "
+        "group (weights; the hash sees the plain packet); the exit label hands the packet back to L2.",
         ("reg2",),
-        ("SFC_DISPATCH",),
+        ("SFC_ENCAP", "L2_LOOKUP"),
     ),
     Table(
         31,
-        "SFC_DISPATCH",
-        "Pick the port pair of the current hop (select group with weights and hash "
-        "fields) and send towards its ingress; after the last hop, strip the header.",
-        ("mpls_label", "nsh_spi", "nsh_si"),
-        ("SFC_PROXY_POP", "L2_LOOKUP", "EGRESS"),
+        "SFC_ENCAP",
+        "Push the chain's service header (the encapsulation driver's: MPLS label, NSH SPI/SI) unless "
+        "the chosen function is local and does not understand it.",
+        ("reg2", "reg4", "eth_type"),
+        ("SFC_DELIVER",),
     ),
     Table(
         32,
-        "SFC_PROXY_POP",
-        "For SFC-unaware functions: remember chain and hop per flow, then pop the header before delivery.",
-        ("reg7",),
-        ("EGRESS",),
+        "SFC_DELIVER",
+        "Hand the packet to the chosen function (reg4): locally (popping the header for an unaware "
+        "function: the proxy), or through Geneve to its chassis with the function's delivery VNI.",
+        ("reg4", "eth_type", "mpls_tc"),
+        (),
     ),
     Table(
         33,
         "SFC_RETURN",
-        "Traffic coming back from a function's egress port: advance the hop (re-push "
-        "the header for unaware functions) and dispatch again.",
-        ("reg6", "mpls_label", "nsh_spi"),
+        "Traffic coming back from a function's egress port: tell the hop from the header (or, for an "
+        "unaware function, from the port), strip it, and dispatch to the next hop.",
+        ("metadata", "reg6", "mpls_label"),
         ("SFC_DISPATCH",),
     ),
     Table(

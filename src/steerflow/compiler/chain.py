@@ -1,0 +1,218 @@
+"""Service chains: classify, pick a function per hop, carry the header, proxy for unaware functions.
+
+A packet's journey: CLASSIFY matches a chain's classifier and writes the first hop's label (reg2);
+SFC_DISPATCH picks one instance of the hop with a select group while the packet is still plain, so the
+hash sees its 5-tuple (one flow always meets the same instance); SFC_ENCAP pushes the header (unless a
+local unaware instance was picked); SFC_DELIVER outputs to the instance, or tunnels it with the header
+to the instance's chassis (VNI = the instance's delivery VNI), where SFC_DELIVER outputs it (popping the
+header for an unaware function: the proxy). What the function sends back from its egress port skips
+port security into SFC_RETURN, which tells the hop (by header, or by port for an unaware function),
+strips the header and dispatches the next hop; after the last one, the exit label hands the packet,
+plain and untouched, to ordinary L2 forwarding in the chain's home network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+from steerflow.compiler.chain_view import Chain, Hop, Instance
+from steerflow.compiler.classify import classifier_matches
+from steerflow.compiler.encap import INNER_ETHERTYPES, EncapDriver
+from steerflow.compiler.view import ChassisView, LogicalPort
+from steerflow.flows.types import Action, Bucket, Flow, Group, GroupAction, Match, Output, Resubmit, SetField
+from steerflow.pipeline import registers as reg
+from steerflow.pipeline.cookies import CookieKind, cookie
+from steerflow.pipeline.tables import table_id
+
+LOG = logging.getLogger(__name__)
+
+INGRESS_PORT = table_id("INGRESS_PORT")
+PORT_SECURITY = table_id("PORT_SECURITY")
+CLASSIFY = table_id("CLASSIFY")
+SFC_DISPATCH = table_id("SFC_DISPATCH")
+SFC_ENCAP = table_id("SFC_ENCAP")
+SFC_DELIVER = table_id("SFC_DELIVER")
+SFC_RETURN = table_id("SFC_RETURN")
+L2_LOOKUP = table_id("L2_LOOKUP")
+
+HOP_GROUP_BASE = 3 << 28  # + hop label: the select group over the hop's instances
+CLASSIFY_PRIORITY = 100
+RETURN_PRIORITY = 120  # above port security's own flows for the same port
+
+DriverFor = Callable[[str], EncapDriver]
+
+
+def chain_flows(view: ChassisView, chains: tuple[Chain, ...], driver_for: DriverFor) -> Iterator[Flow]:
+    """Every flow of every chain on this chassis; what two chains share is emitted once."""
+    seen_instances: set[int] = set()
+    returning: dict[tuple[int, int], Chain] = {}  # (network, egress key) of unaware instances -> owner
+    for chain in chains:
+        driver = driver_for(str(chain.correlation))
+        yield from _classify(view, chain)
+        yield _exit(chain)
+        for hop in chain.hops:
+            yield _dispatch(chain, hop)
+            for inst in hop.instances:
+                yield from _encap(view, chain, hop, inst, driver)
+                if inst.key not in seen_instances:
+                    seen_instances.add(inst.key)
+                    yield from _deliver(view, inst, driver)
+                yield from _return(view, chain, hop, inst, driver, returning)
+    yield Flow(SFC_RETURN, 0, Match(), cookie=cookie(CookieKind.INFRA))  # unknown returns: drop
+
+
+def chain_groups(chains: tuple[Chain, ...]) -> Iterator[Group]:
+    """One select group per hop: a bucket per instance, weighted, choosing the instance (reg4)."""
+    for chain in chains:
+        for hop in chain.hops:
+            buckets = tuple(
+                Bucket((SetField(reg.INSTANCE, inst.key), Resubmit(SFC_ENCAP)), weight=inst.weight)
+                for inst in hop.instances
+            )
+            yield Group(HOP_GROUP_BASE + hop.label, "select", buckets)
+
+
+# ---- classification ----------------------------------------------------------------------------------
+
+
+def _classify(view: ChassisView, chain: Chain) -> Iterator[Flow]:
+    ports = {p.id: p for p in view.ports}
+    first = chain.hops[0].label
+    ck = cookie(CookieKind.CLASSIFIER, chain.id)
+    for fc in chain.classifiers:
+        where = _classified_where(
+            view, chain, ports.get(fc.logical_source_port or ""), fc.logical_source_port
+        )
+        if where is None:
+            continue
+        dst = ports.get(fc.logical_destination_port or "")
+        if fc.logical_destination_port and dst is None:
+            continue  # its destination port is gone: nothing can match
+        if dst is not None:
+            where = _merge(where, Match.of(eth_dst=dst.mac))
+        for header in classifier_matches(fc):
+            match = _merge(where, header)
+            yield Flow(
+                CLASSIFY, CLASSIFY_PRIORITY, match, (SetField(reg.HOP, first),), goto=SFC_DISPATCH, cookie=ck
+            )
+
+
+def _classified_where(
+    view: ChassisView, chain: Chain, src: LogicalPort | None, src_id: str | None
+) -> Match | None:
+    """Which packets a classifier may see here: from its source port (only where that port lives), or
+    from any port of the chain's home network."""
+    if src_id is None:
+        return Match.of(**{reg.NETWORK: chain.home_network})
+    if src is None or src.chassis != view.chassis or src.ofport is None:
+        return None
+    return Match.of(**{reg.NETWORK: src.network_key, reg.SRC_PORT: src.key})
+
+
+def _merge(a: Match, b: Match) -> Match:
+    names = {f.name for f in b.fields}
+    return Match(tuple(sorted((*(f for f in a.fields if f.name not in names), *b.fields))))
+
+
+# ---- dispatch, exit ------------------------------------------------------------------------------------
+
+
+def _dispatch(chain: Chain, hop: Hop) -> Flow:
+    match = Match.of(**{reg.HOP: hop.label})
+    return Flow(
+        SFC_DISPATCH,
+        100,
+        match,
+        (GroupAction(HOP_GROUP_BASE + hop.label),),
+        cookie=cookie(CookieKind.HOP, hop.group_id),
+    )
+
+
+def _exit(chain: Chain) -> Flow:
+    """After the last hop: back to plain L2 in the home network, registers cleared."""
+    clear: tuple[Action, ...] = tuple(
+        SetField(r, 0) for r in (reg.HOP, reg.INSTANCE, reg.FLAGS, reg.SRC_PORT)
+    )
+    actions = (SetField(reg.NETWORK, chain.home_network), *clear)
+    match = Match.of(**{reg.HOP: chain.exit_label})
+    return Flow(SFC_DISPATCH, 100, match, actions, goto=L2_LOOKUP, cookie=cookie(CookieKind.CHAIN, chain.id))
+
+
+# ---- header and delivery --------------------------------------------------------------------------------
+
+
+def _encap(view: ChassisView, chain: Chain, hop: Hop, inst: Instance, driver: EncapDriver) -> Iterator[Flow]:
+    ck = cookie(CookieKind.HOP, hop.group_id)
+    base = Match.of(**{reg.HOP: hop.label, reg.INSTANCE: inst.key})
+    if not inst.aware and _is_local(view, inst.ingress):
+        yield Flow(SFC_ENCAP, 100, base, goto=SFC_DELIVER, cookie=ck)  # the proxy: never pushed
+        return
+    for ethertype in INNER_ETHERTYPES:
+        actions = driver.push(chain, hop, ethertype)
+        yield Flow(SFC_ENCAP, 100, base.extend(eth_type=ethertype), actions, goto=SFC_DELIVER, cookie=ck)
+
+
+def _deliver(view: ChassisView, inst: Instance, driver: EncapDriver) -> Iterator[Flow]:
+    ck = cookie(CookieKind.HOP, inst.id)
+    mine = Match.of(**{reg.INSTANCE: inst.key})
+    port = inst.ingress
+    if _is_local(view, port):
+        assert port.ofport is not None
+        yield Flow(SFC_DELIVER, 100, mine, (Output(port.ofport),), cookie=ck)
+        if not inst.aware:
+            for header, strip in driver.strip():
+                yield Flow(SFC_DELIVER, 110, _merge(mine, header), (*strip, Output(port.ofport)), cookie=ck)
+        tunnel = Match.of(in_port=view.tunnel_ofport, tunnel_id=inst.vni)
+        arrived = (SetField(reg.INSTANCE, inst.key), SetField(reg.FLAGS, reg.FLAG_FROM_TUNNEL))
+        yield Flow(INGRESS_PORT, 100, tunnel, arrived, goto=SFC_DELIVER, cookie=ck)
+    elif port.chassis is not None and port.chassis in view.remotes:
+        remote = view.remotes[port.chassis]
+        to_chassis = (SetField("tun_ipv4_dst", remote.underlay_ip), SetField("tunnel_id", inst.vni))
+        yield Flow(SFC_DELIVER, 100, mine, (*to_chassis, Output(view.tunnel_ofport)), cookie=ck)
+
+
+def _is_local(view: ChassisView, port: LogicalPort) -> bool:
+    return port.chassis == view.chassis and port.ofport is not None
+
+
+# ---- back from a function ----------------------------------------------------------------------------------
+
+
+def _return(
+    view: ChassisView,
+    chain: Chain,
+    hop: Hop,
+    inst: Instance,
+    driver: EncapDriver,
+    returning: dict[tuple[int, int], Chain],
+) -> Iterator[Flow]:
+    egress = inst.egress
+    if not _is_local(view, egress):
+        return
+    ck = cookie(CookieKind.HOP, hop.group_id)
+    from_egress = Match.of(**{reg.NETWORK: egress.network_key, reg.SRC_PORT: egress.key})
+    yield Flow(
+        PORT_SECURITY,
+        RETURN_PRIORITY,
+        from_egress,
+        goto=SFC_RETURN,
+        cookie=cookie(CookieKind.PORT, egress.id),
+    )
+    onward = (SetField(reg.HOP, chain.next_label(hop.position)), Resubmit(SFC_DISPATCH))
+    if inst.aware:
+        for header, strip in driver.returned(chain, hop):
+            yield Flow(SFC_RETURN, 100, _merge(from_egress, header), (*strip, *onward), cookie=ck)
+        return
+    owner = returning.setdefault((egress.network_key, egress.key), chain)
+    if owner is not chain or _serves_twice(chain, hop, inst):
+        LOG.warning(
+            "unaware function %s serves several hops; its returns follow chain %s only", inst.id, owner.id
+        )
+        return
+    yield Flow(SFC_RETURN, 100, from_egress, onward, cookie=ck)
+
+
+def _serves_twice(chain: Chain, hop: Hop, inst: Instance) -> bool:
+    """The same unaware instance in an earlier hop of this chain (its returns are ambiguous)."""
+    return any(inst.id in {i.id for i in h.instances} for h in chain.hops[: hop.position])

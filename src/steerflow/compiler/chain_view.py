@@ -1,0 +1,129 @@
+"""Port chains resolved for the compiler: hops with their instances, labels and keys, per chassis.
+
+Read from NB documents once (like `view.build_view`); the chain modules only see these values. A chain
+whose references are incomplete (a group, pair or port missing, an instance not bound yet) keeps the
+instances that can be reached; a hop with none left makes the whole chain inert rather than half-wired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from steerflow.compiler.view import ChassisView, LogicalPort
+from steerflow.model.sfc import Correlation, FlowClassifier
+
+PAIR_KEY_ATTR = "pair_key"
+HOP_LABELS_ATTR = "hop_labels"
+EXIT_LABEL_ATTR = "exit_label"
+DELIVERY_VNI_BASE = 1 << 23  # Geneve VNIs from here address one function instance, not a network
+
+Docs = Mapping[str, Mapping[str, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One port pair of a hop: where packets enter and leave the function, and how it is addressed."""
+
+    id: str
+    key: int  # pair_key: the Geneve VNI DELIVERY_VNI_BASE + key reaches it on its chassis
+    ingress: LogicalPort
+    egress: LogicalPort
+    weight: int
+    aware: bool  # understands the chain's header (correlation set), else the forwarder proxies
+
+    @property
+    def vni(self) -> int:
+        return DELIVERY_VNI_BASE + self.key
+
+
+@dataclass(frozen=True)
+class Hop:
+    group_id: str
+    label: int  # the MPLS label (and hop key in registers) of traffic heading to this hop
+    position: int
+    instances: tuple[Instance, ...]
+
+
+@dataclass(frozen=True)
+class Chain:
+    id: str
+    chain_id: int
+    correlation: Correlation
+    home_network: int  # where classified traffic comes from and is delivered after the last hop
+    classifiers: tuple[FlowClassifier, ...]
+    hops: tuple[Hop, ...]
+    exit_label: int
+
+    def next_label(self, position: int) -> int:
+        """The label after hop `position`: the next hop's, or the exit."""
+        return self.hops[position + 1].label if position + 1 < len(self.hops) else self.exit_label
+
+
+def build_chains(objects: Docs, view: ChassisView) -> tuple[Chain, ...]:
+    """Every chain that can carry traffic, sorted by chain id."""
+    ports = {p.id: p for p in view.ports}
+    chains = (_chain(doc, objects, ports) for doc in objects.get("port_chain", {}).values())
+    return tuple(sorted((c for c in chains if c is not None), key=lambda c: c.chain_id))
+
+
+def _chain(doc: Mapping[str, Any], objects: Docs, ports: Mapping[str, LogicalPort]) -> Chain | None:
+    labels: Mapping[str, int] = doc.get(HOP_LABELS_ATTR) or {}
+    exit_label = doc.get(EXIT_LABEL_ATTR)
+    if not exit_label:
+        return None
+    hops = []
+    for position, group_id in enumerate(doc.get("port_pair_groups", ())):
+        group = objects.get("port_pair_group", {}).get(group_id)
+        label = labels.get(group_id)
+        if group is None or not label:
+            return None
+        instances = _instances(group, objects, ports)
+        if not instances:
+            return None
+        hops.append(Hop(group_id, int(label), position, instances))
+    classifiers = tuple(
+        FlowClassifier.from_dict(fc)
+        for fc_id in doc.get("flow_classifiers", ())
+        if (fc := objects.get("flow_classifier", {}).get(fc_id)) is not None
+    )
+    home = _home_network(classifiers, hops, ports)
+    if not hops or home is None:
+        return None
+    params = doc.get("chain_parameters") or {}
+    correlation = Correlation(params.get("correlation") or Correlation.MPLS)
+    return Chain(
+        str(doc["id"]), int(doc["chain_id"]), correlation, home, classifiers, tuple(hops), int(exit_label)
+    )
+
+
+def _instances(
+    group: Mapping[str, Any], objects: Docs, ports: Mapping[str, LogicalPort]
+) -> tuple[Instance, ...]:
+    found = []
+    for pair_id in sorted(group.get("port_pairs", ())):
+        pair = objects.get("port_pair", {}).get(pair_id)
+        if pair is None or not pair.get(PAIR_KEY_ATTR):
+            continue
+        ingress, egress = ports.get(pair["ingress"]), ports.get(pair["egress"])
+        if ingress is None or egress is None or ingress.chassis is None or egress.chassis is None:
+            continue  # not bound anywhere yet: not a usable instance
+        params = pair.get("service_function_parameters") or {}
+        weight = int(params.get("weight", 1))
+        if weight <= 0:
+            continue  # weight 0 drains an instance
+        aware = params.get("correlation") is not None
+        found.append(Instance(str(pair_id), int(pair[PAIR_KEY_ATTR]), ingress, egress, weight, aware))
+    return tuple(found)
+
+
+def _home_network(
+    classifiers: tuple[FlowClassifier, ...], hops: list[Hop], ports: Mapping[str, LogicalPort]
+) -> int | None:
+    """The network of the first classifier's logical port, else of the first function's ingress."""
+    for fc in classifiers:
+        for port_id in (fc.logical_source_port, fc.logical_destination_port):
+            if port_id and port_id in ports:
+                return ports[port_id].network_key
+    return hops[0].instances[0].ingress.network_key if hops else None

@@ -1,0 +1,96 @@
+"""Chains through the simulated switches of several chassis: classification, hops, proxy, exit."""
+
+from typing import Any
+
+from steerflow.compiler.compile import compile_nb
+from steerflow.ofsim import Packet, Switch, Trace
+
+TUNNEL = 100
+NET = "net-a"
+CLIENT, SERVER = "02:00:00:00:00:01", "02:00:00:00:00:02"
+
+
+def _port(pid: str, key: int, mac: str, ip: str) -> dict[str, Any]:
+    return {"id": pid, "network_id": NET, "tunnel_key": key, "mac_address": mac,
+            "fixed_ips": [{"subnet_id": "s", "ip_address": ip}], "port_security_enabled": True}  # fmt: skip
+
+
+def _nb(correlation: str | None, sf_chassis: str = "ch2") -> dict[str, dict[str, dict[str, Any]]]:
+    """client (ch1) -> one function (in/out ports on `sf_chassis`) -> server (ch2), UDP only."""
+    ports = [
+        _port("client", 1, CLIENT, "203.0.113.1"),
+        _port("server", 2, SERVER, "203.0.113.2"),
+        _port("sf-in", 3, "02:00:00:00:00:03", "203.0.113.3"),
+        _port("sf-out", 4, "02:00:00:00:00:04", "203.0.113.4"),
+    ]
+    where = {"client": ("ch1", 1), "server": ("ch2", 2), "sf-in": (sf_chassis, 3), "sf-out": (sf_chassis, 4)}
+    return {
+        "network": {NET: {"id": NET, "provider:segmentation_id": 7}},
+        "port": {p["id"]: p for p in ports},
+        "port_binding": {pid: {"port_id": pid, "chassis": ch, "ofport": of} for pid, (ch, of) in where.items()},
+        "chassis": {
+            "ch1": {"name": "ch1", "underlay_ip": "198.51.100.11"},
+            "ch2": {"name": "ch2", "underlay_ip": "198.51.100.12"},
+        },
+        "port_pair": {"pp1": {"id": "pp1", "ingress": "sf-in", "egress": "sf-out", "pair_key": 5,
+                              "service_function_parameters": {"correlation": correlation, "weight": 1}}},
+        "port_pair_group": {"ppg1": {"id": "ppg1", "port_pairs": ["pp1"]}},
+        "flow_classifier": {"fc1": {"id": "fc1", "ethertype": "IPv4", "protocol": "udp",
+                                    "logical_source_port": "client"}},
+        "port_chain": {"pc1": {"id": "pc1", "chain_id": 1, "port_pair_groups": ["ppg1"], "flow_classifiers": ["fc1"],
+                               "chain_parameters": {"correlation": "mpls"}, "hop_labels": {"ppg1": 100},
+                               "exit_label": 101}},
+    }  # fmt: skip
+
+
+def _switch(nb: dict[str, Any], chassis: str) -> Switch:
+    state = compile_nb(nb, chassis, TUNNEL)
+    return Switch(state.flows.values(), state.groups.values(), reject_overlaps=True)
+
+
+def _udp(**extra: Any) -> Packet:
+    fields = dict(in_port=1, eth_src=CLIENT, eth_dst=SERVER, eth_type=0x0800, ip_proto=17,
+                  ipv4_src="203.0.113.1", ipv4_dst="203.0.113.2", udp_src=5000, udp_dst=7)  # fmt: skip
+    return Packet.of(**{**fields, **extra})
+
+
+def _one(trace: Trace) -> tuple[int, Packet]:
+    assert len(trace.outputs) == 1, str(trace)
+    out = trace.outputs[0]
+    return out.port, out.packet
+
+
+def test_unaware_function_on_another_chassis_gets_a_plain_packet_and_the_chain_ends_at_the_server() -> None:
+    nb = _nb(correlation=None)
+    port, tunnelled = _one(_switch(nb, "ch1").run(_udp()))
+    assert port == TUNNEL and tunnelled["tunnel_id"] == (1 << 23) + 5
+    assert (tunnelled["eth_type"], tunnelled["mpls_label"]) == (0x8847, 100)  # the header rides in Geneve
+    ch2 = _switch(nb, "ch2")
+    port, delivered = _one(ch2.run(tunnelled.set(in_port=TUNNEL)))
+    assert port == 3 and delivered["eth_type"] == 0x0800  # the proxy popped it
+    assert (delivered["eth_dst"], delivered["udp_dst"]) == (SERVER, 7)  # original headers untouched
+    port, at_server = _one(ch2.run(delivered.set(in_port=4)))  # the function sends it back out
+    assert port == 2 and at_server["eth_type"] == 0x0800
+
+
+def test_mpls_aware_function_gets_the_label_and_returns_it() -> None:
+    nb = _nb(correlation="mpls", sf_chassis="ch1")
+    ch1 = _switch(nb, "ch1")
+    port, to_sf = _one(ch1.run(_udp()))
+    assert port == 3 and (to_sf["eth_type"], to_sf["mpls_label"]) == (0x8847, 100)
+    port, onward = _one(ch1.run(to_sf.set(in_port=4)))
+    assert port == TUNNEL and onward["eth_type"] == 0x0800 and onward["tunnel_id"] == 7  # plain L2 to ch2
+    assert _one(_switch(nb, "ch2").run(onward.set(in_port=TUNNEL)))[0] == 2
+
+
+def test_unclassified_traffic_is_untouched() -> None:
+    nb = _nb(correlation=None)
+    tcp = _udp(ip_proto=6, tcp_src=5000, tcp_dst=80).without("udp_src", "udp_dst")
+    port, packet = _one(_switch(nb, "ch1").run(tcp))
+    assert port == TUNNEL and packet["tunnel_id"] == 7 and packet["eth_type"] == 0x0800
+
+
+def test_a_foreign_packet_from_a_function_egress_is_dropped() -> None:
+    nb = _nb(correlation="mpls", sf_chassis="ch1")
+    stray = _udp(in_port=4, eth_type=0x8847, mpls_label=999, mpls_tc=0)
+    assert _switch(nb, "ch1").run(stray).dropped
