@@ -1,0 +1,590 @@
+"""Flow classifiers as OpenFlow matches: every field, positive and negative packets through ofsim.
+
+Each classifier's matches are installed in an `ofsim.Switch` (which validates them as OVS does) as one
+flow per match, all outputting to port 2; a packet is classified when it leaves through port 2.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from steerflow.compiler.classify import (
+    MAX_PORT_MASKS,
+    NEIGHBOUR_DISCOVERY,
+    ClassifierError,
+    classifier_matches,
+    classifier_priorities,
+    classifier_spec,
+    match_volume,
+    port_range_masks,
+    reversed_classifier,
+)
+from steerflow.flows.types import Field, Flow, Match, Output
+from steerflow.model.sfc import Ethertype, FlowClassifier, PortId, Protocol
+from steerflow.ofsim import Packet, Switch
+
+IN, OUT = 1, 2
+V4, V6 = Ethertype.IPV4, Ethertype.IPV6
+TCP, UDP, ICMP = Protocol.TCP, Protocol.UDP, Protocol.ICMP
+ADDRS = {V4: ("192.0.2.10", "198.51.100.20"), V6: ("2001:db8:a::10", "2001:db8:b::20")}
+PROTO_NUMBERS = {"tcp": 6, "udp": 17, "icmp4": 1, "icmp6": 58, "sctp": 132, "none": 0}
+
+
+def fc(**attrs: Any) -> FlowClassifier:
+    return FlowClassifier(id=attrs.pop("id", "fc"), **attrs)
+
+
+@dataclass(frozen=True)
+class Pkt:
+    """A test packet: ethertype ("arp" too), addresses, protocol name, L4 ports."""
+
+    ethertype: str = "IPv4"
+    src: str | None = None
+    dst: str | None = None
+    proto: str = "tcp"
+    sport: int = 40000
+    dport: int = 80
+
+    def packet(self) -> Packet:
+        if self.ethertype == "arp":
+            return Packet.of(in_port=IN, eth_type=0x0806, arp_op=1, arp_spa="192.0.2.10", arp_tpa="192.0.2.1")
+        kind = Ethertype(self.ethertype)
+        src, dst = self.src or ADDRS[kind][0], self.dst or ADDRS[kind][1]
+        ip = "ipv4" if kind is V4 else "ipv6"
+        fields: dict[str, Any] = {"in_port": IN, "eth_type": 0x0800 if kind is V4 else 0x86DD}
+        fields |= {f"{ip}_src": src, f"{ip}_dst": dst, "ip_proto": PROTO_NUMBERS[self.proto]}
+        if self.proto in ("tcp", "udp", "sctp"):
+            fields |= {f"{self.proto}_src": self.sport, f"{self.proto}_dst": self.dport}
+        elif self.proto == "icmp4":
+            fields["icmpv4_type"] = 8
+        elif self.proto == "icmp6":
+            fields["icmpv6_type"] = 128
+        return Packet.of(**fields)
+
+
+def switch_for(classifier: FlowClassifier) -> Switch:
+    return Switch([Flow(0, 100, m, (Output(OUT),)) for m in classifier_matches(classifier)])
+
+
+def classified(classifier: FlowClassifier, pkt: Pkt) -> bool:
+    ports = switch_for(classifier).run(pkt.packet()).ports
+    assert ports in ((), (OUT,))
+    return ports == (OUT,)
+
+
+# --- prefixes --------------------------------------------------------------------------------------
+
+PREFIX_CASES = [
+    # (ethertype, prefix, address, matches)
+    (V4, "192.0.2.10/32", "192.0.2.10", True),
+    (V4, "192.0.2.10/32", "192.0.2.11", False),
+    (V4, "192.0.2.10/32", "192.0.2.9", False),
+    (V4, "192.0.2.77/24", "192.0.2.0", True),  # host bits in the prefix are dropped
+    (V4, "192.0.2.77/24", "192.0.2.255", True),
+    (V4, "192.0.2.77/24", "192.0.1.255", False),
+    (V4, "192.0.2.77/24", "192.0.3.0", False),
+    (V4, "0.0.0.0/1", "127.255.255.255", True),
+    (V4, "0.0.0.0/1", "128.0.0.0", False),
+    (V4, "0.0.0.0/0", "255.255.255.255", True),
+    (V6, "2001:db8::1/128", "2001:db8::1", True),
+    (V6, "2001:db8::1/128", "2001:db8::2", False),
+    (V6, "2001:db8::1/128", "2001:db8::", False),
+    (V6, "2001:db8:1:2::99/64", "2001:db8:1:2:ffff:ffff:ffff:ffff", True),
+    (V6, "2001:db8:1:2::99/64", "2001:db8:1:2::", True),
+    (V6, "2001:db8:1:2::99/64", "2001:db8:1:3::", False),
+    (V6, "2001:db8:1:2::99/64", "2001:db8:1:1:ffff:ffff:ffff:ffff", False),
+    (V6, "::/1", "7fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", True),
+    (V6, "::/1", "8000::", False),
+    (V6, "::/0", "ffff::1", True),
+]
+
+
+@pytest.mark.parametrize("side", ["source", "destination"])
+@pytest.mark.parametrize(("ethertype", "prefix", "address", "expected"), PREFIX_CASES)
+def test_prefix(side: str, ethertype: Ethertype, prefix: str, address: str, expected: bool) -> None:
+    classifier = fc(ethertype=ethertype, **{f"{side}_ip_prefix": prefix})
+    pkt = Pkt(ethertype, src=address) if side == "source" else Pkt(ethertype, dst=address)
+    assert classified(classifier, pkt) is expected
+
+
+def test_prefix_fields_are_exact_masked_or_absent() -> None:
+    assert classifier_matches(fc(source_ip_prefix="10.0.0.5/32", destination_ip_prefix="0.0.0.0/0")) == (
+        Match.of(eth_type=0x0800, ipv4_src="10.0.0.5"),
+    )
+    (v6,) = classifier_matches(fc(ethertype=V6, destination_ip_prefix="2001:db8::7/64"))
+    assert v6.get("ipv6_dst") == Field("ipv6_dst", "2001:db8::", "ffff:ffff:ffff:ffff::")
+    (host6,) = classifier_matches(fc(ethertype=V6, source_ip_prefix="2001:db8::7/128"))
+    assert host6.get("ipv6_src") == Field("ipv6_src", "2001:db8::7")
+
+
+# --- protocols and ethertypes ----------------------------------------------------------------------
+
+PROTOCOL_CASES = [
+    # (ethertype, classifier protocol, packet protocol, matches)
+    (V4, TCP, "tcp", True),
+    (V4, TCP, "udp", False),
+    (V4, TCP, "icmp4", False),
+    (V4, UDP, "udp", True),
+    (V4, UDP, "tcp", False),
+    (V4, UDP, "sctp", False),
+    (V4, ICMP, "icmp4", True),
+    (V4, ICMP, "icmp6", False),  # ip_proto 58 inside IPv4 is not ICMP
+    (V4, ICMP, "tcp", False),
+    (V6, TCP, "tcp", True),
+    (V6, TCP, "udp", False),
+    (V6, UDP, "udp", True),
+    (V6, UDP, "icmp6", False),
+    (V6, ICMP, "icmp6", True),
+    (V6, ICMP, "icmp4", False),  # ip_proto 1 inside IPv6 is not ICMPv6
+    (V6, ICMP, "none", False),
+]
+
+
+@pytest.mark.parametrize(("ethertype", "protocol", "proto", "expected"), PROTOCOL_CASES)
+def test_protocol(ethertype: Ethertype, protocol: Protocol, proto: str, expected: bool) -> None:
+    assert classified(fc(ethertype=ethertype, protocol=protocol), Pkt(ethertype, proto=proto)) is expected
+
+
+@pytest.mark.parametrize("ethertype", [V4, V6])
+@pytest.mark.parametrize("proto", ["tcp", "udp", "icmp4", "icmp6", "sctp", "none"])
+def test_a_classifier_without_fields_takes_every_ip_packet_of_its_ethertype(
+    ethertype: Ethertype, proto: str
+) -> None:
+    assert classifier_matches(fc(ethertype=ethertype)) == (Match.of(eth_type=int(_eth(ethertype))),)
+    assert classified(fc(ethertype=ethertype), Pkt(ethertype, proto=proto))
+    other = V6 if ethertype is V4 else V4
+    assert not classified(fc(ethertype=ethertype), Pkt(other, proto=proto))
+
+
+@pytest.mark.parametrize(
+    "classifier",
+    [
+        fc(),
+        fc(ethertype=V6),
+        fc(protocol=UDP),
+        fc(source_ip_prefix="192.0.2.0/24"),
+        fc(ethertype=V6, protocol=ICMP),
+    ],
+    ids=["ipv4", "ipv6", "udp", "prefix", "icmp6"],
+)
+def test_arp_is_never_classified(classifier: FlowClassifier) -> None:
+    assert not classified(classifier, Pkt("arp"))
+
+
+def _eth(ethertype: Ethertype) -> int:
+    return 0x0800 if ethertype is V4 else 0x86DD
+
+
+def test_icmp_matches_its_ip_version_protocol_and_no_ports() -> None:
+    assert classifier_matches(fc(protocol=ICMP)) == (Match.of(eth_type=0x0800, ip_proto=1),)
+    assert classifier_matches(fc(ethertype=V6, protocol=ICMP)) == (Match.of(eth_type=0x86DD, ip_proto=58),)
+
+
+# --- L4 port ranges --------------------------------------------------------------------------------
+
+RANGE_CASES = [
+    # (min, max, port, matches)
+    (1000, 2000, 999, False),
+    (1000, 2000, 1000, True),
+    (1000, 2000, 1500, True),
+    (1000, 2000, 2000, True),
+    (1000, 2000, 2001, False),
+    (None, 1023, 0, True),
+    (None, 1023, 1023, True),
+    (None, 1023, 1024, False),
+    (1024, None, 1023, False),
+    (1024, None, 1024, True),
+    (1024, None, 65535, True),
+    (80, 80, 79, False),
+    (80, 80, 80, True),
+    (80, 80, 81, False),
+    (0, 65535, 0, True),
+    (0, 65535, 65535, True),
+    (1, 65534, 0, False),
+    (1, 65534, 1, True),
+    (1, 65534, 65534, True),
+    (1, 65534, 65535, False),
+]
+
+
+@pytest.mark.parametrize("proto", ["tcp", "udp"])
+@pytest.mark.parametrize("side", ["source", "destination"])
+@pytest.mark.parametrize(("lo", "hi", "port", "expected"), RANGE_CASES)
+def test_port_range(proto: str, side: str, lo: int | None, hi: int | None, port: int, expected: bool) -> None:
+    for ethertype in (V4, V6):
+        classifier = fc(
+            ethertype=ethertype,
+            protocol=Protocol(proto),
+            **{f"{side}_port_range_min": lo, f"{side}_port_range_max": hi},
+        )
+        sport, dport = (port, 80) if side == "source" else (40000, port)
+        assert classified(classifier, Pkt(ethertype, proto=proto, sport=sport, dport=dport)) is expected
+        other = "udp" if proto == "tcp" else "tcp"  # the right port under the wrong protocol
+        assert not classified(classifier, Pkt(ethertype, proto=other, sport=sport, dport=dport))
+
+
+@pytest.mark.parametrize(
+    ("sport", "dport", "expected"),
+    [(1000, 80, True), (2000, 90, True), (999, 80, False), (1000, 91, False), (2001, 79, False)],
+)
+def test_source_and_destination_ranges_together(sport: int, dport: int, expected: bool) -> None:
+    classifier = fc(
+        protocol=TCP,
+        source_port_range_min=1000,
+        source_port_range_max=2000,
+        destination_port_range_min=80,
+        destination_port_range_max=90,
+    )
+    assert classified(classifier, Pkt(proto="tcp", sport=sport, dport=dport)) is expected
+
+
+def test_port_fields_are_exact_masked_or_absent() -> None:
+    assert classifier_matches(
+        fc(protocol=UDP, destination_port_range_min=53, destination_port_range_max=53)
+    ) == (Match.of(eth_type=0x0800, ip_proto=17, udp_dst=53),)
+    assert classifier_matches(fc(protocol=TCP, source_port_range_min=0, source_port_range_max=65535)) == (
+        Match.of(eth_type=0x0800, ip_proto=6),
+    )
+    (masked,) = classifier_matches(fc(protocol=TCP, source_port_range_min=1024, source_port_range_max=2047))
+    assert masked.get("tcp_src") == Field("tcp_src", 1024, 0xFC00)
+
+
+def test_two_ranges_give_the_cross_product_of_their_blocks_all_disjoint() -> None:
+    wide = fc(
+        protocol=UDP,
+        source_port_range_min=1000,
+        source_port_range_max=2000,
+        destination_port_range_min=1,
+        destination_port_range_max=65534,
+    )
+    matches = classifier_matches(wide)
+    assert len(matches) == 8 * 30 == len(set(matches))
+    flows = [Flow(0, 100, m, (Output(OUT),)) for m in matches]
+    Switch(flows, reject_overlaps=True)  # no two can match one packet
+
+
+def test_the_worst_case_is_30_by_30() -> None:
+    worst = fc(
+        protocol=TCP,
+        source_port_range_min=1,
+        source_port_range_max=65534,
+        destination_port_range_min=1,
+        destination_port_range_max=65534,
+    )
+    assert len(classifier_matches(worst)) == MAX_PORT_MASKS**2 == 900
+    assert len(switch_for(worst).flows) == 900
+
+
+# --- port_range_masks against brute force ---------------------------------------------------------
+
+
+def _optimal_prefix_count(lo: int, hi: int, start: int = 0, size: int = 1 << 16) -> int:
+    """The fewest aligned blocks covering [lo, hi], by walking the binary trie (the known optimum)."""
+    end = start + size - 1
+    if hi < start or end < lo:
+        return 0
+    if lo <= start and end <= hi:
+        return 1
+    half = size // 2
+    return _optimal_prefix_count(lo, hi, start, half) + _optimal_prefix_count(lo, hi, start + half, half)
+
+
+def _covered(value: int, mask: int) -> list[int]:
+    """Every port with port & mask == value, by enumerating the free bits (no structure assumed)."""
+    free = ~mask & 0xFFFF
+    ports, sub = [], free
+    while True:
+        ports.append(value | sub)
+        if sub == 0:
+            return ports
+        sub = (sub - 1) & free
+
+
+ranges = st.integers(0, 0xFFFF).flatmap(lambda lo: st.tuples(st.just(lo), st.integers(lo, 0xFFFF)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(ranges)
+def test_port_range_masks_cover_exactly_and_minimally(bounds: tuple[int, int]) -> None:
+    lo, hi = bounds
+    blocks = port_range_masks(lo, hi)
+    hits = bytearray(1 << 16)
+    for value, mask in blocks:
+        assert value & ~mask & 0xFFFF == 0
+        for port in _covered(value, mask):
+            hits[port] += 1
+    assert hits == bytes(lo) + b"\x01" * (hi - lo + 1) + bytes(0xFFFF - hi)  # exact, each port once
+    assert len(blocks) == _optimal_prefix_count(lo, hi) <= MAX_PORT_MASKS
+    assert list(blocks) == sorted(blocks)
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [
+        (0, 65535, ((0, 0),)),
+        (80, 80, ((80, 0xFFFF),)),
+        (0, 1023, ((0, 0xFC00),)),
+        (
+            1024,
+            65535,
+            (
+                (1024, 0xFC00),
+                (2048, 0xF800),
+                (4096, 0xF000),
+                (8192, 0xE000),
+                (16384, 0xC000),
+                (32768, 0x8000),
+            ),
+        ),
+    ],
+)
+def test_port_range_masks_examples(lo: int, hi: int, expected: tuple[tuple[int, int], ...]) -> None:
+    assert port_range_masks(lo, hi) == expected
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(2, 1), (-1, 5), (0, 65536)])
+def test_port_range_masks_refuses_bad_ranges(lo: int, hi: int) -> None:
+    with pytest.raises(ClassifierError):
+        port_range_masks(lo, hi)
+
+
+# --- every field at once, against an oracle -------------------------------------------------------
+
+
+def _oracle(classifier: FlowClassifier, pkt: Pkt) -> bool:
+    """Whether the classifier's header part takes the packet, from the API's definitions alone."""
+    if pkt.ethertype != classifier.ethertype:
+        return False
+    kind = classifier.ethertype
+    src, dst = (
+        ipaddress.ip_address(pkt.src or ADDRS[kind][0]),
+        ipaddress.ip_address(pkt.dst or ADDRS[kind][1]),
+    )
+    for network, address in ((classifier.source_network, src), (classifier.destination_network, dst)):
+        if network is not None and address not in network:
+            return False
+    if classifier.protocol is None:
+        return True
+    wanted = {TCP: "tcp", UDP: "udp", ICMP: "icmp4" if kind is V4 else "icmp6"}[classifier.protocol]
+    (slo, shi), (dlo, dhi) = classifier.source_ports.bounds(), classifier.destination_ports.bounds()
+    return pkt.proto == wanted and slo <= pkt.sport <= shi and dlo <= pkt.dport <= dhi
+
+
+@st.composite
+def classifiers(draw: st.DrawFn) -> FlowClassifier:
+    kind = draw(st.sampled_from([V4, V6]))
+    bits = 32 if kind is V4 else 128
+    prefix = st.none() | st.builds(
+        lambda a, n: str(ipaddress.ip_network((a, n), strict=False)),
+        st.integers(0, (1 << bits) - 1).map(
+            lambda a: ipaddress.ip_address(a) if kind is V4 else ipaddress.IPv6Address(a)
+        ),
+        st.integers(0, bits),
+    )
+    protocol = draw(st.sampled_from([None, TCP, UDP, ICMP]))
+    attrs: dict[str, Any] = {"ethertype": kind, "protocol": protocol}
+    attrs |= {"source_ip_prefix": draw(prefix), "destination_ip_prefix": draw(prefix)}
+    if protocol in (TCP, UDP):
+        for side in ("source", "destination"):
+            lo = draw(st.none() | st.integers(0, 0xFFFF))
+            hi = draw(st.none() | st.integers(lo or 0, 0xFFFF))
+            attrs |= {f"{side}_port_range_min": lo, f"{side}_port_range_max": hi}
+    return fc(**attrs)
+
+
+def _near(draw: st.DrawFn, network: Any, kind: Ethertype) -> str:
+    """An address inside `network`, at its edges, or anywhere."""
+    bits = 32 if kind is V4 else 128
+    if network is None or draw(st.booleans()):
+        return str(
+            ipaddress.ip_address(draw(st.integers(0, (1 << bits) - 1)))
+            if kind is V4
+            else ipaddress.IPv6Address(draw(st.integers(0, (1 << bits) - 1)))
+        )
+    low, high = int(network.network_address), int(network.broadcast_address)
+    edge = draw(st.sampled_from([low - 1, low, high, high + 1, (low + high) // 2]))
+    value = min(max(edge, 0), (1 << bits) - 1)
+    return str(ipaddress.IPv4Address(value) if kind is V4 else ipaddress.IPv6Address(value))
+
+
+def _port_near(draw: st.DrawFn, bounds: tuple[int, int]) -> int:
+    lo, hi = bounds
+    return (
+        min(max(draw(st.sampled_from([lo - 1, lo, hi, hi + 1])), 0), 0xFFFF)
+        if draw(st.booleans())
+        else draw(st.integers(0, 0xFFFF))
+    )
+
+
+@st.composite
+def packets_for(draw: st.DrawFn, classifier: FlowClassifier) -> Pkt:
+    kind = classifier.ethertype if draw(st.integers(0, 9)) else (V6 if classifier.ethertype is V4 else V4)
+    same = kind is classifier.ethertype
+    src = _near(draw, classifier.source_network if same else None, kind)
+    dst = _near(draw, classifier.destination_network if same else None, kind)
+    proto = draw(st.sampled_from(["tcp", "udp", "icmp4", "icmp6", "sctp", "none"]))
+    sport = _port_near(draw, classifier.source_ports.bounds())
+    dport = _port_near(draw, classifier.destination_ports.bounds())
+    return Pkt(str(kind), src, dst, proto, sport, dport)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_every_field_at_once_agrees_with_the_oracle(data: st.DataObject) -> None:
+    classifier = data.draw(classifiers())
+    switch = switch_for(classifier)  # validates every match as OVS would
+    for _ in range(8):
+        pkt = data.draw(packets_for(classifier))
+        assert (switch.run(pkt.packet()).ports == (OUT,)) is _oracle(classifier, pkt), pkt
+
+
+# --- what the API refuses, the compiler refuses too ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"protocol": ICMP, "destination_port_range_min": 1},
+        {"protocol": None, "source_port_range_max": 80},
+        {"ethertype": V4, "source_ip_prefix": "2001:db8::/64"},
+        {"ethertype": V6, "destination_ip_prefix": "10.0.0.0/8"},
+        {"protocol": TCP, "source_port_range_min": 90, "source_port_range_max": 80},
+        {"l7_parameters": (("url", "x"),)},
+    ],
+    ids=["icmp-ports", "no-protocol-ports", "v6-prefix-on-v4", "v4-prefix-on-v6", "reversed-range", "l7"],
+)
+def test_classifiers_the_api_refuses_raise_instead_of_widening(attrs: dict[str, Any]) -> None:
+    with pytest.raises(ClassifierError):
+        classifier_matches(fc(**attrs))
+
+
+# --- what the chain compiler uses -----------------------------------------------------------------
+
+
+def test_spec_hands_the_logical_ports_to_the_chain_compiler() -> None:
+    classifier = fc(
+        id="c1",
+        protocol=TCP,
+        destination_port_range_min=80,
+        destination_port_range_max=81,
+        logical_source_port=PortId("p-src"),
+        logical_destination_port=PortId("p-dst"),
+    )
+    spec = classifier_spec(classifier)
+    assert (spec.classifier, spec.source_port, spec.destination_port) == ("c1", "p-src", "p-dst")
+    assert (
+        spec.matches
+        == classifier_matches(classifier)
+        == (Match.of(eth_type=0x0800, ip_proto=6, tcp_dst=(80, 0xFFFE)),)
+    )
+    assert classifier_spec(fc()).source_port is None
+
+
+def test_reversed_classifier_swaps_sources_and_destinations() -> None:
+    forward = fc(
+        protocol=UDP,
+        source_ip_prefix="192.0.2.0/24",
+        source_port_range_min=1000,
+        source_port_range_max=2000,
+        destination_port_range_min=53,
+        destination_port_range_max=53,
+        logical_source_port=PortId("a"),
+    )
+    back = reversed_classifier(forward)
+    assert (back.destination_ip_prefix, back.source_ip_prefix) == ("192.0.2.0/24", None)
+    assert (back.logical_destination_port, back.logical_source_port) == ("a", None)
+    assert classified(back, Pkt(dst="192.0.2.7", proto="udp", sport=53, dport=1500))
+    assert not classified(back, Pkt(src="192.0.2.7", proto="udp", sport=1500, dport=53))
+    assert reversed_classifier(back) == forward
+
+
+def test_neighbour_discovery_bypasses_an_ipv6_icmp_classifier_above_it() -> None:
+    chain = [Flow(0, 100, m, (Output(OUT),)) for m in classifier_matches(fc(ethertype=V6, protocol=ICMP))]
+    bypass = [Flow(0, 200, m, (Output(3),)) for m in NEIGHBOUR_DISCOVERY]
+    switch = Switch(chain + bypass)
+    echo = Pkt(V6, proto="icmp6").packet()
+    assert switch.run(echo).ports == (OUT,)
+    for nd_type in range(133, 138):
+        assert switch.run(echo.set(icmpv6_type=nd_type)).ports == (3,)
+    assert Switch(chain).run(echo.set(icmpv6_type=135)).ports == (OUT,)  # why the bypass is needed
+
+
+# --- priorities within one chain ------------------------------------------------------------------
+
+NARROWINGS = [
+    ({}, {"protocol": TCP}),
+    (
+        {"protocol": TCP},
+        {"protocol": TCP, "destination_port_range_min": 1, "destination_port_range_max": 65535},
+    ),
+    ({"source_ip_prefix": "10.0.0.0/8"}, {"source_ip_prefix": "10.1.0.0/16"}),
+    ({"protocol": UDP}, {"protocol": UDP, "source_ip_prefix": "0.0.0.0/1"}),
+    ({}, {"logical_source_port": PortId("p")}),
+    ({"protocol": ICMP}, {"protocol": ICMP, "destination_ip_prefix": "10.0.0.1/32"}),
+]
+
+
+@pytest.mark.parametrize(("wide", "narrow"), NARROWINGS)
+def test_the_more_specific_of_two_overlapping_classifiers_wins(
+    wide: dict[str, Any], narrow: dict[str, Any]
+) -> None:
+    outer, inner = fc(id="a-outer", **wide), fc(id="z-inner", **narrow)
+    assert match_volume(inner) < match_volume(outer)
+    priorities = {str(k): v for k, v in classifier_priorities([outer, inner], top=500).items()}
+    assert priorities == {"z-inner": 500, "a-outer": 499}
+    flows = [Flow(0, priorities["a-outer"], m, (Output(3),)) for m in classifier_matches(outer)]
+    flows += [Flow(0, priorities["z-inner"], m, (Output(OUT),)) for m in classifier_matches(inner)]
+    packet = Pkt(
+        src="10.1.2.3", dst="10.0.0.1", proto=str(narrow.get("protocol") or "tcp").replace("icmp", "icmp4")
+    )
+    assert Switch(flows).run(packet.packet()).ports == (OUT,)
+
+
+def test_priorities_are_distinct_deterministic_and_bounded() -> None:
+    chain = [
+        fc(id="b", protocol=TCP),
+        fc(id="a", protocol=UDP),  # same volume as b: the id decides
+        fc(id="c"),
+        fc(id="d", protocol=TCP, destination_port_range_min=80, destination_port_range_max=80),
+    ]
+    expected = {"d": 10, "a": 9, "b": 8, "c": 7}
+    assert classifier_priorities(chain, top=10) == expected
+    assert classifier_priorities(reversed(chain + chain), top=10) == expected
+    with pytest.raises(ClassifierError):
+        classifier_priorities(chain, top=10, lowest=8)
+
+
+def _narrowings(outer: FlowClassifier) -> list[dict[str, Any]]:
+    """Each way to shrink `outer` strictly along one field."""
+    bits = 32 if outer.ethertype is V4 else 128
+    steps: list[dict[str, Any]] = []
+    for side in ("source", "destination"):
+        network = getattr(outer, f"{side}_network")
+        length = 0 if network is None else network.prefixlen
+        if length < bits:
+            base = network or ipaddress.ip_network("0.0.0.0/0" if bits == 32 else "::/0")
+            steps.append({f"{side}_ip_prefix": str(next(base.subnets(prefixlen_diff=1)))})
+        lo, hi = getattr(outer, f"{side}_ports").bounds()
+        if outer.protocol in (TCP, UDP) and lo < hi:
+            steps.append({f"{side}_port_range_min": lo + 1, f"{side}_port_range_max": hi})
+        if getattr(outer, f"logical_{side}_port") is None:
+            steps.append({f"logical_{side}_port": PortId("p")})
+    if outer.protocol is None:
+        steps += [{"protocol": p} for p in (TCP, UDP, ICMP)]
+    return steps
+
+
+@settings(max_examples=200, deadline=None)
+@given(classifiers(), st.data())
+def test_a_classifier_strictly_inside_another_has_a_smaller_volume(
+    outer: FlowClassifier, data: st.DataObject
+) -> None:
+    step = data.draw(st.sampled_from(_narrowings(outer)))
+    inner = fc(**{**outer.__dict__, "id": "inner", **step})
+    assert match_volume(inner) < match_volume(outer)
