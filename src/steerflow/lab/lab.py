@@ -15,7 +15,9 @@ from types import FrameType, TracebackType
 
 from steerflow.lab import cleanup
 from steerflow.lab.chassis import ChassisHandle, start_chassis
+from steerflow.lab.function import FunctionHandle, FunctionPlan, create_function, nic_plan, reap_children
 from steerflow.lab.names import LabNames, check_mac, check_name, check_tenant_cidr, check_underlay_ip
+from steerflow.lab.sfframes import Mode
 from steerflow.lab.sh import LabError, poll_until, run
 from steerflow.lab.state import LabState, load_state, save_state
 from steerflow.lab.vm import VmHandle, VmPlan, create_vm
@@ -71,6 +73,10 @@ class Lab:
     @property
     def vms(self) -> Mapping[str, VmHandle]:
         return dict(self._state.vms)
+
+    @property
+    def functions(self) -> Mapping[str, FunctionHandle]:
+        return dict(self._state.functions)
 
     def __enter__(self) -> Lab:
         self.start()
@@ -152,6 +158,51 @@ class Lab:
         save_state(self._state)
         return vm
 
+    def add_function(
+        self,
+        chassis: ChassisHandle | str,
+        name: str,
+        ingress_mac: str,
+        ingress_ip_cidr: str | None,
+        egress_mac: str | None = None,
+        egress_ip_cidr: str | None = None,
+        *,
+        ingress_iface_id: str | None = None,
+        egress_iface_id: str | None = None,
+        mode: Mode | str = Mode.UNAWARE,
+        add: int = 1,
+        decrement_si: bool = False,
+        mtu: int = DEFAULT_VM_MTU,
+    ) -> FunctionHandle:
+        """A service function on `chassis`: a namespace whose ingress (and egress) NIC is plugged into br-int
+        with external_ids:iface-id like a VM's, and an sfemu forwarder adding `add` to each L4 payload byte.
+        One NIC only when egress_mac is None or both iface ids are the same port."""
+        ch = self._state.chassis[chassis if isinstance(chassis, str) else chassis.name]
+        check_name("function", name)
+        self._check_free(name, None)
+        in_id = ingress_iface_id or name
+        single = egress_mac is None or egress_iface_id == in_id
+        if single and egress_mac not in (None, ingress_mac):
+            raise ValueError(f"function {name}: one port ({in_id}) cannot have two MACs")
+        nics = [nic_plan(ingress_mac, ingress_ip_cidr, in_id, self._nic_link())]
+        if not single:
+            assert egress_mac is not None
+            out_id = egress_iface_id or f"{name}-egress"
+            nics.append(nic_plan(egress_mac, egress_ip_cidr, out_id, self._nic_link()))
+        plan = FunctionPlan(
+            name=name, netns=self.names.netns(name), run_dir=self.run_dir / name, mode=Mode(mode),
+            add=add % 256, decrement_si=decrement_si, mtu=mtu, nics=tuple(nics),
+        )  # fmt: skip
+        save_state(self._state)
+        function = create_function(ch, plan)
+        self._state.functions[name] = function
+        save_state(self._state)
+        return function
+
+    def _nic_link(self) -> tuple[str, str]:
+        # A function NIC is named like a VM NIC (<prefix>v<k>e|p): the teardown already knows that shape.
+        return self.names.vm_link(self._state.allocate_index("vm"))
+
     def warm_underlay(self, timeout: float = 10.0) -> None:
         """Ping every remote underlay address from every chassis, so the userspace datapath has resolved
         the remote MACs before the first tunnelled packet (which it would otherwise drop)."""
@@ -199,12 +250,13 @@ class Lab:
         with _sigint_deferred():
             log.info("lab %s: tearing down", self.prefix)
             cleanup.destroy(self.prefix, self.run_dir)
+            reap_children()
             self._state = LabState(prefix=self.prefix, run_dir=self.run_dir)
             self._started = False
 
     def _check_free(self, name: str, underlay_ip: str | None) -> None:
-        if name in self._state.chassis or name in self._state.vms:
-            raise LabError(f"lab {self.prefix} already has a chassis or vm named {name!r}")
+        if name in self._state.chassis or name in self._state.vms or name in self._state.functions:
+            raise LabError(f"lab {self.prefix} already has a chassis, vm or function named {name!r}")
         if underlay_ip and any(c.underlay_ip == underlay_ip for c in self._state.chassis.values()):
             raise LabError(f"underlay address {underlay_ip} is already used in lab {self.prefix}")
 

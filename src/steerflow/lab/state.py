@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from steerflow.lab.chassis import ChassisHandle
+from steerflow.lab.function import FunctionHandle
 from steerflow.lab.vm import VmHandle
 
 STATE_FILE = "lab.json"
@@ -22,6 +23,7 @@ class LabState:
     owner_pid: int = field(default_factory=os.getpid)
     chassis: dict[str, ChassisHandle] = field(default_factory=dict)
     vms: dict[str, VmHandle] = field(default_factory=dict)
+    functions: dict[str, FunctionHandle] = field(default_factory=dict)
     last_index: dict[str, int] = field(default_factory=dict)
 
     def allocate_index(self, kind: str) -> int:
@@ -39,6 +41,7 @@ class LabState:
             "last_index": dict(self.last_index),
             "chassis": [{**asdict(c), "run_dir": str(c.run_dir)} for c in self.chassis.values()],
             "vms": [asdict(v) for v in self.vms.values()],
+            "functions": [f.to_json() for f in self.functions.values()],
         }
 
     @classmethod
@@ -47,6 +50,7 @@ class LabState:
             raise ValueError(f"unsupported lab state version {data.get('version')!r}")
         chassis = [ChassisHandle(**{**c, "run_dir": Path(c["run_dir"])}) for c in data["chassis"]]
         vms = [VmHandle(**v) for v in data["vms"]]
+        functions = [FunctionHandle.from_json(f) for f in data.get("functions", [])]
         return cls(
             prefix=data["prefix"],
             run_dir=Path(data["run_dir"]),
@@ -54,6 +58,7 @@ class LabState:
             last_index={str(k): int(v) for k, v in data["last_index"].items()},
             chassis={c.name: c for c in chassis},
             vms={v.name: v for v in vms},
+            functions={f.name: f for f in functions},
         )
 
 

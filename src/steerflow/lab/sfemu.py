@@ -1,0 +1,190 @@
+"""sfemu: a service function emulator that forwards frames between two NICs, adding N to each L4 payload byte.
+
+    python -m steerflow.lab.sfemu --ingress IF --egress IF --mode unaware|mpls|nsh [--add N]
+        [--decrement-si] [--log FILE] [--status FILE]
+
+It reads every frame arriving on the ingress NIC with an AF_PACKET socket in promiscuous mode (the
+forwarder keeps the original MACs, so frames are not addressed to it), rewrites it with
+`steerflow.lab.sfframes.rewrite_frame` and sends it out of the egress NIC (the same NIC when ingress ==
+egress). Frames it does not expect (ARP, ND, LLDP, another encapsulation) are counted and dropped.
+Counters go to the status file (JSON, rewritten atomically); SIGTERM or SIGINT makes it exit cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from steerflow.lab.sfframes import Ignored, Mode, rewrite_frame
+
+log = logging.getLogger("sfemu")
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_MR_PROMISC = 1
+PACKET_OUTGOING = 4  # sll_pkttype of frames this host sends: ours, and the kernel's own
+MAX_FRAME = 65535
+POLL_INTERVAL = 0.1  # how soon a stop request is noticed, and how stale the status file may get
+STATUS_INTERVAL = 0.2
+
+
+@dataclass
+class Counters:
+    """What the emulator did, as written to its status file."""
+
+    seen: int = 0
+    forwarded: int = 0
+    ignored: int = 0
+    send_errors: int = 0
+    ignored_reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    ingress: str
+    egress: str
+    mode: Mode
+    add: int
+    decrement_si: bool
+    status: Path | None
+
+
+class Emulator:
+    """The forwarding loop over one receive socket and one send socket (the same one for a single NIC)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.counters = Counters()
+        self.stop_requested = False
+        self._rx = _packet_socket(config.ingress, promiscuous=True)
+        self._tx = self._rx if config.egress == config.ingress else _packet_socket(config.egress)
+        self._dirty = True
+        self._last_status = 0.0
+
+    def run(self) -> None:
+        self.write_status("running")
+        log.info("forwarding %s -> %s mode=%s add=%d", self.config.ingress, self.config.egress,
+                 self.config.mode, self.config.add)  # fmt: skip
+        try:
+            while not self.stop_requested:
+                ready, _, _ = select.select([self._rx], [], [], POLL_INTERVAL)
+                if ready:
+                    self._drain()
+                if self._dirty and (not ready or time.monotonic() - self._last_status > STATUS_INTERVAL):
+                    self.write_status("running")
+        finally:
+            self.write_status("stopped")
+            self._rx.close()
+            self._tx.close()
+            log.info("stopped: %s", asdict(self.counters))
+
+    def _drain(self) -> None:
+        """Handle what is queued without blocking (bounded, so a flood never starves the status file)."""
+        for _ in range(256):
+            try:
+                frame, addr = self._rx.recvfrom(MAX_FRAME, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            if addr[2] != PACKET_OUTGOING:  # not what we (or the kernel) sent ourselves
+                self.handle(frame)
+
+    def handle(self, frame: bytes) -> None:
+        c = self.counters
+        c.seen += 1
+        self._dirty = True
+        cfg = self.config
+        try:
+            out = rewrite_frame(frame, cfg.mode, cfg.add, decrement_si=cfg.decrement_si)
+        except Ignored as exc:
+            c.ignored += 1
+            c.ignored_reasons[str(exc)] = c.ignored_reasons.get(str(exc), 0) + 1
+            log.debug("ignored %d bytes %s: %s", len(frame), _macs(frame), exc)
+            return
+        try:
+            self._tx.send(out.frame)
+        except OSError as exc:
+            c.send_errors += 1
+            log.warning("could not send %d bytes (%s): %s", len(out.frame), out.summary, exc)
+            return
+        c.forwarded += 1
+        log.debug("forwarded %d bytes %s: %s", len(out.frame), _macs(frame), out.summary)
+
+    def write_status(self, state: str) -> None:
+        self._dirty = False
+        self._last_status = time.monotonic()
+        if self.config.status is None:
+            return
+        body = {"pid": os.getpid(), "state": state, **asdict(self.counters)}
+        tmp = self.config.status.with_name(self.config.status.name + ".tmp")
+        tmp.write_text(json.dumps(body) + "\n")
+        tmp.replace(self.config.status)  # readers never see a half-written file
+
+
+def _macs(frame: bytes) -> str:
+    return f"{frame[6:12].hex(':')}>{frame[0:6].hex(':')}"
+
+
+def _packet_socket(ifname: str, *, promiscuous: bool = False) -> socket.socket:
+    # Protocol 0 receives nothing until bind names the interface: no frame of another NIC sneaks in.
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    sock.bind((ifname, ETH_P_ALL))
+    if promiscuous:
+        mreq = struct.pack("iHH8s", socket.if_nametoindex(ifname), PACKET_MR_PROMISC, 0, b"")
+        sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
+    return sock
+
+
+def _parse_args(argv: list[str] | None) -> Config:
+    p = argparse.ArgumentParser(prog="sfemu", description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--ingress", required=True, help="NIC frames arrive on")
+    p.add_argument("--egress", required=True, help="NIC frames leave by (may equal --ingress)")
+    p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.UNAWARE.value)
+    p.add_argument("--add", type=int, default=1, help="added to every L4 payload byte, mod 256")
+    p.add_argument("--decrement-si", action="store_true", help="NSH: decrement the service index")
+    p.add_argument("--log", type=Path, help="log file (DEBUG: one line per frame); default stderr at INFO")
+    p.add_argument("--status", type=Path, help="JSON counters file, rewritten as they change")
+    args = p.parse_args(argv)
+    _setup_logging(args.log)
+    return Config(args.ingress, args.egress, Mode(args.mode), args.add % 256, args.decrement_si, args.status)
+
+
+def _setup_logging(path: Path | None) -> None:
+    handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if path else logging.INFO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = _parse_args(argv)
+    try:
+        emulator = Emulator(config)
+    except OSError as exc:
+        log.error("cannot open %s/%s: %s", config.ingress, config.egress, exc)
+        return 2
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        emulator.stop_requested = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    with contextlib.suppress(KeyboardInterrupt):
+        emulator.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
