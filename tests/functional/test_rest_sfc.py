@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from steerflow.api.sfc_attributes import PORT_CHAIN
 from tests.functional.conftest import ApiServer, Rest
 
 pytestmark = pytest.mark.server
@@ -60,7 +61,7 @@ def test_whole_chain_is_created_and_read_back(rest: Rest, api_server: ApiServer)
         assert [o["id"] for o in rest.list(collection, name=obj["name"])] == [obj["id"]]
         assert obj["project_id"] == obj["tenant_id"] == "default"
     stored = api_server.store.get("port_chain", chain["id"])
-    assert stored is not None and stored.value == chain  # the NB holds exactly the API representation
+    assert stored is not None and PORT_CHAIN.visible(stored.value) == chain  # the API view plus hidden labels
 
 
 def test_ports_in_use_by_chains_cannot_be_deleted(rest: Rest, api_server: ApiServer) -> None:

@@ -17,6 +17,11 @@ from steerflow.api.errors import HTTPBadRequest
 from steerflow.model.sfc import N_TUPLE_KEYS, LbField
 
 MAX_CHAIN_ID: Final = 65535
+# A chain's MPLS labels (hidden from the API): 0-15 are reserved label values (RFC 3032), labels are 20 bits.
+HOP_LABELS: Final = "hop_labels"  # {port pair group id: label}, one label per group of the chain
+EXIT_LABEL: Final = "exit_label"  # one label meaning "the chain is done"
+MIN_LABEL: Final = 16
+MAX_LABEL: Final = (1 << 20) - 1
 DEFAULT_CHAIN_PARAMETERS: Final = {"correlation": "mpls", "symmetric": False}
 DEFAULT_SF_PARAMETERS: Final = {"correlation": None, "weight": 1}
 DEFAULT_PPG_N_TUPLE: Final[dict[str, dict[str, Any]]] = {"ingress_n_tuple": {}, "egress_n_tuple": {}}
@@ -192,6 +197,9 @@ PORT_CHAIN: Final = AttributeMap(
             normalize=attr.dict_items_converter(CHAIN_PARAMETER_SPECS),
             filter_converter=attr.identity,
         ),
+        # Dataplane keys allocated by the NB: stored with the chain, never shown, never set by a client.
+        Attribute(HOP_LABELS, allow_post=False, default=None, is_visible=False),
+        Attribute(EXIT_LABEL, allow_post=False, default=None, is_visible=False),
     ],
 )
 

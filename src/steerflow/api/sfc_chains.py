@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from steerflow.api import sfc_errors as err
 from steerflow.api.base import StoredResource, lowest_free, require_visible, visible_objects
 from steerflow.api.context import Context
 from steerflow.api.sfc_attributes import FLOW_CLASSIFIER, MAX_CHAIN_ID, PORT_CHAIN
 from steerflow.api.sfc_conflicts import basic_conflict, conflict
+from steerflow.api.sfc_labels import LABEL_ATTRIBUTES, assign_labels
 from steerflow.api.sfc_pairs import SFC_PREFIX
 from steerflow.api.sfc_refs import (
     chain_using_classifier,
@@ -71,7 +73,7 @@ def _check_prefix_version(prefix: str | None, ethertype: str) -> None:
 
 
 class PortChains(StoredResource):
-    """`/sfc/port_chains`: ordered groups plus classifiers; `chain_id` is allocated globally."""
+    """`/sfc/port_chains`: ordered groups plus classifiers; `chain_id` and MPLS labels allocated globally."""
 
     resource = "port_chain"
     collection = "port_chains"
@@ -85,6 +87,7 @@ class PortChains(StoredResource):
         _check_correlations(snap, obj["port_pair_groups"], obj["chain_parameters"]["correlation"])
         self._check_classifiers(ctx, snap, obj["flow_classifiers"], obj["id"])
         obj["chain_id"] = self._chain_id(snap, obj)
+        assign_labels(snap, obj)
         return obj, []
 
     def plan_update(
@@ -97,12 +100,18 @@ class PortChains(StoredResource):
             self._check_groups(ctx, snap, changes["port_pair_groups"], current["id"])
         if "flow_classifiers" in changes:
             self._check_classifiers(ctx, snap, changes["flow_classifiers"], current["id"])
-        return {**current, **changes}, []
+        new = {**current, **changes}
+        assign_labels(snap, new, current)  # on every update: a chain stored before labels existed gets them
+        return new, []
 
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
         if graph_holding_chain(snap, current["id"]) is not None:
             raise err.ServiceGraphPortChainInUse(id=current["id"])
         return []
+
+    def list(self, ctx: Context, filters: Mapping[str, builtins.list[str]]) -> builtins.list[JsonDict]:
+        """Hidden attributes filter nothing (ignored like unknown keys): no side channel to the labels."""
+        return super().list(ctx, {k: v for k, v in filters.items() if k not in LABEL_ATTRIBUTES})
 
     @staticmethod
     def _check_groups(ctx: Context, snap: Snapshot, ppg_ids: Sequence[str], pc_id: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from steerflow.api.errors import BadRequest, InUse, InvalidInput, NeutronError, NotFound
+from steerflow.api.errors import BadRequest, Conflict, InUse, InvalidInput, NeutronError, NotFound
 
 # The keys a port pair group's n-tuple may have, rendered the way upstream's message shows them.
 SUPPORTED_PPG_TUPLE_MAPPING = {
@@ -29,6 +29,15 @@ class PortChainUnavailableChainId(InvalidInput):
 class PortChainFlowClassifierInConflict(InvalidInput):
     template = (
         "Flow Classifier %(fc_id)s conflicts with Flow Classifier %(pc_fc_id)s in port chain %(pc_id)s."
+    )
+
+
+class PortChainUnavailableLabel(Conflict):
+    """steerflow's own: the MPLS label space (shared by every chain) is used up."""
+
+    template = (
+        "Port Chain %(id)s no available MPLS label: it needs %(needed)d new labels and only %(free)d "
+        "of %(first)d-%(last)d are free."
     )
 
 

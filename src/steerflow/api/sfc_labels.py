@@ -1,0 +1,71 @@
+"""A port chain's MPLS labels: one per port pair group plus an exit label, unique across all chains.
+
+The labels are allocated in the NB when the chain is written and stored (hidden) with it, so the
+dataplane never derives them from list positions: a group keeps its label whatever its position, and
+only groups that join the chain get new ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from steerflow.api import sfc_errors as err
+from steerflow.api.base import lowest_free
+from steerflow.api.sfc_attributes import EXIT_LABEL, HOP_LABELS, MAX_LABEL, MIN_LABEL
+from steerflow.api.txn import Snapshot
+from steerflow.nbdb.api import JsonDict
+
+LABEL_ATTRIBUTES = frozenset({HOP_LABELS, EXIT_LABEL})
+
+
+def labels_of(chain: Mapping[str, Any]) -> set[int]:
+    """Every label a stored chain holds (none for a chain stored before chains had labels)."""
+    hops: Mapping[str, Any] = chain.get(HOP_LABELS) or {}
+    labels = {int(label) for label in hops.values()}
+    if chain.get(EXIT_LABEL) is not None:
+        labels.add(int(chain[EXIT_LABEL]))
+    return labels
+
+
+def assign_labels(snap: Snapshot, chain: JsonDict, previous: Mapping[str, Any] | None = None) -> None:
+    """Set `chain`'s hop and exit labels; `previous` is the stored chain an update replaces.
+
+    Groups `previous` labelled keep their label, the others get the lowest free ones (in chain order),
+    the exit label is kept or else allocated last. Raises `PortChainUnavailableLabel` when too few are free.
+    """
+    old = previous or {}
+    old_hops: Mapping[str, int] = old.get(HOP_LABELS) or {}
+    # The chain's own old labels stay taken during its update: a label released by a removed group is
+    # never handed to a group joining in the same write, so packets still carrying it cannot be
+    # steered to the newcomer. Later writes may reuse it.
+    used = _labels_of_other_chains(snap, chain["id"]) | labels_of(old)
+    groups = list(chain["port_pair_groups"])
+    joining = [g for g in groups if g not in old_hops]
+    exit_label = old.get(EXIT_LABEL)
+    fresh = iter(_take(used, len(joining) + (exit_label is None), chain["id"]))
+    chain[HOP_LABELS] = {g: int(old_hops[g]) if g in old_hops else next(fresh) for g in groups}
+    chain[EXIT_LABEL] = int(exit_label) if exit_label is not None else next(fresh)
+
+
+def _labels_of_other_chains(snap: Snapshot, chain_id: str) -> set[int]:
+    used: set[int] = set()
+    for other_id, other in snap.of("port_chain").items():
+        if other_id != chain_id:
+            used |= labels_of(other)
+    return used
+
+
+def _take(used: set[int], count: int, chain_id: str) -> list[int]:
+    """The `count` lowest labels in MIN_LABEL..MAX_LABEL not in `used`."""
+    taken: list[int] = []
+    start = MIN_LABEL
+    for _ in range(count):
+        label = lowest_free(used, start, MAX_LABEL)
+        if label is None:
+            raise err.PortChainUnavailableLabel(
+                id=chain_id, needed=count, free=len(taken), first=MIN_LABEL, last=MAX_LABEL
+            )
+        taken.append(label)
+        start = label + 1
+    return taken
