@@ -2,6 +2,7 @@
 
 from steerflow.lab.chassis import INTEGRATION_BRIDGE, TUNNEL_OFPORT, TUNNEL_PORT, ChassisHandle
 from steerflow.lab.cleanup import destroy, leftovers, sweep_orphans
+from steerflow.lab.function import FunctionCounters, FunctionHandle, FunctionNic
 from steerflow.lab.lab import ChassisStatus, Lab
 from steerflow.lab.names import LabNames
 from steerflow.lab.sh import LabCommandError, LabError
@@ -14,6 +15,9 @@ __all__ = [
     "TUNNEL_PORT",
     "ChassisHandle",
     "ChassisStatus",
+    "FunctionCounters",
+    "FunctionHandle",
+    "FunctionNic",
     "Lab",
     "LabCommandError",
     "LabError",

@@ -25,6 +25,9 @@ from steerflow.lab.vm import VmHandle, VmPlan, create_vm
 log = logging.getLogger("steerflow.lab")
 
 DEFAULT_VM_MTU = 1400  # room for the Geneve header on the 1500-byte underlay
+# A function's NICs take the VMs' full-size packets inside an MPLS label or NSH + outer Ethernet (up to 100
+# bytes more): OVS refuses ("Message too long") to send a frame above the port's MTU.
+DEFAULT_FUNCTION_MTU = DEFAULT_VM_MTU + 100
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ class Lab:
         mode: Mode | str = Mode.UNAWARE,
         add: int = 1,
         decrement_si: bool = False,
-        mtu: int = DEFAULT_VM_MTU,
+        mtu: int = DEFAULT_FUNCTION_MTU,
     ) -> FunctionHandle:
         """A service function on `chassis`: a namespace whose ingress (and egress) NIC is plugged into br-int
         with external_ids:iface-id like a VM's, and an sfemu forwarder adding `add` to each L4 payload byte.
@@ -181,14 +184,12 @@ class Lab:
         check_name("function", name)
         self._check_free(name, None)
         in_id = ingress_iface_id or name
-        single = egress_mac is None or egress_iface_id == in_id
-        if single and egress_mac not in (None, ingress_mac):
-            raise ValueError(f"function {name}: one port ({in_id}) cannot have two MACs")
         nics = [nic_plan(ingress_mac, ingress_ip_cidr, in_id, self._nic_link())]
-        if not single:
-            assert egress_mac is not None
+        if egress_mac is not None and egress_iface_id != in_id:
             out_id = egress_iface_id or f"{name}-egress"
             nics.append(nic_plan(egress_mac, egress_ip_cidr, out_id, self._nic_link()))
+        elif egress_mac not in (None, ingress_mac):
+            raise ValueError(f"function {name}: one port ({in_id}) cannot have two MACs")
         plan = FunctionPlan(
             name=name, netns=self.names.netns(name), run_dir=self.run_dir / name, mode=Mode(mode),
             add=add % 256, decrement_si=decrement_si, mtu=mtu, nics=tuple(nics),
@@ -234,13 +235,20 @@ class Lab:
         ]
 
     def save_logs(self, dest: Path) -> list[Path]:
-        """Copy the daemons' logs to dest/<chassis>/ (teardown deletes the run dir, logs included)."""
+        """Copy the daemons' logs to dest/<chassis>/ and the functions' to dest/<function>/ (teardown deletes
+        the run dir, logs included)."""
         copied: list[Path] = []
         for ch in self._state.chassis.values():
             for log_file in sorted(ch.run_dir.glob("*.log")):
                 target = dest / ch.name / log_file.name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(log_file, target)
+                copied.append(target)
+        for fn in self._state.functions.values():
+            if fn.log_file.exists():
+                target = dest / fn.name / fn.log_file.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(fn.log_file, target)
                 copied.append(target)
         return copied
 

@@ -1,4 +1,4 @@
-"""Test traffic between lab VMs: N UDP datagrams or one TCP stream from one namespace to another, and what arrived.
+"""Test traffic between lab VMs: N UDP datagrams or one TCP stream from one VM to another, and what arrived.
 
 The library side (`udp_transfer`, `tcp_transfer`) runs in the test process; it starts this module's
 receiver in the destination VM's namespace and its sender in the source's (`python -m
