@@ -83,6 +83,8 @@ def test_unaware_function_adds_one_over_udp_and_tcp_and_ignores_arp(lab: LabFact
     assert tcp_transfer(a, b, TCP_PAYLOAD) == plus(TCP_PAYLOAD, 1)
     assert tcp_transfer(a, b, TCP_PAYLOAD, ipv6=True) == plus(TCP_PAYLOAD, 1)
     assert "forwarded" in fn.log_text()
+    fn.stop()  # with the function gone, the steered traffic goes nowhere: it never took another path
+    assert udp_transfer(a, b, PAYLOADS, timeout=1.0) == []
 
 
 def test_two_functions_in_a_row_one_with_a_single_nic(lab: LabFactory) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import select
 import socket
 import subprocess
@@ -25,6 +26,7 @@ READY = "ready"
 DEFAULT_UDP_PORT = 5000
 DEFAULT_TCP_PORT = 5001
 _GRACE = 5.0  # on top of a receiver's own deadline, before we kill it
+READY_TIMEOUT = 10.0  # a Python start in a namespace on a busy 2-core machine
 
 
 def udp_transfer(
@@ -94,11 +96,11 @@ class _Receiver:
     def __init__(self, netns: str, args: Sequence[str], timeout: float) -> None:
         self._argv = _module_argv(netns, args)
         self._timeout = timeout
-        self._proc: subprocess.Popen[str] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> _Receiver:
         self._proc = subprocess.Popen(
-            self._argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            self._argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         try:
             self._wait_ready()
@@ -112,11 +114,10 @@ class _Receiver:
 
     def _wait_ready(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
-        ready, _, _ = select.select([self._proc.stdout], [], [], 10.0)
-        line = self._proc.stdout.readline().strip() if ready else ""
+        line = _read_line(self._proc.stdout.fileno(), READY_TIMEOUT)
         if line != READY:
             self._stop()
-            err = self._proc.stderr.read() if self._proc.stderr else ""
+            err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
             raise LabError(f"traffic receiver did not start ({line!r}): {err.strip()}")
 
     def lines(self) -> list[str]:
@@ -128,13 +129,30 @@ class _Receiver:
             self._stop()
             out, err = self._proc.communicate()
         if self._proc.returncode != 0:
-            raise LabError(f"traffic receiver failed ({self._proc.returncode}): {err.strip()}")
-        return [line for line in out.splitlines() if line]
+            raise LabError(
+                f"traffic receiver failed ({self._proc.returncode}): {err.decode(errors='replace')}"
+            )
+        return [line for line in out.decode().splitlines() if line]
 
     def _stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait(timeout=_GRACE)
+
+
+def _read_line(fd: int, timeout: float) -> str:
+    """One line from a pipe, byte by byte: what follows stays in the pipe for communicate() to read."""
+    deadline = time.monotonic() + timeout
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            break
+        byte = os.read(fd, 1)
+        if not byte:  # the receiver exited
+            break
+        line += byte
+    return line.decode(errors="replace").strip()
 
 
 # ---- the programs run inside the namespaces ---------------------------------------------------------
