@@ -164,6 +164,9 @@ class StoredResource:
     def _converted_filters(self, filters: Mapping[str, Sequence[str]]) -> dict[str, builtins.list[Any]]:
         out: dict[str, builtins.list[Any]] = {}
         for key, raw in filters.items():
+            known = self.attributes.attributes.get(key)
+            if known is not None and not known.is_visible:
+                continue  # hidden attributes are not filters either: nobody probes them
             values = self.attributes.filter_values(key, raw)
             if values is not None:  # unknown filter keys are ignored, as Neutron does
                 out[key] = values

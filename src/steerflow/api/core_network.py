@@ -82,7 +82,7 @@ NETWORK_ATTRIBUTES = A.AttributeMap(
 )
 
 NETWORK_TYPE = "geneve"
-MAX_VNI = (1 << 24) - 1
+MAX_VNI = (1 << 23) - 1  # VNIs from 2**23 address function instances (SFC delivery)
 
 
 class NetworkResource(StoredResource):

@@ -21,6 +21,8 @@ MAX_CHAIN_ID: Final = 65535
 HOP_LABELS: Final = "hop_labels"  # {port pair group id: label}, one label per group of the chain
 EXIT_LABEL: Final = "exit_label"  # one label meaning "the chain is done"
 MIN_LABEL: Final = 16
+PAIR_KEY: Final = "pair_key"  # a port pair's number on the wire: Geneve VNI 2**23 + key reaches it
+MAX_PAIR_KEY: Final = (1 << 23) - 1
 MAX_LABEL: Final = (1 << 20) - 1
 DEFAULT_CHAIN_PARAMETERS: Final = {"correlation": "mpls", "symmetric": False}
 DEFAULT_SF_PARAMETERS: Final = {"correlation": None, "weight": 1}
@@ -70,6 +72,8 @@ PORT_PAIR: Final = AttributeMap(
             normalize=attr.dict_items_converter(SF_PARAMETER_SPECS),
             filter_converter=attr.identity,
         ),
+        # internal: the instance's number on the wire (Geneve delivery VNI), allocated once
+        Attribute(PAIR_KEY, allow_post=False, default=None, is_visible=False),
     ],
 )
 

@@ -274,3 +274,7 @@ class FlowClassifierException(NeutronError):
 
 class FlowClassifierBadRequest(BadRequest, FlowClassifierException):
     template = "%(message)s"
+
+
+class PortPairUnavailableKey(Conflict):
+    template = "No port pair key is free: at most %(limit)d port pairs can exist."

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from steerflow.api import sfc_errors as err
 from steerflow.api.base import StoredResource, lowest_free, require_visible, visible_objects
 from steerflow.api.context import Context
-from steerflow.api.sfc_attributes import PORT_PAIR, PORT_PAIR_GROUP
+from steerflow.api.sfc_attributes import MAX_PAIR_KEY, PAIR_KEY, PORT_PAIR, PORT_PAIR_GROUP
 from steerflow.api.sfc_refs import chain_using_group, group_holding_port_pair
 from steerflow.api.txn import Snapshot
 from steerflow.model.sfc import PortPair
@@ -31,6 +31,7 @@ class PortPairs(StoredResource):
         ingress = require_visible(ctx, snap, "port", obj["ingress"], err.PortPairPortNotFound)
         egress = require_visible(ctx, snap, "port", obj["egress"], err.PortPairPortNotFound)
         _check_same_device(ingress, egress)
+        obj[PAIR_KEY] = _free_pair_key(snap)
         return obj, []
 
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
@@ -105,3 +106,12 @@ class PortPairGroups(StoredResource):
 def _check_tap(tap_enabled: bool, pp_ids: Sequence[str]) -> None:
     if tap_enabled and len(pp_ids) > 1:
         raise err.MultiplePortPairsInTapPPGNotSupported()
+
+
+def _free_pair_key(snap: Snapshot) -> int:
+    """The lowest pair key no port pair holds (global: it addresses the instance on every chassis)."""
+    used = {int(pp[PAIR_KEY]) for pp in snap.of("port_pair").values() if pp.get(PAIR_KEY)}
+    key = lowest_free(used, 1, MAX_PAIR_KEY)
+    if key is None:
+        raise err.PortPairUnavailableKey(limit=MAX_PAIR_KEY)
+    return key

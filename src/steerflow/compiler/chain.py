@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 from steerflow.compiler.chain_view import Chain, Hop, Instance
-from steerflow.compiler.classify import classifier_matches
+from steerflow.compiler.classify import NEIGHBOUR_DISCOVERY, ClassifierError, classifier_matches
 from steerflow.compiler.encap import INNER_ETHERTYPES, EncapDriver
 from steerflow.compiler.view import ChassisView, LogicalPort
 from steerflow.flows.types import Action, Bucket, Flow, Group, GroupAction, Match, Output, Resubmit, SetField
@@ -34,6 +34,7 @@ SFC_DISPATCH = table_id("SFC_DISPATCH")
 SFC_ENCAP = table_id("SFC_ENCAP")
 SFC_DELIVER = table_id("SFC_DELIVER")
 SFC_RETURN = table_id("SFC_RETURN")
+ARP_RESPONDER = table_id("ARP_RESPONDER")
 L2_LOOKUP = table_id("L2_LOOKUP")
 
 HOP_GROUP_BASE = 3 << 28  # + hop label: the select group over the hop's instances
@@ -60,6 +61,8 @@ def chain_flows(view: ChassisView, chains: tuple[Chain, ...], driver_for: Driver
                     yield from _deliver(view, inst, driver)
                 yield from _return(view, chain, hop, inst, driver, returning)
     yield Flow(SFC_RETURN, 0, Match(), cookie=cookie(CookieKind.INFRA))  # unknown returns: drop
+    for nd in NEIGHBOUR_DISCOVERY:  # address resolution is never steered into a chain
+        yield Flow(CLASSIFY, CLASSIFY_PRIORITY + 10, nd, goto=ARP_RESPONDER, cookie=cookie(CookieKind.INFRA))
 
 
 def chain_groups(chains: tuple[Chain, ...]) -> Iterator[Group]:
@@ -91,7 +94,12 @@ def _classify(view: ChassisView, chain: Chain) -> Iterator[Flow]:
             continue  # its destination port is gone: nothing can match
         if dst is not None:
             where = _merge(where, Match.of(eth_dst=dst.mac))
-        for header in classifier_matches(fc):
+        try:
+            headers = classifier_matches(fc)
+        except ClassifierError as exc:  # the API refuses these; one stray must not stop the chassis
+            LOG.error("classifier %s of chain %s ignored: %s", fc.id, chain.id, exc)
+            continue
+        for header in headers:
             match = _merge(where, header)
             yield Flow(
                 CLASSIFY, CLASSIFY_PRIORITY, match, (SetField(reg.HOP, first),), goto=SFC_DISPATCH, cookie=ck
