@@ -24,7 +24,7 @@ from steerflow.api.context import Context
 from steerflow.api.core import core_handlers
 from steerflow.api.resource import ResourceHandler
 from steerflow.api.sfc import sfc_handlers
-from steerflow.lab import ChassisHandle, Lab, VmHandle
+from steerflow.lab import ChassisHandle, FunctionHandle, Lab, VmHandle
 from steerflow.nbdb.embedded import EmbeddedStore
 from tests.lab_fixtures import LabFactory
 
@@ -113,6 +113,39 @@ class Fabric:
         self.wait_bound(nb_port["id"], chassis)
         return vm
 
+    def plug_function(
+        self,
+        chassis: str,
+        name: str,
+        network: dict[str, Any],
+        *,
+        correlation: str | None = None,
+        add: int = 1,
+    ) -> tuple[FunctionHandle, dict[str, Any]]:
+        """A service function instance: NB ingress and egress ports, the emulator wearing their MACs and
+        addresses on `chassis`, and its port pair (`correlation` None: SFC-unaware)."""
+        nb_in, nb_out = (
+            self.create("port", network_id=network["id"], name=f"{name}-{side}", device_id=name)
+            for side in ("in", "out")
+        )
+        fn = self.lab.add_function(
+            self.chassis[chassis], name,
+            nb_in["mac_address"], f"{_ipv4(nb_in)}/24", nb_out["mac_address"], f"{_ipv4(nb_out)}/24",
+            ingress_iface_id=nb_in["id"], egress_iface_id=nb_out["id"],
+            mode=correlation or "unaware", add=add,
+        )  # fmt: skip
+        for port in (nb_in, nb_out):
+            self.wait_bound(port["id"], chassis)
+        params = {"correlation": correlation, "weight": 1}
+        pair = self.create(
+            "port_pair",
+            name=name,
+            ingress=nb_in["id"],
+            egress=nb_out["id"],
+            service_function_parameters=params,
+        )
+        return fn, pair
+
     def wait_bound(self, port_id: str, chassis: str, timeout: float = APPLY_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -131,6 +164,10 @@ class Fabric:
 
     def agent_logs(self) -> str:
         return "\n".join(f"--- agent {n} ---\n{a.log_text()[-4000:]}" for n, a in self.agents.items())
+
+
+def _ipv4(port: dict[str, Any]) -> str:
+    return next(str(f["ip_address"]) for f in port["fixed_ips"] if ":" not in f["ip_address"])
 
 
 @pytest.fixture
