@@ -49,14 +49,18 @@ def _chain(
     return chain
 
 
-@pytest.mark.parametrize("correlation", [None, "mpls"], ids=["unaware", "mpls-aware"])
-def test_one_function_on_another_chassis(fabric: Fabric, correlation: str | None) -> None:
+@pytest.mark.parametrize(
+    ("encap", "correlation"),
+    [("mpls", None), ("mpls", "mpls"), ("nsh", None), ("nsh", "nsh")],
+    ids=["mpls-unaware", "mpls-aware", "nsh-unaware", "nsh-aware"],
+)
+def test_one_function_on_another_chassis(fabric: Fabric, encap: str, correlation: str | None) -> None:
     net, client, server = _world(fabric)
     _fn, pair = fabric.plug_function("ch2", "fw", net, correlation=correlation)
     fabric.wait_applied()
     client.wait_ping(server.ipv4)
     assert udp_transfer(client, server, PAYLOADS, port=7) == PAYLOADS  # no chain yet
-    _chain(fabric, client, [[pair["id"]]])
+    _chain(fabric, client, [[pair["id"]]], correlation=encap)
     assert udp_transfer(client, server, PAYLOADS, port=7) == _shifted(1)
     assert udp_transfer(client, server, PAYLOADS, port=8) == PAYLOADS  # not classified: untouched
 

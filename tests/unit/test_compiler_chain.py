@@ -27,20 +27,38 @@ def _nb(correlation: str | None, sf_chassis: str = "ch2") -> dict[str, dict[str,
     return {
         "network": {NET: {"id": NET, "provider:segmentation_id": 7}},
         "port": {p["id"]: p for p in ports},
-        "port_binding": {pid: {"port_id": pid, "chassis": ch, "ofport": of} for pid, (ch, of) in where.items()},
+        "port_binding": {
+            pid: {"port_id": pid, "chassis": ch, "ofport": of} for pid, (ch, of) in where.items()
+        },
         "chassis": {
             "ch1": {"name": "ch1", "underlay_ip": "198.51.100.11"},
             "ch2": {"name": "ch2", "underlay_ip": "198.51.100.12"},
         },
-        "port_pair": {"pp1": {"id": "pp1", "ingress": "sf-in", "egress": "sf-out", "pair_key": 5,
-                              "service_function_parameters": {"correlation": correlation, "weight": 1}}},
+        "port_pair": {
+            "pp1": {
+                "id": "pp1",
+                "ingress": "sf-in",
+                "egress": "sf-out",
+                "pair_key": 5,
+                "service_function_parameters": {"correlation": correlation, "weight": 1},
+            }
+        },
         "port_pair_group": {"ppg1": {"id": "ppg1", "port_pairs": ["pp1"]}},
-        "flow_classifier": {"fc1": {"id": "fc1", "ethertype": "IPv4", "protocol": "udp",
-                                    "logical_source_port": "client"}},
-        "port_chain": {"pc1": {"id": "pc1", "chain_id": 1, "port_pair_groups": ["ppg1"], "flow_classifiers": ["fc1"],
-                               "chain_parameters": {"correlation": "mpls"}, "hop_labels": {"ppg1": 100},
-                               "exit_label": 101}},
-    }  # fmt: skip
+        "flow_classifier": {
+            "fc1": {"id": "fc1", "ethertype": "IPv4", "protocol": "udp", "logical_source_port": "client"}
+        },
+        "port_chain": {
+            "pc1": {
+                "id": "pc1",
+                "chain_id": 1,
+                "port_pair_groups": ["ppg1"],
+                "flow_classifiers": ["fc1"],
+                "chain_parameters": {"correlation": "mpls"},
+                "hop_labels": {"ppg1": 100},
+                "exit_label": 101,
+            }
+        },
+    }
 
 
 def _switch(nb: dict[str, Any], chassis: str) -> Switch:
@@ -49,8 +67,10 @@ def _switch(nb: dict[str, Any], chassis: str) -> Switch:
 
 
 def _udp(**extra: Any) -> Packet:
-    fields = dict(in_port=1, eth_src=CLIENT, eth_dst=SERVER, eth_type=0x0800, ip_proto=17,
-                  ipv4_src="203.0.113.1", ipv4_dst="203.0.113.2", udp_src=5000, udp_dst=7)  # fmt: skip
+    fields: dict[str, Any] = {
+        "in_port": 1, "eth_src": CLIENT, "eth_dst": SERVER, "eth_type": 0x0800, "ip_proto": 17,
+        "ipv4_src": "203.0.113.1", "ipv4_dst": "203.0.113.2", "udp_src": 5000, "udp_dst": 7,
+    }  # fmt: skip
     return Packet.of(**{**fields, **extra})
 
 
@@ -94,3 +114,29 @@ def test_a_foreign_packet_from_a_function_egress_is_dropped() -> None:
     nb = _nb(correlation="mpls", sf_chassis="ch1")
     stray = _udp(in_port=4, eth_type=0x8847, mpls_label=999, mpls_tc=0)
     assert _switch(nb, "ch1").run(stray).dropped
+
+
+def _nsh_nb(correlation: str | None, sf_chassis: str = "ch1") -> dict[str, Any]:
+    nb = _nb(correlation, sf_chassis)
+    nb["port_chain"]["pc1"]["chain_parameters"] = {"correlation": "nsh"}
+    nb["port_chain"]["pc1"]["project_id"] = "p1"
+    return nb
+
+
+def test_nsh_aware_function_gets_spi_si_and_context_and_may_decrement_si() -> None:
+    nb = _nsh_nb("nsh")
+    ch1 = _switch(nb, "ch1")
+    port, to_sf = _one(ch1.run(_udp()))
+    assert port == 3 and to_sf["eth_type"] == 0x894F and to_sf["eth_dst"] == "02:00:00:00:00:03"
+    assert (to_sf["nsh_spi"], to_sf["nsh_si"], to_sf["nsh_c1"], to_sf["nsh_c2"]) == (1, 255, 1, 7)
+    for si in (255, 254):  # returned as sent, or with SI decremented as RFC 8300 says
+        port, onward = _one(ch1.run(to_sf.set(in_port=4, nsh_si=si)))
+        assert port == TUNNEL and onward["eth_type"] == 0x0800 and onward["eth_dst"] == SERVER
+
+
+def test_nsh_to_an_unaware_function_elsewhere_is_stripped_on_arrival() -> None:
+    nb = _nsh_nb(None, sf_chassis="ch2")
+    port, tunnelled = _one(_switch(nb, "ch1").run(_udp()))
+    assert port == TUNNEL and tunnelled["eth_type"] == 0x894F
+    port, delivered = _one(_switch(nb, "ch2").run(tunnelled.set(in_port=TUNNEL)))
+    assert port == 3 and delivered["eth_type"] == 0x0800 and delivered["eth_dst"] == SERVER

@@ -20,7 +20,19 @@ from steerflow.compiler.chain_view import Chain, Hop, Instance
 from steerflow.compiler.classify import NEIGHBOUR_DISCOVERY, ClassifierError, classifier_matches
 from steerflow.compiler.encap import INNER_ETHERTYPES, EncapDriver
 from steerflow.compiler.view import ChassisView, LogicalPort
-from steerflow.flows.types import Action, Bucket, Flow, Group, GroupAction, Match, Output, Resubmit, SetField
+from steerflow.flows.types import (
+    Action,
+    Bucket,
+    Flow,
+    FlowKey,
+    Group,
+    GroupAction,
+    Match,
+    Move,
+    Output,
+    Resubmit,
+    SetField,
+)
 from steerflow.pipeline import registers as reg
 from steerflow.pipeline.cookies import CookieKind, cookie
 from steerflow.pipeline.tables import table_id
@@ -48,6 +60,7 @@ def chain_flows(view: ChassisView, chains: tuple[Chain, ...], driver_for: Driver
     """Every flow of every chain on this chassis; what two chains share is emitted once."""
     seen_instances: set[int] = set()
     returning: dict[tuple[int, int], Chain] = {}  # (network, egress key) of unaware instances -> owner
+    claimed: dict[FlowKey, Flow] = {}
     for chain in chains:
         driver = driver_for(str(chain.correlation))
         yield from _classify(view, chain)
@@ -59,7 +72,9 @@ def chain_flows(view: ChassisView, chains: tuple[Chain, ...], driver_for: Driver
                 if inst.key not in seen_instances:
                     seen_instances.add(inst.key)
                     yield from _deliver(view, inst, driver)
-                yield from _return(view, chain, hop, inst, driver, returning)
+                for flow in _return(view, chain, hop, inst, driver, returning):
+                    if _first_claim(claimed, flow):
+                        yield flow
     yield Flow(SFC_RETURN, 0, Match(), cookie=cookie(CookieKind.INFRA))  # unknown returns: drop
     for nd in NEIGHBOUR_DISCOVERY:  # address resolution is never steered into a chain
         yield Flow(CLASSIFY, CLASSIFY_PRIORITY + 10, nd, goto=ARP_RESPONDER, cookie=cookie(CookieKind.INFRA))
@@ -101,9 +116,8 @@ def _classify(view: ChassisView, chain: Chain) -> Iterator[Flow]:
             continue
         for header in headers:
             match = _merge(where, header)
-            yield Flow(
-                CLASSIFY, CLASSIFY_PRIORITY, match, (SetField(reg.HOP, first),), goto=SFC_DISPATCH, cookie=ck
-            )
+            enter = (SetField(reg.HOP, first), Move(reg.SRC_PORT, reg.ORIGIN, 32))
+            yield Flow(CLASSIFY, CLASSIFY_PRIORITY, match, enter, goto=SFC_DISPATCH, cookie=ck)
 
 
 def _classified_where(
@@ -157,7 +171,7 @@ def _encap(view: ChassisView, chain: Chain, hop: Hop, inst: Instance, driver: En
         yield Flow(SFC_ENCAP, 100, base, goto=SFC_DELIVER, cookie=ck)  # the proxy: never pushed
         return
     for ethertype in INNER_ETHERTYPES:
-        actions = driver.push(chain, hop, ethertype)
+        actions = driver.push(chain, hop, inst, ethertype)
         yield Flow(SFC_ENCAP, 100, base.extend(eth_type=ethertype), actions, goto=SFC_DELIVER, cookie=ck)
 
 
@@ -219,6 +233,16 @@ def _return(
         )
         return
     yield Flow(SFC_RETURN, 100, from_egress, onward, cookie=ck)
+
+
+def _first_claim(claimed: dict[FlowKey, Flow], flow: Flow) -> bool:
+    """One return flow per header seen at one egress port: an instance serving two hops that its
+    header cannot tell apart follows the first (by chain id, then position) until per-flow state exists."""
+    held = claimed.setdefault(flow.key, flow)
+    if held is flow or held == flow:
+        return held is flow
+    LOG.warning("function egress flow %s is ambiguous: keeping %s", flow, held)
+    return False
 
 
 def _serves_twice(chain: Chain, hop: Hop, inst: Instance) -> bool:

@@ -55,6 +55,7 @@ class Chain:
     classifiers: tuple[FlowClassifier, ...]
     hops: tuple[Hop, ...]
     exit_label: int
+    project_id: str = ""
 
     def next_label(self, position: int) -> int:
         """The label after hop `position`: the next hop's, or the exit."""

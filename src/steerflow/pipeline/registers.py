@@ -9,6 +9,7 @@ SRC_PORT: Final = "reg6"  # the logical port key the packet entered from (0 = fr
 DST_PORT: Final = "reg7"  # the logical port key the packet is going to (set by L2 lookup)
 FLAGS: Final = "reg5"  # bit flags below
 HOP: Final = "reg2"  # SFC: the label of the hop the packet is heading to (0 = not in a chain)
+ORIGIN: Final = "reg8"  # SFC: the key of the port the chain's traffic came from (NSH context c1)
 INSTANCE: Final = "reg4"  # SFC: the pair key of the function instance chosen for that hop
 
 FLAG_FROM_TUNNEL: Final = 0x1  # arrived from another chassis: deliver locally only, never re-tunnel

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from steerflow.flows.types import Action, Match
 
 if TYPE_CHECKING:
-    from steerflow.compiler.chain_view import Chain, Hop
+    from steerflow.compiler.chain_view import Chain, Hop, Instance
 
 ENTRY_POINT_GROUP = "steerflow.encap"
 ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
@@ -29,8 +29,11 @@ INNER_ETHERTYPES = (ETH_IPV4, ETH_IPV6)
 class EncapDriver(Protocol):
     name: str
 
-    def push(self, chain: Chain, hop: Hop, ethertype: int) -> tuple[Action, ...]:
-        """Actions that put the header on a plain packet of `ethertype` heading to `hop`."""
+    def push(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
+        """Actions that put the header on a plain packet of `ethertype` heading to `instance` of `hop`.
+
+        The origin register (`registers.ORIGIN`, the source port key) holds what metadata the header
+        may carry end to end."""
         ...
 
     def returned(self, chain: Chain, hop: Hop) -> Iterator[tuple[Match, tuple[Action, ...]]]:

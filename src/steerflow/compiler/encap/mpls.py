@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from steerflow.compiler.chain_view import Chain, Hop
+from steerflow.compiler.chain_view import Chain, Hop, Instance
 from steerflow.compiler.encap import ETH_IPV4, INNER_ETHERTYPES
 from steerflow.flows.types import Action, Match, PopMpls, PushMpls, SetField
 
@@ -21,7 +21,7 @@ def _tc(ethertype: int) -> int:
 class MplsDriver:
     name = "mpls"
 
-    def push(self, chain: Chain, hop: Hop, ethertype: int) -> tuple[Action, ...]:
+    def push(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
         return (PushMpls(ETH_MPLS), SetField("mpls_label", hop.label), SetField("mpls_tc", _tc(ethertype)))
 
     def returned(self, chain: Chain, hop: Hop) -> Iterator[tuple[Match, tuple[Action, ...]]]:
