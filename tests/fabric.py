@@ -121,6 +121,7 @@ class Fabric:
         *,
         correlation: str | None = None,
         add: int = 1,
+        weight: int = 1,
     ) -> tuple[FunctionHandle, dict[str, Any]]:
         """A service function instance: NB ingress and egress ports, the emulator wearing their MACs and
         addresses on `chassis`, and its port pair (`correlation` None: SFC-unaware)."""
@@ -136,7 +137,7 @@ class Fabric:
         )  # fmt: skip
         for port in (nb_in, nb_out):
             self.wait_bound(port["id"], chassis)
-        params = {"correlation": correlation, "weight": 1}
+        params = {"correlation": correlation, "weight": weight}
         pair = self.create(
             "port_pair",
             name=name,

@@ -49,6 +49,36 @@ def udp_transfer(
         return [bytes.fromhex(line) for line in receiver.lines()]
 
 
+def udp_flows(
+    src: VmHandle,
+    dst: VmHandle,
+    payload: bytes,
+    *,
+    flows: int,
+    first_source_port: int = 20000,
+    port: int = DEFAULT_UDP_PORT,
+    timeout: float = 15.0,
+) -> dict[int, bytes]:
+    """`flows` UDP flows from `src` to `dst`:port, one datagram each from consecutive source ports;
+    returns what arrived per source port (a flow whose datagram was lost is missing)."""
+    address = _address(dst, ipv6=False)
+    recv_args = ["udp-recv", "--bind", address, "--port", str(port), "--with-source"]
+    recv_args += ["--count", str(flows), "--timeout", f"{timeout:g}"]
+    with _Receiver(dst.netns, recv_args, timeout) as receiver:
+        send_args = ["udp-send", "--dst", address, "--port", str(port)]
+        send_args += ["--source-ports", f"{first_source_port}:{flows}", payload.hex()]
+        _run_module(src.netns, send_args, timeout)
+        lines = (line.split() for line in receiver.lines())
+        return {int(source): bytes.fromhex(data) for source, data in lines}
+
+
+def _port_range(spec: str | None) -> range | None:
+    if spec is None:
+        return None
+    first, count = (int(x) for x in spec.split(":"))
+    return range(first, first + count)
+
+
 def tcp_transfer(
     src: VmHandle,
     dst: VmHandle,
@@ -166,22 +196,31 @@ def _ready() -> None:
     print(READY, flush=True)
 
 
-def udp_recv(bind: str, port: int, count: int, timeout: float) -> None:
+def udp_recv(bind: str, port: int, count: int, timeout: float, *, with_source: bool = False) -> None:
     deadline = time.monotonic() + timeout
     with socket.socket(_family(bind), socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         sock.bind((bind, port))
         _ready()
         for _ in range(count):
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
                 return
-            print(sock.recv(65535).hex(), flush=True)
+            data, source = sock.recvfrom(65535)
+            print(f"{source[1]} {data.hex()}" if with_source else data.hex(), flush=True)
 
 
-def udp_send(dst: str, port: int, payloads: Sequence[str]) -> None:
-    with socket.socket(_family(dst), socket.SOCK_DGRAM) as sock:
-        for payload in payloads:
-            sock.sendto(bytes.fromhex(payload), (dst, port))
+def udp_send(dst: str, port: int, payloads: Sequence[str], *, source_ports: range | None = None) -> None:
+    if source_ports is None:
+        with socket.socket(_family(dst), socket.SOCK_DGRAM) as sock:
+            for payload in payloads:
+                sock.sendto(bytes.fromhex(payload), (dst, port))
+        return
+    for source in source_ports:  # one flow per source port, gently paced for the datapath's upcalls
+        with socket.socket(_family(dst), socket.SOCK_DGRAM) as sock:
+            sock.bind(("::" if ":" in dst else "0.0.0.0", source))
+            sock.sendto(bytes.fromhex(payloads[0]), (dst, port))
+        time.sleep(0.001)
 
 
 def tcp_recv(bind: str, port: int, timeout: float) -> None:
@@ -232,13 +271,20 @@ def main(argv: list[str] | None = None) -> int:
             cmd.add_argument("--timeout", type=float, default=5.0)
         if name == "udp-recv":
             cmd.add_argument("--count", type=int, required=True)
+            cmd.add_argument(
+                "--with-source", action="store_true", help="prefix each line with the sender's port"
+            )
+        if name == "udp-send":
+            cmd.add_argument(
+                "--source-ports", help="FIRST:COUNT: send the payload once from each of these ports"
+            )
         if name.endswith("send"):
             cmd.add_argument("payloads", nargs="*" if name == "udp-send" else 1, help="hex")
     a = p.parse_args(argv)
     if a.cmd == "udp-recv":
-        udp_recv(a.bind, a.port, a.count, a.timeout)
+        udp_recv(a.bind, a.port, a.count, a.timeout, with_source=a.with_source)
     elif a.cmd == "udp-send":
-        udp_send(a.dst, a.port, a.payloads)
+        udp_send(a.dst, a.port, a.payloads, source_ports=_port_range(a.source_ports))
     elif a.cmd == "tcp-recv":
         tcp_recv(a.bind, a.port, a.timeout)
     else:
