@@ -24,8 +24,10 @@ from steerflow.api.context import Context
 from steerflow.api.core import core_handlers
 from steerflow.api.resource import ResourceHandler
 from steerflow.api.sfc import sfc_handlers
+from steerflow.compiler.compile import compile_nb
 from steerflow.lab import ChassisHandle, FunctionHandle, Lab, VmHandle
 from steerflow.nbdb.embedded import EmbeddedStore
+from steerflow.southbound.ovsdb import TUNNEL_OFPORT
 from tests.lab_fixtures import LabFactory
 
 ADMIN = Context.admin()
@@ -163,8 +165,26 @@ class Fabric:
         assert result.done, f"revision {revision} not applied by {result.lagging}\n{self.agent_logs()}"
         return revision
 
+    def assert_switches_hold_compiled_state(self) -> None:
+        """Each switch holds exactly what the compiler computes from the NB now: no stale flow remains."""
+        _rev, records = self.store.snapshot()
+        objects: dict[str, dict[str, Any]] = {}
+        for rec in records:
+            objects.setdefault(rec.kind, {})[rec.id] = rec.value
+        for name, ch in self.chassis.items():
+            desired = compile_nb(objects, name, TUNNEL_OFPORT)
+            installed = sorted(_flow_identity(line) for line in ch.dump_flows() if "priority=" in line)
+            compiled = sorted(_flow_identity(str(flow)) for flow in desired.flows.values())
+            assert compiled and installed == compiled, f"{name} differs from the compiler's output"
+
     def agent_logs(self) -> str:
         return "\n".join(f"--- agent {n} ---\n{a.log_text()[-4000:]}" for n, a in self.agents.items())
+
+
+def _flow_identity(flow: str) -> str:
+    """Cookie, table and priority: what identifies a flow in both listings, field spelling aside."""
+    fields = dict(part.split("=", 1) for part in flow.replace(" ", ",").split(",") if "=" in part)
+    return f"{int(fields['cookie'], 16):#x}/{fields.get('table', '0')}/{fields['priority']}"
 
 
 def _ipv4(port: dict[str, Any]) -> str:

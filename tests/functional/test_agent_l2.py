@@ -8,10 +8,7 @@ from typing import Any
 
 import pytest
 
-from steerflow.compiler.compile import compile_chassis
-from steerflow.compiler.view import build_view
 from steerflow.lab import VmHandle
-from steerflow.southbound.ovsdb import TUNNEL_OFPORT
 from tests.fabric import AgentProcess, Fabric
 from tests.lab_fixtures import requires_lab
 
@@ -75,14 +72,14 @@ def test_flows_follow_port_delete_and_vm_move(fabric: Fabric) -> None:
     assert d.iface_id is not None and b.iface_id is not None
     fabric.delete("port", d.iface_id)
     fabric.wait_applied()
-    _assert_switches_hold_compiled_state(fabric)
+    fabric.assert_switches_hold_compiled_state()
     # b moves from ch2 to ch3: same logical port, same MAC and address, a new interface
     moved = fabric.lab.add_vm(fabric.chassis["ch3"], "b-moved", b.mac, b.ipv4_cidr, iface_id=b.iface_id)
     fabric.chassis["ch2"].ovs_vsctl("del-port", "br-int", b.port)
     fabric.wait_bound(b.iface_id, "ch3")
     fabric.wait_applied()
     a.wait_ping(moved.ipv4)
-    _assert_switches_hold_compiled_state(fabric)
+    fabric.assert_switches_hold_compiled_state()
 
 
 def test_agent_kill_and_restart_loses_no_packet_and_sends_no_flow_mod(fabric: Fabric) -> None:
@@ -118,7 +115,7 @@ def test_a_change_made_while_the_agent_was_down_is_applied_when_it_returns(fabri
     fabric.start_agent("ch1")
     fabric.wait_applied()
     vms["a"].wait_ping(late.ipv4)
-    _assert_switches_hold_compiled_state(fabric)
+    fabric.assert_switches_hold_compiled_state()
 
 
 RESYNC_LINE = re.compile(
@@ -133,25 +130,6 @@ def _wait_for_log(agent: AgentProcess, offset: int, pattern: re.Pattern[str], ti
             return
         time.sleep(0.05)
     raise AssertionError(f"agent never logged {pattern.pattern}\n{agent.log_text()[-3000:]}")
-
-
-def _assert_switches_hold_compiled_state(fabric: Fabric) -> None:
-    """Each switch holds exactly what the compiler computes from the NB now: no stale flow remains."""
-    _rev, records = fabric.store.snapshot()
-    objects: dict[str, dict[str, Any]] = {}
-    for rec in records:
-        objects.setdefault(rec.kind, {})[rec.id] = rec.value
-    for name, ch in fabric.chassis.items():
-        desired = compile_chassis(build_view(objects, name, TUNNEL_OFPORT))
-        installed = sorted(_normalise(line) for line in ch.dump_flows() if "priority=" in line)
-        compiled = sorted(_normalise(str(flow)) for flow in desired.flows.values())
-        assert compiled and installed == compiled, f"{name} differs from the compiler's output"
-
-
-def _normalise(flow: str) -> str:
-    """Only cookie, table and priority: what identifies a flow in both listings, field order aside."""
-    fields = dict(part.split("=", 1) for part in flow.replace(" ", ",").split(",") if "=" in part)
-    return f"{int(fields['cookie'], 16):#x}/{fields.get('table', '0')}/{fields['priority']}"
 
 
 def _tcp_echo(server: VmHandle, client: VmHandle) -> bytes:
@@ -187,7 +165,7 @@ def test_vswitchd_restart_gets_its_flows_back_without_an_agent_restart(fabric: F
     fabric.lab.warm_underlay()
     a.wait_ping(b.ipv4, timeout=20)
     assert fabric.agents["ch2"].proc.pid == agent_pid and fabric.agents["ch2"].proc.poll() is None
-    _assert_switches_hold_compiled_state(fabric)
+    fabric.assert_switches_hold_compiled_state()
 
 
 def test_arp_and_nd_are_answered_by_the_fabric_for_known_addresses(fabric: Fabric) -> None:

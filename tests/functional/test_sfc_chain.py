@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from steerflow.lab import VmHandle
-from steerflow.lab.traffic import udp_transfer
-from tests.fabric import Fabric
+from steerflow.lab.traffic import tcp_transfer, udp_transfer
+from tests.fabric import ADMIN, Fabric
 from tests.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
@@ -74,3 +74,39 @@ def test_three_groups_in_order_across_chassis(fabric: Fabric) -> None:
     fabric.wait_applied()
     _chain(fabric, client, [[p] for p in pairs])
     assert udp_transfer(client, server, PAYLOADS, port=7) == _shifted(3)
+
+
+def test_several_classifiers_on_one_chain_and_teardown_leaves_the_plain_fabric(fabric: Fabric) -> None:
+    net, client, server = _world(fabric)
+    _fn, pair = fabric.plug_function("ch2", "fw", net)
+    fabric.wait_applied()
+    fabric.assert_switches_hold_compiled_state()
+    plain = {name: sorted(ch.dump_flows()) for name, ch in fabric.chassis.items()}
+    chain = _chain(fabric, client, [[pair["id"]]])
+    tcp = fabric.create(
+        "flow_classifier", name="tcp-80", protocol="tcp", destination_port_range_min=80,
+        destination_port_range_max=80, logical_source_port=client.iface_id,
+    )  # fmt: skip
+    fabric.handlers["port_chain"].update(
+        ADMIN, chain["id"], {"flow_classifiers": [*chain["flow_classifiers"], tcp["id"]]}
+    )
+    fabric.wait_applied()
+    assert udp_transfer(client, server, PAYLOADS, port=7) == _shifted(1)
+    assert tcp_transfer(client, server, b"GET /", port=80) == bytes((b + 1) % 256 for b in b"GET /")
+    assert tcp_transfer(client, server, b"GET /", port=81) == b"GET /"  # other ports: not classified
+    fabric.assert_switches_hold_compiled_state()
+    fabric.delete("port_chain", chain["id"])
+    fabric.wait_applied()
+    assert udp_transfer(client, server, PAYLOADS, port=7) == PAYLOADS
+    after = {name: sorted(ch.dump_flows()) for name, ch in fabric.chassis.items()}
+    assert {n: [_no_stats(f) for f in fl] for n, fl in after.items()} == {
+        n: [_no_stats(f) for f in fl] for n, fl in plain.items()
+    }
+
+
+def _no_stats(flow: str) -> str:
+    """A dumped flow without its counters and age."""
+    keep = (
+        p for p in flow.split(", ") if not p.startswith(("duration=", "n_packets=", "n_bytes=", "idle_age="))
+    )
+    return ", ".join(keep)
