@@ -7,10 +7,6 @@ NB port's MAC and addresses, and waits on applied revisions, never on sleeps.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +21,9 @@ from steerflow.api.core import core_handlers
 from steerflow.api.resource import ResourceHandler
 from steerflow.api.sfc import sfc_handlers
 from steerflow.compiler.compile import compile_nb
+from steerflow.demo.plug import plug_function, plug_vm
+from steerflow.demo.procs import AgentProcess as AgentProcess  # re-exported: tests annotate with it
+from steerflow.demo.procs import start_agent
 from steerflow.lab import ChassisHandle, FunctionHandle, Lab, VmHandle
 from steerflow.nbdb.embedded import EmbeddedStore
 from steerflow.southbound.ovsdb import TUNNEL_OFPORT
@@ -32,25 +31,6 @@ from tests.lab_fixtures import LabFactory
 
 ADMIN = Context.admin()
 APPLY_TIMEOUT = 30.0
-
-
-@dataclass
-class AgentProcess:
-    chassis: ChassisHandle
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
 @dataclass
@@ -75,15 +55,7 @@ class Fabric:
         return handle
 
     def start_agent(self, name: str) -> AgentProcess:
-        ch = self.chassis[name]
-        log = self.workdir / f"agent-{name}.log"
-        argv = [
-            "ip", "netns", "exec", ch.netns, sys.executable, "-m", "steerflow.cli", "agent",
-            "--chassis", name, "--encap-ip", ch.underlay_ip, "--ovsdb", ch.db_socket, "--nb", self.nb_url,
-        ]  # fmt: skip
-        with log.open("ab") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **ch.env})
-        agent = AgentProcess(ch, proc, log)
+        agent = start_agent(self.chassis[name], self.nb_url, self.workdir / f"agent-{name}.log")
         self.agents[name] = agent
         return agent
 
@@ -108,10 +80,7 @@ class Fabric:
     def plug_vm(self, chassis: str, name: str, network: dict[str, Any], **port: Any) -> VmHandle:
         """An NB port on `network`, and a VM namespace on `chassis` wearing its MAC and address."""
         nb_port = self.create("port", network_id=network["id"], name=name, device_id=name, **port)
-        ipv4 = next(f["ip_address"] for f in nb_port["fixed_ips"] if ":" not in f["ip_address"])
-        ipv6 = next((f"{f['ip_address']}/64" for f in nb_port["fixed_ips"] if ":" in f["ip_address"]), None)
-        ch = self.chassis[chassis]
-        vm = self.lab.add_vm(ch, name, nb_port["mac_address"], f"{ipv4}/24", ipv6, iface_id=nb_port["id"])
+        vm = plug_vm(self.lab, self.chassis[chassis], name, nb_port)
         self.wait_bound(nb_port["id"], chassis)
         return vm
 
@@ -131,12 +100,9 @@ class Fabric:
             self.create("port", network_id=network["id"], name=f"{name}-{side}", device_id=name)
             for side in ("in", "out")
         )
-        fn = self.lab.add_function(
-            self.chassis[chassis], name,
-            nb_in["mac_address"], f"{_ipv4(nb_in)}/24", nb_out["mac_address"], f"{_ipv4(nb_out)}/24",
-            ingress_iface_id=nb_in["id"], egress_iface_id=nb_out["id"],
-            mode=correlation or "unaware", add=add,
-        )  # fmt: skip
+        fn = plug_function(
+            self.lab, self.chassis[chassis], name, nb_in, nb_out, mode=correlation or "unaware", add=add
+        )
         for port in (nb_in, nb_out):
             self.wait_bound(port["id"], chassis)
         params = {"correlation": correlation, "weight": weight}
@@ -185,10 +151,6 @@ def _flow_identity(flow: str) -> str:
     """Cookie, table and priority: what identifies a flow in both listings, field spelling aside."""
     fields = dict(part.split("=", 1) for part in flow.replace(" ", ",").split(",") if "=" in part)
     return f"{int(fields['cookie'], 16):#x}/{fields.get('table', '0')}/{fields['priority']}"
-
-
-def _ipv4(port: dict[str, Any]) -> str:
-    return next(str(f["ip_address"]) for f in port["fixed_ips"] if ":" not in f["ip_address"])
 
 
 @pytest.fixture

@@ -1,132 +1,203 @@
-"""The demo walkthrough: an API on a fresh embedded store, then a service chain built through the CLI."""
+"""`steerflow demo`: echo replies doctored by a service function once a chain exists, on a lab of 2 chassis.
+
+The orchestration lives in `steerflow.demo` (world, scenario, rendering); this module is the command: its
+checks (root, tools, encapsulation), the run with its cleanup on any failure, Ctrl-C or SIGTERM, and
+`--down` for a world left up with `--keep`.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterator, Sequence
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
 
+import typer
 from rich.console import Console
 
-from steerflow.client import ClientError, SteerflowClient
+from steerflow.cli.output import print_error
 
-READY_TIMEOUT = 30.0
-SUBNET = "10.0.0.0/24"
-CLIENT_IP, SERVER_IP, SF_IN_IP, SF_OUT_IP = "10.0.0.10", "10.0.0.20", "10.0.0.31", "10.0.0.32"
-UDP_PORT = "5001"
+if TYPE_CHECKING:  # the lab and the orchestration load only when the demo runs
+    from steerflow.demo import DemoWorld, Scenario
 
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now (the kernel picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class ApiProcess:
-    """A `steerflow api` server in its own process and session, on an embedded store in `workdir`."""
-
-    workdir: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def nb_url(self) -> str:
-        return (self.workdir / "nb.db").as_uri()
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "api.log"
-
-    def start(self) -> None:
-        argv = [sys.executable, "-m", "steerflow.cli", "api", "--nb", self.nb_url, "--port", str(self.port)]
-        with self.log_path.open("wb") as log:
-            # a session of its own: with --keep it outlives the demo and a Ctrl-C of the demo leaves it alone
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        with SteerflowClient(self.endpoint) as client:
-            try:
-                client.wait_ready(
-                    READY_TIMEOUT, alive=lambda: self.proc is not None and self.proc.poll() is None
-                )
-            except ClientError as exc:
-                tail = self.log_path.read_text(errors="replace")[-2000:]
-                self.stop()
-                raise ClientError(f"the API server did not start ({exc}); its log:\n{tail}") from exc
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@dataclass(frozen=True)
-class Step:
-    """One walkthrough step: what it does, in words, and the steerflow command line that does it."""
-
-    title: str
-    argv: tuple[str, ...]
-
-
-def _port(name: str, device: str, ip: str) -> tuple[str, ...]:
-    fixed_ip = f"subnet=demo-subnet,ip-address={ip}"
-    return ("port", "create", "--network", "demo-net", "--device", device, "--fixed-ip", fixed_ip, name)
-
-
-STEPS: tuple[Step, ...] = (
-    Step("a network", ("network", "create", "demo-net")),
-    Step("a subnet on it", ("subnet", "create", "--network", "demo-net", "--subnet-range", SUBNET,
-                            "demo-subnet")),
-    Step("the client VM's port", _port("client", "vm-client", CLIENT_IP)),
-    Step("the server VM's port", _port("server", "vm-server", SERVER_IP)),
-    Step("the service function's ingress port", _port("sf1-in", "vm-sf1", SF_IN_IP)),
-    Step("the service function's egress port", _port("sf1-out", "vm-sf1", SF_OUT_IP)),
-    Step("a port pair: the service function", ("port-pair", "create", "--ingress", "sf1-in", "--egress",
-                                               "sf1-out", "sf1")),
-    Step("a port pair group: one hop of the chain", ("port-pair-group", "create", "--port-pair", "sf1",
-                                                     "hop1")),
-    Step("a flow classifier: UDP from the client to the server",
-         ("flow-classifier", "create", "--protocol", "udp", "--destination-port", f"{UDP_PORT}:{UDP_PORT}",
-          "--source-ip-prefix", f"{CLIENT_IP}/32", "--destination-ip-prefix", f"{SERVER_IP}/32",
-          "--logical-source-port", "client", "udp-to-server")),
-    Step("the port chain", ("port-chain", "create", "--port-pair-group", "hop1", "--flow-classifier",
-                            "udp-to-server", "--chain-parameters", "correlation=mpls,symmetric=false",
-                            "udp-chain")),
-)  # fmt: skip
-
-FINAL_TABLES: tuple[tuple[str, ...], ...] = (
-    ("port", "list"),
-    ("port-pair", "list"),
-    ("port-pair-group", "list"),
-    ("flow-classifier", "list"),
-    ("port-chain", "list"),
-    ("port-chain", "show", "udp-chain"),
+EXIT_UNAVAILABLE = 2
+LAB_TOOLS = ("ip", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl",
+             "ethtool", "ping")  # fmt: skip
+NOT_ROOT = (
+    "steerflow demo needs root: it builds emulated chassis out of network namespaces, veth links and "
+    "Open vSwitch daemons. Run it as root (sudo .venv/bin/steerflow demo, or ./run.sh demo)."
 )
 
 
-def run_cli(endpoint: str, argv: tuple[str, ...] | list[str]) -> int:
-    """Run one steerflow CLI command in this process, exactly as a user would type it."""
-    import typer
+class Encap(StrEnum):
+    mpls = "mpls"
+    nsh = "nsh"
 
+
+def demo(
+    keep: Annotated[
+        bool,
+        typer.Option(help="Leave the API, the agents and the lab up at the end, and say how to explore."),
+    ] = False,
+    encap: Annotated[
+        Encap | None,
+        typer.Option(
+            help="mpls: an MPLS-aware function; nsh: an NSH chain (default: MPLS, unaware function)."
+        ),
+    ] = None,
+    down: Annotated[
+        bool, typer.Option("--down", help="Remove a demo left up with --keep, and exit.")
+    ] = False,
+    prefix: Annotated[
+        str, typer.Option(envvar="STEERFLOW_DEMO_PREFIX", help="Lab name prefix (<= 8 chars).")
+    ] = "sfdemo",
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Where the demo keeps its files (default /tmp/steerflow-demo-PREFIX).")
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port for the demo's API (0: a free one).")] = 0,
+    message: Annotated[
+        list[str] | None, typer.Option("--message", "-m", help="A datagram to send (repeatable).")
+    ] = None,
+) -> None:
+    """Build 2 chassis with real agents, a client, an echo server and a service function; send datagrams
+    without and then with a port chain created through the REST API; show both replies side by side."""
+    if down:
+        raise typer.Exit(run_down(prefix, run_dir))
+    encap_name = encap.value if encap is not None else None
+    raise typer.Exit(run_demo(keep, encap_name, prefix, run_dir, port, message))
+
+
+def unavailable(encap: str | None) -> str | None:
+    """Why the demo cannot run here (root, tools, encapsulation driver), or None."""
+    if os.geteuid() != 0:
+        return NOT_ROOT
+    from steerflow.lab.chassis import ovs_schema
+
+    missing = [t for t in LAB_TOOLS if shutil.which(t) is None]
+    if missing or not ovs_schema().exists():
+        what = ", ".join(missing) or f"the OVS schema {ovs_schema()}"
+        return f"steerflow demo needs {what} (Open vSwitch, iproute2, ethtool, ping): ./run.sh install"
+    if encap is not None:
+        return _encap_unavailable(encap)
+    return None
+
+
+def _encap_unavailable(encap: str) -> str | None:
+    from steerflow.compiler.encap import driver
+
+    try:
+        driver(encap)
+    except Exception as exc:  # an absent or broken driver alike: the agents could not compile the chain
+        return f"the {encap} encapsulation is not available in this steerflow ({exc}); try without --encap"
+    return None
+
+
+def _console() -> Console:
+    if not sys.stdout.isatty():
+        # piped output (CI, logs): rich would squeeze the tables into 80 columns
+        os.environ.setdefault("COLUMNS", "160")
+    return Console(highlight=False)
+
+
+def run_demo(
+    keep: bool = False,
+    encap: str | None = None,
+    prefix: str = "sfdemo",
+    run_dir: Path | None = None,
+    port: int = 0,
+    messages: Sequence[str] | None = None,
+) -> int:
+    """The whole demo; returns the exit code. Without `keep` (or after a failure) nothing stays behind."""
+    problem = unavailable(encap)
+    if problem:
+        print_error(problem)
+        return EXIT_UNAVAILABLE
+    from steerflow.demo import DemoPaths, DemoWorld, Scenario, variant
+    from steerflow.demo.scenario import DEFAULT_MESSAGES
+
+    try:
+        paths = DemoPaths.of(prefix, run_dir)
+    except ValueError as exc:
+        print_error(str(exc))
+        return EXIT_UNAVAILABLE
+    payloads = [m.encode() for m in (messages or DEFAULT_MESSAGES)]
+    world = DemoWorld(paths, api_port=port)
+    scenario = Scenario(world, variant(encap), payloads)
+    return _run(_console(), world, scenario, keep)
+
+
+def _run(out: Console, world: DemoWorld, scenario: Scenario, keep: bool) -> int:
+    from steerflow.client import ClientError
+    from steerflow.demo.scenario import DemoError
+    from steerflow.lab import LabError
+
+    failures = (DemoError, ClientError, LabError, OSError, subprocess.SubprocessError, ValueError)
+    started = time.monotonic()
+    out.rule("[bold]steerflow demo")
+    out.print(f"[dim]{scenario.variant.description}; the chain will doctor the echo server's replies[/]")
+    code, kept = 1, False
+    with _terminate_as_exit():
+        try:
+            for line in world.prepare():
+                out.print(f"[dim]earlier demo: {line}[/]")
+            _steps(out, scenario)
+            code = _results(out, scenario)
+            kept = keep
+        except KeyboardInterrupt:
+            out.print("[yellow]interrupted[/]")
+            code = 130
+        except SystemExit as exc:  # SIGTERM or SIGHUP
+            out.print("[yellow]terminated[/]")
+            code = exc.code if isinstance(exc.code, int) else 1
+        except failures as exc:
+            print_error(f"{type(exc).__name__}: {exc}")
+            _log_tails(world)
+        finally:
+            scenario.close()
+            if not kept:
+                _cleanup(out, world)
+    if kept:
+        _kept(out, world, scenario)
+    out.print(f"[dim]done in {time.monotonic() - started:.1f} s[/]")
+    return code
+
+
+def _steps(out: Console, scenario: Scenario) -> None:
+    steps = scenario.steps()
+    for number, (title, step) in enumerate(steps, 1):
+        out.print(f"[bold cyan][{number}/{len(steps)}][/] {title}")
+        began = time.monotonic()
+        detail = step()
+        out.print(f"      {detail} [dim]({time.monotonic() - began:.1f} s)[/]", soft_wrap=True)
+
+
+def _results(out: Console, scenario: Scenario) -> int:
+    from steerflow.demo.render import path_lines, replies_table
+    from steerflow.demo.scenario import NAMES
+
+    assert scenario.client is not None
+    out.print()
+    out.print(replies_table(scenario.result))
+    out.print(path_lines(scenario), markup=False)
+    out.print()
+    out.rule(f"[bold]The chain[/]: steerflow port-chain show {NAMES['chain']}")
+    run_cli(scenario.client.endpoint, ["port-chain", "show", NAMES["chain"]])
+    if not scenario.result.doctored_ok:
+        print_error("the replies through the chain are not the doctored ones (see the table)")
+        return 1
+    return 0
+
+
+def run_cli(endpoint: str, argv: Sequence[str]) -> int:
+    """Run one steerflow CLI command in this process, exactly as a user would type it."""
     from steerflow.cli.main import app
 
     command = typer.main.get_command(app)
@@ -134,98 +205,77 @@ def run_cli(endpoint: str, argv: tuple[str, ...] | list[str]) -> int:
     return int(result or 0)
 
 
-def run_step(endpoint: str, argv: tuple[str, ...]) -> tuple[int, dict[str, Any]]:
-    """A create step with `-f json`, returning its exit code and the created object."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = run_cli(endpoint, [*argv, "-f", "json"])
-    return code, (json.loads(out.getvalue()) if code == 0 else {})
+def _cleanup(out: Console, world: DemoWorld) -> None:
+    out.print("[dim]cleaning up: echo server, agents, API, lab namespaces, run dir[/]")
+    with _signals_held():
+        world.teardown()
 
 
-def shell_line(argv: tuple[str, ...]) -> str:
-    import shlex
+def _kept(out: Console, world: DemoWorld, scenario: Scenario) -> None:
+    from steerflow.demo.render import keep_instructions
 
-    return "$ steerflow " + " ".join(shlex.quote(a) for a in argv)
-
-
-def run_demo(keep: bool = False, port: int = 0) -> int:
-    """The whole demo; returns the exit code. Without `keep` it stops the server and removes its files."""
-    if not sys.stdout.isatty():
-        # piped output (CI, logs): rich would squeeze the tables into 80 columns
-        os.environ.setdefault("COLUMNS", "160")
-    out = Console(highlight=False)
-    workdir = Path(tempfile.mkdtemp(prefix="steerflow-demo-"))
-    server = ApiProcess(workdir, port or free_port())
-    out.rule("[bold]steerflow demo")
-    out.print(f"Starting the API on a fresh embedded store:\n  [dim]$ steerflow api --nb {server.nb_url} "
-              f"--port {server.port}[/]")  # fmt: skip
-    code = 1
-    try:
-        server.start()
-        out.print(f"[green]API ready at {server.endpoint}[/] (pid {_pid(server)})\n")
-        code = walkthrough(out, server.endpoint)
-    except ClientError as exc:
-        from steerflow.cli.output import print_error
-
-        print_error(str(exc))
-    finally:
-        if not keep or code != 0:
-            server.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
-    if keep and code == 0:
-        print_keep_instructions(out, server)
-    return code
-
-
-def _pid(server: ApiProcess) -> int:
-    return server.proc.pid if server.proc is not None else 0
-
-
-def walkthrough(out: Console, endpoint: str) -> int:
-    """Every step through the steerflow CLI, then the resulting tables; stops at the first failure."""
-    for number, step in enumerate(STEPS, 1):
-        out.print(f"[bold cyan][{number}/{len(STEPS)}][/] Create {step.title}")
-        out.print(f"  [dim]{shell_line(step.argv)}[/]", soft_wrap=True)
-        code, created = run_step(endpoint, step.argv)
-        if code != 0:
-            out.print(f"[bold red]step {number} failed[/]")
-            return code
-        name, id = created.get("name"), created.get("id")
-        out.print(f"  [green]created[/] {step.argv[0]} {name!r} id={id}{_extra(created)}")
     out.print()
-    out.rule("[bold]What the API now holds")
-    for argv in FINAL_TABLES:
-        out.print(f"[dim]{shell_line(argv)}[/]")
-        code = run_cli(endpoint, argv)
-        if code != 0:
-            return code
-    out.print(
-        f"\n[bold]Chain udp-chain:[/] client ({CLIENT_IP}) --UDP:{UDP_PORT}--> "
-        f"sf1 (in {SF_IN_IP} / out {SF_OUT_IP}) --> server ({SERVER_IP})"
-    )
-    out.print("[dim]The API side is complete; the OVS dataplane that steers this traffic is a later step.[/]")
+    out.rule("[bold]The demo stays up (--keep)")
+    out.print(keep_instructions(world, scenario), markup=False, soft_wrap=True)
+
+
+def _log_tails(world: DemoWorld) -> None:
+    from steerflow.demo.render import print_log_tails
+
+    print_log_tails(Console(file=sys.stderr, highlight=False), world.logs())
+
+
+def run_down(prefix: str, run_dir: Path | None) -> int:
+    """`--down`: remove a kept demo (its processes by pid, its lab, its run dir)."""
+    if os.geteuid() != 0:
+        print_error(NOT_ROOT)
+        return EXIT_UNAVAILABLE
+    from steerflow.demo import DemoPaths, down
+    from steerflow.lab import LabError
+
+    try:
+        paths = DemoPaths.of(prefix, run_dir)
+        with _signals_held():
+            done = down(paths)
+    except (LabError, ValueError, OSError) as exc:
+        print_error(str(exc))
+        return 1
+    for line in done:
+        typer.echo(line)
+    typer.echo(f"demo {paths.prefix} is down")
     return 0
 
 
-def _extra(created: dict[str, Any]) -> str:
-    details = []
-    for key in ("chain_id", "group_id", "cidr"):
-        if key in created:
-            details.append(f"{key}={created[key]}")
-    details.extend(f"ip={ip['ip_address']}" for ip in created.get("fixed_ips") or [] if "ip_address" in ip)
-    return ("  " + " ".join(details)) if details else ""
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM and SIGHUP unwind like an exception, so the cleanup in `finally` still runs."""
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def print_keep_instructions(out: Console, server: ApiProcess) -> None:
-    endpoint = server.endpoint
-    out.print()
-    out.rule("[bold]The API keeps running")
-    out.print(
-        f"endpoint  {endpoint}   (pid {_pid(server)}, store {server.nb_url}, log {server.log_path})\n\n"
-        f"  export STEERFLOW_ENDPOINT={endpoint}\n"
-        f"  steerflow port-chain list\n"
-        f"  openstack --os-auth-type none --os-endpoint {endpoint} sfc port chain list\n"
-        f"  curl -s {endpoint}/v2.0/sfc/port_chains\n\n"
-        f"stop it:  kill {_pid(server)} && rm -rf {server.workdir}",
-        soft_wrap=True,
-    )
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP while cleaning up, so a second one cannot cut it short; re-raise
+    the first after."""
+    received: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, hold) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt if received[0] == signal.SIGINT else SystemExit(128 + received[0])

@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 from steerflow.cli.agent_cmd import agent, wait
 from steerflow.cli.common import Connection
 from steerflow.cli.core import network_app, port_app, subnet_app
+from steerflow.cli.demo import demo
 from steerflow.cli.lab_cmd import lab_app
 from steerflow.cli.output import print_error
 from steerflow.cli.sfc_chains import flow_classifier_app, port_chain_app, service_graph_app
@@ -101,16 +102,9 @@ def api(
         raise typer.Exit(2) from None
 
 
-@app.command(help="Start an API on a fresh store and build a service chain through it, step by step.")
-def demo(
-    keep: Annotated[
-        bool, typer.Option(help="Leave the API server running at the end and print how to use it.")
-    ] = False,
-    port: Annotated[int, typer.Option(help="Port for the demo API (0: a free one).")] = 0,
-) -> None:
-    from steerflow.cli.demo import run_demo
-
-    raise typer.Exit(run_demo(keep=keep, port=port))
+app.command(
+    help="Send echo datagrams without and then through a service chain, on a lab of 2 chassis (root)."
+)(demo)
 
 
 def main() -> None:
