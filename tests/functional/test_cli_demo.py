@@ -1,84 +1,164 @@
-"""`steerflow demo` end to end as a subprocess: it builds the chain, shows it, and leaves nothing behind."""
+"""`steerflow demo` end to end as a subprocess: real chassis, agents and OVS; the echo replies come back
+unchanged without the chain and doctored (+1 per byte) through it; afterwards nothing of it is left."""
 
 from __future__ import annotations
 
 import os
 import re
-import signal
+import secrets
+import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from steerflow.cli.demo import run_demo as run_demo_in_process
 from steerflow.client import SteerflowClient, UnreachableError
+from steerflow.demo import default_run_dir
+from steerflow.lab import leftovers
+from steerflow.lab.procs import cmdline, pid_alive
+from tests.lab_fixtures import requires_lab
 
-pytestmark = pytest.mark.server
+DEMO_TIMEOUT = 120
+HELLO, HELLO_DOCTORED = '"hello steerflow"', '"ifmmp!tuffsgmpx"'
 
 
-def run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TMPDIR": str(tmp_path), "COLUMNS": "200"}
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def steerflow(*args: str, as_nobody: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
     env.pop("STEERFLOW_ENDPOINT", None)
-    argv = [sys.executable, "-m", "steerflow.cli", "demo", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
+    argv = [*(NOBODY if as_nobody else []), sys.executable, "-m", "steerflow.cli", *args]
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=DEMO_TIMEOUT, env=env, check=False, cwd="/"
+    )
 
 
-def server_of(output: str) -> tuple[str, int]:
-    found = re.search(r"API ready at (http://127\.0\.0\.1:\d+) \(pid (\d+)\)", output)
-    assert found, output
-    return found.group(1), int(found.group(2))
+def new_prefix() -> str:
+    return "d" + secrets.token_hex(3)
 
 
-def process_gone(pid: int) -> bool:
-    """True when `pid` no longer runs (a zombie waiting for its reaper counts as gone)."""
+def pids_in(output: str) -> set[int]:
+    """Every process the demo said it started (the API, the agents, the function, the echo server)."""
+    return {int(p) for p in re.findall(r"\bpid (\d+)", output)}
+
+
+def processes_under(run_dir: Path) -> list[int]:
+    """Live processes whose command line names the demo's run dir (API, agents, OVS daemons, sfemu)."""
+    mine = str(run_dir)
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and mine in cmdline(int(p.name))]
+
+
+def assert_nothing_left(prefix: str, output: str) -> None:
+    run_dir = default_run_dir(prefix)
+    assert leftovers(prefix) == ([], []), "namespaces or links left"
+    assert not run_dir.exists()
+    assert [pid for pid in pids_in(output) if pid_alive(pid)] == []
+    assert processes_under(run_dir) == []
+
+
+def assert_doctored(out: str) -> None:
+    assert "[9/9] Send the same datagrams again, through the chain" in out, out
+    row = next(line for line in out.splitlines() if line.count(HELLO) == 2)  # sent, and replied unchanged
+    assert HELLO_DOCTORED in row and "doctored: +1 per byte" in row, out
+    assert '"IBM!:111"' in out  # "HAL 9000", one byte up
+    assert "doctor forwarded 0" in out and "doctor forwarded 3" in out
+
+
+def down(prefix: str) -> subprocess.CompletedProcess[str]:
+    return steerflow("demo", "--down", "--prefix", prefix)
+
+
+def test_without_root_the_demo_explains_why_and_exits_2() -> None:
+    as_nobody = os.geteuid() == 0  # as root: run it as nobody
+    if as_nobody and (shutil.which("setpriv") is None or steerflow("--help", as_nobody=True).returncode != 0):
+        pytest.skip("cannot run this interpreter as an unprivileged user here")
+    done = steerflow("demo", "--prefix", new_prefix(), as_nobody=as_nobody)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "steerflow demo needs root" in done.stderr and "network namespaces" in done.stderr
+
+
+def test_an_unknown_encapsulation_is_refused_before_building_anything(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    prefix = new_prefix()
+    assert run_demo_in_process(encap="bogus", prefix=prefix) == 2
+    err = capsys.readouterr().err
+    expected = "needs root" if os.geteuid() != 0 else "the bogus encapsulation is not available"
+    assert expected in err, err
+    assert not default_run_dir(prefix).exists()
+
+
+@pytest.mark.root
+@requires_lab
+def test_the_chain_doctors_the_echo_replies_and_the_demo_cleans_up() -> None:
+    prefix = new_prefix()
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return state == "Z"
-
-
-def wait_gone(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not process_gone(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-def test_demo_builds_and_shows_the_chain_then_cleans_up(tmp_path: Path) -> None:
-    done = run_demo(tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
-    assert "[10/10] Create the port chain" in out
-    assert "$ steerflow port-chain create --port-pair-group hop1 --flow-classifier udp-to-server" in out
-    assert re.search(r"created port-chain 'udp-chain' id=[0-9a-f-]{36}\s+chain_id=1", out), out
-    assert "$ steerflow port-chain show udp-chain" in out
-    assert "Chain udp-chain:" in out and "sf1" in out
-    endpoint, pid = server_of(out)
-    assert process_gone(pid)
-    with SteerflowClient(endpoint, timeout=2) as client, pytest.raises(UnreachableError):
-        client.list("port_chain")
-    assert list(tmp_path.iterdir()) == []  # the store and the log went with it
-
-
-def test_demo_keep_leaves_a_usable_api(tmp_path: Path) -> None:
-    done = run_demo(tmp_path, "--keep")
-    endpoint, pid = server_of(done.stdout)
-    try:
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert f"export STEERFLOW_ENDPOINT={endpoint}" in done.stdout
-        assert f"kill {pid}" in done.stdout
-        with SteerflowClient(endpoint) as client:
-            chain = client.find("port_chain", "udp-chain")
-            fc = client.find("flow_classifier", "udp-to-server")
-            group = client.find("port_pair_group", "hop1")
-        assert chain["flow_classifiers"] == [fc["id"]] and chain["port_pair_groups"] == [group["id"]]
-        assert (fc["protocol"], fc["destination_ip_prefix"]) == ("udp", "10.0.0.20/32")
+        done = steerflow("demo", "--prefix", prefix)
+        out = done.stdout
+        assert done.returncode == 0, out + done.stderr
+        assert_doctored(out)
+        assert "MPLS chain, SFC-unaware function" in out
+        assert "$ steerflow" not in out  # no CLI walkthrough: the objects come from the REST API
+        assert "correlation=mpls" in out and "doctor-replies" in out  # the port-chain show table
+        endpoint = re.search(r"API ready at (http://127\.0\.0\.1:\d+)", out)
+        assert endpoint, out
+        assert_nothing_left(prefix, out)
+        with SteerflowClient(endpoint.group(1), timeout=2) as client, pytest.raises(UnreachableError):
+            client.list("port_chain")
     finally:
-        if not process_gone(pid):
-            os.kill(pid, signal.SIGTERM)
-        if not wait_gone(pid):
-            os.kill(pid, signal.SIGKILL)
+        down(prefix)
+
+
+@pytest.mark.root
+@requires_lab
+def test_keep_leaves_an_mpls_aware_world_to_explore_until_down() -> None:
+    prefix = new_prefix()
+    try:
+        done = steerflow("demo", "--encap", "mpls", "--keep", "--prefix", prefix)
+        out = done.stdout
+        assert done.returncode == 0, out + done.stderr
+        assert_doctored(out)
+        assert "MPLS chain, MPLS-aware function" in out
+        assert f"steerflow demo --down --prefix {prefix}" in out
+        endpoint = re.search(r"export STEERFLOW_ENDPOINT=(\S+)", out)
+        assert endpoint, out
+        with SteerflowClient(endpoint.group(1)) as client:
+            chain = client.find("port_chain", "doctor-replies")
+            pair = client.find("port_pair", "doctor")
+        assert chain["chain_parameters"]["correlation"] == "mpls"
+        assert pair["service_function_parameters"]["correlation"] == "mpls"
+        # the exploring command it prints works: a new datagram crosses the chain too
+        ask = re.search(r"ip netns exec (\S+) (\S+) -m steerflow\.demo\.echo ask --text --dst (\S+)", out)
+        assert ask, out
+        netns, python, server = ask.groups()
+        argv = ["ip", "netns", "exec", netns, python, "-m", "steerflow.demo.echo", "ask", "--text"]
+        reply = subprocess.run([*argv, "--dst", server, "abc"], capture_output=True, text=True, timeout=30)
+        assert reply.stdout.strip() == "bcd", reply.stdout + reply.stderr
+        assert all(pid_alive(pid) for pid in pids_in(out))
+    finally:
+        stopped = down(prefix)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert f"demo {prefix} is down" in stopped.stdout and "stopped api" in stopped.stdout
+    assert_nothing_left(prefix, out)
+
+
+@pytest.mark.root
+@requires_lab
+def test_encap_nsh_runs_the_nsh_variant_or_says_it_is_unavailable() -> None:
+    from steerflow.cli.demo import encap_unavailable
+
+    prefix = new_prefix()
+    try:
+        done = steerflow("demo", "--encap", "nsh", "--prefix", prefix)
+    finally:
+        down(prefix)
+    if encap_unavailable("nsh") is not None:
+        assert done.returncode == 2 and "the nsh encapsulation is not available" in done.stderr
+        return
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_doctored(done.stdout)
+    assert "NSH chain, NSH-aware function" in done.stdout and "correlation=nsh" in done.stdout
+    assert_nothing_left(prefix, done.stdout)

@@ -86,11 +86,11 @@ def unavailable(encap: str | None) -> str | None:
         what = ", ".join(missing) or f"the OVS schema {ovs_schema()}"
         return f"steerflow demo needs {what} (Open vSwitch, iproute2, ethtool, ping): ./run.sh install"
     if encap is not None:
-        return _encap_unavailable(encap)
+        return encap_unavailable(encap)
     return None
 
 
-def _encap_unavailable(encap: str) -> str | None:
+def encap_unavailable(encap: str) -> str | None:
     from steerflow.compiler.encap import driver
 
     try:
