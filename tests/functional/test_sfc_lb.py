@@ -15,12 +15,6 @@ FLOWS = 1000
 PAYLOAD = b"\x10\x20\x30"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: an OF1.3 select group without selection_method falls back to dp_hash, which the "
-    "userspace datapath computes identically for these veth flows (one megaflow, dp_hash 0x...d for all); "
-    "next step: hash on lb_fields with NX multipath into a register, or OF1.5 select groups",
-)
 def test_a_group_weighted_1_to_3_spreads_1000_flows_and_keeps_each_on_its_instance(fabric: Fabric) -> None:
     for i in (1, 2, 3):
         fabric.add_chassis(f"ch{i}", f"198.51.100.{10 + i}")

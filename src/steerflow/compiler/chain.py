@@ -1,8 +1,9 @@
 """Service chains: classify, pick a function per hop, carry the header, proxy for unaware functions.
 
 A packet's journey: CLASSIFY matches a chain's classifier and writes the first hop's label (reg2);
-SFC_DISPATCH picks one instance of the hop with a select group while the packet is still plain, so the
-hash sees its 5-tuple (one flow always meets the same instance); SFC_ENCAP pushes the header (unless a
+SFC_DISPATCH picks one instance of the hop while the packet is still plain (multipath hashes its
+lb_fields into a balance slot that SFC_BALANCE maps to an instance: one flow always meets the same
+instance, see `balance`); SFC_ENCAP pushes the header (unless a
 local unaware instance was picked); SFC_DELIVER outputs to the instance, or tunnels it with the header
 to the instance's chassis (VNI = the instance's delivery VNI), where SFC_DELIVER outputs it (popping the
 header for an unaware function: the proxy). What the function sends back from its egress port skips
@@ -16,17 +17,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
+from steerflow.compiler.balance import dispatch_flows
 from steerflow.compiler.chain_view import Chain, Hop, Instance
 from steerflow.compiler.classify import NEIGHBOUR_DISCOVERY, ClassifierError, classifier_matches
 from steerflow.compiler.encap import INNER_ETHERTYPES, EncapDriver
 from steerflow.compiler.view import ChassisView, LogicalPort
 from steerflow.flows.types import (
     Action,
-    Bucket,
     Flow,
     FlowKey,
-    Group,
-    GroupAction,
     Match,
     Move,
     Output,
@@ -49,7 +48,6 @@ SFC_RETURN = table_id("SFC_RETURN")
 ARP_RESPONDER = table_id("ARP_RESPONDER")
 L2_LOOKUP = table_id("L2_LOOKUP")
 
-HOP_GROUP_BASE = 3 << 28  # + hop label: the select group over the hop's instances
 CLASSIFY_PRIORITY = 100
 RETURN_PRIORITY = 120  # above port security's own flows for the same port
 
@@ -66,7 +64,7 @@ def chain_flows(view: ChassisView, chains: tuple[Chain, ...], driver_for: Driver
         yield from _classify(view, chain)
         yield _exit(chain)
         for hop in chain.hops:
-            yield _dispatch(chain, hop)
+            yield from _dispatch(chain, hop)
             for inst in hop.instances:
                 yield from _encap(view, chain, hop, inst, driver)
                 if inst.key not in seen_instances:
@@ -78,17 +76,6 @@ def chain_flows(view: ChassisView, chains: tuple[Chain, ...], driver_for: Driver
     yield Flow(SFC_RETURN, 0, Match(), cookie=cookie(CookieKind.INFRA))  # unknown returns: drop
     for nd in NEIGHBOUR_DISCOVERY:  # address resolution is never steered into a chain
         yield Flow(CLASSIFY, CLASSIFY_PRIORITY + 10, nd, goto=ARP_RESPONDER, cookie=cookie(CookieKind.INFRA))
-
-
-def chain_groups(chains: tuple[Chain, ...]) -> Iterator[Group]:
-    """One select group per hop: a bucket per instance, weighted, choosing the instance (reg4)."""
-    for chain in chains:
-        for hop in chain.hops:
-            buckets = tuple(
-                Bucket((SetField(reg.INSTANCE, inst.key), Resubmit(SFC_ENCAP)), weight=inst.weight)
-                for inst in hop.instances
-            )
-            yield Group(HOP_GROUP_BASE + hop.label, "select", buckets)
 
 
 # ---- classification ----------------------------------------------------------------------------------
@@ -140,15 +127,9 @@ def _merge(a: Match, b: Match) -> Match:
 # ---- dispatch, exit ------------------------------------------------------------------------------------
 
 
-def _dispatch(chain: Chain, hop: Hop) -> Flow:
-    match = Match.of(**{reg.HOP: hop.label})
-    return Flow(
-        SFC_DISPATCH,
-        100,
-        match,
-        (GroupAction(HOP_GROUP_BASE + hop.label),),
-        cookie=cookie(CookieKind.HOP, hop.group_id),
-    )
+def _dispatch(chain: Chain, hop: Hop) -> Iterator[Flow]:
+    """Pick the hop's instance (reg4): directly if it has one, else by hash and balance slot."""
+    yield from dispatch_flows(hop)
 
 
 def _exit(chain: Chain) -> Flow:

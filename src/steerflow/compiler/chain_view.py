@@ -44,6 +44,7 @@ class Hop:
     label: int  # the MPLS label (and hop key in registers) of traffic heading to this hop
     position: int
     instances: tuple[Instance, ...]
+    lb_fields: tuple[str, ...] = ()  # the group's lb_fields: what picking an instance hashes
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def _chain(doc: Mapping[str, Any], objects: Docs, ports: Mapping[str, LogicalPor
         instances = _instances(group, objects, ports)
         if not instances:
             return None
-        hops.append(Hop(group_id, int(label), position, instances))
+        lb_fields = tuple((group.get("port_pair_group_parameters") or {}).get("lb_fields") or ())
+        hops.append(Hop(group_id, int(label), position, instances, lb_fields))
     classifiers = tuple(
         FlowClassifier.from_dict(fc)
         for fc_id in doc.get("flow_classifiers", ())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from steerflow.compiler.chain import chain_flows, chain_groups
+from steerflow.compiler.chain import chain_flows
 from steerflow.compiler.chain_view import Chain, Docs, build_chains
 from steerflow.compiler.encap import driver
 from steerflow.compiler.l2 import l2_flows, l2_groups
@@ -31,9 +31,7 @@ def compile_nb(objects: Docs, chassis: str, tunnel_ofport: int) -> DesiredState:
 def compile_chassis(view: ChassisView, chains: tuple[Chain, ...] = ()) -> DesiredState:
     """Pure: the same view always gives an equal state."""
     flows = [*l2_flows(view), *chain_flows(view, chains, driver)]
-    return DesiredState(
-        flows=index_flows(flows), groups=_index_groups([*l2_groups(view), *chain_groups(chains)])
-    )
+    return DesiredState(flows=index_flows(flows), groups=_index_groups(l2_groups(view)))
 
 
 def _index_groups(groups: Iterable[Group]) -> dict[int, Group]:

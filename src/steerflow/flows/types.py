@@ -156,6 +156,43 @@ class Move:
         return f"move:{src}[{self.src_ofs}..{src_end}]->{dst}[{self.dst_ofs}..{dst_end}]"
 
 
+# multipath's hash field sets and link-choice algorithms, by their ovs-ofctl names (NX_HASH_FIELDS_*,
+# NX_MP_ALG_* in wire order: the position is the number on the wire).
+MULTIPATH_FIELDS = (
+    "eth_src",
+    "symmetric_l4",
+    "symmetric_l3l4",
+    "symmetric_l3l4+udp",
+    "nw_src",
+    "nw_dst",
+    "symmetric_l3",
+)
+MULTIPATH_ALGORITHMS = ("modulo_n", "hash_threshold", "hrw", "iter_hash")
+
+
+@dataclass(frozen=True)
+class Multipath:
+    """Nicira multipath: hash the packet's `fields` set, pick a link in [0, n_links), write it to `dst`.
+
+    Computed by ovs-vswitchd per flow (the hashed fields are un-wildcarded, so each hashed tuple gets
+    its own megaflow). The wire carries `n_links - 1` (max_link); ovs-ofctl's text carries n_links.
+    """
+
+    fields: str  # one of MULTIPATH_FIELDS
+    basis: int
+    algorithm: str  # one of MULTIPATH_ALGORITHMS
+    n_links: int
+    arg: int
+    dst: str
+    ofs: int = 0
+    n_bits: int = 16
+
+    def __str__(self) -> str:
+        end = self.ofs + self.n_bits - 1
+        head = f"{self.fields},{self.basis},{self.algorithm},{self.n_links},{self.arg}"
+        return f"multipath({head},{ofctl_name(self.dst)}[{self.ofs}..{end}])"
+
+
 @dataclass(frozen=True)
 class PushMpls:
     ethertype: int = 0x8847
@@ -247,6 +284,7 @@ Action = (
     | Resubmit
     | SetField
     | Move
+    | Multipath
     | PushMpls
     | PopMpls
     | EncapNsh

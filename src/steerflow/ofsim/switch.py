@@ -23,6 +23,7 @@ from steerflow.flows.types import (
     Group,
     GroupAction,
     Move,
+    Multipath,
     Output,
     PopMpls,
     PushMpls,
@@ -31,6 +32,7 @@ from steerflow.flows.types import (
 )
 from steerflow.ofsim import fields as fd
 from steerflow.ofsim import groups as grp
+from steerflow.ofsim import multipath as mp
 from steerflow.ofsim.classifier import Classifier, Entry
 from steerflow.ofsim.errors import AmbiguousMatch, InvalidFlow, PipelineError, PipelineLoop
 from steerflow.ofsim.match import compile_match, overlapping
@@ -197,6 +199,8 @@ class _Run:
             self.set_field(action, nest)
         elif isinstance(action, Move):
             self.move(action, nest)
+        elif isinstance(action, Multipath):
+            self.packet = mp.apply(action, self.packet)
         else:
             self.packet = _encap(self.packet, action)
 

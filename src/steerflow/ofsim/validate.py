@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from steerflow.flows.types import (
+    MULTIPATH_ALGORITHMS,
+    MULTIPATH_FIELDS,
     Action,
     Decap,
     Drop,
@@ -21,6 +23,7 @@ from steerflow.flows.types import (
     Group,
     GroupAction,
     Move,
+    Multipath,
     Output,
     PopMpls,
     PushMpls,
@@ -89,6 +92,8 @@ def check_structure(action: Action, group_ids: frozenset[int], where: str) -> No
             raise InvalidFlow(f"{where}: {action}: {exc}") from None
     elif isinstance(action, Move):
         _check_move(action, where)
+    elif isinstance(action, Multipath):
+        _check_multipath(action, where)
     elif isinstance(action, Output):
         if action.port <= 0 or (action.port > OFPP_MAX and action.port not in SPECIAL_PORTS):
             raise InvalidFlow(f"{where}: {action}: port not supported (OFPBAC_BAD_OUT_PORT)")
@@ -115,6 +120,19 @@ def _check_move(action: Move, where: str) -> None:
             raise InvalidFlow(f"{where}: {action}: {spec.name} is {spec.bits} bits wide")
 
 
+def _check_multipath(action: Multipath, where: str) -> None:
+    """OVS's checks when it decodes the action (OFPBAC_BAD_ARGUMENT) and of its destination."""
+    dst = _writable(action.dst, where)
+    if action.fields not in MULTIPATH_FIELDS or action.algorithm not in MULTIPATH_ALGORITHMS:
+        raise InvalidFlow(f"{where}: {action}: unknown hash fields or algorithm")
+    if not 1 <= action.n_links <= 0x10000 or not 0 <= action.basis <= 0xFFFF:
+        raise InvalidFlow(f"{where}: {action}: n_links must be 1..65536 and basis 16 bits")
+    if action.n_bits <= 0 or action.ofs < 0 or action.ofs + action.n_bits > dst.bits:
+        raise InvalidFlow(f"{where}: {action}: {dst.name} is {dst.bits} bits wide")
+    if action.n_bits < 16 and action.n_links > 1 << action.n_bits:
+        raise InvalidFlow(f"{where}: {action}: {action.n_bits} bits cannot hold {action.n_links} links")
+
+
 def _field(name: str, where: str) -> FieldSpec:
     try:
         return fd.spec(name)
@@ -137,6 +155,9 @@ def _step(action: Action, state: State, where: str) -> State:
         return None if state is None else {**state, spec.name: fd.to_int(spec, action.value)}
     if isinstance(action, Move):
         _require(fd.spec(action.src), state, action, where)
+        _require(fd.spec(action.dst), state, action, where)
+        return state
+    if isinstance(action, Multipath):
         _require(fd.spec(action.dst), state, action, where)
         return state
     if state is None or not isinstance(action, PushMpls | PopMpls | EncapNsh | EncapEthernet | Decap):

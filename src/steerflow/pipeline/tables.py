@@ -49,13 +49,22 @@ PIPELINE: tuple[Table, ...] = (
     Table(
         30,
         "SFC_DISPATCH",
-        "Traffic heading to a hop (its label in reg2): pick one of the hop's functions with a select "
-        "group (weights; the hash sees the plain packet); the exit label hands the packet back to L2.",
+        "Traffic heading to a hop (its label in reg2): a hop with one function picks it (reg4); "
+        "otherwise multipath hashes the plain packet's lb_fields into one of the hop's balance slots "
+        "(reg9). The exit label hands the packet back to L2.",
         ("reg2",),
-        ("SFC_ENCAP", "L2_LOOKUP"),
+        ("SFC_BALANCE", "SFC_ENCAP", "L2_LOOKUP"),
     ),
     Table(
         31,
+        "SFC_BALANCE",
+        "A hop's balance slot to the function that owns it (reg4): each function owns slots in "
+        "proportion to its weight, and keeps most of them when the group's membership changes.",
+        ("reg2", "reg9"),
+        ("SFC_ENCAP",),
+    ),
+    Table(
+        32,
         "SFC_ENCAP",
         "Push the chain's service header (the encapsulation driver's: MPLS label, NSH SPI/SI) unless "
         "the chosen function is local and does not understand it.",
@@ -63,7 +72,7 @@ PIPELINE: tuple[Table, ...] = (
         ("SFC_DELIVER",),
     ),
     Table(
-        32,
+        33,
         "SFC_DELIVER",
         "Hand the packet to the chosen function (reg4): locally (popping the header for an unaware "
         "function: the proxy), or through Geneve to its chassis with the function's delivery VNI.",
@@ -71,7 +80,7 @@ PIPELINE: tuple[Table, ...] = (
         (),
     ),
     Table(
-        33,
+        34,
         "SFC_RETURN",
         "Traffic coming back from a function's egress port: tell the hop from the header (or, for an "
         "unaware function, from the port), strip it, and dispatch to the next hop.",

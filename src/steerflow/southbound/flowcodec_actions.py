@@ -1,7 +1,7 @@
 """OpenFlow 1.3 actions and instructions on the wire, as OVS writes them, to and from `flows` values.
 
 Standard actions (output, group, set_field, push/pop_mpls) and the Nicira extensions steerflow uses
-(resubmit, reg_move, encap/decap) have an exact encoding here. Anything else a switch reports (an
+(resubmit, reg_move, multipath, encap/decap) have an exact encoding here. Anything else a switch reports (an
 action or instruction someone else wrote) decodes to `Opaque` carrying its bytes, so a foreign flow
 compares unequal to every flow we compile and re-encodes to the very same bytes.
 """
@@ -12,6 +12,8 @@ import struct
 from collections.abc import Callable, Iterable
 
 from steerflow.flows.types import (
+    MULTIPATH_ALGORITHMS,
+    MULTIPATH_FIELDS,
     Action,
     Decap,
     Drop,
@@ -19,6 +21,7 @@ from steerflow.flows.types import (
     EncapNsh,
     GroupAction,
     Move,
+    Multipath,
     NshTlv,
     Opaque,
     Output,
@@ -41,7 +44,7 @@ OFPAT_OUTPUT, OFPAT_PUSH_MPLS, OFPAT_POP_MPLS, OFPAT_GROUP, OFPAT_SET_FIELD = 0,
 OFPAT_EXPERIMENTER = 0xFFFF
 OFPIT_GOTO_TABLE, OFPIT_APPLY_ACTIONS = 1, 4
 NX_VENDOR = 0x00002320
-NXAST_REG_MOVE, NXAST_RESUBMIT_TABLE, NXAST_ENCAP, NXAST_DECAP = 6, 14, 46, 47
+NXAST_REG_MOVE, NXAST_MULTIPATH, NXAST_RESUBMIT_TABLE, NXAST_ENCAP, NXAST_DECAP = 6, 10, 14, 46, 47
 OFPP_IN_PORT = 0xFFFFFFF8
 OFPP_CONTROLLER = 0xFFFFFFFD
 OFPCML_NO_BUFFER = 0xFFFF
@@ -58,6 +61,8 @@ _MPLS = struct.Struct("!HHH2x")
 _NX_HEAD = struct.Struct("!HHIH")  # type, len, vendor, subtype
 _RESUBMIT = struct.Struct("!HHIHHB3x")
 _MOVE = struct.Struct("!HHIHHHH")
+# ..., fields, basis, pad, algorithm, max_link, arg, pad, ofs_nbits, dst (its NXM header): 32 bytes
+_MULTIPATH = struct.Struct("!HHIHHH2xHHI2xHI")
 _ENCAP = struct.Struct("!HHIHHI")  # ..., hdr_size, new_pkt_type; properties follow
 _DECAP = struct.Struct("!HHIH2xI")
 _NSH_MD_TYPE = struct.Struct("!HBBB3x")
@@ -134,6 +139,33 @@ def _move(action: Action) -> tuple[bytes, bool]:
     return data + bytes(length - len(data)), src.name == action.src and dst.name == action.dst
 
 
+def _multipath(action: Action) -> tuple[bytes, bool]:
+    assert isinstance(action, Multipath)
+    dst = codec_for(action.dst)
+    if action.fields not in MULTIPATH_FIELDS or action.algorithm not in MULTIPATH_ALGORITHMS:
+        raise CodecError(f"{action}: unknown hash fields or algorithm")
+    if len(dst.move_header) != 4 or not (1 <= action.n_bits <= 64 and 0 <= action.ofs < 1024):
+        raise CodecError(f"{action}: the destination must be an NXM field range")
+    if action.ofs + action.n_bits > dst.bits or not 1 <= action.n_links <= 0x10000:
+        raise CodecError(f"{action}: outside {dst.name}'s bits, or n_links not in 1..65536")
+    if not (0 <= action.basis <= 0xFFFF and 0 <= action.arg <= 0xFFFFFFFF):
+        raise CodecError(f"{action}: basis or arg out of range")
+    data = _MULTIPATH.pack(
+        OFPAT_EXPERIMENTER,
+        _MULTIPATH.size,
+        NX_VENDOR,
+        NXAST_MULTIPATH,
+        MULTIPATH_FIELDS.index(action.fields),
+        action.basis,
+        MULTIPATH_ALGORITHMS.index(action.algorithm),
+        action.n_links - 1,
+        action.arg,
+        (action.ofs << 6) | (action.n_bits - 1),
+        int.from_bytes(dst.move_header, "big"),
+    )
+    return data, dst.name == action.dst
+
+
 def _resubmit(action: Action) -> tuple[bytes, bool]:
     assert isinstance(action, Resubmit)
     port = action.in_port
@@ -206,6 +238,7 @@ _ENCODERS: dict[type, Callable[[Action], tuple[bytes, bool]]] = {
     GroupAction: _group,
     SetField: _set_field,
     Move: _move,
+    Multipath: _multipath,
     Resubmit: _resubmit,
     PushMpls: _push_mpls,
     PopMpls: _pop_mpls,
@@ -319,6 +352,27 @@ def _decode_move(raw: bytes) -> Action | None:
     return Move(src.name, dst.name, n_bits, src_ofs, dst_ofs)
 
 
+def _decode_multipath(raw: bytes) -> Action | None:
+    if len(raw) != _MULTIPATH.size:
+        return None
+    fields, basis, algorithm, max_link, arg, ofs_nbits = _MULTIPATH.unpack(raw)[4:10]
+    if fields >= len(MULTIPATH_FIELDS) or algorithm >= len(MULTIPATH_ALGORITHMS):
+        return None
+    dst, _ = field_by_move_header(raw, _MULTIPATH.size - 4)
+    if dst.name not in BY_NAME:
+        return None
+    return Multipath(
+        MULTIPATH_FIELDS[fields],
+        basis,
+        MULTIPATH_ALGORITHMS[algorithm],
+        max_link + 1,
+        arg,
+        dst.name,
+        ofs_nbits >> 6,
+        (ofs_nbits & 0x3F) + 1,
+    )
+
+
 def _decode_encap(raw: bytes) -> Action | None:
     _, length, _, _, hdr_size, packet_type = _ENCAP.unpack_from(raw)
     if hdr_size != 0:
@@ -358,6 +412,7 @@ def _decode_decap(raw: bytes) -> Action | None:
 _NX_DECODERS: dict[int, Callable[[bytes], Action | None]] = {
     NXAST_RESUBMIT_TABLE: _decode_resubmit,
     NXAST_REG_MOVE: _decode_move,
+    NXAST_MULTIPATH: _decode_multipath,
     NXAST_ENCAP: _decode_encap,
     NXAST_DECAP: _decode_decap,
 }
