@@ -60,7 +60,9 @@ run_tests() {
 
 run_demo() {
   install_all
-  "$VENV/bin/steerflow" demo "$@"
+  # the demo builds network namespaces and OVS daemons: root
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo "$VENV/bin/steerflow" demo "$@"
 }
 
 verb=${1:-demo}

@@ -242,7 +242,7 @@ def run_down(prefix: str, run_dir: Path | None) -> int:
         return 1
     for line in done:
         typer.echo(line)
-    typer.echo(f"demo {paths.prefix} is down")
+    typer.echo(f"demo {paths.prefix} is down" if done else f"no demo {paths.prefix} to remove")
     return 0
 
 

@@ -177,6 +177,8 @@ def down(paths: DemoPaths) -> list[str]:
     repeat; works without the state file too (then only the lab and the dir). Returns what it did."""
     done: list[str] = []
     state = load_state(paths) or {}
+    if not state and leftovers(paths.prefix) == ([], []) and not paths.run_dir.exists():
+        return done
     for entry in reversed(state.get("processes", [])):
         rec = Recorded(**entry)
         if stop_recorded([rec.pid], rec.marker):
