@@ -93,6 +93,15 @@ def test_an_unknown_encapsulation_is_refused_before_building_anything(
 
 @pytest.mark.root
 @requires_lab
+def test_a_run_dir_that_is_not_a_demo_s_is_refused_and_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("mine")
+    done = steerflow("demo", "--prefix", new_prefix(), "--run-dir", str(tmp_path))
+    assert done.returncode == 1 and "holds no demo state; refusing to use it" in done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["precious.txt"]
+
+
+@pytest.mark.root
+@requires_lab
 def test_the_chain_doctors_the_echo_replies_and_the_demo_cleans_up() -> None:
     prefix = new_prefix()
     try:

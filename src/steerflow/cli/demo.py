@@ -206,6 +206,8 @@ def run_cli(endpoint: str, argv: Sequence[str]) -> int:
 
 
 def _cleanup(out: Console, world: DemoWorld) -> None:
+    if not world.prepared:
+        return
     out.print("[dim]cleaning up: echo server, agents, API, lab namespaces, run dir[/]")
     with _signals_held():
         world.teardown()

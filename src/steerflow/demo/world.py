@@ -80,6 +80,11 @@ class DemoWorld:
     recorded: list[Recorded] = field(default_factory=list)
     _lab: Lab | None = None
     _extra: list[Any] = field(default_factory=list)  # anything with stop(): e.g. the echo server
+    _prepared: bool = False  # the run dir is ours: only then may teardown remove it and the lab
+
+    @property
+    def prepared(self) -> bool:
+        return self._prepared
 
     @property
     def lab(self) -> Lab:
@@ -94,6 +99,7 @@ class DemoWorld:
         if run_dir.exists() and any(run_dir.iterdir()):
             raise LabError(f"{run_dir} is not empty and holds no demo state; refusing to use it")
         run_dir.mkdir(parents=True, exist_ok=True)
+        self._prepared = True
         self.save()
         return removed
 
@@ -141,7 +147,10 @@ class DemoWorld:
         return {p.name: p.read_text(errors="replace") for p in logs}
 
     def teardown(self) -> None:
-        """Stop every process (newest first), remove the lab, then the run dir. Idempotent."""
+        """Stop every process (newest first), remove the lab, then the run dir. Idempotent; a world whose
+        `prepare()` refused the run dir leaves it (and the prefix's lab) alone."""
+        if not self._prepared:
+            return
         for extra in reversed(self._extra):
             extra.stop()
         _stop_together([a.proc for a in self.agents.values()])
