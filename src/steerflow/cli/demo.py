@@ -139,7 +139,16 @@ def _run(out: Console, world: DemoWorld, scenario: Scenario, keep: bool) -> int:
     from steerflow.demo.scenario import DemoError
     from steerflow.lab import LabError
 
-    failures = (DemoError, ClientError, LabError, OSError, subprocess.SubprocessError, ValueError)
+    # AssertionError: the lab's wait helpers (e.g. VmHandle.wait_ping) raise it
+    failures = (
+        DemoError,
+        ClientError,
+        LabError,
+        OSError,
+        subprocess.SubprocessError,
+        ValueError,
+        AssertionError,
+    )
     started = time.monotonic()
     out.rule("[bold]steerflow demo")
     out.print(f"[dim]{scenario.variant.description}; the chain will doctor the echo server's replies[/]")
