@@ -8,6 +8,8 @@ import socket
 from hypothesis import strategies as st
 
 from steerflow.flows.types import (
+    MULTIPATH_ALGORITHMS,
+    MULTIPATH_FIELDS,
     Action,
     Bucket,
     Decap,
@@ -19,6 +21,7 @@ from steerflow.flows.types import (
     GroupAction,
     Match,
     Move,
+    Multipath,
     NshTlv,
     Output,
     PopMpls,
@@ -75,6 +78,25 @@ def moves(draw: st.DrawFn) -> Move:
     return Move(src.name, dst.name, n_bits, src_ofs, dst_ofs)
 
 
+NXM_CODECS = [c for c in CODECS if len(c.move_header) == 4]  # multipath names its destination by NXM
+
+
+@st.composite
+def multipaths(draw: st.DrawFn) -> Multipath:
+    dst = draw(st.sampled_from(NXM_CODECS))
+    n_bits = draw(st.integers(1, min(64, dst.bits)))
+    return Multipath(
+        draw(st.sampled_from(MULTIPATH_FIELDS)),
+        draw(st.integers(0, 0xFFFF)),
+        draw(st.sampled_from(MULTIPATH_ALGORITHMS)),
+        draw(st.integers(1, 0x10000)),
+        draw(U32),
+        dst.name,
+        draw(st.integers(0, min(1023, dst.bits - n_bits))),
+        n_bits,
+    )
+
+
 RESUBMIT_PORTS = st.one_of(
     st.none(),
     st.integers(0, 0xFEFF),
@@ -87,6 +109,7 @@ ACTIONS: st.SearchStrategy[Action] = st.one_of(
     st.builds(GroupAction, U32),
     set_fields(),
     moves(),
+    multipaths(),
     st.builds(Resubmit, st.integers(0, 0xFF), RESUBMIT_PORTS),
     st.builds(PushMpls, st.integers(0, 0xFFFF)),
     st.builds(PopMpls, st.integers(0, 0xFFFF)),

@@ -15,6 +15,7 @@ from steerflow.flows.types import (
     Flow,
     Match,
     Move,
+    Multipath,
     NshTlv,
     Opaque,
     Output,
@@ -119,6 +120,32 @@ OVS_REPORTED = [
         "0001000a80000a020800000000000000",
         "0004002800000000ffff001000002320002e00000000000000000010000000010000000000000000",
         Flow(1, 10, Match.of(eth_type=0x800), (EncapEthernet(), Output(1))),
+    ),
+    (
+        "reg2=5 actions=multipath(symmetric_l3l4+udp,0,hrw,4,0,reg9[0..15]),resubmit(,31)",
+        "0001000c000104040000000500000000",
+        "0004003800000000ffff002000002320000a00030000000000020003000000000000000f00011204ffff0010000023"
+        "20000efff81f000000",
+        Flow(
+            1, 10, Match.of(reg2=5), (Multipath("symmetric_l3l4+udp", 0, "hrw", 4, 0, "reg9"), Resubmit(31))
+        ),
+    ),
+    (
+        "reg2=6 actions=multipath(nw_src,7,hash_threshold,64,3,reg9[3..10])",
+        "0001000c000104040000000600000000",
+        "0004002800000000ffff002000002320000a0004000700000001003f00000003000000c700011204",
+        Flow(1, 10, Match.of(reg2=6), (Multipath("nw_src", 7, "hash_threshold", 64, 3, "reg9", 3, 8),)),
+    ),
+    (
+        "reg2=7 actions=multipath(symmetric_l3,65535,iter_hash,65536,4294967295,NXM_NX_REG1[])",
+        "0001000c000104040000000700000000",
+        "0004002800000000ffff002000002320000a0006ffff00000003ffffffffffff0000001f00010204",
+        Flow(
+            1,
+            10,
+            Match.of(reg2=7),
+            (Multipath("symmetric_l3", 0xFFFF, "iter_hash", 0x10000, 0xFFFFFFFF, "reg1", 0, 32),),
+        ),
     ),
     (
         "mpls actions=pop_mpls:0x0800,resubmit(,3),resubmit(5,4),IN_PORT,CONTROLLER:65535",
