@@ -20,6 +20,9 @@ MAX_CHAIN_ID: Final = 65535
 # A chain's MPLS labels (hidden from the API): 0-15 are reserved label values (RFC 3032), labels are 20 bits.
 HOP_LABELS: Final = "hop_labels"  # {port pair group id: label}, one label per group of the chain
 EXIT_LABEL: Final = "exit_label"  # one label meaning "the chain is done"
+# Symmetric chains only: the same for the reverse direction (hops crossed in reverse order).
+REVERSE_HOP_LABELS: Final = "reverse_hop_labels"
+REVERSE_EXIT_LABEL: Final = "reverse_exit_label"
 MIN_LABEL: Final = 16
 PAIR_KEY: Final = "pair_key"  # a port pair's number on the wire: Geneve VNI 2**23 + key reaches it
 MAX_PAIR_KEY: Final = (1 << 23) - 1
@@ -204,6 +207,8 @@ PORT_CHAIN: Final = AttributeMap(
         # Dataplane keys allocated by the NB: stored with the chain, never shown, never set by a client.
         Attribute(HOP_LABELS, allow_post=False, default=None, is_visible=False),
         Attribute(EXIT_LABEL, allow_post=False, default=None, is_visible=False),
+        Attribute(REVERSE_HOP_LABELS, allow_post=False, default=None, is_visible=False),
+        Attribute(REVERSE_EXIT_LABEL, allow_post=False, default=None, is_visible=False),
     ],
 )
 

@@ -2,7 +2,8 @@
 
 The labels are allocated in the NB when the chain is written and stored (hidden) with it, so the
 dataplane never derives them from list positions: a group keeps its label whatever its position, and
-only groups that join the chain get new ones.
+only groups that join the chain get new ones. A symmetric chain also holds reverse labels (one per group
+and a reverse exit) for the reverse direction, under the same rules.
 """
 
 from __future__ import annotations
@@ -12,40 +13,66 @@ from typing import Any
 
 from steerflow.api import sfc_errors as err
 from steerflow.api.base import lowest_free
-from steerflow.api.sfc_attributes import EXIT_LABEL, HOP_LABELS, MAX_LABEL, MIN_LABEL
+from steerflow.api.sfc_attributes import (
+    EXIT_LABEL,
+    HOP_LABELS,
+    MAX_LABEL,
+    MIN_LABEL,
+    REVERSE_EXIT_LABEL,
+    REVERSE_HOP_LABELS,
+)
 from steerflow.api.txn import Snapshot
 from steerflow.nbdb.api import JsonDict
 
-LABEL_ATTRIBUTES = frozenset({HOP_LABELS, EXIT_LABEL})
+LABEL_ATTRIBUTES = frozenset({HOP_LABELS, EXIT_LABEL, REVERSE_HOP_LABELS, REVERSE_EXIT_LABEL})
+DIRECTIONS = ((HOP_LABELS, EXIT_LABEL), (REVERSE_HOP_LABELS, REVERSE_EXIT_LABEL))
 
 
 def labels_of(chain: Mapping[str, Any]) -> set[int]:
-    """Every label a stored chain holds (none for a chain stored before chains had labels)."""
-    hops: Mapping[str, Any] = chain.get(HOP_LABELS) or {}
-    labels = {int(label) for label in hops.values()}
-    if chain.get(EXIT_LABEL) is not None:
-        labels.add(int(chain[EXIT_LABEL]))
+    """Every label a stored chain holds, both directions (none for a chain stored before labels)."""
+    labels: set[int] = set()
+    for hops_attr, exit_attr in DIRECTIONS:
+        hops: Mapping[str, Any] = chain.get(hops_attr) or {}
+        labels |= {int(label) for label in hops.values()}
+        if chain.get(exit_attr) is not None:
+            labels.add(int(chain[exit_attr]))
     return labels
 
 
 def assign_labels(snap: Snapshot, chain: JsonDict, previous: Mapping[str, Any] | None = None) -> None:
-    """Set `chain`'s hop and exit labels; `previous` is the stored chain an update replaces.
+    """Set `chain`'s hop and exit labels (and reverse ones if symmetric); `previous` is the stored chain
+    an update replaces.
 
     Groups `previous` labelled keep their label, the others get the lowest free ones (in chain order),
-    the exit label is kept or else allocated last. Raises `PortChainUnavailableLabel` when too few are free.
+    the exit label is kept or else allocated last; then the same for the reverse direction of a
+    symmetric chain. Raises `PortChainUnavailableLabel` when too few are free.
     """
     old = previous or {}
-    old_hops: Mapping[str, int] = old.get(HOP_LABELS) or {}
     # The chain's own old labels stay taken during its update: a label released by a removed group is
     # never handed to a group joining in the same write, so packets still carrying it cannot be
     # steered to the newcomer. Later writes may reuse it.
     used = _labels_of_other_chains(snap, chain["id"]) | labels_of(old)
+    symmetric = bool((chain.get("chain_parameters") or {}).get("symmetric"))
+    for hops_attr, exit_attr in DIRECTIONS if symmetric else DIRECTIONS[:1]:
+        _assign_direction(chain, old, hops_attr, exit_attr, used)
+    if not symmetric:
+        chain.pop(REVERSE_HOP_LABELS, None)
+        chain.pop(REVERSE_EXIT_LABEL, None)
+
+
+def _assign_direction(
+    chain: JsonDict, old: Mapping[str, Any], hops_attr: str, exit_attr: str, used: set[int]
+) -> None:
+    """One direction's labels; what it takes is added to `used`."""
+    old_hops: Mapping[str, int] = old.get(hops_attr) or {}
     groups = list(chain["port_pair_groups"])
     joining = [g for g in groups if g not in old_hops]
-    exit_label = old.get(EXIT_LABEL)
-    fresh = iter(_take(used, len(joining) + (exit_label is None), chain["id"]))
-    chain[HOP_LABELS] = {g: int(old_hops[g]) if g in old_hops else next(fresh) for g in groups}
-    chain[EXIT_LABEL] = int(exit_label) if exit_label is not None else next(fresh)
+    exit_label = old.get(exit_attr)
+    fresh_labels = _take(used, len(joining) + (exit_label is None), chain["id"])
+    used.update(fresh_labels)
+    fresh = iter(fresh_labels)
+    chain[hops_attr] = {g: int(old_hops[g]) if g in old_hops else next(fresh) for g in groups}
+    chain[exit_attr] = int(exit_label) if exit_label is not None else next(fresh)
 
 
 def _labels_of_other_chains(snap: Snapshot, chain_id: str) -> set[int]:
