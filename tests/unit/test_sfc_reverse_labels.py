@@ -19,7 +19,7 @@ with warnings.catch_warnings():  # starlette's TestClient nags about httpx; the 
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-SYMMETRIC = {"chain_parameters": {"symmetric": True}}
+SYMMETRIC: dict[str, Any] = {"chain_parameters": {"symmetric": True}}
 
 
 @pytest.fixture
