@@ -134,8 +134,9 @@ class Bench:
             )
         self.wait_bound()
         self.group_lists = distinct_lists(self.groups)
+        took = self.wait_applied()
         progress(
-            f"{len(self.groups)} functions bound, pairs and groups created; applied in {self.wait_applied():.2f}s"
+            f"{len(self.groups)} functions bound, their pairs and groups created; applied in {took:.2f}s"
         )
 
     def wait_bound(self, timeout: float = 60.0) -> None:
@@ -150,8 +151,9 @@ class Bench:
 
     def classifier(self) -> str:
         self.next_dst += 1
+        dst = self.next_dst
         body = {"ethertype": "IPv4", "protocol": "tcp", "logical_source_port": self.source,
-                "destination_port_range_min": self.next_dst, "destination_port_range_max": self.next_dst}  # fmt: skip
+                "destination_port_range_min": dst, "destination_port_range_max": dst}  # fmt: skip
         return str(self.create("flow_classifier", **body)["id"])
 
     def background_chain(self) -> None:
@@ -210,7 +212,7 @@ def add_one(bench: Bench, count: int, label: str) -> list[float]:
 
 
 def populate(bench: Bench, target: int, budget: float) -> tuple[int, float, float]:
-    """Create up to `target` chains in-process within `budget` seconds; returns (created, create s, apply s)."""
+    """Up to `target` chains created in-process within `budget` s: (created, seconds, seconds to apply)."""
     start, created = time.perf_counter(), 0
     while created < target and time.perf_counter() - start < budget:
         bench.background_chain()
@@ -260,13 +262,11 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
     created, made, applied = populate(bench, args.background, args.budget)
     loaded = add_one(bench, args.adds, f"add-one with {created} chains present")
     ratio = statistics.median(loaded) / statistics.median(empty)
-    print(
-        f"background: {created} chains (asked {args.background}), created in {made:.1f}s, applied in {applied:.1f}s"
-    )
+    asked = args.background
+    print(f"background: {created} chains (asked {asked}), created in {made:.1f}s, applied in {applied:.1f}s")
     print(f"add-one, 0 chains present      : median {statistics.median(empty) * 1000:.0f} ms ({ms(empty)})")
-    print(
-        f"add-one, {created:>5} chains present  : median {statistics.median(loaded) * 1000:.0f} ms ({ms(loaded)})"
-    )
+    loaded_ms = statistics.median(loaded) * 1000
+    print(f"add-one, {created:>5} chains present  : median {loaded_ms:.0f} ms ({ms(loaded)})")
     print(f"ratio loaded/empty             : {ratio:.2f}x  (target <= 2x)")
 
 
