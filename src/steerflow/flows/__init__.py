@@ -3,6 +3,7 @@
 from steerflow.flows.types import (
     Action,
     Bucket,
+    Ct,
     Decap,
     Drop,
     EncapEthernet,
@@ -27,6 +28,7 @@ from steerflow.flows.types import (
 __all__ = [
     "Action",
     "Bucket",
+    "Ct",
     "Decap",
     "Drop",
     "EncapEthernet",

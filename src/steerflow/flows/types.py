@@ -156,6 +156,26 @@ class Move:
         return f"move:{src}[{self.src_ofs}..{src_end}]->{dst}[{self.dst_ofs}..{dst_end}]"
 
 
+@dataclass(frozen=True)
+class Ct:
+    """Nicira conntrack: track the packet in `zone`; `commit` stores the connection (running `actions`,
+    set_field/move into ct_mark, on it); `table` recirculates a copy there with ct_state/ct_mark known.
+    The packet needs an IP match (eth_type 0x0800/0x86dd)."""
+
+    commit: bool = False
+    zone: int = 0
+    table: int | None = None
+    actions: tuple[SetField | Move, ...] = ()
+
+    def __str__(self) -> str:
+        parts = ["commit"] if self.commit else []
+        parts += [] if self.table is None else [f"table={self.table}"]
+        parts.append(f"zone={self.zone}")
+        if self.actions:
+            parts.append(f"exec({','.join(str(a) for a in self.actions)})")
+        return f"ct({','.join(parts)})"
+
+
 # multipath's hash field sets and link-choice algorithms, by their ovs-ofctl names (NX_HASH_FIELDS_*,
 # NX_MP_ALG_* in wire order: the position is the number on the wire).
 MULTIPATH_FIELDS = (
@@ -285,6 +305,7 @@ Action = (
     | SetField
     | Move
     | Multipath
+    | Ct
     | PushMpls
     | PopMpls
     | EncapNsh

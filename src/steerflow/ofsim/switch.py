@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from steerflow.flows.types import (
     Action,
+    Ct,
     Decap,
     Drop,
     EncapEthernet,
@@ -34,6 +35,7 @@ from steerflow.ofsim import fields as fd
 from steerflow.ofsim import groups as grp
 from steerflow.ofsim import multipath as mp
 from steerflow.ofsim.classifier import Classifier, Entry
+from steerflow.ofsim.conntrack import Conntrack
 from steerflow.ofsim.errors import AmbiguousMatch, InvalidFlow, PipelineError, PipelineLoop
 from steerflow.ofsim.match import compile_match, overlapping
 from steerflow.ofsim.packet import Packet
@@ -67,6 +69,7 @@ class Switch:
         self.down_ports = frozenset(down_ports)
         self.l3_ports = frozenset(l3_ports)
         self.bridge = bridge
+        self.conntrack = Conntrack()  # connections committed by earlier runs stay
         entries: dict[int, list[Entry]] = {}
         for flow in self.flows:
             match = compile_match(flow.match, str(flow))
@@ -201,6 +204,8 @@ class _Run:
             self.move(action, nest)
         elif isinstance(action, Multipath):
             self.packet = mp.apply(action, self.packet)
+        elif isinstance(action, Ct):
+            self.track(action, nest=nest, depth=depth)
         else:
             self.packet = _encap(self.packet, action)
 
@@ -232,6 +237,26 @@ class _Run:
         bits = (self.packet.raw(src) >> action.src_ofs) & width
         old = self.packet.raw(dst) & ~(width << action.dst_ofs)
         self.packet = self.packet.set_int(dst.name, old | (bits << action.dst_ofs))
+
+    def track(self, action: Ct, *, nest: int, depth: int) -> None:
+        """ct: commit (exec writes the stored mark), then with table= go on in that table with the
+        packet's ct_state/ct_zone/ct_mark known. Unlike OVS, which recirculates after the action list,
+        the table runs at once (our flows end with ct); the packet is unchanged afterwards."""
+        tracker, saved = self.switch.conntrack, self.packet
+        if action.commit:
+            self.packet = tracker.lookup(action.zone, saved)
+            for inner in action.actions:
+                if isinstance(inner, SetField):
+                    self.set_field(inner, nest)
+                else:
+                    self.move(inner, nest)
+            tracker.commit(action.zone, saved, self.packet.value("ct_mark"))
+            self.note(nest + 1, f"conntrack: committed in zone {action.zone}")
+            self.packet = saved
+        if action.table is not None:
+            self.packet = tracker.lookup(action.zone, saved)
+            self.table(action.table, depth=depth, nest=nest + 1, via="ct")
+            self.packet = saved
 
     def group(self, group_id: int, *, nest: int, depth: int, table: int) -> None:
         group = self.switch.groups[group_id]

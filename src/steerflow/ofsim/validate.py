@@ -15,6 +15,7 @@ from steerflow.flows.types import (
     MULTIPATH_ALGORITHMS,
     MULTIPATH_FIELDS,
     Action,
+    Ct,
     Decap,
     Drop,
     EncapEthernet,
@@ -106,8 +107,24 @@ def check_structure(action: Action, group_ids: frozenset[int], where: str) -> No
     elif isinstance(action, PushMpls):
         if action.ethertype not in fd.MPLS_TYPES:
             raise InvalidFlow(f"{where}: {action}: push_mpls takes 0x8847 or 0x8848")
+    elif isinstance(action, Ct):
+        _check_ct(action, where)
     elif isinstance(action, EncapNsh) and action.md_type not in (1, 2):
         raise InvalidFlow(f"{where}: {action}: md_type is 1 or 2")
+
+
+# what ct needs of the packet, as a pseudo-field for _require
+_CONNTRACK = FieldSpec("ct", 0, fd.Layer.META, fd.Kind.INT, (fd.IP_ANY,), False, False)
+
+
+def _check_ct(action: Ct, where: str) -> None:
+    if not 0 <= action.zone <= 0xFFFF or (action.table is not None and not 0 <= action.table <= MAX_TABLE):
+        raise InvalidFlow(f"{where}: {action}: zone or table out of range")
+    for inner in action.actions:  # OVS: ct's exec may only write the connection's mark or label
+        dst = inner.name if isinstance(inner, SetField) else inner.dst
+        if fd.canonical_name(dst) != "ct_mark":
+            raise InvalidFlow(f"{where}: {action}: exec may only write ct_mark (OFPBAC_BAD_ARGUMENT)")
+        check_structure(inner, frozenset(), where)
 
 
 def _check_move(action: Move, where: str) -> None:
@@ -159,6 +176,9 @@ def _step(action: Action, state: State, where: str) -> State:
         return state
     if isinstance(action, Multipath):
         _require(fd.spec(action.dst), state, action, where)
+        return state
+    if isinstance(action, Ct):  # conntrack needs an IP packet
+        _require(_CONNTRACK, state, action, where)
         return state
     if state is None or not isinstance(action, PushMpls | PopMpls | EncapNsh | EncapEthernet | Decap):
         return state

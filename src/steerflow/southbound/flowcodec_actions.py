@@ -15,6 +15,7 @@ from steerflow.flows.types import (
     MULTIPATH_ALGORITHMS,
     MULTIPATH_FIELDS,
     Action,
+    Ct,
     Decap,
     Drop,
     EncapEthernet,
@@ -45,6 +46,8 @@ OFPAT_EXPERIMENTER = 0xFFFF
 OFPIT_GOTO_TABLE, OFPIT_APPLY_ACTIONS = 1, 4
 NX_VENDOR = 0x00002320
 NXAST_REG_MOVE, NXAST_MULTIPATH, NXAST_RESUBMIT_TABLE, NXAST_ENCAP, NXAST_DECAP = 6, 10, 14, 46, 47
+NXAST_CT = 35
+_CT_COMMIT, _CT_NO_TABLE = 0x1, 0xFF
 OFPP_IN_PORT = 0xFFFFFFF8
 OFPP_CONTROLLER = 0xFFFFFFFD
 OFPCML_NO_BUFFER = 0xFFFF
@@ -65,6 +68,8 @@ _MOVE = struct.Struct("!HHIHHHH")
 _MULTIPATH = struct.Struct("!HHIHHH2xHHI2xHI")
 _ENCAP = struct.Struct("!HHIHHI")  # ..., hdr_size, new_pkt_type; properties follow
 _DECAP = struct.Struct("!HHIH2xI")
+# ..., flags, zone_src (0: immediate), zone, recirc_table, pad, alg; nested actions follow: 24 bytes
+_CT = struct.Struct("!HHIHHIHB3xH")
 _NSH_MD_TYPE = struct.Struct("!HBBB3x")
 _NSH_TLV = struct.Struct("!HBBHBB")
 _INSTRUCTION = struct.Struct("!HH4x")
@@ -166,6 +171,21 @@ def _multipath(action: Action) -> tuple[bytes, bool]:
     return data, dst.name == action.dst
 
 
+def _ct(action: Action) -> tuple[bytes, bool]:
+    assert isinstance(action, Ct)
+    if not 0 <= action.zone <= 0xFFFF or not 0 <= (action.table or 0) <= 0xFE:
+        raise CodecError(f"{action}: zone or table out of range")
+    if not all(isinstance(a, SetField | Move) for a in action.actions):
+        raise CodecError(f"{action}: only set_field and move may run in ct's exec")
+    nested, canonical = encode_actions(action.actions)
+    table = _CT_NO_TABLE if action.table is None else action.table
+    flags = _CT_COMMIT if action.commit else 0
+    head = _CT.pack(
+        OFPAT_EXPERIMENTER, _CT.size + len(nested), NX_VENDOR, NXAST_CT, flags, 0, action.zone, table, 0
+    )
+    return head + nested, canonical
+
+
 def _resubmit(action: Action) -> tuple[bytes, bool]:
     assert isinstance(action, Resubmit)
     port = action.in_port
@@ -239,6 +259,7 @@ _ENCODERS: dict[type, Callable[[Action], tuple[bytes, bool]]] = {
     SetField: _set_field,
     Move: _move,
     Multipath: _multipath,
+    Ct: _ct,
     Resubmit: _resubmit,
     PushMpls: _push_mpls,
     PopMpls: _pop_mpls,
@@ -409,12 +430,26 @@ def _decode_decap(raw: bytes) -> Action | None:
     return None
 
 
+def _decode_ct(raw: bytes) -> Action | None:
+    if len(raw) < _CT.size:
+        return None
+    flags, zone_src, zone, table, alg = _CT.unpack_from(raw)[4:9]
+    if flags & ~_CT_COMMIT or zone_src != 0 or alg != 0:
+        return None  # force, a zone from a field, ALGs: not modelled
+    nested = decode_actions(raw, _CT.size)
+    if not all(isinstance(a, SetField | Move) for a in nested):
+        return None
+    actions = tuple(a for a in nested if isinstance(a, SetField | Move))
+    return Ct(bool(flags & _CT_COMMIT), zone, None if table == _CT_NO_TABLE else table, actions)
+
+
 _NX_DECODERS: dict[int, Callable[[bytes], Action | None]] = {
     NXAST_RESUBMIT_TABLE: _decode_resubmit,
     NXAST_REG_MOVE: _decode_move,
     NXAST_MULTIPATH: _decode_multipath,
     NXAST_ENCAP: _decode_encap,
     NXAST_DECAP: _decode_decap,
+    NXAST_CT: _decode_ct,
 }
 
 
