@@ -21,6 +21,7 @@ from steerflow.compiler.balance import dispatch_flows
 from steerflow.compiler.chain_view import Chain, Hop, Instance
 from steerflow.compiler.classify import NEIGHBOUR_DISCOVERY, ClassifierError, classifier_matches
 from steerflow.compiler.encap import INNER_ETHERTYPES, EncapDriver
+from steerflow.compiler.symmetric import with_reverses
 from steerflow.compiler.view import ChassisView, LogicalPort
 from steerflow.flows.types import (
     Action,
@@ -59,7 +60,7 @@ def chain_flows(view: ChassisView, chains: tuple[Chain, ...], driver_for: Driver
     seen_instances: set[int] = set()
     returning: dict[tuple[int, int], Chain] = {}  # (network, egress key) of unaware instances -> owner
     claimed: dict[FlowKey, Flow] = {}
-    for chain in chains:
+    for chain in with_reverses(chains):  # a symmetric chain's reverse direction is a chain too
         driver = driver_for(str(chain.correlation))
         yield from _classify(view, chain)
         yield _exit(chain)
@@ -85,6 +86,7 @@ def _classify(view: ChassisView, chain: Chain) -> Iterator[Flow]:
     ports = {p.id: p for p in view.ports}
     first = chain.hops[0].label
     ck = cookie(CookieKind.CLASSIFIER, chain.id)
+    priority = CLASSIFY_PRIORITY - 1 if chain.reverse else CLASSIFY_PRIORITY  # overlap: forward wins
     for fc in chain.classifiers:
         where = _classified_where(
             view, chain, ports.get(fc.logical_source_port or ""), fc.logical_source_port
@@ -104,7 +106,7 @@ def _classify(view: ChassisView, chain: Chain) -> Iterator[Flow]:
         for header in headers:
             match = _merge(where, header)
             enter = (SetField(reg.HOP, first), Move(reg.SRC_PORT, reg.ORIGIN, 32))
-            yield Flow(CLASSIFY, CLASSIFY_PRIORITY, match, enter, goto=SFC_DISPATCH, cookie=ck)
+            yield Flow(CLASSIFY, priority, match, enter, goto=SFC_DISPATCH, cookie=ck)
 
 
 def _classified_where(
@@ -129,7 +131,7 @@ def _merge(a: Match, b: Match) -> Match:
 
 def _dispatch(chain: Chain, hop: Hop) -> Iterator[Flow]:
     """Pick the hop's instance (reg4): directly if it has one, else by hash and balance slot."""
-    yield from dispatch_flows(hop)
+    yield from dispatch_flows(hop, chain.symmetric)
 
 
 def _exit(chain: Chain) -> Flow:

@@ -8,7 +8,7 @@ instances that can be reached; a hop with none left makes the whole chain inert 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from steerflow.compiler.view import ChassisView, LogicalPort
@@ -17,6 +17,8 @@ from steerflow.model.sfc import Correlation, FlowClassifier
 PAIR_KEY_ATTR = "pair_key"
 HOP_LABELS_ATTR = "hop_labels"
 EXIT_LABEL_ATTR = "exit_label"
+REVERSE_HOP_LABELS_ATTR = "reverse_hop_labels"  # symmetric chains: the reverse direction's labels
+REVERSE_EXIT_LABEL_ATTR = "reverse_exit_label"
 DELIVERY_VNI_BASE = 1 << 23  # Geneve VNIs from here address one function instance, not a network
 
 Docs = Mapping[str, Mapping[str, Mapping[str, Any]]]
@@ -57,6 +59,10 @@ class Chain:
     hops: tuple[Hop, ...]
     exit_label: int
     project_id: str = ""
+    symmetric: bool = False  # the reverse flow crosses the same instances in reverse order (`symmetric`)
+    reverse_labels: tuple[int, ...] = ()  # symmetric: per forward hop, its reverse direction's label
+    reverse_exit_label: int = 0
+    reverse: bool = False  # this is the reverse direction of a symmetric chain (built by `symmetric`)
 
     def next_label(self, position: int) -> int:
         """The label after hop `position`: the next hop's, or the exit."""
@@ -96,9 +102,20 @@ def _chain(doc: Mapping[str, Any], objects: Docs, ports: Mapping[str, LogicalPor
         return None
     params = doc.get("chain_parameters") or {}
     correlation = Correlation(params.get("correlation") or Correlation.MPLS)
-    return Chain(
+    chain = Chain(
         str(doc["id"]), int(doc["chain_id"]), correlation, home, classifiers, tuple(hops), int(exit_label)
     )
+    return _with_reverse_labels(chain, doc) if params.get("symmetric") else chain
+
+
+def _with_reverse_labels(chain: Chain, doc: Mapping[str, Any]) -> Chain:
+    """A symmetric chain with its reverse labels (none if they are incomplete: no reverse path then)."""
+    labels: Mapping[str, int] = doc.get(REVERSE_HOP_LABELS_ATTR) or {}
+    reverse = tuple(int(labels.get(hop.group_id) or 0) for hop in chain.hops)
+    exit_label = int(doc.get(REVERSE_EXIT_LABEL_ATTR) or 0)
+    if not exit_label or not all(reverse):
+        return replace(chain, symmetric=True)
+    return replace(chain, symmetric=True, reverse_labels=reverse, reverse_exit_label=exit_label)
 
 
 def _instances(
