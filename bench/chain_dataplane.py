@@ -303,6 +303,8 @@ def main() -> int:
         cases: dict[str, Callable[[], float]] = {
             "static flows fwd (no controller)": lambda: throughput(client, server, s)
         }
+        plain = ctl.vms["client"], ctl.vms["server"]
+        cases["no chain (controller L2 only)"] = lambda: throughput(*plain, s)
         for name, (fn, encap) in CASES.items():
             cases[name] = lambda fn=fn, encap=encap: ctl.measure(fn, encap, s)  # type: ignore[misc]
         report(run_cases(cases, args.repeat))
