@@ -128,7 +128,10 @@ class Bench:
             ]
             for side, port in zip("io", ports, strict=True):
                 self.internal_port(f"ch{c + 1}", f"sfb{c}x{f}{side}", port)
-            pair = self.create("port_pair", name=f"f{c}-{f}", ingress=ports[0]["id"], egress=ports[1]["id"])
+            # MPLS-aware: an instance may then serve hops of many chains (an unaware one follows one chain)
+            params = {"correlation": "mpls", "weight": 1}
+            pair = self.create("port_pair", name=f"f{c}-{f}", ingress=ports[0]["id"], egress=ports[1]["id"],
+                               service_function_parameters=params)  # fmt: skip
             self.groups.append(
                 self.create("port_pair_group", name=f"g{c}-{f}", port_pairs=[pair["id"]])["id"]
             )
@@ -217,7 +220,7 @@ def populate(bench: Bench, target: int, budget: float) -> tuple[int, float, floa
     while created < target and time.perf_counter() - start < budget:
         bench.background_chain()
         created += 1
-        if created % 500 == 0:
+        if created % 100 == 0:
             progress(f"background: {created}/{target} chains created ({time.perf_counter() - start:.0f}s)")
     made = time.perf_counter() - start
     progress(f"background: {created} chains created in {made:.1f}s; waiting until every chassis applied them")
