@@ -29,7 +29,7 @@ def _port(pid: str, key: int, mac: str) -> dict[str, Any]:
             "fixed_ips": ips, "port_security_enabled": True}  # fmt: skip
 
 
-def _nb(correlation: str | None, symmetric: bool = True) -> dict[str, Any]:
+def _nb(correlation: str | None, symmetric: bool = True, encap: str = "mpls") -> dict[str, Any]:
     """client and server and three function instances, all on ch1; UDP to port 7 from the client."""
     ofports = {"client": CLIENT_PORT, "server": SERVER_PORT}
     for pid, (ingress, egress) in PAIRS.items():
@@ -38,7 +38,7 @@ def _nb(correlation: str | None, symmetric: bool = True) -> dict[str, Any]:
     ports = [_port(pid, of, macs.get(pid, f"02:00:00:00:00:{of:02x}")) for pid, of in ofports.items()]
     chain: dict[str, Any] = {
         "id": "pc1", "chain_id": 1, "port_pair_groups": ["ppg1", "ppg2"], "flow_classifiers": ["fc1"],
-        "chain_parameters": {"correlation": "mpls", "symmetric": symmetric},
+        "chain_parameters": {"correlation": encap, "symmetric": symmetric},
         "hop_labels": {"ppg1": 100, "ppg2": 101}, "exit_label": 102,
     }  # fmt: skip
     if symmetric:
@@ -111,11 +111,15 @@ def _walk(switch: Switch, packet: Packet) -> tuple[list[tuple[str, str]], int]:
     raise AssertionError(f"looping: {met}")
 
 
-@pytest.mark.parametrize("correlation", [None, "mpls"], ids=["unaware", "mpls-aware"])
+@pytest.mark.parametrize(
+    ("encap", "correlation"),
+    [("mpls", None), ("mpls", "mpls"), ("nsh", None), ("nsh", "nsh")],
+    ids=["mpls-unaware", "mpls-aware", "nsh-unaware", "nsh-aware"],
+)
 def test_forward_and_reverse_of_50_flows_meet_the_same_instances_in_reverse_order(
-    correlation: str | None,
+    encap: str, correlation: str | None
 ) -> None:
-    switch = _switch(_nb(correlation))
+    switch = _switch(_nb(correlation, encap=encap))
     served = set()
     for sport in range(40000, 40050):
         forward, out = _walk(switch, _udp(sport))
