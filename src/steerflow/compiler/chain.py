@@ -10,6 +10,13 @@ header for an unaware function: the proxy). What the function sends back from it
 port security into SFC_RETURN, which tells the hop (by header, or by port for an unaware function),
 strips the header and dispatches the next hop; after the last one, the exit label hands the packet,
 plain and untouched, to ordinary L2 forwarding in the chain's home network.
+
+An unaware function serving several (chain, hop)s cannot be told apart by its egress port: on its
+chassis, delivery commits each IP connection in the instance's conntrack zone with the hop label as
+ct_mark (from reg2, or for a tunnelled arrival from the header before it is stripped), and its returns
+go through ct(table=SFC_RETURN_CT), where the mark names the hop. Limits: a function that rewrites the
+5-tuple (NAT, proxies) or sends non-IP cannot be followed (dropped); conntrack's own timeouts apply;
+zones (1 + key mod 65535) of two instances may coincide, harmless unless one flow crosses both at once.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from steerflow.compiler.symmetric import with_reverses
 from steerflow.compiler.view import ChassisView, LogicalPort
 from steerflow.flows.types import (
     Action,
+    Ct,
     Flow,
     FlowKey,
     Match,
@@ -46,11 +54,14 @@ SFC_DISPATCH = table_id("SFC_DISPATCH")
 SFC_ENCAP = table_id("SFC_ENCAP")
 SFC_DELIVER = table_id("SFC_DELIVER")
 SFC_RETURN = table_id("SFC_RETURN")
+SFC_RETURN_CT = table_id("SFC_RETURN_CT")
 ARP_RESPONDER = table_id("ARP_RESPONDER")
 L2_LOOKUP = table_id("L2_LOOKUP")
 
 CLASSIFY_PRIORITY = 100
 RETURN_PRIORITY = 120  # above port security's own flows for the same port
+TRACKED_PRIORITY = 105  # a shared unaware function's IP packets: above its plain delivery
+ARRIVAL_PRIORITY = 115  # a shared unaware function's tunnelled packets, by hop: above the plain strip
 
 DriverFor = Callable[[str], EncapDriver]
 
@@ -58,9 +69,10 @@ DriverFor = Callable[[str], EncapDriver]
 def chain_flows(view: ChassisView, chains: tuple[Chain, ...], driver_for: DriverFor) -> Iterator[Flow]:
     """Every flow of every chain on this chassis; what two chains share is emitted once."""
     seen_instances: set[int] = set()
-    returning: dict[tuple[int, int], Chain] = {}  # (network, egress key) of unaware instances -> owner
     claimed: dict[FlowKey, Flow] = {}
-    for chain in with_reverses(chains):  # a symmetric chain's reverse direction is a chain too
+    every = with_reverses(chains)  # a symmetric chain's reverse direction is a chain too
+    shared = _shared_unaware(every)
+    for chain in every:
         driver = driver_for(str(chain.correlation))
         yield from _classify(view, chain)
         yield _exit(chain)
@@ -70,8 +82,9 @@ def chain_flows(view: ChassisView, chains: tuple[Chain, ...], driver_for: Driver
                 yield from _encap(view, chain, hop, inst, driver)
                 if inst.key not in seen_instances:
                     seen_instances.add(inst.key)
-                    yield from _deliver(view, inst, driver)
-                for flow in _return(view, chain, hop, inst, driver, returning):
+                    yield from _deliver(view, inst, driver, inst.key in shared)
+                tracked = _tracked_arrivals(view, chain, hop, inst, driver) if inst.key in shared else ()
+                for flow in (*tracked, *_return(view, chain, hop, inst, driver, inst.key in shared)):
                     if _first_claim(claimed, flow):
                         yield flow
     yield Flow(SFC_RETURN, 0, Match(), cookie=cookie(CookieKind.INFRA))  # unknown returns: drop
@@ -158,13 +171,18 @@ def _encap(view: ChassisView, chain: Chain, hop: Hop, inst: Instance, driver: En
         yield Flow(SFC_ENCAP, 100, base.extend(eth_type=ethertype), actions, goto=SFC_DELIVER, cookie=ck)
 
 
-def _deliver(view: ChassisView, inst: Instance, driver: EncapDriver) -> Iterator[Flow]:
+def _deliver(view: ChassisView, inst: Instance, driver: EncapDriver, tracked: bool) -> Iterator[Flow]:
     ck = cookie(CookieKind.HOP, inst.id)
     mine = Match.of(**{reg.INSTANCE: inst.key})
     port = inst.ingress
     if _is_local(view, port):
         assert port.ofport is not None
         yield Flow(SFC_DELIVER, 100, mine, (Output(port.ofport),), cookie=ck)
+        if tracked:  # remember the hop (reg2) per connection: its returns look alike otherwise
+            remember = Ct(commit=True, zone=_zone(inst), actions=(Move(reg.HOP, "ct_mark", 32),))
+            for ethertype in INNER_ETHERTYPES:
+                ip = mine.extend(eth_type=ethertype)
+                yield Flow(SFC_DELIVER, TRACKED_PRIORITY, ip, (remember, Output(port.ofport)), cookie=ck)
         if not inst.aware:
             for header, strip in driver.strip():
                 yield Flow(SFC_DELIVER, 110, _merge(mine, header), (*strip, Output(port.ofport)), cookie=ck)
@@ -175,6 +193,37 @@ def _deliver(view: ChassisView, inst: Instance, driver: EncapDriver) -> Iterator
         remote = view.remotes[port.chassis]
         to_chassis = (SetField("tun_ipv4_dst", remote.underlay_ip), SetField("tunnel_id", inst.vni))
         yield Flow(SFC_DELIVER, 100, mine, (*to_chassis, Output(view.tunnel_ofport)), cookie=ck)
+
+
+def _tracked_arrivals(
+    view: ChassisView, chain: Chain, hop: Hop, inst: Instance, driver: EncapDriver
+) -> Iterator[Flow]:
+    """A shared unaware function's packets tunnelled here with the header: the header tells the hop,
+    which goes to reg2 before the header is stripped; delivery then remembers it like a local one's."""
+    if not _is_local(view, inst.ingress):
+        return
+    ck = cookie(CookieKind.HOP, hop.group_id)
+    mine = Match.of(**{reg.INSTANCE: inst.key})
+    for header, strip in driver.returned(chain, hop):
+        actions = (SetField(reg.HOP, hop.label), *strip, Resubmit(SFC_DELIVER))
+        yield Flow(SFC_DELIVER, ARRIVAL_PRIORITY, _merge(mine, header), actions, cookie=ck)
+
+
+def _shared_unaware(chains: tuple[Chain, ...]) -> frozenset[int]:
+    """Keys of the unaware instances serving more than one (chain, hop): their egress port alone cannot
+    tell where a returning packet goes on, so conntrack remembers each connection's hop."""
+    served: dict[int, set[tuple[str, bool, int]]] = {}
+    for chain in chains:
+        for hop in chain.hops:
+            for inst in hop.instances:
+                if not inst.aware:
+                    served.setdefault(inst.key, set()).add((chain.id, chain.reverse, hop.position))
+    return frozenset(key for key, uses in served.items() if len(uses) > 1)
+
+
+def _zone(inst: Instance) -> int:
+    """The instance's conntrack zone (16 bits, never 0: zone 0 is everyone's default)."""
+    return 1 + inst.key % 0xFFFF
 
 
 def _is_local(view: ChassisView, port: LogicalPort) -> bool:
@@ -190,7 +239,7 @@ def _return(
     hop: Hop,
     inst: Instance,
     driver: EncapDriver,
-    returning: dict[tuple[int, int], Chain],
+    tracked: bool,
 ) -> Iterator[Flow]:
     egress = inst.egress
     if not _is_local(view, egress):
@@ -209,25 +258,21 @@ def _return(
         for header, strip in driver.returned(chain, hop):
             yield Flow(SFC_RETURN, 100, _merge(from_egress, header), (*strip, *onward), cookie=ck)
         return
-    owner = returning.setdefault((egress.network_key, egress.key), chain)
-    if owner is not chain or _serves_twice(chain, hop, inst):
-        LOG.warning(
-            "unaware function %s serves several hops; its returns follow chain %s only", inst.id, owner.id
-        )
+    if not tracked:
+        yield Flow(SFC_RETURN, 100, from_egress, onward, cookie=ck)
         return
-    yield Flow(SFC_RETURN, 100, from_egress, onward, cookie=ck)
+    for ethertype in INNER_ETHERTYPES:  # recall the connection's hop; non-IP returns are dropped
+        recall = Ct(zone=_zone(inst), table=SFC_RETURN_CT)
+        yield Flow(SFC_RETURN, 100, from_egress.extend(eth_type=ethertype), (recall,), cookie=ck)
+    mark = _merge(from_egress, Match.of(ct_mark=hop.label))
+    yield Flow(SFC_RETURN_CT, 100, mark, onward, cookie=ck)
 
 
 def _first_claim(claimed: dict[FlowKey, Flow], flow: Flow) -> bool:
-    """One return flow per header seen at one egress port: an instance serving two hops that its
-    header cannot tell apart follows the first (by chain id, then position) until per-flow state exists."""
+    """One flow per key: an aware instance serving two hops that its header cannot tell apart (NSH: one
+    chain's SPI at two hops) follows the first (by chain id, then position); same flows are emitted once."""
     held = claimed.setdefault(flow.key, flow)
     if held is flow or held == flow:
         return held is flow
     LOG.warning("function egress flow %s is ambiguous: keeping %s", flow, held)
     return False
-
-
-def _serves_twice(chain: Chain, hop: Hop, inst: Instance) -> bool:
-    """The same unaware instance in an earlier hop of this chain (its returns are ambiguous)."""
-    return any(inst.id in {i.id for i in h.instances} for h in chain.hops[: hop.position])

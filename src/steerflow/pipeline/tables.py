@@ -83,8 +83,17 @@ PIPELINE: tuple[Table, ...] = (
         34,
         "SFC_RETURN",
         "Traffic coming back from a function's egress port: tell the hop from the header (or, for an "
-        "unaware function, from the port), strip it, and dispatch to the next hop.",
+        "unaware function, from the port), strip it, and dispatch to the next hop. An unaware function "
+        "serving several hops: conntrack in its zone recalls the connection's hop (ct(table=SFC_RETURN_CT)).",
         ("metadata", "reg6", "mpls_label"),
+        ("SFC_DISPATCH", "SFC_RETURN_CT"),
+    ),
+    Table(
+        35,
+        "SFC_RETURN_CT",
+        "A shared unaware function's IP traffic after conntrack: the hop its delivery committed as the "
+        "connection's ct_mark (with the egress port) gives the next hop; unknown connections are dropped.",
+        ("metadata", "reg6", "ct_mark"),
         ("SFC_DISPATCH",),
     ),
     Table(
