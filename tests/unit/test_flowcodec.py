@@ -234,9 +234,10 @@ def test_a_multipath_we_cannot_name_stays_opaque_and_re_encodes_exactly() -> Non
         [Flow(0, 1, Match(), (Multipath("nw_src", 0, "hrw", 4, 0, "reg9"),))], OFPFC_ADD
     )
     entry = entry_of(data)
-    raw = bytearray(entry.instructions)
-    raw[8 + 10 : 8 + 12] = (9).to_bytes(2, "big")  # hash fields 9: not a set OVS 3.1 knows
-    foreign = codec.decode_flow(dataclasses.replace(entry, instructions=bytes(raw)))
-    assert foreign.actions == (Opaque("action", bytes(raw[8:]).hex()),)
-    (again,), _ = codec.flow_mods([foreign], OFPFC_ADD)
-    assert entry_of(again).instructions == bytes(raw)
+    for offset, spoilt in ((10, b"\x00\x09"), (28, b"\xff\xff")):  # hash fields 9; an experimenter dst
+        raw = bytearray(entry.instructions)
+        raw[8 + offset : 8 + offset + 2] = spoilt
+        foreign = codec.decode_flow(dataclasses.replace(entry, instructions=bytes(raw)))
+        assert foreign.actions == (Opaque("action", bytes(raw[8:]).hex()),)
+        (again,), _ = codec.flow_mods([foreign], OFPFC_ADD)
+        assert entry_of(again).instructions == bytes(raw)

@@ -379,6 +379,8 @@ def _decode_multipath(raw: bytes) -> Action | None:
     fields, basis, algorithm, max_link, arg, ofs_nbits = _MULTIPATH.unpack(raw)[4:10]
     if fields >= len(MULTIPATH_FIELDS) or algorithm >= len(MULTIPATH_ALGORITHMS):
         return None
+    if raw[-4:-2] == b"\xff\xff":  # an experimenter OXM does not fit here (OVS takes NXM only)
+        return None
     dst, _ = field_by_move_header(raw, _MULTIPATH.size - 4)
     if dst.name not in BY_NAME:
         return None
