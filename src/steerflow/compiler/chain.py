@@ -28,6 +28,7 @@ from steerflow.compiler.balance import dispatch_flows
 from steerflow.compiler.chain_view import Chain, Hop, Instance
 from steerflow.compiler.classify import NEIGHBOUR_DISCOVERY, ClassifierError, classifier_matches
 from steerflow.compiler.encap import INNER_ETHERTYPES, EncapDriver
+from steerflow.compiler.encap.nsh import SI_START
 from steerflow.compiler.symmetric import with_reverses
 from steerflow.compiler.view import ChassisView, LogicalPort
 from steerflow.flows.types import (
@@ -205,6 +206,8 @@ def _tracked_arrivals(
     ck = cookie(CookieKind.HOP, hop.group_id)
     mine = Match.of(**{reg.INSTANCE: inst.key})
     for header, strip in driver.returned(chain, hop):
+        if any(f.name == "nsh_spi" for f in header.fields):  # arrivals carry the SI as pushed: exact
+            header = _merge(header, Match.of(nsh_si=SI_START - hop.position))
         actions = (SetField(reg.HOP, hop.label), *strip, Resubmit(SFC_DELIVER))
         yield Flow(SFC_DELIVER, ARRIVAL_PRIORITY, _merge(mine, header), actions, cookie=ck)
 
