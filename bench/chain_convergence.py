@@ -224,7 +224,7 @@ def populate(bench: Bench, target: int, budget: float) -> tuple[int, float, floa
             progress(f"background: {created}/{target} chains created ({time.perf_counter() - start:.0f}s)")
     made = time.perf_counter() - start
     progress(f"background: {created} chains created in {made:.1f}s; waiting until every chassis applied them")
-    applied = bench.wait_applied(timeout=max(600.0, budget))
+    applied = bench.wait_applied(timeout=max(300.0, budget))
     return created, made, applied
 
 
