@@ -23,10 +23,11 @@ from steerflow.nbdb.url import open_store
 from steerflow.reconcile.ofctrl import ApplyFailed, Reconciler
 from steerflow.southbound.oferrors import ChannelError
 from steerflow.southbound.openflow import OnConnected, OpenFlowChannel
-from steerflow.southbound.ovsdb import TUNNEL_OFPORT, OvsdbClient
+from steerflow.southbound.ovsdb import TUNNEL_OFPORT, BridgeReport, OvsdbClient, OvsdbError
 
 LOG = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
+BRIDGE_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,24 @@ class Agent:
         cfg = self.config
         await asyncio.to_thread(register_chassis, store, cfg.chassis, cfg.encap_ip)
         LOG.info("chassis %s registered (encap %s)", cfg.chassis, cfg.encap_ip)
-        with OvsdbClient(cfg.ovsdb, bridge=cfg.bridge) as ovsdb:
-            report = ovsdb.ensure_integration_bridge(datapath_type=cfg.datapath_type, local_ip=cfg.encap_ip)
+        for attempt in range(1, BRIDGE_ATTEMPTS + 1):
+            try:
+                report = await asyncio.to_thread(self._ensure_bridge)
+                break
+            except OvsdbError as exc:
+                # e.g. a VIF plugger created br-int in the same instant: the next attempt adopts it
+                if attempt == BRIDGE_ATTEMPTS:
+                    raise
+                LOG.warning(
+                    "preparing %s failed (%s); retrying (%d/%d)", cfg.bridge, exc, attempt, BRIDGE_ATTEMPTS
+                )
+                await asyncio.sleep(RETRY_SECONDS * attempt / 4)
         LOG.info("bridge %s ready (%s)", cfg.bridge, "created" if report.created else "adopted")
+
+    def _ensure_bridge(self) -> BridgeReport:
+        cfg = self.config
+        with OvsdbClient(cfg.ovsdb, bridge=cfg.bridge) as ovsdb:
+            return ovsdb.ensure_integration_bridge(datapath_type=cfg.datapath_type, local_ip=cfg.encap_ip)
 
     async def _serve(self, store: NorthboundStore, stop: asyncio.Event) -> None:
         cfg = self.config

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,13 +95,37 @@ class AgentProcess:
     def log_text(self) -> str:
         return log_text(self.log)
 
+    def wait_bridge_ready(self, offset: int = 0, timeout: float = READY_TIMEOUT) -> None:
+        """Until the agent (its log after `offset`) owns br-int, so nobody races it creating the bridge."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if BRIDGE_READY in self.log_text()[offset:]:
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"agent for {self.chassis.name} exited:\n{self.log_text()[-3000:]}")
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"agent for {self.chassis.name} never got br-int ready:\n{self.log_text()[-3000:]}"
+        )
+
+
+BRIDGE_READY = "bridge br-int ready"
+
 
 def start_agent(chassis: ChassisHandle, nb_url: str, log: Path, *, verbose: bool = False) -> AgentProcess:
-    """Run `steerflow agent` for `chassis` in its namespace, on the NB store at `nb_url`."""
+    """Run `steerflow agent` for `chassis` in its namespace, on the NB store at `nb_url`; returns once the
+    agent has br-int in hand."""
     args = ["agent", "--chassis", chassis.name, "--encap-ip", chassis.underlay_ip]
     args += ["--ovsdb", chassis.db_socket, "--nb", nb_url] + (["--verbose"] if verbose else [])
+    offset = len(log_text(log)) if log.exists() else 0
     proc = spawn(in_netns(chassis.netns, steerflow_argv(*args)), log, chassis.env)
-    return AgentProcess(chassis, proc, log)
+    agent = AgentProcess(chassis, proc, log)
+    try:
+        agent.wait_bridge_ready(offset)
+    except BaseException:
+        agent.stop()
+        raise
+    return agent
 
 
 @dataclass
