@@ -12,6 +12,7 @@ from steerflow.flows.types import (
     MULTIPATH_FIELDS,
     Action,
     Bucket,
+    Ct,
     Decap,
     EncapEthernet,
     EncapNsh,
@@ -97,6 +98,30 @@ def multipaths(draw: st.DrawFn) -> Multipath:
     )
 
 
+@st.composite
+def mark_moves(draw: st.DrawFn) -> Move:
+    src = draw(st.sampled_from(CODECS))
+    n_bits = draw(st.integers(1, min(src.bits, 32)))
+    return Move(
+        src.name,
+        "ct_mark",
+        n_bits,
+        draw(st.integers(0, src.bits - n_bits)),
+        draw(st.integers(0, 32 - n_bits)),
+    )
+
+
+# what OVS lets ct's exec do: write the connection's mark
+CT_EXEC = st.one_of(st.builds(SetField, st.just("ct_mark"), U32), mark_moves())
+
+
+@st.composite
+def cts(draw: st.DrawFn) -> Ct:
+    table = draw(st.none() | st.integers(0, 0xFE))
+    actions = tuple(draw(st.lists(CT_EXEC, max_size=3)))
+    return Ct(draw(st.booleans()), draw(st.integers(0, 0xFFFF)), table, actions)
+
+
 RESUBMIT_PORTS = st.one_of(
     st.none(),
     st.integers(0, 0xFEFF),
@@ -110,6 +135,7 @@ ACTIONS: st.SearchStrategy[Action] = st.one_of(
     set_fields(),
     moves(),
     multipaths(),
+    cts(),
     st.builds(Resubmit, st.integers(0, 0xFF), RESUBMIT_PORTS),
     st.builds(PushMpls, st.integers(0, 0xFFFF)),
     st.builds(PopMpls, st.integers(0, 0xFFFF)),
