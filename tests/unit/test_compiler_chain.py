@@ -3,6 +3,7 @@
 from typing import Any
 
 from steerflow.compiler.compile import compile_nb
+from steerflow.compiler.encap.nsh import project_digest
 from steerflow.ofsim import Packet, Switch, Trace
 
 TUNNEL = 100
@@ -129,6 +130,7 @@ def test_nsh_aware_function_gets_spi_si_and_context_and_may_decrement_si() -> No
     port, to_sf = _one(ch1.run(_udp()))
     assert port == 3 and to_sf["eth_type"] == 0x894F and to_sf["eth_dst"] == "02:00:00:00:00:03"
     assert (to_sf["nsh_spi"], to_sf["nsh_si"], to_sf["nsh_c1"], to_sf["nsh_c2"]) == (1, 255, 1, 7)
+    assert to_sf["nsh_c3"] == project_digest("p1")
     for si in (255, 254):  # returned as sent, or with SI decremented as RFC 8300 says
         port, onward = _one(ch1.run(to_sf.set(in_port=4, nsh_si=si)))
         assert port == TUNNEL and onward["eth_type"] == 0x0800 and onward["eth_dst"] == SERVER
@@ -140,3 +142,20 @@ def test_nsh_to_an_unaware_function_elsewhere_is_stripped_on_arrival() -> None:
     assert port == TUNNEL and tunnelled["eth_type"] == 0x894F
     port, delivered = _one(_switch(nb, "ch2").run(tunnelled.set(in_port=TUNNEL)))
     assert port == 3 and delivered["eth_type"] == 0x0800 and delivered["eth_dst"] == SERVER
+
+
+def test_a_classifier_without_source_port_steers_only_its_projects_ports() -> None:
+    nb = _nb(correlation=None)
+    nb["flow_classifier"]["fc1"].pop("logical_source_port")
+    nb["port_chain"]["pc1"]["project_id"] = "p1"
+    for port in nb["port"].values():
+        port["project_id"] = "p1"
+    stranger = _port("stranger", 9, "02:00:00:00:00:09", "203.0.113.9")
+    nb["port"]["stranger"] = {**stranger, "project_id": "p2"}
+    nb["port_binding"]["stranger"] = {"port_id": "stranger", "chassis": "ch1", "ofport": 9}
+    ch1 = _switch(nb, "ch1")
+    _port_out, mine = _one(ch1.run(_udp()))
+    assert mine["tunnel_id"] == (1 << 23) + 5  # the client's traffic enters the chain
+    theirs = _udp(in_port=9, eth_src="02:00:00:00:00:09", ipv4_src="203.0.113.9")
+    _port_out, plain = _one(ch1.run(theirs))
+    assert plain["tunnel_id"] == 7  # another project's port: plain L2, never steered

@@ -102,37 +102,44 @@ def _classify(view: ChassisView, chain: Chain) -> Iterator[Flow]:
     ck = cookie(CookieKind.CLASSIFIER, chain.id)
     priority = CLASSIFY_PRIORITY - 1 if chain.reverse else CLASSIFY_PRIORITY  # overlap: forward wins
     for fc in chain.classifiers:
-        where = _classified_where(
+        sources = _classified_where(
             view, chain, ports.get(fc.logical_source_port or ""), fc.logical_source_port
         )
-        if where is None:
-            continue
         dst = ports.get(fc.logical_destination_port or "")
-        if fc.logical_destination_port and dst is None:
-            continue  # its destination port is gone: nothing can match
-        if dst is not None:
-            where = _merge(where, Match.of(eth_dst=dst.mac))
+        if not sources or (fc.logical_destination_port and dst is None):
+            continue  # nothing of it lives here, or its destination port is gone: nothing can match
+        to_dst = Match() if dst is None else Match.of(eth_dst=dst.mac)
         try:
             headers = classifier_matches(fc)
         except ClassifierError as exc:  # the API refuses these; one stray must not stop the chassis
             LOG.error("classifier %s of chain %s ignored: %s", fc.id, chain.id, exc)
             continue
-        for header in headers:
-            match = _merge(where, header)
-            enter = (SetField(reg.HOP, first), Move(reg.SRC_PORT, reg.ORIGIN, 32))
-            yield Flow(CLASSIFY, priority, match, enter, goto=SFC_DISPATCH, cookie=ck)
+        enter = (SetField(reg.HOP, first), Move(reg.SRC_PORT, reg.ORIGIN, 32))
+        for where in sources:
+            for header in headers:
+                match = _merge(_merge(where, to_dst), header)
+                yield Flow(CLASSIFY, priority, match, enter, goto=SFC_DISPATCH, cookie=ck)
 
 
 def _classified_where(
     view: ChassisView, chain: Chain, src: LogicalPort | None, src_id: str | None
-) -> Match | None:
-    """Which packets a classifier may see here: from its source port (only where that port lives), or
-    from any port of the chain's home network."""
+) -> tuple[Match, ...]:
+    """Which packets a classifier may see here: from its source port (only where that port lives), or,
+    without one, from every local port of the chain's home network that belongs to the chain's project
+    (one project never steers another's traffic)."""
     if src_id is None:
-        return Match.of(**{reg.NETWORK: chain.home_network})
-    if src is None or src.chassis != view.chassis or src.ofport is None:
-        return None
-    return Match.of(**{reg.NETWORK: src.network_key, reg.SRC_PORT: src.key})
+        return tuple(
+            _from_port(port)
+            for port in view.local_ports()
+            if port.network_key == chain.home_network and chain.project_id in ("", port.project_id)
+        )
+    if src is None or not _is_local(view, src):
+        return ()
+    return (_from_port(src),)
+
+
+def _from_port(port: LogicalPort) -> Match:
+    return Match.of(**{reg.NETWORK: port.network_key, reg.SRC_PORT: port.key})
 
 
 def _merge(a: Match, b: Match) -> Match:

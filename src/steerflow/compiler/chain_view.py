@@ -102,8 +102,16 @@ def _chain(doc: Mapping[str, Any], objects: Docs, ports: Mapping[str, LogicalPor
         return None
     params = doc.get("chain_parameters") or {}
     correlation = Correlation(params.get("correlation") or Correlation.MPLS)
+    project = str(doc.get("project_id") or doc.get("tenant_id") or "")
     chain = Chain(
-        str(doc["id"]), int(doc["chain_id"]), correlation, home, classifiers, tuple(hops), int(exit_label)
+        str(doc["id"]),
+        int(doc["chain_id"]),
+        correlation,
+        home,
+        classifiers,
+        tuple(hops),
+        int(exit_label),
+        project,
     )
     return _with_reverse_labels(chain, doc) if params.get("symmetric") else chain
 

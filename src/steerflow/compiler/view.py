@@ -29,6 +29,7 @@ class LogicalPort:
     port_security: bool
     chassis: str | None  # bound on this chassis name, or None
     ofport: int | None  # the OpenFlow port when bound on the chassis being compiled
+    project_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,4 +124,5 @@ def _port(
         port_security=bool(doc.get("port_security_enabled", True)),
         chassis=bound_on,
         ofport=ofport,
+        project_id=str(doc.get("project_id") or doc.get("tenant_id") or ""),
     )
