@@ -17,6 +17,7 @@ from steerflow.agent.binding import BindingLoop
 from steerflow.agent.chassis import register_chassis
 from steerflow.agent.nbcache import CacheUpdate, NbCache
 from steerflow.agent.status import report_applied
+from steerflow.api.errors import NeutronError
 from steerflow.compiler.compile import compile_nb
 from steerflow.nbdb.api import NorthboundStore, StoreError
 from steerflow.nbdb.url import open_store
@@ -144,8 +145,14 @@ class Agent:
             if stop.is_set():
                 break
             self._wake.clear()
-            if channel.connected:
+            if not channel.connected:
+                continue
+            try:
                 await self._converge_once(store, cache, reconciler)
+            except Exception:  # a compiler or store bug must not take the chassis' controller down
+                LOG.exception("converging failed; retrying in %.0fs", RETRY_SECONDS)
+                self._unreported = True
+                self._schedule_retry()
 
     async def _converge_once(self, store: NorthboundStore, cache: NbCache, reconciler: Reconciler) -> None:
         cfg = self.config
@@ -182,6 +189,7 @@ class Agent:
     async def _report(self, store: NorthboundStore, revision: int) -> None:
         try:
             await asyncio.to_thread(report_applied, store, self.config.chassis, revision)
-        except StoreError as exc:
-            LOG.warning("could not report applied revision %d: %s", revision, exc)
+        except (StoreError, NeutronError) as exc:
+            LOG.warning("could not report applied revision %d: %s; retrying", revision, exc)
             self._unreported = True
+            self._schedule_retry()

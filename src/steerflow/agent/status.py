@@ -10,23 +10,23 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from steerflow.api.txn import Plan, Snapshot, transact
 from steerflow.nbdb.api import NorthboundStore, Put
 
 STATUS_KIND = "chassis_status"
 
 
 def report_applied(store: NorthboundStore, chassis: str, revision: int) -> None:
-    """Record that `chassis` has installed everything up to NB `revision` (monotonic: never goes back)."""
+    """Record that `chassis` has installed everything up to NB `revision` (monotonic: never goes back).
 
-    def plan(snap: Snapshot) -> Plan[None]:
-        current = snap.find(STATUS_KIND, chassis) or {}
-        if int(current.get("applied_revision", 0)) >= revision:
-            return [], None
-        doc = {"id": chassis, "chassis": chassis, "applied_revision": revision, "reported_at": time.time()}
-        return [Put(STATUS_KIND, chassis, doc)], None
-
-    transact(store, plan)
+    Only the chassis' own agent writes its status document, so this is a plain read and write of one
+    object: no optimistic transaction over the whole store, which would lose races against every other
+    writer under load.
+    """
+    current = store.get(STATUS_KIND, chassis)
+    if current is not None and int(current.value.get("applied_revision", 0)) >= revision:
+        return
+    doc = {"id": chassis, "chassis": chassis, "applied_revision": revision, "reported_at": time.time()}
+    store.commit([Put(STATUS_KIND, chassis, doc)])
 
 
 @dataclass(frozen=True)
