@@ -14,7 +14,8 @@ the function(s) on ch2:
 
 A chain is created through the API with `?wait` (classifier: TCP from the client to the server's port
 5201), measured, then deleted. Throughput: one TCP stream for `--seconds`, bytes counted by the
-receiver; each case is run `--repeat` times, interleaved, and the median is reported. Ratios:
+receiver; each case (and the controller lab's plain L2 path, no chain) is run `--repeat` times,
+interleaved, and the median is reported. Ratios:
 
 - chain(fwd, MPLS chain, unaware) / static(fwd): the controller's pipeline vs hand-written flows;
 - chain(mpls, MPLS-aware) / chain(emu, unaware) and chain(nsh, NSH-aware) / chain(emu, unaware): an
