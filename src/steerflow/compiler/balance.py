@@ -17,14 +17,10 @@ from fractions import Fraction
 from functools import lru_cache
 
 from steerflow.compiler.chain_view import Hop
+from steerflow.compiler.tables import SFC_BALANCE, SFC_DISPATCH, SFC_ENCAP
 from steerflow.flows.types import Flow, Match, Multipath, SetField
 from steerflow.pipeline import registers as reg
 from steerflow.pipeline.cookies import CookieKind, cookie
-from steerflow.pipeline.tables import table_id
-
-SFC_DISPATCH = table_id("SFC_DISPATCH")
-SFC_BALANCE = table_id("SFC_BALANCE")
-SFC_ENCAP = table_id("SFC_ENCAP")
 
 SLOTS = 64  # OVS computes hrw up to 64 links (iter_hash beyond, which reshuffles more)
 SLOT_BITS = 16  # reg9[0..15]

@@ -30,6 +30,18 @@ from steerflow.compiler.classify import NEIGHBOUR_DISCOVERY, ClassifierError, cl
 from steerflow.compiler.encap import INNER_ETHERTYPES, EncapDriver
 from steerflow.compiler.encap.nsh import SI_START
 from steerflow.compiler.symmetric import with_reverses
+from steerflow.compiler.tables import (
+    ARP_RESPONDER,
+    CLASSIFY,
+    INGRESS_PORT,
+    L2_LOOKUP,
+    PORT_SECURITY,
+    SFC_DELIVER,
+    SFC_DISPATCH,
+    SFC_ENCAP,
+    SFC_RETURN,
+    SFC_RETURN_CT,
+)
 from steerflow.compiler.view import ChassisView, LogicalPort
 from steerflow.flows.types import (
     Action,
@@ -44,20 +56,9 @@ from steerflow.flows.types import (
 )
 from steerflow.pipeline import registers as reg
 from steerflow.pipeline.cookies import CookieKind, cookie
-from steerflow.pipeline.tables import table_id
 
 LOG = logging.getLogger(__name__)
 
-INGRESS_PORT = table_id("INGRESS_PORT")
-PORT_SECURITY = table_id("PORT_SECURITY")
-CLASSIFY = table_id("CLASSIFY")
-SFC_DISPATCH = table_id("SFC_DISPATCH")
-SFC_ENCAP = table_id("SFC_ENCAP")
-SFC_DELIVER = table_id("SFC_DELIVER")
-SFC_RETURN = table_id("SFC_RETURN")
-SFC_RETURN_CT = table_id("SFC_RETURN_CT")
-ARP_RESPONDER = table_id("ARP_RESPONDER")
-L2_LOOKUP = table_id("L2_LOOKUP")
 
 CLASSIFY_PRIORITY = 100
 RETURN_PRIORITY = 120  # above port security's own flows for the same port

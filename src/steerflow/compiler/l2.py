@@ -10,6 +10,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
+from steerflow.compiler.tables import (
+    ARP_RESPONDER,
+    CLASSIFY,
+    EGRESS,
+    INGRESS_PORT,
+    L2_LOOKUP,
+    ND_REPLY,
+    PORT_SECURITY,
+)
 from steerflow.compiler.view import ChassisView, LogicalPort, RemoteChassis
 from steerflow.flows.types import (
     Action,
@@ -25,15 +34,6 @@ from steerflow.flows.types import (
 )
 from steerflow.pipeline import registers as reg
 from steerflow.pipeline.cookies import CookieKind, cookie
-from steerflow.pipeline.tables import table_id
-
-INGRESS_PORT = table_id("INGRESS_PORT")
-PORT_SECURITY = table_id("PORT_SECURITY")
-CLASSIFY = table_id("CLASSIFY")
-ARP_RESPONDER = table_id("ARP_RESPONDER")
-ND_REPLY = table_id("ND_REPLY")
-L2_LOOKUP = table_id("L2_LOOKUP")
-EGRESS = table_id("EGRESS")
 
 OFPP_IN_PORT = 0xFFFFFFF8
 ETH_IPV4, ETH_ARP, ETH_IPV6 = 0x0800, 0x0806, 0x86DD
