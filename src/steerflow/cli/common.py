@@ -71,10 +71,15 @@ def print_list(client: SteerflowClient, spec: ListSpec, rows: Sequence[JsonDict]
     emit_list(rows, fmt, spec.columns, title, NameCache(client), spec.refs)
 
 
-def add_list_show_delete(app: typer.Typer, spec: ListSpec, with_list: bool = True) -> None:
-    """Register `list` (filtered by `--name`), `show` and `delete` for one resource kind."""
+def add_list_show_delete(
+    app: typer.Typer, spec: ListSpec, with_list: bool = True, with_rename: bool = False
+) -> None:
+    """Register `list` (filtered by `--name`), `show` and `delete` for one resource kind, and with
+    `with_rename` an `update` that changes only name and description (all those kinds allow)."""
     _add_show(app, spec)
     _add_delete(app, spec)
+    if with_rename:
+        _add_rename(app, spec)
     if not with_list:
         return
     label = spec.label
@@ -101,6 +106,20 @@ def _add_show(app: typer.Typer, spec: ListSpec) -> None:
     ) -> None:
         with open_client(ctx) as client:
             emit_one(client.find(spec.kind, target), fmt)
+
+
+def _add_rename(app: typer.Typer, spec: ListSpec) -> None:
+    label = spec.label
+
+    @app.command("update", help=f"Change a {label}'s name or description.")
+    def update(
+        ctx: typer.Context,
+        target: Annotated[str, typer.Argument(metavar=spec.kind.upper(), help=f"{label} name or id")],
+        name: NameOption = None,
+        description: DescriptionOption = None,
+        fmt: FormatOption = Format.table,
+    ) -> None:
+        update_and_show(ctx, spec.kind, target, named_fields(name, description), fmt)
 
 
 def _add_delete(app: typer.Typer, spec: ListSpec) -> None:

@@ -33,8 +33,8 @@ subnet_app = typer.Typer(help="Subnets (Neutron core).", no_args_is_help=True)
 port_app = typer.Typer(
     help="Ports (Neutron core): the VM and service function interfaces.", no_args_is_help=True
 )
-add_list_show_delete(network_app, NETWORK)
-add_list_show_delete(subnet_app, SUBNET, with_list=False)
+add_list_show_delete(network_app, NETWORK, with_rename=True)
+add_list_show_delete(subnet_app, SUBNET, with_list=False, with_rename=True)
 add_list_show_delete(port_app, PORT, with_list=False)
 
 NetworkOption = Annotated[str, typer.Option("--network", help="Network name or id.")]
@@ -109,17 +109,6 @@ def network_create(
         emit_one(create_network(client, name, description), fmt)
 
 
-@network_app.command("update", help="Change a network's name or description.")
-def network_update(
-    ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="NETWORK", help="network name or id")],
-    name: NameOption = None,
-    description: DescriptionOption = None,
-    fmt: FormatOption = Format.table,
-) -> None:
-    update_and_show(ctx, "network", target, named_fields(name, description), fmt)
-
-
 @subnet_app.command("create", help="Create a subnet on a network.")
 def subnet_create(
     ctx: typer.Context,
@@ -146,17 +135,6 @@ def subnet_list(
         if network is not None:
             query["network_id"] = client.find_id("network", network)
         print_list(client, SUBNET, client.list("subnet", **query), fmt)
-
-
-@subnet_app.command("update", help="Change a subnet's name or description.")
-def subnet_update(
-    ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="SUBNET", help="subnet name or id")],
-    name: NameOption = None,
-    description: DescriptionOption = None,
-    fmt: FormatOption = Format.table,
-) -> None:
-    update_and_show(ctx, "subnet", target, named_fields(name, description), fmt)
 
 
 @port_app.command("create", help="Create a port on a network.")

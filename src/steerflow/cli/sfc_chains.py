@@ -19,7 +19,6 @@ from steerflow.cli.common import (
     parse_port_range,
     require_change,
     resolve_all,
-    update_and_show,
 )
 from steerflow.cli.output import Format, JsonDict, emit_one
 from steerflow.client import SteerflowClient
@@ -58,9 +57,9 @@ port_chain_app = typer.Typer(
     help="Port chains: classified traffic through port pair groups.", no_args_is_help=True
 )
 service_graph_app = typer.Typer(help="Service graphs: port chains linked into a DAG.", no_args_is_help=True)
-add_list_show_delete(flow_classifier_app, FLOW_CLASSIFIER)
+add_list_show_delete(flow_classifier_app, FLOW_CLASSIFIER, with_rename=True)
 add_list_show_delete(port_chain_app, PORT_CHAIN)
-add_list_show_delete(service_graph_app, SERVICE_GRAPH)
+add_list_show_delete(service_graph_app, SERVICE_GRAPH, with_rename=True)
 
 PortPairGroupsOption = Annotated[
     list[str] | None,
@@ -190,17 +189,6 @@ def flow_classifier_create(
         emit_one(create_flow_classifier(client, name, match, description), fmt)
 
 
-@flow_classifier_app.command("update", help="Change a flow classifier's name or description.")
-def flow_classifier_update(
-    ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="FLOW_CLASSIFIER", help="flow classifier name or id")],
-    name: NameOption = None,
-    description: DescriptionOption = None,
-    fmt: FormatOption = Format.table,
-) -> None:
-    update_and_show(ctx, "flow_classifier", target, named_fields(name, description), fmt)
-
-
 @port_chain_app.command("create", help="Create a port chain.")
 def port_chain_create(
     ctx: typer.Context,
@@ -289,14 +277,3 @@ def service_graph_create(
 ) -> None:
     with open_client(ctx) as client:
         emit_one(create_service_graph(client, name, branching_points, description), fmt)
-
-
-@service_graph_app.command("update", help="Change a service graph's name or description.")
-def service_graph_update(
-    ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="SERVICE_GRAPH", help="service graph name or id")],
-    name: NameOption = None,
-    description: DescriptionOption = None,
-    fmt: FormatOption = Format.table,
-) -> None:
-    update_and_show(ctx, "service_graph", target, named_fields(name, description), fmt)

@@ -17,7 +17,6 @@ from steerflow.cli.common import (
     parse_pairs,
     require_change,
     resolve_all,
-    update_and_show,
 )
 from steerflow.cli.output import Format, JsonDict, emit_one
 from steerflow.client import SteerflowClient
@@ -37,7 +36,7 @@ port_pair_app = typer.Typer(
 port_pair_group_app = typer.Typer(
     help="Port pair groups: equivalent service functions one chain hop balances over.", no_args_is_help=True
 )
-add_list_show_delete(port_pair_app, PORT_PAIR)
+add_list_show_delete(port_pair_app, PORT_PAIR, with_rename=True)
 add_list_show_delete(port_pair_group_app, PORT_PAIR_GROUP)
 
 PortPairsOption = Annotated[
@@ -125,17 +124,6 @@ def port_pair_create(
 ) -> None:
     with open_client(ctx) as client:
         emit_one(create_port_pair(client, name, ingress, egress, parameters, description), fmt)
-
-
-@port_pair_app.command("update", help="Change a port pair's name or description.")
-def port_pair_update(
-    ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="PORT_PAIR", help="port pair name or id")],
-    name: NameOption = None,
-    description: DescriptionOption = None,
-    fmt: FormatOption = Format.table,
-) -> None:
-    update_and_show(ctx, "port_pair", target, named_fields(name, description), fmt)
 
 
 @port_pair_group_app.command("create", help="Create a port pair group.")
