@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from steerflow.compiler.balance import SFC_DISPATCH, SFC_ENCAP, dispatch_flows
+from steerflow.compiler.balance import dispatch_flows
 from steerflow.compiler.chain_view import Hop, Instance
+from steerflow.compiler.tables import SFC_DISPATCH, SFC_ENCAP
 from steerflow.compiler.view import LogicalPort
 from steerflow.flows.types import Flow, Match, Multipath, Output, SetField
 from steerflow.pipeline import registers as reg

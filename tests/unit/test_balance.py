@@ -16,8 +16,6 @@ from hypothesis import strategies as st
 from steerflow.compiler.balance import (
     COVERS,
     DEFAULT_FIELDS,
-    SFC_DISPATCH,
-    SFC_ENCAP,
     SLOTS,
     dispatch_flows,
     hash_fields,
@@ -28,6 +26,7 @@ from steerflow.compiler.balance import (
 )
 from steerflow.compiler.chain_view import Hop, Instance
 from steerflow.compiler.compile import compile_nb
+from steerflow.compiler.tables import SFC_DISPATCH, SFC_ENCAP
 from steerflow.compiler.view import LogicalPort
 from steerflow.flows.types import Flow, Match, Multipath, Output, SetField
 from steerflow.ofsim import Packet, Switch

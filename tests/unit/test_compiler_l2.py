@@ -3,13 +3,8 @@
 from typing import Any
 
 from steerflow.compiler.compile import compile_chassis
-from steerflow.compiler.l2 import (
-    EGRESS,
-    FLOOD_GROUP_BASE,
-    INGRESS_PORT,
-    LOCAL_FLOOD_GROUP_BASE,
-    PORT_SECURITY,
-)
+from steerflow.compiler.l2 import FLOOD_GROUP_BASE, LOCAL_FLOOD_GROUP_BASE
+from steerflow.compiler.tables import EGRESS, INGRESS_PORT, PORT_SECURITY
 from steerflow.compiler.view import build_view
 from steerflow.flows import Flow, Match, Output, SetField
 from steerflow.reconcile.diff import diff_flows

@@ -3,7 +3,7 @@
 import pytest
 
 from steerflow.compiler.compile import compile_chassis
-from steerflow.compiler.l2 import L2_LOOKUP, ND_REPLY
+from steerflow.compiler.tables import L2_LOOKUP, ND_REPLY
 from steerflow.compiler.view import build_view
 from steerflow.ofsim import Packet, Switch
 from tests.unit.test_compiler_l2 import TUNNEL, _nb
