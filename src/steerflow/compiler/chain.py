@@ -22,7 +22,9 @@ zones (1 + key mod 65535) of two instances may coincide, harmless unless one flo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 
 from steerflow.compiler.balance import dispatch_flows
 from steerflow.compiler.chain_view import Chain, Hop, Instance
@@ -47,7 +49,6 @@ from steerflow.flows.types import (
     Action,
     Ct,
     Flow,
-    FlowKey,
     Match,
     Move,
     Output,
@@ -68,37 +69,75 @@ ARRIVAL_PRIORITY = 115  # a shared unaware function's tunnelled packets, by hop:
 DriverFor = Callable[[str], EncapDriver]
 
 
-def chain_flows(view: ChassisView, chains: tuple[Chain, ...], driver_for: DriverFor) -> Iterator[Flow]:
-    """Every flow of every chain on this chassis; what two chains share is emitted once."""
-    seen_instances: set[int] = set()
-    claimed: dict[FlowKey, Flow] = {}
-    every = with_reverses(chains)  # a symmetric chain's reverse direction is a chain too
-    shared = _shared_unaware(every)
-    for chain in every:
-        driver = driver_for(str(chain.correlation))
-        yield from _classify(view, chain)
-        yield _exit(chain)
-        for hop in chain.hops:
-            yield from _dispatch(chain, hop)
+@dataclass(frozen=True)
+class InstanceUse:
+    """One (chain direction, hop) an instance serves: what its delivery flows depend on."""
+
+    instance: Instance
+    chain_id: str
+    reverse: bool
+    position: int
+    correlation: str
+
+
+def instance_uses(chain: Chain) -> Iterator[InstanceUse]:
+    """Every instance the chain (both directions) sends packets to."""
+    for direction in with_reverses((chain,)):
+        for hop in direction.hops:
             for inst in hop.instances:
-                yield from _encap(view, chain, hop, inst, driver)
-                if inst.key not in seen_instances:
-                    seen_instances.add(inst.key)
-                    yield from _deliver(view, inst, driver, inst.key in shared)
-                tracked = _tracked_arrivals(view, chain, hop, inst, driver) if inst.key in shared else ()
-                for flow in (*tracked, *_return(view, chain, hop, inst, driver, inst.key in shared)):
-                    if _first_claim(claimed, flow):
-                        yield flow
-    yield Flow(SFC_RETURN, 0, Match(), cookie=cookie(CookieKind.INFRA))  # unknown returns: drop
+                yield InstanceUse(inst, chain.id, direction.reverse, hop.position, str(chain.correlation))
+
+
+def chain_unit(
+    view: ChassisView, chain: Chain, shared: AbstractSet[int], driver_for: DriverFor
+) -> list[Flow]:
+    """The flows of one chain, both directions, except the delivery to its instances (`instance_unit`:
+    chains share those)."""
+    flows: list[Flow] = []
+    for direction in with_reverses((chain,)):
+        driver = driver_for(str(direction.correlation))
+        flows.extend(_classify(view, direction))
+        flows.append(_exit(direction))
+        for hop in direction.hops:
+            flows.extend(_dispatch(direction, hop))
+            for inst in hop.instances:
+                tracked = inst.key in shared
+                flows.extend(_encap(view, direction, hop, inst, driver))
+                if tracked:
+                    flows.extend(_tracked_arrivals(view, direction, hop, inst, driver))
+                flows.extend(_return(view, direction, hop, inst, driver, tracked))
+    return flows
+
+
+def instance_unit(
+    view: ChassisView, instance: Instance, drivers: Iterable[EncapDriver], tracked: bool
+) -> list[Flow]:
+    """Delivery to one instance, for every chain it serves (their encapsulations: `drivers`), and what
+    it sends back skipping port security (`_return`, per chain, tells where it goes on)."""
+    return [*_deliver(view, instance, tuple(drivers), tracked), *_egress_returns(view, instance)]
+
+
+def _egress_returns(view: ChassisView, inst: Instance) -> Iterator[Flow]:
+    if _is_local(view, inst.egress):
+        ck = cookie(CookieKind.PORT, inst.egress.id)
+        yield Flow(PORT_SECURITY, RETURN_PRIORITY, _from_port(inst.egress), goto=SFC_RETURN, cookie=ck)
+
+
+def infra_flows() -> list[Flow]:
+    """What every chassis holds, chains or not."""
+    flows = [Flow(SFC_RETURN, 0, Match(), cookie=cookie(CookieKind.INFRA))]  # unknown returns: drop
     for nd in NEIGHBOUR_DISCOVERY:  # address resolution is never steered into a chain
-        yield Flow(CLASSIFY, CLASSIFY_PRIORITY + 10, nd, goto=ARP_RESPONDER, cookie=cookie(CookieKind.INFRA))
+        flows.append(
+            Flow(CLASSIFY, CLASSIFY_PRIORITY + 10, nd, goto=ARP_RESPONDER, cookie=cookie(CookieKind.INFRA))
+        )
+    return flows
 
 
 # ---- classification ----------------------------------------------------------------------------------
 
 
 def _classify(view: ChassisView, chain: Chain) -> Iterator[Flow]:
-    ports = {p.id: p for p in view.ports}
+    ports = view.port_index
     first = chain.hops[0].label
     ck = cookie(CookieKind.CLASSIFIER, chain.id)
     priority = CLASSIFY_PRIORITY - 1 if chain.reverse else CLASSIFY_PRIORITY  # overlap: forward wins
@@ -180,7 +219,9 @@ def _encap(view: ChassisView, chain: Chain, hop: Hop, inst: Instance, driver: En
         yield Flow(SFC_ENCAP, 100, base.extend(eth_type=ethertype), actions, goto=SFC_DELIVER, cookie=ck)
 
 
-def _deliver(view: ChassisView, inst: Instance, driver: EncapDriver, tracked: bool) -> Iterator[Flow]:
+def _deliver(
+    view: ChassisView, inst: Instance, drivers: tuple[EncapDriver, ...], tracked: bool
+) -> Iterator[Flow]:
     ck = cookie(CookieKind.HOP, inst.id)
     mine = Match.of(**{reg.INSTANCE: inst.key})
     port = inst.ingress
@@ -193,7 +234,7 @@ def _deliver(view: ChassisView, inst: Instance, driver: EncapDriver, tracked: bo
                 ip = mine.extend(eth_type=ethertype)
                 yield Flow(SFC_DELIVER, TRACKED_PRIORITY, ip, (remember, Output(port.ofport)), cookie=ck)
         if not inst.aware:
-            for header, strip in driver.strip():
+            for header, strip in (pair for driver in drivers for pair in driver.strip()):
                 yield Flow(SFC_DELIVER, 110, _merge(mine, header), (*strip, Output(port.ofport)), cookie=ck)
         tunnel = Match.of(in_port=view.tunnel_ofport, tunnel_id=inst.vni)
         arrived = (SetField(reg.INSTANCE, inst.key), SetField(reg.FLAGS, reg.FLAG_FROM_TUNNEL))
@@ -220,18 +261,6 @@ def _tracked_arrivals(
         yield Flow(SFC_DELIVER, ARRIVAL_PRIORITY, _merge(mine, header), actions, cookie=ck)
 
 
-def _shared_unaware(chains: tuple[Chain, ...]) -> frozenset[int]:
-    """Keys of the unaware instances serving more than one (chain, hop): their egress port alone cannot
-    tell where a returning packet goes on, so conntrack remembers each connection's hop."""
-    served: dict[int, set[tuple[str, bool, int]]] = {}
-    for chain in chains:
-        for hop in chain.hops:
-            for inst in hop.instances:
-                if not inst.aware:
-                    served.setdefault(inst.key, set()).add((chain.id, chain.reverse, hop.position))
-    return frozenset(key for key, uses in served.items() if len(uses) > 1)
-
-
 def _zone(inst: Instance) -> int:
     """The instance's conntrack zone (16 bits, never 0: zone 0 is everyone's default)."""
     return 1 + inst.key % 0xFFFF
@@ -256,14 +285,7 @@ def _return(
     if not _is_local(view, egress):
         return
     ck = cookie(CookieKind.HOP, hop.group_id)
-    from_egress = Match.of(**{reg.NETWORK: egress.network_key, reg.SRC_PORT: egress.key})
-    yield Flow(
-        PORT_SECURITY,
-        RETURN_PRIORITY,
-        from_egress,
-        goto=SFC_RETURN,
-        cookie=cookie(CookieKind.PORT, egress.id),
-    )
+    from_egress = _from_port(egress)
     onward = (SetField(reg.HOP, chain.next_label(hop.position)), Resubmit(SFC_DISPATCH))
     if inst.aware:
         for header, strip in driver.returned(chain, hop):
@@ -277,13 +299,3 @@ def _return(
         yield Flow(SFC_RETURN, 100, from_egress.extend(eth_type=ethertype), (recall,), cookie=ck)
     mark = _merge(from_egress, Match.of(ct_mark=hop.label))
     yield Flow(SFC_RETURN_CT, 100, mark, onward, cookie=ck)
-
-
-def _first_claim(claimed: dict[FlowKey, Flow], flow: Flow) -> bool:
-    """One flow per key: an aware instance serving two hops that its header cannot tell apart (NSH: one
-    chain's SPI at two hops) follows the first (by chain id, then position); same flows are emitted once."""
-    held = claimed.setdefault(flow.key, flow)
-    if held is flow or held == flow:
-        return held is flow
-    LOG.warning("function egress flow %s is ambiguous: keeping %s", flow, held)
-    return False

@@ -69,34 +69,56 @@ class Chain:
         return self.hops[position + 1].label if position + 1 < len(self.hops) else self.exit_label
 
 
+Dependency = tuple[str, str]  # (NB kind, id) a chain was resolved from; ports are ("port", id)
+LOCAL_PORTS: Dependency = ("local_ports", "*")  # a classifier without source port: every local port
+
+
+class DocReader:
+    """Reads the NB documents of one chain and remembers each it asked for, found or not, so that a
+    change to any of them (or the arrival of a missing one) is known to concern that chain."""
+
+    def __init__(self, objects: Docs, ports: Mapping[str, LogicalPort]) -> None:
+        self.objects = objects
+        self.ports = ports
+        self.read: set[Dependency] = set()
+
+    def doc(self, kind: str, id: str) -> Mapping[str, Any] | None:
+        self.read.add((kind, id))
+        return self.objects.get(kind, {}).get(id)
+
+    def port(self, id: str) -> LogicalPort | None:
+        self.read.add(("port", id))
+        return self.ports.get(id)
+
+
 def build_chains(objects: Docs, view: ChassisView) -> tuple[Chain, ...]:
     """Every chain that can carry traffic, sorted by chain id."""
-    ports = {p.id: p for p in view.ports}
-    chains = (_chain(doc, objects, ports) for doc in objects.get("port_chain", {}).values())
+    ports = view.port_index
+    chains = (resolve_chain(doc, DocReader(objects, ports)) for doc in objects.get("port_chain", {}).values())
     return tuple(sorted((c for c in chains if c is not None), key=lambda c: c.chain_id))
 
 
-def _chain(doc: Mapping[str, Any], objects: Docs, ports: Mapping[str, LogicalPort]) -> Chain | None:
+def resolve_chain(doc: Mapping[str, Any], reader: DocReader) -> Chain | None:
+    """One chain document resolved, or None while it cannot carry traffic; `reader.read` then names
+    every document (and port) the answer depends on."""
+    reader.read.add(("port_chain", str(doc["id"])))
     labels: Mapping[str, int] = doc.get(HOP_LABELS_ATTR) or {}
+    classifiers = _classifiers(doc, reader)
     exit_label = doc.get(EXIT_LABEL_ATTR)
     if not exit_label:
         return None
     hops = []
     for position, group_id in enumerate(doc.get("port_pair_groups", ())):
-        group = objects.get("port_pair_group", {}).get(group_id)
+        group = reader.doc("port_pair_group", group_id)
         label = labels.get(group_id)
         if group is None or not label:
             return None
-        instances = _instances(group, objects, ports)
+        instances = _instances(group, reader)
         if not instances:
             return None
         lb_fields = tuple((group.get("port_pair_group_parameters") or {}).get("lb_fields") or ())
         hops.append(Hop(group_id, int(label), position, instances, lb_fields))
-    classifiers = tuple(
-        FlowClassifier.from_dict(fc)
-        for fc_id in doc.get("flow_classifiers", ())
-        if (fc := objects.get("flow_classifier", {}).get(fc_id)) is not None
-    )
+    ports = reader.ports
     home = _home_network(classifiers, hops, ports)
     if not hops or home is None:
         return None
@@ -126,15 +148,31 @@ def _with_reverse_labels(chain: Chain, doc: Mapping[str, Any]) -> Chain:
     return replace(chain, symmetric=True, reverse_labels=reverse, reverse_exit_label=exit_label)
 
 
-def _instances(
-    group: Mapping[str, Any], objects: Docs, ports: Mapping[str, LogicalPort]
-) -> tuple[Instance, ...]:
+def _classifiers(doc: Mapping[str, Any], reader: DocReader) -> tuple[FlowClassifier, ...]:
+    """The chain's classifiers; their logical ports (and, without a source port, every local port)
+    are dependencies: classification is compiled where those ports live."""
+    found = []
+    for fc_id in doc.get("flow_classifiers", ()):
+        fc = reader.doc("flow_classifier", fc_id)
+        if fc is None:
+            continue
+        classifier = FlowClassifier.from_dict(fc)
+        for port_id in (classifier.logical_source_port, classifier.logical_destination_port):
+            if port_id:
+                reader.port(port_id)
+        if not classifier.logical_source_port:
+            reader.read.add(LOCAL_PORTS)
+        found.append(classifier)
+    return tuple(found)
+
+
+def _instances(group: Mapping[str, Any], reader: DocReader) -> tuple[Instance, ...]:
     found = []
     for pair_id in sorted(group.get("port_pairs", ())):
-        pair = objects.get("port_pair", {}).get(pair_id)
+        pair = reader.doc("port_pair", pair_id)
         if pair is None or not pair.get(PAIR_KEY_ATTR):
             continue
-        ingress, egress = ports.get(pair["ingress"]), ports.get(pair["egress"])
+        ingress, egress = reader.port(pair["ingress"]), reader.port(pair["egress"])
         if ingress is None or egress is None or ingress.chassis is None or egress.chassis is None:
             continue  # not bound anywhere yet: not a usable instance
         params = pair.get("service_function_parameters") or {}

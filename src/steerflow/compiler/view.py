@@ -6,6 +6,7 @@ so a module never guesses an attribute name and the compiler stays pure and fast
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,7 +56,16 @@ class ChassisView:
     remotes: Mapping[str, RemoteChassis]
 
     def local_ports(self) -> tuple[LogicalPort, ...]:
+        return self._local_ports
+
+    @functools.cached_property
+    def _local_ports(self) -> tuple[LogicalPort, ...]:  # asked once per chain: computed once per view
         return tuple(p for p in self.ports if p.chassis == self.chassis and p.ofport is not None)
+
+    @functools.cached_property
+    def port_index(self) -> Mapping[str, LogicalPort]:
+        """Ports by id."""
+        return {p.id: p for p in self.ports}
 
     def ports_of(self, network_key: int) -> tuple[LogicalPort, ...]:
         return tuple(p for p in self.ports if p.network_key == network_key)

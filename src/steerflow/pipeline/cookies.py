@@ -7,6 +7,7 @@ per-hop counters can say which port, network or chain a flow serves just from it
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 
 _OBJECT_BITS = 56
@@ -24,6 +25,7 @@ class CookieKind(enum.IntEnum):
     HOP = 0x12
 
 
+@functools.lru_cache(maxsize=65536)  # one id yields many flows: parse it once
 def object_bits(object_id: str) -> int:
     """56 bits identifying an NB object: from its UUID, or a stable hash for non-UUID ids."""
     try:

@@ -1,0 +1,95 @@
+"""The desired flows of a chassis as the union of compilation units, updated one unit at a time.
+
+A unit is what one piece of the model compiles to (the L2 fabric, one chain, the delivery to one
+function instance). Units may compile the same flow (two chains through one function's port): the
+union holds it once, as long as any unit does. Two units compiling one key differently is an
+ambiguous model (e.g. an aware function serving two hops its header cannot tell apart): the unit that
+sorts first wins, deterministically, whatever order the units were compiled in, and it is logged.
+Inside a unit, the first flow compiled for a key wins the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+from steerflow.flows.types import Flow, FlowKey
+
+LOG = logging.getLogger(__name__)
+
+UnitId = tuple[int, int, str]  # (rank, order, name): the lower one wins a key compiled differently
+
+
+class FlowUnion:
+    """key -> flow over every unit; `replace` reports exactly the keys whose flow changed."""
+
+    def __init__(self) -> None:
+        self._flows: dict[FlowKey, Flow] = {}
+        self._units: dict[UnitId, dict[FlowKey, Flow]] = {}
+        self._holders: dict[FlowKey, dict[UnitId, Flow]] = {}
+        self._winners: dict[FlowKey, UnitId] = {}
+
+    @property
+    def flows(self) -> Mapping[FlowKey, Flow]:
+        """The union itself (live: read it, never keep it across `replace`)."""
+        return self._flows
+
+    def units(self) -> set[UnitId]:
+        return set(self._units)
+
+    def replace(self, unit: UnitId, flows: Iterable[Flow]) -> set[FlowKey]:
+        """Make `flows` the whole output of `unit` (none: the unit is gone); the keys that changed."""
+        new = first_claims(flows, unit)
+        old = self._units.pop(unit, {})
+        if new:
+            self._units[unit] = new
+        touched = [key for key in old if key not in new]
+        for key in touched:
+            self._release(key, unit)
+        for key, flow in new.items():
+            if old.get(key) != flow:
+                self._hold(key, unit, flow)
+                touched.append(key)
+        return {key for key in touched if self._settle(key)}
+
+    def _release(self, key: FlowKey, unit: UnitId) -> None:
+        holders = self._holders[key]
+        del holders[unit]
+        if not holders:
+            del self._holders[key]
+            del self._winners[key]
+        elif self._winners[key] == unit:
+            self._winners[key] = min(holders)  # only when the winner leaves: holders are few, or this is rare
+
+    def _hold(self, key: FlowKey, unit: UnitId, flow: Flow) -> None:
+        holders = self._holders.setdefault(key, {})
+        holders[unit] = flow
+        winner = self._winners.get(key)
+        if winner is None or unit <= winner:
+            self._winners[key] = unit
+            winner = unit
+        if flow != holders[winner]:
+            LOG.warning("units %s and %s compile %s differently: keeping %s's", unit, winner, key, winner)
+
+    def _settle(self, key: FlowKey) -> bool:
+        """Put the winner of `key` in the union; whether that changed it."""
+        current = self._flows.get(key)
+        winner = self._winners.get(key)
+        if winner is None:
+            self._flows.pop(key, None)
+            return current is not None
+        flow = self._holders[key][winner]
+        if current == flow:
+            return False
+        self._flows[key] = flow
+        return True
+
+
+def first_claims(flows: Iterable[Flow], unit: UnitId | None = None) -> dict[FlowKey, Flow]:
+    """Flows by key, the first of a key kept (a different later one is logged)."""
+    claimed: dict[FlowKey, Flow] = {}
+    for flow in flows:
+        held = claimed.setdefault(flow.key, flow)
+        if held is not flow and held != flow:
+            LOG.warning("%s: flow %s is ambiguous: keeping %s", unit or "compiler", flow, held)
+    return claimed
