@@ -103,10 +103,10 @@ class _Chains:
         uses = list(instance_uses(old)) if old is not None else []
         for use in uses:
             key = use.instance.key
-            users = self.uses.get(key)  # gone already when the chain uses the instance twice
-            if users is not None:
-                users.pop(chain_id, None)
-                if not users:
+            by_chain = self.uses.get(key)  # gone already when the chain uses the instance twice
+            if by_chain is not None:
+                by_chain.pop(chain_id, None)
+                if not by_chain:
                     del self.uses[key]
             self._count(use, -1)
         return {use.instance.key for use in uses}
