@@ -1,8 +1,10 @@
 """The local controller of one chassis: NB in, OpenFlow out, applied revision reported back.
 
 Wiring only; every decision lives in a tested module: `NbCache` follows the NB watch, `BindingLoop`
-turns OVSDB interfaces into port bindings, `compile_chassis` computes the flows, the `Reconciler` is the
-only writer of the switch, and `report_applied` tells waiters which NB revision this chassis holds.
+turns OVSDB interfaces into port bindings, `ChassisCompiler` computes the flows (recompiling only what
+the NB changes since the last round concern), the `Reconciler` is the only writer of the switch
+(comparing only the flows the compiler says changed), and `report_applied` tells waiters which NB
+revision this chassis holds.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from steerflow.agent.chassis import register_chassis
 from steerflow.agent.nbcache import CacheUpdate, NbCache
 from steerflow.agent.status import report_applied
 from steerflow.api.errors import NeutronError
-from steerflow.compiler.compile import compile_nb
+from steerflow.compiler.compile import ChassisCompiler
+from steerflow.flows.types import FlowKey
 from steerflow.nbdb.api import NorthboundStore, StoreError
 from steerflow.nbdb.url import open_store
 from steerflow.reconcile.ofctrl import ApplyFailed, Reconciler
@@ -60,6 +63,8 @@ class Agent:
         self._unreported = True  # desired state moved since the last applied report
         self.compiles = 0
         self._retry: asyncio.TimerHandle | None = None
+        self._compiler: ChassisCompiler | None = None  # None: compile from scratch next round
+        self._unapplied: set[FlowKey] | None = None  # keys changed since the last apply; None: all
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
@@ -155,18 +160,27 @@ class Agent:
                 self._schedule_retry()
 
     async def _converge_once(self, store: NorthboundStore, cache: NbCache, reconciler: Reconciler) -> None:
-        cfg = self.config
         report, self._unreported = self._unreported, False
-        revision, objects = cache.view()
-        desired = compile_nb(objects, cfg.chassis, TUNNEL_OFPORT)
+        revision, objects, changed = cache.take()
+        compiler = self._compiler
+        if compiler is None:
+            compiler = ChassisCompiler(self.config.chassis, TUNNEL_OFPORT)
+            changed = None
+        self._compiler = None  # until this compile completes: a failed one leaves a half-updated state
+        delta = compiler.compile(objects, changed)
+        self._compiler = compiler
         self.compiles += 1
+        unapplied = self._unapplied
+        self._unapplied = None if delta.everything or unapplied is None else unapplied | delta.flows
         try:
-            result = await reconciler.apply(desired, revision)
+            result = await reconciler.apply(compiler.state, revision, touched=self._unapplied)
         except (ApplyFailed, ChannelError) as exc:
             LOG.error("applying NB revision %d failed: %s; retrying in %.0fs", revision, exc, RETRY_SECONDS)
+            self._unapplied = None  # how much reached the switch is unknown: compare everything
             self._unreported = self._unreported or report
             self._schedule_retry()
             return
+        self._unapplied = set()
         if result.flow_mods_sent or result.group_mods_sent or result.resynced:
             LOG.info(
                 "revision %d applied: %d flow-mods, %d group-mods%s",

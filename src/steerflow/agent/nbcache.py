@@ -3,12 +3,12 @@
 A background thread follows `watch(since_revision)`; every batch is applied to the copy under a lock and
 announced to a listener with the revision reached and whether anything but chassis status changed. A
 watch that fails (server restarting) is retried from the same revision, so no change is ever lost; a
-resync (history gone) replaces the whole copy.
+resync (history gone) replaces the whole copy. `take` hands out the copy with the documents changed
+since the previous `take`, so the compiler recompiles only what they concern.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 from collections.abc import Callable
@@ -30,6 +30,7 @@ class CacheUpdate:
 
 
 Listener = Callable[[CacheUpdate], None]
+Changed = set[tuple[str, str]]  # (kind, id)s; None where they are not known (load, resync): all
 
 
 class NbCache:
@@ -41,6 +42,7 @@ class NbCache:
         self._retry = retry_interval
         self._lock = threading.Lock()
         self._objects: dict[str, dict[str, JsonDict]] = {}
+        self._changed: Changed | None = None
         self.revision = 0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -52,7 +54,7 @@ class NbCache:
         for rec in records:
             objects.setdefault(rec.kind, {})[rec.id] = rec.value
         with self._lock:
-            self._objects, self.revision = objects, revision
+            self._objects, self.revision, self._changed = objects, revision, None
         LOG.info("NB cache loaded at revision %d (%d objects)", revision, len(records))
         return revision
 
@@ -65,10 +67,14 @@ class NbCache:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def view(self) -> tuple[int, dict[str, dict[str, JsonDict]]]:
-        """A consistent deep copy of the cache and its revision."""
+    def take(self) -> tuple[int, dict[str, dict[str, JsonDict]], Changed | None]:
+        """The revision, a consistent copy of the cache and the documents changed since the last
+        `take` (None: unknown, everything). The copy shares the documents themselves: events replace
+        documents, never change them, and readers must not change them either."""
         with self._lock:
-            return self.revision, copy.deepcopy(self._objects)
+            objects = {kind: dict(bucket) for kind, bucket in self._objects.items()}
+            changed, self._changed = self._changed, set()
+            return self.revision, objects, changed
 
     def _follow(self) -> None:
         while not self._stopping.is_set():
@@ -88,6 +94,7 @@ class NbCache:
                 self._objects = {}
                 for rec in batch.snapshot:
                     self._objects.setdefault(rec.kind, {})[rec.id] = rec.value
+                self._changed = None
                 relevant = True
             else:
                 for event in batch.events:
@@ -96,6 +103,8 @@ class NbCache:
                         bucket.pop(event.id, None)
                     else:
                         bucket[event.id] = event.value
+                    if self._changed is not None and event.kind not in STATUS_KINDS:
+                        self._changed.add((event.kind, event.id))
                 relevant = any(e.kind not in STATUS_KINDS for e in batch.events)
             self.revision = batch.revision
         return CacheUpdate(batch.revision, relevant)

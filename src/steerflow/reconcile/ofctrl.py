@@ -16,7 +16,7 @@ import gc
 import inspect
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -116,11 +116,16 @@ class Reconciler:
         """Distrust the record: the next apply reads the switch again."""
         self._synced_session = None
 
-    async def apply(self, desired: DesiredLike, revision: int) -> ApplyResult:
-        """Make the switch hold exactly `desired`; `revision` is reported applied once it does."""
+    async def apply(
+        self, desired: DesiredLike, revision: int, touched: Collection[FlowKey] | None = None
+    ) -> ApplyResult:
+        """Make the switch hold exactly `desired`; `revision` is reported applied once it does.
+
+        `touched`: the only keys whose desired flow may differ from the previous `apply`'s (an
+        incremental compiler knows them), so only they are compared; None compares everything."""
         async with self._lock:
             self._desired = (desired, revision)
-            return await self._apply(desired, revision)
+            return await self._apply(desired, revision, touched)
 
     async def on_connected(self, channel: OpenFlowChannel) -> None:
         """For `channel.run_forever()`: resync and reinstall the last desired state after a reconnect."""
@@ -139,12 +144,14 @@ class Reconciler:
 
     # ---- one apply -----------------------------------------------------------------------------
 
-    async def _apply(self, desired: DesiredLike, revision: int) -> ApplyResult:
+    async def _apply(
+        self, desired: DesiredLike, revision: int, touched: Collection[FlowKey] | None = None
+    ) -> ApplyResult:
         resynced = self._synced_session != self.channel.session or not self.channel.connected
         with gc_paused():
             if resynced:
                 await self._read_switch(desired.flows)
-            plan = self._plan(desired)
+            plan = self._plan(desired, None if resynced else touched)
             bundles = await self._send(plan.batch) if plan.batch.size else 0
             if plan.batch.lazy and plan.batch.odd:
                 self._canonical(plan.batch.odd, plan.flows)
@@ -200,10 +207,13 @@ class Reconciler:
         flows.update((flow.key, flow) for flow in map(self.codec.decode_flow, others))
         return flows
 
-    def _plan(self, desired: DesiredLike) -> _Plan:
+    def _plan(self, desired: DesiredLike, touched: Collection[FlowKey] | None) -> _Plan:
         desired_groups = {gid: self.codec.canonical_group(g) for gid, g in desired.groups.items()}
         group_changes = diff_groups(desired_groups, self._groups)
-        flow_changes = self._diff_flows(desired.flows)
+        if touched is None:
+            flow_changes = self._diff_flows(desired.flows)
+        else:
+            flow_changes = self._diff_keys(desired.flows, touched)
         batch = build_batch(self.codec, group_changes, flow_changes, self._flows)
         flows = dict(desired.flows)
         if batch.odd and not batch.lazy:
@@ -242,6 +252,22 @@ class Reconciler:
         if found != len(installed):
             deletes = tuple(f for k, f in installed.items() if k not in desired)
         return FlowChanges(tuple(adds), tuple(modifies), deletes)
+
+    def _diff_keys(self, desired: Mapping[FlowKey, Flow], keys: Collection[FlowKey]) -> FlowChanges:
+        """The diff restricted to `keys` (every other key is known to be unchanged)."""
+        adds: list[Flow] = []
+        modifies: list[Flow] = []
+        deletes: list[Flow] = []
+        for key in keys:
+            new, old = desired.get(key), self._flows.get(key)
+            if new is None:
+                if old is not None:
+                    deletes.append(old)
+            elif old is None:
+                adds.append(new)
+            elif old is not new and not new.same_behaviour(old):
+                modifies.append(new)
+        return FlowChanges(tuple(adds), tuple(modifies), tuple(deletes))
 
     def _canonical(self, odd: list[Flow], flows: dict[FlowKey, Flow]) -> dict[Flow, Flow]:
         """Canonical forms of `odd`; `flows` (the future record) is rewritten to hold them."""
