@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from steerflow.api.errors import ServiceUnavailable
-from steerflow.nbdb.api import JsonDict, NorthboundStore, Operation, Record, RevisionConflict
+from steerflow.nbdb.api import JsonDict, NorthboundStore, Operation, Record, RevisionConflict, WatchBatch
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,8 +33,54 @@ class Snapshot:
 
 
 def take_snapshot(store: NorthboundStore) -> Snapshot:
-    revision, records = store.snapshot()
-    return Snapshot(revision, _index(records))
+    """The store as of now: a cached copy brought up to date with the events since it was taken, so a
+    write costs what changed since the previous one, not the size of the whole store."""
+    with _CACHES_LOCK:
+        cache = _CACHES.get(store)
+        if cache is None:
+            cache = _CACHES[store] = _SnapshotCache()
+    return cache.take(store)
+
+
+class _SnapshotCache:
+    """The last snapshot of one store. Snapshots handed out are never changed afterwards (an update
+    copies the kinds it touches), so a plan may go on reading one while another request moves on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+
+    def take(self, store: NorthboundStore) -> Snapshot:
+        with self._lock:
+            snap = self._snapshot
+            if snap is None:
+                revision, records = store.snapshot()
+                snap = Snapshot(revision, _index(records))
+            else:
+                snap = _caught_up(snap, store.watch(snap.revision, timeout=0))
+            self._snapshot = snap
+            return snap
+
+
+def _caught_up(snap: Snapshot, batch: WatchBatch) -> Snapshot:
+    if batch.resync:
+        return Snapshot(batch.revision, _index(batch.snapshot))
+    if batch.revision == snap.revision:
+        return snap
+    touched: dict[str, dict[str, JsonDict]] = {}
+    for event in batch.events:
+        bucket = touched.get(event.kind)
+        if bucket is None:
+            bucket = touched[event.kind] = dict(snap.objects.get(event.kind, {}))
+        if event.value is None:
+            bucket.pop(event.id, None)
+        else:
+            bucket[event.id] = event.value
+    return Snapshot(batch.revision, {**snap.objects, **touched})
+
+
+_CACHES: weakref.WeakKeyDictionary[NorthboundStore, _SnapshotCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
 
 
 def _index(records: Sequence[Record]) -> dict[str, dict[str, JsonDict]]:
