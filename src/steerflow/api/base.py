@@ -52,6 +52,8 @@ def require_visible(
 
 def visible_objects(ctx: Context, snap: Snapshot, kind: str) -> dict[str, JsonDict]:
     """Every object of `kind` in `snap` the caller may see, by id."""
+    if ctx.is_admin:
+        return dict(snap.of(kind))  # a copy at C speed: writes scan whole kinds of a big NB
     return {i: o for i, o in snap.of(kind).items() if can_see(ctx, o)}
 
 

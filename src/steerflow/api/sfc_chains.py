@@ -18,6 +18,7 @@ from steerflow.api.sfc_refs import (
     classifiers_of_chain,
     graph_holding_chain,
     group_correlations,
+    parsed_classifier,
 )
 from steerflow.api.txn import Snapshot
 from steerflow.model.sfc import FlowClassifier
@@ -47,7 +48,7 @@ class FlowClassifiers(StoredResource):
                 require_visible(ctx, snap, "port", port, err.FlowClassifierPortNotFound)
         new = FlowClassifier.from_dict(obj)
         for other in visible_objects(ctx, snap, self.resource).values():
-            if conflict(new, FlowClassifier.from_dict(other)):
+            if conflict(new, parsed_classifier(other)):
                 raise err.FlowClassifierInConflict(id=other["id"])
         return obj, []
 

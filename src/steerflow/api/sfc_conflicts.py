@@ -26,8 +26,14 @@ def prefixes_intersect(first: str | None, second: str | None) -> bool:
 
 def port_ranges_overlap(first: PortRange, second: PortRange) -> bool:
     """Inclusive ranges overlap; a missing bound is open on that side."""
-    low_ok = first.min is None or second.max is None or first.min <= second.max
-    high_ok = first.max is None or second.min is None or second.min <= first.max
+    return _overlap(first.min, first.max, second.min, second.max)
+
+
+def _overlap(
+    first_min: int | None, first_max: int | None, second_min: int | None, second_max: int | None
+) -> bool:
+    low_ok = first_min is None or second_max is None or first_min <= second_max
+    high_ok = first_max is None or second_min is None or second_min <= first_max
     return low_ok and high_ok
 
 
@@ -37,20 +43,30 @@ def _wildcard_equal(first: object, second: object) -> bool:
 
 def basic_conflict(first: FlowClassifier, second: FlowClassifier) -> bool:
     """The two classifiers' L2-L4 matches overlap (logical ports not considered)."""
-    return (
+    return (  # cheapest tests first: a chain write compares against every other chain's classifiers
         first.ethertype == second.ethertype
         and _wildcard_equal(first.protocol, second.protocol)
+        and _overlap(
+            first.source_port_range_min,
+            first.source_port_range_max,
+            second.source_port_range_min,
+            second.source_port_range_max,
+        )
+        and _overlap(
+            first.destination_port_range_min,
+            first.destination_port_range_max,
+            second.destination_port_range_min,
+            second.destination_port_range_max,
+        )
         and prefixes_intersect(first.source_ip_prefix, second.source_ip_prefix)
         and prefixes_intersect(first.destination_ip_prefix, second.destination_ip_prefix)
-        and port_ranges_overlap(first.source_ports, second.source_ports)
-        and port_ranges_overlap(first.destination_ports, second.destination_ports)
     )
 
 
 def conflict(first: FlowClassifier, second: FlowClassifier) -> bool:
     """The classifiers overlap including their logical source and destination ports."""
     return (
-        basic_conflict(first, second)
-        and _wildcard_equal(first.logical_source_port, second.logical_source_port)
+        _wildcard_equal(first.logical_source_port, second.logical_source_port)
         and _wildcard_equal(first.logical_destination_port, second.logical_destination_port)
+        and basic_conflict(first, second)
     )

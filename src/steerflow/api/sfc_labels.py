@@ -13,6 +13,7 @@ from typing import Any
 
 from steerflow.api import sfc_errors as err
 from steerflow.api.base import lowest_free
+from steerflow.api.docmemo import per_document
 from steerflow.api.sfc_attributes import (
     EXIT_LABEL,
     HOP_LABELS,
@@ -28,7 +29,8 @@ LABEL_ATTRIBUTES = frozenset({HOP_LABELS, EXIT_LABEL, REVERSE_HOP_LABELS, REVERS
 DIRECTIONS = ((HOP_LABELS, EXIT_LABEL), (REVERSE_HOP_LABELS, REVERSE_EXIT_LABEL))
 
 
-def labels_of(chain: Mapping[str, Any]) -> set[int]:
+@per_document
+def labels_of(chain: Mapping[str, Any]) -> frozenset[int]:
     """Every label a stored chain holds, both directions (none for a chain stored before labels)."""
     labels: set[int] = set()
     for hops_attr, exit_attr in DIRECTIONS:
@@ -36,7 +38,7 @@ def labels_of(chain: Mapping[str, Any]) -> set[int]:
         labels |= {int(label) for label in hops.values()}
         if chain.get(exit_attr) is not None:
             labels.add(int(chain[exit_attr]))
-    return labels
+    return frozenset(labels)
 
 
 def assign_labels(snap: Snapshot, chain: JsonDict, previous: Mapping[str, Any] | None = None) -> None:
