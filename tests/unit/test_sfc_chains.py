@@ -46,6 +46,15 @@ def test_defaults(w: World) -> None:
         ({"symmetric": "true"}, {"correlation": "mpls", "symmetric": True}),  # filled in and converted
         ({"symmetric": "False"}, {"correlation": "mpls", "symmetric": False}),
         ({"correlation": "nsh"}, {"correlation": "nsh", "symmetric": False}),
+        # steerflow's extension: kept when given (converted), never filled in
+        (
+            {"correlation": "nsh", "nsh_md_type": 2},
+            {"correlation": "nsh", "symmetric": False, "nsh_md_type": 2},
+        ),
+        (
+            {"correlation": "nsh", "nsh_md_type": "1"},
+            {"correlation": "nsh", "symmetric": False, "nsh_md_type": 1},
+        ),
     ],
 )
 def test_chain_parameters(w: World, given: Any, stored: Any) -> None:
@@ -71,11 +80,26 @@ def test_cli_strings_and_single_values(w: World) -> None:
         ({"symmetric": "maybe"}, InvalidInput),
         ({"foo": 1}, HTTPBadRequest),
         ("mpls", HTTPBadRequest),
+        ({"correlation": "nsh", "nsh_md_type": 3}, HTTPBadRequest),
+        ({"correlation": "nsh", "nsh_md_type": 0}, HTTPBadRequest),
+        ({"correlation": "nsh", "nsh_md_type": "two"}, InvalidInput),
+        ({"correlation": "nsh", "nsh_md_type": None}, InvalidInput),
+        ({"nsh_md_type": 2}, InvalidInput),  # the default correlation, mpls, has no metadata type
+        ({"correlation": "mpls", "nsh_md_type": 1}, InvalidInput),
     ],
 )
 def test_rule1_bad_chain_parameters(w: World, params: Any, exc: type[NeutronError]) -> None:
     g = w.group()
     rejects(w, exc, 400, w.pc.create, ALICE, {"port_pair_groups": [g["id"]], "chain_parameters": params})
+
+
+def test_nsh_md_type_read_only_and_listed(w: World) -> None:
+    unaware = w.group(pairs=[w.pair()["id"]])
+    c = w.chain(groups=[unaware["id"]], chain_parameters={"correlation": "nsh", "nsh_md_type": 2})
+    assert w.pc.get(ALICE, c["id"])["chain_parameters"]["nsh_md_type"] == 2
+    params = {**c["chain_parameters"], "nsh_md_type": 1}
+    e = rejects(w, HTTPBadRequest, 400, w.pc.update, ALICE, c["id"], {"chain_parameters": params})
+    assert e.message == "Cannot update read-only attribute chain_parameters"
 
 
 def test_rule4_port_pair_groups_required_and_non_empty(w: World) -> None:

@@ -161,9 +161,12 @@ PORT_PAIR_GROUP: Final = AttributeMap(
 
 # --- port chain -----------------------------------------------------------------------------------
 
+NSH_MD_TYPES: Final = (1, 2)
 CHAIN_PARAMETER_SPECS: Final = {
     "correlation": KeySpec(validator=attr.values_validator(["mpls", "nsh"])),
     "symmetric": KeySpec(converter=attr.convert_to_boolean),
+    # steerflow's extension: NSH metadata type (never filled in, so upstream-shaped bodies stay so)
+    "nsh_md_type": KeySpec(converter=attr.convert_to_int, validator=attr.values_validator(NSH_MD_TYPES)),
 }
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from steerflow.api import sfc_errors as err
 from steerflow.api.base import StoredResource, lowest_free, require_visible, visible_objects
 from steerflow.api.context import Context
+from steerflow.api.errors import InvalidInput
 from steerflow.api.sfc_attributes import FLOW_CLASSIFIER, MAX_CHAIN_ID, PORT_CHAIN
 from steerflow.api.sfc_conflicts import basic_conflict, conflict
 from steerflow.api.sfc_labels import LABEL_ATTRIBUTES, assign_labels
@@ -86,6 +87,7 @@ class PortChains(StoredResource):
     def plan_create(self, ctx: Context, snap: Snapshot, obj: JsonDict) -> tuple[JsonDict, list[Operation]]:
         self._check_groups(ctx, snap, obj["port_pair_groups"], obj["id"])
         _check_correlations(snap, obj["port_pair_groups"], obj["chain_parameters"]["correlation"])
+        _check_nsh_md_type(obj["chain_parameters"])
         self._check_classifiers(ctx, snap, obj["flow_classifiers"], obj["id"])
         obj["chain_id"] = self._chain_id(snap, obj)
         assign_labels(snap, obj)
@@ -158,6 +160,14 @@ class PortChains(StoredResource):
         if free is None:
             raise err.PortChainUnavailableChainId(id=obj["id"])
         return free
+
+
+def _check_nsh_md_type(params: Mapping[str, object]) -> None:
+    """steerflow's `nsh_md_type` extension describes an NSH header: meaningless with any other."""
+    if "nsh_md_type" in params and params["correlation"] != "nsh":
+        raise InvalidInput(
+            error_message=f"chain_parameters nsh_md_type needs correlation nsh, not {params['correlation']}"
+        )
 
 
 def _check_correlations(snap: Snapshot, ppg_ids: Sequence[str], chain_correlation: str) -> None:

@@ -279,14 +279,21 @@ class PortPairGroup(_Owned):
 class ChainParameters:
     correlation: Correlation = Correlation.MPLS
     symmetric: bool = False
+    nsh_md_type: int | None = None  # steerflow's extension (NSH only); None: not given, MD type 1
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> ChainParameters:
         d = d or {}
-        return cls(Correlation(d.get("correlation") or Correlation.MPLS), bool(d.get("symmetric", False)))
+        md_type = d.get("nsh_md_type")
+        return cls(
+            Correlation(d.get("correlation") or Correlation.MPLS),
+            bool(d.get("symmetric", False)),
+            None if md_type is None else int(md_type),
+        )
 
     def to_dict(self) -> JsonDict:
-        return {"correlation": str(self.correlation), "symmetric": self.symmetric}
+        full: JsonDict = {"correlation": str(self.correlation), "symmetric": self.symmetric}
+        return full if self.nsh_md_type is None else {**full, "nsh_md_type": self.nsh_md_type}
 
 
 @dataclass(frozen=True)
