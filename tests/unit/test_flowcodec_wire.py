@@ -194,19 +194,19 @@ def test_foreign_instructions_timeouts_and_actions_are_opaque_and_re_encode_exac
 
 
 def test_unknown_match_fields_keep_their_exact_bytes() -> None:
-    # ct_label (NXM1 108, 16 bytes) and tcp_flags (ONF experimenter 0x4f4e4600, field 42), masked
-    ct_label = "0001d810" + "00" * 15 + "01"
+    # ct_ipv6_src (NXM1 122, 16 bytes) and tcp_flags (ONF experimenter 0x4f4e4600, field 42), masked
+    ct_ipv6_src = "0001f410" + "00" * 15 + "01"
     tcp_flags = "ffff5508" + "4f4e4600" + "0002" + "0fff"
-    body = bytes.fromhex(ct_label + tcp_flags)
+    body = bytes.fromhex(ct_ipv6_src + tcp_flags)
     length = 4 + len(body)
     data = (1).to_bytes(2, "big") + length.to_bytes(2, "big") + body + bytes(-length % 8)
     match = decode_match(data)
     assert match.fields == (
-        Field("oxm_0001_108_16", "0x" + "00" * 15 + "01"),
+        Field("oxm_0001_122_16", "0x" + "00" * 15 + "01"),
         Field("oxm_ffff_42_4f4e4600_2", "0x0002", "0x0fff"),
     )
     encoded, canonical = encode_match(match)
-    assert canonical and sorted(_tlvs(encoded)) == sorted([ct_label, tcp_flags])
+    assert canonical and sorted(_tlvs(encoded)) == sorted([ct_ipv6_src, tcp_flags])
     flow = Flow(0, 5, match)
     delete = FlowCodec().flow_mod(flow, OFPFC_DELETE_STRICT)
     assert entry_of(delete).match == encoded  # delete-strict names exactly that match

@@ -14,9 +14,14 @@ plain and untouched, to ordinary L2 forwarding in the chain's home network.
 An unaware function serving several (chain, hop)s cannot be told apart by its egress port: on its
 chassis, delivery commits each IP connection in the instance's conntrack zone with the hop label as
 ct_mark (from reg2, or for a tunnelled arrival from the header before it is stripped), and its returns
-go through ct(table=SFC_RETURN_CT), where the mark names the hop. Limits: a function that rewrites the
-5-tuple (NAT, proxies) or sends non-IP cannot be followed (dropped); conntrack's own timeouts apply;
-zones (1 + key mod 65535) of two instances may coincide, harmless unless one flow crosses both at once.
+go through ct(table=SFC_RETURN_CT), where the mark names the hop. The same commit keeps the origin port
+key (reg8) as ct_label[0..31], restored on return: that is how metadata (NSH) survives a function that
+loses it (an unaware one, or one whose header OVS cannot read: NSH MD2, committed in SFC_ENCAP before
+the push), so the driver's `remembers` adds those instances to the tracked ones. Between forwarders the
+header is the driver's `carry` form, whose metadata the far forwarder reads (`arrived`) before pushing
+what its function expects. Limits: a function that rewrites the 5-tuple (NAT, proxies) or sends non-IP
+cannot be followed (dropped); conntrack's own timeouts apply; zones (1 + key mod 65535) of two
+instances may coincide, harmless unless one flow crosses both at once. See docs/sfc.md.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ from steerflow.compiler.balance import dispatch_flows
 from steerflow.compiler.chain_view import Chain, Hop, Instance
 from steerflow.compiler.classify import NEIGHBOUR_DISCOVERY, ClassifierError, classifier_matches
 from steerflow.compiler.encap import INNER_ETHERTYPES, EncapDriver
-from steerflow.compiler.encap.nsh import SI_START
 from steerflow.compiler.symmetric import with_reverses
 from steerflow.compiler.tables import (
     ARP_RESPONDER,
@@ -41,6 +45,7 @@ from steerflow.compiler.tables import (
     SFC_DELIVER,
     SFC_DISPATCH,
     SFC_ENCAP,
+    SFC_METADATA,
     SFC_RETURN,
     SFC_RETURN_CT,
 )
@@ -78,31 +83,37 @@ class InstanceUse:
     reverse: bool
     position: int
     correlation: str
+    remembered: bool = False  # its connections are remembered for the header's sake (`remembers`)
 
 
-def instance_uses(chain: Chain) -> Iterator[InstanceUse]:
+def instance_uses(chain: Chain, driver_for: DriverFor) -> Iterator[InstanceUse]:
     """Every instance the chain (both directions) sends packets to."""
+    driver = driver_for(str(chain.correlation))
     for direction in with_reverses((chain,)):
         for hop in direction.hops:
             for inst in hop.instances:
-                yield InstanceUse(inst, chain.id, direction.reverse, hop.position, str(chain.correlation))
+                remembered = driver.remembers(direction, inst)
+                yield InstanceUse(
+                    inst, chain.id, direction.reverse, hop.position, str(chain.correlation), remembered
+                )
 
 
 def chain_unit(
     view: ChassisView, chain: Chain, shared: AbstractSet[int], driver_for: DriverFor
 ) -> list[Flow]:
     """The flows of one chain, both directions, except the delivery to its instances (`instance_unit`:
-    chains share those)."""
+    chains share those). `shared`: the tracked instances (conntrack remembers their connections)."""
     flows: list[Flow] = []
     for direction in with_reverses((chain,)):
         driver = driver_for(str(direction.correlation))
         flows.extend(_classify(view, direction))
         flows.append(_exit(direction))
+        flows.extend(_metadata(view, direction, driver))
         for hop in direction.hops:
             flows.extend(_dispatch(direction, hop))
             for inst in hop.instances:
                 tracked = inst.key in shared
-                flows.extend(_encap(view, direction, hop, inst, driver))
+                flows.extend(_encap(view, direction, hop, inst, driver, tracked))
                 if tracked:
                     flows.extend(_tracked_arrivals(view, direction, hop, inst, driver))
                 flows.extend(_return(view, direction, hop, inst, driver, tracked))
@@ -178,6 +189,19 @@ def _classified_where(
     return (_from_port(src),)
 
 
+def _origins(view: ChassisView, chain: Chain) -> Iterator[LogicalPort]:
+    """Every port, on any chassis, whose packets the chain's classifiers may take (`_classified_where`)."""
+    for fc in chain.classifiers:
+        if fc.logical_source_port is not None:
+            port = view.port_index.get(fc.logical_source_port)
+            if port is not None:
+                yield port
+            continue
+        for port in view.ports:
+            if port.network_key == chain.home_network and chain.project_id in ("", port.project_id):
+                yield port
+
+
 def _from_port(port: LogicalPort) -> Match:
     return Match.of(**{reg.NETWORK: port.network_key, reg.SRC_PORT: port.key})
 
@@ -208,15 +232,44 @@ def _exit(chain: Chain) -> Flow:
 # ---- header and delivery --------------------------------------------------------------------------------
 
 
-def _encap(view: ChassisView, chain: Chain, hop: Hop, inst: Instance, driver: EncapDriver) -> Iterator[Flow]:
+def _metadata(view: ChassisView, chain: Chain, driver: EncapDriver) -> Iterator[Flow]:
+    """The driver's per-origin header pushes (NSH MD2), for every port the chain may take packets from:
+    on any chassis, since a function's forwarder pushes what a tunnel carried to it."""
+    ck = cookie(CookieKind.CHAIN, chain.id)
+    fallback = driver.with_origin(chain, None)
+    if fallback is None:
+        return
+    yield Flow(SFC_METADATA, 1, *fallback, cookie=ck)
+    for origin in sorted({port.key for port in _origins(view, chain)}):
+        found = driver.with_origin(chain, origin)
+        if found is not None:
+            yield Flow(SFC_METADATA, 100, *found, cookie=ck)
+
+
+def _encap(
+    view: ChassisView, chain: Chain, hop: Hop, inst: Instance, driver: EncapDriver, tracked: bool
+) -> Iterator[Flow]:
     ck = cookie(CookieKind.HOP, hop.group_id)
     base = Match.of(**{reg.HOP: hop.label, reg.INSTANCE: inst.key})
-    if not inst.aware and _is_local(view, inst.ingress):
+    local = _is_local(view, inst.ingress)
+    if not inst.aware and local:
         yield Flow(SFC_ENCAP, 100, base, goto=SFC_DELIVER, cookie=ck)  # the proxy: never pushed
         return
     for ethertype in INNER_ETHERTYPES:
-        actions = driver.push(chain, hop, inst, ethertype)
+        if not local:
+            actions = driver.carry(chain, hop, inst, ethertype)
+        elif tracked:  # remembered before the push: conntrack cannot see through the header
+            actions = (_remember(inst), *driver.push(chain, hop, inst, ethertype))
+        else:
+            actions = driver.push(chain, hop, inst, ethertype)
         yield Flow(SFC_ENCAP, 100, base.extend(eth_type=ethertype), actions, goto=SFC_DELIVER, cookie=ck)
+
+
+def _remember(inst: Instance) -> Ct:
+    """Commit the plain IP packet's connection in the instance's zone: ct_mark = the hop (reg2),
+    ct_label[0..31] = the origin port key (reg8); its returns recall both (SFC_RETURN_CT)."""
+    keep = (Move(reg.HOP, "ct_mark", 32), Move(reg.ORIGIN, "ct_label", 32))
+    return Ct(commit=True, zone=_zone(inst), actions=keep)
 
 
 def _deliver(
@@ -228,11 +281,10 @@ def _deliver(
     if _is_local(view, port):
         assert port.ofport is not None
         yield Flow(SFC_DELIVER, 100, mine, (Output(port.ofport),), cookie=ck)
-        if tracked:  # remember the hop (reg2) per connection: its returns look alike otherwise
-            remember = Ct(commit=True, zone=_zone(inst), actions=(Move(reg.HOP, "ct_mark", 32),))
+        if tracked and not inst.aware:  # remember hop and origin per connection (`_remember`)
             for ethertype in INNER_ETHERTYPES:
-                ip = mine.extend(eth_type=ethertype)
-                yield Flow(SFC_DELIVER, TRACKED_PRIORITY, ip, (remember, Output(port.ofport)), cookie=ck)
+                ip, actions = mine.extend(eth_type=ethertype), (_remember(inst), Output(port.ofport))
+                yield Flow(SFC_DELIVER, TRACKED_PRIORITY, ip, actions, cookie=ck)
         if not inst.aware:
             for header, strip in (pair for driver in drivers for pair in driver.strip()):
                 yield Flow(SFC_DELIVER, 110, _merge(mine, header), (*strip, Output(port.ofport)), cookie=ck)
@@ -248,16 +300,15 @@ def _deliver(
 def _tracked_arrivals(
     view: ChassisView, chain: Chain, hop: Hop, inst: Instance, driver: EncapDriver
 ) -> Iterator[Flow]:
-    """A shared unaware function's packets tunnelled here with the header: the header tells the hop,
-    which goes to reg2 before the header is stripped; delivery then remembers it like a local one's."""
+    """A tracked function's packets tunnelled here with the carried header: the header tells the hop
+    (to reg2) and its metadata (origin to reg8) before it is stripped; then SFC_ENCAP treats the
+    packet like a local one (remember, push what the function expects, deliver)."""
     if not _is_local(view, inst.ingress):
         return
     ck = cookie(CookieKind.HOP, hop.group_id)
     mine = Match.of(**{reg.INSTANCE: inst.key})
-    for header, strip in driver.returned(chain, hop):
-        if any(f.name == "nsh_spi" for f in header.fields):  # arrivals carry the SI as pushed: exact
-            header = _merge(header, Match.of(nsh_si=SI_START - hop.position))
-        actions = (SetField(reg.HOP, hop.label), *strip, Resubmit(SFC_DELIVER))
+    for header, strip in driver.arrived(chain, hop):
+        actions = (SetField(reg.HOP, hop.label), *strip, Resubmit(SFC_ENCAP))
         yield Flow(SFC_DELIVER, ARRIVAL_PRIORITY, _merge(mine, header), actions, cookie=ck)
 
 
@@ -287,15 +338,37 @@ def _return(
     ck = cookie(CookieKind.HOP, hop.group_id)
     from_egress = _from_port(egress)
     onward = (SetField(reg.HOP, chain.next_label(hop.position)), Resubmit(SFC_DISPATCH))
-    if inst.aware:
+    if inst.aware and not tracked:
         for header, strip in driver.returned(chain, hop):
             yield Flow(SFC_RETURN, 100, _merge(from_egress, header), (*strip, *onward), cookie=ck)
         return
     if not tracked:
         yield Flow(SFC_RETURN, 100, from_egress, onward, cookie=ck)
         return
-    for ethertype in INNER_ETHERTYPES:  # recall the connection's hop; non-IP returns are dropped
+    yield from _recall(chain, hop, inst, driver, from_egress, onward)
+
+
+def _recall(
+    chain: Chain,
+    hop: Hop,
+    inst: Instance,
+    driver: EncapDriver,
+    from_egress: Match,
+    onward: tuple[Action, ...],
+) -> Iterator[Flow]:
+    """A tracked instance's returns: conntrack recalls the connection's hop and origin (`_remember`).
+    An aware function's header is stripped first (back to SFC_RETURN, flagged: conntrack needs the
+    plain IP packet); non-IP returns are dropped."""
+    ck = cookie(CookieKind.HOP, hop.group_id)
+    ip_from_egress = from_egress
+    if inst.aware:
+        stripped = (SetField(reg.FLAGS, reg.FLAG_STRIPPED), Resubmit(SFC_RETURN))
+        for header, strip in driver.returned(chain, hop):
+            yield Flow(SFC_RETURN, 100, _merge(from_egress, header), (*strip, *stripped), cookie=ck)
+        ip_from_egress = from_egress.extend(**{reg.FLAGS: (reg.FLAG_STRIPPED, reg.FLAG_STRIPPED)})
+    for ethertype in INNER_ETHERTYPES:
         recall = Ct(zone=_zone(inst), table=SFC_RETURN_CT)
-        yield Flow(SFC_RETURN, 100, from_egress.extend(eth_type=ethertype), (recall,), cookie=ck)
+        yield Flow(SFC_RETURN, 100, ip_from_egress.extend(eth_type=ethertype), (recall,), cookie=ck)
+    restore = (Move("ct_label", reg.ORIGIN, 32), SetField(reg.FLAGS, 0))
     mark = _merge(from_egress, Match.of(ct_mark=hop.label))
-    yield Flow(SFC_RETURN_CT, 100, mark, onward, cookie=ck)
+    yield Flow(SFC_RETURN_CT, 100, mark, (*restore, *onward), cookie=ck)

@@ -63,6 +63,7 @@ class Chain:
     reverse_labels: tuple[int, ...] = ()  # symmetric: per forward hop, its reverse direction's label
     reverse_exit_label: int = 0
     reverse: bool = False  # this is the reverse direction of a symmetric chain (built by `symmetric`)
+    nsh_md_type: int = 1  # NSH chains: the metadata type the functions receive (`chain_parameters`)
 
     def next_label(self, position: int) -> int:
         """The label after hop `position`: the next hop's, or the exit."""
@@ -134,6 +135,7 @@ def resolve_chain(doc: Mapping[str, Any], reader: DocReader) -> Chain | None:
         tuple(hops),
         int(exit_label),
         project,
+        nsh_md_type=int(params.get("nsh_md_type") or 1),
     )
     return _with_reverse_labels(chain, doc) if params.get("symmetric") else chain
 

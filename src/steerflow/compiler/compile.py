@@ -81,8 +81,10 @@ class _Chains:
     dependents: dict[Dependency, set[str]] = field(default_factory=dict)
     uses: dict[int, dict[str, list[InstanceUse]]] = field(default_factory=dict)  # instance -> chain ->
     unaware: Counter[int] = field(default_factory=Counter)  # instance -> unaware (chain, hop)s served
+    remembered: Counter[int] = field(default_factory=Counter)  # instance -> uses losing metadata
     correlations: dict[int, Counter[str]] = field(default_factory=dict)  # instance -> chains' headers
-    shared: frozenset[int] = frozenset()
+    shared: frozenset[int] = frozenset()  # the tracked instances (see `reshare`)
+    driver_for: DriverFor = driver
 
     def depend(self, chain_id: str, deps: Iterable[Dependency]) -> None:
         self.deps[chain_id] = frozenset(deps)
@@ -100,7 +102,7 @@ class _Chains:
             if not users:
                 del self.dependents[dep]
         old = self.resolved.pop(chain_id, None)
-        uses = list(instance_uses(old)) if old is not None else []
+        uses = list(instance_uses(old, self.driver_for)) if old is not None else []
         for use in uses:
             key = use.instance.key
             by_chain = self.uses.get(key)  # gone already when the chain uses the instance twice
@@ -114,7 +116,7 @@ class _Chains:
     def adopt(self, chain_id: str, chain: Chain) -> set[int]:
         """Record a resolved chain; the instances it uses."""
         self.resolved[chain_id] = chain
-        uses = list(instance_uses(chain))
+        uses = list(instance_uses(chain, self.driver_for))
         for use in uses:
             self.uses.setdefault(use.instance.key, {}).setdefault(chain_id, []).append(use)
             self._count(use, +1)
@@ -124,6 +126,8 @@ class _Chains:
         key = use.instance.key
         if not use.instance.aware:
             self.unaware[key] += step  # each use is a distinct (chain, direction, hop)
+        if use.remembered:
+            self.remembered[key] += step
         counts = self.correlations.setdefault(key, Counter())
         counts[use.correlation] += step
         if counts[use.correlation] <= 0:
@@ -132,10 +136,12 @@ class _Chains:
                 del self.correlations[key]
 
     def reshare(self, instances: set[int]) -> set[int]:
-        """Which of `instances` are unaware functions serving several (chain, hop)s now: their egress
-        port alone cannot tell where a return goes on, so conntrack remembers each connection's hop
-        (see `chain`); the ones that flipped."""
-        now = (self.shared - instances) | {key for key in instances if self.unaware[key] > 1}
+        """Which of `instances` are tracked now: unaware functions serving several (chain, hop)s (their
+        egress port alone cannot tell where a return goes on) and functions whose returns lose the
+        header's metadata (`EncapDriver.remembers`), so conntrack remembers each connection's hop and
+        origin (see `chain`); the ones that flipped."""
+        tracked = {key for key in instances if self.unaware[key] > 1 or self.remembered[key] > 0}
+        now = (self.shared - instances) | tracked
         flipped = set(now ^ self.shared)
         self.shared = now
         return flipped
@@ -151,7 +157,7 @@ class ChassisCompiler:
         self._view: ChassisView | None = None
         self._union = FlowUnion()
         self._groups: dict[int, Group] = {}
-        self._chains = _Chains()
+        self._chains = _Chains(driver_for=driver_for)
 
     @property
     def state(self) -> DesiredState:
@@ -176,7 +182,7 @@ class ChassisCompiler:
         return Delta(frozenset(keys), groups)
 
     def _compile_all(self, objects: Docs) -> Delta:
-        self._union, self._chains = FlowUnion(), _Chains()
+        self._union, self._chains = FlowUnion(), _Chains(driver_for=self.driver_for)
         self._compile_fabric(objects)
         self._union.replace(INFRA_UNIT, infra_flows())
         self._recompile(objects, set(objects.get("port_chain", {})))

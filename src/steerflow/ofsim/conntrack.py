@@ -1,8 +1,9 @@
-"""The simulated connection tracker: marks per (zone, connection) that ct(commit) stores, ct(table=) reads.
+"""The simulated connection tracker: marks and labels per (zone, connection) that ct(commit) stores,
+ct(table=) reads.
 
 Enough for the proxy's per-flow state, not a firewall: a connection is the unordered pair of (address,
 L4 port) ends plus the IP protocol (both directions are one connection); there are no timeouts, no TCP
-state machine, no NAT, no helpers (ALGs), no ct_label. ct_state after a lookup is +trk plus +new (not
+state machine, no NAT, no helpers (ALGs). ct_state after a lookup is +trk plus +new (not
 committed yet) or +est (committed); +rpl, +rel and +inv are never set.
 """
 
@@ -20,18 +21,23 @@ _L4_PORTS = (("tcp_src", "tcp_dst"), ("udp_src", "udp_dst"), ("sctp_src", "sctp_
 
 @dataclass
 class Conntrack:
-    """The committed connections of one switch and their marks (kept across `Switch.run` calls)."""
+    """The committed connections of one switch, their marks and labels (kept across `Switch.run` calls)."""
 
     marks: dict[Connection, int] = field(default_factory=dict)
+    labels: dict[Connection, int] = field(default_factory=dict)
 
-    def commit(self, zone: int, packet: Packet, mark: int) -> None:
+    def commit(self, zone: int, packet: Packet, mark: int, label: int = 0) -> None:
         self.marks[connection(zone, packet)] = mark
+        self.labels[connection(zone, packet)] = label
 
     def lookup(self, zone: int, packet: Packet) -> Packet:
-        """`packet` as ct(table=) recirculates it: ct_state, ct_zone and (if committed) ct_mark set."""
-        mark = self.marks.get(connection(zone, packet))
+        """`packet` as ct(table=) recirculates it: ct_state, ct_zone and (if committed) ct_mark and
+        ct_label set."""
+        conn = connection(zone, packet)
+        mark = self.marks.get(conn)
         state = CS_TRACKED | (CS_NEW if mark is None else CS_ESTABLISHED)
-        return packet.set(ct_state=state, ct_zone=zone, ct_mark=mark or 0)
+        label = self.labels.get(conn, 0)
+        return packet.set(ct_state=state, ct_zone=zone, ct_mark=mark or 0, ct_label=label)
 
 
 def connection(zone: int, packet: Packet) -> Connection:

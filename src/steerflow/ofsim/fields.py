@@ -124,10 +124,11 @@ _SPECS: list[FieldSpec] = [
     _spec("tun_ipv4_src", 32, _M, Kind.IPV4),
     _spec("tun_ipv4_dst", 32, _M, Kind.IPV4),
     _spec("pkt_mark", 32, _M),
-    # conntrack results, known after ct(table=...) recirculates (ct_mark is written only in ct's exec)
+    # conntrack results, known after ct(table=...) recirculates (ct_mark, ct_label: written in ct's exec)
     _spec("ct_state", 32, _M, writable=False),
     _spec("ct_zone", 16, _M, maskable=False, writable=False),
     _spec("ct_mark", 32, _M),
+    _spec("ct_label", 128, _M),
     *(_spec(f"reg{i}", 32, _M) for i in range(16)),
     *(_spec(f"tun_metadata{i}", 992, _M) for i in range(64)),
     _spec("eth_src", 48, _H, Kind.MAC, (ETHERNET,)),

@@ -250,7 +250,7 @@ class _Run:
                     self.set_field(inner, nest)
                 else:
                     self.move(inner, nest)
-            tracker.commit(action.zone, saved, self.packet.value("ct_mark"))
+            tracker.commit(action.zone, saved, self.packet.value("ct_mark"), self.packet.value("ct_label"))
             self.note(nest + 1, f"conntrack: committed in zone {action.zone}")
             self.packet = saved
         if action.table is not None:

@@ -122,8 +122,10 @@ def _check_ct(action: Ct, where: str) -> None:
         raise InvalidFlow(f"{where}: {action}: zone or table out of range")
     for inner in action.actions:  # OVS: ct's exec may only write the connection's mark or label
         dst = inner.name if isinstance(inner, SetField) else inner.dst
-        if fd.canonical_name(dst) != "ct_mark":
-            raise InvalidFlow(f"{where}: {action}: exec may only write ct_mark (OFPBAC_BAD_ARGUMENT)")
+        if fd.canonical_name(dst) not in ("ct_mark", "ct_label"):
+            raise InvalidFlow(
+                f"{where}: {action}: exec may only write ct_mark/ct_label (OFPBAC_BAD_ARGUMENT)"
+            )
         check_structure(inner, frozenset(), where)
 
 

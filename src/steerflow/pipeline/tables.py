@@ -97,6 +97,15 @@ PIPELINE: tuple[Table, ...] = (
         ("SFC_DISPATCH",),
     ),
     Table(
+        36,
+        "SFC_METADATA",
+        "Per chain and origin port (reg8): push a header whose metadata cannot come from a register "
+        "(NSH MD type 2: the TLVs are static values), the path from reg3; reached by resubmit from "
+        "SFC_ENCAP, so its flows grow with ports, not with hops and instances.",
+        ("reg3", "reg8"),
+        (),
+    ),
+    Table(
         40,
         "ARP_RESPONDER",
         "Answer ARP requests and IPv6 neighbour solicitations for known addresses locally.",

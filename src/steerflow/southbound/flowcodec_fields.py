@@ -249,6 +249,7 @@ CODECS: tuple[FieldCodec, ...] = (
     _codec("ct_state", (_N1, 105), 4),
     _codec("ct_zone", (_N1, 106), 2),
     _codec("ct_mark", (_N1, 107), 4),
+    _codec("ct_label", (_N1, 108), 16),
     _nsh("nsh_flags", 1, 1),
     _nsh("nsh_mdtype", 2, 1),
     _nsh("nsh_np", 3, 1),

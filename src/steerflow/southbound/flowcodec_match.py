@@ -172,6 +172,7 @@ WIRE_ORDER: tuple[str, ...] = (
     "ct_state",
     "ct_zone",
     "ct_mark",
+    "ct_label",
     "metadata",
 )
 _RANK = {name: rank for rank, name in enumerate(WIRE_ORDER)}

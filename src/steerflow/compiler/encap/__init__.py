@@ -30,10 +30,34 @@ class EncapDriver(Protocol):
     name: str
 
     def push(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
-        """Actions that put the header on a plain packet of `ethertype` heading to `instance` of `hop`.
+        """Actions that put the header on a plain packet of `ethertype` heading to `instance` of `hop`,
+        a function on this chassis that understands it.
 
         The origin register (`registers.ORIGIN`, the source port key) holds what metadata the header
         may carry end to end."""
+        ...
+
+    def carry(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
+        """Like `push`, for a packet tunnelled to the forwarder of `instance`'s chassis first (which
+        recognises it with `arrived` when it must push something else, or proxy): its metadata must
+        be readable there."""
+        ...
+
+    def with_origin(self, chain: Chain, origin: int | None) -> tuple[Match, tuple[Action, ...]] | None:
+        """For a header whose metadata cannot be copied from registers: the SFC_METADATA match and
+        actions pushing it for `chain`'s packets from port key `origin` (None: a fallback for any
+        origin); `push` resubmits there. None: the driver needs no such flows."""
+        ...
+
+    def remembers(self, chain: Chain, instance: Instance) -> bool:
+        """Whether the forwarder must remember the packet's metadata (the origin register) per
+        connection at delivery to `instance`, because the packet it gets back does not carry it in a
+        form the forwarder can read."""
+        ...
+
+    def arrived(self, chain: Chain, hop: Hop) -> Iterator[tuple[Match, tuple[Action, ...]]]:
+        """A `carry`-ied header of `hop` arriving through a tunnel: the match recognising it, and the
+        actions stripping it (restoring the metadata registers)."""
         ...
 
     def returned(self, chain: Chain, hop: Hop) -> Iterator[tuple[Match, tuple[Action, ...]]]:

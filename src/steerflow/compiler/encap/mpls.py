@@ -24,6 +24,18 @@ class MplsDriver:
     def push(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
         return (PushMpls(ETH_MPLS), SetField("mpls_label", hop.label), SetField("mpls_tc", _tc(ethertype)))
 
+    def carry(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
+        return self.push(chain, hop, instance, ethertype)
+
+    def with_origin(self, chain: Chain, origin: int | None) -> tuple[Match, tuple[Action, ...]] | None:
+        return None  # a label carries no metadata
+
+    def remembers(self, chain: Chain, instance: Instance) -> bool:
+        return False
+
+    def arrived(self, chain: Chain, hop: Hop) -> Iterator[tuple[Match, tuple[Action, ...]]]:
+        return self.returned(chain, hop)
+
     def returned(self, chain: Chain, hop: Hop) -> Iterator[tuple[Match, tuple[Action, ...]]]:
         for inner in INNER_ETHERTYPES:
             match = Match.of(eth_type=ETH_MPLS, mpls_label=hop.label, mpls_tc=_tc(inner))
