@@ -241,6 +241,14 @@ def test_parse_nsh_reads_the_fields() -> None:
     parsed = parse_nsh(header, 0)
     assert (parsed.ttl, parsed.length, parsed.md_type, parsed.next_protocol) == (41, 2 + len(MD2) // 4, 2, 3)
     assert (parsed.spi, parsed.si) == (0x123456, 7)
+    assert parsed.metadata == "md2 tlv(0x100,1,0x0102030405) tlv(0xffff,127,0x)"
+
+
+def test_parse_nsh_reads_md1_context() -> None:
+    parsed = parse_nsh(nsh(0x10, 255, 3, CONTEXT, 1, b""), 0)
+    assert parsed.metadata == "md1 c1=0xdeadbeef c2=0x1 c3=0x2 c4=0x3"
+    out = rewrite_frame(eth(ETH_NSH, nsh(0x10, 255, 1, CONTEXT, 1, packet(False, "udp", PAYLOAD))), Mode.NSH)
+    assert out.nsh is not None and out.nsh.metadata == parsed.metadata  # what sfemu counts
 
 
 # ---- frames a function ignores ------------------------------------------------------------------

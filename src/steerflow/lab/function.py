@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class FunctionCounters:
     ignored: int
     send_errors: int
     ignored_reasons: dict[str, int]
+    metadata: dict[str, int] = field(default_factory=dict)  # forwarded frames per NSH metadata seen
 
 
 @dataclass(frozen=True)

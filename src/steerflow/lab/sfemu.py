@@ -7,7 +7,8 @@ It reads every frame arriving on the ingress NIC with an AF_PACKET socket in pro
 forwarder keeps the original MACs, so frames are not addressed to it), rewrites it with
 `steerflow.lab.sfframes.rewrite_frame` and sends it out of the egress NIC (the same NIC when ingress ==
 egress). Frames it does not expect (ARP, ND, LLDP, another encapsulation) are counted and dropped.
-Counters go to the status file (JSON, rewritten atomically); SIGTERM or SIGINT makes it exit cleanly.
+Counters go to the status file (JSON, rewritten atomically; they include how many frames carried
+each NSH metadata seen, so a test can check what every hop received); SIGTERM or SIGINT makes it exit cleanly.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Counters:
     ignored: int = 0
     send_errors: int = 0
     ignored_reasons: dict[str, int] = field(default_factory=dict)
+    metadata: dict[str, int] = field(default_factory=dict)  # NSH metadata seen (`NshHeader.metadata`)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,8 @@ class Emulator:
             log.warning("could not send %d bytes (%s): %s", len(out.frame), out.summary, exc)
             return
         c.forwarded += 1
+        if out.nsh is not None:
+            c.metadata[out.nsh.metadata] = c.metadata.get(out.nsh.metadata, 0) + 1
         log.debug("forwarded %d bytes %s: %s", len(out.frame), _macs(frame), out.summary)
 
     def write_status(self, state: str) -> None:

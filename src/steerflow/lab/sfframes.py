@@ -50,14 +50,16 @@ class NshHeader:
     next_protocol: int
     spi: int
     si: int
+    metadata: str = ""  # MD1: "md1 c1=0x.. c2=.. c3=.. c4=.."; MD2: "md2 tlv(class,type,0xvalue)..."
 
 
 @dataclass(frozen=True)
 class Rewritten:
-    """The frame to send out, and a one-line description of it for the log."""
+    """The frame to send out, a one-line description of it for the log, and its NSH header if any."""
 
     frame: bytes
     summary: str
+    nsh: NshHeader | None = None
 
 
 def rewrite_frame(frame: bytes, mode: Mode, add: int = 1, *, decrement_si: bool = False) -> Rewritten:
@@ -71,7 +73,8 @@ def rewrite_frame(frame: bytes, mode: Mode, add: int = 1, *, decrement_si: bool 
     elif mode is Mode.MPLS:
         summary = _rewrite_mpls(buf, ethertype, offset, table)
     else:
-        summary = _rewrite_nsh(buf, ethertype, offset, table, decrement_si)
+        summary, nsh = _rewrite_nsh(buf, ethertype, offset, table, decrement_si)
+        return Rewritten(bytes(buf), summary, nsh)
     return Rewritten(bytes(buf), summary)
 
 
@@ -93,25 +96,33 @@ def parse_nsh(buf: bytes | bytearray, offset: int) -> NshHeader:
         raise Ignored(f"NSH version {b0 >> 6}")
     length, md_type = b1 & 0x3F, b2 & 0x0F
     spi_si = struct.unpack_from("!I", buf, offset + 4)[0]
-    header = NshHeader((b0 & 0x0F) << 2 | b1 >> 6, length, md_type, next_protocol, spi_si >> 8, spi_si & 0xFF)
     _need(buf, offset, length * 4, "NSH header")
     if md_type == 1 and length != NSH_MD1_LENGTH:
         raise Ignored(f"NSH MD type 1 with length {length}")
     if md_type == 2:
-        _check_md2_tlvs(buf, offset + 8, offset + length * 4)
-    elif md_type != 1:
+        metadata = "md2" + "".join(f" {t}" for t in _md2_tlvs(buf, offset + 8, offset + length * 4))
+    elif md_type == 1:
+        context = struct.unpack_from("!4I", buf, offset + 8)
+        metadata = "md1" + "".join(f" c{i}={c:#x}" for i, c in enumerate(context, 1))
+    else:
         raise Ignored(f"NSH MD type {md_type}")
-    return header
+    ttl = (b0 & 0x0F) << 2 | b1 >> 6
+    return NshHeader(ttl, length, md_type, next_protocol, spi_si >> 8, spi_si & 0xFF, metadata)
 
 
-def _check_md2_tlvs(buf: bytes | bytearray, start: int, end: int) -> None:
-    pos = start
+def _md2_tlvs(buf: bytes | bytearray, start: int, end: int) -> list[str]:
+    """The TLVs as `tlv(class,type,0xvalue)` (ovs-ofctl's spelling of an encap(nsh(...)) TLV)."""
+    pos, tlvs = start, []
     while pos < end:
         _need(buf, pos, 4, "NSH MD2 TLV header")
+        md_class, tlv_type, size = struct.unpack_from("!HBB", buf, pos)
         # RFC 8300: a 7-bit length in bytes, the value padded to a 4-byte boundary.
-        pos += 4 + ((buf[pos + 3] & 0x7F) + 3) // 4 * 4
+        value = bytes(buf[pos + 4 : pos + 4 + (size & 0x7F)])
+        tlvs.append(f"tlv({md_class:#x},{tlv_type},0x{value.hex()})")
+        pos += 4 + ((size & 0x7F) + 3) // 4 * 4
     if pos != end:
         raise Ignored("NSH MD2 TLVs overrun the header length")
+    return tlvs
 
 
 def _rewrite_mpls(buf: bytearray, ethertype: int, offset: int, table: bytes) -> str:
@@ -130,7 +141,9 @@ def _rewrite_mpls(buf: bytearray, ethertype: int, offset: int, table: bytes) -> 
     return f"mpls{labels} {inner}"
 
 
-def _rewrite_nsh(buf: bytearray, ethertype: int, offset: int, table: bytes, decrement_si: bool) -> str:
+def _rewrite_nsh(
+    buf: bytearray, ethertype: int, offset: int, table: bytes, decrement_si: bool
+) -> tuple[str, NshHeader]:
     if ethertype != ETH_P_NSH:
         raise Ignored(f"ethertype {ethertype:#06x} (expected NSH)")
     nsh = parse_nsh(buf, offset)
@@ -148,7 +161,7 @@ def _rewrite_nsh(buf: bytearray, ethertype: int, offset: int, table: bytes, decr
         raise Ignored(f"NSH next protocol {nsh.next_protocol}")
     si = f"{nsh.si}->{nsh.si - 1}" if decrement_si else str(nsh.si)
     head = f"nsh md{nsh.md_type} spi={nsh.spi:#x} si={si} np={nsh.next_protocol}"
-    return f"{head} {_rewrite_ip(buf, inner, version, table)}"
+    return f"{head} {_rewrite_ip(buf, inner, version, table)}", nsh
 
 
 def _ethernet(buf: bytes | bytearray, offset: int) -> tuple[int, int]:
