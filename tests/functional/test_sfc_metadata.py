@@ -1,0 +1,62 @@
+"""NSH metadata end to end on real OVS: every aware hop of a chain sees the source port's key and the
+chain's project in its header (MD1 context or MD2 TLVs), also behind an unaware hop, whose forwarder
+remembers them per connection. The functions live on a third chassis, away from client and server,
+so the first hop's header crosses a tunnel (as MD1, which the far forwarder turns into MD2)."""
+
+from typing import Any
+
+import pytest
+
+from steerflow.compiler.encap.nsh import md2_tlvs, project_digest
+from steerflow.lab import FunctionHandle
+from steerflow.lab.traffic import udp_transfer
+from tests.fabric import Fabric
+from tests.lab_fixtures import requires_lab
+
+pytestmark = [pytest.mark.root, requires_lab]
+
+PAYLOADS = [bytes([i, 7, 200]) for i in range(5)]
+
+
+def _expected_metadata(md_type: int, origin: int, network: int, project: str) -> str:
+    """What sfemu reports (`NshHeader.metadata`) for the chain's packets from port key `origin`."""
+    if md_type == 1:
+        return f"md1 c1={origin:#x} c2={network:#x} c3={project_digest(project):#x} c4=0x0"
+    return "md2" + "".join(f" {tlv}" for tlv in md2_tlvs(origin, project))
+
+
+def _group(fabric: Fabric, name: str, pair: dict[str, Any]) -> str:
+    return str(fabric.create("port_pair_group", name=name, port_pairs=[pair["id"]])["id"])
+
+
+@pytest.mark.parametrize("md_type", [1, 2])
+def test_aware_hops_see_origin_and_project_across_an_unaware_hop(fabric: Fabric, md_type: int) -> None:
+    for i in (1, 2, 3):
+        fabric.add_chassis(f"ch{i}", f"198.51.100.{10 + i}")
+    net = fabric.network("net", "203.0.113.0/24")
+    client = fabric.plug_vm("ch1", "client", net)
+    server = fabric.plug_vm("ch3", "server", net)
+    fabric.lab.warm_underlay()
+    first, first_pair = fabric.plug_function("ch2", "first", net, correlation="nsh", add=1)
+    _, middle_pair = fabric.plug_function("ch2", "middle", net, add=10)  # unaware
+    last, last_pair = fabric.plug_function("ch2", "last", net, correlation="nsh", add=100)
+    groups = [_group(fabric, n, p) for n, p in (("g1", first_pair), ("g2", middle_pair), ("g3", last_pair))]
+    fc = fabric.create("flow_classifier", name="udp", protocol="udp", logical_source_port=client.iface_id)
+    params = {"correlation": "nsh", "nsh_md_type": md_type}
+    chain = fabric.create(
+        "port_chain", name="c", port_pair_groups=groups, flow_classifiers=[fc["id"]], chain_parameters=params
+    )
+    fabric.wait_applied()
+    client.wait_ping(server.ipv4)
+    received = udp_transfer(client, server, PAYLOADS, port=7)
+    assert received == [bytes((b + 111) % 256 for b in p) for p in PAYLOADS]  # each hop crossed once
+    origin = fabric.store.get("port", client.iface_id).value["tunnel_key"]  # type: ignore[union-attr]
+    network = fabric.store.get("network", net["id"]).value["provider:segmentation_id"]  # type: ignore[union-attr]
+    expected = _expected_metadata(md_type, origin, network, chain["project_id"])
+    for fn in (first, last):
+        assert _metadata_seen(fn, len(PAYLOADS)) == {expected: len(PAYLOADS)}, fn.log_text()[-2000:]
+
+
+def _metadata_seen(fn: FunctionHandle, frames: int) -> dict[str, int]:
+    """The NSH metadata `fn` forwarded, once its status file counts `frames` forwarded frames."""
+    return fn.wait_counters(lambda c: sum(c.metadata.values()) >= frames).metadata
