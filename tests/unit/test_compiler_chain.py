@@ -3,7 +3,8 @@
 from typing import Any
 
 from steerflow.compiler.compile import compile_nb
-from steerflow.compiler.encap.nsh import project_digest
+from steerflow.compiler.encap.nsh import md2_tlvs, project_digest
+from steerflow.compiler.tables import SFC_METADATA
 from steerflow.ofsim import Packet, Switch, Trace
 
 TUNNEL = 100
@@ -159,3 +160,38 @@ def test_a_classifier_without_source_port_steers_only_its_projects_ports() -> No
     theirs = _udp(in_port=9, eth_src="02:00:00:00:00:09", ipv4_src="203.0.113.9")
     _port_out, plain = _one(ch1.run(theirs))
     assert plain["tunnel_id"] == 7  # another project's port: plain L2, never steered
+
+
+def _md2_nb(sf_chassis: str) -> dict[str, Any]:
+    nb = _nsh_nb("nsh", sf_chassis)
+    nb["port_chain"]["pc1"]["chain_parameters"] = {"correlation": "nsh", "nsh_md_type": 2}
+    return nb
+
+
+def test_nsh_md2_function_gets_origin_and_project_tlvs_and_its_return_goes_on() -> None:
+    ch1 = _switch(_md2_nb("ch1"), "ch1")
+    port, to_sf = _one(ch1.run(_udp()))
+    assert port == 3 and to_sf["eth_type"] == 0x894F and to_sf["nsh_mdtype"] == 2
+    assert (to_sf["nsh_spi"], to_sf["nsh_si"], to_sf["eth_dst"]) == (1, 255, "02:00:00:00:00:03")
+    assert to_sf.frame.nsh is not None and to_sf.frame.nsh.tlvs == md2_tlvs(1, "p1")
+    port, onward = _one(ch1.run(to_sf.set(in_port=4)))  # conntrack recalls the connection's hop
+    assert port == TUNNEL and onward["eth_type"] == 0x0800 and onward["eth_dst"] == SERVER
+
+
+def test_nsh_md2_header_crosses_a_tunnel_as_md1_and_is_pushed_as_md2_by_the_far_forwarder() -> None:
+    nb = _md2_nb("ch2")
+    port, tunnelled = _one(_switch(nb, "ch1").run(_udp()))
+    assert port == TUNNEL and (tunnelled["nsh_mdtype"], tunnelled["nsh_c1"]) == (1, 1)  # readable origin
+    port, to_sf = _one(_switch(nb, "ch2").run(tunnelled.set(in_port=TUNNEL)))
+    assert port == 3 and to_sf["nsh_mdtype"] == 2 and to_sf["nsh_si"] == 255
+    assert to_sf.frame.nsh is not None and to_sf.frame.nsh.tlvs == md2_tlvs(1, "p1")
+
+
+def test_md2_pushes_grow_with_origin_ports_not_with_hops() -> None:
+    nb = _md2_nb("ch1")
+    nb["flow_classifier"]["fc1"].pop("logical_source_port")  # every port of the project may be an origin
+    for port in nb["port"].values():
+        port["project_id"] = "p1"
+    flows = compile_nb(nb, "ch1", TUNNEL).flows.values()
+    pushes = [f for f in flows if f.table == SFC_METADATA]
+    assert len(pushes) == len(nb["port"]) + 1  # one per origin port, and a fallback without origin TLV

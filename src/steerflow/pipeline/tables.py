@@ -66,33 +66,39 @@ PIPELINE: tuple[Table, ...] = (
     Table(
         32,
         "SFC_ENCAP",
-        "Push the chain's service header (the encapsulation driver's: MPLS label, NSH SPI/SI) unless "
-        "the chosen function is local and does not understand it.",
+        "Push the chain's service header (the encapsulation driver's: MPLS label, NSH SPI/SI and "
+        "metadata) unless the chosen function is local and does not understand it; a function whose "
+        "header cannot be read back (NSH MD2) gets its connection committed first (ct_mark = hop, "
+        "ct_label = origin) and its header from SFC_METADATA.",
         ("reg2", "reg4", "eth_type"),
-        ("SFC_DELIVER",),
+        ("SFC_METADATA", "SFC_DELIVER"),
     ),
     Table(
         33,
         "SFC_DELIVER",
         "Hand the packet to the chosen function (reg4): locally (popping the header for an unaware "
-        "function: the proxy), or through Geneve to its chassis with the function's delivery VNI.",
-        ("reg4", "eth_type", "mpls_tc"),
-        (),
+        "function: the proxy), or through Geneve to its chassis with the function's delivery VNI. "
+        "A tracked function's tunnelled arrivals: hop and origin from the header, stripped, to "
+        "SFC_ENCAP again.",
+        ("reg4", "eth_type", "mpls_tc", "nsh_spi", "nsh_si"),
+        ("SFC_ENCAP",),
     ),
     Table(
         34,
         "SFC_RETURN",
         "Traffic coming back from a function's egress port: tell the hop from the header (or, for an "
         "unaware function, from the port), strip it, and dispatch to the next hop. An unaware function "
-        "serving several hops: conntrack in its zone recalls the connection's hop (ct(table=SFC_RETURN_CT)).",
-        ("metadata", "reg6", "mpls_label"),
+        "serving several hops, or losing NSH metadata: conntrack in its zone recalls the connection's "
+        "hop and origin (ct(table=SFC_RETURN_CT)), after an aware one's header is stripped (reg5 flag).",
+        ("metadata", "reg6", "reg5", "mpls_label", "nsh_spi"),
         ("SFC_DISPATCH", "SFC_RETURN_CT"),
     ),
     Table(
         35,
         "SFC_RETURN_CT",
-        "A shared unaware function's IP traffic after conntrack: the hop its delivery committed as the "
-        "connection's ct_mark (with the egress port) gives the next hop; unknown connections are dropped.",
+        "A tracked function's IP traffic after conntrack: the hop its delivery committed as the "
+        "connection's ct_mark (with the egress port) gives the next hop, ct_label the origin (reg8); "
+        "unknown connections are dropped.",
         ("metadata", "reg6", "ct_mark"),
         ("SFC_DISPATCH",),
     ),
