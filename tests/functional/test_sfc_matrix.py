@@ -19,6 +19,7 @@ CASES = [
     ("mpls", "mpls", (2, 1, 3)),
     ("nsh", "nsh", (1, 1, 1)),
     ("nsh", "nsh", (2, 1, 3)),
+    ("nsh-md2", "nsh", (2, 1, 3)),  # chain_parameters.nsh_md_type 2
 ]
 
 
@@ -46,7 +47,8 @@ def test_every_flow_crosses_each_group_once(
         groups.append(fabric.create("port_pair_group", name=f"g{g}", port_pairs=pairs)["id"])
     fabric.lab.warm_underlay()
     fc = fabric.create("flow_classifier", name="udp", protocol="udp", logical_source_port=client.iface_id)
-    params = {"correlation": encap}
+    header, _, md = encap.partition("-md")  # "nsh-md2": NSH with MD type 2
+    params: dict[str, object] = {"correlation": header, **({"nsh_md_type": int(md)} if md else {})}
     fabric.create(
         "port_chain", name="c", port_pair_groups=groups, flow_classifiers=[fc["id"]], chain_parameters=params
     )

@@ -55,6 +55,7 @@ def test_aware_hops_see_origin_and_project_across_an_unaware_hop(fabric: Fabric,
     expected = _expected_metadata(md_type, origin, network, chain["project_id"])
     for fn in (first, last):
         assert _metadata_seen(fn, len(PAYLOADS)) == {expected: len(PAYLOADS)}, fn.log_text()[-2000:]
+    fabric.assert_switches_hold_compiled_state()
 
 
 def _metadata_seen(fn: FunctionHandle, frames: int) -> dict[str, int]:
