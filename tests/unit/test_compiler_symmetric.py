@@ -8,6 +8,7 @@ import pytest
 
 from steerflow.compiler.chain_view import Chain, Hop, Instance
 from steerflow.compiler.compile import compile_nb
+from steerflow.compiler.encap.nsh import md2_tlvs
 from steerflow.compiler.symmetric import REVERSE_KEY_BIT, reverse_chain
 from steerflow.compiler.view import LogicalPort
 from steerflow.model.sfc import Correlation, FlowClassifier
@@ -25,7 +26,7 @@ EGRESS = {ports[1]: pid for pid, ports in PAIRS.items()}
 
 def _port(pid: str, key: int, mac: str) -> dict[str, Any]:
     ips = [{"subnet_id": "s", "ip_address": f"203.0.113.{key}"}]
-    return {"id": pid, "network_id": NET, "tunnel_key": key, "mac_address": mac,
+    return {"id": pid, "network_id": NET, "tunnel_key": key, "mac_address": mac, "project_id": "p1",
             "fixed_ips": ips, "port_security_enabled": True}  # fmt: skip
 
 
@@ -39,8 +40,11 @@ def _nb(correlation: str | None, symmetric: bool = True, encap: str = "mpls") ->
     chain: dict[str, Any] = {
         "id": "pc1", "chain_id": 1, "port_pair_groups": ["ppg1", "ppg2"], "flow_classifiers": ["fc1"],
         "chain_parameters": {"correlation": encap, "symmetric": symmetric},
+        "project_id": "p1",
         "hop_labels": {"ppg1": 100, "ppg2": 101}, "exit_label": 102,
     }  # fmt: skip
+    if encap == "nsh-md2":
+        chain["chain_parameters"] |= {"correlation": "nsh", "nsh_md_type": 2}
     if symmetric:
         chain |= {"reverse_hop_labels": {"ppg1": 103, "ppg2": 104}, "reverse_exit_label": 105}
     return {
@@ -113,8 +117,8 @@ def _walk(switch: Switch, packet: Packet) -> tuple[list[tuple[str, str]], int]:
 
 @pytest.mark.parametrize(
     ("encap", "correlation"),
-    [("mpls", None), ("mpls", "mpls"), ("nsh", None), ("nsh", "nsh")],
-    ids=["mpls-unaware", "mpls-aware", "nsh-unaware", "nsh-aware"],
+    [("mpls", None), ("mpls", "mpls"), ("nsh", None), ("nsh", "nsh"), ("nsh-md2", "nsh")],
+    ids=["mpls-unaware", "mpls-aware", "nsh-unaware", "nsh-aware", "nsh-md2-aware"],
 )
 def test_forward_and_reverse_of_50_flows_meet_the_same_instances_in_reverse_order(
     encap: str, correlation: str | None
@@ -132,6 +136,16 @@ def test_forward_and_reverse_of_50_flows_meet_the_same_instances_in_reverse_orde
         )  # same instances, backwards
         served.add(forward[0][0])
     assert served == {"pp1", "pp2"}  # both instances serve some of the 50 flows
+
+
+def test_md2_metadata_names_each_directions_own_origin() -> None:
+    switch = _switch(_nb("nsh", encap="nsh-md2"))
+    for packet, origin in ((_udp(40000), CLIENT_PORT), (_udp(40000, reply=True), SERVER_PORT)):
+        for _ in range(2):  # both hops, each handing the packet back from its other port
+            (out,) = switch.run(packet).outputs
+            assert out.packet.frame.nsh is not None and out.packet.frame.nsh.tlvs == md2_tlvs(origin, "p1")
+            ports = PAIRS[INGRESS.get(out.port) or EGRESS[out.port]]
+            packet = out.packet.set(in_port=ports[1] if out.port == ports[0] else ports[0])
 
 
 def test_without_symmetric_the_reply_goes_straight_back() -> None:
