@@ -108,6 +108,9 @@ def _chains(draw: st.DrawFn, docs: Docs) -> None:
         docs["port_chain"][f"c{c}"] = _chain_doc(draw, c)
 
 
+HEADERS = ({"correlation": "mpls"}, {"correlation": "nsh"}, {"correlation": "nsh", "nsh_md_type": 2})
+
+
 def _chain_doc(draw: st.DrawFn, c: int) -> dict[str, Any]:
     groups = draw(
         st.lists(st.sampled_from([f"g{g}" for g in range(GROUPS)]), min_size=1, max_size=3, unique=True)
@@ -121,7 +124,7 @@ def _chain_doc(draw: st.DrawFn, c: int) -> dict[str, Any]:
             st.lists(st.sampled_from([f"fc{f}" for f in range(CLASSIFIERS)]), unique=True)
         ),
         "chain_parameters": {
-            "correlation": draw(st.sampled_from(("mpls", "nsh"))),
+            **draw(st.sampled_from(HEADERS)),
             "symmetric": draw(st.booleans()),
         },
         "project_id": "p1",
