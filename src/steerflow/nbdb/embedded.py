@@ -20,10 +20,12 @@ from steerflow.nbdb.api import (
     StoreError,
     WatchBatch,
 )
+from steerflow.nbdb.doorbell import Doorbell
 
 DEFAULT_HISTORY = 100_000
-# Other processes' commits are noticed by polling; commits of this process wake watchers at once.
-POLL_INTERVAL = 0.02
+# Commits of this process wake its watchers at once, other processes' ring its doorbell (`doorbell`);
+# polling only covers a lost ring.
+POLL_INTERVAL = 0.1
 BUSY_TIMEOUT = 30.0
 
 _SCHEMA = """
@@ -63,6 +65,7 @@ class EmbeddedStore:
         # bumped on every local commit so that local watchers do not wait for the next poll
         self._generation = 0
         self._committed = threading.Condition()
+        self._doorbell = Doorbell(self.path, self._wake_watchers)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._write() as conn:
@@ -156,10 +159,14 @@ class EmbeddedStore:
                 self._compact(conn)
         except sqlite3.Error as exc:
             raise StoreError(f"embedded store {self.path}: commit failed: {exc}") from exc
+        self._wake_watchers()
+        self._doorbell.ring()
+        return revision
+
+    def _wake_watchers(self) -> None:
         with self._committed:
             self._generation += 1
             self._committed.notify_all()
-        return revision
 
     def _compact(self, conn: sqlite3.Connection) -> None:
         """Keep at most `history` events, dropping whole revisions so no watcher sees half a commit."""
@@ -175,6 +182,8 @@ class EmbeddedStore:
 
     def watch(self, since_revision: int, timeout: float = 1.0) -> WatchBatch:
         deadline = time.monotonic() + max(timeout, 0.0)
+        if timeout > 0:
+            self._doorbell.listen()
         while True:
             with self._committed:
                 generation = self._generation
@@ -187,7 +196,7 @@ class EmbeddedStore:
             self._wait_for_local_commit(generation, min(remaining, POLL_INTERVAL))
 
     def _wait_for_local_commit(self, generation: int, timeout: float) -> None:
-        """Sleep until this process commits or `timeout` passes (other processes are seen by polling)."""
+        """Sleep until a commit is announced (this process, or a doorbell) or `timeout` passes."""
         with self._committed:
             self._committed.wait_for(lambda: self._generation != generation, timeout=timeout)
 
@@ -214,6 +223,7 @@ class EmbeddedStore:
             connections, self._connections = self._connections, {}
         for conn in connections.values():
             conn.close()
+        self._doorbell.close()
 
 
 def _meta(conn: sqlite3.Connection, name: str) -> int:
