@@ -14,11 +14,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from steerflow.nbdb.api import JsonDict, NorthboundStore, StoreError, WatchBatch
+from steerflow.nbdb.api import STATUS_KINDS, JsonDict, NorthboundStore, StoreError, WatchBatch
 
 LOG = logging.getLogger(__name__)
-
-STATUS_KINDS = frozenset({"chassis_status"})
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,11 @@ from typing import Any, Protocol, runtime_checkable
 JsonDict = dict[str, Any]
 
 
+# Kinds that report state rather than ask for it (an agent's applied revision): re-derivable, so a
+# store may write them without waiting for the disk; agents never recompile for them.
+STATUS_KINDS = frozenset({"chassis_status"})
+
+
 @dataclass(frozen=True)
 class Record:
     """One stored object: its kind, id, JSON value and the revision of the commit that last wrote it."""

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from steerflow.nbdb.api import (
+    STATUS_KINDS,
     Event,
     Operation,
     Put,
@@ -47,7 +48,8 @@ _Row = tuple[str, str, str | None]
 class EmbeddedStore:
     """A `NorthboundStore` in a SQLite database file.
 
-    Durable (WAL + synchronous=FULL: a commit that returned survives a crash), and safe to share between
+    Durable (WAL + synchronous=FULL: a commit that returned survives a crash; status reports excepted,
+    see `_write`), and safe to share between
     processes: commits are serialized by SQLite's write lock (BEGIN IMMEDIATE) and every process's
     watchers see every commit. `history` bounds the events kept for resuming watchers; compaction drops
     whole revisions, oldest first, and records the newest dropped one in meta `compacted`.
@@ -98,9 +100,14 @@ class EmbeddedStore:
             self._connections.pop(thread).close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; BEGIN IMMEDIATE takes the write lock up front so checks stay valid."""
+    def _write(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE takes the write lock up front so checks stay valid.
+
+        Not `durable` (status reports only): committed without waiting for the disk (WAL with
+        synchronous=NORMAL: consistent after a crash, the newest reports may be lost), so the write
+        lock is held for microseconds instead of an fsync while API writes wait for it."""
         conn = self._conn()
+        conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -149,8 +156,9 @@ class EmbeddedStore:
         rows: list[_Row] = [
             (op.kind, op.id, json.dumps(op.value) if isinstance(op, Put) else None) for op in ops
         ]
+        relaxed = all(op.kind in STATUS_KINDS for op in ops)
         try:
-            with self._write() as conn:
+            with self._write(durable=not relaxed) as conn:
                 revision = _meta(conn, "revision")
                 if expected_revision is not None and expected_revision != revision:
                     raise RevisionConflict(expected_revision, revision)
