@@ -158,7 +158,12 @@ def test_flow_classifier_and_port_chain(api_url: str) -> None:
     cleared = sf_json(api_url, "port-chain", "update", "--no-flow-classifier", "c1")
     assert cleared["flow_classifiers"] == [] and cleared["chain_id"] == chain["chain_id"]
 
-    assert sf(api_url, "port-chain", "delete", "c1").exit_code == 0
+    md2 = sf_json(
+        api_url, "port-chain", "create", "--port-pair-group", "g1",
+        "--chain-parameters", "correlation=nsh,nsh_md_type=2", "c2",
+    )  # fmt: skip
+    assert md2["chain_parameters"] == {"correlation": "nsh", "symmetric": False, "nsh_md_type": 2}
+    assert sf(api_url, "port-chain", "delete", "c1", "c2").exit_code == 0
     assert sf(api_url, "flow-classifier", "delete", "fc-udp", "t").exit_code == 0
     assert sf_json(api_url, "port-chain", "list") == [] and sf_json(api_url, "flow-classifier", "list") == []
 

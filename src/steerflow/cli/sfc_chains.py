@@ -114,7 +114,8 @@ def create_flow_classifier(
 
 
 def chain_parameters(text: str) -> dict[str, Any]:
-    """`correlation=<mpls|nsh>,symmetric=<true|false>` as the API's chain_parameters."""
+    """`correlation=<mpls|nsh>,symmetric=<true|false>[,nsh_md_type=<1|2>]` as the API's chain_parameters
+    (values as text: the API converts them)."""
     params: dict[str, Any] = {}
     for key, value in parse_pairs(text, "--chain-parameters").items():
         if key == "symmetric" and value.lower() in ("true", "false"):
@@ -206,8 +207,8 @@ def port_chain_create(
         str | None,
         typer.Option(
             "--chain-parameters",
-            metavar="correlation=<mpls|nsh>,symmetric=<true|false>",
-            help="Chain parameters.",
+            metavar="correlation=<mpls|nsh>,symmetric=<true|false>[,nsh_md_type=<1|2>]",
+            help="Chain parameters (nsh_md_type: steerflow's NSH metadata type, with correlation=nsh).",
         ),
     ] = None,
     description: DescriptionOption = None,
