@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import pytest
+
 from steerflow.compiler.compile import compile_nb
 from steerflow.compiler.encap.nsh import md2_tlvs, project_digest
 from steerflow.compiler.tables import SFC_METADATA
@@ -195,3 +197,42 @@ def test_md2_pushes_grow_with_origin_ports_not_with_hops() -> None:
     flows = compile_nb(nb, "ch1", TUNNEL).flows.values()
     pushes = [f for f in flows if f.table == SFC_METADATA]
     assert len(pushes) == len(nb["port"]) + 1  # one per origin port, and a fallback without origin TLV
+
+
+def _two_hop_nb(md_type: int) -> dict[str, Any]:
+    """client (ch1) -> unaware f1 (ch2) -> NSH-aware f2 (ch1, ports 5/6) -> server (ch2)."""
+    nb = _nsh_nb(None, sf_chassis="ch2")
+    nb["port"] |= {
+        "f2-in": _port("f2-in", 5, "02:00:00:00:00:05", "203.0.113.5"),
+        "f2-out": _port("f2-out", 6, "02:00:00:00:00:06", "203.0.113.6"),
+    }
+    nb["port_binding"] |= {
+        p: {"port_id": p, "chassis": "ch1", "ofport": of} for p, of in (("f2-in", 5), ("f2-out", 6))
+    }
+    params = {"correlation": "nsh", "weight": 1}
+    nb["port_pair"]["pp2"] = {"id": "pp2", "ingress": "f2-in", "egress": "f2-out", "pair_key": 6,
+                              "service_function_parameters": params}  # fmt: skip
+    nb["port_pair_group"]["ppg2"] = {"id": "ppg2", "port_pairs": ["pp2"]}
+    chain = nb["port_chain"]["pc1"]
+    chain |= {"port_pair_groups": ["ppg1", "ppg2"], "hop_labels": {"ppg1": 100, "ppg2": 102}}
+    chain["chain_parameters"] = {"correlation": "nsh", "nsh_md_type": md_type}
+    return nb
+
+
+@pytest.mark.parametrize("md_type", [1, 2])
+def test_the_origin_survives_an_unaware_function_on_another_chassis(md_type: int) -> None:
+    nb = _two_hop_nb(md_type)
+    ch1, ch2 = _switch(nb, "ch1"), _switch(nb, "ch2")
+    _port_out, tunnelled = _one(ch1.run(_udp()))
+    port, to_f1 = _one(ch2.run(tunnelled.set(in_port=TUNNEL)))
+    assert port == 3 and to_f1["eth_type"] == 0x0800  # plain: the proxy learnt the origin from c1
+    port, back = _one(ch2.run(to_f1.set(in_port=4)))  # registers zeroed: conntrack gives the origin back
+    assert port == TUNNEL and (back["nsh_mdtype"], back["nsh_si"], back["nsh_c1"]) == (1, 254, 1)
+    port, to_f2 = _one(ch1.run(back.set(in_port=TUNNEL)))
+    assert port == 5 and to_f2["nsh_mdtype"] == md_type
+    if md_type == 1:
+        assert to_f2["nsh_c1"] == 1
+    else:
+        assert to_f2.frame.nsh is not None and to_f2.frame.nsh.tlvs == md2_tlvs(1, "p1")
+    port, onward = _one(ch1.run(to_f2.set(in_port=6)))
+    assert port == TUNNEL and onward["eth_type"] == 0x0800 and onward["eth_dst"] == SERVER
