@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -64,3 +65,17 @@ def test_closing_the_store_removes_its_bell(tmp_path: Path) -> None:
     assert len(list(directory.iterdir())) == 1
     store.close()
     assert list(directory.iterdir()) == []
+
+
+def test_a_watch_reads_only_the_new_events_through_the_revision_index(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "nb.db")
+    try:
+        for i in range(50):
+            store.commit([Put("port", f"p{i}", {"n": i})])
+        batch = store.watch(48, timeout=0)
+        assert [(e.revision, e.id) for e in batch.events] == [(49, "p48"), (50, "p49")]
+        with sqlite3.connect(tmp_path / "nb.db") as conn:
+            plan = conn.execute(f"EXPLAIN QUERY PLAN {embedded.EVENTS_SINCE}", (48,)).fetchall()
+        assert any("USING INDEX events_by_revision" in str(step) for step in plan), plan
+    finally:
+        store.close()

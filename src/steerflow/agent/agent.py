@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from steerflow import heap
 from steerflow.agent.binding import BindingLoop
 from steerflow.agent.chassis import register_chassis
 from steerflow.agent.nbcache import CacheUpdate, NbCache
@@ -161,6 +163,37 @@ class Agent:
 
     async def _converge_once(self, store: NorthboundStore, cache: NbCache, reconciler: Reconciler) -> None:
         report, self._unreported = self._unreported, False
+        started = time.perf_counter()
+        revision, compiler, changed_keys = self._compile(cache)
+        compiled = time.perf_counter()
+        try:
+            result = await reconciler.apply(compiler.state, revision, touched=self._unapplied)
+        except (ApplyFailed, ChannelError) as exc:
+            LOG.error("applying NB revision %d failed: %s; retrying in %.0fs", revision, exc, RETRY_SECONDS)
+            self._unapplied = None  # how much reached the switch is unknown: compare everything
+            self._unreported = self._unreported or report
+            self._schedule_retry()
+            return
+        self._unapplied = set()
+        heap.settle()  # the desired state and the switch's record live long: keep the collector off them
+        if result.flow_mods_sent or result.group_mods_sent or result.resynced:
+            LOG.info(
+                "revision %d applied: %d flow-mods, %d group-mods%s "
+                "(compiled %s in %.1f ms, installed in %.1f ms)",
+                revision,
+                result.flow_mods_sent,
+                result.group_mods_sent,
+                " (after reading the switch)" if result.resynced else "",
+                "everything" if changed_keys is None else f"{changed_keys} changed flows",
+                (compiled - started) * 1000,
+                (time.perf_counter() - compiled) * 1000,
+            )
+        if report:
+            await self._report(store, revision)
+
+    def _compile(self, cache: NbCache) -> tuple[int, ChassisCompiler, int | None]:
+        """Bring the desired state to the cache's revision: (revision, compiler, flow keys changed, or
+        None when compiled from scratch); `_unapplied` collects the keys until an apply succeeds."""
         revision, objects, changed = cache.take()
         compiler = self._compiler
         if compiler is None:
@@ -172,25 +205,7 @@ class Agent:
         self.compiles += 1
         unapplied = self._unapplied
         self._unapplied = None if delta.everything or unapplied is None else unapplied | delta.flows
-        try:
-            result = await reconciler.apply(compiler.state, revision, touched=self._unapplied)
-        except (ApplyFailed, ChannelError) as exc:
-            LOG.error("applying NB revision %d failed: %s; retrying in %.0fs", revision, exc, RETRY_SECONDS)
-            self._unapplied = None  # how much reached the switch is unknown: compare everything
-            self._unreported = self._unreported or report
-            self._schedule_retry()
-            return
-        self._unapplied = set()
-        if result.flow_mods_sent or result.group_mods_sent or result.resynced:
-            LOG.info(
-                "revision %d applied: %d flow-mods, %d group-mods%s",
-                revision,
-                result.flow_mods_sent,
-                result.group_mods_sent,
-                " (after reading the switch)" if result.resynced else "",
-            )
-        if report:
-            await self._report(store, revision)
+        return revision, compiler, None if delta.everything else len(delta.flows)
 
     def _schedule_retry(self) -> None:
         """One pending retry at a time, however often applying fails meanwhile."""

@@ -29,6 +29,10 @@ DEFAULT_HISTORY = 100_000
 POLL_INTERVAL = 0.1
 BUSY_TIMEOUT = 30.0
 
+# Ordered by (revision, seq), which the revision index serves: a watch costs what is new, not the size
+# of the history (ORDER BY seq alone makes SQLite scan every event kept, on every watch of every process).
+EVENTS_SINCE = "SELECT revision, kind, id, value FROM events WHERE revision > ? ORDER BY revision, seq"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS objects (
@@ -216,9 +220,7 @@ class EmbeddedStore:
                 return None
             if since < _meta(conn, "compacted"):
                 return WatchBatch(revision, resync=True, snapshot=_all_records(conn))
-            rows = conn.execute(
-                "SELECT revision, kind, id, value FROM events WHERE revision > ? ORDER BY seq", (since,)
-            ).fetchall()
+            rows = conn.execute(EVENTS_SINCE, (since,)).fetchall()
         events = [
             Event(rev, kind, id, None if value is None else json.loads(value))
             for rev, kind, id, value in rows

@@ -72,8 +72,9 @@ class ApplyFailed(Exception):
 @dataclass
 class _Plan:
     batch: Batch
-    flows: dict[FlowKey, Flow]  # the record once the whole batch is in
+    flows: dict[FlowKey, Flow] | None  # the record once the whole batch is in; None: the record + changes
     groups: dict[int, Group]
+    changes: FlowChanges | None = None
 
 
 class Reconciler:
@@ -153,9 +154,14 @@ class Reconciler:
                 await self._read_switch(desired.flows)
             plan = self._plan(desired, None if resynced else touched)
             bundles = await self._send(plan.batch) if plan.batch.size else 0
+            if plan.flows is None:
+                assert plan.changes is not None
+                _record_changes(self._flows, plan.changes)  # an incremental apply: no copy of the record
+            else:
+                self._flows = plan.flows
             if plan.batch.lazy and plan.batch.odd:
-                self._canonical(plan.batch.odd, plan.flows)
-        self._flows, self._groups = plan.flows, plan.groups
+                self._canonical(plan.batch.odd, self._flows)
+        self._groups = plan.groups
         self.applied_revision = revision
         await self._report(revision)
         return ApplyResult(
@@ -215,6 +221,8 @@ class Reconciler:
         else:
             flow_changes = self._diff_keys(desired.flows, touched)
         batch = build_batch(self.codec, group_changes, flow_changes, self._flows)
+        if touched is not None and not (batch.odd and not batch.lazy):
+            return _Plan(batch, None, desired_groups, flow_changes)  # the record only needs the changes
         flows = dict(desired.flows)
         if batch.odd and not batch.lazy:
             # Flows spelled differently from how the switch reports them: use the switch's spelling,
@@ -322,6 +330,13 @@ class Reconciler:
         result = self.on_applied(revision)
         if inspect.isawaitable(result):
             await result
+
+
+def _record_changes(record: dict[FlowKey, Flow], changes: FlowChanges) -> None:
+    for flow in changes.deletes:
+        record.pop(flow.key, None)
+    for flow in (*changes.adds, *changes.modifies):
+        record[flow.key] = flow
 
 
 @contextlib.contextmanager

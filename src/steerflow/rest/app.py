@@ -14,7 +14,7 @@ from steerflow.nbdb.api import JsonDict, NorthboundStore
 from steerflow.rest import discovery
 from steerflow.rest.auth import Authenticator
 from steerflow.rest.errors import ExtensionNotFound, as_neutron_error, error_response, install_error_handlers
-from steerflow.rest.middleware import MAX_BODY_BYTES, AccessLog, BodyLimit
+from steerflow.rest.middleware import MAX_BODY_BYTES, AccessLog, BodyLimit, SettleHeap
 from steerflow.rest.openapi import install_openapi
 from steerflow.rest.routes import JSON_SUFFIX, ResourceRoutes
 
@@ -42,8 +42,10 @@ def build_app(
     auth: Authenticator,
     handlers: Sequence[ResourceHandler] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    settle_heap: bool = False,
 ) -> FastAPI:
-    """The ASGI app serving `handlers` (None = every resource steerflow has) over `store`."""
+    """The ASGI app serving `handlers` (None = every resource steerflow has) over `store`;
+    `settle_heap`: the app owns its process (see `middleware.SettleHeap`)."""
     chosen = list(handlers) if handlers is not None else default_handlers(store)
     _check_unique(chosen)
     app = FastAPI(
@@ -63,6 +65,8 @@ def build_app(
         _add_resource_routes(app, ResourceRoutes(handler, auth, store))
     install_openapi(app, chosen)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    if settle_heap:
+        app.add_middleware(SettleHeap)
     app.add_middleware(AccessLog)  # outermost, so that refused requests are logged too
     return app
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from steerflow import heap
 from steerflow.api.errors import HTTPBadRequest, NeutronError
 from steerflow.rest.errors import HTTPRequestEntityTooLarge
 
@@ -127,3 +128,19 @@ class AccessLog:
                 path = f"{path}?{scope['query_string'].decode('latin-1')}"
             millis = (time.perf_counter() - start) * 1000
             LOG.info("%s %s %d %.1fms", scope.get("method", "?"), path, status, millis)
+
+
+class SettleHeap:
+    """After each write, moves the long-lived heap (cached snapshot, derived values) out of the garbage
+    collector's sight (`steerflow.heap`): the API of a big NB must not pause for a full collection in
+    the middle of a request. For a server process only (it freezes the whole process' heap)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope["type"] == "http" and scope.get("method") not in ("GET", "HEAD"):
+                heap.settle()

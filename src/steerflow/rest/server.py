@@ -33,7 +33,7 @@ def serve(nb_url: str | None, host: str, port: int, token_file: str | None) -> N
     auth = authenticator(token_file)
     store = open_store(nb_url)
     try:
-        app = build_app(store, auth)
+        app = build_app(store, auth, settle_heap=True)
         LOG.info("steerflow API on http://%s:%d over %s", host, port, nb_url or "the default NB store")
         # our AccessLog middleware logs each request with its duration; uvicorn's would repeat it
         uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
