@@ -1,41 +1,44 @@
 """Chain dataplane: TCP throughput through a 1-function chain, vs static flows and across encapsulations.
 
 Two labs are built in the same run, each of 2 chassis with the client VM on ch1 and the server VM and
-the function(s) on ch2:
+the functions on ch2. Every function is a kernel pass-through (the lab's emulator stopped; a tc `mirred`
+redirect from the ingress NIC to the egress NIC), so the forwarder, not the function, is what is timed:
 
-- the controller lab: the REST API on an embedded store and a `steerflow agent` per chassis; one
-  network, and four functions, each a port pair in its own group:
-  - `fwd`: a kernel pass-through (sfemu stopped; a tc `mirred` redirect from the ingress NIC to the
-    egress NIC for TCP), SFC-unaware: as fast as a function can be, so the forwarding is what is timed;
-  - `emu`, `mpls`, `nsh`: the Python emulator (sfemu, `--add 0` so payloads are unchanged) in mode
-    unaware, mpls and nsh;
-- the static lab: no controller; the same `fwd` function on ch2 wired in with hand-written flows
-  (static L2 over the Geneve tunnel, plus two flows steering the client's TCP through the function).
+- `fwd`: SFC-unaware, redirects IPv4 TCP;
+- `mpls`: MPLS-aware, redirects MPLS frames unchanged (it returns the label it was given);
+- `nsh`: NSH-aware, redirects NSH frames unchanged (SI not decremented, which steerflow accepts).
+
+A function only forwards frames of the type its mode expects, and after every stream the bench checks
+that its filter redirected at least as many bytes as the receiver counted: a ratio cannot silently
+measure a path that skips the function or a header that never reached it.
+
+- the controller lab: the REST API on an embedded store and a `steerflow agent` per chassis; one network,
+  the three functions, each a port pair in its own group;
+- the static lab: no controller; the same three functions on ch2 (same ports on the switch), `fwd` wired
+  in with hand-written flows (static L2 over the Geneve tunnel, plus two flows steering the client's TCP
+  through it): the same tunnel crossing and function placement as the chain's.
 
 A chain is created through the API with `?wait` (classifier: TCP from the client to the server's port
-5201), measured, then deleted. Throughput: one TCP stream for `--seconds`, bytes counted by the
-receiver; each case (and the controller lab's plain L2 path, no chain) is run `--repeat` times,
-interleaved, and the median is reported. Ratios:
+5201), measured, then deleted. Throughput: one TCP stream for `--seconds`, bytes counted by the receiver;
+every case is run `--repeat` times, interleaved, and medians are compared. For each case the bench also
+reports each chassis' datapath passes per packet (`dpif-netdev/pmd-stats-show`: 1 + recirculations), and
+with `--dump DIR` writes every chassis' datapath flows (`dpctl/dump-flows -m`) of the first run to DIR.
 
-- chain(fwd, MPLS chain, unaware) / static(fwd): the controller's pipeline vs hand-written flows;
-- chain(mpls, MPLS-aware) / chain(emu, unaware) and chain(nsh, NSH-aware) / chain(emu, unaware): an
-  aware function must parse the header, so both sides use sfemu (Python: it is the bottleneck of
-  both, so these ratios say little about OVS; they do show that carrying the header costs nothing
-  the emulator notices).
-
-    sudo .venv/bin/python bench/chain_dataplane.py [--seconds 5] [--repeat 3]
+    sudo .venv/bin/python bench/chain_dataplane.py [--seconds 5] [--repeat 3] [--dump DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +46,7 @@ from typing import Any
 from steerflow.demo.plug import plug_function, plug_vm
 from steerflow.demo.scenario import DemoClient
 from steerflow.demo.world import DemoPaths, DemoWorld
-from steerflow.lab import FunctionHandle, Lab, VmHandle
+from steerflow.lab import ChassisHandle, FunctionHandle, Lab, VmHandle
 from steerflow.lab.chassis import TUNNEL_OFPORT
 from steerflow.lab.sh import in_netns, run
 from steerflow.lab.static_flows import DEFAULT_TUNNEL_KEY, install_static_l2
@@ -52,13 +55,16 @@ PORT = 5201
 CHUNK = 1 << 16
 WAIT = 25.0
 SUBNET = "203.0.113.0/24"
-ADDRESSES = {"client": ".10", "server": ".20", "fwd": ".31", "emu": ".41", "mpls": ".51", "nsh": ".61"}
-MODES = {"fwd": "unaware", "emu": "unaware", "mpls": "mpls", "nsh": "nsh"}
+ADDRESSES = {"client": ".10", "server": ".20", "fwd": ".31", "mpls": ".51", "nsh": ".61"}
+MACS = {"client": "fa:16:3e:00:00:10", "server": "fa:16:3e:00:00:20"}  # the static lab's
+MODES = {"fwd": "unaware", "mpls": "mpls", "nsh": "nsh"}
+STATIC = "static flows fwd (no controller)"
+PLAIN = "no chain (controller L2 only)"
 CASES = {  # case -> (function, chain correlation)
-    "chain fwd (MPLS chain, unaware)": ("fwd", "mpls"),
-    "chain emu (unaware, header-free)": ("emu", "mpls"),
-    "chain mpls (MPLS-aware sfemu)": ("mpls", "mpls"),
-    "chain nsh (NSH-aware sfemu)": ("nsh", "nsh"),
+    "chain fwd MPLS (unaware, proxy)": ("fwd", "mpls"),
+    "chain fwd NSH (unaware, proxy)": ("fwd", "nsh"),
+    "chain mpls (MPLS-aware fwd)": ("mpls", "mpls"),
+    "chain nsh (NSH-aware fwd)": ("nsh", "nsh"),
 }
 
 
@@ -100,8 +106,8 @@ def here(*args: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), *args]
 
 
-def throughput(client: VmHandle, server: VmHandle, seconds: float) -> float:
-    """One TCP stream client -> server for `seconds`; Gbit/s as the receiver counted it."""
+def throughput(client: VmHandle, server: VmHandle, seconds: float) -> tuple[float, int]:
+    """One TCP stream client -> server for `seconds`: (Gbit/s, bytes) as the receiver counted them."""
     argv = in_netns(server.netns, here("sink", server.ipv4, str(seconds)))
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, start_new_session=True) as rx:
         try:
@@ -115,20 +121,102 @@ def throughput(client: VmHandle, server: VmHandle, seconds: float) -> float:
         finally:
             if rx.poll() is None:
                 rx.kill()
-    return int(total) * 8 / float(elapsed) / 1e9
+    return int(total) * 8 / float(elapsed) / 1e9, int(total)
+
+
+# ---- one measured stream, with the datapath's view of it --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    gbps: float
+    passes: dict[str, float]  # chassis -> datapath passes per packet (1 + recirculations)
+    cpu: dict[str, float]  # process group -> CPU seconds per GB the server received
+
+
+@dataclass(frozen=True)
+class Route:
+    """What one case streams through: the VMs, the chassis to watch, the function that must see it all."""
+
+    client: VmHandle
+    server: VmHandle
+    chassis: Sequence[ChassisHandle]
+    function: FunctionHandle | None = None
+    controller: Sequence[int] = ()  # pids of the API and the agents
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each chassis' ovs-vswitchd and by the controller's processes."""
+        groups = {f"ovs {ch.name}": [ch.pids()["ovs-vswitchd"]] for ch in self.chassis}
+        if self.controller:
+            groups["controller"] = list(self.controller)
+        return {name: sum(cpu_seconds(p) for p in pids if p is not None) for name, pids in groups.items()}
+
+
+def stream(route: Route, seconds: float, dump: Path | None) -> Sample:
+    for ch in route.chassis:
+        ch.ovs_appctl("dpif-netdev/pmd-stats-clear")
+    before = redirected(route.function)[1] if route.function else 0
+    cpu_before = route.cpu()
+    gbps, received = throughput(route.client, route.server, seconds)
+    cpu = {k: (v - cpu_before[k]) / (received / 1e9) for k, v in route.cpu().items()}
+    passes = {ch.name: datapath_passes(ch) for ch in route.chassis}
+    if route.function is not None:
+        through = redirected(route.function)[1] - before
+        if through < received:  # frames carry headers: everything received must have crossed it
+            raise RuntimeError(f"{route.function.name} redirected {through} bytes, the server got {received}")
+    if dump is not None:
+        dump.parent.mkdir(parents=True, exist_ok=True)
+        for ch in route.chassis:
+            Path(f"{dump}-{ch.name}.txt").write_text(ch.ovs_appctl("dpctl/dump-flows", "-m"))
+    return Sample(gbps, passes, cpu)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def datapath_passes(ch: ChassisHandle) -> float:
+    """Average datapath passes per packet since the last pmd-stats-clear (1.0: no recirculation)."""
+    found = re.search(r"datapath passes per packet: ([\d.]+)", ch.ovs_appctl("dpif-netdev/pmd-stats-show"))
+    return float(found.group(1)) if found else float("nan")
 
 
 # ---- the functions ------------------------------------------------------------------------------------
 
+# What each function's kernel pass-through redirects, by ethertype: an unaware function gets plain IPv4
+# (TCP only, so that flooded ARP and ND never come back out of its egress port), an MPLS-aware one MPLS
+# frames, an NSH-aware one NSH frames. A frame of any other type is not redirected and dies in the
+# function's namespace, so traffic only flows if the header the mode expects really reached the function.
+TC_MATCH = {
+    "unaware": ["protocol", "ip", "u32", "match", "ip", "protocol", "6", "0xff"],
+    "mpls": ["protocol", "mpls_uc", "u32", "match", "u32", "0", "0"],  # u32: cls_matchall may be absent
+    "nsh": ["protocol", "0x894f", "u32", "match", "u32", "0", "0"],
+}
 
-def kernel_passthrough(fn: FunctionHandle) -> None:
-    """Replace the emulator by a tc redirect of TCP from the ingress NIC to the egress NIC (unaware)."""
+
+def kernel_passthrough(fn: FunctionHandle, mode: str) -> None:
+    """Replace the emulator by a tc `mirred` redirect from the ingress NIC to the egress NIC: every frame
+    of the mode's type leaves unchanged at kernel speed (an aware function returning the MPLS label as
+    is, or the NSH header without decrementing SI, which steerflow accepts)."""
     fn.stop()
     ns, nic_in, nic_out = fn.netns, fn.ingress.nic, fn.egress.nic
     run(["tc", "qdisc", "add", "dev", nic_in, "ingress"], netns=ns)
-    tcp = ["protocol", "ip", "u32", "match", "ip", "protocol", "6", "0xff"]
     redirect = ["action", "mirred", "egress", "redirect", "dev", nic_out]
-    run(["tc", "filter", "add", "dev", nic_in, "parent", "ffff:", *tcp, *redirect], netns=ns)
+    run(["tc", "filter", "add", "dev", nic_in, "parent", "ffff:", *TC_MATCH[mode], *redirect], netns=ns)
+
+
+def redirected(fn: FunctionHandle) -> tuple[int, int]:
+    """(packets, bytes) the function's tc filter has redirected so far."""
+    out = run(["tc", "-s", "-j", "filter", "show", "dev", fn.ingress.nic, "ingress"], netns=fn.netns).stdout
+    packets = octets = 0
+    for entry in json.loads(out):
+        for action in entry.get("options", {}).get("actions", []):
+            if action.get("kind") == "mirred":
+                packets += int(action["stats"]["packets"])
+                octets += int(action["stats"]["bytes"])
+    return packets, octets
 
 
 def ip(name: str, net: str = "203.0.113") -> str:
@@ -144,6 +232,7 @@ class ControllerLab:
     client: DemoClient | None = None
     ports: dict[str, dict[str, Any]] = field(default_factory=dict)
     vms: dict[str, VmHandle] = field(default_factory=dict)
+    functions: dict[str, FunctionHandle] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     classifier: str = ""
 
@@ -164,11 +253,9 @@ class ControllerLab:
         lab = self.world.lab
         self.vms = {n: plug_vm(lab, ch, n, self.ports[n]) for n, ch in (("client", "ch1"), ("server", "ch2"))}
         for name, mode in MODES.items():
-            fn = plug_function(
-                lab, "ch2", name, self.ports[f"{name}-in"], self.ports[f"{name}-out"], mode=mode, add=0
-            )
-            if name == "fwd":
-                kernel_passthrough(fn)
+            fn = plug_function(lab, "ch2", name, self.ports[f"{name}-in"], self.ports[f"{name}-out"], add=0)
+            kernel_passthrough(fn, mode)
+            self.functions[name] = fn
         self.wait_bound()
         lab.warm_underlay()
         self.make_groups()
@@ -197,7 +284,14 @@ class ControllerLab:
                 raise RuntimeError(f"ports not bound after {timeout}s: {sorted(pending)}")
             time.sleep(0.05)
 
-    def measure(self, function: str, encap: str, seconds: float) -> float:
+    def route(self, function: str | None = None) -> Route:
+        chassis = list(self.world.lab.chassis.values())
+        fn = self.functions[function] if function else None
+        world = self.world
+        controller = [p.pid for p in (world.api, *world.agents.values()) if p is not None]
+        return Route(self.vms["client"], self.vms["server"], chassis, fn, controller)
+
+    def measure(self, function: str, encap: str, seconds: float, dump: Path | None) -> Sample:
         """Create the chain through `function` (waiting until applied), measure, delete it (applied)."""
         c = self._c()
         body = {"port_pair_groups": [self.groups[function]["id"]], "flow_classifiers": [self.classifier],
@@ -206,7 +300,7 @@ class ControllerLab:
         if not applied.done:
             raise RuntimeError(f"chain not applied: {applied.lagging}")
         try:
-            return throughput(self.vms["client"], self.vms["server"], seconds)
+            return stream(self.route(function), seconds, dump)
         finally:
             c._request("DELETE", f"/v2.0/sfc/port_chains/{chain['id']}", params={"wait": f"{WAIT:g}"})
 
@@ -218,52 +312,70 @@ class ControllerLab:
 # ---- the static lab ---------------------------------------------------------------------------------
 
 
-def build_static(lab: Lab) -> tuple[VmHandle, VmHandle]:
-    """Client on ch1, server and `fwd` on ch2; static L2 plus the client's TCP to PORT through fwd."""
+def build_static(lab: Lab) -> Route:
+    """Client on ch1, server and the three functions on ch2; static L2 plus the client's TCP to PORT
+    through `fwd` (the other two only make ch2's switch poll as many ports as the controller lab's)."""
     lab.add_chassis("ch1", "198.51.100.21")
     ch2 = lab.add_chassis("ch2", "198.51.100.22")
-    macs = {"client": "fa:16:3e:00:00:10", "server": "fa:16:3e:00:00:20"}
-    client = lab.add_vm("ch1", "client", macs["client"], f"{ip('client')}/24")
-    server = lab.add_vm("ch2", "server", macs["server"], f"{ip('server')}/24")
-    fn = lab.add_function("ch2", "fwd", "fa:16:3e:00:00:31", f"{ip('fwd')}/24", "fa:16:3e:00:00:32",
-                          f"{ip('fwd')[:-1]}2/24", add=0)  # fmt: skip
-    kernel_passthrough(fn)
+    client = lab.add_vm("ch1", "client", MACS["client"], f"{ip('client')}/24")
+    server = lab.add_vm("ch2", "server", MACS["server"], f"{ip('server')}/24")
+    functions = {}
+    for name, mode in MODES.items():
+        host = ip(name).rsplit(".", 1)[1]
+        mac_in, mac_out = f"fa:16:3e:00:01:{host}", f"fa:16:3e:00:02:{host}"
+        fn = lab.add_function("ch2", name, mac_in, f"{ip(name)}/24", mac_out, f"{ip(name)[:-1]}2/24", add=0)
+        kernel_passthrough(fn, mode)
+        functions[name] = fn
+    fwd = functions["fwd"]
     install_static_l2(lab)
     tunnel = f"in_port={TUNNEL_OFPORT},tun_id={DEFAULT_TUNNEL_KEY}"
     steer = f"priority=30,{tunnel},tcp,dl_dst={server.mac},tp_dst={PORT}"
-    ch2.add_flows([f"{steer},actions=output:{fn.ingress.ofport}",
-                   f"priority=30,in_port={fn.egress.ofport},actions=output:{server.ofport}"])  # fmt: skip
+    ch2.add_flows([f"{steer},actions=output:{fwd.ingress.ofport}",
+                   f"priority=30,in_port={fwd.egress.ofport},actions=output:{server.ofport}"])  # fmt: skip
     lab.warm_underlay()
     client.wait_ping(server.ipv4)
-    return client, server
+    return Route(client, server, list(lab.chassis.values()), fwd)
 
 
 # ---- the run ----------------------------------------------------------------------------------------
 
+Case = Callable[[Path | None], Sample]
 
-def run_cases(cases: dict[str, Callable[[], float]], repeat: int) -> dict[str, list[float]]:
-    results: dict[str, list[float]] = {name: [] for name in cases}
+
+def run_cases(cases: dict[str, Case], repeat: int, dump: Path | None) -> dict[str, list[Sample]]:
+    results: dict[str, list[Sample]] = {name: [] for name in cases}
     for r in range(1, repeat + 1):
         for name, case in cases.items():
-            gbps = case()
-            results[name].append(gbps)
-            progress(f"run {r}/{repeat} {name:<34}: {gbps:6.3f} Gbit/s")
+            slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+            sample = case(dump / slug if dump is not None and r == 1 else None)
+            results[name].append(sample)
+            passes = ", ".join(f"{ch} {p:.2f}" for ch, p in sample.passes.items())
+            cpu = ", ".join(f"{k} {v:.2f}" for k, v in sample.cpu.items())
+            progress(f"run {r}/{repeat} {name:<34}: {sample.gbps:6.3f} Gbit/s  (passes/packet: {passes}; "
+                     f"CPU s/GB: {cpu})")  # fmt: skip
     return results
 
 
-def report(results: dict[str, list[float]]) -> None:
-    med = {name: statistics.median(v) for name, v in results.items()}
-    for name, value in med.items():
-        print(
-            f"{name:<34}: median {value:6.3f} Gbit/s  (runs: {', '.join(f'{v:.3f}' for v in results[name])})"
+def report(results: dict[str, list[Sample]]) -> None:
+    med = {name: statistics.median(s.gbps for s in samples) for name, samples in results.items()}
+    for name, samples in results.items():
+        runs = ", ".join(f"{s.gbps:.3f}" for s in samples)
+        print(f"{name:<34}: median {med[name]:6.3f} Gbit/s  (runs: {runs})")
+        passes = ", ".join(
+            f"{k} {statistics.median(s.passes[k] for s in samples):.2f}" for k in samples[0].passes
         )
-    chain, static = med["chain fwd (MPLS chain, unaware)"], med["static flows fwd (no controller)"]
-    print(f"chain / static (same function)    : {chain / static:.3f}x  (target >= 0.95x)")
-    base = med["chain emu (unaware, header-free)"]
-    for name in ("chain mpls (MPLS-aware sfemu)", "chain nsh (NSH-aware sfemu)"):
-        cost = 1 - med[name] / base
-        short = name.split(" (")[0]
-        print(f"{short:<10} vs header-free sfemu  : {med[name] / base:.3f}x, cost {cost:+.1%} (target <= 5%)")
+        cpu = ", ".join(f"{k} {statistics.median(s.cpu[k] for s in samples):.2f}" for k in samples[0].cpu)
+        print(f"{'':<34}  datapath passes/packet: {passes}; CPU s/GB: {cpu}")
+    static = med[STATIC]
+    for name in (PLAIN, *CASES):
+        target = "  (target >= 0.95x)" if name == "chain fwd MPLS (unaware, proxy)" else ""
+        print(f"{name:<34}: {med[name] / static:.3f}x static flows{target}")
+    for aware, unaware in (("chain mpls (MPLS-aware fwd)", "chain fwd MPLS (unaware, proxy)"),
+                           ("chain nsh (NSH-aware fwd)", "chain fwd NSH (unaware, proxy)")):  # fmt: skip
+        ratio = med[aware] / med[unaware]
+        short = aware.split(" (")[0]
+        print(f"{short:<10} vs header-free (proxy): {ratio:.3f}x, cost {1 - ratio:+.1%} (target <= 5%)")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -277,7 +389,20 @@ def parse_args() -> argparse.Namespace:
     s.add_argument("seconds", type=float)
     ap.add_argument("--seconds", type=float, default=5.0, help="length of each TCP stream (default 5)")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved runs of every case (default 3)")
+    ap.add_argument("--dump", type=Path, help="write each chassis' datapath flows of the first run here")
     return ap.parse_args()
+
+
+def measure_all(ctl: ControllerLab, static: Route, args: argparse.Namespace) -> None:
+    s = args.seconds
+    cases: dict[str, Case] = {
+        STATIC: lambda dump: stream(static, s, dump),
+        PLAIN: lambda dump: stream(ctl.route(), s, dump),
+    }
+    for name, (fn, encap) in CASES.items():
+        cases[name] = lambda dump, fn=fn, encap=encap: ctl.measure(fn, encap, s, dump)  # type: ignore[misc]
+    progress(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    report(run_cases(cases, args.repeat, args.dump))
 
 
 def main() -> int:
@@ -297,18 +422,10 @@ def main() -> int:
         world.prepare()
         ctl = ControllerLab(world)
         ctl.build()
-        progress("controller lab ready (2 chassis, agents, 4 functions)")
-        client, server = build_static(static_lab)
-        progress("static lab ready (2 chassis, hand-written flows)")
-        s = args.seconds
-        cases: dict[str, Callable[[], float]] = {
-            "static flows fwd (no controller)": lambda: throughput(client, server, s)
-        }
-        plain = ctl.vms["client"], ctl.vms["server"]
-        cases["no chain (controller L2 only)"] = lambda: throughput(*plain, s)
-        for name, (fn, encap) in CASES.items():
-            cases[name] = lambda fn=fn, encap=encap: ctl.measure(fn, encap, s)  # type: ignore[misc]
-        report(run_cases(cases, args.repeat))
+        progress("controller lab ready (2 chassis, agents, 3 functions)")
+        static = build_static(static_lab)
+        progress("static lab ready (2 chassis, hand-written flows, 3 functions)")
+        measure_all(ctl, static, args)
     finally:
         static_lab.teardown()
         world.teardown()
