@@ -67,6 +67,9 @@ CASES = {  # case -> (function, chain correlation)
     "chain nsh (NSH-aware fwd)": ("nsh", "nsh"),
 }
 
+# Run order: the two sides of each compared pair are neighbours, so they see the same load.
+ORDER = (STATIC, *list(CASES)[0::2], PLAIN, *list(CASES)[1::2])
+
 
 def progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -417,12 +420,13 @@ def parse_args() -> argparse.Namespace:
 
 def measure_all(ctl: ControllerLab, static: Route, args: argparse.Namespace) -> None:
     s = args.seconds
-    cases: dict[str, Case] = {
+    every: dict[str, Case] = {
         STATIC: lambda dump: stream(static, s, dump),
         PLAIN: lambda dump: stream(ctl.route(), s, dump),
     }
     for name, (fn, encap) in CASES.items():
-        cases[name] = lambda dump, fn=fn, encap=encap: ctl.measure(fn, encap, s, dump)  # type: ignore[misc]
+        every[name] = lambda dump, fn=fn, encap=encap: ctl.measure(fn, encap, s, dump)  # type: ignore[misc]
+    cases = {name: every[name] for name in ORDER}
     progress(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     report(run_cases(cases, args.repeat, args.dump))
 
