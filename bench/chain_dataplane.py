@@ -97,28 +97,34 @@ def sink(bind: str, seconds: float) -> None:
             print(total, time.perf_counter() - first, flush=True)
 
 
-def source(dst: str, seconds: float) -> None:
+def source(dst: str, seconds: float, gbps: float) -> None:
+    """Send for `seconds`, as fast as possible or paced to `gbps` (> 0)."""
     data = b"\xa5" * CHUNK
     with socket.create_connection((dst, PORT), timeout=10) as conn:
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
+        start = time.perf_counter()
+        end, sent = start + seconds, 0
+        while (now := time.perf_counter()) < end:
+            if gbps > 0 and (due := start + sent * 8 / (gbps * 1e9)) > now:
+                time.sleep(due - now)
             conn.sendall(data)
+            sent += CHUNK
 
 
 def here(*args: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), *args]
 
 
-def throughput(client: VmHandle, server: VmHandle, seconds: float) -> tuple[float, int]:
-    """One TCP stream client -> server for `seconds`: (Gbit/s, bytes) as the receiver counted them."""
+def throughput(client: VmHandle, server: VmHandle, seconds: float, pace: float = 0) -> tuple[float, int]:
+    """One TCP stream client -> server for `seconds` (paced to `pace` Gbit/s if > 0): (Gbit/s, bytes) as
+    the receiver counted them."""
     argv = in_netns(server.netns, here("sink", server.ipv4, str(seconds)))
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, start_new_session=True) as rx:
         try:
             assert rx.stdout is not None
             if rx.stdout.readline().strip() != "ready":
                 raise RuntimeError("the TCP sink did not start")
-            subprocess.run(in_netns(client.netns, here("source", server.ipv4, str(seconds))), check=True,
-                           timeout=seconds + 30)  # fmt: skip
+            send = here("source", server.ipv4, str(seconds), str(pace))
+            subprocess.run(in_netns(client.netns, send), check=True, timeout=seconds + 30)
             total, elapsed = rx.stdout.readline().split()
             rx.wait(timeout=30)
         finally:
@@ -155,12 +161,12 @@ class Route:
         return {name: sum(cpu_seconds(p) for p in pids if p is not None) for name, pids in groups.items()}
 
 
-def stream(route: Route, seconds: float, dump: Path | None) -> Sample:
+def stream(route: Route, seconds: float, dump: Path | None, pace: float = 0) -> Sample:
     for ch in route.chassis:
         ch.ovs_appctl("dpif-netdev/pmd-stats-clear")
     before = redirected(route.function)[1] if route.function else 0
     cpu_before = route.cpu()
-    gbps, received = throughput(route.client, route.server, seconds)
+    gbps, received = throughput(route.client, route.server, seconds, pace)
     cpu = {k: (v - cpu_before[k]) / (received / 1e9) for k, v in route.cpu().items()}
     passes = {ch.name: datapath_passes(ch) for ch in route.chassis}
     if route.function is not None:
@@ -294,7 +300,7 @@ class ControllerLab:
         controller = [p.pid for p in (world.api, *world.agents.values()) if p is not None]
         return Route(self.vms["client"], self.vms["server"], chassis, fn, controller)
 
-    def measure(self, function: str, encap: str, seconds: float, dump: Path | None) -> Sample:
+    def measure(self, function: str, encap: str, seconds: float, dump: Path | None, pace: float) -> Sample:
         """Create the chain through `function` (waiting until applied), measure, delete it (applied)."""
         c = self._c()
         body = {"port_pair_groups": [self.groups[function]["id"]], "flow_classifiers": [self.classifier],
@@ -303,7 +309,7 @@ class ControllerLab:
         if not applied.done:
             raise RuntimeError(f"chain not applied: {applied.lagging}")
         try:
-            return stream(self.route(function), seconds, dump)
+            return stream(self.route(function), seconds, dump, pace)
         finally:
             c._request("DELETE", f"/v2.0/sfc/port_chains/{chain['id']}", params={"wait": f"{WAIT:g}"})
 
@@ -412,20 +418,24 @@ def parse_args() -> argparse.Namespace:
     s = sub.add_parser("source")
     s.add_argument("dst")
     s.add_argument("seconds", type=float)
+    s.add_argument("gbps", type=float)
     ap.add_argument("--seconds", type=float, default=5.0, help="length of each TCP stream (default 5)")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved runs of every case (default 3)")
     ap.add_argument("--dump", type=Path, help="write each chassis' datapath flows of the first run here")
+    ap.add_argument("--pace", type=float, default=0.0,
+                    help="send at this many Gbit/s instead of as fast as possible: CPU per GB is then "
+                    "compared at the same packet rate (default 0: unpaced)")  # fmt: skip
     return ap.parse_args()
 
 
 def measure_all(ctl: ControllerLab, static: Route, args: argparse.Namespace) -> None:
-    s = args.seconds
+    s, p = args.seconds, args.pace
     every: dict[str, Case] = {
-        STATIC: lambda dump: stream(static, s, dump),
-        PLAIN: lambda dump: stream(ctl.route(), s, dump),
+        STATIC: lambda dump: stream(static, s, dump, p),
+        PLAIN: lambda dump: stream(ctl.route(), s, dump, p),
     }
     for name, (fn, encap) in CASES.items():
-        every[name] = lambda dump, fn=fn, encap=encap: ctl.measure(fn, encap, s, dump)  # type: ignore[misc]
+        every[name] = lambda dump, fn=fn, encap=encap: ctl.measure(fn, encap, s, dump, p)  # type: ignore[misc]
     cases = {name: every[name] for name in ORDER}
     progress(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     report(run_cases(cases, args.repeat, args.dump))
@@ -437,7 +447,7 @@ def main() -> int:
         sink(args.bind, args.seconds)
         return 0
     if args.role == "source":
-        source(args.dst, args.seconds)
+        source(args.dst, args.seconds, args.gbps)
         return 0
     if os.geteuid() != 0:
         print("cannot run: the lab needs root (network namespaces, OVS daemons)", file=sys.stderr)
