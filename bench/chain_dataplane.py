@@ -19,12 +19,15 @@ measure a path that skips the function or a header that never reached it.
   through it): the same tunnel crossing and function placement as the chain's.
 
 A chain is created through the API with `?wait` (classifier: TCP from the client to the server's port
-5201), measured, then deleted. Throughput: one TCP stream for `--seconds`, bytes counted by the receiver;
-every case is run `--repeat` times, interleaved, and medians are compared. For each case the bench also
-reports each chassis' datapath passes per packet (`dpif-netdev/pmd-stats-show`: 1 + recirculations), and
-with `--dump DIR` writes every chassis' datapath flows (`dpctl/dump-flows -m`) of the first run to DIR.
+5201), measured, then deleted. Throughput: one TCP stream for `--seconds`, bytes counted by the receiver
+(as fast as possible, or paced to `--pace` Gbit/s). Every case runs once per round, `--repeat` rounds in
+ABBA order, the two sides of each compared pair next to each other; each ratio is printed as the ratio
+of medians, the median of per-round ratios, and the ratio of forwarding CPU per GB (both chassis'
+ovs-vswitchd). Per case the bench also reports each chassis' datapath passes per packet
+(`dpif-netdev/pmd-stats-show`: 1 + recirculations), and with `--dump DIR` writes every chassis' datapath
+flows (`dpctl/dump-flows -m`) of the first round to DIR. See docs/benchmarks.md.
 
-    sudo .venv/bin/python bench/chain_dataplane.py [--seconds 5] [--repeat 3] [--dump DIR]
+    sudo .venv/bin/python bench/chain_dataplane.py [--seconds 5] [--repeat 3] [--pace GBPS] [--dump DIR]
 """
 
 from __future__ import annotations
