@@ -144,6 +144,7 @@ class Sample:
     gbps: float
     passes: dict[str, float]  # chassis -> datapath passes per packet (1 + recirculations)
     cpu: dict[str, float]  # process group -> CPU seconds per GB the server received
+    load: float  # the machine's 1-minute load average right after the stream
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def stream(route: Route, seconds: float, dump: Path | None, pace: float = 0) -> 
         dump.parent.mkdir(parents=True, exist_ok=True)
         for ch in route.chassis:
             Path(f"{dump}-{ch.name}.txt").write_text(ch.ovs_appctl("dpctl/dump-flows", "-m"))
-    return Sample(gbps, passes, cpu)
+    return Sample(gbps, passes, cpu, os.getloadavg()[0])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -409,7 +410,8 @@ def report(results: dict[str, list[Sample]]) -> None:
         label = f"{num.split(' (')[0]} / {den.split(' (')[0]}"
         note = f"  (target {target})" if target else ""
         print(f"  {label:<40}: {medians:.3f}x | {paired:.3f}x, CPU/GB {cost - 1:+.1%}{note}")
-    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    loads = [s.load for samples in results.values() for s in samples]
+    print(f"load average (1 min) after each stream: {min(loads):.2f} to {max(loads):.2f}")
 
 
 def parse_args() -> argparse.Namespace:
