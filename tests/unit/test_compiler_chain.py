@@ -7,6 +7,7 @@ import pytest
 from steerflow.compiler.compile import compile_nb
 from steerflow.compiler.encap.nsh import md2_tlvs, project_digest
 from steerflow.compiler.tables import SFC_METADATA
+from steerflow.flows.types import Ct
 from steerflow.ofsim import Packet, Switch, Trace
 
 TUNNEL = 100
@@ -145,6 +146,20 @@ def test_nsh_to_an_unaware_function_elsewhere_is_stripped_on_arrival() -> None:
     assert port == TUNNEL and tunnelled["eth_type"] == 0x894F
     port, delivered = _one(_switch(nb, "ch2").run(tunnelled.set(in_port=TUNNEL)))
     assert port == 3 and delivered["eth_type"] == 0x0800 and delivered["eth_dst"] == SERVER
+
+
+def test_an_unaware_nsh_function_at_the_last_hop_is_not_tracked() -> None:
+    """After the last hop the packet leaves the chain plain: no origin to restore, so no conntrack (which
+    would cost two ct passes per packet on the function's chassis)."""
+    nb = _nsh_nb(None, sf_chassis="ch2")
+    assert not [
+        f for f in compile_nb(nb, "ch2", TUNNEL).flows.values() if any(isinstance(a, Ct) for a in f.actions)
+    ]
+    _, tunnelled = _one(_switch(nb, "ch1").run(_udp()))
+    ch2 = _switch(nb, "ch2")
+    _, delivered = _one(ch2.run(tunnelled.set(in_port=TUNNEL)))
+    port, at_server = _one(ch2.run(delivered.set(in_port=4)))
+    assert port == 2 and (at_server["eth_type"], at_server["eth_dst"]) == (0x0800, SERVER)
 
 
 def test_a_classifier_without_source_port_steers_only_its_projects_ports() -> None:

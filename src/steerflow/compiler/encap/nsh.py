@@ -97,8 +97,12 @@ class NshDriver:
         return match, (encap, *spi_si)
 
     def remembers(self, chain: Chain, instance: Instance) -> bool:
-        """The origin is lost at an unaware function, and unreadable in MD2 headers."""
-        return not instance.aware or chain.nsh_md_type == 2
+        """The origin is lost at an unaware function, and unreadable in MD2 headers. An unaware
+        function at the chain's last hop needs nothing back: after it the packet leaves the chain plain,
+        so its connections are not tracked (conntrack would cost two ct passes per packet)."""
+        if not instance.aware:
+            return _followed(chain, instance)
+        return chain.nsh_md_type == 2
 
     def returned(self, chain: Chain, hop: Hop) -> Iterator[tuple[Match, tuple[Action, ...]]]:
         if chain.nsh_md_type == 2:
@@ -115,3 +119,8 @@ class NshDriver:
 
     def strip(self) -> Iterator[tuple[Match, tuple[Action, ...]]]:
         yield Match.of(eth_type=ETH_NSH), (Decap(), Decap())
+
+
+def _followed(chain: Chain, instance: Instance) -> bool:
+    """Whether `instance` serves a hop of `chain` that another hop follows."""
+    return any(i.key == instance.key for hop in chain.hops[:-1] for i in hop.instances)
