@@ -194,13 +194,10 @@ class Agent:
     def _compile(self, cache: NbCache) -> tuple[int, ChassisCompiler, int | None]:
         """Bring the desired state to the cache's revision: (revision, compiler, flow keys changed, or
         None when compiled from scratch); `_unapplied` collects the keys until an apply succeeds."""
-        revision, objects, changed = cache.take()
-        compiler = self._compiler
-        if compiler is None:
-            compiler = ChassisCompiler(self.config.chassis, TUNNEL_OFPORT)
-            changed = None
+        compiler = self._compiler or ChassisCompiler(self.config.chassis, TUNNEL_OFPORT)
         self._compiler = None  # until this compile completes: a failed one leaves a half-updated state
-        delta = compiler.compile(objects, changed)
+        with cache.taken() as (revision, objects, changed):
+            delta = compiler.compile(objects, changed if compiler.compiled else None)
         self._compiler = compiler
         self.compiles += 1
         unapplied = self._unapplied

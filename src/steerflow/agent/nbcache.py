@@ -3,15 +3,16 @@
 A background thread follows `watch(since_revision)`; every batch is applied to the copy under a lock and
 announced to a listener with the revision reached and whether anything but chassis status changed. A
 watch that fails (server restarting) is retried from the same revision, so no change is ever lost; a
-resync (history gone) replaces the whole copy. `take` hands out the copy with the documents changed
-since the previous `take`, so the compiler recompiles only what they concern.
+resync (history gone) replaces the whole copy. `taken` lends the copy with the documents changed
+since the previous loan, so the compiler recompiles only what they concern.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from steerflow.nbdb.api import STATUS_KINDS, JsonDict, NorthboundStore, StoreError, WatchBatch
@@ -65,14 +66,15 @@ class NbCache:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def take(self) -> tuple[int, dict[str, dict[str, JsonDict]], Changed | None]:
-        """The revision, a consistent copy of the cache and the documents changed since the last
-        `take` (None: unknown, everything). The copy shares the documents themselves: events replace
-        documents, never change them, and readers must not change them either."""
+    @contextlib.contextmanager
+    def taken(self) -> Iterator[tuple[int, Mapping[str, Mapping[str, JsonDict]], Changed | None]]:
+        """The revision, the cache itself and the documents changed since the last `taken` (None:
+        unknown, everything), held still while the block runs (the watch thread waits: nothing is
+        lost, and nothing is copied, which would cost the size of the NB on every change). Keep the
+        block short and do not keep the documents after it."""
         with self._lock:
-            objects = {kind: dict(bucket) for kind, bucket in self._objects.items()}
             changed, self._changed = self._changed, set()
-            return self.revision, objects, changed
+            yield self.revision, self._objects, changed
 
     def _follow(self) -> None:
         while not self._stopping.is_set():

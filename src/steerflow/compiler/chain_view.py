@@ -151,8 +151,9 @@ def _with_reverse_labels(chain: Chain, doc: Mapping[str, Any]) -> Chain:
 
 
 def _classifiers(doc: Mapping[str, Any], reader: DocReader) -> tuple[FlowClassifier, ...]:
-    """The chain's classifiers; their logical ports (and, without a source port, every local port)
-    are dependencies: classification is compiled where those ports live."""
+    """The chain's classifiers; their logical ports (and, without a source port, or a destination port
+    that a symmetric chain's reverse direction classifies from, every local port) are dependencies:
+    classification is compiled where those ports live."""
     found = []
     for fc_id in doc.get("flow_classifiers", ()):
         fc = reader.doc("flow_classifier", fc_id)
@@ -162,8 +163,9 @@ def _classifiers(doc: Mapping[str, Any], reader: DocReader) -> tuple[FlowClassif
         for port_id in (classifier.logical_source_port, classifier.logical_destination_port):
             if port_id:
                 reader.port(port_id)
-        if not classifier.logical_source_port:
-            reader.read.add(LOCAL_PORTS)
+        if not (classifier.logical_source_port and classifier.logical_destination_port):
+            reader.read.add(LOCAL_PORTS)  # without a source port (reversed: destination port), it
+            # classifies every local port of its network
         found.append(classifier)
     return tuple(found)
 
