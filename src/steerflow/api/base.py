@@ -59,13 +59,15 @@ def visible_objects(ctx: Context, snap: Snapshot, kind: str) -> dict[str, JsonDi
 
 def applied(snap: Snapshot, ops: Sequence[Operation]) -> Snapshot:
     """`snap` as it will read once `ops` are committed (same revision: nothing is written yet)."""
-    objects = {kind: dict(objs) for kind, objs in snap.objects.items()}
+    objects = dict(snap.objects)
+    for kind in {op.kind for op in ops}:
+        objects[kind] = dict(objects.get(kind, {}))  # copied only where written: `snap` stays as it was
     for op in ops:
         if isinstance(op, Put):
-            objects.setdefault(op.kind, {})[op.id] = op.value
+            objects[op.kind][op.id] = op.value
         else:
-            objects.get(op.kind, {}).pop(op.id, None)
-    return Snapshot(snap.revision, objects)
+            objects[op.kind].pop(op.id, None)
+    return snap.followed_by(snap.revision, objects, {(op.kind, op.id) for op in ops})
 
 
 def merged(current: Mapping[str, Any], changes: Mapping[str, Any]) -> JsonDict:

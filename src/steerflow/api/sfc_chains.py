@@ -7,16 +7,15 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 
 from steerflow.api import sfc_errors as err
-from steerflow.api.base import StoredResource, lowest_free, require_visible, visible_objects
+from steerflow.api.base import StoredResource, can_see, lowest_free, require_visible, visible_objects
 from steerflow.api.context import Context
 from steerflow.api.errors import InvalidInput
 from steerflow.api.sfc_attributes import FLOW_CLASSIFIER, MAX_CHAIN_ID, PORT_CHAIN
 from steerflow.api.sfc_conflicts import basic_conflict, conflict
+from steerflow.api.sfc_index import CHAIN_CLASSIFIERS
 from steerflow.api.sfc_labels import LABEL_ATTRIBUTES, assign_labels
 from steerflow.api.sfc_pairs import SFC_PREFIX
 from steerflow.api.sfc_refs import (
-    chain_using_classifier,
-    classifiers_of_chain,
     graph_holding_chain,
     group_correlations,
     parsed_classifier,
@@ -54,7 +53,7 @@ class FlowClassifiers(StoredResource):
         return obj, []
 
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
-        if chain_using_classifier(snap, current["id"]) is not None:
+        if snap.index(CHAIN_CLASSIFIERS).holder.get(current["id"]) is not None:
             raise err.FlowClassifierInUse(id=current["id"])
         return []
 
@@ -133,19 +132,22 @@ class PortChains(StoredResource):
     def _check_classifiers(ctx: Context, snap: Snapshot, fc_ids: Sequence[str], pc_id: str) -> None:
         """Rules 24, 28, 29: classifiers exist, are in no other chain, overlap no other chain's."""
         fcs = [require_visible(ctx, snap, "flow_classifier", i, err.FlowClassifierNotFound) for i in fc_ids]
+        index = snap.index(CHAIN_CLASSIFIERS)
         for fc in fcs:
-            holder = chain_using_classifier(snap, fc["id"])
+            holder = index.holder.get(fc["id"])
             if holder is not None and holder != pc_id:
                 raise err.FlowClassifierInUse(id=fc["id"])
         mine = [FlowClassifier.from_dict(fc) for fc in fcs]
-        for other in visible_objects(ctx, snap, "port_chain").values():
-            if other["id"] == pc_id:
+        others = snap.of("port_chain")
+        for other_id in sorted(index.candidates(mine)):  # in a stable order: the first clash is reported
+            other = others.get(other_id)
+            if other_id == pc_id or other is None or not can_see(ctx, other):
                 continue
-            for theirs in classifiers_of_chain(snap, other):
+            for theirs in index.classifiers.get(other_id, ()):
                 clash = next((fc for fc in mine if basic_conflict(theirs, fc)), None)
                 if clash is not None:
                     raise err.PortChainFlowClassifierInConflict(
-                        fc_id=clash.id, pc_id=other["id"], pc_fc_id=theirs.id
+                        fc_id=clash.id, pc_id=other_id, pc_fc_id=theirs.id
                     )
 
     def _chain_id(self, snap: Snapshot, obj: JsonDict) -> int:

@@ -16,10 +16,6 @@ def group_holding_port_pair(snap: Snapshot, pp_id: str) -> str | None:
     return next((gid for gid, g in snap.of("port_pair_group").items() if pp_id in g["port_pairs"]), None)
 
 
-def chain_using_classifier(snap: Snapshot, fc_id: str) -> str | None:
-    return next((cid for cid, c in snap.of("port_chain").items() if fc_id in c["flow_classifiers"]), None)
-
-
 def chain_using_group(snap: Snapshot, ppg_id: str) -> str | None:
     return next((cid for cid, c in snap.of("port_chain").items() if ppg_id in c["port_pair_groups"]), None)
 

@@ -6,8 +6,8 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, cast
 
 from steerflow.api.errors import ServiceUnavailable
 from steerflow.nbdb.api import JsonDict, NorthboundStore, Operation, Record, RevisionConflict, WatchBatch
@@ -23,6 +23,8 @@ class Snapshot:
 
     revision: int
     objects: dict[str, dict[str, JsonDict]]
+    # indexes derived from `objects` (see `Derived`), built on first use and carried to later snapshots
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def of(self, kind: str) -> dict[str, JsonDict]:
         """All objects of a kind, by id."""
@@ -30,6 +32,49 @@ class Snapshot:
 
     def find(self, kind: str, id: str) -> JsonDict | None:
         return self.objects.get(kind, {}).get(id)
+
+    def index(self, derived: Derived[D]) -> D:
+        """`derived`'s value for this snapshot (built once; later snapshots update it)."""
+        value = self.derived.get(derived.name)
+        if value is None:
+            value = self.derived[derived.name] = derived.build(self)
+        return cast(D, value)
+
+    def followed_by(
+        self, revision: int, objects: dict[str, dict[str, JsonDict]], changed: set[Change]
+    ) -> Snapshot:
+        """The next snapshot, `changed` (kind, id)s apart: the indexes built so far are updated, not
+        rebuilt (an index costs what changed, not the size of the store)."""
+        after = Snapshot(revision, objects)
+        for name, value in self.derived.items():
+            derived = _DERIVED[name]
+            if any(kind in derived.kinds for kind, _ in changed):
+                value = derived.update(value, self, after, changed)
+            after.derived[name] = value
+        return after
+
+
+Change = tuple[str, str]  # (kind, id)
+D = TypeVar("D")
+
+
+@dataclass(frozen=True)
+class Derived(Generic[D]):
+    """An index over a snapshot, kept current change by change. `update` returns a new value for
+    `after` given the value for `before` (never changing it: older snapshots may still be read)."""
+
+    name: str
+    kinds: frozenset[str]  # the kinds whose changes concern it
+    build: Callable[[Snapshot], D]
+    update: Callable[[D, Snapshot, Snapshot, set[Change]], D]
+
+
+_DERIVED: dict[str, Derived[Any]] = {}
+
+
+def register(derived: Derived[D]) -> Derived[D]:
+    _DERIVED[derived.name] = derived
+    return derived
 
 
 def take_snapshot(store: NorthboundStore) -> Snapshot:
@@ -68,6 +113,7 @@ def _caught_up(snap: Snapshot, batch: WatchBatch) -> Snapshot:
     if batch.revision == snap.revision:
         return snap
     touched: dict[str, dict[str, JsonDict]] = {}
+    changed = {(event.kind, event.id) for event in batch.events}
     for event in batch.events:
         bucket = touched.get(event.kind)
         if bucket is None:
@@ -76,7 +122,7 @@ def _caught_up(snap: Snapshot, batch: WatchBatch) -> Snapshot:
             bucket.pop(event.id, None)
         else:
             bucket[event.id] = event.value
-    return Snapshot(batch.revision, {**snap.objects, **touched})
+    return snap.followed_by(batch.revision, {**snap.objects, **touched}, changed)
 
 
 _CACHES: weakref.WeakKeyDictionary[NorthboundStore, _SnapshotCache] = weakref.WeakKeyDictionary()

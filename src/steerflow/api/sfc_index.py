@@ -1,0 +1,104 @@
+"""The chains' classifiers, indexed by destination port: who holds a classifier, and whose classifiers
+may overlap a given one (rule 29), without reading every chain on every chain write.
+
+Two classifiers can only overlap if their destination port ranges do, so each chain is filed under
+the 256-port blocks its classifiers' destination ranges cover; a classifier with no destination range
+(or one spanning more than `WIDE_BLOCKS` blocks) is filed as wide and is a candidate for every query.
+The candidates are then checked exactly (`sfc_conflicts.basic_conflict`). The index is a `Derived`
+value of the snapshot: built once, then updated per changed chain or classifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from steerflow.api.sfc_refs import parsed_classifier
+from steerflow.api.txn import Change, Derived, Snapshot, register
+from steerflow.model.sfc import FlowClassifier
+
+BLOCK = 256
+WIDE_BLOCKS = 16
+WIDE = -1  # the block of classifiers that may overlap anything
+
+
+@dataclass(frozen=True)
+class ChainClassifiers:
+    classifiers: Mapping[str, tuple[FlowClassifier, ...]]  # chain id -> its classifiers
+    holder: Mapping[str, str]  # classifier id -> the chain holding it
+    blocks: Mapping[int, frozenset[str]]  # destination block (or WIDE) -> chain ids
+
+    def candidates(self, mine: Iterable[FlowClassifier]) -> set[str]:
+        """The chains that hold a classifier possibly overlapping one of `mine` (a superset)."""
+        found: set[str] = set()
+        for fc in mine:
+            blocks = _blocks(fc)
+            if blocks == (WIDE,):
+                return set(self.classifiers)
+            for block in (*blocks, WIDE):
+                found |= self.blocks.get(block, frozenset())
+        return found
+
+
+def _blocks(fc: FlowClassifier) -> tuple[int, ...]:
+    low, high = fc.destination_port_range_min, fc.destination_port_range_max
+    if low is None or high is None or high // BLOCK - low // BLOCK >= WIDE_BLOCKS:
+        return (WIDE,)
+    return tuple(range(low // BLOCK, high // BLOCK + 1))
+
+
+def _chain_classifiers(snap: Snapshot, chain_id: str) -> tuple[FlowClassifier, ...]:
+    chain = snap.find("port_chain", chain_id)
+    if chain is None:
+        return ()
+    found = (snap.find("flow_classifier", fc_id) for fc_id in chain["flow_classifiers"])
+    return tuple(parsed_classifier(fc) for fc in found if fc is not None)
+
+
+def _build(snap: Snapshot) -> ChainClassifiers:
+    empty = ChainClassifiers({}, {}, {})
+    return _update(empty, snap, snap, {("port_chain", chain_id) for chain_id in snap.of("port_chain")})
+
+
+def _update(
+    index: ChainClassifiers, before: Snapshot, after: Snapshot, changed: set[Change]
+) -> ChainClassifiers:
+    chains = {id for kind, id in changed if kind == "port_chain"}
+    chains |= {index.holder[id] for kind, id in changed if kind == "flow_classifier" and id in index.holder}
+    classifiers, holder = dict(index.classifiers), dict(index.holder)
+    blocks = {block: set(ids) for block, ids in _touched_blocks(index, chains).items()}
+    for chain_id in chains:  # every old entry first: a classifier may move from one chain to another
+        old = before.find("port_chain", chain_id) if before is not after else None
+        for fc_id in old["flow_classifiers"] if old is not None else ():
+            if holder.get(fc_id) == chain_id:
+                del holder[fc_id]
+        for fc in classifiers.pop(chain_id, ()):
+            for block in _blocks(fc):
+                blocks[block].discard(chain_id)
+    for chain_id in chains:
+        doc = after.find("port_chain", chain_id)
+        if doc is None:
+            continue
+        for fc_id in doc["flow_classifiers"]:
+            holder[fc_id] = chain_id
+        mine = classifiers[chain_id] = _chain_classifiers(after, chain_id)
+        for fc in mine:
+            for block in _blocks(fc):
+                blocks.setdefault(block, set(index.blocks.get(block, frozenset()))).add(chain_id)
+    merged = {**index.blocks, **{block: frozenset(ids) for block, ids in blocks.items()}}
+    return ChainClassifiers(classifiers, holder, {block: ids for block, ids in merged.items() if ids})
+
+
+def _touched_blocks(index: ChainClassifiers, chains: set[str]) -> dict[int, frozenset[str]]:
+    """The blocks the old classifiers of `chains` are filed under."""
+    return {
+        block: index.blocks.get(block, frozenset())
+        for chain_id in chains
+        for fc in index.classifiers.get(chain_id, ())
+        for block in _blocks(fc)
+    }
+
+
+CHAIN_CLASSIFIERS = register(
+    Derived("chain_classifiers", frozenset({"port_chain", "flow_classifier"}), _build, _update)
+)
