@@ -1,7 +1,8 @@
 """Live chain updates under steady traffic: flows the update does not concern lose nothing.
 
 Unclassified UDP/9 streams from client to server while chain updates run (add a group, remove it, add a
-classifier, delete the chain); every one of its datagrams must arrive."""
+port pair to a group and remove it, add a classifier and remove it, delete the chain); every one of its
+datagrams must arrive."""
 
 import subprocess
 import sys
@@ -15,8 +16,8 @@ from tests.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 
-STREAM_PACKETS = 600
-INTERVAL = 0.01  # 100 datagrams per second, six seconds of traffic
+STREAM_PACKETS = 900
+INTERVAL = 0.01  # 100 datagrams per second, nine seconds of traffic
 
 RECEIVE = """
 import socket, sys
@@ -45,6 +46,11 @@ def _netns_python(vm: VmHandle, script: str, *args: str) -> subprocess.Popen[str
     return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
 
 
+def _settle(fabric: Fabric) -> None:
+    fabric.wait_applied()
+    time.sleep(0.3)  # let the stream cross the new state for a while (pacing, not synchronisation)
+
+
 def test_unaffected_flows_lose_nothing_while_chains_change(fabric: Fabric) -> None:
     for i in (1, 2, 3):
         fabric.add_chassis(f"ch{i}", f"198.51.100.{10 + i}")
@@ -53,6 +59,7 @@ def test_unaffected_flows_lose_nothing_while_chains_change(fabric: Fabric) -> No
     server = fabric.plug_vm("ch3", "server", net)
     _f1, p1 = fabric.plug_function("ch2", "f1", net)
     _f2, p2 = fabric.plug_function("ch3", "f2", net)
+    _f3, p3 = fabric.plug_function("ch2", "f3", net)
     fabric.lab.warm_underlay()
     g1 = fabric.create("port_pair_group", name="g1", port_pairs=[p1["id"]])["id"]
     g2 = fabric.create("port_pair_group", name="g2", port_pairs=[p2["id"]])["id"]
@@ -73,10 +80,15 @@ def test_unaffected_flows_lose_nothing_while_chains_change(fabric: Fabric) -> No
             {"port_pair_groups": [g2]},
             {"flow_classifiers": [fc7["id"], fc8["id"]]},
         ]
+        group_changes = [{"port_pairs": [p2["id"], p3["id"]]}, {"port_pairs": [p2["id"]]}]
         for change in updates:
             fabric.handlers["port_chain"].update(ADMIN, chain["id"], change)
-            fabric.wait_applied()
-            time.sleep(0.3)  # let the stream cross the new state for a while (pacing, not synchronisation)
+            _settle(fabric)
+        for change in group_changes:
+            fabric.handlers["port_pair_group"].update(ADMIN, g2, change)
+            _settle(fabric)
+        fabric.handlers["port_chain"].update(ADMIN, chain["id"], {"flow_classifiers": [fc8["id"]]})
+        _settle(fabric)
         fabric.delete("port_chain", chain["id"])
         fabric.wait_applied()
         assert sender.wait(timeout=60) == 0
