@@ -9,8 +9,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from steerflow.api.sfc_chains import CHAIN_IDS
 from steerflow.api.sfc_conflicts import basic_conflict
-from steerflow.api.sfc_index import CHAIN_CLASSIFIERS
+from steerflow.api.sfc_index import CHAIN_CLASSIFIERS, CHAIN_GROUP_LISTS
+from steerflow.api.sfc_labels import CHAIN_LABELS, labels_of
 from steerflow.api.txn import Snapshot
 from steerflow.model.sfc import FlowClassifier
 
@@ -88,3 +90,41 @@ def test_the_carried_index_equals_a_fresh_one_and_misses_no_overlap(
             for chain_id, chain in after["port_chain"].items()
             for fc_id in chain["flow_classifiers"]
         }
+
+
+@st.composite
+def numbered_chains(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
+    chains = {}
+    free = list(range(16, 41))  # labels are unique across chains
+    for c in range(CHAINS):
+        if draw(st.booleans()):
+            labels = draw(st.lists(st.sampled_from(free), min_size=1, max_size=3, unique=True))
+            free = [label for label in free if label not in labels]
+            groups = draw(st.lists(st.sampled_from(["g1", "g2", "g3"]), min_size=1, max_size=2, unique=True))
+            chains[f"pc{c}"] = {
+                "id": f"pc{c}",
+                "chain_id": c + 1,
+                "port_pair_groups": groups,
+                "flow_classifiers": [],
+                "hop_labels": {f"g{i}": label for i, label in enumerate(labels[:-1])},
+                "exit_label": labels[-1],
+            }
+    return {"flow_classifier": {}, "port_chain": chains}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(numbered_chains(), min_size=2, max_size=5), st.integers(16, 45), st.sets(st.integers(16, 45)))
+def test_labels_chain_ids_and_group_lists_carried_equal_fresh_and_the_lowest_free_is_exact(
+    states: list[dict[str, dict[str, Any]]], start: int, also: set[int]
+) -> None:
+    snap = Snapshot(1, states[0])
+    for derived in (CHAIN_LABELS, CHAIN_IDS, CHAIN_GROUP_LISTS):
+        snap.index(derived)
+    for revision, (before, after) in enumerate(itertools.pairwise(states), start=2):
+        snap = snap.followed_by(revision, after, _changes(before, after))
+        fresh = Snapshot(revision, after)
+        for derived in (CHAIN_LABELS, CHAIN_IDS, CHAIN_GROUP_LISTS):
+            assert snap.index(derived) == fresh.index(derived)
+        used = {label for chain in after["port_chain"].values() for label in labels_of(chain)}
+        expected = next(n for n in range(start, 10_000) if n not in used and n not in also)
+        assert snap.index(CHAIN_LABELS).lowest_free(start, None, also) == expected

@@ -7,12 +7,13 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 
 from steerflow.api import sfc_errors as err
-from steerflow.api.base import StoredResource, can_see, lowest_free, require_visible, visible_objects
+from steerflow.api.base import StoredResource, can_see, require_visible, visible_objects
 from steerflow.api.context import Context
 from steerflow.api.errors import InvalidInput
+from steerflow.api.numbers import numbers_index
 from steerflow.api.sfc_attributes import FLOW_CLASSIFIER, MAX_CHAIN_ID, PORT_CHAIN
 from steerflow.api.sfc_conflicts import basic_conflict, conflict
-from steerflow.api.sfc_index import CHAIN_CLASSIFIERS
+from steerflow.api.sfc_index import CHAIN_CLASSIFIERS, CHAIN_GROUP_LISTS
 from steerflow.api.sfc_labels import LABEL_ATTRIBUTES, assign_labels
 from steerflow.api.sfc_pairs import SFC_PREFIX
 from steerflow.api.sfc_refs import (
@@ -124,9 +125,10 @@ class PortChains(StoredResource):
             if previous_tap and ppg["tap_enabled"]:
                 raise err.ConsecutiveTapPPGNotSupported()
             previous_tap = bool(ppg["tap_enabled"])
-        for other in visible_objects(ctx, snap, "port_chain").values():
-            if other["id"] != pc_id and list(other["port_pair_groups"]) == list(ppg_ids):
-                raise err.InvalidPortPairGroups(port_pair_groups=list(ppg_ids), port_chain=other["id"])
+        for other_id in sorted(snap.index(CHAIN_GROUP_LISTS).get(tuple(ppg_ids), ())):
+            other = snap.find("port_chain", other_id)
+            if other_id != pc_id and other is not None and can_see(ctx, other):
+                raise err.InvalidPortPairGroups(port_pair_groups=list(ppg_ids), port_chain=other_id)
 
     @staticmethod
     def _check_classifiers(ctx: Context, snap: Snapshot, fc_ids: Sequence[str], pc_id: str) -> None:
@@ -152,13 +154,13 @@ class PortChains(StoredResource):
 
     def _chain_id(self, snap: Snapshot, obj: JsonDict) -> int:
         """Rule 30: the requested chain_id if free, else the lowest free 1..65534 (freed ids are reused)."""
-        taken = {int(c["chain_id"]): cid for cid, c in snap.of(self.resource).items()}
+        taken = snap.index(CHAIN_IDS)
         requested = int(obj["chain_id"])
         if requested:
-            if requested in taken:
-                raise err.PortChainChainIdInConflict(chain_id=requested, pc_id=taken[requested])
+            if requested in taken.owners:
+                raise err.PortChainChainIdInConflict(chain_id=requested, pc_id=taken.owners[requested])
             return requested
-        free = lowest_free(set(taken), 1, MAX_CHAIN_ID - 1)
+        free = taken.lowest_free(1, MAX_CHAIN_ID - 1)
         if free is None:
             raise err.PortChainUnavailableChainId(id=obj["id"])
         return free
@@ -178,3 +180,6 @@ def _check_correlations(snap: Snapshot, ppg_ids: Sequence[str], chain_correlatio
         for _pp_id, correlation in group_correlations(snap, ppg_id):
             if correlation is not None and correlation != chain_correlation:
                 raise err.PortChainInconsistentCorrelations(ppg=ppg_id)
+
+
+CHAIN_IDS = numbers_index("chain_ids", "port_chain", lambda chain: (int(chain["chain_id"]),))

@@ -1,5 +1,6 @@
-"""The chains' classifiers, indexed by destination port: who holds a classifier, and whose classifiers
-may overlap a given one (rule 29), without reading every chain on every chain write.
+"""Snapshot indexes of the port chains, so that a chain write does not read every chain: the chains'
+classifiers by destination port (who holds a classifier, whose classifiers may overlap one: rules 28
+and 29), and the chains by ordered group list (rule 26).
 
 Two classifiers can only overlap if their destination port ranges do, so each chain is filed under
 the 256-port blocks its classifiers' destination ranges cover; a classifier with no destination range
@@ -101,4 +102,38 @@ def _touched_blocks(index: ChainClassifiers, chains: set[str]) -> dict[int, froz
 
 CHAIN_CLASSIFIERS = register(
     Derived("chain_classifiers", frozenset({"port_chain", "flow_classifier"}), _build, _update)
+)
+
+
+GroupLists = Mapping[tuple[str, ...], frozenset[str]]  # a chain's ordered group list -> chain ids
+
+
+def _chain_group_list(snap: Snapshot, chain_id: str) -> tuple[str, ...] | None:
+    doc = snap.find("port_chain", chain_id)
+    return None if doc is None else tuple(doc["port_pair_groups"])
+
+
+def _build_lists(snap: Snapshot) -> GroupLists:
+    found: dict[tuple[str, ...], set[str]] = {}
+    for chain_id, doc in snap.of("port_chain").items():
+        found.setdefault(tuple(doc["port_pair_groups"]), set()).add(chain_id)
+    return {groups: frozenset(ids) for groups, ids in found.items()}
+
+
+def _update_lists(lists: GroupLists, before: Snapshot, after: Snapshot, changed: set[Change]) -> GroupLists:
+    out = dict(lists)
+    for chain_id in {id for kind, id in changed if kind == "port_chain"}:
+        old, new = _chain_group_list(before, chain_id), _chain_group_list(after, chain_id)
+        if old is not None:
+            remaining = out.get(old, frozenset()) - {chain_id}
+            out[old] = remaining
+            if not remaining:
+                del out[old]
+        if new is not None:
+            out[new] = out.get(new, frozenset()) | {chain_id}
+    return out
+
+
+CHAIN_GROUP_LISTS = register(
+    Derived("chain_group_lists", frozenset({"port_chain"}), _build_lists, _update_lists)
 )

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from steerflow.api import sfc_errors as err
-from steerflow.api.base import lowest_free
 from steerflow.api.docmemo import per_document
+from steerflow.api.numbers import NumbersInUse, numbers_index
 from steerflow.api.sfc_attributes import (
     EXIT_LABEL,
     HOP_LABELS,
@@ -53,44 +53,42 @@ def assign_labels(snap: Snapshot, chain: JsonDict, previous: Mapping[str, Any] |
     # The chain's own old labels stay taken during its update: a label released by a removed group is
     # never handed to a group joining in the same write, so packets still carrying it cannot be
     # steered to the newcomer. Later writes may reuse it.
-    used = _labels_of_other_chains(snap, chain["id"]) | labels_of(old)
+    # (every stored label is in the index: other chains' and this chain's old ones)
+    stored, taken_now = snap.index(CHAIN_LABELS), set[int]()
     symmetric = bool((chain.get("chain_parameters") or {}).get("symmetric"))
     for hops_attr, exit_attr in DIRECTIONS if symmetric else DIRECTIONS[:1]:
-        _assign_direction(chain, old, hops_attr, exit_attr, used)
+        _assign_direction(chain, old, hops_attr, exit_attr, stored, taken_now)
     if not symmetric:
         chain.pop(REVERSE_HOP_LABELS, None)
         chain.pop(REVERSE_EXIT_LABEL, None)
 
 
 def _assign_direction(
-    chain: JsonDict, old: Mapping[str, Any], hops_attr: str, exit_attr: str, used: set[int]
+    chain: JsonDict,
+    old: Mapping[str, Any],
+    hops_attr: str,
+    exit_attr: str,
+    stored: NumbersInUse,
+    taken_now: set[int],
 ) -> None:
-    """One direction's labels; what it takes is added to `used`."""
+    """One direction's labels; what it takes is added to `taken_now`."""
     old_hops: Mapping[str, int] = old.get(hops_attr) or {}
     groups = list(chain["port_pair_groups"])
     joining = [g for g in groups if g not in old_hops]
     exit_label = old.get(exit_attr)
-    fresh_labels = _take(used, len(joining) + (exit_label is None), chain["id"])
-    used.update(fresh_labels)
+    fresh_labels = _take(stored, taken_now, len(joining) + (exit_label is None), chain["id"])
+    taken_now.update(fresh_labels)
     fresh = iter(fresh_labels)
     chain[hops_attr] = {g: int(old_hops[g]) if g in old_hops else next(fresh) for g in groups}
     chain[exit_attr] = int(exit_label) if exit_label is not None else next(fresh)
 
 
-def _labels_of_other_chains(snap: Snapshot, chain_id: str) -> set[int]:
-    used: set[int] = set()
-    for other_id, other in snap.of("port_chain").items():
-        if other_id != chain_id:
-            used |= labels_of(other)
-    return used
-
-
-def _take(used: set[int], count: int, chain_id: str) -> list[int]:
-    """The `count` lowest labels in MIN_LABEL..MAX_LABEL not in `used`."""
+def _take(stored: NumbersInUse, taken_now: set[int], count: int, chain_id: str) -> list[int]:
+    """The `count` lowest labels in MIN_LABEL..MAX_LABEL neither stored nor in `taken_now`."""
     taken: list[int] = []
     start = MIN_LABEL
     for _ in range(count):
-        label = lowest_free(used, start, MAX_LABEL)
+        label = stored.lowest_free(start, MAX_LABEL, taken_now)
         if label is None:
             raise err.PortChainUnavailableLabel(
                 id=chain_id, needed=count, free=len(taken), first=MIN_LABEL, last=MAX_LABEL
@@ -98,3 +96,6 @@ def _take(used: set[int], count: int, chain_id: str) -> list[int]:
         taken.append(label)
         start = label + 1
     return taken
+
+
+CHAIN_LABELS = numbers_index("chain_labels", "port_chain", labels_of)
