@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 from steerflow.api.sfc_chains import CHAIN_IDS
 from steerflow.api.sfc_conflicts import basic_conflict
-from steerflow.api.sfc_index import CHAIN_CLASSIFIERS, CHAIN_GROUP_LISTS
+from steerflow.api.sfc_index import (
+    CHAIN_CLASSIFIERS,
+    CHAIN_GROUP_LISTS,
+    CLASSIFIER_BLOCKS,
+    classifier_candidates,
+)
 from steerflow.api.sfc_labels import CHAIN_LABELS, labels_of
 from steerflow.api.txn import Snapshot
 from steerflow.model.sfc import FlowClassifier
@@ -72,6 +77,7 @@ def test_the_carried_index_equals_a_fresh_one_and_misses_no_overlap(
 ) -> None:
     snap = Snapshot(1, states[0])
     snap.index(CHAIN_CLASSIFIERS)
+    snap.index(CLASSIFIER_BLOCKS)
     for revision, (before, after) in enumerate(itertools.pairwise(states), start=2):
         snap = snap.followed_by(revision, after, _changes(before, after))
         carried = snap.index(CHAIN_CLASSIFIERS)
@@ -85,6 +91,14 @@ def test_the_carried_index_equals_a_fresh_one_and_misses_no_overlap(
             if basic_conflict(FlowClassifier.from_dict(after["flow_classifier"][fc_id]), mine)
         }
         assert overlapping <= carried.candidates([mine])
+        blocks = snap.index(CLASSIFIER_BLOCKS)
+        assert blocks == Snapshot(revision, after).index(CLASSIFIER_BLOCKS)
+        overlapping_fcs = {
+            fc_id
+            for fc_id, fc in after["flow_classifier"].items()
+            if basic_conflict(FlowClassifier.from_dict(fc), mine)
+        }
+        assert overlapping_fcs <= classifier_candidates(blocks, mine, after["flow_classifier"])
         assert dict(carried.holder.items()) == {
             fc_id: chain_id
             for chain_id, chain in after["port_chain"].items()

@@ -7,13 +7,18 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 
 from steerflow.api import sfc_errors as err
-from steerflow.api.base import StoredResource, can_see, require_visible, visible_objects
+from steerflow.api.base import StoredResource, can_see, require_visible
 from steerflow.api.context import Context
 from steerflow.api.errors import InvalidInput
 from steerflow.api.numbers import numbers_index
 from steerflow.api.sfc_attributes import FLOW_CLASSIFIER, MAX_CHAIN_ID, PORT_CHAIN
 from steerflow.api.sfc_conflicts import basic_conflict, conflict
-from steerflow.api.sfc_index import CHAIN_CLASSIFIERS, CHAIN_GROUP_LISTS
+from steerflow.api.sfc_index import (
+    CHAIN_CLASSIFIERS,
+    CHAIN_GROUP_LISTS,
+    CLASSIFIER_BLOCKS,
+    classifier_candidates,
+)
 from steerflow.api.sfc_labels import LABEL_ATTRIBUTES, assign_labels
 from steerflow.api.sfc_pairs import SFC_PREFIX
 from steerflow.api.sfc_refs import (
@@ -48,9 +53,11 @@ class FlowClassifiers(StoredResource):
             if port is not None:
                 require_visible(ctx, snap, "port", port, err.FlowClassifierPortNotFound)
         new = FlowClassifier.from_dict(obj)
-        for other in visible_objects(ctx, snap, self.resource).values():
-            if conflict(new, parsed_classifier(other)):
-                raise err.FlowClassifierInConflict(id=other["id"])
+        every = snap.of(self.resource)
+        for other_id in sorted(classifier_candidates(snap.index(CLASSIFIER_BLOCKS), new, every)):
+            other = every[other_id]
+            if can_see(ctx, other) and conflict(new, parsed_classifier(other)):
+                raise err.FlowClassifierInConflict(id=other_id)
         return obj, []
 
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:

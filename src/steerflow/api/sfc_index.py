@@ -1,6 +1,7 @@
 """Snapshot indexes of the port chains, so that a chain write does not read every chain: the chains'
 classifiers by destination port (who holds a classifier, whose classifiers may overlap one: rules 28
-and 29), and the chains by ordered group list (rule 26).
+and 29), the chains by ordered group list (rule 26), and the classifiers themselves by destination
+port (rule 13).
 
 Two classifiers can only overlap if their destination port ranges do, so each chain is filed under
 the 256-port blocks its classifiers' destination ranges cover; a classifier with no destination range
@@ -136,4 +137,41 @@ def _update_lists(lists: GroupLists, before: Snapshot, after: Snapshot, changed:
 
 CHAIN_GROUP_LISTS = register(
     Derived("chain_group_lists", frozenset({"port_chain"}), _build_lists, _update_lists)
+)
+
+
+Blocks = Mapping[int, frozenset[str]]  # destination block (or WIDE) -> classifier ids
+
+
+def classifier_candidates(blocks: Blocks, mine: FlowClassifier, every: Iterable[str]) -> set[str]:
+    """The classifiers whose destination range may overlap `mine`'s (a superset; `every`: all ids)."""
+    wanted = _blocks(mine)
+    if wanted == (WIDE,):
+        return set(every)
+    return {fc_id for block in (*wanted, WIDE) for fc_id in blocks.get(block, frozenset())}
+
+
+def _build_blocks(snap: Snapshot) -> Blocks:
+    found: dict[int, set[str]] = {}
+    for fc_id, doc in snap.of("flow_classifier").items():
+        for block in _blocks(parsed_classifier(doc)):
+            found.setdefault(block, set()).add(fc_id)
+    return {block: frozenset(ids) for block, ids in found.items()}
+
+
+def _update_blocks(blocks: Blocks, before: Snapshot, after: Snapshot, changed: set[Change]) -> Blocks:
+    out = dict(blocks)
+    for fc_id in {id for kind, id in changed if kind == "flow_classifier"}:
+        old, new = before.find("flow_classifier", fc_id), after.find("flow_classifier", fc_id)
+        for block in _blocks(parsed_classifier(old)) if old is not None else ():
+            out[block] = out.get(block, frozenset()) - {fc_id}
+            if not out[block]:
+                del out[block]
+        for block in _blocks(parsed_classifier(new)) if new is not None else ():
+            out[block] = out.get(block, frozenset()) | {fc_id}
+    return out
+
+
+CLASSIFIER_BLOCKS = register(
+    Derived("classifier_blocks", frozenset({"flow_classifier"}), _build_blocks, _update_blocks)
 )
