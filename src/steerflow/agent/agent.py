@@ -197,7 +197,7 @@ class Agent:
         compiler = self._compiler or ChassisCompiler(self.config.chassis, TUNNEL_OFPORT)
         self._compiler = None  # until this compile completes: a failed one leaves a half-updated state
         with cache.taken() as (revision, objects, changed):
-            delta = compiler.compile(objects, changed if compiler.compiled else None)
+            delta = compiler.compile(objects, changed)  # a new compiler compiles everything
         self._compiler = compiler
         self.compiles += 1
         unapplied = self._unapplied

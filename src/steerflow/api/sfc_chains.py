@@ -24,7 +24,6 @@ from steerflow.api.sfc_pairs import SFC_PREFIX
 from steerflow.api.sfc_refs import (
     graph_holding_chain,
     group_correlations,
-    parsed_classifier,
 )
 from steerflow.api.txn import Snapshot
 from steerflow.model.sfc import FlowClassifier
@@ -56,7 +55,7 @@ class FlowClassifiers(StoredResource):
         every = snap.of(self.resource)
         for other_id in sorted(classifier_candidates(snap.index(CLASSIFIER_BLOCKS), new, every)):
             other = every[other_id]
-            if can_see(ctx, other) and conflict(new, parsed_classifier(other)):
+            if can_see(ctx, other) and conflict(new, FlowClassifier.from_dict(other)):
                 raise err.FlowClassifierInConflict(id=other_id)
         return obj, []
 

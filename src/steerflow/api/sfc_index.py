@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from steerflow.api.sfc_refs import parsed_classifier
 from steerflow.api.txn import Change, Derived, Snapshot, register
 from steerflow.model.sfc import FlowClassifier
 
@@ -54,7 +53,7 @@ def _chain_classifiers(snap: Snapshot, chain_id: str) -> tuple[FlowClassifier, .
     if chain is None:
         return ()
     found = (snap.find("flow_classifier", fc_id) for fc_id in chain["flow_classifiers"])
-    return tuple(parsed_classifier(fc) for fc in found if fc is not None)
+    return tuple(FlowClassifier.from_dict(fc) for fc in found if fc is not None)
 
 
 def _build(snap: Snapshot) -> ChainClassifiers:
@@ -154,7 +153,7 @@ def classifier_candidates(blocks: Blocks, mine: FlowClassifier, every: Iterable[
 def _build_blocks(snap: Snapshot) -> Blocks:
     found: dict[int, set[str]] = {}
     for fc_id, doc in snap.of("flow_classifier").items():
-        for block in _blocks(parsed_classifier(doc)):
+        for block in _blocks(FlowClassifier.from_dict(doc)):
             found.setdefault(block, set()).add(fc_id)
     return {block: frozenset(ids) for block, ids in found.items()}
 
@@ -163,11 +162,11 @@ def _update_blocks(blocks: Blocks, before: Snapshot, after: Snapshot, changed: s
     out = dict(blocks)
     for fc_id in {id for kind, id in changed if kind == "flow_classifier"}:
         old, new = before.find("flow_classifier", fc_id), after.find("flow_classifier", fc_id)
-        for block in _blocks(parsed_classifier(old)) if old is not None else ():
+        for block in _blocks(FlowClassifier.from_dict(old)) if old is not None else ():
             out[block] = out.get(block, frozenset()) - {fc_id}
             if not out[block]:
                 del out[block]
-        for block in _blocks(parsed_classifier(new)) if new is not None else ():
+        for block in _blocks(FlowClassifier.from_dict(new)) if new is not None else ():
             out[block] = out.get(block, frozenset()) | {fc_id}
     return out
 

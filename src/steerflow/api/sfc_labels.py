@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from steerflow.api import sfc_errors as err
-from steerflow.api.docmemo import per_document
 from steerflow.api.numbers import NumbersInUse, numbers_index
 from steerflow.api.sfc_attributes import (
     EXIT_LABEL,
@@ -29,7 +28,6 @@ LABEL_ATTRIBUTES = frozenset({HOP_LABELS, EXIT_LABEL, REVERSE_HOP_LABELS, REVERS
 DIRECTIONS = ((HOP_LABELS, EXIT_LABEL), (REVERSE_HOP_LABELS, REVERSE_EXIT_LABEL))
 
 
-@per_document
 def labels_of(chain: Mapping[str, Any]) -> frozenset[int]:
     """Every label a stored chain holds, both directions (none for a chain stored before labels)."""
     labels: set[int] = set()

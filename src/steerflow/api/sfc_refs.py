@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
-from steerflow.api.docmemo import per_document
 from steerflow.api.txn import Snapshot
 from steerflow.model.sfc import Correlation, FlowClassifier, PortPair
 from steerflow.nbdb.api import JsonDict
@@ -53,13 +51,7 @@ def group_correlations(snap: Snapshot, ppg_id: str) -> Iterator[tuple[str, Corre
 
 def classifiers_of_chain(snap: Snapshot, chain: JsonDict) -> list[FlowClassifier]:
     found = (snap.find("flow_classifier", fc_id) for fc_id in chain["flow_classifiers"])
-    return [parsed_classifier(fc) for fc in found if fc is not None]
-
-
-@per_document
-def parsed_classifier(doc: Mapping[str, Any]) -> FlowClassifier:
-    """`FlowClassifier.from_dict(doc)`, once per stored document (see `docmemo`)."""
-    return FlowClassifier.from_dict(doc)
+    return [FlowClassifier.from_dict(fc) for fc in found if fc is not None]
 
 
 def sfc_users_of_port(snap: Snapshot, port_id: str) -> list[tuple[str, str]]:

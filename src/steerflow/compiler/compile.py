@@ -160,11 +160,6 @@ class ChassisCompiler:
         self._chains = _Chains(driver_for=driver_for)
 
     @property
-    def compiled(self) -> bool:
-        """Whether a compile has run (the next one may then be told only what changed)."""
-        return self._view is not None
-
-    @property
     def state(self) -> DesiredState:
         """The current desired state (live: valid until the next `compile`)."""
         return DesiredState(self._union.flows, self._groups)
