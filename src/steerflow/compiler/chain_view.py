@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from steerflow.compiler.view import ChassisView, LogicalPort
+from steerflow.compiler.view import LogicalPort
 from steerflow.model.sfc import Correlation, FlowClassifier
 
 PAIR_KEY_ATTR = "pair_key"
@@ -90,13 +90,6 @@ class DocReader:
     def port(self, id: str) -> LogicalPort | None:
         self.read.add(("port", id))
         return self.ports.get(id)
-
-
-def build_chains(objects: Docs, view: ChassisView) -> tuple[Chain, ...]:
-    """Every chain that can carry traffic, sorted by chain id."""
-    ports = view.port_index
-    chains = (resolve_chain(doc, DocReader(objects, ports)) for doc in objects.get("port_chain", {}).values())
-    return tuple(sorted((c for c in chains if c is not None), key=lambda c: c.chain_id))
 
 
 def resolve_chain(doc: Mapping[str, Any], reader: DocReader) -> Chain | None:

@@ -34,9 +34,6 @@ class FlowUnion:
         """The union itself (live: read it, never keep it across `replace`)."""
         return self._flows
 
-    def units(self) -> set[UnitId]:
-        return set(self._units)
-
     def replace(self, unit: UnitId, flows: Iterable[Flow]) -> set[FlowKey]:
         """Make `flows` the whole output of `unit` (none: the unit is gone); the keys that changed."""
         new = first_claims(flows, unit)
