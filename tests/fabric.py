@@ -71,6 +71,14 @@ class Fabric:
     def delete(self, resource: str, id: str) -> None:
         self.handlers[resource].delete(ADMIN, id)
 
+    def client_and_server(self, cidr: str = "203.0.113.0/24") -> tuple[dict[str, Any], VmHandle, VmHandle]:
+        """The SFC suites' world: chassis ch1-ch3, network "net", a client VM on ch1 and a server VM on
+        ch3 (functions go where each test wants them)."""
+        for i in (1, 2, 3):
+            self.add_chassis(f"ch{i}", f"198.51.100.{10 + i}")
+        net = self.network("net", cidr)
+        return net, self.plug_vm("ch1", "client", net), self.plug_vm("ch3", "server", net)
+
     def network(self, name: str, *cidrs: str) -> dict[str, Any]:
         net = self.create("network", name=name)
         for cidr in cidrs:

@@ -21,11 +21,7 @@ def _shifted(n: int) -> list[bytes]:
 
 
 def _world(fabric: Fabric) -> tuple[dict[str, Any], VmHandle, VmHandle]:
-    for i in (1, 2, 3):
-        fabric.add_chassis(f"ch{i}", f"198.51.100.{10 + i}")
-    net = fabric.network("net", CIDR)
-    client = fabric.plug_vm("ch1", "client", net)
-    server = fabric.plug_vm("ch3", "server", net)
+    net, client, server = fabric.client_and_server(CIDR)
     fabric.lab.warm_underlay()
     return net, client, server
 

@@ -16,11 +16,7 @@ PAYLOAD = b"\x10\x20\x30"
 
 
 def test_a_group_weighted_1_to_3_spreads_1000_flows_and_keeps_each_on_its_instance(fabric: Fabric) -> None:
-    for i in (1, 2, 3):
-        fabric.add_chassis(f"ch{i}", f"198.51.100.{10 + i}")
-    net = fabric.network("net", "203.0.113.0/24")
-    client = fabric.plug_vm("ch1", "client", net)
-    server = fabric.plug_vm("ch3", "server", net)
+    net, client, server = fabric.client_and_server()
     _light, light = fabric.plug_function("ch2", "light", net, add=1)
     _heavy, heavy = fabric.plug_function("ch3", "heavy", net, add=2, weight=3)
     fabric.lab.warm_underlay()

@@ -52,11 +52,7 @@ def _settle(fabric: Fabric) -> None:
 
 
 def test_unaffected_flows_lose_nothing_while_chains_change(fabric: Fabric) -> None:
-    for i in (1, 2, 3):
-        fabric.add_chassis(f"ch{i}", f"198.51.100.{10 + i}")
-    net = fabric.network("net", "203.0.113.0/24")
-    client = fabric.plug_vm("ch1", "client", net)
-    server = fabric.plug_vm("ch3", "server", net)
+    net, client, server = fabric.client_and_server()
     _f1, p1 = fabric.plug_function("ch2", "f1", net)
     _f2, p2 = fabric.plug_function("ch3", "f2", net)
     _f3, p3 = fabric.plug_function("ch2", "f3", net)

@@ -31,11 +31,7 @@ CASES = [
 def test_every_flow_crosses_each_group_once(
     fabric: Fabric, encap: str, correlation: str | None, shape: tuple[int, ...]
 ) -> None:
-    for i in (1, 2, 3):
-        fabric.add_chassis(f"ch{i}", f"198.51.100.{10 + i}")
-    net = fabric.network("net", "203.0.113.0/24")
-    client = fabric.plug_vm("ch1", "client", net)
-    server = fabric.plug_vm("ch3", "server", net)
+    net, client, server = fabric.client_and_server()
     groups, n = [], 0
     for g, size in enumerate(shape):
         pairs = []

@@ -31,11 +31,7 @@ def _group(fabric: Fabric, name: str, pair: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("md_type", [1, 2])
 def test_aware_hops_see_origin_and_project_across_an_unaware_hop(fabric: Fabric, md_type: int) -> None:
-    for i in (1, 2, 3):
-        fabric.add_chassis(f"ch{i}", f"198.51.100.{10 + i}")
-    net = fabric.network("net", "203.0.113.0/24")
-    client = fabric.plug_vm("ch1", "client", net)
-    server = fabric.plug_vm("ch3", "server", net)
+    net, client, server = fabric.client_and_server()
     fabric.lab.warm_underlay()
     first, first_pair = fabric.plug_function("ch2", "first", net, correlation="nsh", add=1)
     _, middle_pair = fabric.plug_function("ch2", "middle", net, add=10)  # unaware

@@ -36,11 +36,7 @@ def _group(fabric: Fabric, name: str, pair: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("encap", ["mpls", "nsh"])
 def test_one_unaware_function_shared_by_two_chains(fabric: Fabric, encap: str) -> None:
-    for i in (1, 2, 3):
-        fabric.add_chassis(f"ch{i}", f"198.51.100.{10 + i}")
-    net: dict[str, Any] = fabric.network("net", "203.0.113.0/24")
-    client = fabric.plug_vm("ch1", "client", net)
-    server = fabric.plug_vm("ch3", "server", net)
+    net, client, server = fabric.client_and_server()
     fabric.lab.warm_underlay()
     # the shared group is reached through a tunnel (the header is stripped on ch2), fA is local to it
     shared = _group(fabric, "shared", fabric.plug_function("ch2", "shared", net, add=1)[1])

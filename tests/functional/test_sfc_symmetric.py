@@ -82,11 +82,7 @@ def _replies(client: VmHandle, server: VmHandle) -> dict[int, int]:
 def test_symmetric_forward_and_reverse_of_each_flow_meet_the_same_instances(
     fabric: Fabric, tmp_path: Path
 ) -> None:
-    for i in (1, 2, 3):
-        fabric.add_chassis(f"ch{i}", f"198.51.100.{10 + i}")
-    net = fabric.network("net", "203.0.113.0/24")
-    client = fabric.plug_vm("ch1", "client", net)
-    server = fabric.plug_vm("ch3", "server", net)
+    net, client, server = fabric.client_and_server()
     fa, a = fabric.plug_function("ch2", "a", net, add=1)
     fb, b = fabric.plug_function("ch3", "b", net, add=2)
     fc_, c = fabric.plug_function("ch1", "c", net, add=10)
