@@ -31,6 +31,7 @@ from tests.lab_fixtures import LabFactory
 
 ADMIN = Context.admin()
 APPLY_TIMEOUT = 30.0
+RETIRE_GRACE = 1.0  # what changed chains stop using lingers this long (`compiler.rollout`)
 
 
 @dataclass
@@ -55,7 +56,8 @@ class Fabric:
         return handle
 
     def start_agent(self, name: str) -> AgentProcess:
-        agent = start_agent(self.chassis[name], self.nb_url, self.workdir / f"agent-{name}.log")
+        log = self.workdir / f"agent-{name}.log"
+        agent = start_agent(self.chassis[name], self.nb_url, log, extra=("--retire-grace", str(RETIRE_GRACE)))
         self.agents[name] = agent
         return agent
 
@@ -140,19 +142,29 @@ class Fabric:
         return revision
 
     def assert_switches_hold_compiled_state(self) -> None:
-        """Each switch holds exactly what the compiler computes from the NB now: no stale flow remains."""
+        """Each switch holds exactly what the compiler computes from the NB now: no stale flow remains
+        once what changed chains stopped using has had its grace (`RETIRE_GRACE`)."""
         _rev, records = self.store.snapshot()
         objects: dict[str, dict[str, Any]] = {}
         for rec in records:
             objects.setdefault(rec.kind, {})[rec.id] = rec.value
+        deadline = time.monotonic() + RETIRE_GRACE + APPLY_TIMEOUT / 3
         for name, ch in self.chassis.items():
-            desired = compile_nb(objects, name, TUNNEL_OFPORT)
-            installed = sorted(_flow_identity(line) for line in ch.dump_flows() if "priority=" in line)
-            compiled = sorted(_flow_identity(str(flow)) for flow in desired.flows.values())
+            compiled = sorted(
+                _flow_identity(str(f)) for f in compile_nb(objects, name, TUNNEL_OFPORT).flows.values()
+            )
+            installed = _installed_flows(ch)
+            while installed != compiled and time.monotonic() < deadline:
+                time.sleep(0.1)
+                installed = _installed_flows(ch)
             assert compiled and installed == compiled, f"{name} differs from the compiler's output"
 
     def agent_logs(self) -> str:
         return "\n".join(f"--- agent {n} ---\n{a.log_text()[-4000:]}" for n, a in self.agents.items())
+
+
+def _installed_flows(ch: ChassisHandle) -> list[str]:
+    return sorted(_flow_identity(line) for line in ch.dump_flows() if "priority=" in line)
 
 
 def _flow_identity(flow: str) -> str:

@@ -25,12 +25,16 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], 9))
 s.settimeout(float(sys.argv[2]))
 print("ready", flush=True)
-seen = set()
+import time
+seen = {}
 try:
     while len(seen) < int(sys.argv[3]):
-        seen.add(int.from_bytes(s.recv(64)[:4], "big"))
+        seen[int.from_bytes(s.recv(64)[:4], "big")] = time.time()
 except TimeoutError:
     pass
+# where each gap is: the missing number and the arrival time of the datagram before it, if any
+gaps = [f"{i}@{seen.get(i - 1, 0):.3f}" for i in range(int(sys.argv[3])) if i not in seen]
+print("gaps:", *gaps, flush=True)
 print(len(seen), flush=True)
 """
 SEND = """
@@ -70,6 +74,7 @@ def test_unaffected_flows_lose_nothing_while_chains_change(fabric: Fabric) -> No
     receiver = _netns_python(server, RECEIVE, server.ipv4, "20", str(STREAM_PACKETS))
     assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
     sender = _netns_python(client, SEND, server.ipv4, str(STREAM_PACKETS), str(INTERVAL))
+    timeline: list[tuple[float, str]] = [(time.time(), "sender started")]
     try:
         updates = [
             {"port_pair_groups": [g1, g2]},
@@ -93,4 +98,6 @@ def test_unaffected_flows_lose_nothing_while_chains_change(fabric: Fabric) -> No
         for proc in (sender, receiver):
             if proc.poll() is None:
                 proc.kill()
-    assert int(out.strip().splitlines()[-1]) == STREAM_PACKETS, "the unaffected stream lost datagrams"
+    gaps, received = out.strip().splitlines()[-2:]
+    steps = "\n".join(f"  {at:.3f} {what}" for at, what in timeline)
+    assert int(received) == STREAM_PACKETS, f"the unaffected stream lost datagrams: {gaps}\n{steps}"

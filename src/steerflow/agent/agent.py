@@ -23,6 +23,7 @@ from steerflow.agent.nbcache import CacheUpdate, NbCache
 from steerflow.agent.status import report_applied
 from steerflow.api.errors import NeutronError
 from steerflow.compiler.compile import ChassisCompiler
+from steerflow.compiler.rollout import RolloutTimes
 from steerflow.flows.types import FlowKey
 from steerflow.nbdb.api import NorthboundStore, StoreError
 from steerflow.nbdb.url import open_store
@@ -33,6 +34,7 @@ from steerflow.southbound.ovsdb import TUNNEL_OFPORT, BridgeReport, OvsdbClient,
 
 LOG = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
+DEFAULT_ROLLOUT = RolloutTimes()
 BRIDGE_ATTEMPTS = 8
 
 
@@ -45,6 +47,7 @@ class AgentConfig:
     bridge: str = "br-int"
     datapath_type: str = "netdev"
     openflow: str | None = None  # unix:PATH of the bridge's management socket; default beside ovsdb's
+    rollout: RolloutTimes = DEFAULT_ROLLOUT  # how changed chains go into force (`compiler.rollout`)
 
     @property
     def openflow_target(self) -> str:
@@ -67,6 +70,8 @@ class Agent:
         self._retry: asyncio.TimerHandle | None = None
         self._compiler: ChassisCompiler | None = None  # None: compile from scratch next round
         self._unapplied: set[FlowKey] | None = None  # keys changed since the last apply; None: all
+        self._reported_in_force = 0  # the applied (in force) revision last reported
+        self._timer: asyncio.TimerHandle | None = None  # wakes when a rollout has something to do
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
@@ -134,6 +139,8 @@ class Agent:
         if update.relevant:
             self._unreported = True
             self._wake.set()
+        elif update.status and self._compiler is not None and self._compiler.waiting:
+            self._wake.set()  # another chassis' report may put a waiting chain in force
 
     async def _converge_until(
         self,
@@ -175,6 +182,7 @@ class Agent:
             self._schedule_retry()
             return
         self._unapplied = set()
+        self._arm_timer(compiler)
         heap.settle()  # the desired state and the switch's record live long: keep the collector off them
         if result.flow_mods_sent or result.group_mods_sent or result.resynced:
             LOG.info(
@@ -188,16 +196,30 @@ class Agent:
                 (compiled - started) * 1000,
                 (time.perf_counter() - compiled) * 1000,
             )
-        if report:
-            await self._report(store, revision)
+        in_force = compiler.in_force_revision(revision)
+        if report or in_force > self._reported_in_force:
+            await self._report(store, in_force, revision)
+
+    def _arm_timer(self, compiler: ChassisCompiler) -> None:
+        """Wake when a rollout times out or a retired view's grace ends."""
+        if self._timer is not None:
+            self._timer.cancel()
+        deadline = compiler.next_deadline()
+        if deadline is not None:
+            delay = max(0.0, deadline - time.monotonic()) + 0.001
+            self._timer = asyncio.get_running_loop().call_later(delay, self._wake.set)
 
     def _compile(self, cache: NbCache) -> tuple[int, ChassisCompiler, int | None]:
         """Bring the desired state to the cache's revision: (revision, compiler, flow keys changed, or
         None when compiled from scratch); `_unapplied` collects the keys until an apply succeeds."""
-        compiler = self._compiler or ChassisCompiler(self.config.chassis, TUNNEL_OFPORT)
+        compiler = self._compiler or ChassisCompiler(
+            self.config.chassis, TUNNEL_OFPORT, times=self.config.rollout
+        )
         self._compiler = None  # until this compile completes: a failed one leaves a half-updated state
         with cache.taken() as (revision, objects, changed):
-            delta = compiler.compile(objects, changed)  # a new compiler compiles everything
+            # a new compiler compiles everything; a rollout waits for the revision of the last change
+            # (other chassis report no revision that only carried status)
+            delta = compiler.compile(objects, changed, revision=cache.desired_revision, now=time.monotonic())
         self._compiler = compiler
         self.compiles += 1
         unapplied = self._unapplied
@@ -212,10 +234,12 @@ class Agent:
     def _retry_due(self) -> bool:
         return self._retry is not None and self._retry.when() <= asyncio.get_running_loop().time()
 
-    async def _report(self, store: NorthboundStore, revision: int) -> None:
+    async def _report(self, store: NorthboundStore, in_force: int, installed: int) -> None:
         try:
-            await asyncio.to_thread(report_applied, store, self.config.chassis, revision)
+            await asyncio.to_thread(report_applied, store, self.config.chassis, in_force, installed)
         except (StoreError, NeutronError) as exc:
-            LOG.warning("could not report applied revision %d: %s; retrying", revision, exc)
+            LOG.warning("could not report applied revision %d: %s; retrying", in_force, exc)
             self._unreported = True
             self._schedule_retry()
+            return
+        self._reported_in_force = max(self._reported_in_force, in_force)

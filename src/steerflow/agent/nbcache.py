@@ -26,6 +26,7 @@ class CacheUpdate:
 
     revision: int
     relevant: bool
+    status: bool = False  # a chassis status report arrived (what a waiting rollout waits for)
 
 
 Listener = Callable[[CacheUpdate], None]
@@ -43,6 +44,7 @@ class NbCache:
         self._objects: dict[str, dict[str, JsonDict]] = {}
         self._changed: Changed | None = None
         self.revision = 0
+        self.desired_revision = 0  # the newest revision that changed more than chassis status
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -54,6 +56,7 @@ class NbCache:
             objects.setdefault(rec.kind, {})[rec.id] = rec.value
         with self._lock:
             self._objects, self.revision, self._changed = objects, revision, None
+            self.desired_revision = revision
         LOG.info("NB cache loaded at revision %d (%d objects)", revision, len(records))
         return revision
 
@@ -95,7 +98,8 @@ class NbCache:
                 for rec in batch.snapshot:
                     self._objects.setdefault(rec.kind, {})[rec.id] = rec.value
                 self._changed = None
-                relevant = True
+                relevant = status = True
+                self.desired_revision = batch.revision
             else:
                 for event in batch.events:
                     bucket = self._objects.setdefault(event.kind, {})
@@ -106,5 +110,8 @@ class NbCache:
                     if self._changed is not None and event.kind not in STATUS_KINDS:
                         self._changed.add((event.kind, event.id))
                 relevant = any(e.kind not in STATUS_KINDS for e in batch.events)
+                status = any(e.kind in STATUS_KINDS for e in batch.events)
+                desired = [e.revision for e in batch.events if e.kind not in STATUS_KINDS]
+                self.desired_revision = max(desired, default=self.desired_revision)
             self.revision = batch.revision
-        return CacheUpdate(batch.revision, relevant)
+        return CacheUpdate(batch.revision, relevant, status)

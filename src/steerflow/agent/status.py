@@ -1,7 +1,11 @@
 """Applied revisions: each agent says which NB revision its switch holds; callers wait until all do.
 
 The report lives in its own NB kind, `chassis_status`, which agents treat as status, not desired state:
-a report never makes another agent recompile, so reports cannot chase each other around the cluster.
+a report makes another agent compile only while one of its chains waits for it (`compiler.rollout`),
+so reports cannot chase each other around the cluster. Two revisions are reported: `installed_revision`,
+what the switch holds (changed chains included, not yet in force: other chassis wait for this before
+sending to them) and `applied_revision`, the newest revision whose changes are all in force (what
+`wait_applied`, `?wait` and the CLI wait for).
 """
 
 from __future__ import annotations
@@ -10,22 +14,28 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from steerflow.compiler.rollout import APPLIED_ATTR, INSTALLED_ATTR
+from steerflow.compiler.rollout import STATUS_KIND as STATUS_KIND  # re-exported: the kind agents report in
 from steerflow.nbdb.api import NorthboundStore, Put
 
-STATUS_KIND = "chassis_status"
 
-
-def report_applied(store: NorthboundStore, chassis: str, revision: int) -> None:
-    """Record that `chassis` has installed everything up to NB `revision` (monotonic: never goes back).
+def report_applied(store: NorthboundStore, chassis: str, revision: int, installed: int | None = None) -> None:
+    """Record that `chassis` has everything up to NB `revision` in force, and has installed up to
+    `installed` (default: `revision`); monotonic: never goes back.
 
     Only the chassis' own agent writes its status document, so this is a plain read and write of one
     object: no optimistic transaction over the whole store, which would lose races against every other
     writer under load.
     """
+    installed = revision if installed is None else max(installed, revision)
     current = store.get(STATUS_KIND, chassis)
-    if current is not None and int(current.value.get("applied_revision", 0)) >= revision:
-        return
-    doc = {"id": chassis, "chassis": chassis, "applied_revision": revision, "reported_at": time.time()}
+    if current is not None:
+        held = int(current.value.get(APPLIED_ATTR, 0)), int(current.value.get(INSTALLED_ATTR, 0))
+        if held[0] >= revision and held[1] >= installed:
+            return
+        revision, installed = max(held[0], revision), max(held[1], installed)
+    doc = {"id": chassis, "chassis": chassis, APPLIED_ATTR: revision, INSTALLED_ATTR: installed}
+    doc["reported_at"] = time.time()
     store.commit([Put(STATUS_KIND, chassis, doc)])
 
 
@@ -45,7 +55,7 @@ class WaitResult:
 
 def applied_revisions(store: NorthboundStore) -> dict[str, int]:
     """Every registered chassis and the revision it has applied (0 if it never reported)."""
-    reports = {r.id: int(r.value.get("applied_revision", 0)) for r in store.list(STATUS_KIND)}
+    reports = {r.id: int(r.value.get(APPLIED_ATTR, 0)) for r in store.list(STATUS_KIND)}
     return {c.id: reports.get(c.id, 0) for c in store.list("chassis")}
 
 

@@ -31,10 +31,22 @@ def agent(
     openflow: Annotated[
         str | None, typer.Option(help="Bridge management socket unix:PATH. Default: beside the OVSDB socket.")
     ] = None,
+    ready_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds a changed chain waits for the chassis it newly sends to (then goes on)."),
+    ] = 5.0,
+    retire_grace: Annotated[
+        float, typer.Option(help="Seconds what a changed chain no longer uses stays installed.")
+    ] = 5.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Run the local controller of one chassis until SIGTERM/SIGINT."""
     from steerflow.agent.agent import Agent, AgentConfig
+    from steerflow.compiler.rollout import RolloutTimes
+
+    if ready_timeout < 0 or retire_grace < 0:
+        print_error("--ready-timeout and --retire-grace take seconds, 0 or more")
+        raise typer.Exit(2)
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -42,7 +54,7 @@ def agent(
     )
     config = AgentConfig(
         chassis=chassis, encap_ip=encap_ip, ovsdb=ovsdb, nb_url=nb, bridge=bridge,
-        datapath_type=datapath, openflow=openflow,
+        datapath_type=datapath, openflow=openflow, rollout=RolloutTimes(ready_timeout, retire_grace),
     )  # fmt: skip
     try:
         asyncio.run(_run_until_signalled(Agent(config)))

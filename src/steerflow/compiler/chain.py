@@ -81,9 +81,15 @@ class InstanceUse:
     instance: Instance
     chain_id: str
     reverse: bool
-    position: int
+    label: int  # the hop's label: stable while a chain changes (its position is not)
     correlation: str
     remembered: bool = False  # its connections are remembered for the header's sake (`remembers`)
+
+    @property
+    def identity(self) -> tuple[int, str, bool, int]:
+        """What tells uses apart: the same (instance, chain, direction, hop) in two views of a chain
+        (see `rollout`) is one use."""
+        return (self.instance.key, self.chain_id, self.reverse, self.label)
 
 
 def instance_uses(chain: Chain, driver_for: DriverFor) -> Iterator[InstanceUse]:
@@ -94,19 +100,22 @@ def instance_uses(chain: Chain, driver_for: DriverFor) -> Iterator[InstanceUse]:
             for inst in hop.instances:
                 remembered = driver.remembers(direction, inst)
                 yield InstanceUse(
-                    inst, chain.id, direction.reverse, hop.position, str(chain.correlation), remembered
+                    inst, chain.id, direction.reverse, hop.label, str(chain.correlation), remembered
                 )
 
 
 def chain_unit(
-    view: ChassisView, chain: Chain, shared: AbstractSet[int], driver_for: DriverFor
+    view: ChassisView, chain: Chain, shared: AbstractSet[int], driver_for: DriverFor, *, entry: bool = True
 ) -> list[Flow]:
     """The flows of one chain, both directions, except the delivery to its instances (`instance_unit`:
-    chains share those). `shared`: the tracked instances (conntrack remembers their connections)."""
+    chains share those). `shared`: the tracked instances (conntrack remembers their connections).
+    `entry` False: without classification, so nothing enters the chain here (`rollout`: a view that is
+    not in force yet, or no longer)."""
     flows: list[Flow] = []
     for direction in with_reverses((chain,)):
         driver = driver_for(str(direction.correlation))
-        flows.extend(_classify(view, direction))
+        if entry:
+            flows.extend(_classify(view, direction))
         flows.append(_exit(direction))
         flows.extend(_metadata(view, direction, driver))
         for hop in direction.hops:

@@ -27,6 +27,13 @@ from steerflow.compiler.chain import (
 from steerflow.compiler.chain_view import LOCAL_PORTS, Chain, Dependency, DocReader, Docs, resolve_chain
 from steerflow.compiler.encap import driver
 from steerflow.compiler.l2 import l2_flows, l2_groups
+from steerflow.compiler.rollout import (
+    IMMEDIATE,
+    STATUS_KIND,
+    ChainRollout,
+    RolloutTimes,
+    installed_revisions,
+)
 from steerflow.compiler.union import FlowUnion, UnitId
 from steerflow.compiler.view import ChassisView, build_view
 from steerflow.flows.types import Flow, FlowKey, Group
@@ -36,6 +43,7 @@ LOG = logging.getLogger(__name__)
 
 L2_UNIT: UnitId = (0, 0, "l2")
 INFRA_UNIT: UnitId = (1, 0, "infra")
+INSTANCE_RANK, IN_FORCE_RANK, PENDING_RANK, RETIRING_RANK = 2, 3, 4, 5  # the lower wins a shared key
 PORT_KINDS = frozenset({"port", "port_binding"})  # a binding's id is its port's id
 GLOBAL_KINDS = frozenset({"network", "chassis"})  # keys and underlay addresses every unit uses
 
@@ -73,12 +81,13 @@ def compile_chassis(view: ChassisView) -> DesiredState:
 
 @dataclass
 class _Chains:
-    """The resolved chains and what ties them to the rest of the model."""
+    """The chains' views (`rollout`) and what ties them to the rest of the model."""
 
-    resolved: dict[str, Chain] = field(default_factory=dict)  # by document id (inert ones absent)
-    units: dict[str, UnitId] = field(default_factory=dict)
+    rollouts: dict[str, ChainRollout] = field(default_factory=dict)  # by document id
+    units: dict[str, set[UnitId]] = field(default_factory=dict)
     deps: dict[str, frozenset[Dependency]] = field(default_factory=dict)
     dependents: dict[Dependency, set[str]] = field(default_factory=dict)
+    held: dict[str, list[InstanceUse]] = field(default_factory=dict)  # chain -> its views' uses
     uses: dict[int, dict[str, list[InstanceUse]]] = field(default_factory=dict)  # instance -> chain ->
     unaware: Counter[int] = field(default_factory=Counter)  # instance -> unaware (chain, hop)s served
     remembered: Counter[int] = field(default_factory=Counter)  # instance -> uses losing metadata
@@ -91,36 +100,34 @@ class _Chains:
         for dep in self.deps[chain_id]:
             self.dependents.setdefault(dep, set()).add(chain_id)
 
-    def concerned(self, deps: Iterable[Dependency]) -> set[str]:
-        return {chain_id for dep in deps for chain_id in self.dependents.get(dep, ())}
-
-    def forget(self, chain_id: str) -> set[int]:
-        """Drop a chain's resolution; the instances it used."""
+    def undepend(self, chain_id: str) -> None:
         for dep in self.deps.pop(chain_id, ()):
             users = self.dependents[dep]
             users.discard(chain_id)
             if not users:
                 del self.dependents[dep]
-        old = self.resolved.pop(chain_id, None)
-        uses = list(instance_uses(old, self.driver_for)) if old is not None else []
-        for use in uses:
-            key = use.instance.key
-            by_chain = self.uses.get(key)  # gone already when the chain uses the instance twice
+
+    def concerned(self, deps: Iterable[Dependency]) -> set[str]:
+        return {chain_id for dep in deps for chain_id in self.dependents.get(dep, ())}
+
+    def refresh_uses(self, chain_id: str) -> set[int]:
+        """Replace the chain's registered uses with those of its views now; the instances touched."""
+        old = self.held.pop(chain_id, [])
+        for use in old:
+            by_chain = self.uses.get(use.instance.key)  # gone already when the chain uses it twice
             if by_chain is not None:
                 by_chain.pop(chain_id, None)
                 if not by_chain:
-                    del self.uses[key]
+                    del self.uses[use.instance.key]
             self._count(use, -1)
-        return {use.instance.key for use in uses}
-
-    def adopt(self, chain_id: str, chain: Chain) -> set[int]:
-        """Record a resolved chain; the instances it uses."""
-        self.resolved[chain_id] = chain
-        uses = list(instance_uses(chain, self.driver_for))
-        for use in uses:
+        rollout = self.rollouts.get(chain_id)
+        new = _distinct_uses(rollout.views() if rollout else (), self.driver_for)
+        for use in new:
             self.uses.setdefault(use.instance.key, {}).setdefault(chain_id, []).append(use)
             self._count(use, +1)
-        return {use.instance.key for use in uses}
+        if new:
+            self.held[chain_id] = new
+        return {use.instance.key for use in (*old, *new)}
 
     def _count(self, use: InstanceUse, step: int) -> None:
         key = use.instance.key
@@ -147,28 +154,72 @@ class _Chains:
         return flipped
 
 
-class ChassisCompiler:
-    """The desired state of one chassis, recompiled by the units a change concerns."""
+def _distinct_uses(views: Iterable[Chain], driver_for: DriverFor) -> list[InstanceUse]:
+    """The uses of a chain's views, each (instance, direction, hop) once: the newest view's."""
+    found: dict[tuple[int, str, bool, int], InstanceUse] = {}
+    for chain in views:
+        for use in instance_uses(chain, driver_for):
+            found.setdefault(use.identity, use)
+    return list(found.values())
 
-    def __init__(self, chassis: str, tunnel_ofport: int, driver_for: DriverFor = driver) -> None:
+
+class ChassisCompiler:
+    """The desired state of one chassis, recompiled by the units a change concerns.
+
+    `times`: how changed chains roll out (`rollout`); the default, `IMMEDIATE`, puts every change in
+    force at once (what compiling from scratch gives); the agent stages them."""
+
+    def __init__(
+        self,
+        chassis: str,
+        tunnel_ofport: int,
+        driver_for: DriverFor = driver,
+        times: RolloutTimes = IMMEDIATE,
+    ) -> None:
         self.chassis = chassis
         self.tunnel_ofport = tunnel_ofport
         self.driver_for = driver_for
+        self.times = times
         self._view: ChassisView | None = None
-        self._union = FlowUnion()
+        self._union = FlowUnion(quiet_rank=PENDING_RANK)
         self._groups: dict[int, Group] = {}
         self._chains = _Chains(driver_for=driver_for)
+        self._unsettled: set[str] = set()  # chains with a pending or retiring view
+        self._serial = 0
 
     @property
     def state(self) -> DesiredState:
         """The current desired state (live: valid until the next `compile`)."""
         return DesiredState(self._union.flows, self._groups)
 
-    def compile(self, objects: Docs, changed: Collection[Dependency] | None = None) -> Delta:
-        """Bring the state to `objects`; `changed`: the (kind, id)s changed since the last compile
-        (None: unknown, compile everything)."""
+    @property
+    def waiting(self) -> bool:
+        """Whether a chain waits for other chassis' reports (`installed_revision`) to go into force."""
+        return any(self._chains.rollouts[c].has_pending for c in self._unsettled)
+
+    def in_force_revision(self, revision: int) -> int:
+        """The newest NB revision whose changes are all in force here, compiled at `revision`."""
+        waiting = [r.since for c in self._unsettled if (r := self._chains.rollouts[c]).has_pending]
+        return min(waiting) - 1 if waiting else revision
+
+    def next_deadline(self) -> float | None:
+        """When a compile has something to do though nothing is reported (a timeout, a grace ending)."""
+        due = (self._chains.rollouts[c].deadline(self.times) for c in self._unsettled)
+        return min((d for d in due if d is not None), default=None)
+
+    def compile(
+        self,
+        objects: Docs,
+        changed: Collection[Dependency] | None = None,
+        *,
+        revision: int = 0,
+        now: float = 0.0,
+    ) -> Delta:
+        """Bring the state to `objects` (NB `revision`, at monotonic time `now`); `changed`: the
+        (kind, id)s changed since the last compile (None: unknown, compile everything)."""
+        clock = _Clock(revision, now)
         if changed is None or self._view is None or any(kind in GLOBAL_KINDS for kind, _ in changed):
-            return self._compile_all(objects)
+            return self._compile_all(objects, clock)
         port_ids = {id for kind, id in changed if kind in PORT_KINDS}
         keys: set[FlowKey] = set()
         groups = False
@@ -178,14 +229,18 @@ class ChassisCompiler:
         dirty |= self._chains.concerned(("port" if kind in PORT_KINDS else kind, id) for kind, id in changed)
         if port_ids:
             dirty |= self._chains.concerned((LOCAL_PORTS,))
-        keys |= self._recompile(objects, dirty)
+        keys |= self._recompile(objects, dirty, clock)
         return Delta(frozenset(keys), groups)
 
-    def _compile_all(self, objects: Docs) -> Delta:
-        self._union, self._chains = FlowUnion(), _Chains(driver_for=self.driver_for)
+    def _compile_all(self, objects: Docs, clock: _Clock) -> Delta:
+        first = self._view is None  # nothing in force yet: establish everything, staging nothing
+        rollouts = self._chains.rollouts
+        self._union = FlowUnion(quiet_rank=PENDING_RANK)
+        self._chains = _Chains(rollouts=rollouts, driver_for=self.driver_for)
         self._compile_fabric(objects)
         self._union.replace(INFRA_UNIT, infra_flows())
-        self._recompile(objects, set(objects.get("port_chain", {})))
+        dirty = set(objects.get("port_chain", {})) | set(rollouts)
+        self._recompile(objects, dirty, None if first else clock)
         return Delta(everything=True, groups=True)
 
     def _compile_fabric(self, objects: Docs) -> tuple[set[FlowKey], bool]:
@@ -196,46 +251,95 @@ class ChassisCompiler:
         changed, self._groups = groups != self._groups, groups
         return keys, changed
 
-    def _recompile(self, objects: Docs, dirty: set[str]) -> set[FlowKey]:
-        assert self._view is not None
-        chains, documents = self._chains, objects.get("port_chain", {})
+    def _recompile(self, objects: Docs, dirty: set[str], clock: _Clock | None) -> set[FlowKey]:
+        """Resolve the `dirty` chains again and stage them (`clock` None: establish them), advance every
+        rollout, and compile what moved."""
+        self._resolve(objects, dirty, clock)
+        moved = dirty | (self._advance(objects, clock.now) if clock is not None else set())
+        chains = self._chains
         instances: set[int] = set()
-        for chain_id in dirty:
-            instances |= chains.forget(chain_id)
-            doc = documents.get(chain_id)
-            if doc is None:
-                continue
-            reader = DocReader(objects, self._view.port_index)
-            chain = resolve_chain(doc, reader)
-            chains.depend(chain_id, reader.read)
-            if chain is not None:
-                instances |= chains.adopt(chain_id, chain)
+        for chain_id in moved:
+            instances |= chains.refresh_uses(chain_id)
         flipped = chains.reshare(instances)
         again = {chain_id for key in flipped for chain_id in chains.uses.get(key, {})}
         keys: set[FlowKey] = set()
-        for chain_id in dirty | again:
+        for chain_id in moved | again:
             keys |= self._compile_chain(chain_id)
+        for chain_id in moved:
+            if chain_id in chains.rollouts and chains.rollouts[chain_id].empty:
+                del chains.rollouts[chain_id]
         for key in instances:
             keys |= self._compile_instance(key)
         return keys
 
-    def _compile_chain(self, chain_id: str) -> set[FlowKey]:
+    def _resolve(self, objects: Docs, dirty: set[str], clock: _Clock | None) -> None:
         assert self._view is not None
+        chains, documents = self._chains, objects.get("port_chain", {})
+        for chain_id in dirty:
+            chains.undepend(chain_id)
+            doc = documents.get(chain_id)
+            chain = None
+            if doc is not None:
+                reader = DocReader(objects, self._view.port_index)
+                chain = resolve_chain(doc, reader)
+                chains.depend(chain_id, reader.read)
+            rollout = chains.rollouts.setdefault(chain_id, ChainRollout())
+            if clock is None:
+                rollout.establish(chain)
+            else:
+                rollout.stage(chain, clock.revision, clock.now, self.chassis)
+            if not rollout.settled:
+                self._unsettled.add(chain_id)
+
+    def _advance(self, objects: Docs, now: float) -> set[str]:
+        """Promote the pending views that may go into force, end the retired ones whose grace is over;
+        the chains whose views changed."""
+        if not self._unsettled:
+            return set()
+        installed = installed_revisions(objects.get(STATUS_KIND, {}))
+        moved = set()
+        for chain_id in sorted(self._unsettled):
+            rollout = self._chains.rollouts[chain_id]
+            lagging = rollout.lagging(installed) if rollout.has_pending else []
+            if rollout.advance(installed, now, self.times, self._serial):
+                self._serial += 1
+                moved.add(chain_id)
+                if lagging and not rollout.has_pending:
+                    LOG.warning(
+                        "chain %s: in force without %s's report (waited %.1fs)",
+                        chain_id,
+                        ", ".join(lagging),
+                        self.times.ready_timeout,
+                    )
+            if rollout.settled:
+                self._unsettled.discard(chain_id)
+        return moved
+
+    def _compile_chain(self, chain_id: str) -> set[FlowKey]:
+        """The units of every view of the chain: the one in force whole, the others without entry."""
+        assert self._view is not None
+        rollout = self._chains.rollouts.get(chain_id)
+        wanted: dict[UnitId, tuple[Chain, bool]] = {}
+        if rollout is not None:
+            if rollout.in_force is not None:
+                wanted[(IN_FORCE_RANK, rollout.in_force.chain_id, chain_id)] = (rollout.in_force, True)
+            if rollout.pending is not None:
+                wanted[(PENDING_RANK, rollout.pending.chain_id, chain_id)] = (rollout.pending, False)
+            for old in rollout.retiring:
+                wanted[(RETIRING_RANK, old.chain.chain_id, f"{chain_id}#{old.serial}")] = (old.chain, False)
         keys: set[FlowKey] = set()
-        old = self._chains.units.pop(chain_id, None)
-        chain = self._chains.resolved.get(chain_id)
-        unit = (3, chain.chain_id, chain_id) if chain is not None else None
-        if old is not None and old != unit:
-            keys |= self._union.replace(old, ())
-        if chain is not None and unit is not None:
-            flows = chain_unit(self._view, chain, self._chains.shared, self.driver_for)
+        for unit in self._chains.units.pop(chain_id, set()) - wanted.keys():
+            keys |= self._union.replace(unit, ())
+        for unit, (chain, entry) in wanted.items():
+            flows = chain_unit(self._view, chain, self._chains.shared, self.driver_for, entry=entry)
             keys |= self._union.replace(unit, flows)
-            self._chains.units[chain_id] = unit
+        if wanted:
+            self._chains.units[chain_id] = set(wanted)
         return keys
 
     def _compile_instance(self, key: int) -> set[FlowKey]:
         assert self._view is not None
-        unit: UnitId = (2, key, "")
+        unit: UnitId = (INSTANCE_RANK, key, "")
         users = self._chains.uses.get(key)
         if not users:
             return self._union.replace(unit, ())
@@ -244,6 +348,12 @@ class ChassisCompiler:
         drivers = [self.driver_for(name) for name in names]
         tracked = key in self._chains.shared
         return self._union.replace(unit, instance_unit(self._view, instance, drivers, tracked))
+
+
+@dataclass(frozen=True)
+class _Clock:
+    revision: int  # the NB revision being compiled
+    now: float  # monotonic seconds
 
 
 def _index_groups(groups: Iterable[Group]) -> dict[int, Group]:

@@ -4,7 +4,8 @@ A unit is what one piece of the model compiles to (the L2 fabric, one chain, the
 function instance). Units may compile the same flow (two chains through one function's port): the
 union holds it once, as long as any unit does. Two units compiling one key differently is an
 ambiguous model (e.g. an aware function serving two hops its header cannot tell apart): the unit that
-sorts first wins, deterministically, whatever order the units were compiled in, and it is logged.
+sorts first wins, deterministically, whatever order the units were compiled in, and it is logged
+(unless a unit of rank `quiet_rank` or above is involved: those are meant to lose, see `rollout`).
 Inside a unit, the first flow compiled for a key wins the same way.
 """
 
@@ -23,7 +24,8 @@ UnitId = tuple[int, int, str]  # (rank, order, name): the lower one wins a key c
 class FlowUnion:
     """key -> flow over every unit; `replace` reports exactly the keys whose flow changed."""
 
-    def __init__(self) -> None:
+    def __init__(self, quiet_rank: int | None = None) -> None:
+        self._quiet_rank = quiet_rank
         self._flows: dict[FlowKey, Flow] = {}
         self._units: dict[UnitId, dict[FlowKey, Flow]] = {}
         self._holders: dict[FlowKey, dict[UnitId, Flow]] = {}
@@ -65,8 +67,11 @@ class FlowUnion:
         if winner is None or unit <= winner:
             self._winners[key] = unit
             winner = unit
-        if flow != holders[winner]:
+        if flow != holders[winner] and not self._quiet(unit, winner):
             LOG.warning("units %s and %s compile %s differently: keeping %s's", unit, winner, key, winner)
+
+    def _quiet(self, a: UnitId, b: UnitId) -> bool:
+        return self._quiet_rank is not None and max(a[0], b[0]) >= self._quiet_rank
 
     def _settle(self, key: FlowKey) -> bool:
         """Put the winner of `key` in the union; whether that changed it."""

@@ -112,11 +112,13 @@ class AgentProcess:
 BRIDGE_READY = "bridge br-int ready"
 
 
-def start_agent(chassis: ChassisHandle, nb_url: str, log: Path, *, verbose: bool = False) -> AgentProcess:
-    """Run `steerflow agent` for `chassis` in its namespace, on the NB store at `nb_url`; returns once the
-    agent has br-int in hand."""
+def start_agent(
+    chassis: ChassisHandle, nb_url: str, log: Path, *, verbose: bool = False, extra: Sequence[str] = ()
+) -> AgentProcess:
+    """Run `steerflow agent` for `chassis` in its namespace, on the NB store at `nb_url` (`extra`: more
+    options); returns once the agent has br-int in hand."""
     args = ["agent", "--chassis", chassis.name, "--encap-ip", chassis.underlay_ip]
-    args += ["--ovsdb", chassis.db_socket, "--nb", nb_url] + (["--verbose"] if verbose else [])
+    args += ["--ovsdb", chassis.db_socket, "--nb", nb_url, *extra] + (["--verbose"] if verbose else [])
     offset = len(log_text(log)) if log.exists() else 0
     proc = spawn(in_netns(chassis.netns, steerflow_argv(*args)), log, chassis.env)
     agent = AgentProcess(chassis, proc, log)
