@@ -287,7 +287,7 @@ class ChassisCompiler:
             if clock is None:
                 rollout.establish(chain)
             else:
-                rollout.stage(chain, clock.revision, clock.now, self.chassis)
+                rollout.stage(chain, clock.revision, clock.now, self.chassis, self.driver_for)
             if not rollout.settled:
                 self._unsettled.add(chain_id)
 

@@ -24,13 +24,18 @@ the revision and the time).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from steerflow.compiler.chain_view import Chain
+from steerflow.compiler.encap import EncapDriver
 from steerflow.compiler.symmetric import with_reverses
+from steerflow.flows.types import Action
 
-Placement = tuple[int, int, bool, int, str | None]  # (hop label, position, reverse, instance key, chassis)
+# (hop label, reverse, instance key, chassis, the header tunnelled to it)
+Placement = tuple[int, bool, int, str | None, tuple[Action, ...]]
+IPV4 = 0x0800
+DriverFor = Callable[[str], EncapDriver]
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class ChainRollout:
     def empty(self) -> bool:
         return self.settled and self.in_force is None
 
-    def stage(self, chain: Chain | None, revision: int, now: float, here: str) -> None:
+    def stage(self, chain: Chain | None, revision: int, now: float, here: str, driver_for: DriverFor) -> None:
         """The NB now resolves the chain to `chain` (None: gone or inert) at `revision`."""
         if chain == self.in_force:
             self.pending, self.has_pending = None, False  # back to what is in force: nothing to switch
@@ -88,9 +93,8 @@ class ChainRollout:
         if not self.has_pending:
             self.since = revision
         self.pending, self.has_pending, self.revision, self.staged_at = chain, True, revision, now
-        self.needs = frozenset(
-            c for *_, c in placements(chain) - placements(self.in_force) if c is not None and c != here
-        )
+        new = placements(chain, driver_for) - placements(self.in_force, driver_for)
+        self.needs = frozenset(p[3] for p in new if p[3] is not None and p[3] != here)
 
     def establish(self, chain: Chain | None) -> None:
         """Put `chain` in force at once, staging nothing (a chassis' first compile: what its switch may
@@ -123,13 +127,21 @@ class ChainRollout:
         return min(times_due, default=None)
 
 
-def placements(chain: Chain | None) -> frozenset[Placement]:
-    """Where the chain's traffic is delivered: every (hop, direction, instance) and the instance's
-    chassis."""
+def placements(chain: Chain | None, driver_for: DriverFor) -> frozenset[Placement]:
+    """Where the chain's traffic is delivered: every (hop, direction, instance), the instance's chassis
+    and the header a sender tunnels to it there (NSH's SI follows the hop's position: a hop that moves
+    is a new placement; an MPLS label does not)."""
     if chain is None:
         return frozenset()
+    driver = driver_for(str(chain.correlation))
     return frozenset(
-        (hop.label, hop.position, direction.reverse, inst.key, inst.ingress.chassis)
+        (
+            hop.label,
+            direction.reverse,
+            inst.key,
+            inst.ingress.chassis,
+            driver.carry(direction, hop, inst, IPV4),
+        )
         for direction in with_reverses((chain,))
         for hop in direction.hops
         for inst in hop.instances

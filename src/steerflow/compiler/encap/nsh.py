@@ -19,6 +19,9 @@ forwarder holds the packet) and the chain's project (a 32-bit digest of its id).
   per (chain, origin port) in SFC_METADATA (`with_origin`), and the forwarder remembers the origin per
   connection (conntrack, see `chain`) to restore it when the function returns the packet.
 
+The outer Ethernet header comes from the forwarder: destination the function's ingress MAC, source
+`FORWARDER_MAC` (locally administered; OVS would leave it all zeros, which real switches drop).
+
 Between forwarders (a tunnel to the chassis of the function, or of an unaware function's proxy) the
 header is always MD type 1 (`carry`): its c1 is readable, so the far forwarder learns the origin, then
 pushes what its local function expects.
@@ -49,6 +52,7 @@ SI_START = 255
 MD_CLASS = 0xFFF6  # RFC 8300 section 9.1.4: 0xFFF6..0xFFFE are for experimental use
 TLV_ORIGIN = 1
 TLV_PROJECT = 2
+FORWARDER_MAC = "02:53:46:00:00:01"  # the outer source of NSH frames sent to functions ("SF")
 PATH_MASK = 0xFFFFFF00  # NSH_PATH holds SPI << 8 | SI: the SPI bits
 
 
@@ -72,7 +76,7 @@ class NshDriver:
             return self.carry(chain, hop, instance, ethertype)
         path = chain.chain_id << 8 | (SI_START - hop.position)
         header = (SetField(reg.NSH_PATH, path), Resubmit(SFC_METADATA))  # see with_origin
-        return (*header, EncapEthernet(), SetField("eth_dst", instance.ingress.mac))
+        return (*header, *_outer_ethernet(instance))
 
     def carry(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
         return (
@@ -82,8 +86,7 @@ class NshDriver:
             Move(reg.ORIGIN, "nsh_c1", 32),
             SetField("nsh_c2", chain.home_network),
             SetField("nsh_c3", project_digest(chain.project_id)),
-            EncapEthernet(),
-            SetField("eth_dst", instance.ingress.mac),
+            *_outer_ethernet(instance),
         )
 
     def with_origin(self, chain: Chain, origin: int | None) -> tuple[Match, tuple[Action, ...]] | None:
@@ -119,6 +122,10 @@ class NshDriver:
 
     def strip(self) -> Iterator[tuple[Match, tuple[Action, ...]]]:
         yield Match.of(eth_type=ETH_NSH), (Decap(), Decap())
+
+
+def _outer_ethernet(instance: Instance) -> tuple[Action, ...]:
+    return (EncapEthernet(), SetField("eth_src", FORWARDER_MAC), SetField("eth_dst", instance.ingress.mac))
 
 
 def _followed(chain: Chain, instance: Instance) -> bool:
