@@ -171,7 +171,7 @@ class Agent:
     async def _converge_once(self, store: NorthboundStore, cache: NbCache, reconciler: Reconciler) -> None:
         report, self._unreported = self._unreported, False
         started = time.perf_counter()
-        revision, compiler, changed_keys = self._compile(cache)
+        revision, desired, compiler, changed_keys = self._compile(cache)
         compiled = time.perf_counter()
         try:
             result = await reconciler.apply(compiler.state, revision, touched=self._unapplied)
@@ -196,9 +196,12 @@ class Agent:
                 (compiled - started) * 1000,
                 (time.perf_counter() - compiled) * 1000,
             )
-        in_force = compiler.in_force_revision(revision)
+        # Reported in desired revisions (the last change that was not a status report): a waiter counts
+        # status-only revisions after it as applied, and a report then moves only with a change or when
+        # a waiting chain goes into force, never because other chassis reported.
+        in_force = compiler.in_force_revision(desired)
         if report or in_force > self._reported_in_force:
-            await self._report(store, in_force, revision)
+            await self._report(store, in_force, desired)
 
     def _arm_timer(self, compiler: ChassisCompiler) -> None:
         """Wake when a rollout times out or a retired view's grace ends."""
@@ -209,9 +212,10 @@ class Agent:
             delay = max(0.0, deadline - time.monotonic()) + 0.001
             self._timer = asyncio.get_running_loop().call_later(delay, self._wake.set)
 
-    def _compile(self, cache: NbCache) -> tuple[int, ChassisCompiler, int | None]:
-        """Bring the desired state to the cache's revision: (revision, compiler, flow keys changed, or
-        None when compiled from scratch); `_unapplied` collects the keys until an apply succeeds."""
+    def _compile(self, cache: NbCache) -> tuple[int, int, ChassisCompiler, int | None]:
+        """Bring the desired state to the cache's revision: (revision, the revision of its last change
+        that was not a status report, compiler, flow keys changed or None when compiled from scratch);
+        `_unapplied` collects the keys until an apply succeeds."""
         compiler = self._compiler or ChassisCompiler(
             self.config.chassis, TUNNEL_OFPORT, times=self.config.rollout
         )
@@ -219,12 +223,13 @@ class Agent:
         with cache.taken() as (revision, objects, changed):
             # a new compiler compiles everything; a rollout waits for the revision of the last change
             # (other chassis report no revision that only carried status)
-            delta = compiler.compile(objects, changed, revision=cache.desired_revision, now=time.monotonic())
+            desired = cache.desired_revision
+            delta = compiler.compile(objects, changed, revision=desired, now=time.monotonic())
         self._compiler = compiler
         self.compiles += 1
         unapplied = self._unapplied
         self._unapplied = None if delta.everything or unapplied is None else unapplied | delta.flows
-        return revision, compiler, None if delta.everything else len(delta.flows)
+        return revision, desired, compiler, None if delta.everything else len(delta.flows)
 
     def _schedule_retry(self) -> None:
         """One pending retry at a time, however often applying fails meanwhile."""
