@@ -199,3 +199,10 @@ def test_once_every_chassis_reported_and_the_grace_passed_the_state_is_the_nb_co
     compiler.compile(final, set(), revision=revision, now=now + TIMES.grace)
     assert compiler.next_deadline() is None
     assert dict(compiler.state.flows) == dict(compile_nb(final, chassis, TUNNEL).flows)
+
+
+def test_a_chassis_neither_classifying_nor_hosting_a_function_holds_nothing_of_the_chain() -> None:
+    before = _world()
+    after = _with_chain(before, ["g0"])  # from p0 on ch1 through pp0 on ch2; ch3 only hosts the server
+    assert dict(compile_nb(after, "ch3", TUNNEL).flows) == dict(compile_nb(before, "ch3", TUNNEL).flows)
+    assert dict(compile_nb(after, "ch2", TUNNEL).flows) != dict(compile_nb(before, "ch2", TUNNEL).flows)

@@ -110,12 +110,16 @@ def chain_unit(
     """The flows of one chain, both directions, except the delivery to its instances (`instance_unit`:
     chains share those). `shared`: the tracked instances (conntrack remembers their connections).
     `entry` False: without classification, so nothing enters the chain here (`rollout`: a view that is
-    not in force yet, or no longer)."""
+    not in force yet, or no longer). A chassis that neither classifies for the chain nor hosts one of
+    its functions never sees its packets: it gets nothing."""
     flows: list[Flow] = []
+    involved = _hosts_an_instance(view, chain)
     for direction in with_reverses((chain,)):
         driver = driver_for(str(direction.correlation))
+        entries = list(_classify(view, direction))
+        involved = involved or bool(entries)
         if entry:
-            flows.extend(_classify(view, direction))
+            flows.extend(entries)
         flows.append(_exit(direction))
         flows.extend(_metadata(view, direction, driver))
         for hop in direction.hops:
@@ -126,7 +130,17 @@ def chain_unit(
                 if tracked:
                     flows.extend(_tracked_arrivals(view, direction, hop, inst, driver))
                 flows.extend(_return(view, direction, hop, inst, driver, tracked))
-    return flows
+    return flows if involved else []
+
+
+def _hosts_an_instance(view: ChassisView, chain: Chain) -> bool:
+    """Whether a function of the chain is plugged here (its returns continue the chain here)."""
+    return any(
+        _is_local(view, port)
+        for hop in chain.hops
+        for inst in hop.instances
+        for port in (inst.ingress, inst.egress)
+    )
 
 
 def instance_unit(
