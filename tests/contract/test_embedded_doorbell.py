@@ -79,3 +79,18 @@ def test_a_watch_reads_only_the_new_events_through_the_revision_index(tmp_path: 
         assert any("USING INDEX events_by_revision" in str(step) for step in plan), plan
     finally:
         store.close()
+
+
+def test_a_commit_measures_the_history_without_scanning_it(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "nb.db", history=10)
+    try:
+        for i in range(30):
+            store.commit([Put("port", f"p{i}", {"n": i})])
+        assert [e.revision for e in store.watch(27, timeout=0).events] == [28, 29, 30]
+        with sqlite3.connect(tmp_path / "nb.db") as conn:
+            plan = [str(step) for step in conn.execute(f"EXPLAIN QUERY PLAN {embedded.EVENTS_SPAN}")]
+            kept = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        assert not any("SCAN events" in step for step in plan), plan
+        assert 10 <= kept <= 10 + 10 // 8 + 1
+    finally:
+        store.close()

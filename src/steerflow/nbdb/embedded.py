@@ -32,6 +32,9 @@ BUSY_TIMEOUT = 30.0
 # Ordered by (revision, seq), which the revision index serves: a watch costs what is new, not the size
 # of the history (ORDER BY seq alone makes SQLite scan every event kept, on every watch of every process).
 EVENTS_SINCE = "SELECT revision, kind, id, value FROM events WHERE revision > ? ORDER BY revision, seq"
+# Two scalar subqueries: SQLite answers a lone MIN or MAX from the key's b-tree, but scans the whole
+# table for `SELECT MIN(seq), MAX(seq)` (every commit paid for the whole history that way).
+EVENTS_SPAN = "SELECT (SELECT MIN(seq) FROM events), (SELECT MAX(seq) FROM events)"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -182,7 +185,7 @@ class EmbeddedStore:
 
     def _compact(self, conn: sqlite3.Connection) -> None:
         """Keep at most `history` events, dropping whole revisions so no watcher sees half a commit."""
-        first, last = conn.execute("SELECT MIN(seq), MAX(seq) FROM events").fetchone()
+        first, last = conn.execute(EVENTS_SPAN).fetchone()
         # seq only grows and only a prefix is ever deleted, so the span is the event count
         if first is None or last - first + 1 <= self.history + self.history // 8:
             return
