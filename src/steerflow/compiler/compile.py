@@ -7,6 +7,12 @@ shared by the chains it serves). `ChassisCompiler.compile(objects, changed)` rec
 change can concern, found through what each chain was resolved from (its documents and ports, see
 `chain_view.DocReader`); networks and chassis concern everything, so they recompile all. The result is
 always equal to compiling from scratch (`compile_nb`): tests hold the two to that.
+
+A changed chain rolls out make-before-break across chassis (`rollout`): each chain has the view in
+force (unit rank 3), maybe a pending one and retired ones (ranks 4 and 5, compiled without
+classification); the caller gives the NB revision and the time, and other chassis' reports arrive as
+`chassis_status` documents. With the default `IMMEDIATE` times every change is in force at once, which
+is what compiling from scratch gives.
 """
 
 from __future__ import annotations
