@@ -219,6 +219,12 @@ def test_chassis_are_read_only_and_admin_only(rest: Rest, api_server: ApiServer)
     listed = rest.http.get("/v2.0/steerflow/chassis").json()["chassis"]
     assert listed == [chassis.to_dict()]
     assert rest.http.get("/v2.0/steerflow/chassis/hv1").json()["chassis"]["applied_revision"] == 7
+    report = {"id": "hv1", "applied_revision": 9, "installed_revision": 11}  # the agent's (`agent.status`)
+    api_server.store.commit([Put("chassis_status", "hv1", report)])
+    shown = rest.http.get("/v2.0/steerflow/chassis/hv1").json()["chassis"]
+    assert (shown["applied_revision"], shown["installed_revision"]) == (9, 11)
+    listed = rest.http.get("/v2.0/steerflow/chassis").json()["chassis"]
+    assert [(c["applied_revision"], c["installed_revision"]) for c in listed] == [(9, 11)]
     refused = rest.http.post("/v2.0/steerflow/chassis", json={"chassis": {"name": "x"}})
     assert error_of(refused, 405)["type"] == "ReadOnlyResource"
     assert error_of(rest.http.delete("/v2.0/steerflow/chassis/hv1"), 405)["type"] == "ReadOnlyResource"

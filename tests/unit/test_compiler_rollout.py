@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 
 from steerflow.compiler.chain_view import DELIVERY_VNI_BASE
 from steerflow.compiler.compile import ChassisCompiler, compile_nb
-from steerflow.compiler.rollout import STATUS_KIND, RolloutTimes
+from steerflow.compiler.rollout import RolloutTimes
 from steerflow.compiler.tables import CLASSIFY, INGRESS_PORT, SFC_DELIVER, SFC_DISPATCH
 from steerflow.flows import Flow, FlowKey
+from steerflow.nbdb.api import STATUS_KIND
 from tests.unit.test_compiler_incremental import CHASSIS, TUNNEL, _changed, _fixed, _port, histories
 
 Docs = dict[str, dict[str, dict[str, Any]]]

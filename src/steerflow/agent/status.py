@@ -14,9 +14,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from steerflow.compiler.rollout import APPLIED_ATTR, INSTALLED_ATTR
-from steerflow.compiler.rollout import STATUS_KIND as STATUS_KIND  # re-exported: the kind agents report in
-from steerflow.nbdb.api import NorthboundStore, Put
+from steerflow.nbdb.api import APPLIED_ATTR, INSTALLED_ATTR, NorthboundStore, Put
+from steerflow.nbdb.api import STATUS_KIND as STATUS_KIND  # re-exported: the kind agents report in
 
 
 def report_applied(store: NorthboundStore, chassis: str, revision: int, installed: int | None = None) -> None:

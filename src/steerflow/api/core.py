@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
@@ -13,7 +14,7 @@ from steerflow.api.core_network import NetworkResource
 from steerflow.api.core_port import PortResource
 from steerflow.api.core_subnet import SubnetResource
 from steerflow.api.resource import ResourceHandler
-from steerflow.nbdb.api import JsonDict, NorthboundStore
+from steerflow.nbdb.api import APPLIED_ATTR, INSTALLED_ATTR, STATUS_KIND, JsonDict, NorthboundStore
 
 CHASSIS_ATTRIBUTES = A.AttributeMap(
     "chassis",
@@ -23,6 +24,7 @@ CHASSIS_ATTRIBUTES = A.AttributeMap(
         A.Attribute("underlay_ip", allow_post=False, default=None),
         A.Attribute("encapsulations", allow_post=False, default=None, filter_converter=A.identity),
         A.Attribute("applied_revision", allow_post=False, default=None, converter=A.convert_to_int),
+        A.Attribute("installed_revision", allow_post=False, default=None, converter=A.convert_to_int),
     ],
 )
 
@@ -40,11 +42,27 @@ class ChassisResource(StoredResource):
         "name": {"type": "string", "description": "host name ports are bound to (read-only)"},
         "underlay_ip": {"type": "string", "description": "tunnel endpoint address (read-only)"},
         "encapsulations": {"type": "array", "items": {"type": "string"}, "description": "(read-only)"},
-        "applied_revision": {"type": "integer", "description": "NB revision installed (read-only)"},
+        "applied_revision": {
+            "type": "integer",
+            "description": "every NB change up to this revision is in force on the chassis (read-only)",
+        },
+        "installed_revision": {
+            "type": "integer",
+            "description": "NB revision its switch holds, changes not in force yet included (read-only)",
+        },
     }
 
     def can_see(self, ctx: Context, obj: Mapping[str, Any]) -> bool:
         return ctx.is_admin  # chassis belong to the operator, like Neutron's agents
+
+    def get(self, ctx: Context, id: str) -> JsonDict:
+        chassis = super().get(ctx, id)
+        report = self.store.get(STATUS_KIND, id)
+        return _with_report(chassis, report.value if report is not None else None)
+
+    def list(self, ctx: Context, filters: Mapping[str, builtins.list[str]]) -> builtins.list[JsonDict]:
+        reports = {r.id: r.value for r in self.store.list(STATUS_KIND)}
+        return [_with_report(c, reports.get(c["id"])) for c in super().list(ctx, filters)]
 
     def _refuse(self) -> NoReturn:
         raise ReadOnlyResource(collection="chassis")
@@ -52,7 +70,7 @@ class ChassisResource(StoredResource):
     def create(self, ctx: Context, body: JsonDict) -> JsonDict:
         self._refuse()
 
-    def create_bulk(self, ctx: Context, bodies: Sequence[JsonDict]) -> list[JsonDict]:
+    def create_bulk(self, ctx: Context, bodies: Sequence[JsonDict]) -> builtins.list[JsonDict]:
         self._refuse()
 
     def update(self, ctx: Context, id: str, body: JsonDict) -> JsonDict:
@@ -65,3 +83,11 @@ class ChassisResource(StoredResource):
 def core_handlers(store: NorthboundStore) -> list[ResourceHandler]:
     """Handlers of the Neutron core collections chains need, plus the chassis view."""
     return [NetworkResource(store), SubnetResource(store), PortResource(store), ChassisResource(store)]
+
+
+def _with_report(chassis: JsonDict, report: Mapping[str, Any] | None) -> JsonDict:
+    """The chassis with its agent's latest report (`chassis_status`): what it holds and has in force."""
+    if report is not None:
+        for attr in (APPLIED_ATTR, INSTALLED_ATTR):
+            chassis[attr] = int(report.get(attr, report.get(APPLIED_ATTR, 0)))
+    return chassis

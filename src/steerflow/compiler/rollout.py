@@ -31,6 +31,7 @@ from steerflow.compiler.chain_view import Chain
 from steerflow.compiler.encap import EncapDriver
 from steerflow.compiler.symmetric import with_reverses
 from steerflow.flows.types import Action
+from steerflow.nbdb.api import APPLIED_ATTR, INSTALLED_ATTR
 
 # (hop label, reverse, instance key, chassis, the header tunnelled to it)
 Placement = tuple[int, bool, int, str | None, tuple[Action, ...]]
@@ -146,11 +147,6 @@ def placements(chain: Chain | None, driver_for: DriverFor) -> frozenset[Placemen
         for hop in direction.hops
         for inst in hop.instances
     )
-
-
-STATUS_KIND = "chassis_status"  # the NB kind of the agents' reports (`agent.status`)
-INSTALLED_ATTR = "installed_revision"  # installed: every view, pending ones included
-APPLIED_ATTR = "applied_revision"  # applied: in force (what waiters wait for)
 
 
 def installed_revisions(reports: Mapping[str, Mapping[str, object]]) -> dict[str, int]:

@@ -18,8 +18,12 @@ JsonDict = dict[str, Any]
 
 
 # Kinds that report state rather than ask for it (an agent's applied revision): re-derivable, so a
-# store may write them without waiting for the disk; agents never recompile for them.
-STATUS_KINDS = frozenset({"chassis_status"})
+# store may write them without waiting for the disk; agents compile for them only while one of their
+# chains waits for another chassis (`compiler.rollout`).
+STATUS_KIND = "chassis_status"  # each agent's report: what its switch holds (`agent.status`)
+APPLIED_ATTR = "applied_revision"  # in a report: every change up to it is in force (what waiters wait for)
+INSTALLED_ATTR = "installed_revision"  # in a report: the switch holds it, changes not yet in force included
+STATUS_KINDS = frozenset({STATUS_KIND})
 
 
 @dataclass(frozen=True)
