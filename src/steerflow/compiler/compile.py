@@ -85,7 +85,7 @@ class _Chains:
     """The chains' views (`rollout`) and what ties them to the rest of the model."""
 
     rollouts: dict[str, ChainRollout] = field(default_factory=dict)  # by document id
-    units: dict[str, set[UnitId]] = field(default_factory=dict)
+    units: dict[str, set[UnitId]] = field(default_factory=dict)  # chain -> its views' units holding flows
     deps: dict[str, frozenset[Dependency]] = field(default_factory=dict)
     dependents: dict[Dependency, set[str]] = field(default_factory=dict)
     held: dict[str, list[InstanceUse]] = field(default_factory=dict)  # chain -> its views' uses
@@ -331,19 +331,22 @@ class ChassisCompiler:
         keys: set[FlowKey] = set()
         for unit in self._chains.units.pop(chain_id, set()) - wanted.keys():
             keys |= self._union.replace(unit, ())
+        held = set()
         for unit, (chain, entry) in wanted.items():
             flows = chain_unit(self._view, chain, self._chains.shared, self.driver_for, entry=entry)
             keys |= self._union.replace(unit, flows)
-        if wanted:
-            self._chains.units[chain_id] = set(wanted)
+            if flows:
+                held.add(unit)
+        if held:  # none: the chain does not concern this chassis (`chain_unit`)
+            self._chains.units[chain_id] = held
         return keys
 
     def _compile_instance(self, key: int) -> set[FlowKey]:
         assert self._view is not None
         unit: UnitId = (INSTANCE_RANK, key, "")
         users = self._chains.uses.get(key)
-        if not users:
-            return self._union.replace(unit, ())
+        if not users or not any(chain_id in self._chains.units for chain_id in users):
+            return self._union.replace(unit, ())  # no chain sends to it from here
         instance = next(iter(users.values()))[0].instance  # every chain resolves a pair alike
         names = sorted(self._chains.correlations.get(key, ()))
         drivers = [self.driver_for(name) for name in names]
