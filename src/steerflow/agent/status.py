@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from steerflow.nbdb.api import APPLIED_ATTR, INSTALLED_ATTR, NorthboundStore, Put
+from steerflow.nbdb.api import APPLIED_ATTR, INSTALLED_ATTR, NorthboundStore, Put, reported_revisions
 from steerflow.nbdb.api import STATUS_KIND as STATUS_KIND  # re-exported: the kind agents report in
 
 
@@ -29,7 +29,7 @@ def report_applied(store: NorthboundStore, chassis: str, revision: int, installe
     installed = revision if installed is None else max(installed, revision)
     current = store.get(STATUS_KIND, chassis)
     if current is not None:
-        held = int(current.value.get(APPLIED_ATTR, 0)), int(current.value.get(INSTALLED_ATTR, 0))
+        held = reported_revisions(current.value)
         if held[0] >= revision and held[1] >= installed:
             return
         revision, installed = max(held[0], revision), max(held[1], installed)
@@ -54,7 +54,7 @@ class WaitResult:
 
 def applied_revisions(store: NorthboundStore) -> dict[str, int]:
     """Every registered chassis and the revision it has applied (0 if it never reported)."""
-    reports = {r.id: int(r.value.get(APPLIED_ATTR, 0)) for r in store.list(STATUS_KIND)}
+    reports = {r.id: reported_revisions(r.value)[0] for r in store.list(STATUS_KIND)}
     return {c.id: reports.get(c.id, 0) for c in store.list("chassis")}
 
 

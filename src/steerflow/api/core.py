@@ -14,7 +14,14 @@ from steerflow.api.core_network import NetworkResource
 from steerflow.api.core_port import PortResource
 from steerflow.api.core_subnet import SubnetResource
 from steerflow.api.resource import ResourceHandler
-from steerflow.nbdb.api import APPLIED_ATTR, INSTALLED_ATTR, STATUS_KIND, JsonDict, NorthboundStore
+from steerflow.nbdb.api import (
+    APPLIED_ATTR,
+    INSTALLED_ATTR,
+    STATUS_KIND,
+    JsonDict,
+    NorthboundStore,
+    reported_revisions,
+)
 
 CHASSIS_ATTRIBUTES = A.AttributeMap(
     "chassis",
@@ -88,6 +95,5 @@ def core_handlers(store: NorthboundStore) -> list[ResourceHandler]:
 def _with_report(chassis: JsonDict, report: Mapping[str, Any] | None) -> JsonDict:
     """The chassis with its agent's latest report (`chassis_status`): what it holds and has in force."""
     if report is not None:
-        for attr in (APPLIED_ATTR, INSTALLED_ATTR):
-            chassis[attr] = int(report.get(attr, report.get(APPLIED_ATTR, 0)))
+        chassis[APPLIED_ATTR], chassis[INSTALLED_ATTR] = reported_revisions(report)
     return chassis

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from steerflow.compiler.chain_view import Chain
 from steerflow.compiler.encap import EncapDriver
 from steerflow.compiler.symmetric import with_reverses
 from steerflow.flows.types import Action
-from steerflow.nbdb.api import APPLIED_ATTR, INSTALLED_ATTR
+from steerflow.nbdb.api import reported_revisions
 
 # (hop label, reverse, instance key, chassis, the header tunnelled to it)
 Placement = tuple[int, bool, int, str | None, tuple[Action, ...]]
@@ -149,10 +150,6 @@ def placements(chain: Chain | None, driver_for: DriverFor) -> frozenset[Placemen
     )
 
 
-def installed_revisions(reports: Mapping[str, Mapping[str, object]]) -> dict[str, int]:
+def installed_revisions(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
     """chassis -> the NB revision its switch has installed, from the `chassis_status` documents."""
-    found = {}
-    for chassis, doc in reports.items():
-        value = doc.get(INSTALLED_ATTR, doc.get(APPLIED_ATTR, 0))
-        found[chassis] = int(value) if isinstance(value, int | str) else 0
-    return found
+    return {chassis: reported_revisions(doc)[1] for chassis, doc in reports.items()}

@@ -26,6 +26,13 @@ INSTALLED_ATTR = "installed_revision"  # in a report: the switch holds it, chang
 STATUS_KINDS = frozenset({STATUS_KIND})
 
 
+def reported_revisions(report: Mapping[str, Any]) -> tuple[int, int]:
+    """(applied, installed) of an agent's status report; one without `installed_revision` (written
+    before it existed) installed what it applied."""
+    applied = int(report.get(APPLIED_ATTR, 0))
+    return applied, int(report.get(INSTALLED_ATTR, applied))
+
+
 @dataclass(frozen=True)
 class Record:
     """One stored object: its kind, id, JSON value and the revision of the commit that last wrote it."""
