@@ -8,10 +8,10 @@ NB port's MAC and addresses, and waits on applied revisions, never on sleeps.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -31,6 +31,7 @@ from tests.lab_fixtures import LabFactory
 
 ADMIN = Context.admin()
 APPLY_TIMEOUT = 30.0
+T = TypeVar("T")
 RETIRE_GRACE = 1.0  # what changed chains stop using lingers this long (`compiler.rollout`)
 
 
@@ -148,19 +149,24 @@ class Fabric:
         objects: dict[str, dict[str, Any]] = {}
         for rec in records:
             objects.setdefault(rec.kind, {})[rec.id] = rec.value
-        deadline = time.monotonic() + RETIRE_GRACE + APPLY_TIMEOUT / 3
         for name, ch in self.chassis.items():
             compiled = sorted(
                 _flow_identity(str(f)) for f in compile_nb(objects, name, TUNNEL_OFPORT).flows.values()
             )
-            installed = _installed_flows(ch)
-            while installed != compiled and time.monotonic() < deadline:
-                time.sleep(0.1)
-                installed = _installed_flows(ch)
+            installed = after_grace(lambda ch=ch: _installed_flows(ch), compiled)  # type: ignore[misc]
             assert compiled and installed == compiled, f"{name} differs from the compiler's output"
 
     def agent_logs(self) -> str:
         return "\n".join(f"--- agent {n} ---\n{a.log_text()[-4000:]}" for n, a in self.agents.items())
+
+
+def after_grace(read: Callable[[], T], expected: T) -> T:
+    """`read()` once it equals `expected`, or as it is when what changed chains stopped using has had
+    its grace (`RETIRE_GRACE`) and a margin: the switches' flows, compared by the caller."""
+    deadline = time.monotonic() + RETIRE_GRACE + APPLY_TIMEOUT / 3
+    while (found := read()) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
 
 
 def _installed_flows(ch: ChassisHandle) -> list[str]:

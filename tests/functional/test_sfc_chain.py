@@ -1,14 +1,13 @@
 """Chains on real OVS across chassis, proven by payload: every function adds 1 to each payload byte, so
 what reaches the server says how many functions the packet crossed (and unclassified traffic crosses none)."""
 
-import time
 from typing import Any
 
 import pytest
 
 from steerflow.lab import VmHandle
 from steerflow.lab.traffic import tcp_transfer, udp_transfer
-from tests.fabric import ADMIN, RETIRE_GRACE, Fabric
+from tests.fabric import ADMIN, Fabric, after_grace
 from tests.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
@@ -96,10 +95,7 @@ def test_several_classifiers_on_one_chain_and_teardown_leaves_the_plain_fabric(f
     fabric.wait_applied()
     assert udp_transfer(client, server, PAYLOADS, port=7) == PAYLOADS
     # what the deleted chain used lingers for its grace (`compiler.rollout`), then exactly the plain fabric
-    deadline = time.monotonic() + RETIRE_GRACE + 10
-    while (after := _flows_without_stats(fabric)) != plain and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert after == plain
+    assert after_grace(lambda: _flows_without_stats(fabric), plain) == plain
 
 
 def _flows_without_stats(fabric: Fabric) -> dict[str, list[str]]:
