@@ -153,7 +153,7 @@ def instance_unit(
 
 def _egress_returns(view: ChassisView, inst: Instance) -> Iterator[Flow]:
     if _is_local(view, inst.egress):
-        ck = cookie(CookieKind.PORT, inst.egress.id)
+        ck = cookie(CookieKind.PORT, inst.egress.id)  # a port may be the egress of several instances
         yield Flow(PORT_SECURITY, RETURN_PRIORITY, _from_port(inst.egress), goto=SFC_RETURN, cookie=ck)
 
 
@@ -173,7 +173,6 @@ def infra_flows() -> list[Flow]:
 def _classify(view: ChassisView, chain: Chain) -> Iterator[Flow]:
     ports = view.port_index
     first = chain.hops[0].label
-    ck = cookie(CookieKind.CLASSIFIER, chain.id)
     priority = CLASSIFY_PRIORITY - 1 if chain.reverse else CLASSIFY_PRIORITY  # overlap: forward wins
     for fc in chain.classifiers:
         sources = _classified_where(
@@ -189,6 +188,7 @@ def _classify(view: ChassisView, chain: Chain) -> Iterator[Flow]:
             LOG.error("classifier %s of chain %s ignored: %s", fc.id, chain.id, exc)
             continue
         enter = (SetField(reg.HOP, first), Move(reg.SRC_PORT, reg.ORIGIN, 32))
+        ck = cookie(CookieKind.CLASSIFIER, fc.id)
         for where in sources:
             for header in headers:
                 match = _merge(_merge(where, to_dst), header)
@@ -298,7 +298,7 @@ def _remember(inst: Instance) -> Ct:
 def _deliver(
     view: ChassisView, inst: Instance, drivers: tuple[EncapDriver, ...], tracked: bool
 ) -> Iterator[Flow]:
-    ck = cookie(CookieKind.HOP, inst.id)
+    ck = cookie(CookieKind.INSTANCE, inst.id)
     mine = Match.of(**{reg.INSTANCE: inst.key})
     port = inst.ingress
     if _is_local(view, port):

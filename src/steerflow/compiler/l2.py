@@ -19,7 +19,7 @@ from steerflow.compiler.tables import (
     ND_REPLY,
     PORT_SECURITY,
 )
-from steerflow.compiler.view import ChassisView, LogicalPort, RemoteChassis
+from steerflow.compiler.view import ChassisView, LogicalNetwork, LogicalPort, RemoteChassis
 from steerflow.flows.types import (
     Action,
     Bucket,
@@ -51,10 +51,10 @@ def l2_flows(view: ChassisView) -> Iterator[Flow]:
         yield from _port_ingress(port)
         yield from _port_security(port)
     for network in view.networks:
-        yield _tunnel_ingress(view, network.key)
-        yield from _network_lookup(view, network.key)
+        yield _tunnel_ingress(view, network)
+        yield from _network_lookup(view, network)
     for network in view.networks:
-        yield _no_answer_for_duplicate_address_detection(network.key)
+        yield _no_answer_for_duplicate_address_detection(network)
     for port in view.ports:
         yield from _arp_responder(port)
         yield from _nd_responder(port)
@@ -126,21 +126,22 @@ def _link_local(mac: str) -> ipaddress.IPv6Address:
     return ipaddress.IPv6Address(bytes([0xFE, 0x80, *([0] * 6), *eui]))
 
 
-def _tunnel_ingress(view: ChassisView, network_key: int) -> Flow:
+def _tunnel_ingress(view: ChassisView, network: LogicalNetwork) -> Flow:
     return Flow(
         INGRESS_PORT,
         100,
-        Match.of(in_port=view.tunnel_ofport, tunnel_id=network_key),
-        (SetField(reg.NETWORK, network_key), SetField(reg.FLAGS, reg.FLAG_FROM_TUNNEL)),
+        Match.of(in_port=view.tunnel_ofport, tunnel_id=network.key),
+        (SetField(reg.NETWORK, network.key), SetField(reg.FLAGS, reg.FLAG_FROM_TUNNEL)),
         goto=L2_LOOKUP,
-        cookie=cookie(CookieKind.TUNNEL),
+        cookie=cookie(CookieKind.TUNNEL, network.id),
     )
 
 
-def _network_lookup(view: ChassisView, network_key: int) -> Iterator[Flow]:
+def _network_lookup(view: ChassisView, network: LogicalNetwork) -> Iterator[Flow]:
     """Known MACs to their port; everything else is flooded (locally only when it came tunnelled)."""
+    network_key = network.key
     net = Match.of(**{reg.NETWORK: network_key})
-    ck = cookie(CookieKind.NETWORK, str(network_key))
+    ck = cookie(CookieKind.NETWORK, network.id)
     for port in view.ports_of(network_key):
         yield Flow(
             L2_LOOKUP,
@@ -178,10 +179,10 @@ def _nd_solicitation(network_key: int) -> Match:
     return Match.of(**{reg.NETWORK: network_key}, eth_type=ETH_IPV6, ip_proto=ICMPV6, icmpv6_type=ND_SOLICIT)
 
 
-def _no_answer_for_duplicate_address_detection(network_key: int) -> Flow:
+def _no_answer_for_duplicate_address_detection(network: LogicalNetwork) -> Flow:
     """A solicitation from :: probes for duplicates: the owner answers it, not us."""
-    match = _nd_solicitation(network_key).extend(ipv6_src="::")
-    return Flow(ARP_RESPONDER, 110, match, goto=L2_LOOKUP, cookie=cookie(CookieKind.ARP))
+    match = _nd_solicitation(network.key).extend(ipv6_src="::")
+    return Flow(ARP_RESPONDER, 110, match, goto=L2_LOOKUP, cookie=cookie(CookieKind.NETWORK, network.id))
 
 
 def _nd_responder(port: LogicalPort) -> Iterator[Flow]:

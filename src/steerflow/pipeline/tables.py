@@ -1,7 +1,9 @@
-"""Every table of br-int's pipeline: its number, purpose, what it matches and where packets go next.
+"""Every table of br-int's pipeline: its number, purpose, the fields it matches, where packets go next
+and the priorities its flows use.
 
-This module is the single source of truth: the compiler takes table numbers from here and
-`docs/pipeline.md` is generated from it (`python -m steerflow.pipeline.tables`), so the two never drift.
+This module is the single source of truth: the compiler takes table numbers from here,
+`pipeline.check` holds every compiled flow to the declaration (fields, targets, priority bands), and
+`docs/pipeline.md` is generated from it (`python -m steerflow.pipeline.tables`), so the three never drift.
 A packet's journey: identify where it came from, check it is who it claims to be, classify it for a
 chain, steer it along the chain's hops, then deliver it by ordinary L2 forwarding, locally or through a
 Geneve tunnel to the chassis where the next hop or the destination lives.
@@ -11,14 +13,46 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from steerflow.pipeline import registers as reg
+from steerflow.pipeline.cookies import OWNER_KINDS, PURPOSES, CookieKind
+
+_ADDRESSES = ("ipv4_src", "ipv4_dst", "ipv6_src", "ipv6_dst")  # a classifier's prefixes
+_L4_PORTS = ("tcp_src", "tcp_dst", "udp_src", "udp_dst")  # a classifier's port ranges
+
+
+@dataclass(frozen=True)
+class Band:
+    """A named range of priorities (both ends included) for one kind of flow of a table."""
+
+    name: str
+    low: int
+    high: int
+
+    def __contains__(self, priority: object) -> bool:
+        return isinstance(priority, int) and self.low <= priority <= self.high
+
+    def __str__(self) -> str:
+        span = str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+        return f"{self.name} {span}"
+
 
 @dataclass(frozen=True)
 class Table:
+    """One table. `matches`: the OXM/NXM fields (as `steerflow.flows` names them) its flows may match;
+    `next_tables`: where its flows may go (goto_table, forward only); `resubmits`: where their actions
+    may send the packet and come back (resubmit, or conntrack's recirculation `ct(table=)`);
+    `bands`: the priorities its flows may have."""
+
     id: int
     name: str
     purpose: str
     matches: tuple[str, ...]
     next_tables: tuple[str, ...]
+    resubmits: tuple[str, ...] = ()
+    bands: tuple[Band, ...] = ()
+
+    def band_of(self, priority: int) -> Band | None:
+        return next((b for b in self.bands if priority in b), None)
 
 
 PIPELINE: tuple[Table, ...] = (
@@ -29,22 +63,34 @@ PIPELINE: tuple[Table, ...] = (
         "and the network key; tunnel packets by VNI (a network, or one function instance).",
         ("in_port", "tunnel_id"),
         ("PORT_SECURITY", "L2_LOOKUP", "SFC_DELIVER"),
+        bands=(Band("port or VNI", 100, 100),),
     ),
     Table(
         10,
         "PORT_SECURITY",
         "Drop frames whose source MAC/IP are not the logical port's own (unless "
-        "port security is disabled on it).",
-        ("reg6", "eth_src", "ipv4_src", "ipv6_src", "arp_spa"),
+        "port security is disabled on it); a function's egress port skips it, to SFC_RETURN.",
+        (reg.NETWORK, reg.SRC_PORT, "eth_src", "eth_type", "ipv4_src", "ipv6_src", "arp_spa", "arp_sha"),
         ("CLASSIFY", "SFC_RETURN"),
+        bands=(Band("port", 100, 100), Band("own address", 110, 110), Band("function return", 120, 120)),
     ),
     Table(
         20,
         "CLASSIFY",
         "Flow classifiers: a packet that matches one gets its chain and hop in a "
-        "register; others go on untouched.",
-        ("reg6", "reg7", "eth_type", "ip prefixes", "ip_proto", "l4 ports"),
+        "register; others go on untouched (IPv6 neighbour discovery is never steered).",
+        (
+            reg.NETWORK,
+            reg.SRC_PORT,
+            "eth_dst",
+            "eth_type",
+            *_ADDRESSES,
+            "ip_proto",
+            *_L4_PORTS,
+            "icmpv6_type",
+        ),
         ("SFC_DISPATCH", "ARP_RESPONDER"),
+        bands=(Band("miss", 0, 0), Band("classifier", 99, 100), Band("neighbour discovery", 110, 110)),
     ),
     Table(
         30,
@@ -52,16 +98,18 @@ PIPELINE: tuple[Table, ...] = (
         "Traffic heading to a hop (its label in reg2): a hop with one function picks it (reg4); "
         "otherwise multipath hashes the plain packet's lb_fields into one of the hop's balance slots "
         "(reg9). The exit label hands the packet back to L2.",
-        ("reg2",),
+        (reg.HOP,),
         ("SFC_BALANCE", "SFC_ENCAP", "L2_LOOKUP"),
+        bands=(Band("hop or exit", 100, 100),),
     ),
     Table(
         31,
         "SFC_BALANCE",
         "A hop's balance slot to the function that owns it (reg4): each function owns slots in "
         "proportion to its weight, and keeps most of them when the group's membership changes.",
-        ("reg2", "reg9"),
+        (reg.HOP, reg.SLOT),
         ("SFC_ENCAP",),
+        bands=(Band("slot", 100, 100),),
     ),
     Table(
         32,
@@ -70,8 +118,10 @@ PIPELINE: tuple[Table, ...] = (
         "metadata) unless the chosen function is local and does not understand it; a function whose "
         "header cannot be read back (NSH MD2) gets its connection committed first (ct_mark = hop, "
         "ct_label = origin) and its header from SFC_METADATA.",
-        ("reg2", "reg4", "eth_type"),
-        ("SFC_METADATA", "SFC_DELIVER"),
+        (reg.HOP, reg.INSTANCE, "eth_type"),
+        ("SFC_DELIVER",),
+        resubmits=("SFC_METADATA",),
+        bands=(Band("instance", 100, 100),),
     ),
     Table(
         33,
@@ -80,8 +130,15 @@ PIPELINE: tuple[Table, ...] = (
         "function: the proxy), or through Geneve to its chassis with the function's delivery VNI. "
         "A tracked function's tunnelled arrivals: hop and origin from the header, stripped, to "
         "SFC_ENCAP again.",
-        ("reg4", "eth_type", "mpls_tc", "nsh_spi", "nsh_si"),
-        ("SFC_ENCAP",),
+        (reg.INSTANCE, "eth_type", "mpls_label", "mpls_tc", "nsh_mdtype", "nsh_spi", "nsh_si"),
+        (),
+        resubmits=("SFC_ENCAP",),
+        bands=(
+            Band("deliver", 100, 100),
+            Band("tracked", 105, 105),
+            Band("proxy", 110, 110),
+            Band("tracked arrival", 115, 115),
+        ),
     ),
     Table(
         34,
@@ -90,8 +147,10 @@ PIPELINE: tuple[Table, ...] = (
         "unaware function, from the port), strip it, and dispatch to the next hop. An unaware function "
         "serving several hops, or losing NSH metadata: conntrack in its zone recalls the connection's "
         "hop and origin (ct(table=SFC_RETURN_CT)), after an aware one's header is stripped (reg5 flag).",
-        ("metadata", "reg6", "reg5", "mpls_label", "nsh_spi"),
-        ("SFC_DISPATCH", "SFC_RETURN_CT"),
+        (reg.NETWORK, reg.SRC_PORT, reg.FLAGS, "eth_type", "mpls_label", "mpls_tc", "nsh_mdtype", "nsh_spi"),
+        (),
+        resubmits=("SFC_DISPATCH", "SFC_RETURN", "SFC_RETURN_CT"),
+        bands=(Band("miss", 0, 0), Band("return", 100, 100)),
     ),
     Table(
         35,
@@ -99,8 +158,10 @@ PIPELINE: tuple[Table, ...] = (
         "A tracked function's IP traffic after conntrack: the hop its delivery committed as the "
         "connection's ct_mark (with the egress port) gives the next hop, ct_label the origin (reg8); "
         "unknown connections are dropped.",
-        ("metadata", "reg6", "ct_mark"),
-        ("SFC_DISPATCH",),
+        (reg.NETWORK, reg.SRC_PORT, "ct_mark"),
+        (),
+        resubmits=("SFC_DISPATCH",),
+        bands=(Band("recall", 100, 100),),
     ),
     Table(
         36,
@@ -108,42 +169,59 @@ PIPELINE: tuple[Table, ...] = (
         "Per chain and origin port (reg8): push a header whose metadata cannot come from a register "
         "(NSH MD type 2: the TLVs are static values), the path from reg3; reached by resubmit from "
         "SFC_ENCAP, so its flows grow with ports, not with hops and instances.",
-        ("reg3", "reg8"),
+        (reg.NSH_PATH, reg.ORIGIN),
         (),
+        bands=(Band("any origin", 1, 1), Band("origin", 100, 100)),
     ),
     Table(
         40,
         "ARP_RESPONDER",
         "Answer ARP requests and IPv6 neighbour solicitations for known addresses locally.",
-        ("metadata", "arp_tpa", "ipv6_nd_target"),
-        ("ND_REPLY", "L2_LOOKUP"),
+        (
+            reg.NETWORK,
+            "eth_type",
+            "arp_op",
+            "arp_tpa",
+            "ip_proto",
+            "icmpv6_type",
+            "ipv6_src",
+            "ipv6_nd_target",
+        ),
+        ("L2_LOOKUP",),
+        resubmits=("ND_REPLY",),
+        bands=(Band("miss", 0, 0), Band("answer", 100, 100), Band("duplicate address detection", 110, 110)),
     ),
     Table(
         41,
         "ND_REPLY",
         "Second half of the IPv6 ND responder: the packet is an advertisement now, so its target "
         "link-layer address can be written (OVS checks prerequisites against each flow's own match).",
-        ("reg5", "icmpv6_type", "ipv6_nd_target"),
+        (reg.FLAGS, "eth_type", "ip_proto", "icmpv6_type", "ipv6_nd_target"),
         (),
+        bands=(Band("advertisement", 100, 100),),
     ),
     Table(
         50,
         "L2_LOOKUP",
         "Destination MAC within the network: set the destination port key, or flood "
-        "broadcast/unknown to the network's ports.",
-        ("metadata", "eth_dst"),
+        "broadcast/unknown to the network's ports (only the local ones for a tunnelled packet).",
+        (reg.NETWORK, reg.FLAGS, "eth_dst"),
         ("EGRESS",),
+        bands=(Band("flood", 80, 80), Band("flood from tunnel", 85, 85), Band("known MAC", 100, 100)),
     ),
     Table(
         60,
         "EGRESS",
-        "Deliver to a local port, or tunnel to the chassis hosting the destination port.",
-        ("reg7",),
+        "Deliver to a local port, or tunnel to the chassis hosting the destination port (never "
+        "back into a tunnel what came out of one).",
+        (reg.NETWORK, reg.DST_PORT, reg.FLAGS),
         (),
+        bands=(Band("port", 100, 100), Band("no re-tunnel", 110, 110)),
     ),
 )
 
 BY_NAME: dict[str, Table] = {t.name: t for t in PIPELINE}
+BY_ID: dict[int, Table] = {t.id: t for t in PIPELINE}
 
 
 def table_id(name: str) -> int:
@@ -156,15 +234,39 @@ def render_markdown() -> str:
     lines = [
         "# br-int pipeline",
         "",
-        "Generated from `steerflow.pipeline.tables`; do not edit.",
+        "Generated from `steerflow.pipeline.tables`; do not edit. Every flow the compiler emits is held",
+        "to it by `steerflow.pipeline.check` (tests/unit/test_pipeline_check.py compiles every scenario",
+        "the tests use): it matches only the fields its table declares, goes (`goto_table`) or",
+        "resubmits (`resubmit`, `ct(table=)`) only where its table declares, and its priority lies in",
+        "one of its table's bands.",
         "",
-        "| table | name | purpose | matches | next |",
-        "|---|---|---|---|---|",
+        "| table | name | purpose | matches | goto | resubmit | priority bands |",
+        "|---|---|---|---|---|---|---|",
     ]
     for t in PIPELINE:
-        lines.append(
-            f"| {t.id} | {t.name} | {t.purpose} | {', '.join(t.matches)} | {', '.join(t.next_tables)} |"
+        cells = (
+            str(t.id),
+            t.name,
+            t.purpose,
+            ", ".join(t.matches),
+            ", ".join(t.next_tables),
+            ", ".join(t.resubmits),
+            ", ".join(str(b) for b in t.bands),
         )
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Cookies",
+        "",
+        "A flow's cookie is its kind (top byte) and 56 bits of the id of the NB object it was compiled",
+        "for (`steerflow.pipeline.cookies`); `cookies.owner` maps it back to that object.",
+        "",
+        "| kind | top byte | NB kind of the id | flows |",
+        "|---|---|---|---|",
+    ]
+    for kind in CookieKind:
+        owner = OWNER_KINDS.get(kind, "none")
+        lines.append(f"| {kind.name} | {int(kind):#04x} | {owner} | {PURPOSES[kind]} |")
     return "\n".join(lines) + "\n"
 
 

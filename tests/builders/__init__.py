@@ -1,0 +1,1 @@
+"""Builders of NB documents and scenarios shared by tests."""
