@@ -26,11 +26,10 @@ def test_every_flow_but_infrastructure_maps_back_to_an_nb_object_of_its_scenario
             if kind is CookieKind.INFRA:
                 assert found[value] is None
                 continue
-            assert found[value] is not None, (
-                f"{name} on {chassis}: {kind.name} cookie {value:#x} owns nothing"
-            )
-            assert found[value] == owner(value, docs)
-            assert found[value].kind == OWNER_KINDS[kind]
+            named = found[value]
+            assert named is not None, f"{name} on {chassis}: {kind.name} cookie {value:#x} owns nothing"
+            assert named == owner(value, docs)
+            assert named.kind == OWNER_KINDS[kind]
 
 
 def test_network_flows_hash_the_network_id_not_its_vni() -> None:
@@ -64,7 +63,7 @@ def test_a_uuid_id_keeps_its_low_bits_and_any_id_hashes_alike_everywhere() -> No
 
 
 def test_infrastructure_unknown_kinds_and_missing_objects_map_to_nothing() -> None:
-    docs = {"port": {"p1": {}}, "network": {"n1": {}}}
+    docs: dict[str, dict[str, dict[str, str]]] = {"port": {"p1": {}}, "network": {"n1": {}}}
     assert owner(cookie(CookieKind.INFRA), docs) is None
     assert owner(0x7F << 56 | 5, docs) is None  # no such kind
     assert owner(0, docs) is None
