@@ -287,6 +287,7 @@ def rollout_states(header: str) -> Iterator[tuple[str, DesiredState]]:
         compiler = ChassisCompiler(chassis, TUNNEL, times=times)
         compiler.compile(before, revision=1, now=0.0)
         compiler.compile(after, revision=2, now=1.0)
+        assert compiler.waiting or chassis == "ch3", f"{chassis} put the moved chain in force at once"
         yield f"{chassis} pending", compiler.state
         reported = {**after, STATUS_KIND: {c: {"id": c, "applied_revision": 2, "installed_revision": 2}
                                            for c in CHASSIS}}  # fmt: skip

@@ -1,1 +1,1 @@
-"""The OpenFlow pipeline of br-int, declared as data: tables, registers and cookies."""
+"""The OpenFlow pipeline of br-int as data (tables, registers, cookies), and the check of flows against it."""
