@@ -42,10 +42,8 @@ def is_installed(name: object) -> bool:
 
 def one_of(names: tuple[str, ...], *, null: bool = False) -> str:
     """`mpls, nsh` (`mpls, nsh or null`): the valid values, as error messages list them."""
-    listed = [*names, "null"] if null else list(names)
-    if len(listed) < 2:
-        return "".join(listed) or "(no driver installed)"
-    return f"{', '.join(listed[:-1])} or {listed[-1]}"
+    listed = ", ".join(names) or "(no driver installed)"
+    return f"{listed} or null" if null else listed
 
 
 @functools.cache
