@@ -220,7 +220,7 @@ def test_vlan_keeps_the_tag_and_rewrites_the_ip_packet_inside(v6: bool, l4: str)
     frame = eth(0x8100, vlan(0x2000 | 77, inner_type, packet(v6, l4, PAYLOAD)))  # PCP 1, VID 77
     out = rewrite_frame(frame, Mode.VLAN)
     assert out.frame == eth(0x8100, vlan(0x2000 | 77, inner_type, packet(v6, l4, plus(PAYLOAD))))
-    assert "vlan vid=77" in out.summary
+    assert "vlan vid=77" in out.summary and out.vlan_vid == 77
 
 
 def test_a_tag_the_kernel_took_off_goes_back_after_the_macs() -> None:

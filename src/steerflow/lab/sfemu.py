@@ -10,7 +10,8 @@ egress). The kernel takes a VLAN tag off a received frame into packet metadata: 
 back (PACKET_AUXDATA) and puts it in place, so a VLAN-aware function sees, and returns, the tag it got.
 Frames it does not expect (ARP, ND, LLDP, another encapsulation) are counted and dropped.
 Counters go to the status file (JSON, rewritten atomically; they include how many frames carried
-each NSH metadata seen, so a test can check what every hop received); SIGTERM or SIGINT makes it exit cleanly.
+each NSH metadata or VLAN VID seen, so a test can check what every hop received); SIGTERM or SIGINT
+makes it exit cleanly.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Counters:
     ignored: int = 0
     send_errors: int = 0
     ignored_reasons: dict[str, int] = field(default_factory=dict)
-    metadata: dict[str, int] = field(default_factory=dict)  # NSH metadata seen (`NshHeader.metadata`)
+    metadata: dict[str, int] = field(default_factory=dict)  # NSH metadata (`NshHeader.metadata`), VLAN VIDs
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,11 @@ class Emulator:
             log.warning("could not send %d bytes (%s): %s", len(out.frame), out.summary, exc)
             return
         c.forwarded += 1
-        if out.nsh is not None:
-            c.metadata[out.nsh.metadata] = c.metadata.get(out.nsh.metadata, 0) + 1
+        seen = out.nsh.metadata if out.nsh is not None else None
+        if out.vlan_vid is not None:
+            seen = f"vlan vid={out.vlan_vid}"
+        if seen is not None:
+            c.metadata[seen] = c.metadata.get(seen, 0) + 1
         log.debug("forwarded %d bytes %s: %s", len(out.frame), _macs(frame), out.summary)
 
     def write_status(self, state: str) -> None:

@@ -64,6 +64,7 @@ class Rewritten:
     frame: bytes
     summary: str
     nsh: NshHeader | None = None
+    vlan_vid: int | None = None  # the VLAN tag's VID (Mode.VLAN)
 
 
 def rewrite_frame(frame: bytes, mode: Mode, add: int = 1, *, decrement_si: bool = False) -> Rewritten:
@@ -78,6 +79,7 @@ def rewrite_frame(frame: bytes, mode: Mode, add: int = 1, *, decrement_si: bool 
         summary = _rewrite_mpls(buf, ethertype, offset, table)
     elif mode is Mode.VLAN:
         summary = _rewrite_vlan(buf, ethertype, offset, table)
+        return Rewritten(bytes(buf), summary, vlan_vid=struct.unpack_from("!H", buf, offset)[0] & 0xFFF)
     else:
         summary, nsh = _rewrite_nsh(buf, ethertype, offset, table, decrement_si)
         return Rewritten(bytes(buf), summary, nsh)
