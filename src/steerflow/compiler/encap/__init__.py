@@ -22,7 +22,17 @@ from steerflow.model.correlations import ENTRY_POINT_GROUP, MAX_LABEL, UnknownCo
 if TYPE_CHECKING:
     from steerflow.compiler.chain_view import Chain, Hop, Instance
 
-__all__ = ["ENTRY_POINT_GROUP", "MAX_LABEL", "EncapDriver", "UnknownEncapsulation", "driver", "unusable"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ETH_IPV4",
+    "ETH_IPV6",
+    "INNER_ETHERTYPES",
+    "MAX_LABEL",
+    "EncapDriver",
+    "UnknownEncapsulation",
+    "driver",
+    "unusable",
+]
 
 ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
 INNER_ETHERTYPES = (ETH_IPV4, ETH_IPV6)
