@@ -14,6 +14,7 @@ from steerflow.api.sfc_attributes import HOP_LABELS
 from steerflow.lab.traffic import udp_transfer
 from steerflow.model.correlations import installed_correlations
 from tests.fabric import Fabric
+from tests.functional import test_sfc_matrix as matrix
 from tests.functional.test_sfc_chain import PAYLOADS, _chain, _shifted, _world
 from tests.lab_fixtures import requires_lab
 
@@ -56,6 +57,13 @@ def test_three_groups_aware_and_unaware_across_three_chassis(fabric: Fabric, vla
     assert udp_transfer(client, server, PAYLOADS, port=7) == _shifted(3)
     assert max(_hop_labels(fabric, chain["id"])) <= 4094  # within the driver's max_label (a VID)
     fabric.assert_switches_hold_compiled_state()
+
+
+@pytest.mark.parametrize("correlation", [None, "vlan"], ids=["unaware", "vlan-aware"])
+def test_balanced_groups_every_flow_crosses_each_group_once(
+    fabric: Fabric, vlan_driver: None, correlation: str | None
+) -> None:
+    matrix.test_every_flow_crosses_each_group_once(fabric, "vlan", correlation, (2, 1, 3))
 
 
 def _hop_labels(fabric: Fabric, chain_id: str) -> list[int]:
