@@ -19,7 +19,7 @@ import pytest
 from steerflow.api import sfc_errors as err
 from steerflow.api.errors import HTTPBadRequest
 from steerflow.api.sfc_attributes import EXIT_LABEL, HOP_LABELS
-from steerflow.compiler.compile import compile_nb
+from steerflow.compiler.compile import ChassisCompiler, compile_nb
 from steerflow.compiler.encap import EncapDriver, driver
 from steerflow.model import correlations
 from tests.unit.test_compiler_chain import CLIENT, SERVER, TUNNEL, _nb, _one, _switch, _udp
@@ -184,3 +184,16 @@ def test_a_chain_the_driver_cannot_carry_stays_inert(
     port, packet = _one(_switch(nb, "ch1").run(_udp()))
     assert port == TUNNEL and packet["tunnel_id"] == 7 and "vlan_vid" not in packet  # plain L2, unsteered
     assert "chain pc1 cannot be compiled on ch1" in caplog.text
+
+
+def test_a_driver_that_fails_to_load_leaves_its_chain_inert_not_the_chassis(vlan: EncapDriver) -> None:
+    def broken(name: str) -> EncapDriver:
+        if name == "vlan":
+            raise ImportError("steerflow_vlan_encap is half installed")
+        return driver(name)
+
+    nb = _vlan_nb("vlan", sf_chassis="ch1")
+    compiler = ChassisCompiler("ch1", TUNNEL, driver_for=broken)
+    compiler.compile(nb)
+    without = {**nb, "port_chain": {}}
+    assert compiler.state.flows == compile_nb(without, "ch1", TUNNEL).flows

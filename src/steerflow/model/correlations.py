@@ -27,7 +27,7 @@ class UnknownCorrelation(LookupError):
 def _installed() -> dict[str, EntryPoint]:
     found: dict[str, EntryPoint] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep)  # one name twice (two installs of one distribution): the first wins
+        found.setdefault(ep.name, ep)  # a name registered twice: the first distribution found wins
     return found
 
 

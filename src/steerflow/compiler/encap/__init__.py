@@ -96,13 +96,15 @@ def driver(name: str) -> EncapDriver:
 
 
 def unusable(chain: Chain, driver_for: Callable[[str], EncapDriver]) -> str | None:
-    """Why the chain cannot be compiled here (its driver is not installed on this chassis, or a hop
-    label exceeds what its header carries: the API allocates within `max_label`, so only a chain
-    stored before its driver changed), or None."""
+    """Why the chain cannot be compiled here (its driver is not installed on this chassis or fails to
+    load, or a hop label exceeds what its header carries: the API allocates within `max_label`, so
+    only a chain stored before its driver changed), or None."""
     try:
         encap = driver_for(chain.correlation)
     except UnknownEncapsulation as exc:
         return str(exc)
+    except Exception as exc:  # a third party's broken install must not stop the chassis' other chains
+        return f"the {chain.correlation} driver failed to load: {exc!r}"
     limit = getattr(encap, "max_label", MAX_LABEL)
     too_big = sorted({hop.label for hop in chain.hops} | set(chain.reverse_labels))
     too_big = [label for label in too_big if label > limit]
