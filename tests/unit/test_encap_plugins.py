@@ -18,7 +18,7 @@ import pytest
 
 from steerflow.api import sfc_errors as err
 from steerflow.api.errors import HTTPBadRequest
-from steerflow.api.sfc_attributes import EXIT_LABEL, HOP_LABELS
+from steerflow.api.sfc_attributes import EXIT_LABEL, HOP_LABELS, REVERSE_EXIT_LABEL, REVERSE_HOP_LABELS
 from steerflow.compiler.compile import ChassisCompiler, compile_nb
 from steerflow.compiler.encap import EncapDriver, driver
 from steerflow.model import correlations
@@ -131,6 +131,15 @@ def test_vlan_chains_get_labels_their_tag_can_carry_and_a_409_when_none_is_left(
     fits = w.chain(groups=vlan_groups[:1], chain_parameters=VLAN)
     assert stored_labels(w, fits["id"]) == [19, 20]
     assert stored_labels(w, w.chain()["id"]) == [21, 22]  # other encapsulations go on above it
+    w.pc.delete(ALICE, fits["id"])  # 19 and 20 free: too few for a symmetric chain's four labels
+    both_ways = {"port_pair_groups": vlan_groups[1:2], "chain_parameters": {**VLAN, "symmetric": True}}
+    rejects(w, err.PortChainUnavailableLabel, 409, w.pc.create, ALICE, both_ways)
+    w.pc.delete(ALICE, mpls_chain["id"])
+    symmetric = w.pc.create(ALICE, both_ways)
+    rec = w.store.get("port_chain", symmetric["id"])
+    assert rec is not None  # both directions' labels fit the tag
+    assert sorted([*stored_labels(w, symmetric["id"]), *rec.value[REVERSE_HOP_LABELS].values(),
+                   rec.value[REVERSE_EXIT_LABEL]]) == [16, 17, 18, 19]  # fmt: skip
 
 
 # ---- the compiler (ofsim) -------------------------------------------------------------------------------
