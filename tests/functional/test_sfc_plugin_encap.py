@@ -1,7 +1,8 @@
 """A chain through a third party's encapsulation driver on real OVS across chassis: the `vlan` driver of
 tests/plugins/steerflow_vlan_encap (its own distribution, installed by run.sh; the hop rides in an
 802.1Q tag), with SFC-unaware functions (the forwarder pops the tag) and VLAN-aware ones (the emulator
-gets the tag and returns it). Proven by payload: every function adds 1 to each payload byte.
+gets the tag and returns it). Proven by payload: every function adds N to each payload byte. Some
+scenarios are the mpls/nsh ones of test_sfc_matrix and test_sfc_shared, run through the plugin.
 
 The driver is a test fixture installed on purpose: these tests fail without it (a skip would hide a
 broken install)."""
@@ -15,6 +16,7 @@ from steerflow.lab.traffic import udp_transfer
 from steerflow.model.correlations import installed_correlations
 from tests.fabric import Fabric
 from tests.functional import test_sfc_matrix as matrix
+from tests.functional import test_sfc_shared as shared
 from tests.functional.test_sfc_chain import PAYLOADS, _chain, _shifted, _world
 from tests.lab_fixtures import requires_lab
 
@@ -64,6 +66,12 @@ def test_balanced_groups_every_flow_crosses_each_group_once(
     fabric: Fabric, vlan_driver: None, correlation: str | None
 ) -> None:
     matrix.test_every_flow_crosses_each_group_once(fabric, "vlan", correlation, (2, 1, 3))
+
+
+def test_one_unaware_function_shared_by_two_vlan_chains(fabric: Fabric, vlan_driver: None) -> None:
+    """Conntrack tells the chains apart; the tag of a packet tunnelled to the shared function names its
+    hop there (the driver's `arrived`) before the proxy pops it."""
+    shared.test_one_unaware_function_shared_by_two_chains(fabric, "vlan")
 
 
 def _hop_labels(fabric: Fabric, chain_id: str) -> list[int]:
