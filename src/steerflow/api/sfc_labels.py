@@ -95,9 +95,7 @@ def _assign_direction(
     chain[exit_attr] = int(exit_label) if exit_label is not None else next(fresh)
 
 
-def _take(
-    stored: NumbersInUse, taken_now: set[int], count: int, chain_id: str, last: int
-) -> list[int]:
+def _take(stored: NumbersInUse, taken_now: set[int], count: int, chain_id: str, last: int) -> list[int]:
     """The `count` lowest labels in MIN_LABEL..`last` neither stored nor in `taken_now`."""
     taken: list[int] = []
     start = MIN_LABEL
