@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from steerflow.api import sfc_errors as err
-from steerflow.api.errors import HTTPBadRequest
+from steerflow.api.errors import HTTPBadRequest, InvalidInput
 from steerflow.api.sfc_attributes import EXIT_LABEL, HOP_LABELS, REVERSE_EXIT_LABEL, REVERSE_HOP_LABELS
 from steerflow.compiler.compile import ChassisCompiler, compile_nb
 from steerflow.compiler.encap import EncapDriver, driver
@@ -65,12 +65,14 @@ def test_the_installed_drivers_are_the_correlations(vlan: EncapDriver) -> None:
 
 @pytest.fixture
 def toy_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A distribution installed while the process runs: metadata only, its driver is steerflow's MPLS."""
+    """A distribution installed while the process runs, metadata only: `toy` is steerflow's MPLS driver
+    under another name, `broken` names a module that does not exist."""
     info = tmp_path / "toy_encap-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-encap\nVersion: 1.0\n")
     toy = "toy = steerflow.compiler.encap.mpls:MplsDriver"
-    (info / "entry_points.txt").write_text(f"[steerflow.encap]\n{toy}\n")
+    broken = "broken = steerflow_no_such_module:Driver"  # installed, but its code is missing
+    (info / "entry_points.txt").write_text(f"[steerflow.encap]\n{toy}\n{broken}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     correlations.refresh()
     yield
@@ -79,9 +81,9 @@ def toy_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 def test_a_driver_installed_later_is_accepted_once_the_registry_is_refreshed(
-    w: World, toy_distribution: None
+    w: World, vlan: EncapDriver, toy_distribution: None
 ) -> None:
-    assert "toy" in correlations.installed_correlations()
+    assert correlations.installed_correlations() == ("broken", "mpls", "nsh", "toy", "vlan")
     pp = w.pair(sfp={"correlation": "toy"})
     group = w.ppg.create(ALICE, {"port_pairs": [pp["id"]]})
     chain = w.chain(groups=[group["id"]], chain_parameters={"correlation": "toy"})
@@ -140,6 +142,15 @@ def test_vlan_chains_get_labels_their_tag_can_carry_and_a_409_when_none_is_left(
     assert rec is not None  # both directions' labels fit the tag
     assert sorted([*stored_labels(w, symmetric["id"]), *rec.value[REVERSE_HOP_LABELS].values(),
                    rec.value[REVERSE_EXIT_LABEL]]) == [16, 17, 18, 19]  # fmt: skip
+
+
+def test_a_driver_that_cannot_be_loaded_refuses_the_chain_with_a_400(
+    w: World, toy_distribution: None
+) -> None:
+    group = w.ppg.create(ALICE, {"port_pairs": [w.pair(sfp={"correlation": "broken"})["id"]]})
+    body = {"port_pair_groups": [group["id"]], "chain_parameters": {"correlation": "broken"}}
+    e = rejects(w, InvalidInput, 400, w.pc.create, ALICE, body)
+    assert "the broken encapsulation driver cannot be loaded here" in e.message
 
 
 # ---- the compiler (ofsim) -------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from steerflow.api import sfc_errors as err
+from steerflow.api.errors import InvalidInput
 from steerflow.api.numbers import NumbersInUse, numbers_index
 from steerflow.api.sfc_attributes import (
     EXIT_LABEL,
@@ -67,11 +68,15 @@ def assign_labels(snap: Snapshot, chain: JsonDict, previous: Mapping[str, Any] |
 
 def _limit(correlation: str) -> int:
     """The chain's largest label; a stored chain whose driver is gone (agents leave it inert) may still
-    be renamed: any label then."""
+    be renamed: any label then. A driver that is installed but cannot be loaded refuses the write."""
     try:
         return min(MAX_LABEL, label_limit(correlation))
     except UnknownCorrelation:
         return MAX_LABEL
+    except Exception as exc:  # a third party's broken install: say so rather than answer 500
+        raise InvalidInput(
+            error_message=f"the {correlation} encapsulation driver cannot be loaded here ({exc!r})"
+        ) from exc
 
 
 def _assign_direction(
