@@ -8,6 +8,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE"
 VENV=${STEERFLOW_VENV:-$HERE/.venv}
 OSC_VENV=${STEERFLOW_OSC_VENV:-$HERE/.venv-osc}
+PLUGIN_DIR=tests/plugins/steerflow_vlan_encap
 APT_PACKAGES=(python3-venv openvswitch-switch redis-server etcd-server etcd-client iproute2 iputils-ping ethtool curl)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -36,6 +37,10 @@ install_python() {
   fi
   say "installing steerflow and its test tools into $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[dev]"
+  # a test fixture, not part of steerflow: a third party's encapsulation driver (`correlation: vlan`),
+  # its own distribution, which the tests prove pluggable (docs/encap.md)
+  say "installing the test encapsulation driver $PLUGIN_DIR into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e "$PLUGIN_DIR"
 }
 
 install_osc() {
@@ -54,6 +59,7 @@ run_tests() {
   say "lint: ruff and mypy --strict"
   "$VENV/bin/ruff" check src tests bench 2>/dev/null || "$VENV/bin/ruff" check src tests
   "$VENV/bin/mypy"
+  "$VENV/bin/mypy" "$PLUGIN_DIR/src"
   say "tests"
   STEERFLOW_OSC_VENV="$OSC_VENV" "$VENV/bin/python" -m pytest "$@"
 }
@@ -71,6 +77,6 @@ case "$verb" in
   install) install_all ;;
   test) run_tests "$@" ;;
   demo) run_demo "$@" ;;
-  lint) "$VENV/bin/ruff" check src tests && "$VENV/bin/mypy" ;;
+  lint) "$VENV/bin/ruff" check src tests && "$VENV/bin/mypy" && "$VENV/bin/mypy" "$PLUGIN_DIR/src" ;;
   *) echo "usage: $0 {demo|test|install|lint}" >&2; exit 2 ;;
 esac

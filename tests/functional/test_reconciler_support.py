@@ -27,7 +27,9 @@ from steerflow.flows.types import (
     Match,
     Output,
     PopMpls,
+    PopVlan,
     PushMpls,
+    PushVlan,
     Resubmit,
     SetField,
 )
@@ -84,14 +86,18 @@ def nb(extra_ports: int = 0) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def extras() -> list[Flow]:
-    """Flows beyond the L2 compiler: MPLS push/pop, NSH encap/decap, resubmit, a select group."""
+    """Flows beyond the L2 compiler: MPLS push/pop, VLAN push/pop, NSH encap/decap, resubmit, a select
+    group."""
     t = EXTRA_TABLE
     ip = Match.of(eth_type=0x0800)
+    tag = (PushVlan(), SetField("vlan_vid", 0x1000 | 77))
     return [
         Flow(t, 10, ip.extend(ipv4_dst="192.0.2.0/24"), (PushMpls(), SetField("mpls_label", 77), Output(9))),
         Flow(t, 11, Match.of(eth_type=0x8847, mpls_label=77), (PopMpls(0x0800), Resubmit(t + 1))),
         Flow(t, 12, ip.extend(ipv4_src="192.0.2.9"), (EncapNsh(1), SetField("nsh_spi", 5), Output(9))),
         Flow(t, 13, Match.of(packet_type=0x1894F, nsh_spi=5, nsh_si=255), (Decap(),), goto=t + 1),
+        Flow(t, 14, ip.extend(ipv4_dst="198.18.0.0/15"), (*tag, Output(9))),
+        Flow(t, 15, Match.of(vlan_vid=0x1000 | 77), (PopVlan(), Resubmit(t + 1))),
         Flow(t + 1, 5, ip, (GroupAction(7),), cookie=0x1200000000000007),
     ]
 

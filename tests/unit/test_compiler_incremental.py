@@ -64,7 +64,7 @@ def _functions(draw: st.DrawFn, docs: Docs) -> None:
             continue
         ingress, egress = 2 + i % 4, 2 + (i + draw(st.integers(0, 1))) % 4
         params = {
-            "correlation": draw(st.sampled_from((None, "mpls", "nsh"))),
+            "correlation": draw(st.sampled_from((None, "mpls", "nsh", "vlan"))),  # vlan: tests/plugins
             "weight": draw(st.integers(0, 3)),
         }
         docs["port_pair"][f"pp{i}"] = {
@@ -108,7 +108,12 @@ def _chains(draw: st.DrawFn, docs: Docs) -> None:
         docs["port_chain"][f"c{c}"] = _chain_doc(draw, c)
 
 
-HEADERS = ({"correlation": "mpls"}, {"correlation": "nsh"}, {"correlation": "nsh", "nsh_md_type": 2})
+HEADERS = (
+    {"correlation": "mpls"},
+    {"correlation": "nsh"},
+    {"correlation": "nsh", "nsh_md_type": 2},
+    {"correlation": "vlan"},  # a third party's driver (tests/plugins/steerflow_vlan_encap)
+)
 
 
 def _chain_doc(draw: st.DrawFn, c: int) -> dict[str, Any]:

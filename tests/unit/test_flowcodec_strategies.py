@@ -26,7 +26,9 @@ from steerflow.flows.types import (
     NshTlv,
     Output,
     PopMpls,
+    PopVlan,
     PushMpls,
+    PushVlan,
     Resubmit,
     SetField,
 )
@@ -139,6 +141,8 @@ ACTIONS: st.SearchStrategy[Action] = st.one_of(
     st.builds(Resubmit, st.integers(0, 0xFF), RESUBMIT_PORTS),
     st.builds(PushMpls, st.integers(0, 0xFFFF)),
     st.builds(PopMpls, st.integers(0, 0xFFFF)),
+    st.builds(PushVlan, st.integers(0, 0xFFFF)),
+    st.just(PopVlan()),
     st.builds(EncapNsh, st.integers(0, 0xFF), st.lists(NSH_TLVS, max_size=3).map(tuple)),
     st.just(EncapEthernet()),
     st.just(Decap()),

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from steerflow.lab.sfframes import Ignored, Mode, parse_nsh, rewrite_frame
+from steerflow.lab.sfframes import Ignored, Mode, parse_nsh, rewrite_frame, with_vlan_tag
 
 MAC_A, MAC_B = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
 V4_A, V4_B = ipaddress.ip_address("203.0.113.1").packed, ipaddress.ip_address("203.0.113.2").packed
@@ -205,6 +205,36 @@ def test_mpls_label_stack_is_walked_to_the_bottom() -> None:
     out = rewrite_frame(eth(ETH_MPLS, mpls(100, inner, bos=False)), Mode.MPLS)
     assert out.frame == eth(ETH_MPLS, mpls(100, mpls(200, packet(False, "udp", plus(PAYLOAD))), bos=False))
     assert "mpls[100, 200]" in out.summary
+
+
+# ---- VLAN-aware -----------------------------------------------------------------------------------
+
+
+def vlan(tci: int, inner_type: int, body: bytes) -> bytes:
+    return struct.pack("!HH", tci, inner_type) + body
+
+
+@pytest.mark.parametrize(("v6", "l4"), CASES)
+def test_vlan_keeps_the_tag_and_rewrites_the_ip_packet_inside(v6: bool, l4: str) -> None:
+    inner_type = ETH_IPV6 if v6 else ETH_IPV4
+    frame = eth(0x8100, vlan(0x2000 | 77, inner_type, packet(v6, l4, PAYLOAD)))  # PCP 1, VID 77
+    out = rewrite_frame(frame, Mode.VLAN)
+    assert out.frame == eth(0x8100, vlan(0x2000 | 77, inner_type, packet(v6, l4, plus(PAYLOAD))))
+    assert "vlan vid=77" in out.summary and out.vlan_vid == 77
+
+
+def test_a_tag_the_kernel_took_off_goes_back_after_the_macs() -> None:
+    plain = ip_eth(False, packet(False, "udp", PAYLOAD))
+    assert with_vlan_tag(plain, 77) == eth(0x8100, vlan(77, ETH_IPV4, packet(False, "udp", PAYLOAD)))
+    assert with_vlan_tag(plain, 5, 0x88A8)[12:16] == bytes.fromhex("88a80005")
+
+
+def test_vlan_mode_ignores_untagged_frames_and_unaware_mode_tagged_ones() -> None:
+    plain = ip_eth(False, packet(False, "udp", PAYLOAD))
+    with pytest.raises(Ignored, match="expected a VLAN tag"):
+        rewrite_frame(plain, Mode.VLAN)
+    with pytest.raises(Ignored, match="not IP"):
+        rewrite_frame(with_vlan_tag(plain, 77), Mode.UNAWARE)
 
 
 # ---- NSH-aware ------------------------------------------------------------------------------------

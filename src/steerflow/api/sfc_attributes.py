@@ -14,6 +14,7 @@ from steerflow.api import attributes as attr
 from steerflow.api import sfc_errors as err
 from steerflow.api.attributes import Attribute, AttributeMap, KeySpec
 from steerflow.api.errors import HTTPBadRequest
+from steerflow.model.correlations import installed_correlations, is_installed, one_of
 from steerflow.model.sfc import N_TUPLE_KEYS, LbField
 
 MAX_CHAIN_ID: Final = 65535
@@ -48,10 +49,24 @@ def _uuid_list(name: str, **kw: Any) -> Attribute:
     return Attribute(name, validator=attr.validate_uuid_list, filter_converter=attr.identity, **kw)
 
 
+def correlation_validator(*, null: bool) -> attr.Validator:
+    """A correlation is the name of an installed encapsulation driver (`model.correlations`), not a
+    closed list: upstream's {mpls, nsh} plus any third party's (`null`: or None, a port pair's "unaware").
+    The reason lists the valid values, upstream's class and code (400 HTTPBadRequest) stay."""
+
+    def validate(data: Any) -> str | None:
+        if (null and data is None) or is_installed(data):
+            return None
+        valid = one_of(installed_correlations(), null=null)
+        return f"{data} is not in valid_values: correlation must be one of {valid}"
+
+    return validate
+
+
 # --- port pair ------------------------------------------------------------------------------------
 
 SF_PARAMETER_SPECS: Final = {
-    "correlation": KeySpec(validator=attr.values_validator([None, "mpls", "nsh"])),
+    "correlation": KeySpec(validator=correlation_validator(null=True)),
     "weight": KeySpec(converter=attr.convert_to_int, validator=attr.validate_non_negative),
 }
 
@@ -163,7 +178,7 @@ PORT_PAIR_GROUP: Final = AttributeMap(
 
 NSH_MD_TYPES: Final = (1, 2)
 CHAIN_PARAMETER_SPECS: Final = {
-    "correlation": KeySpec(validator=attr.values_validator(["mpls", "nsh"])),
+    "correlation": KeySpec(validator=correlation_validator(null=False)),
     "symmetric": KeySpec(converter=attr.convert_to_boolean),
     # steerflow's extension: NSH metadata type (never filled in, so upstream-shaped bodies stay so)
     "nsh_md_type": KeySpec(converter=attr.convert_to_int, validator=attr.values_validator(NSH_MD_TYPES)),

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from steerflow.api import sfc_errors as err
+from steerflow.api.errors import InvalidInput
 from steerflow.api.numbers import NumbersInUse, numbers_index
 from steerflow.api.sfc_attributes import (
     EXIT_LABEL,
@@ -22,6 +23,8 @@ from steerflow.api.sfc_attributes import (
     REVERSE_HOP_LABELS,
 )
 from steerflow.api.txn import Snapshot
+from steerflow.model.correlations import UnknownCorrelation, label_limit
+from steerflow.model.sfc import DEFAULT_CORRELATION
 from steerflow.nbdb.api import JsonDict
 
 LABEL_ATTRIBUTES = frozenset({HOP_LABELS, EXIT_LABEL, REVERSE_HOP_LABELS, REVERSE_EXIT_LABEL})
@@ -53,12 +56,27 @@ def assign_labels(snap: Snapshot, chain: JsonDict, previous: Mapping[str, Any] |
     # steered to the newcomer. Later writes may reuse it.
     # (every stored label is in the index: other chains' and this chain's old ones)
     stored, taken_now = snap.index(CHAIN_LABELS), set[int]()
-    symmetric = bool((chain.get("chain_parameters") or {}).get("symmetric"))
+    params = chain.get("chain_parameters") or {}
+    symmetric = bool(params.get("symmetric"))
+    last = _limit(str(params.get("correlation") or DEFAULT_CORRELATION))
     for hops_attr, exit_attr in DIRECTIONS if symmetric else DIRECTIONS[:1]:
-        _assign_direction(chain, old, hops_attr, exit_attr, stored, taken_now)
+        _assign_direction(chain, old, hops_attr, exit_attr, stored, taken_now, last)
     if not symmetric:
         chain.pop(REVERSE_HOP_LABELS, None)
         chain.pop(REVERSE_EXIT_LABEL, None)
+
+
+def _limit(correlation: str) -> int:
+    """The chain's largest label; a stored chain whose driver is gone (agents leave it inert) may still
+    be renamed: any label then. A driver that is installed but cannot be loaded refuses the write."""
+    try:
+        return min(MAX_LABEL, label_limit(correlation))
+    except UnknownCorrelation:
+        return MAX_LABEL
+    except Exception as exc:  # a third party's broken install: say so rather than answer 500
+        raise InvalidInput(
+            error_message=f"the {correlation} encapsulation driver cannot be loaded here ({exc!r})"
+        ) from exc
 
 
 def _assign_direction(
@@ -68,28 +86,29 @@ def _assign_direction(
     exit_attr: str,
     stored: NumbersInUse,
     taken_now: set[int],
+    last: int,
 ) -> None:
-    """One direction's labels; what it takes is added to `taken_now`."""
+    """One direction's labels (new ones at most `last`); what it takes is added to `taken_now`."""
     old_hops: Mapping[str, int] = old.get(hops_attr) or {}
     groups = list(chain["port_pair_groups"])
     joining = [g for g in groups if g not in old_hops]
     exit_label = old.get(exit_attr)
-    fresh_labels = _take(stored, taken_now, len(joining) + (exit_label is None), chain["id"])
+    fresh_labels = _take(stored, taken_now, len(joining) + (exit_label is None), chain["id"], last)
     taken_now.update(fresh_labels)
     fresh = iter(fresh_labels)
     chain[hops_attr] = {g: int(old_hops[g]) if g in old_hops else next(fresh) for g in groups}
     chain[exit_attr] = int(exit_label) if exit_label is not None else next(fresh)
 
 
-def _take(stored: NumbersInUse, taken_now: set[int], count: int, chain_id: str) -> list[int]:
-    """The `count` lowest labels in MIN_LABEL..MAX_LABEL neither stored nor in `taken_now`."""
+def _take(stored: NumbersInUse, taken_now: set[int], count: int, chain_id: str, last: int) -> list[int]:
+    """The `count` lowest labels in MIN_LABEL..`last` neither stored nor in `taken_now`."""
     taken: list[int] = []
     start = MIN_LABEL
     for _ in range(count):
-        label = stored.lowest_free(start, MAX_LABEL, taken_now)
+        label = stored.lowest_free(start, last, taken_now)
         if label is None:
             raise err.PortChainUnavailableLabel(
-                id=chain_id, needed=count, free=len(taken), first=MIN_LABEL, last=MAX_LABEL
+                id=chain_id, needed=count, free=len(taken), first=MIN_LABEL, last=last
             )
         taken.append(label)
         start = label + 1

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from steerflow.compiler.view import LogicalPort
-from steerflow.model.sfc import Correlation, FlowClassifier
+from steerflow.model.sfc import DEFAULT_CORRELATION, Correlation, FlowClassifier
 
 PAIR_KEY_ATTR = "pair_key"
 HOP_LABELS_ATTR = "hop_labels"
@@ -117,7 +117,7 @@ def resolve_chain(doc: Mapping[str, Any], reader: DocReader) -> Chain | None:
     if not hops or home is None:
         return None
     params = doc.get("chain_parameters") or {}
-    correlation = Correlation(params.get("correlation") or Correlation.MPLS)
+    correlation = Correlation(str(params.get("correlation") or DEFAULT_CORRELATION))
     project = str(doc.get("project_id") or doc.get("tenant_id") or "")
     chain = Chain(
         str(doc["id"]),

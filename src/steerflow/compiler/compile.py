@@ -31,7 +31,7 @@ from steerflow.compiler.chain import (
     instance_uses,
 )
 from steerflow.compiler.chain_view import LOCAL_PORTS, Chain, Dependency, DocReader, Docs, resolve_chain
-from steerflow.compiler.encap import driver
+from steerflow.compiler.encap import driver, unusable
 from steerflow.compiler.l2 import l2_flows, l2_groups
 from steerflow.compiler.rollout import IMMEDIATE, ChainRollout, RolloutTimes, installed_revisions
 from steerflow.compiler.union import FlowUnion, UnitId
@@ -284,6 +284,10 @@ class ChassisCompiler:
                 reader = DocReader(objects, self._view.port_index)
                 chain = resolve_chain(doc, reader)
                 chains.depend(chain_id, reader.read)
+                why = None if chain is None else unusable(chain, self.driver_for)
+                if why is not None:  # never half-wired: the chain stays inert here
+                    LOG.error("chain %s cannot be compiled on %s: %s", chain_id, self.chassis, why)
+                    chain = None
             rollout = chains.rollouts.setdefault(chain_id, ChainRollout())
             if clock is None:
                 rollout.establish(chain)

@@ -20,7 +20,9 @@ from steerflow.flows.types import (
     Opaque,
     Output,
     PopMpls,
+    PopVlan,
     PushMpls,
+    PushVlan,
     Resubmit,
     SetField,
 )
@@ -45,7 +47,9 @@ __all__ = [
     "Opaque",
     "Output",
     "PopMpls",
+    "PopVlan",
     "PushMpls",
+    "PushVlan",
     "Resubmit",
     "SetField",
 ]

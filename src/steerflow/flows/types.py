@@ -232,6 +232,24 @@ class PopMpls:
 
 
 @dataclass(frozen=True)
+class PushVlan:
+    """Push an 802.1Q tag (VID 0, PCP 0 on an untagged packet); set `vlan_vid` after it (0x1000 | VID)."""
+
+    ethertype: int = 0x8100
+
+    def __str__(self) -> str:
+        return f"push_vlan:{self.ethertype:#06x}"
+
+
+@dataclass(frozen=True)
+class PopVlan:
+    """Pop the outermost VLAN tag."""
+
+    def __str__(self) -> str:
+        return "pop_vlan"
+
+
+@dataclass(frozen=True)
 class NshTlv:
     """One NSH MD type 2 context header: metadata class, type and value bytes."""
 
@@ -308,6 +326,8 @@ Action = (
     | Ct
     | PushMpls
     | PopMpls
+    | PushVlan
+    | PopVlan
     | EncapNsh
     | EncapEthernet
     | Decap

@@ -1,14 +1,17 @@
 """sfemu: a service function emulator that forwards frames between two NICs, adding N to each L4 payload byte.
 
-    python -m steerflow.lab.sfemu --ingress IF --egress IF --mode unaware|mpls|nsh [--add N]
+    python -m steerflow.lab.sfemu --ingress IF --egress IF --mode unaware|mpls|nsh|vlan [--add N]
         [--decrement-si] [--log FILE] [--status FILE]
 
 It reads every frame arriving on the ingress NIC with an AF_PACKET socket in promiscuous mode (the
 forwarder keeps the original MACs, so frames are not addressed to it), rewrites it with
 `steerflow.lab.sfframes.rewrite_frame` and sends it out of the egress NIC (the same NIC when ingress ==
-egress). Frames it does not expect (ARP, ND, LLDP, another encapsulation) are counted and dropped.
+egress). The kernel takes a VLAN tag off a received frame into packet metadata: the emulator reads it
+back (PACKET_AUXDATA) and puts it in place, so a VLAN-aware function sees, and returns, the tag it got.
+Frames it does not expect (ARP, ND, LLDP, another encapsulation) are counted and dropped.
 Counters go to the status file (JSON, rewritten atomically; they include how many frames carried
-each NSH metadata seen, so a test can check what every hop received); SIGTERM or SIGINT makes it exit cleanly.
+each NSH metadata or VLAN VID seen, so a test can check what every hop received); SIGTERM or SIGINT
+makes it exit cleanly.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from steerflow.lab.sfframes import Ignored, Mode, rewrite_frame
+from steerflow.lab.sfframes import Ignored, Mode, rewrite_frame, with_vlan_tag
 
 log = logging.getLogger("sfemu")
 
@@ -37,6 +40,10 @@ SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_PROMISC = 1
 PACKET_OUTGOING = 4  # sll_pkttype of frames this host sends: ours, and the kernel's own
+PACKET_AUXDATA = 8
+AUXDATA = struct.Struct("IIIHHHH")  # struct tpacket_auxdata (native byte order)
+TP_STATUS_VLAN_VALID = 1 << 4
+TP_STATUS_VLAN_TPID_VALID = 1 << 6
 MAX_FRAME = 65535
 POLL_INTERVAL = 0.1  # how soon a stop request is noticed, and how stale the status file may get
 STATUS_INTERVAL = 0.2
@@ -51,7 +58,7 @@ class Counters:
     ignored: int = 0
     send_errors: int = 0
     ignored_reasons: dict[str, int] = field(default_factory=dict)
-    metadata: dict[str, int] = field(default_factory=dict)  # NSH metadata seen (`NshHeader.metadata`)
+    metadata: dict[str, int] = field(default_factory=dict)  # NSH metadata (`NshHeader.metadata`), VLAN VIDs
 
 
 @dataclass(frozen=True)
@@ -97,11 +104,12 @@ class Emulator:
         """Handle what is queued without blocking (bounded, so a flood never starves the status file)."""
         for _ in range(256):
             try:
-                frame, addr = self._rx.recvfrom(MAX_FRAME, socket.MSG_DONTWAIT)
+                frame, ancillary, _, addr = self._rx.recvmsg(MAX_FRAME, socket.CMSG_SPACE(AUXDATA.size),
+                                                             socket.MSG_DONTWAIT)  # fmt: skip
             except BlockingIOError:
                 return
             if addr[2] != PACKET_OUTGOING:  # not what we (or the kernel) sent ourselves
-                self.handle(frame)
+                self.handle(_retagged(frame, ancillary))
 
     def handle(self, frame: bytes) -> None:
         c = self.counters
@@ -122,8 +130,11 @@ class Emulator:
             log.warning("could not send %d bytes (%s): %s", len(out.frame), out.summary, exc)
             return
         c.forwarded += 1
-        if out.nsh is not None:
-            c.metadata[out.nsh.metadata] = c.metadata.get(out.nsh.metadata, 0) + 1
+        seen = out.nsh.metadata if out.nsh is not None else None
+        if out.vlan_vid is not None:
+            seen = f"vlan vid={out.vlan_vid}"
+        if seen is not None:
+            c.metadata[seen] = c.metadata.get(seen, 0) + 1
         log.debug("forwarded %d bytes %s: %s", len(out.frame), _macs(frame), out.summary)
 
     def write_status(self, state: str) -> None:
@@ -137,6 +148,16 @@ class Emulator:
         tmp.replace(self.config.status)  # readers never see a half-written file
 
 
+def _retagged(frame: bytes, ancillary: list[tuple[int, int, bytes]]) -> bytes:
+    """The frame as it was on the wire: with the VLAN tag the kernel moved into the auxdata, if any."""
+    for level, kind, data in ancillary:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(data) >= AUXDATA.size:
+            status, _, _, _, _, tci, tpid = AUXDATA.unpack_from(data)
+            if status & TP_STATUS_VLAN_VALID:
+                return with_vlan_tag(frame, tci, tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100)
+    return frame
+
+
 def _macs(frame: bytes) -> str:
     return f"{frame[6:12].hex(':')}>{frame[0:6].hex(':')}"
 
@@ -145,6 +166,7 @@ def _packet_socket(ifname: str, *, promiscuous: bool = False) -> socket.socket:
     # Protocol 0 receives nothing until bind names the interface: no frame of another NIC sneaks in.
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     sock.bind((ifname, ETH_P_ALL))
+    sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
     if promiscuous:
         mreq = struct.pack("iHH8s", socket.if_nametoindex(ifname), PACKET_MR_PROMISC, 0, b"")
         sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)

@@ -1,4 +1,4 @@
-"""The frames a service function handles: parse Ethernet/MPLS/NSH/IP/L4 and add N to the L4 payload (pure)."""
+"""The frames a service function handles: parse Ethernet/VLAN/MPLS/NSH/IP/L4, add N to L4 payloads (pure)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ ETH_P_IPV6 = 0x86DD
 ETH_P_MPLS_UC = 0x8847
 ETH_P_MPLS_MC = 0x8848
 ETH_P_NSH = 0x894F
+ETH_P_8021Q = 0x8100
+ETH_P_8021AD = 0x88A8
+VLAN_TAG = 4
 NSH_NP_IPV4 = 1
 NSH_NP_IPV6 = 2
 NSH_NP_ETHERNET = 3
@@ -34,6 +37,7 @@ class Mode(enum.StrEnum):
     UNAWARE = "unaware"  # plain Ethernet + IP
     MPLS = "mpls"  # Ethernet + MPLS label stack + IP
     NSH = "nsh"  # Ethernet + NSH (MD1 or MD2) + inner Ethernet or IP
+    VLAN = "vlan"  # Ethernet + one 802.1Q tag + IP (the VID names the hop: tests/plugins' vlan driver)
 
 
 class Ignored(ValueError):
@@ -60,6 +64,7 @@ class Rewritten:
     frame: bytes
     summary: str
     nsh: NshHeader | None = None
+    vlan_vid: int | None = None  # the VLAN tag's VID (Mode.VLAN)
 
 
 def rewrite_frame(frame: bytes, mode: Mode, add: int = 1, *, decrement_si: bool = False) -> Rewritten:
@@ -72,6 +77,9 @@ def rewrite_frame(frame: bytes, mode: Mode, add: int = 1, *, decrement_si: bool 
         summary = _rewrite_ip(buf, offset, _ip_version_of(ethertype), table)
     elif mode is Mode.MPLS:
         summary = _rewrite_mpls(buf, ethertype, offset, table)
+    elif mode is Mode.VLAN:
+        summary = _rewrite_vlan(buf, ethertype, offset, table)
+        return Rewritten(bytes(buf), summary, vlan_vid=struct.unpack_from("!H", buf, offset)[0] & 0xFFF)
     else:
         summary, nsh = _rewrite_nsh(buf, ethertype, offset, table, decrement_si)
         return Rewritten(bytes(buf), summary, nsh)
@@ -139,6 +147,20 @@ def _rewrite_mpls(buf: bytearray, ethertype: int, offset: int, table: bytes) -> 
     version = buf[offset] >> 4 if offset < len(buf) else 0
     inner = _rewrite_ip(buf, offset, version, table)
     return f"mpls{labels} {inner}"
+
+
+def with_vlan_tag(frame: bytes, tci: int, tpid: int = ETH_P_8021Q) -> bytes:
+    """The frame with a VLAN tag inserted after its MACs: how a frame arrived whose tag the kernel took
+    off into packet metadata (AF_PACKET sockets read untagged frames, the tag apart)."""
+    return frame[:12] + struct.pack("!HH", tpid, tci) + frame[12:]
+
+
+def _rewrite_vlan(buf: bytearray, ethertype: int, offset: int, table: bytes) -> str:
+    if ethertype not in (ETH_P_8021Q, ETH_P_8021AD):
+        raise Ignored(f"ethertype {ethertype:#06x} (expected a VLAN tag)")
+    _need(buf, offset, VLAN_TAG, "VLAN tag")
+    tci, inner = struct.unpack_from("!HH", buf, offset)
+    return f"vlan vid={tci & 0xFFF} {_rewrite_ip(buf, offset + VLAN_TAG, _ip_version_of(inner), table)}"
 
 
 def _rewrite_nsh(

@@ -13,6 +13,7 @@ from steerflow.model.core import (
     SubnetId,
 )
 from steerflow.model.sfc import (
+    DEFAULT_CORRELATION,
     SFC_KINDS,
     ChainParameters,
     Correlation,
@@ -42,6 +43,7 @@ from steerflow.model.sfc import (
 
 __all__ = [
     "CORE_KINDS",
+    "DEFAULT_CORRELATION",
     "SFC_KINDS",
     "AllocationPool",
     "ChainParameters",

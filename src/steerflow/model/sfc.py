@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NewType
+from typing import Any, ClassVar, NewType
 
 PortId = NewType("PortId", str)
 PortPairId = NewType("PortPairId", str)
@@ -26,11 +26,21 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 JsonDict = dict[str, Any]
 
 
-class Correlation(StrEnum):
-    """How a function tells chains apart: the encapsulation it understands."""
+class Correlation(str):
+    """How a function tells chains apart: the encapsulation it understands, by the name of its driver
+    (an installed `steerflow.encap` entry point, `model.correlations`). An open set, so a string, not
+    an enum: `Correlation.MPLS` and `Correlation.NSH` are steerflow's own. The API accepts only installed
+    names; a value here is not checked (the NB may hold a name whose driver is gone: the compiler leaves
+    such a chain inert)."""
 
-    MPLS = "mpls"
-    NSH = "nsh"
+    __slots__ = ()
+    MPLS: ClassVar[Correlation]
+    NSH: ClassVar[Correlation]
+
+
+Correlation.MPLS = Correlation("mpls")
+Correlation.NSH = Correlation("nsh")
+DEFAULT_CORRELATION = Correlation.MPLS  # a chain's when none is given (networking-sfc's default)
 
 
 class Ethertype(StrEnum):
@@ -58,7 +68,7 @@ class LbField(StrEnum):
 
 
 def _correlation(value: Any) -> Correlation | None:
-    return None if value is None else Correlation(value)
+    return None if value is None else Correlation(str(value))
 
 
 def _opt_int(value: Any) -> int | None:
@@ -277,7 +287,7 @@ class PortPairGroup(_Owned):
 
 @dataclass(frozen=True)
 class ChainParameters:
-    correlation: Correlation = Correlation.MPLS
+    correlation: Correlation = DEFAULT_CORRELATION
     symmetric: bool = False
     nsh_md_type: int | None = None  # steerflow's extension (NSH only); None: not given, MD type 1
 
@@ -286,13 +296,13 @@ class ChainParameters:
         d = d or {}
         md_type = d.get("nsh_md_type")
         return cls(
-            Correlation(d.get("correlation") or Correlation.MPLS),
+            Correlation(str(d.get("correlation") or DEFAULT_CORRELATION)),
             bool(d.get("symmetric", False)),
             None if md_type is None else int(md_type),
         )
 
     def to_dict(self) -> JsonDict:
-        full: JsonDict = {"correlation": str(self.correlation), "symmetric": self.symmetric}
+        full: JsonDict = {"correlation": self.correlation, "symmetric": self.symmetric}
         return full if self.nsh_md_type is None else {**full, "nsh_md_type": self.nsh_md_type}
 
 

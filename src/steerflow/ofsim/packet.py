@@ -325,6 +325,21 @@ class Packet(Mapping[str, FieldValue]):
         payload_type = under if len(stack) > 1 else 0
         return self._replace_frame(replace(frame, mpls=stack[1:], mpls_payload_type=payload_type))
 
+    def push_vlan(self) -> Packet:
+        """OVS push_vlan: a tag (VID 0 and PCP 0 on an untagged packet); eth_type stays the inner
+        type, as OVS matches it. A second tag (QinQ) is not modelled."""
+        if not self.frame.ethernet:
+            raise PipelineError("push_vlan: the packet has no Ethernet header")
+        if self.value("vlan_vid") & fd.VLAN_PRESENT:
+            raise PipelineError("push_vlan: a second VLAN tag (QinQ) is not modelled")
+        values = {**self.frame.values, "vlan_vid": fd.VLAN_PRESENT, "vlan_pcp": 0}
+        return self._replace_frame(self.frame.with_values(values))
+
+    def pop_vlan(self) -> Packet:
+        """OVS pop_vlan: the outermost tag goes (nothing happens to an untagged packet)."""
+        values = {k: v for k, v in self.frame.values.items() if k not in ("vlan_vid", "vlan_pcp")}
+        return self._replace_frame(self.frame.with_values(values))
+
     def encap_nsh(self, md_type: int = 1, tlvs: tuple[NshTlv, ...] = ()) -> Packet:
         """Wrap the whole frame in NSH; the result has no Ethernet header (packet_type (1,0x894f))."""
         np = NP_ETHERNET if self.frame.ethernet else _NP_BY_TYPE.get(self.value("eth_type"), 0)

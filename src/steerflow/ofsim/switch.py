@@ -27,7 +27,9 @@ from steerflow.flows.types import (
     Multipath,
     Output,
     PopMpls,
+    PopVlan,
     PushMpls,
+    PushVlan,
     Resubmit,
     SetField,
 )
@@ -280,6 +282,10 @@ def _encap(packet: Packet, action: Action) -> Packet:
         return packet.push_mpls(action.ethertype)
     if isinstance(action, PopMpls):
         return packet.pop_mpls(action.ethertype)
+    if isinstance(action, PushVlan):
+        return packet.push_vlan()
+    if isinstance(action, PopVlan):
+        return packet.pop_vlan()
     if isinstance(action, EncapNsh):
         return packet.encap_nsh(action.md_type, action.tlvs)
     if isinstance(action, EncapEthernet):

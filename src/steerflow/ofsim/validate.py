@@ -27,7 +27,9 @@ from steerflow.flows.types import (
     Multipath,
     Output,
     PopMpls,
+    PopVlan,
     PushMpls,
+    PushVlan,
     Resubmit,
     SetField,
 )
@@ -107,12 +109,17 @@ def check_structure(action: Action, group_ids: frozenset[int], where: str) -> No
     elif isinstance(action, PushMpls):
         if action.ethertype not in fd.MPLS_TYPES:
             raise InvalidFlow(f"{where}: {action}: push_mpls takes 0x8847 or 0x8848")
+    elif isinstance(action, PushVlan):
+        if action.ethertype not in (0x8100, 0x88A8):
+            raise InvalidFlow(f"{where}: {action}: push_vlan takes 0x8100 or 0x88a8")
     elif isinstance(action, Ct):
         _check_ct(action, where)
     elif isinstance(action, EncapNsh) and action.md_type not in (1, 2):
         raise InvalidFlow(f"{where}: {action}: md_type is 1 or 2")
 
 
+# what set_field:..->vlan_vid needs of the packet, as a pseudo-field for _require
+_TAGGED = FieldSpec("vlan tag", 0, fd.Layer.META, fd.Kind.INT, (fd.VLAN,), False, False)
 # what ct needs of the packet, as a pseudo-field for _require
 _CONNTRACK = FieldSpec("ct", 0, fd.Layer.META, fd.Kind.INT, (fd.IP_ANY,), False, False)
 
@@ -171,6 +178,8 @@ def _step(action: Action, state: State, where: str) -> State:
     if isinstance(action, SetField):
         spec = fd.spec(action.name)
         _require(spec, state, action, where)
+        if spec.name == "vlan_vid":  # OVS: only on a tag the packet has (pushed or matched)
+            _require(_TAGGED, state, action, where)
         return None if state is None else {**state, spec.name: fd.to_int(spec, action.value)}
     if isinstance(action, Move):
         _require(fd.spec(action.src), state, action, where)
@@ -182,9 +191,19 @@ def _step(action: Action, state: State, where: str) -> State:
     if isinstance(action, Ct):  # conntrack needs an IP packet
         _require(_CONNTRACK, state, action, where)
         return state
+    if isinstance(action, PushVlan | PopVlan):
+        return _vlan_step(action, state)
     if state is None or not isinstance(action, PushMpls | PopMpls | EncapNsh | EncapEthernet | Decap):
         return state
     return _encap_step(action, state, where)
+
+
+def _vlan_step(action: PushVlan | PopVlan, state: State) -> State:
+    if state is None:
+        return None
+    if isinstance(action, PushVlan):
+        return {**state, "vlan_vid": fd.VLAN_PRESENT}
+    return {k: v for k, v in state.items() if k not in ("vlan_vid", "vlan_pcp")}
 
 
 def _encap_step(action: Action, state: dict[str, int], where: str) -> State:

@@ -1,9 +1,9 @@
 """OpenFlow 1.3 actions and instructions on the wire, as OVS writes them, to and from `flows` values.
 
-Standard actions (output, group, set_field, push/pop_mpls) and the Nicira extensions steerflow uses
-(resubmit, reg_move, multipath, encap/decap) have an exact encoding here. Anything else a switch reports (an
-action or instruction someone else wrote) decodes to `Opaque` carrying its bytes, so a foreign flow
-compares unequal to every flow we compile and re-encodes to the very same bytes.
+Standard actions (output, group, set_field, push/pop_mpls, push/pop_vlan) and the Nicira extensions
+steerflow uses (resubmit, reg_move, multipath, encap/decap) have an exact encoding here. Anything else
+a switch reports (an action or instruction someone else wrote) decodes to `Opaque` carrying its bytes,
+so a foreign flow compares unequal to every flow we compile and re-encodes to the very same bytes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from steerflow.flows.types import (
     Opaque,
     Output,
     PopMpls,
+    PopVlan,
     PushMpls,
+    PushVlan,
     Resubmit,
     SetField,
 )
@@ -42,6 +44,7 @@ from steerflow.southbound.flowcodec_fields import (
 from steerflow.southbound.flowcodec_match import decode_oxms, field_by_move_header
 
 OFPAT_OUTPUT, OFPAT_PUSH_MPLS, OFPAT_POP_MPLS, OFPAT_GROUP, OFPAT_SET_FIELD = 0, 19, 20, 22, 25
+OFPAT_PUSH_VLAN, OFPAT_POP_VLAN = 17, 18
 OFPAT_EXPERIMENTER = 0xFFFF
 OFPIT_GOTO_TABLE, OFPIT_APPLY_ACTIONS = 1, 4
 NX_VENDOR = 0x00002320
@@ -213,6 +216,15 @@ def _pop_mpls(action: Action) -> tuple[bytes, bool]:
     return _MPLS.pack(OFPAT_POP_MPLS, 8, action.ethertype), True
 
 
+def _push_vlan(action: Action) -> tuple[bytes, bool]:
+    assert isinstance(action, PushVlan)
+    return _MPLS.pack(OFPAT_PUSH_VLAN, 8, action.ethertype), True  # ofp_action_push, as push_mpls
+
+
+def _pop_vlan(action: Action) -> tuple[bytes, bool]:
+    return _MPLS.pack(OFPAT_POP_VLAN, 8, 0), True  # ofp_action_header: type, length, 4 bytes of pad
+
+
 def _encap_nsh(action: Action) -> tuple[bytes, bool]:
     assert isinstance(action, EncapNsh)
     props = [_NSH_MD_TYPE.pack(_NSH_PROP_CLASS, _NSH_PROP_MD_TYPE, 5, action.md_type)]
@@ -263,6 +275,8 @@ _ENCODERS: dict[type, Callable[[Action], tuple[bytes, bool]]] = {
     Resubmit: _resubmit,
     PushMpls: _push_mpls,
     PopMpls: _pop_mpls,
+    PushVlan: _push_vlan,
+    PopVlan: _pop_vlan,
     EncapNsh: _encap_nsh,
     EncapEthernet: _encap_ethernet,
     Decap: _decap,
@@ -341,6 +355,10 @@ def _decode_action(action_type: int, raw: bytes) -> Action | None:
     if action_type in (OFPAT_PUSH_MPLS, OFPAT_POP_MPLS) and len(raw) == 8:
         ethertype = _MPLS.unpack(raw)[2]
         return PushMpls(ethertype) if action_type == OFPAT_PUSH_MPLS else PopMpls(ethertype)
+    if action_type == OFPAT_PUSH_VLAN and len(raw) == 8:
+        return PushVlan(_MPLS.unpack(raw)[2])
+    if action_type == OFPAT_POP_VLAN and raw == _MPLS.pack(OFPAT_POP_VLAN, 8, 0):
+        return PopVlan()
     if action_type == OFPAT_EXPERIMENTER and len(raw) >= _NX_HEAD.size:
         _, _, vendor, subtype = _NX_HEAD.unpack_from(raw)
         decoder = _NX_DECODERS.get(subtype) if vendor == NX_VENDOR else None

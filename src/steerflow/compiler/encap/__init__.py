@@ -1,33 +1,49 @@
 """Encapsulation drivers: how a chain's service header is added, recognised and removed.
 
-A driver is found by its correlation name in the `steerflow.encap` entry-point group, so a third party
-ships a new encapsulation as a package of its own, without touching steerflow:
+A driver is found by its correlation name in the `steerflow.encap` entry-point group
+(`steerflow.model.correlations`), so a third party ships a new encapsulation as a package of its own,
+without touching steerflow:
 
     [project.entry-points."steerflow.encap"]
     mpls = "steerflow.compiler.encap.mpls:MplsDriver"
 
-The chain compiler only ever talks to the `EncapDriver` protocol below.
+The API accepts exactly the installed names as correlations; the chain compiler only ever talks to the
+`EncapDriver` protocol below. docs/encap.md is the driver writer's guide.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator
-from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Protocol, cast
 
 from steerflow.flows.types import Action, Match
+from steerflow.model.correlations import ENTRY_POINT_GROUP, MAX_LABEL, UnknownCorrelation, load_driver
 
 if TYPE_CHECKING:
     from steerflow.compiler.chain_view import Chain, Hop, Instance
 
-ENTRY_POINT_GROUP = "steerflow.encap"
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ETH_IPV4",
+    "ETH_IPV6",
+    "INNER_ETHERTYPES",
+    "MAX_LABEL",
+    "EncapDriver",
+    "UnknownEncapsulation",
+    "driver",
+    "unusable",
+]
+
 ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
 INNER_ETHERTYPES = (ETH_IPV4, ETH_IPV6)
 
 
 class EncapDriver(Protocol):
-    name: str
+    """What a driver provides. Every method is pure: the same arguments give equal values (the compiler
+    diffs flows by value), and it must not raise for a chain the API accepted."""
+
+    name: str  # its correlation: the entry point's name
+    max_label: int  # the largest hop label (`Hop.label`) its header carries; MAX_LABEL: any
 
     def push(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
         """Actions that put the header on a plain packet of `ethertype` heading to `instance` of `hop`,
@@ -70,15 +86,28 @@ class EncapDriver(Protocol):
         ...
 
 
-class UnknownEncapsulation(LookupError):
-    pass
+UnknownEncapsulation = UnknownCorrelation
 
 
-@functools.cache
 def driver(name: str) -> EncapDriver:
-    """The installed driver for a correlation name (`mpls`, `nsh`, or a third party's)."""
-    found = entry_points(group=ENTRY_POINT_GROUP, name=name)
-    for ep in found:
-        loaded: EncapDriver = ep.load()()
-        return loaded
-    raise UnknownEncapsulation(f"no encapsulation driver {name!r} in entry points {ENTRY_POINT_GROUP!r}")
+    """The installed driver for a correlation name (`mpls`, `nsh`, or a third party's); raises
+    UnknownEncapsulation when none is installed under that name. Loaded once (`model.correlations`)."""
+    return cast("EncapDriver", load_driver(name))
+
+
+def unusable(chain: Chain, driver_for: Callable[[str], EncapDriver]) -> str | None:
+    """Why the chain cannot be compiled here (its driver is not installed on this chassis or fails to
+    load, or a hop label exceeds what its header carries: the API allocates within `max_label`, so
+    only a chain stored before its driver changed), or None."""
+    try:
+        encap = driver_for(chain.correlation)
+    except UnknownEncapsulation as exc:
+        return str(exc)
+    except Exception as exc:  # a third party's broken install must not stop the chassis' other chains
+        return f"the {chain.correlation} driver failed to load: {exc!r}"
+    limit = getattr(encap, "max_label", MAX_LABEL)
+    too_big = sorted({hop.label for hop in chain.hops} | set(chain.reverse_labels))
+    too_big = [label for label in too_big if label > limit]
+    if too_big:
+        return f"hop labels {too_big} exceed what the {chain.correlation} header carries ({limit})"
+    return None

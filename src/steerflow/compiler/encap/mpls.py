@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from steerflow.compiler.chain_view import Chain, Hop, Instance
-from steerflow.compiler.encap import ETH_IPV4, INNER_ETHERTYPES
+from steerflow.compiler.encap import ETH_IPV4, INNER_ETHERTYPES, MAX_LABEL
 from steerflow.flows.types import Action, Match, PopMpls, PushMpls, SetField
 
 ETH_MPLS = 0x8847
@@ -20,6 +20,7 @@ def _tc(ethertype: int) -> int:
 
 class MplsDriver:
     name = "mpls"
+    max_label = MAX_LABEL  # a label is 20 bits
 
     def push(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
         return (PushMpls(ETH_MPLS), SetField("mpls_label", hop.label), SetField("mpls_tc", _tc(ethertype)))

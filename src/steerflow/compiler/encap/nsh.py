@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Iterator
 
 from steerflow.compiler.chain_view import Chain, Hop, Instance
+from steerflow.compiler.encap import MAX_LABEL
 from steerflow.compiler.tables import SFC_METADATA
 from steerflow.flows.types import (
     Action,
@@ -70,6 +71,7 @@ def md2_tlvs(origin: int | None, project_id: str) -> tuple[NshTlv, ...]:
 
 class NshDriver:
     name = "nsh"
+    max_label = MAX_LABEL  # labels never travel: SPI and SI do
 
     def push(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
         if chain.nsh_md_type != 2:
