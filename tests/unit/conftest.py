@@ -9,6 +9,7 @@ import pytest
 
 from steerflow.compiler.chain_view import Dependency, Docs
 from steerflow.compiler.compile import ChassisCompiler, Delta
+from steerflow.compiler.encap import header_fields
 from steerflow.pipeline.check import check
 
 _compile = ChassisCompiler.compile
@@ -21,7 +22,9 @@ def _compile_checked(
     delta = _compile(self, objects, changed, **when)
     flows = self.state.flows
     keys = flows.keys() if delta.everything else delta.flows
-    problems = check((flows[k] for k in keys if k in flows), self.state.groups.values())
+    problems = check(
+        (flows[k] for k in keys if k in flows), self.state.groups.values(), header_fields=header_fields()
+    )
     assert not problems, "compiled flows the pipeline does not declare:\n" + "\n".join(map(str, problems))
     return delta
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from steerflow.compiler.compile import DesiredState
+from steerflow.compiler.encap import header_fields
 from steerflow.compiler.tables import (
     ARP_RESPONDER,
     CLASSIFY,
@@ -18,14 +19,14 @@ from steerflow.compiler.tables import (
 )
 from steerflow.flows.types import Bucket, Ct, Flow, Group, GroupAction, Match, Output, Resubmit, SetField
 from steerflow.pipeline.check import Violation, check
-from steerflow.pipeline.tables import BY_ID, PIPELINE
+from steerflow.pipeline.tables import BY_ID, HEADER, PIPELINE
 from tests.builders.pipeline_scenarios import HEADERS, compiled_states, rollout_states, scenarios
 
 SCENARIOS = {s.name: s for s in scenarios()}
 
 
 def _report(state: DesiredState) -> list[str]:
-    return [str(v) for v in check(state.flows.values(), state.groups.values())]
+    return [str(v) for v in check(state.flows.values(), state.groups.values(), header_fields=header_fields())]
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -64,7 +65,7 @@ def test_the_scenarios_use_everything_the_declaration_allows() -> None:
 
 def _uses(flow: Flow) -> set[tuple[str, str, str]]:
     table = BY_ID[flow.table]
-    found = {(table.name, "match", f.name) for f in flow.match.fields}
+    found = {(table.name, "match", f.name if f.name in table.matches else HEADER) for f in flow.match.fields}
     band = table.band_of(flow.priority)
     found |= {(table.name, "band", band.name)} if band is not None else set()
     if flow.goto is not None:
@@ -84,6 +85,17 @@ _HOP = Match.of(reg2=100)
 def test_a_flow_as_declared_passes() -> None:
     flow = Flow(SFC_DISPATCH, 100, _HOP, (SetField("reg4", 5),), goto=SFC_ENCAP)
     assert check([flow]) == []
+
+
+def test_a_header_field_is_declared_only_by_the_drivers_that_match_it() -> None:
+    """SFC_RETURN reads a service header: a field is fine there once a driver declares it (a third
+    party's `vlan_vid`), never in a table that reads no header."""
+    back = Flow(SFC_RETURN, 100, Match.of(reg6=3, vlan_vid=0x1005), (Resubmit(SFC_DISPATCH),))
+    assert [v.problem for v in check([back])] == ["matches vlan_vid, which SFC_RETURN does not declare"]
+    assert check([back], header_fields={"vlan_vid"}) == []
+    elsewhere = Flow(SFC_DISPATCH, 100, _HOP.extend(vlan_vid=0x1005), goto=SFC_ENCAP)
+    assert len(check([elsewhere], header_fields={"vlan_vid"})) == 1
+    assert {"mpls_label", "nsh_spi"} <= header_fields()  # the drivers steerflow ships declare theirs
 
 
 def test_an_undeclared_match_field_is_reported_with_table_priority_and_match() -> None:

@@ -8,11 +8,11 @@ declaration (and docs/pipeline.md, generated from it) is what the switch really 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from steerflow.flows.types import Action, Ct, Flow, Group, GroupAction, Resubmit
-from steerflow.pipeline.tables import PIPELINE, Table
+from steerflow.pipeline.tables import HEADER, PIPELINE, Table
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,14 @@ class Violation:
 
 
 def check(
-    flows: Iterable[Flow], groups: Iterable[Group] = (), pipeline: Sequence[Table] = PIPELINE
+    flows: Iterable[Flow],
+    groups: Iterable[Group] = (),
+    pipeline: Sequence[Table] = PIPELINE,
+    header_fields: Collection[str] = frozenset(),
 ) -> list[Violation]:
     """Every violation of the declaration by `flows`; a group's resubmits count for each table whose
-    flows use the group. Empty: all is as declared."""
+    flows use the group; `header_fields` are what a table declaring `HEADER` may match besides its own
+    (the encapsulation drivers': `compiler.encap.header_fields()`). Empty: all is as declared."""
     tables = {t.id: t for t in pipeline}
     by_group = {g.group_id: g for g in groups}
     found: list[Violation] = []
@@ -41,7 +45,9 @@ def check(
         if table is None:
             found.append(_violation(str(flow.table), flow, "its table is not declared"))
             continue
-        found.extend(_violation(table.name, flow, p) for p in _problems(table, flow, tables, by_group))
+        found.extend(
+            _violation(table.name, flow, p) for p in _problems(table, flow, tables, by_group, header_fields)
+        )
     return found
 
 
@@ -50,10 +56,15 @@ def _violation(table: str, flow: Flow, problem: str) -> Violation:
 
 
 def _problems(
-    table: Table, flow: Flow, tables: Mapping[int, Table], groups: Mapping[int, Group]
+    table: Table,
+    flow: Flow,
+    tables: Mapping[int, Table],
+    groups: Mapping[int, Group],
+    header_fields: Collection[str],
 ) -> Iterator[str]:
+    reads_header = HEADER in table.matches
     for field in flow.match.fields:
-        if field.name not in table.matches:
+        if field.name not in table.matches and not (reads_header and field.name in header_fields):
             yield f"matches {field.name}, which {table.name} does not declare"
     if table.band_of(flow.priority) is None:
         bands = ", ".join(str(b) for b in table.bands) or "none"

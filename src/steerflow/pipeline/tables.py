@@ -18,6 +18,9 @@ from steerflow.pipeline.cookies import OWNER_KINDS, PURPOSES, CookieKind
 
 _ADDRESSES = ("ipv4_src", "ipv4_dst", "ipv6_src", "ipv6_dst")  # a classifier's prefixes
 _L4_PORTS = ("tcp_src", "tcp_dst", "udp_src", "udp_dst")  # a classifier's port ranges
+# In a table's `matches`: the fields of a service header, which the encapsulation drivers declare
+# (`EncapDriver.header_fields`: MPLS label and TC, NSH MD type, SPI and SI, a third party's own).
+HEADER = "service header"
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ PIPELINE: tuple[Table, ...] = (
         "function: the proxy), or through Geneve to its chassis with the function's delivery VNI. "
         "A tracked function's tunnelled arrivals: hop and origin from the header, stripped, to "
         "SFC_ENCAP again.",
-        (reg.INSTANCE, "eth_type", "mpls_label", "mpls_tc", "nsh_mdtype", "nsh_spi", "nsh_si"),
+        (reg.INSTANCE, "eth_type", HEADER),
         (),
         resubmits=("SFC_ENCAP",),
         bands=(
@@ -147,7 +150,7 @@ PIPELINE: tuple[Table, ...] = (
         "unaware function, from the port), strip it, and dispatch to the next hop. An unaware function "
         "serving several hops, or losing NSH metadata: conntrack in its zone recalls the connection's "
         "hop and origin (ct(table=SFC_RETURN_CT)), after an aware one's header is stripped (reg5 flag).",
-        (reg.NETWORK, reg.SRC_PORT, reg.FLAGS, "eth_type", "mpls_label", "mpls_tc", "nsh_mdtype", "nsh_spi"),
+        (reg.NETWORK, reg.SRC_PORT, reg.FLAGS, "eth_type", HEADER),
         (),
         resubmits=("SFC_DISPATCH", "SFC_RETURN", "SFC_RETURN_CT"),
         bands=(Band("miss", 0, 0), Band("return", 100, 100)),
@@ -238,7 +241,9 @@ def render_markdown() -> str:
         "to it by `steerflow.pipeline.check` (tests/unit/test_pipeline_check.py compiles every scenario",
         "the tests use): it matches only the fields its table declares, goes (`goto_table`) or",
         "resubmits (`resubmit`, `ct(table=)`) only where its table declares, and its priority lies in",
-        "one of its table's bands.",
+        'one of its table\'s bands. "service header" stands for the fields of the installed',
+        "encapsulation drivers' headers (each driver's `header_fields`: MPLS label and TC, NSH MD type,",
+        "SPI and SI, a third party's own; docs/encap.md).",
         "",
         "| table | name | purpose | matches | goto | resubmit | priority bands |",
         "|---|---|---|---|---|---|---|",

@@ -17,7 +17,13 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, cast
 
 from steerflow.flows.types import Action, Match
-from steerflow.model.correlations import ENTRY_POINT_GROUP, MAX_LABEL, UnknownCorrelation, load_driver
+from steerflow.model.correlations import (
+    ENTRY_POINT_GROUP,
+    MAX_LABEL,
+    UnknownCorrelation,
+    installed_correlations,
+    load_driver,
+)
 
 if TYPE_CHECKING:
     from steerflow.compiler.chain_view import Chain, Hop, Instance
@@ -31,6 +37,7 @@ __all__ = [
     "EncapDriver",
     "UnknownEncapsulation",
     "driver",
+    "header_fields",
     "unusable",
 ]
 
@@ -44,6 +51,9 @@ class EncapDriver(Protocol):
 
     name: str  # its correlation: the entry point's name
     max_label: int  # the largest hop label (`Hop.label`) its header carries; MAX_LABEL: any
+    # the match fields (steerflow.flows names) its `arrived`, `returned` and `strip` matches use: the
+    # pipeline declares them for the tables that read a header (`pipeline.tables.HEADER`)
+    header_fields: frozenset[str]
 
     def push(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
         """Actions that put the header on a plain packet of `ethertype` heading to `instance` of `hop`,
@@ -93,6 +103,18 @@ def driver(name: str) -> EncapDriver:
     """The installed driver for a correlation name (`mpls`, `nsh`, or a third party's); raises
     UnknownEncapsulation when none is installed under that name. Loaded once (`model.correlations`)."""
     return cast("EncapDriver", load_driver(name))
+
+
+def header_fields() -> frozenset[str]:
+    """The match fields of every installed driver's header (those that load): what the pipeline's
+    header-reading tables match (`pipeline.tables.HEADER`, held to it by `pipeline.check`)."""
+    fields: set[str] = set()
+    for name in installed_correlations():
+        try:
+            fields |= driver(name).header_fields
+        except Exception:  # a broken third-party install compiles nothing (`unusable`)
+            continue
+    return frozenset(fields)
 
 
 def unusable(chain: Chain, driver_for: Callable[[str], EncapDriver]) -> str | None:

@@ -21,6 +21,7 @@ def _tc(ethertype: int) -> int:
 class MplsDriver:
     name = "mpls"
     max_label = MAX_LABEL  # a label is 20 bits
+    header_fields = frozenset({"eth_type", "mpls_label", "mpls_tc"})
 
     def push(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
         return (PushMpls(ETH_MPLS), SetField("mpls_label", hop.label), SetField("mpls_tc", _tc(ethertype)))

@@ -72,6 +72,7 @@ def md2_tlvs(origin: int | None, project_id: str) -> tuple[NshTlv, ...]:
 class NshDriver:
     name = "nsh"
     max_label = MAX_LABEL  # labels never travel: SPI and SI do
+    header_fields = frozenset({"eth_type", "nsh_mdtype", "nsh_spi", "nsh_si"})
 
     def push(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
         if chain.nsh_md_type != 2:

@@ -41,6 +41,7 @@ class VlanDriver:
 
     name = "vlan"
     max_label = MAX_VID
+    header_fields = frozenset({"vlan_vid"})
 
     def push(self, chain: Chain, hop: Hop, instance: Instance, ethertype: int) -> tuple[Action, ...]:
         return _tag(hop)
