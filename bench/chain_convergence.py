@@ -34,7 +34,6 @@ from typing import Any
 
 import uvicorn
 
-from steerflow.agent.status import wait_applied
 from steerflow.api.context import Context
 from steerflow.api.core import core_handlers
 from steerflow.api.resource import ResourceHandler
@@ -43,6 +42,7 @@ from steerflow.demo.procs import free_port
 from steerflow.demo.scenario import DemoClient
 from steerflow.demo.world import DemoPaths, DemoWorld
 from steerflow.nbdb.embedded import EmbeddedStore
+from steerflow.nbdb.status import wait_applied
 from steerflow.rest.app import build_app
 from steerflow.rest.auth import NoAuth
 

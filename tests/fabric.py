@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from steerflow.agent.status import wait_applied
 from steerflow.api.context import Context
 from steerflow.api.core import core_handlers
 from steerflow.api.resource import ResourceHandler
@@ -26,6 +25,7 @@ from steerflow.demo.procs import AgentProcess as AgentProcess  # re-exported: te
 from steerflow.demo.procs import start_agent
 from steerflow.lab import ChassisHandle, FunctionHandle, Lab, VmHandle
 from steerflow.nbdb.embedded import EmbeddedStore
+from steerflow.nbdb.status import wait_applied
 from steerflow.southbound.ovsdb import TUNNEL_OFPORT
 from tests.lab_fixtures import LabFactory
 

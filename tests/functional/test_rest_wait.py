@@ -5,7 +5,7 @@ import threading
 import httpx
 
 from steerflow.agent.chassis import register_chassis
-from steerflow.agent.status import report_applied
+from steerflow.nbdb.status import report_applied
 from tests.functional.conftest import ApiServer
 
 

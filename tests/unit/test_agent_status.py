@@ -1,9 +1,9 @@
 """Applied-revision reports and waits: status-only revisions never hold a waiter back."""
 
 from steerflow.agent.chassis import register_chassis
-from steerflow.agent.status import STATUS_KIND, report_applied, wait_applied
 from steerflow.nbdb import Put
 from steerflow.nbdb.memory import MemoryStore
+from steerflow.nbdb.status import STATUS_KIND, report_applied, wait_applied
 
 
 def _two_chassis() -> MemoryStore:

@@ -21,7 +21,7 @@ from steerflow.compiler.compile import ChassisCompiler, compile_nb
 from steerflow.compiler.rollout import RolloutTimes
 from steerflow.compiler.tables import CLASSIFY, INGRESS_PORT, SFC_DISPATCH
 from steerflow.flows import Flow, FlowKey
-from steerflow.nbdb.api import STATUS_KIND
+from steerflow.nbdb.status import STATUS_KIND
 from tests.unit.test_compiler_incremental import CHASSIS, TUNNEL, _changed, _fixed, _port, histories
 
 Docs = dict[str, dict[str, dict[str, Any]]]

@@ -18,8 +18,8 @@ from steerflow.api.sfc_index import (
     classifier_candidates,
 )
 from steerflow.api.sfc_labels import CHAIN_LABELS, labels_of
-from steerflow.api.txn import Snapshot
 from steerflow.model.sfc import FlowClassifier
+from steerflow.nbdb.txn import Snapshot
 
 CLASSIFIERS = 8
 CHAINS = 5

@@ -9,7 +9,7 @@ import pytest
 from steerflow.api import sfc_errors as err
 from steerflow.api.errors import HTTPBadRequest, InvalidInput, NeutronError, OverQuota
 from steerflow.api.sfc_refs import sfc_users_of_port
-from steerflow.api.txn import take_snapshot
+from steerflow.nbdb.txn import take_snapshot
 from tests.unit.test_sfc_fixtures import ADMIN, ALICE, BOB, MPLS, NSH, UNKNOWN, World, rejects
 
 

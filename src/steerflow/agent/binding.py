@@ -28,9 +28,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
-from steerflow.api.errors import NeutronError
-from steerflow.api.txn import Plan, Snapshot, transact
 from steerflow.nbdb.api import Delete, JsonDict, NorthboundStore, Operation, Put, StoreError
+from steerflow.nbdb.txn import Plan, Snapshot, transact
 from steerflow.southbound.ovsdb import LocalPort, PortsChanged
 
 LOG = logging.getLogger(__name__)
@@ -379,7 +378,7 @@ class BindingLoop:
             try:
                 self.last_plan = self.binder.sync(ports)
                 self.syncs += 1
-            except (StoreError, NeutronError) as exc:
+            except StoreError as exc:
                 LOG.warning("chassis %s: binding sync failed (%s); retrying", self.binder.chassis, exc)
                 self._stopping.wait(self._retry)
                 self._dirty.set()

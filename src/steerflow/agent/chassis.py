@@ -6,9 +6,9 @@ import ipaddress
 import logging
 from collections.abc import Sequence
 
-from steerflow.api.txn import Plan, Snapshot, transact
 from steerflow.model.core import Chassis, ChassisName
 from steerflow.nbdb.api import NorthboundStore, Operation, Put
+from steerflow.nbdb.txn import Plan, Snapshot, transact
 
 LOG = logging.getLogger(__name__)
 CHASSIS_KIND = "chassis"

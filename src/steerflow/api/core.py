@@ -14,14 +14,8 @@ from steerflow.api.core_network import NetworkResource
 from steerflow.api.core_port import PortResource
 from steerflow.api.core_subnet import SubnetResource
 from steerflow.api.resource import ResourceHandler
-from steerflow.nbdb.api import (
-    APPLIED_ATTR,
-    INSTALLED_ATTR,
-    STATUS_KIND,
-    JsonDict,
-    NorthboundStore,
-    reported_revisions,
-)
+from steerflow.nbdb.api import JsonDict, NorthboundStore
+from steerflow.nbdb.status import APPLIED_ATTR, INSTALLED_ATTR, STATUS_KIND, reported_revisions
 
 CHASSIS_ATTRIBUTES = A.AttributeMap(
     "chassis",

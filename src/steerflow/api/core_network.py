@@ -10,8 +10,8 @@ from steerflow.api.base import StoredResource, lowest_free, merged
 from steerflow.api.context import Context
 from steerflow.api.core_errors import InvalidSharedSetting, NetworkInUse, NetworkNotFound, NoNetworkAvailable
 from steerflow.api.errors import PolicyNotAuthorized
-from steerflow.api.txn import Snapshot
 from steerflow.nbdb.api import Delete, JsonDict, Operation
+from steerflow.nbdb.txn import Snapshot
 
 # Geneve between chassis: 1500 minus the outer IPv4 + UDP + Geneve headers (Neutron's ML2/OVN value).
 DEFAULT_MTU: Final = 1442

@@ -24,8 +24,8 @@ from steerflow.api.core_network import (
     validate_unless_unset,
 )
 from steerflow.api.sfc_refs import sfc_users_of_port
-from steerflow.api.txn import Snapshot
 from steerflow.nbdb.api import JsonDict, Operation
+from steerflow.nbdb.txn import Snapshot
 
 PORT_QUOTA: Final = 500
 FIXED_IP_KEYS: Final = frozenset({"subnet_id", "ip_address"})

@@ -22,8 +22,8 @@ from steerflow.api.core_network import (
     require_owner,
     validate_unless_unset,
 )
-from steerflow.api.txn import Snapshot
 from steerflow.nbdb.api import JsonDict, Operation, Put
+from steerflow.nbdb.txn import Snapshot
 
 SUBNET_QUOTA: Final = 100
 

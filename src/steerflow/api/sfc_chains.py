@@ -25,9 +25,9 @@ from steerflow.api.sfc_refs import (
     graph_holding_chain,
     group_correlations,
 )
-from steerflow.api.txn import Snapshot
 from steerflow.model.sfc import FlowClassifier
 from steerflow.nbdb.api import JsonDict, Operation
+from steerflow.nbdb.txn import Snapshot
 
 _L4_PROTOCOLS = ("tcp", "udp")
 

@@ -11,9 +11,9 @@ from steerflow.api.sfc_attributes import SERVICE_GRAPH
 from steerflow.api.sfc_conflicts import basic_conflict
 from steerflow.api.sfc_pairs import SFC_PREFIX
 from steerflow.api.sfc_refs import classifiers_of_chain, graph_holding_chain, group_correlations
-from steerflow.api.txn import Snapshot
 from steerflow.model.sfc import FlowClassifier
 from steerflow.nbdb.api import JsonDict, Operation
+from steerflow.nbdb.txn import Snapshot
 
 Links = Mapping[str, Sequence[str]]
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from steerflow.api.txn import Change, Derived, Snapshot, register
 from steerflow.model.sfc import FlowClassifier
+from steerflow.nbdb.txn import Change, Derived, Snapshot, register
 
 BLOCK = 256
 WIDE_BLOCKS = 16

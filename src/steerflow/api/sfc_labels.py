@@ -21,8 +21,8 @@ from steerflow.api.sfc_attributes import (
     REVERSE_EXIT_LABEL,
     REVERSE_HOP_LABELS,
 )
-from steerflow.api.txn import Snapshot
 from steerflow.nbdb.api import JsonDict
+from steerflow.nbdb.txn import Snapshot
 
 LABEL_ATTRIBUTES = frozenset({HOP_LABELS, EXIT_LABEL, REVERSE_HOP_LABELS, REVERSE_EXIT_LABEL})
 DIRECTIONS = ((HOP_LABELS, EXIT_LABEL), (REVERSE_HOP_LABELS, REVERSE_EXIT_LABEL))

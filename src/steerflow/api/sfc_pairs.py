@@ -9,9 +9,9 @@ from steerflow.api.base import StoredResource, lowest_free, require_visible, vis
 from steerflow.api.context import Context
 from steerflow.api.sfc_attributes import MAX_PAIR_KEY, PAIR_KEY, PORT_PAIR, PORT_PAIR_GROUP
 from steerflow.api.sfc_refs import chain_using_group, group_holding_port_pair
-from steerflow.api.txn import Snapshot
 from steerflow.model.sfc import PortPair
 from steerflow.nbdb.api import JsonDict, Operation
+from steerflow.nbdb.txn import Snapshot
 
 SFC_PREFIX = "/sfc"
 

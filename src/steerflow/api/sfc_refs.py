@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from steerflow.api.txn import Snapshot
 from steerflow.model.sfc import Correlation, FlowClassifier, PortPair
 from steerflow.nbdb.api import JsonDict
+from steerflow.nbdb.txn import Snapshot
 
 
 def group_holding_port_pair(snap: Snapshot, pp_id: str) -> str | None:

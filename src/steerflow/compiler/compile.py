@@ -33,12 +33,11 @@ from steerflow.compiler.chain import (
 from steerflow.compiler.chain_view import LOCAL_PORTS, Chain, Dependency, DocReader, Docs, resolve_chain
 from steerflow.compiler.encap import driver
 from steerflow.compiler.l2 import l2_flows, l2_groups
-from steerflow.compiler.rollout import IMMEDIATE, ChainRollout, RolloutTimes, installed_revisions
+from steerflow.compiler.rollout import IMMEDIATE, ChainRollout, RolloutTimes
 from steerflow.compiler.union import FlowUnion, UnitId
 from steerflow.compiler.view import ChassisView, build_view
-from steerflow.flows.types import Flow, FlowKey, Group
-from steerflow.nbdb.api import STATUS_KIND
-from steerflow.reconcile.diff import index_flows
+from steerflow.flows.types import Flow, FlowKey, Group, index_flows
+from steerflow.nbdb.status import STATUS_KIND, installed_revisions
 
 LOG = logging.getLogger(__name__)
 

@@ -1,6 +1,8 @@
-"""Applied revisions: each agent says which NB revision its switch holds; callers wait until all do.
+"""Chassis status: each agent reports which NB revision its switch holds; callers wait until all do.
 
-The report lives in its own NB kind, `chassis_status`, which agents treat as status, not desired state:
+Everything about the `chassis_status` kind lives here: its attributes, how an agent writes its report,
+how the API, the compiler's rollout and waiters read it. The report lives in its own NB kind, which
+agents and stores treat as status, not desired state:
 a report makes another agent compile only while one of its chains waits for it (`compiler.rollout`),
 so reports cannot chase each other around the cluster. Two revisions are reported: `installed_revision`,
 what the switch holds (changed chains included, not yet in force: other chassis wait for this before
@@ -13,9 +15,29 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from steerflow.nbdb.api import APPLIED_ATTR, INSTALLED_ATTR, NorthboundStore, Put, reported_revisions
-from steerflow.nbdb.api import STATUS_KIND as STATUS_KIND  # re-exported: the kind agents report in
+from steerflow.nbdb.api import NorthboundStore, Put
+
+STATUS_KIND = "chassis_status"  # each agent's report: what its switch holds
+APPLIED_ATTR = "applied_revision"  # in a report: every change up to it is in force (what waiters wait for)
+INSTALLED_ATTR = "installed_revision"  # in a report: the switch holds it, changes not yet in force included
+# Kinds that report state rather than ask for it: re-derivable, so a store may write them without waiting
+# for the disk; agents compile for them only while one of their chains waits for another chassis
+# (`compiler.rollout`).
+STATUS_KINDS = frozenset({STATUS_KIND})
+
+
+def reported_revisions(report: Mapping[str, Any]) -> tuple[int, int]:
+    """(applied, installed) of an agent's status report; one without `installed_revision` (written
+    before it existed) installed what it applied."""
+    applied = int(report.get(APPLIED_ATTR, 0))
+    return applied, int(report.get(INSTALLED_ATTR, applied))
+
+
+def installed_revisions(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """chassis -> the NB revision its switch has installed, from the `chassis_status` documents."""
+    return {chassis: reported_revisions(doc)[1] for chassis, doc in reports.items()}
 
 
 def report_applied(store: NorthboundStore, chassis: str, revision: int, installed: int | None = None) -> None:
