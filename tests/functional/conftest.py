@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from steerflow.model import schema
 from steerflow.nbdb.api import Delete, NorthboundStore
 from steerflow.nbdb.url import open_store
 
@@ -180,14 +181,14 @@ def token_api_server(module_token_api_server: ApiServer) -> ApiServer:
 
 
 SINGULAR = {
-    "networks": "network",
-    "subnets": "subnet",
-    "ports": "port",
-    "port_pairs": "port_pair",
-    "port_pair_groups": "port_pair_group",
-    "port_chains": "port_chain",
-    "flow_classifiers": "flow_classifier",
-    "service_graphs": "service_graph",
+    "networks": schema.NETWORK,
+    "subnets": schema.SUBNET,
+    "ports": schema.PORT,
+    "port_pairs": schema.PORT_PAIR,
+    "port_pair_groups": schema.PORT_PAIR_GROUP,
+    "port_chains": schema.PORT_CHAIN,
+    "flow_classifiers": schema.FLOW_CLASSIFIER,
+    "service_graphs": schema.SERVICE_GRAPH,
 }
 SFC_COLLECTIONS = frozenset(
     {"port_pairs", "port_pair_groups", "port_chains", "flow_classifiers", "service_graphs"}

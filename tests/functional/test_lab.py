@@ -227,6 +227,7 @@ def test_cli_up_status_and_down_in_separate_processes(private_dir: Path) -> None
         status = _cli("status", "--json", *where)
         assert status.returncode == 0, status.stderr
         rows = json.loads(status.stdout)
+        # not the NB schema: the `lab status` JSON
         assert [(r["chassis"], r["vms"], r["healthy"]) for r in rows] == [
             ("ch1", ["vm1", "vm2"], True),
             ("ch2", ["vm3", "vm4"], True),

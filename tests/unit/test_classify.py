@@ -212,6 +212,7 @@ RANGE_CASES = [
 
 @pytest.mark.parametrize("proto", ["tcp", "udp"])
 @pytest.mark.parametrize("side", ["source", "destination"])
+# not the NB schema: an L4 port
 @pytest.mark.parametrize(("lo", "hi", "port", "expected"), RANGE_CASES)
 def test_port_range(proto: str, side: str, lo: int | None, hi: int | None, port: int, expected: bool) -> None:
     for ethertype in (V4, V6):

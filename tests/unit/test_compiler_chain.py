@@ -8,6 +8,7 @@ from steerflow.compiler.compile import compile_nb
 from steerflow.compiler.encap.nsh import md2_tlvs, project_digest
 from steerflow.compiler.tables import SFC_METADATA
 from steerflow.flows.types import Ct
+from steerflow.model import schema
 from steerflow.ofsim import Packet, Switch, Trace
 
 TUNNEL = 100
@@ -16,7 +17,7 @@ CLIENT, SERVER = "02:00:00:00:00:01", "02:00:00:00:00:02"
 
 
 def _port(pid: str, key: int, mac: str, ip: str) -> dict[str, Any]:
-    return {"id": pid, "network_id": NET, "tunnel_key": key, "mac_address": mac,
+    return {"id": pid, "network_id": NET, schema.TUNNEL_KEY: key, "mac_address": mac,
             "fixed_ips": [{"subnet_id": "s", "ip_address": ip}], "port_security_enabled": True}  # fmt: skip
 
 
@@ -30,37 +31,37 @@ def _nb(correlation: str | None, sf_chassis: str = "ch2") -> dict[str, dict[str,
     ]
     where = {"client": ("ch1", 1), "server": ("ch2", 2), "sf-in": (sf_chassis, 3), "sf-out": (sf_chassis, 4)}
     return {
-        "network": {NET: {"id": NET, "provider:segmentation_id": 7}},
-        "port": {p["id"]: p for p in ports},
-        "port_binding": {
-            pid: {"port_id": pid, "chassis": ch, "ofport": of} for pid, (ch, of) in where.items()
+        schema.NETWORK: {NET: {"id": NET, schema.SEGMENTATION_ID: 7}},
+        schema.PORT: {p["id"]: p for p in ports},
+        schema.PORT_BINDING: {
+            pid: {"port_id": pid, schema.CHASSIS: ch, "ofport": of} for pid, (ch, of) in where.items()
         },
-        "chassis": {
+        schema.CHASSIS: {
             "ch1": {"name": "ch1", "underlay_ip": "198.51.100.11"},
             "ch2": {"name": "ch2", "underlay_ip": "198.51.100.12"},
         },
-        "port_pair": {
+        schema.PORT_PAIR: {
             "pp1": {
                 "id": "pp1",
                 "ingress": "sf-in",
                 "egress": "sf-out",
-                "pair_key": 5,
+                schema.PAIR_KEY: 5,
                 "service_function_parameters": {"correlation": correlation, "weight": 1},
             }
         },
-        "port_pair_group": {"ppg1": {"id": "ppg1", "port_pairs": ["pp1"]}},
-        "flow_classifier": {
+        schema.PORT_PAIR_GROUP: {"ppg1": {"id": "ppg1", "port_pairs": ["pp1"]}},
+        schema.FLOW_CLASSIFIER: {
             "fc1": {"id": "fc1", "ethertype": "IPv4", "protocol": "udp", "logical_source_port": "client"}
         },
-        "port_chain": {
+        schema.PORT_CHAIN: {
             "pc1": {
                 "id": "pc1",
                 "chain_id": 1,
                 "port_pair_groups": ["ppg1"],
                 "flow_classifiers": ["fc1"],
                 "chain_parameters": {"correlation": "mpls"},
-                "hop_labels": {"ppg1": 100},
-                "exit_label": 101,
+                schema.HOP_LABELS: {"ppg1": 100},
+                schema.EXIT_LABEL: 101,
             }
         },
     }
@@ -123,8 +124,8 @@ def test_a_foreign_packet_from_a_function_egress_is_dropped() -> None:
 
 def _nsh_nb(correlation: str | None, sf_chassis: str = "ch1") -> dict[str, Any]:
     nb = _nb(correlation, sf_chassis)
-    nb["port_chain"]["pc1"]["chain_parameters"] = {"correlation": "nsh"}
-    nb["port_chain"]["pc1"]["project_id"] = "p1"
+    nb[schema.PORT_CHAIN]["pc1"]["chain_parameters"] = {"correlation": "nsh"}
+    nb[schema.PORT_CHAIN]["pc1"]["project_id"] = "p1"
     return nb
 
 
@@ -164,13 +165,13 @@ def test_an_unaware_nsh_function_at_the_last_hop_is_not_tracked() -> None:
 
 def test_a_classifier_without_source_port_steers_only_its_projects_ports() -> None:
     nb = _nb(correlation=None)
-    nb["flow_classifier"]["fc1"].pop("logical_source_port")
-    nb["port_chain"]["pc1"]["project_id"] = "p1"
-    for port in nb["port"].values():
+    nb[schema.FLOW_CLASSIFIER]["fc1"].pop("logical_source_port")
+    nb[schema.PORT_CHAIN]["pc1"]["project_id"] = "p1"
+    for port in nb[schema.PORT].values():
         port["project_id"] = "p1"
     stranger = _port("stranger", 9, "02:00:00:00:00:09", "203.0.113.9")
-    nb["port"]["stranger"] = {**stranger, "project_id": "p2"}
-    nb["port_binding"]["stranger"] = {"port_id": "stranger", "chassis": "ch1", "ofport": 9}
+    nb[schema.PORT]["stranger"] = {**stranger, "project_id": "p2"}
+    nb[schema.PORT_BINDING]["stranger"] = {"port_id": "stranger", schema.CHASSIS: "ch1", "ofport": 9}
     ch1 = _switch(nb, "ch1")
     _port_out, mine = _one(ch1.run(_udp()))
     assert mine["tunnel_id"] == (1 << 23) + 5  # the client's traffic enters the chain
@@ -181,7 +182,7 @@ def test_a_classifier_without_source_port_steers_only_its_projects_ports() -> No
 
 def _md2_nb(sf_chassis: str) -> dict[str, Any]:
     nb = _nsh_nb("nsh", sf_chassis)
-    nb["port_chain"]["pc1"]["chain_parameters"] = {"correlation": "nsh", "nsh_md_type": 2}
+    nb[schema.PORT_CHAIN]["pc1"]["chain_parameters"] = {"correlation": "nsh", "nsh_md_type": 2}
     return nb
 
 
@@ -206,30 +207,30 @@ def test_nsh_md2_header_crosses_a_tunnel_as_md1_and_is_pushed_as_md2_by_the_far_
 
 def test_md2_pushes_grow_with_origin_ports_not_with_hops() -> None:
     nb = _md2_nb("ch1")
-    nb["flow_classifier"]["fc1"].pop("logical_source_port")  # every port of the project may be an origin
-    for port in nb["port"].values():
+    nb[schema.FLOW_CLASSIFIER]["fc1"].pop("logical_source_port")  # every port of the project may be an origin
+    for port in nb[schema.PORT].values():
         port["project_id"] = "p1"
     flows = compile_nb(nb, "ch1", TUNNEL).flows.values()
     pushes = [f for f in flows if f.table == SFC_METADATA]
-    assert len(pushes) == len(nb["port"]) + 1  # one per origin port, and a fallback without origin TLV
+    assert len(pushes) == len(nb[schema.PORT]) + 1  # one per origin port, and a fallback without origin TLV
 
 
 def _two_hop_nb(md_type: int) -> dict[str, Any]:
     """client (ch1) -> unaware f1 (ch2) -> NSH-aware f2 (ch1, ports 5/6) -> server (ch2)."""
     nb = _nsh_nb(None, sf_chassis="ch2")
-    nb["port"] |= {
+    nb[schema.PORT] |= {
         "f2-in": _port("f2-in", 5, "02:00:00:00:00:05", "203.0.113.5"),
         "f2-out": _port("f2-out", 6, "02:00:00:00:00:06", "203.0.113.6"),
     }
-    nb["port_binding"] |= {
-        p: {"port_id": p, "chassis": "ch1", "ofport": of} for p, of in (("f2-in", 5), ("f2-out", 6))
+    nb[schema.PORT_BINDING] |= {
+        p: {"port_id": p, schema.CHASSIS: "ch1", "ofport": of} for p, of in (("f2-in", 5), ("f2-out", 6))
     }
     params = {"correlation": "nsh", "weight": 1}
-    nb["port_pair"]["pp2"] = {"id": "pp2", "ingress": "f2-in", "egress": "f2-out", "pair_key": 6,
+    nb[schema.PORT_PAIR]["pp2"] = {"id": "pp2", "ingress": "f2-in", "egress": "f2-out", schema.PAIR_KEY: 6,
                               "service_function_parameters": params}  # fmt: skip
-    nb["port_pair_group"]["ppg2"] = {"id": "ppg2", "port_pairs": ["pp2"]}
-    chain = nb["port_chain"]["pc1"]
-    chain |= {"port_pair_groups": ["ppg1", "ppg2"], "hop_labels": {"ppg1": 100, "ppg2": 102}}
+    nb[schema.PORT_PAIR_GROUP]["ppg2"] = {"id": "ppg2", "port_pairs": ["pp2"]}
+    chain = nb[schema.PORT_CHAIN]["pc1"]
+    chain |= {"port_pair_groups": ["ppg1", "ppg2"], schema.HOP_LABELS: {"ppg1": 100, "ppg2": 102}}
     chain["chain_parameters"] = {"correlation": "nsh", "nsh_md_type": md_type}
     return nb
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from steerflow.compiler.compile import ChassisCompiler, compile_nb
 from steerflow.compiler.tables import CLASSIFY, SFC_DISPATCH
 from steerflow.flows import Flow, FlowKey
+from steerflow.model import schema
 
 Docs = dict[str, dict[str, dict[str, Any]]]
 CHASSIS = ("ch1", "ch2", "ch3")
@@ -27,8 +28,10 @@ TUNNEL = 100
 
 def _fixed() -> Docs:
     return {
-        "network": {f"net{n}": {"id": f"net{n}", "provider:segmentation_id": n} for n in (1, 2)},
-        "chassis": {c: {"name": c, "underlay_ip": f"198.51.100.{11 + i}"} for i, c in enumerate(CHASSIS)},
+        schema.NETWORK: {f"net{n}": {"id": f"net{n}", schema.SEGMENTATION_ID: n} for n in (1, 2)},
+        schema.CHASSIS: {
+            c: {"name": c, "underlay_ip": f"198.51.100.{11 + i}"} for i, c in enumerate(CHASSIS)
+        },
     }
 
 
@@ -36,7 +39,7 @@ def _port(i: int, network: int) -> dict[str, Any]:
     return {
         "id": f"p{i}",
         "network_id": f"net{network}",
-        "tunnel_key": i + 1,
+        schema.TUNNEL_KEY: i + 1,
         "mac_address": f"02:00:00:00:00:{i + 1:02x}",
         "fixed_ips": [{"subnet_id": "s", "ip_address": f"203.0.113.{i + 1}"}],
         "port_security_enabled": True,
@@ -46,19 +49,19 @@ def _port(i: int, network: int) -> dict[str, Any]:
 
 @st.composite
 def _ports(draw: st.DrawFn, docs: Docs) -> None:
-    docs["port"], docs["port_binding"] = {}, {}
+    docs[schema.PORT], docs[schema.PORT_BINDING] = {}, {}
     for i in range(PORTS):
         if draw(st.integers(0, 9)) == 0:
             continue  # absent
-        docs["port"][f"p{i}"] = _port(i, 1 if i < 6 else 2)
+        docs[schema.PORT][f"p{i}"] = _port(i, 1 if i < 6 else 2)
         where = draw(st.sampled_from((None, *CHASSIS, *CHASSIS)))
         if where is not None:
-            docs["port_binding"][f"p{i}"] = {"port_id": f"p{i}", "chassis": where, "ofport": i + 1}
+            docs[schema.PORT_BINDING][f"p{i}"] = {"port_id": f"p{i}", schema.CHASSIS: where, "ofport": i + 1}
 
 
 @st.composite
 def _functions(draw: st.DrawFn, docs: Docs) -> None:
-    docs["port_pair"] = {}
+    docs[schema.PORT_PAIR] = {}
     for i in range(PAIRS):
         if draw(st.booleans()) and i > 0:
             continue
@@ -67,20 +70,20 @@ def _functions(draw: st.DrawFn, docs: Docs) -> None:
             "correlation": draw(st.sampled_from((None, "mpls", "nsh"))),
             "weight": draw(st.integers(0, 3)),
         }
-        docs["port_pair"][f"pp{i}"] = {
+        docs[schema.PORT_PAIR][f"pp{i}"] = {
             "id": f"pp{i}",
             "ingress": f"p{ingress}",
             "egress": f"p{egress}",
-            "pair_key": i + 1,
+            schema.PAIR_KEY: i + 1,
             "service_function_parameters": params,
         }
-    docs["port_pair_group"] = {}
+    docs[schema.PORT_PAIR_GROUP] = {}
     for g in range(GROUPS):
         pairs = draw(
             st.lists(st.sampled_from([f"pp{i}" for i in range(PAIRS)]), min_size=1, max_size=3, unique=True)
         )
         lb = draw(st.sampled_from(([], ["ip_src"], ["ip_dst", "udp_dst"])))
-        docs["port_pair_group"][f"g{g}"] = {
+        docs[schema.PORT_PAIR_GROUP][f"g{g}"] = {
             "id": f"g{g}",
             "port_pairs": pairs,
             "port_pair_group_parameters": {"lb_fields": lb},
@@ -89,10 +92,10 @@ def _functions(draw: st.DrawFn, docs: Docs) -> None:
 
 @st.composite
 def _chains(draw: st.DrawFn, docs: Docs) -> None:
-    docs["flow_classifier"] = {}
+    docs[schema.FLOW_CLASSIFIER] = {}
     for f in range(CLASSIFIERS):
         source = draw(st.sampled_from((None, "p0", "p1", "p6")))
-        docs["flow_classifier"][f"fc{f}"] = {
+        docs[schema.FLOW_CLASSIFIER][f"fc{f}"] = {
             "id": f"fc{f}",
             "ethertype": "IPv4",
             "protocol": draw(st.sampled_from(("udp", "tcp"))),
@@ -101,11 +104,11 @@ def _chains(draw: st.DrawFn, docs: Docs) -> None:
             "destination_port_range_min": 100 + f,
             "destination_port_range_max": 100 + f + draw(st.integers(0, 5)),
         }
-    docs["port_chain"] = {}
+    docs[schema.PORT_CHAIN] = {}
     for c in range(CHAINS):
         if draw(st.booleans()):
             continue
-        docs["port_chain"][f"c{c}"] = _chain_doc(draw, c)
+        docs[schema.PORT_CHAIN][f"c{c}"] = _chain_doc(draw, c)
 
 
 HEADERS = ({"correlation": "mpls"}, {"correlation": "nsh"}, {"correlation": "nsh", "nsh_md_type": 2})
@@ -128,10 +131,10 @@ def _chain_doc(draw: st.DrawFn, c: int) -> dict[str, Any]:
             "symmetric": draw(st.booleans()),
         },
         "project_id": "p1",
-        "hop_labels": {g: base + 10 * int(g[1:]) for g in groups},
-        "exit_label": base + 99,
-        "reverse_hop_labels": {g: base + 500 + 10 * int(g[1:]) for g in groups},
-        "reverse_exit_label": base + 599,
+        schema.HOP_LABELS: {g: base + 10 * int(g[1:]) for g in groups},
+        schema.EXIT_LABEL: base + 99,
+        schema.REVERSE_HOP_LABELS: {g: base + 500 + 10 * int(g[1:]) for g in groups},
+        schema.REVERSE_EXIT_LABEL: base + 599,
     }
 
 
@@ -164,7 +167,7 @@ def histories(draw: st.DrawFn) -> list[Docs]:
     steps = [draw(models())]
     for _ in range(draw(st.integers(1, 8))):
         other = draw(models())
-        kind = draw(st.sampled_from(sorted(set(other) - {"network", "chassis"})))
+        kind = draw(st.sampled_from(sorted(set(other) - {schema.NETWORK, schema.CHASSIS})))
         ids = sorted(set(steps[-1].get(kind, {})) | set(other.get(kind, {})))
         if not ids:
             continue
@@ -202,22 +205,26 @@ def test_nothing_changed_compiles_nothing(docs: Docs) -> None:
 
 def _one_chain(source: str | None) -> Docs:
     docs = _fixed()
-    docs["port"] = {f"p{i}": _port(i, 1) for i in range(4)}
-    docs["port_binding"] = {f"p{i}": {"port_id": f"p{i}", "chassis": "ch2", "ofport": i + 1} for i in (2, 3)}
+    docs[schema.PORT] = {f"p{i}": _port(i, 1) for i in range(4)}
+    docs[schema.PORT_BINDING] = {
+        f"p{i}": {"port_id": f"p{i}", schema.CHASSIS: "ch2", "ofport": i + 1} for i in (2, 3)
+    }
     params = {"correlation": None, "weight": 1}
     pair = {
         "id": "pp0",
         "ingress": "p2",
         "egress": "p3",
-        "pair_key": 1,
+        schema.PAIR_KEY: 1,
         "service_function_parameters": params,
     }
-    docs["port_pair"] = {"pp0": pair}
-    docs["port_pair_group"] = {"g0": {"id": "g0", "port_pairs": ["pp0"]}}
+    docs[schema.PORT_PAIR] = {"pp0": pair}
+    docs[schema.PORT_PAIR_GROUP] = {"g0": {"id": "g0", "port_pairs": ["pp0"]}}
     fc = {"id": "fc0", "ethertype": "IPv4", "protocol": "udp", "logical_source_port": source}
-    docs["flow_classifier"] = {"fc0": fc}
+    docs[schema.FLOW_CLASSIFIER] = {"fc0": fc}
     chain = {"id": "c0", "chain_id": 1, "port_pair_groups": ["g0"], "flow_classifiers": ["fc0"]}
-    docs["port_chain"] = {"c0": {**chain, "project_id": "p1", "hop_labels": {"g0": 100}, "exit_label": 101}}
+    docs[schema.PORT_CHAIN] = {
+        "c0": {**chain, "project_id": "p1", schema.HOP_LABELS: {"g0": 100}, schema.EXIT_LABEL: 101}
+    }
     return docs
 
 
@@ -230,8 +237,8 @@ def _assert_binding_p0_on_ch1_is_classified_incrementally(before: Docs) -> None:
     compiler.compile(before)
     assert not _classify_flows(compiler.state.flows)  # no port of the network lives on ch1 yet
     after = {k: dict(v) for k, v in before.items()}
-    after["port_binding"]["p0"] = {"port_id": "p0", "chassis": "ch1", "ofport": 1}
-    delta = compiler.compile(after, {("port_binding", "p0")})
+    after[schema.PORT_BINDING]["p0"] = {"port_id": "p0", schema.CHASSIS: "ch1", "ofport": 1}
+    delta = compiler.compile(after, {(schema.PORT_BINDING, "p0")})
     classified = _classify_flows(compiler.state.flows)
     assert classified and classified <= delta.flows
     assert dict(compiler.state.flows) == dict(compile_nb(after, "ch1", TUNNEL).flows)
@@ -243,9 +250,9 @@ def test_a_port_bound_here_is_classified_by_a_chain_without_source_port() -> Non
 
 def test_a_port_bound_here_is_classified_by_the_reverse_of_a_symmetric_chain_without_destination() -> None:
     before = _one_chain(source="p1")  # the reverse direction classifies from every local port
-    before["port_chain"]["c0"] |= {
+    before[schema.PORT_CHAIN]["c0"] |= {
         "chain_parameters": {"correlation": "mpls", "symmetric": True},
-        "reverse_hop_labels": {"g0": 200},
-        "reverse_exit_label": 201,
+        schema.REVERSE_HOP_LABELS: {"g0": 200},
+        schema.REVERSE_EXIT_LABEL: 201,
     }
     _assert_binding_p0_on_ch1_is_classified_incrementally(before)

@@ -7,6 +7,7 @@ from steerflow.compiler.l2 import FLOOD_GROUP_BASE, LOCAL_FLOOD_GROUP_BASE
 from steerflow.compiler.tables import EGRESS, INGRESS_PORT, PORT_SECURITY
 from steerflow.compiler.view import build_view
 from steerflow.flows import Flow, Match, Output, SetField
+from steerflow.model import schema
 from steerflow.reconcile.diff import diff_flows
 
 TUNNEL = 100
@@ -17,7 +18,7 @@ def _port(pid: str, net: str, key: int, mac: str, ip: str, security: bool = True
     return {
         "id": pid,
         "network_id": net,
-        "tunnel_key": key,
+        schema.TUNNEL_KEY: key,
         "mac_address": mac,
         "fixed_ips": [{"subnet_id": "s", "ip_address": ip}],
         "port_security_enabled": security,
@@ -32,17 +33,17 @@ def _nb() -> dict[str, dict[str, dict[str, Any]]]:
         _port("p4", NET_A, 3, "02:00:00:00:00:04", "203.0.113.4"),  # not bound anywhere
     ]
     return {
-        "network": {
-            NET_A: {"id": NET_A, "provider:segmentation_id": 10},
-            NET_B: {"id": NET_B, "provider:segmentation_id": 20},
+        schema.NETWORK: {
+            NET_A: {"id": NET_A, schema.SEGMENTATION_ID: 10},
+            NET_B: {"id": NET_B, schema.SEGMENTATION_ID: 20},
         },
-        "port": {p["id"]: p for p in ports},
-        "port_binding": {
-            "p1": {"port_id": "p1", "chassis": "ch1", "ofport": 5},
-            "p2": {"port_id": "p2", "chassis": "ch2", "ofport": 7},
-            "p3": {"port_id": "p3", "chassis": "ch1", "ofport": 6},
+        schema.PORT: {p["id"]: p for p in ports},
+        schema.PORT_BINDING: {
+            "p1": {"port_id": "p1", schema.CHASSIS: "ch1", "ofport": 5},
+            "p2": {"port_id": "p2", schema.CHASSIS: "ch2", "ofport": 7},
+            "p3": {"port_id": "p3", schema.CHASSIS: "ch1", "ofport": 6},
         },
-        "chassis": {
+        schema.CHASSIS: {
             "ch1": {"name": "ch1", "underlay_ip": "198.51.100.11"},
             "ch2": {"name": "ch2", "underlay_ip": "198.51.100.12"},
         },
@@ -114,7 +115,7 @@ def test_flood_groups_reach_local_ports_and_remote_chassis() -> None:
 def test_moving_a_port_changes_only_its_flows() -> None:
     before = compile_chassis(build_view(_nb(), "ch1", TUNNEL))
     moved = _nb()
-    moved["port_binding"]["p2"] = {"port_id": "p2", "chassis": "ch1", "ofport": 9}
+    moved[schema.PORT_BINDING]["p2"] = {"port_id": "p2", schema.CHASSIS: "ch1", "ofport": 9}
     after = compile_chassis(build_view(moved, "ch1", TUNNEL))
     changes = diff_flows(after.flows, before.flows)
     assert [str(f) for f in changes.modifies] == [

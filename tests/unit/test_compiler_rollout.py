@@ -21,7 +21,7 @@ from steerflow.compiler.compile import ChassisCompiler, compile_nb
 from steerflow.compiler.rollout import RolloutTimes
 from steerflow.compiler.tables import CLASSIFY, INGRESS_PORT, SFC_DISPATCH
 from steerflow.flows import Flow, FlowKey
-from steerflow.nbdb.status import STATUS_KIND
+from steerflow.model import schema
 from tests.unit.test_compiler_incremental import CHASSIS, TUNNEL, _changed, _fixed, _port, histories
 
 Docs = dict[str, dict[str, dict[str, Any]]]
@@ -30,39 +30,40 @@ TIMES = RolloutTimes(ready_timeout=5.0, grace=2.0)
 
 def _pair(i: int, ingress: int, egress: int) -> dict[str, Any]:
     params = {"correlation": None, "weight": 1}
-    return {"id": f"pp{i}", "ingress": f"p{ingress}", "egress": f"p{egress}", "pair_key": i + 1,
+    return {"id": f"pp{i}", "ingress": f"p{ingress}", "egress": f"p{egress}", schema.PAIR_KEY: i + 1,
             "service_function_parameters": params}  # fmt: skip
 
 
 def _world() -> Docs:
     """Client p0 on ch1, server p1 on ch3; function pp0 (p2, p3) on ch2, pp1 (p4, p5) on ch3."""
     docs = _fixed()
-    docs["port"] = {f"p{i}": _port(i, 1) for i in range(6)}
+    docs[schema.PORT] = {f"p{i}": _port(i, 1) for i in range(6)}
     where = {0: "ch1", 1: "ch3", 2: "ch2", 3: "ch2", 4: "ch3", 5: "ch3"}
-    docs["port_binding"] = {
-        f"p{i}": {"port_id": f"p{i}", "chassis": c, "ofport": i + 1} for i, c in where.items()
+    docs[schema.PORT_BINDING] = {
+        f"p{i}": {"port_id": f"p{i}", schema.CHASSIS: c, "ofport": i + 1} for i, c in where.items()
     }
-    docs["port_pair"] = {"pp0": _pair(0, 2, 3), "pp1": _pair(1, 4, 5)}
-    docs["port_pair_group"] = {
+    docs[schema.PORT_PAIR] = {"pp0": _pair(0, 2, 3), "pp1": _pair(1, 4, 5)}
+    docs[schema.PORT_PAIR_GROUP] = {
         "g0": {"id": "g0", "port_pairs": ["pp0"]},
         "g1": {"id": "g1", "port_pairs": ["pp1"]},
     }
     fc = {"id": "fc0", "ethertype": "IPv4", "protocol": "udp", "logical_source_port": "p0"}
-    docs["flow_classifier"] = {"fc0": fc}
+    docs[schema.FLOW_CLASSIFIER] = {"fc0": fc}
     return docs
 
 
 def _with_chain(docs: Docs, groups: list[str], classifiers: tuple[str, ...] = ("fc0",)) -> Docs:
     after = {kind: dict(values) for kind, values in docs.items()}
     chain = {"id": "c0", "chain_id": 1, "port_pair_groups": groups, "flow_classifiers": list(classifiers),
-             "project_id": "p1", "hop_labels": {"g0": 100, "g1": 110}, "exit_label": 199}  # fmt: skip
-    after["port_chain"] = {"c0": chain}
+             "project_id": "p1", schema.HOP_LABELS: {"g0": 100, "g1": 110},
+             schema.EXIT_LABEL: 199}  # fmt: skip
+    after[schema.PORT_CHAIN] = {"c0": chain}
     return after
 
 
 def _reported(docs: Docs, installed: Mapping[str, int]) -> Docs:
     after = {kind: dict(values) for kind, values in docs.items()}
-    after[STATUS_KIND] = {
+    after[schema.CHASSIS_STATUS] = {
         c: {"id": c, "applied_revision": r, "installed_revision": r} for c, r in installed.items()
     }
     return after
@@ -144,7 +145,11 @@ def test_a_removed_hop_goes_at_once_but_its_delivery_lingers_for_the_grace() -> 
 
 def test_a_new_classifier_places_nothing_new_so_it_applies_at_once() -> None:
     before = _with_chain(_world(), ["g0"])
-    before["flow_classifier"]["fc1"] = {**before["flow_classifier"]["fc0"], "id": "fc1", "protocol": "tcp"}
+    before[schema.FLOW_CLASSIFIER]["fc1"] = {
+        **before[schema.FLOW_CLASSIFIER]["fc0"],
+        "id": "fc1",
+        "protocol": "tcp",
+    }
     after = _with_chain(before, ["g0"], ("fc0", "fc1"))
     sender = _compiler("ch1", before)
     sender.compile(after, _changed(before, after), revision=40, now=1.0)

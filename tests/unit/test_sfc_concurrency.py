@@ -10,6 +10,7 @@ from typing import Any
 from steerflow.api import sfc_errors as err
 from steerflow.api.errors import NeutronError
 from steerflow.api.sfc_attributes import PORT_CHAIN
+from steerflow.model import schema
 from tests.unit.test_sfc_fixtures import ALICE, World
 
 THREADS = 8
@@ -50,7 +51,7 @@ def test_same_classifier_exactly_one_chain_wins() -> None:
     losers = [r for r in results if not isinstance(r, dict)]
     assert len(winners) == 1
     assert all(type(e) is err.FlowClassifierInUse and e.status == 409 for e in losers)
-    stored = w.store.list("port_chain")
+    stored = w.store.list(schema.PORT_CHAIN)
     assert [PORT_CHAIN.visible(r.value) for r in stored] == winners  # stored also holds hidden labels
 
 
@@ -73,4 +74,4 @@ def test_same_port_pair_into_two_groups_exactly_one_wins() -> None:
     results = race([create_group] * THREADS)
     assert sum(isinstance(r, dict) for r in results) == 1
     assert all(type(r) is err.PortPairInUse for r in results if not isinstance(r, dict))
-    assert len(w.store.list("port_pair_group")) == 1
+    assert len(w.store.list(schema.PORT_PAIR_GROUP)) == 1

@@ -14,6 +14,7 @@ from steerflow.api.errors import NeutronError
 from steerflow.api.sfc_chains import FlowClassifiers, PortChains
 from steerflow.api.sfc_graphs import ServiceGraphs
 from steerflow.api.sfc_pairs import PortPairGroups, PortPairs
+from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, Put
 from steerflow.nbdb.memory import MemoryStore
 
@@ -52,7 +53,7 @@ class World:
             "port_security_enabled": False,
             **extra,
         }
-        self.store.commit([Put("port", pid, value)])
+        self.store.commit([Put(schema.PORT, pid, value)])
         return pid
 
     def pair(self, ctx: Context = ALICE, sfp: Any = None, **body: Any) -> JsonDict:

@@ -7,6 +7,7 @@ import pytest
 from steerflow.api.context import Context
 from steerflow.api.core import core_handlers
 from steerflow.api.errors import ServiceUnavailable
+from steerflow.model import schema
 from steerflow.nbdb.api import Operation, Put, RevisionConflict, StoreBusy
 from steerflow.nbdb.memory import MemoryStore
 from steerflow.nbdb.txn import MAX_ATTEMPTS, Snapshot, transact
@@ -40,7 +41,7 @@ def test_transact_gives_up_with_store_busy_after_max_attempts() -> None:
 
 def test_the_api_reports_a_busy_store_as_503() -> None:
     store = RacedStore()
-    networks = next(h for h in core_handlers(store) if h.resource == "network")
+    networks = next(h for h in core_handlers(store) if h.resource == schema.NETWORK)
     with pytest.raises(ServiceUnavailable) as err:
         networks.create(Context.admin(), {"name": "n"})
     assert err.value.status == 503

@@ -14,11 +14,12 @@ from steerflow.api.core_network import NetworkResource
 from steerflow.api.core_port import PortResource
 from steerflow.api.core_subnet import SubnetResource
 from steerflow.api.resource import ResourceHandler
+from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, NorthboundStore
-from steerflow.nbdb.status import APPLIED_ATTR, INSTALLED_ATTR, STATUS_KIND, reported_revisions
+from steerflow.nbdb.status import APPLIED_ATTR, INSTALLED_ATTR, reported_revisions
 
 CHASSIS_ATTRIBUTES = A.AttributeMap(
-    "chassis",
+    schema.CHASSIS,
     [
         A.Attribute("id", allow_post=False, default=None),
         A.Attribute("name", allow_post=False, default=None),
@@ -33,8 +34,8 @@ CHASSIS_ATTRIBUTES = A.AttributeMap(
 class ChassisResource(StoredResource):
     """`/v2.0/steerflow/chassis` (admin only): the hypervisors the agents registered, read-only."""
 
-    resource = "chassis"
-    collection = "chassis"
+    resource = schema.CHASSIS
+    collection = schema.CHASSIS
     path_prefix = "/steerflow"
     attributes = CHASSIS_ATTRIBUTES
     not_found = ChassisNotFound
@@ -58,15 +59,15 @@ class ChassisResource(StoredResource):
 
     def get(self, ctx: Context, id: str) -> JsonDict:
         chassis = super().get(ctx, id)
-        report = self.store.get(STATUS_KIND, id)
+        report = self.store.get(schema.CHASSIS_STATUS, id)
         return _with_report(chassis, report.value if report is not None else None)
 
     def list(self, ctx: Context, filters: Mapping[str, builtins.list[str]]) -> builtins.list[JsonDict]:
-        reports = {r.id: r.value for r in self.store.list(STATUS_KIND)}
+        reports = {r.id: r.value for r in self.store.list(schema.CHASSIS_STATUS)}
         return [_with_report(c, reports.get(c["id"])) for c in super().list(ctx, filters)]
 
     def _refuse(self) -> NoReturn:
-        raise ReadOnlyResource(collection="chassis")
+        raise ReadOnlyResource(collection=schema.CHASSIS)
 
     def create(self, ctx: Context, body: JsonDict) -> JsonDict:
         self._refuse()
@@ -87,7 +88,7 @@ def core_handlers(store: NorthboundStore) -> list[ResourceHandler]:
 
 
 def _with_report(chassis: JsonDict, report: Mapping[str, Any] | None) -> JsonDict:
-    """The chassis with its agent's latest report (`chassis_status`): what it holds and has in force."""
-    if report is not None:
-        chassis[APPLIED_ATTR], chassis[INSTALLED_ATTR] = reported_revisions(report)
+    """The chassis with its agent's latest report (`chassis_status`): what it holds and has in force
+    (0 and 0 before its first report)."""
+    chassis[APPLIED_ATTR], chassis[INSTALLED_ATTR] = reported_revisions(report or {})
     return chassis

@@ -146,4 +146,3 @@ def placements(chain: Chain | None, driver_for: DriverFor) -> frozenset[Placemen
         for hop in direction.hops
         for inst in hop.instances
     )
-

@@ -17,15 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from steerflow.model import schema
 from steerflow.nbdb.api import NorthboundStore, Put
 
-STATUS_KIND = "chassis_status"  # each agent's report: what its switch holds
 APPLIED_ATTR = "applied_revision"  # in a report: every change up to it is in force (what waiters wait for)
 INSTALLED_ATTR = "installed_revision"  # in a report: the switch holds it, changes not yet in force included
 # Kinds that report state rather than ask for it: re-derivable, so a store may write them without waiting
 # for the disk; agents compile for them only while one of their chains waits for another chassis
 # (`compiler.rollout`).
-STATUS_KINDS = frozenset({STATUS_KIND})
+STATUS_KINDS = frozenset({schema.CHASSIS_STATUS})
 
 
 def reported_revisions(report: Mapping[str, Any]) -> tuple[int, int]:
@@ -49,15 +49,15 @@ def report_applied(store: NorthboundStore, chassis: str, revision: int, installe
     writer under load.
     """
     installed = revision if installed is None else max(installed, revision)
-    current = store.get(STATUS_KIND, chassis)
+    current = store.get(schema.CHASSIS_STATUS, chassis)
     if current is not None:
         held = reported_revisions(current.value)
         if held[0] >= revision and held[1] >= installed:
             return
         revision, installed = max(held[0], revision), max(held[1], installed)
-    doc = {"id": chassis, "chassis": chassis, APPLIED_ATTR: revision, INSTALLED_ATTR: installed}
+    doc = {"id": chassis, schema.CHASSIS: chassis, APPLIED_ATTR: revision, INSTALLED_ATTR: installed}
     doc["reported_at"] = time.time()
-    store.commit([Put(STATUS_KIND, chassis, doc)])
+    store.commit([Put(schema.CHASSIS_STATUS, chassis, doc)])
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,8 @@ class WaitResult:
 
 def applied_revisions(store: NorthboundStore) -> dict[str, int]:
     """Every registered chassis and the revision it has applied (0 if it never reported)."""
-    reports = {r.id: reported_revisions(r.value)[0] for r in store.list(STATUS_KIND)}
-    return {c.id: reports.get(c.id, 0) for c in store.list("chassis")}
+    reports = {r.id: reported_revisions(r.value)[0] for r in store.list(schema.CHASSIS_STATUS)}
+    return {c.id: reports.get(c.id, 0) for c in store.list(schema.CHASSIS)}
 
 
 def wait_applied(store: NorthboundStore, revision: int, timeout: float) -> WaitResult:
@@ -112,5 +112,5 @@ def _last_desired_change(store: NorthboundStore, since: int, upto: int) -> int:
     batch = store.watch(since, timeout=0)
     if batch.resync:
         return upto  # history gone: only an exact report will do
-    changes = [e.revision for e in batch.events if e.revision <= upto and e.kind != STATUS_KIND]
+    changes = [e.revision for e in batch.events if e.revision <= upto and e.kind != schema.CHASSIS_STATUS]
     return max(changes, default=since)
