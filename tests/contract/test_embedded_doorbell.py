@@ -15,7 +15,7 @@ from steerflow.nbdb import embedded
 from steerflow.nbdb.api import Put, WatchBatch
 from steerflow.nbdb.doorbell import bell_directory
 from steerflow.nbdb.embedded import EmbeddedStore
-from tests.contract.test_sharing_contract import committed_revision, start_peer, stop
+from tests.builders.peers import committed_revision, start_peer, stop
 
 NEVER = 60.0  # a poll interval no test waits for
 

@@ -13,7 +13,7 @@ from steerflow.nbdb.embedded import EmbeddedStore
 from steerflow.nbdb.etcd_store import EtcdStore
 from steerflow.nbdb.memory import MemoryStore
 from steerflow.nbdb.redis_store import RedisStore
-from tests.contract.servers import EtcdServer, RedisServer, Server
+from tests.builders.servers import EtcdServer, RedisServer, Server
 
 
 def round_trip(store: NorthboundStore) -> None:

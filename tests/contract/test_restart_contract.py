@@ -9,8 +9,8 @@ import pytest
 
 from steerflow.model import schema
 from steerflow.nbdb import Event, NorthboundStore, Put, StoreError
-from tests.contract.conftest import Driver
-from tests.contract.servers import Server, wait_until
+from tests.builders.servers import Server, wait_until
+from tests.builders.stores import Driver
 
 
 class Follower:

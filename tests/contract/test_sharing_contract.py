@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -13,31 +11,10 @@ from steerflow.model import schema
 from steerflow.nbdb import NorthboundStore, Put, RevisionConflict, open_store
 from steerflow.nbdb.api import Operation
 from steerflow.nbdb.embedded import EmbeddedStore
-from tests.contract.conftest import Driver
+from tests.builders.peers import committed_revision, start_peer, stop
+from tests.builders.stores import Driver
 
-ROOT = Path(__file__).resolve().parents[2]
 RACERS = 6
-
-
-def start_peer(url: str, *flags: str) -> subprocess.Popen[str]:
-    """tests/contract/peer.py in a new Python process on the same store."""
-    command = [sys.executable, "-m", "tests.contract.peer", url, *flags]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(timeout=10)
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
-def committed_revision(proc: subprocess.Popen[str]) -> int:
-    assert proc.stdout is not None
-    line = proc.stdout.readline().split()
-    assert line[:1] == ["committed"], f"the peer process failed (exit {proc.poll()})"
-    return int(line[1])
 
 
 def test_two_processes_see_each_others_commits(driver: Driver, store: NorthboundStore) -> None:

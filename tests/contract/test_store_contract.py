@@ -6,7 +6,7 @@ import pytest
 
 from steerflow.model import schema
 from steerflow.nbdb import Delete, NorthboundStore, Put, Record, RevisionConflict
-from tests.contract.conftest import Driver
+from tests.builders.stores import Driver
 
 NESTED = {"name": "ü-ñ ✓", "ips": [{"ip": "10.0.0.5", "subnet_id": "s"}], "empty": [], "none": None, "n": 1.5}
 

@@ -7,8 +7,8 @@ import time
 
 from steerflow.model import schema
 from steerflow.nbdb import Delete, Event, NorthboundStore, Put, WatchBatch
-from tests.contract.conftest import Driver
-from tests.contract.servers import wait_until
+from tests.builders.servers import wait_until
+from tests.builders.stores import Driver
 
 
 def ids(batch: WatchBatch) -> list[tuple[str, str, bool]]:

@@ -10,8 +10,8 @@ import pytest
 
 from steerflow.lab import VmHandle
 from steerflow.model import schema
-from tests.fabric import AgentProcess, Fabric
-from tests.lab_fixtures import requires_lab
+from tests.builders.fabric import AgentProcess, Fabric
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 

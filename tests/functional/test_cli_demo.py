@@ -19,7 +19,7 @@ from steerflow.demo import default_run_dir
 from steerflow.lab import leftovers
 from steerflow.lab.procs import cmdline, pid_alive
 from steerflow.model import schema
-from tests.lab_fixtures import requires_lab
+from tests.builders.lab_fixtures import requires_lab
 
 DEMO_TIMEOUT = 120
 HELLO, HELLO_DOCTORED = '"hello steerflow"', '"ifmmp!tuffsgmpx"'

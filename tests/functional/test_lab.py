@@ -27,7 +27,7 @@ from steerflow.lab import (
 )
 from steerflow.lab.procs import pid_alive
 from steerflow.lab.sh import poll_until
-from tests.lab_fixtures import (
+from tests.builders.lab_fixtures import (
     LAB_BASE_DIR,
     LabFactory,
     build_two_chassis,
@@ -245,7 +245,7 @@ def test_cli_up_status_and_down_in_separate_processes(private_dir: Path) -> None
 
 FIXTURE_USER = """
 from pathlib import Path
-from tests.lab_fixtures import lab_fixture
+from tests.builders.lab_fixtures import lab_fixture
 
 def _build(lab, name):
     the_lab = lab()

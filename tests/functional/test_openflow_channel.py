@@ -16,7 +16,7 @@ import pytest
 from steerflow.southbound.ofcodec import DATAPATH, ofp, parser, serialize
 from steerflow.southbound.oferrors import BatchFailed, BundleFailed, ChannelClosed, HandshakeFailed
 from steerflow.southbound.openflow import OpenFlowChannel
-from tests.ovs_fixtures import OvsSandbox, accepts_connections, sandbox_or_skip, wait_until
+from tests.builders.ovs_fixtures import OvsSandbox, accepts_connections, sandbox_or_skip, wait_until
 
 pytestmark = pytest.mark.root
 

@@ -12,7 +12,7 @@ import pytest
 
 from steerflow.client import SteerflowClient
 from steerflow.model import schema
-from tests.functional.conftest import ApiServer, TokenFile
+from tests.builders.api_server import ApiServer, TokenFile
 
 ROOT = Path(__file__).resolve().parents[2]
 OSC_VENV = Path(os.environ.get("STEERFLOW_OSC_VENV") or ROOT / ".venv-osc")

@@ -1,6 +1,6 @@
 """OvsdbClient and the binding loop on real ovsdb-server + userspace ovs-vswitchd, over an embedded NB store.
 
-Each sandbox comes from tests.ovs_fixtures; its own bridge is `br-sbx`, so br-int is ours to create.
+Each sandbox comes from tests.builders.ovs_fixtures; its own bridge is `br-sbx`, so br-int is ours to create.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from steerflow.api.core_port import PortResource
 from steerflow.model import schema
 from steerflow.nbdb import NorthboundStore, open_store
 from steerflow.southbound.ovsdb import TUNNEL_OFPORT, OvsdbClient, PortsChanged
-from tests.ovs_fixtures import OvsSandbox, accepts_connections, ovs_missing, ovs_sandbox, wait_until
+from tests.builders.ovs_fixtures import OvsSandbox, accepts_connections, ovs_missing, ovs_sandbox, wait_until
 
 pytestmark = pytest.mark.root
 ADMIN = Context.admin()

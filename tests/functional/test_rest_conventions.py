@@ -10,7 +10,7 @@ import pytest
 
 from steerflow.model import schema
 from steerflow.nbdb.url import open_store
-from tests.functional.conftest import ApiServer, Rest
+from tests.builders.api_server import ApiServer, Rest
 
 pytestmark = pytest.mark.server
 

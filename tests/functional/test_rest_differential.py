@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from steerflow.model import schema
-from tests.functional.conftest import ApiServer
+from tests.builders.api_server import ApiServer
 
 REF_URL = os.environ.get("NEUTRON_REF_URL", "")
 pytestmark = [

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from steerflow.model import schema
-from tests.functional.conftest import ApiServer, Rest
+from tests.builders.api_server import ApiServer, Rest
 
 pytestmark = pytest.mark.server
 

@@ -11,7 +11,7 @@ import pytest
 from steerflow.model import schema
 from steerflow.model.core import Chassis
 from steerflow.nbdb.api import Put
-from tests.functional.conftest import ApiServer, Rest, TokenFile
+from tests.builders.api_server import ApiServer, Rest, TokenFile
 
 pytestmark = pytest.mark.server
 

@@ -10,7 +10,7 @@ import pytest
 
 from steerflow.api.sfc_attributes import PORT_CHAIN
 from steerflow.model import schema
-from tests.functional.conftest import ApiServer, Rest
+from tests.builders.api_server import ApiServer, Rest
 
 pytestmark = pytest.mark.server
 

@@ -7,7 +7,7 @@ import httpx
 from steerflow.agent.chassis import register_chassis
 from steerflow.model import schema
 from steerflow.nbdb.status import report_applied
-from tests.functional.conftest import ApiServer
+from tests.builders.api_server import ApiServer
 
 
 def test_wait_reports_lagging_chassis_then_applied(api_server: ApiServer) -> None:

@@ -8,8 +8,8 @@ import pytest
 from steerflow.lab import VmHandle
 from steerflow.lab.traffic import tcp_transfer, udp_transfer
 from steerflow.model import schema
-from tests.fabric import ADMIN, Fabric, after_grace
-from tests.lab_fixtures import requires_lab
+from tests.builders.fabric import ADMIN, Fabric, after_grace
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 

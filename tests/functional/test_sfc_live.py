@@ -17,8 +17,8 @@ import pytest
 from steerflow.api.resource import ResourceHandler
 from steerflow.lab import VmHandle
 from steerflow.model import schema
-from tests.fabric import ADMIN, Fabric
-from tests.lab_fixtures import requires_lab
+from tests.builders.fabric import ADMIN, Fabric
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 

@@ -5,8 +5,8 @@ import pytest
 
 from steerflow.lab.traffic import udp_flows
 from steerflow.model import schema
-from tests.fabric import Fabric
-from tests.lab_fixtures import requires_lab
+from tests.builders.fabric import Fabric
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 

@@ -11,8 +11,8 @@ from steerflow.compiler.encap.nsh import md2_tlvs, project_digest
 from steerflow.lab import FunctionHandle
 from steerflow.lab.traffic import udp_transfer
 from steerflow.model import schema
-from tests.fabric import Fabric
-from tests.lab_fixtures import requires_lab
+from tests.builders.fabric import Fabric
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 

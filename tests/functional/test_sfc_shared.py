@@ -8,8 +8,8 @@ import pytest
 from steerflow.lab import VmHandle
 from steerflow.lab.traffic import udp_transfer
 from steerflow.model import schema
-from tests.fabric import Fabric
-from tests.lab_fixtures import requires_lab
+from tests.builders.fabric import Fabric
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 

@@ -26,8 +26,8 @@ from steerflow.lab.function import FunctionHandle
 from steerflow.lab.sh import in_netns
 from steerflow.lab.vm import VmHandle
 from steerflow.model import schema
-from tests.fabric import Fabric
-from tests.lab_fixtures import requires_lab
+from tests.builders.fabric import Fabric
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 

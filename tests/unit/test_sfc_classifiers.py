@@ -9,7 +9,7 @@ import pytest
 from steerflow.api import sfc_errors as err
 from steerflow.api.errors import HTTPBadRequest, NeutronError
 from steerflow.model import schema
-from tests.unit.test_sfc_fixtures import ADMIN, ALICE, BOB, UNKNOWN, World, rejects
+from tests.builders.sfc_world import ADMIN, ALICE, BOB, UNKNOWN, World, rejects
 
 
 @pytest.fixture

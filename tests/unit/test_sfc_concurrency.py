@@ -3,38 +3,14 @@
 from __future__ import annotations
 
 import functools
-import threading
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from steerflow.api import sfc_errors as err
-from steerflow.api.errors import NeutronError
 from steerflow.api.sfc_attributes import PORT_CHAIN
 from steerflow.model import schema
-from tests.unit.test_sfc_fixtures import ALICE, World
+from tests.builders.sfc_world import ALICE, World, race
 
 THREADS = 8
-
-
-def race(jobs: Sequence[Callable[[], Any]]) -> list[Any]:
-    """Run the jobs in threads released together; each result is a value or the NeutronError raised."""
-    start = threading.Barrier(len(jobs))
-    results: list[Any] = [None] * len(jobs)
-
-    def run(i: int) -> None:
-        start.wait()
-        try:
-            results[i] = jobs[i]()
-        except NeutronError as e:
-            results[i] = e
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert not any(t.is_alive() for t in threads)
-    return results
 
 
 def test_same_classifier_exactly_one_chain_wins() -> None:

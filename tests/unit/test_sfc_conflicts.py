@@ -14,7 +14,7 @@ from steerflow.api import sfc_errors as err
 from steerflow.api.sfc_conflicts import basic_conflict, conflict, port_ranges_overlap, prefixes_intersect
 from steerflow.model import schema
 from steerflow.model.sfc import FlowClassifier, PortRange
-from tests.unit.test_sfc_fixtures import ALICE, World
+from tests.builders.sfc_world import ALICE, World
 
 TOP = 20  # a small port space so brute force stays cheap
 

@@ -17,7 +17,7 @@ import pytest
 
 from steerflow.api.errors import NeutronError
 from steerflow.model import schema
-from tests.unit.test_sfc_fixtures import ALICE, World
+from tests.builders.sfc_world import ALICE, World
 
 REF = os.environ.get("NEUTRON_REF_URL", "")
 pytestmark = pytest.mark.skipif(not REF, reason="NEUTRON_REF_URL not set (no upstream reference server)")

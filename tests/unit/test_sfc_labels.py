@@ -18,8 +18,19 @@ from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, Put
 from steerflow.rest.app import build_app
 from steerflow.rest.auth import NoAuth
-from tests.unit.test_sfc_concurrency import race
-from tests.unit.test_sfc_fixtures import ALICE, BOB, World, rejects
+from tests.builders.sfc_world import (
+    ALICE,
+    BOB,
+    World,
+    all_labels,
+    assert_invariants,
+    groups,
+    hops,
+    race,
+    rejects,
+    stored,
+    unlimited_world,
+)
 
 with warnings.catch_warnings():  # starlette's TestClient nags about httpx; the client is fine
     warnings.simplefilter("ignore")
@@ -28,41 +39,11 @@ with warnings.catch_warnings():  # starlette's TestClient nags about httpx; the 
 
 @pytest.fixture
 def w() -> World:
-    world = World()
-    world.pc.quota = world.ppg.quota = world.pp.quota = -1
-    return world
-
-
-def stored(w: World, chain_id: str) -> JsonDict:
-    rec = w.store.get(schema.PORT_CHAIN, chain_id)
-    assert rec is not None
-    return rec.value
-
-
-def hops(w: World, chain_id: str) -> dict[str, int]:
-    return dict(stored(w, chain_id)[schema.HOP_LABELS])
+    return unlimited_world()
 
 
 def exit_of(w: World, chain_id: str) -> int:
     return int(stored(w, chain_id)[schema.EXIT_LABEL])
-
-
-def groups(w: World, n: int) -> list[str]:
-    return [w.group()["id"] for _ in range(n)]
-
-
-def all_labels(w: World) -> list[int]:
-    return [label for rec in w.store.list(schema.PORT_CHAIN) for label in sfc_labels.labels_of(rec.value)]
-
-
-def assert_invariants(w: World) -> None:
-    """Every chain has one label per group plus an exit; no label is used twice in the whole store."""
-    for rec in w.store.list(schema.PORT_CHAIN):
-        assert list(rec.value[schema.HOP_LABELS]) == rec.value["port_pair_groups"]
-        assert isinstance(rec.value[schema.EXIT_LABEL], int)
-    labels = all_labels(w)
-    assert len(labels) == len(set(labels))
-    assert all(sfc_attributes.MIN_LABEL <= label <= sfc_attributes.MAX_LABEL for label in labels)
 
 
 # --- allocation -----------------------------------------------------------------------------------

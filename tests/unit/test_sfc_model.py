@@ -7,7 +7,7 @@ import ipaddress
 
 from steerflow.model import schema
 from steerflow.model.sfc import Ethertype, FlowClassifier, PortPair, Protocol
-from tests.unit.test_sfc_fixtures import ALICE, MPLS, World
+from tests.builders.sfc_world import ALICE, MPLS, World
 
 
 def populated_world() -> World:

@@ -11,7 +11,7 @@ from steerflow.api.errors import HTTPBadRequest, InvalidInput, NeutronError, Ove
 from steerflow.api.sfc_refs import sfc_users_of_port
 from steerflow.model import schema
 from steerflow.nbdb.txn import take_snapshot
-from tests.unit.test_sfc_fixtures import ADMIN, ALICE, BOB, MPLS, NSH, UNKNOWN, World, rejects
+from tests.builders.sfc_world import ADMIN, ALICE, BOB, MPLS, NSH, UNKNOWN, World, rejects
 
 
 @pytest.fixture

@@ -12,8 +12,16 @@ from steerflow.api.errors import HTTPBadRequest
 from steerflow.model import schema
 from steerflow.rest.app import build_app
 from steerflow.rest.auth import NoAuth
-from tests.unit.test_sfc_fixtures import ALICE, World, rejects
-from tests.unit.test_sfc_labels import all_labels, assert_invariants, groups, hops, stored
+from tests.builders.sfc_world import (
+    ALICE,
+    World,
+    all_labels,
+    assert_invariants,
+    groups,
+    hops,
+    rejects,
+    stored,
+)
 
 with warnings.catch_warnings():  # starlette's TestClient nags about httpx; the client is fine
     warnings.simplefilter("ignore")

@@ -28,7 +28,7 @@ from steerflow.model import schema
 from steerflow.nbdb.embedded import EmbeddedStore
 from steerflow.nbdb.status import wait_applied
 from steerflow.southbound.ovsdb import TUNNEL_OFPORT
-from tests.lab_fixtures import LabFactory
+from tests.builders.lab_fixtures import LabFactory
 
 ADMIN = Context.admin()
 APPLY_TIMEOUT = 30.0

@@ -36,7 +36,7 @@ from steerflow.reconcile.ofctrl import Reconciler
 from steerflow.southbound.flowcodec import FlowCodec, decode_group, group_entries
 from steerflow.southbound.ofcodec import DATAPATH, parser
 from steerflow.southbound.openflow import OpenFlowChannel
-from tests.ovs_fixtures import OvsSandbox, accepts_connections, wait_until
+from tests.builders.ovs_fixtures import OvsSandbox, accepts_connections, wait_until
 
 TUNNEL = 100
 NET_A, NET_B = "aaaaaaaa-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000-0000-000000000002"

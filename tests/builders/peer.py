@@ -1,6 +1,6 @@
 """Another process on the same NB store: commits once, then waits to see the test process's commit.
 
-Run as `python -m tests.contract.peer URL`. Prints `committed <rev>`, then `saw <rev>` when the object
+Run as `python -m tests.builders.peer URL`. Prints `committed <rev>`, then `saw <rev>` when the object
 ("port", "from-test") shows up in its watch; exits 1 if it never does. With `--commit-and-hang` it
 only commits, prints, and sleeps until killed (the test SIGKILLs it to prove the commit was durable).
 """
