@@ -98,6 +98,12 @@ def binding(store: NorthboundStore, port_id: str) -> PortBinding | None:
     return None if rec is None else PortBinding.from_dict(rec.value)
 
 
+def bound_on(store: NorthboundStore, port_id: str) -> str | None:
+    """The chassis the port's NB binding names (None: unbound)."""
+    found = binding(store, port_id)
+    return None if found is None else found.chassis
+
+
 def status(store: NorthboundStore, port_id: str) -> str:
     rec = store.get(schema.PORT, port_id)
     assert rec is not None
@@ -116,8 +122,7 @@ def settle(chassis: Chassis, store: NorthboundStore) -> None:
     """
     marker = new_port(store)
     chassis.plug(f"mk-{marker[:8]}", marker)
-    # not the NB schema: PortBinding's field
-    until(lambda: getattr(binding(store, marker), "chassis", None) == chassis.name, "the marker binding")
+    until(lambda: bound_on(store, marker) == chassis.name, "the marker binding")
 
 
 # -- the integration bridge -------------------------------------------------------------------------------
@@ -282,12 +287,10 @@ def test_a_vm_moving_between_two_chassis_is_rebound_and_never_stolen_back(
     start_binding(stack, hv2, store)
     port_id = new_port(store)
     hv1.plug("vm1", port_id)
-    # not the NB schema: PortBinding's field
-    until(lambda: getattr(binding(store, port_id), "chassis", None) == "hv1", "the binding on hv1")
+    until(lambda: bound_on(store, port_id) == "hv1", "the binding on hv1")
 
     hv2.plug("vm1-dst", port_id, "ofport_request=77")  # live migration: both chassis have the VM
-    # not the NB schema: PortBinding's field
-    until(lambda: getattr(binding(store, port_id), "chassis", None) == "hv2", "the binding on hv2")
+    until(lambda: bound_on(store, port_id) == "hv2", "the binding on hv2")
     moved = binding(store, port_id)
     assert moved is not None and (moved.ofport, moved.interface) == (77, "vm1-dst")
 
