@@ -24,7 +24,7 @@ CHASSIS = (("ch1", "198.51.100.11"), ("ch2", "198.51.100.12"))
 SUBNET = "203.0.113.0/24"
 ADDRESSES = {"client": "203.0.113.10", "server": "203.0.113.20", "doctor-in": "203.0.113.31",
              "doctor-out": "203.0.113.32"}  # fmt: skip
-NAMES = {schema.NETWORK: "demo-net", schema.SUBNET: "demo-subnet", "pair": "doctor", "group": "doctors",
+NAMES = {"net": "demo-net", "sub": "demo-subnet", "pair": "doctor", "group": "doctors",
          "classifier": "echo-replies", "chain": "doctor-replies"}  # fmt: skip
 DEFAULT_MESSAGES = ("hello steerflow", "HAL 9000", "echo 42")
 APPLY_WAIT = 25.0  # seconds the API may hold a write until every chassis applied it
@@ -156,15 +156,15 @@ class Scenario:
 
     def create_ports(self) -> str:
         api = self._api()
-        net = api.create(schema.NETWORK, {"name": NAMES[schema.NETWORK]})
-        subnet = api.create(schema.SUBNET, {"name": NAMES[schema.SUBNET], "network_id": net["id"],
+        net = api.create(schema.NETWORK, {"name": NAMES["net"]})
+        subnet = api.create(schema.SUBNET, {"name": NAMES["sub"], "network_id": net["id"],
                                             "cidr": SUBNET, "ip_version": 4})  # fmt: skip
         for name, ip in ADDRESSES.items():
             body = {"name": name, "network_id": net["id"], "device_id": name.split("-")[0],
                     "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": ip}]}  # fmt: skip
             self.ports[name] = api.create(schema.PORT, body)
         listed = ", ".join(f"{n} {ip}" for n, ip in ADDRESSES.items())
-        return f"network {NAMES[schema.NETWORK]}, subnet {SUBNET}, ports {listed}"
+        return f"network {NAMES['net']}, subnet {SUBNET}, ports {listed}"
 
     def plug(self) -> str:
         lab, ports = self.world.lab, self.ports
