@@ -25,8 +25,8 @@ CHASSIS_ATTRIBUTES = A.AttributeMap(
         A.Attribute("name", allow_post=False, default=None),
         A.Attribute("underlay_ip", allow_post=False, default=None),
         A.Attribute("encapsulations", allow_post=False, default=None, filter_converter=A.identity),
-        A.Attribute("applied_revision", allow_post=False, default=None, converter=A.convert_to_int),
-        A.Attribute("installed_revision", allow_post=False, default=None, converter=A.convert_to_int),
+        A.Attribute(APPLIED_ATTR, allow_post=False, default=None, converter=A.convert_to_int),
+        A.Attribute(INSTALLED_ATTR, allow_post=False, default=None, converter=A.convert_to_int),
     ],
 )
 
@@ -44,11 +44,11 @@ class ChassisResource(StoredResource):
         "name": {"type": "string", "description": "host name ports are bound to (read-only)"},
         "underlay_ip": {"type": "string", "description": "tunnel endpoint address (read-only)"},
         "encapsulations": {"type": "array", "items": {"type": "string"}, "description": "(read-only)"},
-        "applied_revision": {
+        APPLIED_ATTR: {
             "type": "integer",
             "description": "every NB change up to this revision is in force on the chassis (read-only)",
         },
-        "installed_revision": {
+        INSTALLED_ATTR: {
             "type": "integer",
             "description": "NB revision its switch holds, changes not in force yet included (read-only)",
         },
