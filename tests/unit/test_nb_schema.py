@@ -1,8 +1,9 @@
 """One NB schema: no string literal spells a kind or an allocated attribute outside `model/schema.py`.
 
 Allowed elsewhere, and only there:
-- a line marked `# not the NB schema: <why>` (at its end, or alone on the line above), for a word that
-  merely equals a kind: an extension alias, the lab's own state file, an L4 port;
+- a literal marked `# not the NB schema: <why>` (at the end of its line, or alone on the line above it or
+  above the call or display that holds it), for a word that merely equals a kind: an extension alias,
+  the lab's own state file, an L4 port;
 - the positional arguments of the helpers that run the steerflow and openstack CLIs in tests: command
   words (`network create`) are the CLIs' user interface, not the store's.
 """
@@ -51,9 +52,11 @@ def _not_literals(tree: ast.AST) -> set[int]:
     }
 
 
-def _marked(lines: list[str], number: int) -> bool:
-    above = lines[number - 2].strip() if number > 1 else ""
-    return MARKER in lines[number - 1] or above.startswith(MARKER)
+def _marked(lines: list[str], node: ast.AST, parent: ast.AST | None) -> bool:
+    if MARKER in lines[node.lineno - 1]:
+        return True
+    starts = {node.lineno} | ({parent.lineno} if isinstance(parent, ast.expr) else set())
+    return any(line > 1 and lines[line - 2].strip().startswith(MARKER) for line in starts)
 
 
 def schema_literals(path: Path) -> list[tuple[int, int, int, str]]:
@@ -63,11 +66,17 @@ def schema_literals(path: Path) -> list[tuple[int, int, int, str]]:
     lines = source.splitlines()
     tree = ast.parse(source, str(path))
     allowed = _not_literals(tree)
+    parents = {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     found = []
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
             continue
-        if node.value not in schema.NAMES or id(node) in allowed or _marked(lines, node.lineno):
+        if node.value not in schema.NAMES or id(node) in allowed:
+            continue
+        parent = parents.get(id(node))
+        if isinstance(parent, ast.keyword):  # `name="..."`: the call holds it
+            parent = parents.get(id(parent))
+        if _marked(lines, node, parent):
             continue
         found.append((node.lineno, node.col_offset, node.end_col_offset or 0, node.value))
     return sorted(found)
@@ -95,5 +104,14 @@ def test_the_marker_needs_a_reason() -> None:
 
 def test_the_scan_sees_a_literal(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
-    module.write_text(f'x = {{"{schema.PORT_CHAIN}": 1}}\ny = "{schema.PAIR_KEY}"  {MARKER} a test\n')
-    assert [(line, value) for line, _, _, value in schema_literals(module)] == [(1, schema.PORT_CHAIN)]
+    module.write_text(
+        f'x = {{"{schema.PORT_CHAIN}": 1}}\n'
+        f'y = "{schema.PAIR_KEY}"  {MARKER} a test\n'
+        f"{MARKER} a test\n"
+        f'z = dict(\n    a="{schema.PORT}",\n)\n'
+        f'sf("{schema.PORT}", "create")\n'
+        f'w = f"{schema.PORT}{{x}}"\n'
+        f'v = print(\n    "{schema.HOP_LABELS}",\n)\n'
+    )
+    found = [(line, value) for line, _, _, value in schema_literals(module)]
+    assert found == [(1, schema.PORT_CHAIN), (10, schema.HOP_LABELS)]

@@ -35,12 +35,9 @@ EXTENSIONS: tuple[Extension, ...] = (
     Extension(
         "binding", "Port Binding", "Expose port bindings of a virtual port", "2014-02-03T10:00:00-00:00"
     ),
+    # not the NB schema: an extension alias
     Extension(
-        # not the NB schema: an extension alias
-        "flow_classifier",
-        "Flow Classifier",
-        "Flow Classifier Extension.",
-        "2015-10-05T10:00:00-00:00",
+        "flow_classifier", "Flow Classifier", "Flow Classifier Extension.", "2015-10-05T10:00:00-00:00"
     ),
     Extension(
         "net-mtu",
