@@ -1,13 +1,12 @@
 """Chassis status: each agent reports which NB revision its switch holds; callers wait until all do.
 
 Everything about the `chassis_status` kind lives here: its attributes, how an agent writes its report,
-how the API, the compiler's rollout and waiters read it. The report lives in its own NB kind, which
-agents and stores treat as status, not desired state:
-a report makes another agent compile only while one of its chains waits for it (`compiler.rollout`),
-so reports cannot chase each other around the cluster. Two revisions are reported: `installed_revision`,
-what the switch holds (changed chains included, not yet in force: other chassis wait for this before
-sending to them) and `applied_revision`, the newest revision whose changes are all in force (what
-`wait_applied`, `?wait` and the CLI wait for).
+how the API, the compiler's rollout and waiters read it. Agents and stores treat the kind as status, not
+desired state: a report makes another agent compile only while one of its chains waits for it
+(`compiler.rollout`), so reports cannot chase each other around the cluster. Two revisions are
+reported: `installed_revision`, what the switch holds (changed chains included, not yet in force: other
+chassis wait for this before sending to them) and `applied_revision`, the newest revision whose changes
+are all in force (what `wait_applied`, `?wait` and the CLI wait for).
 """
 
 from __future__ import annotations
