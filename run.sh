@@ -2,7 +2,7 @@
 # steerflow's two entry points on a fresh Debian 12 machine (run as root, or with sudo):
 #   ./run.sh demo   installs what is needed, then runs the main job (the demo on the embedded store)
 #   ./run.sh test   installs what is needed, then runs every test
-# Other verbs: install (only install), lint (ruff + mypy).
+# Other verbs: install (only install), lint (ruff + mypy + lint-imports).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE"
@@ -56,10 +56,11 @@ install_all() { install_system; install_python; install_osc; }
 
 run_tests() {
   install_all
-  say "lint: ruff and mypy --strict"
+  say "lint: ruff, mypy --strict and the import contracts (lint-imports)"
   "$VENV/bin/ruff" check src tests bench 2>/dev/null || "$VENV/bin/ruff" check src tests
   "$VENV/bin/mypy"
   "$VENV/bin/mypy" "$PLUGIN_DIR/src"
+  "$VENV/bin/lint-imports"
   say "tests"
   STEERFLOW_OSC_VENV="$OSC_VENV" "$VENV/bin/python" -m pytest "$@"
 }
@@ -77,6 +78,6 @@ case "$verb" in
   install) install_all ;;
   test) run_tests "$@" ;;
   demo) run_demo "$@" ;;
-  lint) "$VENV/bin/ruff" check src tests && "$VENV/bin/mypy" && "$VENV/bin/mypy" "$PLUGIN_DIR/src" ;;
+  lint) "$VENV/bin/ruff" check src tests && "$VENV/bin/mypy" && "$VENV/bin/mypy" "$PLUGIN_DIR/src" && "$VENV/bin/lint-imports" ;;
   *) echo "usage: $0 {demo|test|install|lint}" >&2; exit 2 ;;
 esac

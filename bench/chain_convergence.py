@@ -34,7 +34,6 @@ from typing import Any
 
 import uvicorn
 
-from steerflow.agent.status import wait_applied
 from steerflow.api.context import Context
 from steerflow.api.core import core_handlers
 from steerflow.api.resource import ResourceHandler
@@ -42,7 +41,9 @@ from steerflow.api.sfc import SFC_HANDLER_CLASSES, sfc_handlers
 from steerflow.demo.procs import free_port
 from steerflow.demo.scenario import DemoClient
 from steerflow.demo.world import DemoPaths, DemoWorld
+from steerflow.model import schema
 from steerflow.nbdb.embedded import EmbeddedStore
+from steerflow.nbdb.status import wait_applied
 from steerflow.rest.app import build_app
 from steerflow.rest.auth import NoAuth
 
@@ -120,24 +121,24 @@ class Bench:
         for i in range(chassis):
             self.world.add_chassis(f"ch{i + 1}", f"198.51.100.{11 + i}")
         progress(f"{chassis} chassis and agents started")
-        net = self.create("network", name="bench-net")
-        self.create("subnet", network_id=net["id"], cidr="10.77.0.0/16", ip_version=4)
-        src = self.create("port", network_id=net["id"], name="src", device_id="src")
+        net = self.create(schema.NETWORK, name="bench-net")
+        self.create(schema.SUBNET, network_id=net["id"], cidr="10.77.0.0/16", ip_version=4)
+        src = self.create(schema.PORT, network_id=net["id"], name="src", device_id="src")
         self.internal_port("ch1", "sfbsrc", src)
         self.source = src["id"]
         for c, f in itertools.product(range(chassis), range(per_chassis)):
             ports = [
-                self.create("port", network_id=net["id"], name=f"f{c}-{f}-{s}", device_id=f"f{c}-{f}")
+                self.create(schema.PORT, network_id=net["id"], name=f"f{c}-{f}-{s}", device_id=f"f{c}-{f}")
                 for s in ("in", "out")
             ]
             for side, port in zip("io", ports, strict=True):
                 self.internal_port(f"ch{c + 1}", f"sfb{c}x{f}{side}", port)
             # MPLS-aware: an instance may then serve hops of many chains (an unaware one follows one chain)
             params = {"correlation": "mpls", "weight": 1}
-            pair = self.create("port_pair", name=f"f{c}-{f}", ingress=ports[0]["id"], egress=ports[1]["id"],
-                               service_function_parameters=params)  # fmt: skip
+            pair = self.create(schema.PORT_PAIR, name=f"f{c}-{f}", ingress=ports[0]["id"],
+                               egress=ports[1]["id"], service_function_parameters=params)  # fmt: skip
             self.groups.append(
-                self.create("port_pair_group", name=f"g{c}-{f}", port_pairs=[pair["id"]])["id"]
+                self.create(schema.PORT_PAIR_GROUP, name=f"g{c}-{f}", port_pairs=[pair["id"]])["id"]
             )
         self.wait_bound()
         self.group_lists = distinct_lists(self.groups)
@@ -147,10 +148,10 @@ class Bench:
         )
 
     def wait_bound(self, timeout: float = 60.0) -> None:
-        ports = {p.id for p in self.store.list("port")}
+        ports = {p.id for p in self.store.list(schema.PORT)}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            bound = {r.id for r in self.store.list("port_binding") if r.value.get("chassis")}
+            bound = {r.id for r in self.store.list(schema.PORT_BINDING) if r.value.get(schema.CHASSIS)}
             if ports <= bound:
                 return
             time.sleep(0.1)
@@ -161,7 +162,7 @@ class Bench:
         dst = self.next_dst
         body = {"ethertype": "IPv4", "protocol": "tcp", "logical_source_port": self.source,
                 "destination_port_range_min": dst, "destination_port_range_max": dst}  # fmt: skip
-        return str(self.create("flow_classifier", **body)["id"])
+        return str(self.create(schema.FLOW_CLASSIFIER, **body)["id"])
 
     def background_chains(self, count: int) -> None:
         """`count` chains, with their classifiers, in two bulk creates (two NB revisions)."""
@@ -171,11 +172,11 @@ class Bench:
             bodies.append({"ethertype": "IPv4", "protocol": "tcp", "logical_source_port": self.source,
                            "destination_port_range_min": self.next_dst,
                            "destination_port_range_max": self.next_dst})  # fmt: skip
-        fcs = self.bulk("flow_classifier")(ADMIN, bodies)
+        fcs = self.bulk(schema.FLOW_CLASSIFIER)(ADMIN, bodies)
         chains = [
             {"port_pair_groups": list(next(self.group_lists)), "flow_classifiers": [fc["id"]]} for fc in fcs
         ]
-        self.bulk("port_chain")(ADMIN, chains)
+        self.bulk(schema.PORT_CHAIN)(ADMIN, chains)
 
     def bulk(self, resource: str) -> Callable[[Context, list[dict[str, Any]]], list[dict[str, Any]]]:
         create: Callable[[Context, list[dict[str, Any]]], list[dict[str, Any]]]
@@ -189,15 +190,15 @@ class Bench:
         assert self.client is not None
         body = {"port_pair_groups": list(next(self.group_lists)), "flow_classifiers": [fc]}
         start = time.perf_counter()
-        chain, applied = self.client.create_applied("port_chain", body, wait=WAIT)
+        chain, applied = self.client.create_applied(schema.PORT_CHAIN, body, wait=WAIT)
         elapsed = time.perf_counter() - start
         if not applied.done:
             raise RuntimeError(f"chain not applied within {WAIT}s; lagging: {applied.lagging}")
         return elapsed, str(chain["id"]), fc
 
     def remove(self, chain: str, fc: str) -> None:
-        self.handlers["port_chain"].delete(ADMIN, chain)
-        self.handlers["flow_classifier"].delete(ADMIN, fc)
+        self.handlers[schema.PORT_CHAIN].delete(ADMIN, chain)
+        self.handlers[schema.FLOW_CLASSIFIER].delete(ADMIN, fc)
         self.wait_applied()
 
 
@@ -273,11 +274,11 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
     lat = latencies(bench, args.chains, "latency")
     print(f"chassis: {args.chassis}, functions: {len(bench.groups)}, chains timed: {len(lat)}")
     print(f"POST -> applied on all chassis : {ms(lat)}  (target p99 <= 100 ms)")
-    for chain in bench.store.list("port_chain"):
+    for chain in bench.store.list(schema.PORT_CHAIN):
         fcs = chain.value["flow_classifiers"]
-        bench.handlers["port_chain"].delete(ADMIN, chain.id)
+        bench.handlers[schema.PORT_CHAIN].delete(ADMIN, chain.id)
         for fc in fcs:
-            bench.handlers["flow_classifier"].delete(ADMIN, fc)
+            bench.handlers[schema.FLOW_CLASSIFIER].delete(ADMIN, fc)
     bench.wait_applied()
     if args.adds <= 0:
         return

@@ -53,6 +53,7 @@ from steerflow.lab import ChassisHandle, FunctionHandle, Lab, VmHandle
 from steerflow.lab.chassis import TUNNEL_OFPORT
 from steerflow.lab.sh import in_netns, run
 from steerflow.lab.static_flows import DEFAULT_TUNNEL_KEY, install_static_l2
+from steerflow.model import schema
 
 PORT = 5201
 CHUNK = 1 << 16
@@ -254,15 +255,15 @@ class ControllerLab:
         self.client = c = DemoClient(api.endpoint)
         self.world.add_chassis("ch1", "198.51.100.11")
         self.world.add_chassis("ch2", "198.51.100.12")
-        net = c.create("network", {"name": "bench-net"})
-        sub = c.create("subnet", {"network_id": net["id"], "cidr": SUBNET, "ip_version": 4})
+        net = c.create(schema.NETWORK, {"name": "bench-net"})
+        sub = c.create(schema.SUBNET, {"network_id": net["id"], "cidr": SUBNET, "ip_version": 4})
         for name in ADDRESSES:
             sides = ("",) if name in ("client", "server") else ("-in", "-out")
             for n, side in enumerate(sides):
                 addr = ip(name) if n == 0 else ip(name)[:-1] + "2"
                 fixed = [{"subnet_id": sub["id"], "ip_address": addr}]
                 body = {"name": name + side, "network_id": net["id"], "device_id": name, "fixed_ips": fixed}
-                self.ports[name + side] = c.create("port", body)
+                self.ports[name + side] = c.create(schema.PORT, body)
         lab = self.world.lab
         self.vms = {n: plug_vm(lab, ch, n, self.ports[n]) for n, ch in (("client", "ch1"), ("server", "ch2"))}
         for name, mode in MODES.items():
@@ -279,20 +280,20 @@ class ControllerLab:
             params = {"correlation": None if mode == "unaware" else mode, "weight": 1}
             ingress, egress = self.ports[f"{name}-in"]["id"], self.ports[f"{name}-out"]["id"]
             body = {"name": name, "ingress": ingress, "egress": egress, "service_function_parameters": params}
-            pair = c.create("port_pair", body)
+            pair = c.create(schema.PORT_PAIR, body)
             self.groups[name], _ = c.create_applied(
-                "port_pair_group", {"name": name, "port_pairs": [pair["id"]]}
+                schema.PORT_PAIR_GROUP, {"name": name, "port_pairs": [pair["id"]]}
             )
         fc = {"ethertype": "IPv4", "protocol": "tcp", "logical_source_port": self.ports["client"]["id"],
               "destination_port_range_min": PORT, "destination_port_range_max": PORT}  # fmt: skip
-        self.classifier = c.create("flow_classifier", fc)["id"]
+        self.classifier = c.create(schema.FLOW_CLASSIFIER, fc)["id"]
         self.vms["client"].wait_ping(self.vms["server"].ipv4)
 
     def wait_bound(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         pending = {p["id"] for p in self.ports.values()}
         while pending:
-            pending = {i for i in pending if self._c().get("port", i)["status"] != "ACTIVE"}
+            pending = {i for i in pending if self._c().get(schema.PORT, i)["status"] != "ACTIVE"}
             if pending and time.monotonic() > deadline:
                 raise RuntimeError(f"ports not bound after {timeout}s: {sorted(pending)}")
             time.sleep(0.05)
@@ -309,7 +310,7 @@ class ControllerLab:
         c = self._c()
         body = {"port_pair_groups": [self.groups[function]["id"]], "flow_classifiers": [self.classifier],
                 "chain_parameters": {"correlation": encap}}  # fmt: skip
-        chain, applied = c.create_applied("port_chain", body)
+        chain, applied = c.create_applied(schema.PORT_CHAIN, body)
         if not applied.done:
             raise RuntimeError(f"chain not applied: {applied.lagging}")
         try:

@@ -1,6 +1,6 @@
 """Cold flow install and warm restart: the Reconciler from `Flow` values vs `ovs-ofctl --bundle add-flows`.
 
-Each run pair starts two fresh private userspace switches (tests/ovs_fixtures.py) and installs the
+Each run pair starts two fresh private userspace switches (tests/builders/ovs_fixtures.py) and installs the
 same N flows into each:
 
 - ovs-ofctl: `ovs-ofctl -O OpenFlow13 --bundle add-flows` of the flows' text (`str(flow)`), timed
@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.ovs_fixtures import OvsSandbox, ovs_missing, ovs_sandbox
+from tests.builders.ovs_fixtures import OvsSandbox, ovs_missing, ovs_sandbox
 
 from steerflow.flows.types import Flow, FlowKey, Group, Match, Output, SetField
 from steerflow.reconcile.ofctrl import Reconciler

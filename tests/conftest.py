@@ -1,3 +1,3 @@
 """Fixture modules shared by every test folder."""
 
-pytest_plugins = ["tests.lab_fixtures", "tests.fabric"]
+pytest_plugins = ["tests.builders.lab_fixtures", "tests.builders.fabric"]

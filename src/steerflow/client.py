@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from steerflow.model import schema
+
 JsonDict = dict[str, Any]
 DEFAULT_ENDPOINT = "http://127.0.0.1:9696"
 TOKEN_HEADER = "X-Auth-Token"
@@ -27,14 +29,14 @@ class Resource:
 RESOURCES: dict[str, Resource] = {
     r.singular: r
     for r in (
-        Resource("network", "networks", "/v2.0/networks"),
-        Resource("subnet", "subnets", "/v2.0/subnets"),
-        Resource("port", "ports", "/v2.0/ports"),
-        Resource("port_pair", "port_pairs", "/v2.0/sfc/port_pairs"),
-        Resource("port_pair_group", "port_pair_groups", "/v2.0/sfc/port_pair_groups"),
-        Resource("flow_classifier", "flow_classifiers", "/v2.0/sfc/flow_classifiers"),
-        Resource("port_chain", "port_chains", "/v2.0/sfc/port_chains"),
-        Resource("service_graph", "service_graphs", "/v2.0/sfc/service_graphs"),
+        Resource(schema.NETWORK, "networks", "/v2.0/networks"),
+        Resource(schema.SUBNET, "subnets", "/v2.0/subnets"),
+        Resource(schema.PORT, "ports", "/v2.0/ports"),
+        Resource(schema.PORT_PAIR, "port_pairs", "/v2.0/sfc/port_pairs"),
+        Resource(schema.PORT_PAIR_GROUP, "port_pair_groups", "/v2.0/sfc/port_pair_groups"),
+        Resource(schema.FLOW_CLASSIFIER, "flow_classifiers", "/v2.0/sfc/flow_classifiers"),
+        Resource(schema.PORT_CHAIN, "port_chains", "/v2.0/sfc/port_chains"),
+        Resource(schema.SERVICE_GRAPH, "service_graphs", "/v2.0/sfc/service_graphs"),
     )
 }
 

@@ -1,1 +1,4 @@
-"""Builders of NB documents and scenarios shared by tests."""
+"""What tests share: builders of NB documents, packets and flows, servers, sandboxes and fixtures.
+
+Test modules import from here (and get fixtures from conftest), never from one another
+(`tests/unit/test_test_imports.py`)."""

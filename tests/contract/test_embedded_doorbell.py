@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from steerflow.model import schema
 from steerflow.nbdb import embedded
 from steerflow.nbdb.api import Put, WatchBatch
 from steerflow.nbdb.doorbell import bell_directory
 from steerflow.nbdb.embedded import EmbeddedStore
-from tests.contract.test_sharing_contract import committed_revision, start_peer, stop
+from tests.builders.peers import committed_revision, start_peer, stop
 
 NEVER = 60.0  # a poll interval no test waits for
 
@@ -52,7 +53,7 @@ def test_a_bell_left_by_a_dead_process_is_removed_by_the_next_ring(tmp_path: Pat
         orphan = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         orphan.bind(str(stale))
         orphan.close()  # the file stays, nobody listens: like a process killed with SIGKILL
-        store.commit([Put("port", "p", {})])
+        store.commit([Put(schema.PORT, "p", {})])
         assert not stale.exists()
     finally:
         store.close()
@@ -71,7 +72,7 @@ def test_a_watch_reads_only_the_new_events_through_the_revision_index(tmp_path: 
     store = EmbeddedStore(tmp_path / "nb.db")
     try:
         for i in range(50):
-            store.commit([Put("port", f"p{i}", {"n": i})])
+            store.commit([Put(schema.PORT, f"p{i}", {"n": i})])
         batch = store.watch(48, timeout=0)
         assert [(e.revision, e.id) for e in batch.events] == [(49, "p48"), (50, "p49")]
         with sqlite3.connect(tmp_path / "nb.db") as conn:
@@ -85,7 +86,7 @@ def test_a_commit_measures_the_history_without_scanning_it(tmp_path: Path) -> No
     store = EmbeddedStore(tmp_path / "nb.db", history=10)
     try:
         for i in range(30):
-            store.commit([Put("port", f"p{i}", {"n": i})])
+            store.commit([Put(schema.PORT, f"p{i}", {"n": i})])
         assert [e.revision for e in store.watch(27, timeout=0).events] == [28, 29, 30]
         with sqlite3.connect(tmp_path / "nb.db") as conn:
             plan = [str(step) for step in conn.execute(f"EXPLAIN QUERY PLAN {embedded.EVENTS_SPAN}")]

@@ -7,18 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from steerflow.model import schema
 from steerflow.nbdb import DEFAULT_NB_URL, NorthboundStore, Put, default_nb_url, open_store
 from steerflow.nbdb.embedded import EmbeddedStore
 from steerflow.nbdb.etcd_store import EtcdStore
 from steerflow.nbdb.memory import MemoryStore
 from steerflow.nbdb.redis_store import RedisStore
-from tests.contract.servers import EtcdServer, RedisServer, Server
+from tests.builders.servers import EtcdServer, RedisServer, Server
 
 
 def round_trip(store: NorthboundStore) -> None:
     try:
-        revision = store.commit([Put("chassis", "host-1", {"ok": True})])
-        record = store.get("chassis", "host-1")
+        revision = store.commit([Put(schema.CHASSIS, "host-1", {"ok": True})])
+        record = store.get(schema.CHASSIS, "host-1")
         assert record is not None and record.value == {"ok": True} and record.mod_revision == revision
     finally:
         store.close()

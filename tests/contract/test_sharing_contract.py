@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from steerflow.model import schema
 from steerflow.nbdb import NorthboundStore, Put, RevisionConflict, open_store
 from steerflow.nbdb.api import Operation
 from steerflow.nbdb.embedded import EmbeddedStore
-from tests.contract.conftest import Driver
+from tests.builders.peers import committed_revision, start_peer, stop
+from tests.builders.stores import Driver
 
-ROOT = Path(__file__).resolve().parents[2]
 RACERS = 6
-
-
-def start_peer(url: str, *flags: str) -> subprocess.Popen[str]:
-    """tests/contract/peer.py in a new Python process on the same store."""
-    command = [sys.executable, "-m", "tests.contract.peer", url, *flags]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(timeout=10)
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
-def committed_revision(proc: subprocess.Popen[str]) -> int:
-    assert proc.stdout is not None
-    line = proc.stdout.readline().split()
-    assert line[:1] == ["committed"], f"the peer process failed (exit {proc.poll()})"
-    return int(line[1])
 
 
 def test_two_processes_see_each_others_commits(driver: Driver, store: NorthboundStore) -> None:
@@ -50,7 +28,7 @@ def test_two_processes_see_each_others_commits(driver: Driver, store: Northbound
             ("from-peer", {"written_by": "peer", "list": [1, 2]})
         ]
         assert batch.revision == theirs == store.revision()
-        mine = store.commit([Put("port", "from-test", {})], expected_revision=theirs)
+        mine = store.commit([Put(schema.PORT, "from-test", {})], expected_revision=theirs)
         out, _ = peer.communicate(timeout=30)
         assert out.split() == ["saw", str(mine)] and peer.returncode == 0
     finally:
@@ -79,13 +57,13 @@ def race(stores: list[NorthboundStore], ops: list[list[Operation]], expected: in
 
 def test_racing_commits_on_the_same_revision_have_exactly_one_winner(driver: Driver) -> None:
     stores = [driver.open() for _ in range(RACERS)]
-    base = stores[0].commit([Put("port", "seed", {})])
-    outcomes = race(stores, [[Put("port", f"racer{i}", {"i": i})] for i in range(RACERS)], base)
+    base = stores[0].commit([Put(schema.PORT, "seed", {})])
+    outcomes = race(stores, [[Put(schema.PORT, f"racer{i}", {"i": i})] for i in range(RACERS)], base)
     winners = [(i, rev) for i, rev in enumerate(outcomes) if rev is not None]
     assert len(winners) == 1, outcomes
     [(winner, revision)] = winners
     assert stores[0].revision() == revision
-    assert [r.id for r in stores[0].list("port")] == sorted(["seed", f"racer{winner}"])
+    assert [r.id for r in stores[0].list(schema.PORT)] == sorted(["seed", f"racer{winner}"])
 
 
 def test_optimistic_increments_from_many_threads_are_never_lost(driver: Driver) -> None:
@@ -125,7 +103,7 @@ def test_an_embedded_commit_survives_the_writer_being_killed(tmp_path: Path) -> 
     try:
         assert isinstance(store, EmbeddedStore)
         assert store.revision() == revision
-        record = store.get("port", "from-peer")
+        record = store.get(schema.PORT, "from-peer")
         assert record is not None and record.mod_revision == revision
     finally:
         store.close()
@@ -135,7 +113,9 @@ def test_embedded_history_is_bounded_by_whole_revisions(tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path / "nb.db", history=8)
     try:
         for i in range(20):
-            store.commit([Put("port", f"a{i}", {}), Put("port", f"b{i}", {}), Put("port", f"c{i}", {})])
+            store.commit(
+                [Put(schema.PORT, f"a{i}", {}), Put(schema.PORT, f"b{i}", {}), Put(schema.PORT, f"c{i}", {})]
+            )
         # at most history + history // 8 events are kept, always whole revisions: here the last 2 or 3
         tail = store.watch(18, timeout=0)
         assert not tail.resync and [e.revision for e in tail.events] == [19] * 3 + [20] * 3
@@ -155,7 +135,7 @@ def test_embedded_connections_of_finished_threads_are_closed(tmp_path: Path) -> 
     store = EmbeddedStore(tmp_path / "nb.db")
     try:
         for i in range(20):
-            thread = threading.Thread(target=store.commit, args=([Put("port", f"p{i}", {})],))
+            thread = threading.Thread(target=store.commit, args=([Put(schema.PORT, f"p{i}", {})],))
             thread.start()
             thread.join()
         assert store.revision() == 20

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
+from steerflow.model import schema
 from steerflow.nbdb import Delete, Event, NorthboundStore, Put, WatchBatch
-from tests.contract.conftest import Driver
-from tests.contract.servers import wait_until
+from tests.builders.servers import wait_until
+from tests.builders.stores import Driver
 
 
 def ids(batch: WatchBatch) -> list[tuple[str, str, bool]]:
@@ -15,7 +16,7 @@ def ids(batch: WatchBatch) -> list[tuple[str, str, bool]]:
 
 
 def test_watch_times_out_with_an_empty_batch(store: NorthboundStore) -> None:
-    revision = store.commit([Put("port", "a", {})])
+    revision = store.commit([Put(schema.PORT, "a", {})])
     started = time.monotonic()
     batch = store.watch(revision, timeout=0.3)
     elapsed = time.monotonic() - started
@@ -31,7 +32,7 @@ def test_watch_with_zero_timeout_returns_at_once(store: NorthboundStore) -> None
 
 def test_a_blocked_watch_wakes_on_a_commit(driver: Driver, store: NorthboundStore) -> None:
     writer = driver.open()
-    base = store.commit([Put("port", "a", {})])
+    base = store.commit([Put(schema.PORT, "a", {})])
     results: list[tuple[WatchBatch, float]] = []
 
     def watch() -> None:
@@ -41,37 +42,39 @@ def test_a_blocked_watch_wakes_on_a_commit(driver: Driver, store: NorthboundStor
     watcher = threading.Thread(target=watch)
     watcher.start()
     time.sleep(0.2)  # not synchronisation: makes sure the watcher is already blocked when we commit
-    revision = writer.commit([Put("port", "b", {"v": 1})])
+    revision = writer.commit([Put(schema.PORT, "b", {"v": 1})])
     watcher.join(timeout=10)
     [(batch, elapsed)] = results
-    assert batch.events == [Event(revision, "port", "b", {"v": 1})] and batch.revision == revision
+    assert batch.events == [Event(revision, schema.PORT, "b", {"v": 1})] and batch.revision == revision
     assert elapsed < 2
 
 
 def test_a_watcher_sees_a_whole_commit_in_one_batch(store: NorthboundStore) -> None:
-    base = store.commit([Put("port", "c", {})])
-    revision = store.commit([Put("port", "a", {"x": 1}), Put("port_pair", "b", {}), Delete("port", "c")])
+    base = store.commit([Put(schema.PORT, "c", {})])
+    revision = store.commit(
+        [Put(schema.PORT, "a", {"x": 1}), Put(schema.PORT_PAIR, "b", {}), Delete(schema.PORT, "c")]
+    )
     batch = store.watch(base, timeout=2)
     assert batch.revision == revision and not batch.resync
-    assert ids(batch) == [("port", "a", False), ("port_pair", "b", False), ("port", "c", True)]
+    assert ids(batch) == [(schema.PORT, "a", False), (schema.PORT_PAIR, "b", False), (schema.PORT, "c", True)]
     assert {e.revision for e in batch.events} == {revision}
     assert batch.events[0].value == {"x": 1} and batch.events[2].value is None
 
 
 def test_watch_from_an_old_revision_replays_exactly_the_missed_events(store: NorthboundStore) -> None:
-    first = store.commit([Put("port", "a", {"v": 1})])
+    first = store.commit([Put(schema.PORT, "a", {"v": 1})])
     missed = [
-        store.commit([Put("port", "a", {"v": 2})]),
-        store.commit([Put("port", "b", {"v": 1}), Put("network", "n", {})]),
-        store.commit([Delete("port", "a")]),
+        store.commit([Put(schema.PORT, "a", {"v": 2})]),
+        store.commit([Put(schema.PORT, "b", {"v": 1}), Put(schema.NETWORK, "n", {})]),
+        store.commit([Delete(schema.PORT, "a")]),
     ]
     batch = store.watch(first, timeout=2)
     assert not batch.resync and batch.revision == missed[-1]
     assert [(e.revision, e.kind, e.id, e.value) for e in batch.events] == [
-        (missed[0], "port", "a", {"v": 2}),
-        (missed[1], "port", "b", {"v": 1}),
-        (missed[1], "network", "n", {}),
-        (missed[2], "port", "a", None),
+        (missed[0], schema.PORT, "a", {"v": 2}),
+        (missed[1], schema.PORT, "b", {"v": 1}),
+        (missed[1], schema.NETWORK, "n", {}),
+        (missed[2], schema.PORT, "a", None),
     ]
     assert store.watch(batch.revision, timeout=0) == WatchBatch(revision=batch.revision)
     everything = store.watch(0, timeout=2)
@@ -93,7 +96,7 @@ def test_a_watch_loop_sees_every_commit_once_in_order(driver: Driver, store: Nor
     watcher = threading.Thread(target=follow)
     watcher.start()
     try:
-        written = [writer.commit([Put("port", f"p{i}", {"i": i})]) for i in range(30)]
+        written = [writer.commit([Put(schema.PORT, f"p{i}", {"i": i})]) for i in range(30)]
         wait_until(lambda: len(seen) >= 30, what="the watcher to see 30 commits")
     finally:
         done.set()
@@ -104,14 +107,14 @@ def test_a_watch_loop_sees_every_commit_once_in_order(driver: Driver, store: Nor
 def test_a_watcher_behind_the_kept_history_gets_a_snapshot(isolated_driver: Driver) -> None:
     store = isolated_driver.open(history=2) if isolated_driver.name != "etcd" else isolated_driver.open()
     for i in range(5):
-        store.commit([Put("port", f"p{i}", {"i": i})])
-    store.commit([Delete("port", "p0")])
+        store.commit([Put(schema.PORT, f"p{i}", {"i": i})])
+    store.commit([Delete(schema.PORT, "p0")])
     isolated_driver.compact(store)
     batch = store.watch(0, timeout=2)
     revision, records = store.snapshot()
     assert batch.resync and list(batch.events) == []
     assert batch.revision == revision and list(batch.snapshot) == records
     assert [r.id for r in batch.snapshot] == ["p1", "p2", "p3", "p4"]
-    late = store.commit([Put("port", "late", {})])
+    late = store.commit([Put(schema.PORT, "late", {})])
     resumed = store.watch(batch.revision, timeout=2)
-    assert not resumed.resync and ids(resumed) == [("port", "late", False)] and resumed.revision == late
+    assert not resumed.resync and ids(resumed) == [(schema.PORT, "late", False)] and resumed.revision == late

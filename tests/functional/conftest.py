@@ -8,128 +8,11 @@ it over an emptied embedded store. Tests needing a server of their own use `star
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from steerflow.nbdb.api import Delete, NorthboundStore
-from steerflow.nbdb.url import open_store
-
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
-START_ATTEMPTS = 3  # a free port can be taken by someone else between our probe and uvicorn's bind
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (the kernel picks it for a socket bound to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class ApiServer:
-    """One running `python -m steerflow.rest` process, and our own handle on the store it serves."""
-
-    url: str
-    nb_url: str
-    pid: int
-    log: Path
-    store: NorthboundStore
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def reset(self) -> None:
-        """Empty the store (the server reads it on every request, so it starts afresh too)."""
-        _revision, records = self.store.snapshot()
-        if records:
-            self.store.commit([Delete(r.kind, r.id) for r in records])
-
-
-@dataclass(frozen=True)
-class TokenFile:
-    """A token file and its tokens: `admin` (project "ops"), `alice` (project "alice"), `bob` ("bob")."""
-
-    path: Path
-    admin: str = "admin-token"
-    alice: str = "alice-token"
-    bob: str = "bob-token"
-
-    def headers(self, token: str) -> dict[str, str]:
-        return {"X-Auth-Token": token}
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=STOP_TIMEOUT)
-
-
-def _launch(workdir: Path, nb_url: str, token_file: Path | None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the server; return it once it answers, or raise with its log if it never does."""
-    port = free_port()
-    argv = [sys.executable, "-m", "steerflow.rest", "--nb", nb_url, "--host", "127.0.0.1"]
-    argv += ["--port", str(port)]
-    if token_file is not None:
-        argv += ["--token-file", str(token_file)]
-    log = workdir / "api.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT
-    while not _answers(url):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            _stop(proc)
-            raise RuntimeError(f"the API server did not start; log:\n{log.read_text()[-3000:]}")
-        time.sleep(0.02)
-    return proc, url
-
-
-@contextmanager
-def start_api_server(
-    workdir: Path, nb_url: str | None = None, token_file: Path | None = None
-) -> Iterator[ApiServer]:
-    """A real API server over `nb_url` (default: an embedded store in `workdir`), always stopped."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    nb = nb_url or (workdir / "nb.db").as_uri()
-    for attempt in range(START_ATTEMPTS):
-        try:
-            proc, url = _launch(workdir, nb, token_file)
-            break
-        except RuntimeError:
-            if attempt == START_ATTEMPTS - 1:
-                raise
-    store = open_store(nb)
-    try:
-        yield ApiServer(url=url, nb_url=nb, pid=proc.pid, log=workdir / "api.log", store=store)
-    finally:
-        store.close()
-        _stop(proc)
+from tests.builders.api_server import ApiServer, Rest, TokenFile, start_api_server
 
 
 @pytest.fixture(scope="module")
@@ -177,52 +60,6 @@ def token_api_server(module_token_api_server: ApiServer) -> ApiServer:
     """The module's server authenticating `X-Auth-Token` against `token_file`, over an empty store."""
     module_token_api_server.reset()
     return module_token_api_server
-
-
-SINGULAR = {
-    "networks": "network",
-    "subnets": "subnet",
-    "ports": "port",
-    "port_pairs": "port_pair",
-    "port_pair_groups": "port_pair_group",
-    "port_chains": "port_chain",
-    "flow_classifiers": "flow_classifier",
-    "service_graphs": "service_graph",
-}
-SFC_COLLECTIONS = frozenset(
-    {"port_pairs", "port_pair_groups", "port_chains", "flow_classifiers", "service_graphs"}
-)
-
-
-class Rest:
-    """A thin HTTP client of one server for tests: raw responses, plus `create` for the happy path."""
-
-    def __init__(self, url: str, token: str | None = None) -> None:
-        headers = {"X-Auth-Token": token} if token else {}
-        self.http = httpx.Client(base_url=url, headers=headers, timeout=30.0)
-
-    @staticmethod
-    def path(collection: str, id: str | None = None) -> str:
-        prefix = "/sfc" if collection in SFC_COLLECTIONS else ""
-        base = f"/v2.0{prefix}/{collection}"
-        return base if id is None else f"{base}/{id}"
-
-    def create(self, collection: str, **attrs: Any) -> dict[str, Any]:
-        """POST one object; it must succeed (201)."""
-        resource = SINGULAR[collection]
-        resp = self.http.post(self.path(collection), json={resource: attrs})
-        assert resp.status_code == 201, resp.text
-        obj: dict[str, Any] = resp.json()[resource]
-        return obj
-
-    def list(self, collection: str, **params: Any) -> list[dict[str, Any]]:
-        resp = self.http.get(self.path(collection), params=params)
-        assert resp.status_code == 200, resp.text
-        objs: list[dict[str, Any]] = resp.json()[collection]
-        return objs
-
-    def close(self) -> None:
-        self.http.close()
 
 
 @pytest.fixture

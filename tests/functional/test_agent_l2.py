@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from steerflow.lab import VmHandle
-from tests.fabric import AgentProcess, Fabric
-from tests.lab_fixtures import requires_lab
+from steerflow.model import schema
+from tests.builders.fabric import AgentProcess, Fabric
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -70,7 +71,7 @@ def test_flows_follow_port_delete_and_vm_move(fabric: Fabric) -> None:
     vms = _three_chassis_two_networks(fabric)
     a, b, d = vms["a"], vms["b"], vms["d"]
     assert d.iface_id is not None and b.iface_id is not None
-    fabric.delete("port", d.iface_id)
+    fabric.delete(schema.PORT, d.iface_id)
     fabric.wait_applied()
     fabric.assert_switches_hold_compiled_state()
     # b moves from ch2 to ch3: same logical port, same MAC and address, a new interface
@@ -110,7 +111,7 @@ def test_agent_kill_and_restart_loses_no_packet_and_sends_no_flow_mod(fabric: Fa
 def test_a_change_made_while_the_agent_was_down_is_applied_when_it_returns(fabric: Fabric) -> None:
     vms = _three_chassis_two_networks(fabric)
     fabric.agents["ch1"].stop()
-    net1 = next(n for n in fabric.store.list("network") if n.value["name"] == "net1").value
+    net1 = next(n for n in fabric.store.list(schema.NETWORK) if n.value["name"] == "net1").value
     late = fabric.plug_vm("ch2", "late", net1, **_fixed("203.0.113.14"))
     fabric.start_agent("ch1")
     fabric.wait_applied()
@@ -171,9 +172,9 @@ def test_vswitchd_restart_gets_its_flows_back_without_an_agent_restart(fabric: F
 def test_arp_and_nd_are_answered_by_the_fabric_for_known_addresses(fabric: Fabric) -> None:
     vms = _three_chassis_two_networks(fabric)
     a = vms["a"]
-    net1 = next(n for n in fabric.store.list("network") if n.value["name"] == "net1").value
+    net1 = next(n for n in fabric.store.list(schema.NETWORK) if n.value["name"] == "net1").value
     ghost = fabric.create(
-        "port", network_id=net1["id"], name="ghost", **_fixed("203.0.113.15")
+        schema.PORT, network_id=net1["id"], name="ghost", **_fixed("203.0.113.15")
     )  # no VM anywhere
     fabric.wait_applied()
     for ip in ("203.0.113.15", "2001:db8:1::15"):

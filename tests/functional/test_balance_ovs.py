@@ -20,7 +20,7 @@ from steerflow.flows.types import Flow, Match, Multipath, Output, SetField
 from steerflow.pipeline import registers as reg
 from steerflow.southbound.flowcodec import OFPFC_ADD, FlowCodec
 from steerflow.southbound.openflow import OpenFlowChannel
-from tests.ovs_fixtures import OvsSandbox, ovs_missing, ovs_sandbox
+from tests.builders.ovs_fixtures import OvsSandbox, ovs_missing, ovs_sandbox
 
 pytestmark = pytest.mark.root
 

@@ -19,15 +19,15 @@ from steerflow.compiler.compile import DesiredState
 from steerflow.flows.types import Flow, FlowKey, Output
 from steerflow.model.sfc import Ethertype, FlowClassifier, Protocol
 from steerflow.ofsim import Switch
-from tests.functional.test_reconciler_support import (
+from tests.builders.classify import Pkt
+from tests.builders.ovs_fixtures import OvsSandbox, sandbox_or_skip
+from tests.builders.reconciler import (
     apply_fresh,
     channel_to,
     dump_text,
     reference_bridge,
     switch_state,
 )
-from tests.ovs_fixtures import OvsSandbox, sandbox_or_skip
-from tests.unit.test_classify import Pkt
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 

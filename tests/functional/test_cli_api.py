@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from steerflow.cli.main import app
 from steerflow.client import ApiError, SteerflowClient
+from steerflow.model import schema
 
 pytestmark = pytest.mark.server
 
@@ -90,10 +91,11 @@ def test_api_serves_the_embedded_store_it_was_given(tmp_path: Path) -> None:
         assert code == 0, err
         net_id = json.loads(out)["id"]
         with SteerflowClient(url) as client:
+            # not the NB schema: extension aliases
             assert {"sfc", "flow_classifier", "service_graph"} <= set(client.extensions())
     # a second server on the same file sees what the first one wrote
     with running_api(tmp_path) as url, SteerflowClient(url) as client:
-        assert client.find("network", "persisted")["id"] == net_id
+        assert client.find(schema.NETWORK, "persisted")["id"] == net_id
 
 
 def test_token_mode(tmp_path: Path) -> None:
@@ -112,7 +114,7 @@ def test_token_mode(tmp_path: Path) -> None:
         assert code == 0, err
         assert [n["name"] for n in json.loads(out)] == ["mine"]
         with SteerflowClient(url, token="wrong") as client, pytest.raises(ApiError) as caught:
-            client.list("network")
+            client.list(schema.NETWORK)
         assert caught.value.status == 401
 
 

@@ -18,7 +18,8 @@ from steerflow.client import SteerflowClient, UnreachableError
 from steerflow.demo import default_run_dir
 from steerflow.lab import leftovers
 from steerflow.lab.procs import cmdline, pid_alive
-from tests.lab_fixtures import requires_lab
+from steerflow.model import schema
+from tests.builders.lab_fixtures import requires_lab
 
 DEMO_TIMEOUT = 120
 HELLO, HELLO_DOCTORED = '"hello steerflow"', '"ifmmp!tuffsgmpx"'
@@ -116,7 +117,7 @@ def test_the_chain_doctors_the_echo_replies_and_the_demo_cleans_up() -> None:
         assert endpoint, out
         assert_nothing_left(prefix, out)
         with SteerflowClient(endpoint.group(1), timeout=2) as client, pytest.raises(UnreachableError):
-            client.list("port_chain")
+            client.list(schema.PORT_CHAIN)
     finally:
         down(prefix)
 
@@ -135,8 +136,8 @@ def test_keep_leaves_an_mpls_aware_world_to_explore_until_down() -> None:
         endpoint = re.search(r"export STEERFLOW_ENDPOINT=(\S+)", out)
         assert endpoint, out
         with SteerflowClient(endpoint.group(1)) as client:
-            chain = client.find("port_chain", "doctor-replies")
-            pair = client.find("port_pair", "doctor")
+            chain = client.find(schema.PORT_CHAIN, "doctor-replies")
+            pair = client.find(schema.PORT_PAIR, "doctor")
         assert chain["chain_parameters"]["correlation"] == "mpls"
         assert pair["service_function_parameters"]["correlation"] == "mpls"
         # the exploring command it prints works: a new datagram crosses the chain too

@@ -10,6 +10,7 @@ from typer.testing import CliRunner, Result
 
 from steerflow.cli.main import app
 from steerflow.client import SteerflowClient
+from steerflow.model import schema
 
 pytestmark = pytest.mark.server
 
@@ -75,8 +76,8 @@ def test_network_subnet_port_lifecycle(api_url: str) -> None:
 
     assert sf(api_url, "port", "delete", "a2", "b1").exit_code == 0
     with SteerflowClient(api_url) as client:
-        assert client.list("port") == []
-        assert client.get("network", net["id"])["description"] == "renamed"
+        assert client.list(schema.PORT) == []
+        assert client.get(schema.NETWORK, net["id"])["description"] == "renamed"
 
 
 def test_port_pair_and_group(api_url: str) -> None:
@@ -198,4 +199,4 @@ def test_errors_are_one_red_line_and_exit_1(api_url: str) -> None:
     usage = sf(api_url, "flow-classifier", "create", "--destination-port", "x:y", "fc3")
     assert usage.exit_code == 2 and "<min-port>:<max-port>" in usage.output
     with SteerflowClient(api_url) as client:
-        assert [fc["name"] for fc in client.list("flow_classifier")] == ["fc1"]  # nothing half-written
+        assert [fc["name"] for fc in client.list(schema.FLOW_CLASSIFIER)] == ["fc1"]  # nothing half-written

@@ -27,7 +27,7 @@ from steerflow.lab import (
 )
 from steerflow.lab.procs import pid_alive
 from steerflow.lab.sh import poll_until
-from tests.lab_fixtures import (
+from tests.builders.lab_fixtures import (
     LAB_BASE_DIR,
     LabFactory,
     build_two_chassis,
@@ -227,6 +227,7 @@ def test_cli_up_status_and_down_in_separate_processes(private_dir: Path) -> None
         status = _cli("status", "--json", *where)
         assert status.returncode == 0, status.stderr
         rows = json.loads(status.stdout)
+        # not the NB schema: the `lab status` JSON
         assert [(r["chassis"], r["vms"], r["healthy"]) for r in rows] == [
             ("ch1", ["vm1", "vm2"], True),
             ("ch2", ["vm3", "vm4"], True),
@@ -244,7 +245,7 @@ def test_cli_up_status_and_down_in_separate_processes(private_dir: Path) -> None
 
 FIXTURE_USER = """
 from pathlib import Path
-from tests.lab_fixtures import lab_fixture
+from tests.builders.lab_fixtures import lab_fixture
 
 def _build(lab, name):
     the_lab = lab()

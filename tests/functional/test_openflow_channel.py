@@ -16,7 +16,7 @@ import pytest
 from steerflow.southbound.ofcodec import DATAPATH, ofp, parser, serialize
 from steerflow.southbound.oferrors import BatchFailed, BundleFailed, ChannelClosed, HandshakeFailed
 from steerflow.southbound.openflow import OpenFlowChannel
-from tests.ovs_fixtures import OvsSandbox, accepts_connections, sandbox_or_skip, wait_until
+from tests.builders.ovs_fixtures import OvsSandbox, accepts_connections, sandbox_or_skip, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -87,6 +87,7 @@ def summary(flows: list[Any]) -> list[tuple[int, int, dict[str, Any], list[int]]
     """(table, priority, match fields, output ports) per flow, sorted."""
     rows = []
     for f in flows:
+        # not the NB schema: an OpenFlow action's port
         ports = [a.port for i in f.instructions for a in getattr(i, "actions", []) if hasattr(a, "port")]
         rows.append((f.table_id, f.priority, dict(f.match.items()), ports))
     return sorted(rows, key=repr)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from steerflow.client import SteerflowClient
-from tests.functional.conftest import ApiServer, TokenFile
+from steerflow.model import schema
+from tests.builders.api_server import ApiServer, TokenFile
 
 ROOT = Path(__file__).resolve().parents[2]
 OSC_VENV = Path(os.environ.get("STEERFLOW_OSC_VENV") or ROOT / ".venv-osc")
@@ -50,13 +51,13 @@ def osc_json(url: str, *args: str) -> Any:
 def make_ports(url: str, device: str, *names: str) -> dict[str, str]:
     """Ports for one device on a fresh network, made through the API directly (fast); their ids by name."""
     with SteerflowClient(url) as client:
-        net = client.create("network", {"name": f"net-{device}"})
+        net = client.create(schema.NETWORK, {"name": f"net-{device}"})
         client.create(
-            "subnet",
+            schema.SUBNET,
             {"name": f"sub-{device}", "network_id": net["id"], "cidr": "10.7.0.0/24", "ip_version": 4},
         )
         return {
-            n: client.create("port", {"name": n, "network_id": net["id"], "device_id": device})["id"]
+            n: client.create(schema.PORT, {"name": n, "network_id": net["id"], "device_id": device})["id"]
             for n in names
         }
 
@@ -73,7 +74,7 @@ def test_network_subnet_and_ports(api_url: str) -> None:
         assert (port["name"], port["device_id"], port["network_id"]) == (name, device, net["id"])
         ports[name] = port["id"]
     with SteerflowClient(api_url) as client:
-        stored = {p["name"]: p for p in client.list("port")}
+        stored = {p["name"]: p for p in client.list(schema.PORT)}
     assert {n: p["id"] for n, p in stored.items()} == ports
     assert stored["sf-in"]["device_id"] == stored["sf-out"]["device_id"] == "vm-sf"
 
@@ -93,14 +94,18 @@ def test_port_pair_create_list_show_set_delete(api_url: str) -> None:
     assert (shown["ID"], shown["Description"]) == (created["ID"], "first SF")
     osc_ok(api_url, "sfc", "port", "pair", "delete", "pp1b")
     with SteerflowClient(api_url) as client:
-        assert client.list("port_pair") == []
+        assert client.list(schema.PORT_PAIR) == []
 
 
 def test_port_pair_group_create_set_unset(api_url: str) -> None:
     ports = make_ports(api_url, "vm-g", "in1", "out1", "in2", "out2")
     with SteerflowClient(api_url) as client:
-        pp1 = client.create("port_pair", {"name": "pp1", "ingress": ports["in1"], "egress": ports["out1"]})
-        pp2 = client.create("port_pair", {"name": "pp2", "ingress": ports["in2"], "egress": ports["out2"]})
+        pp1 = client.create(
+            schema.PORT_PAIR, {"name": "pp1", "ingress": ports["in1"], "egress": ports["out1"]}
+        )
+        pp2 = client.create(
+            schema.PORT_PAIR, {"name": "pp2", "ingress": ports["in2"], "egress": ports["out2"]}
+        )
     group = osc_json(
         api_url, "sfc", "port", "pair", "group", "create", "--port-pair", "pp1",
         "--port-pair-group-parameters", "lb-fields=ip_src&ip_dst", "g1",
@@ -114,8 +119,8 @@ def test_port_pair_group_create_set_unset(api_url: str) -> None:
     )
     assert tap["Tap Enabled"] is True
     with SteerflowClient(api_url) as client:
-        assert client.find("port_pair_group", "g1")["port_pairs"] == [pp2["id"]]
-        assert client.find("port_pair_group", "tap")["port_pairs"] == [pp1["id"]]
+        assert client.find(schema.PORT_PAIR_GROUP, "g1")["port_pairs"] == [pp2["id"]]
+        assert client.find(schema.PORT_PAIR_GROUP, "tap")["port_pairs"] == [pp1["id"]]
 
 
 def _chain_fixture(url: str) -> dict[str, str]:
@@ -124,7 +129,7 @@ def _chain_fixture(url: str) -> dict[str, str]:
     with SteerflowClient(url) as client:
         mpls = {"correlation": "mpls", "weight": 1}  # a graph needs MPLS-aware functions at its joints
         pp = client.create(
-            "port_pair",
+            schema.PORT_PAIR,
             {
                 "name": "pp",
                 "ingress": ids["sf-in"],
@@ -132,8 +137,8 @@ def _chain_fixture(url: str) -> dict[str, str]:
                 "service_function_parameters": mpls,
             },
         )
-        ids["g1"] = client.create("port_pair_group", {"name": "g1", "port_pairs": [pp["id"]]})["id"]
-        ids["g2"] = client.create("port_pair_group", {"name": "g2"})["id"]
+        ids["g1"] = client.create(schema.PORT_PAIR_GROUP, {"name": "g1", "port_pairs": [pp["id"]]})["id"]
+        ids["g2"] = client.create(schema.PORT_PAIR_GROUP, {"name": "g2"})["id"]
     return ids
 
 
@@ -162,28 +167,30 @@ def test_flow_classifier_and_port_chain(api_url: str) -> None:
     assert [c["Name"] for c in osc_json(api_url, "sfc", "port", "chain", "list")] == ["c1"]
     osc_ok(api_url, "sfc", "port", "chain", "delete", "c1")
     with SteerflowClient(api_url) as client:
-        assert client.list("port_chain") == []
-        assert [f["name"] for f in client.list("flow_classifier")] == ["fc-udp"]
+        assert client.list(schema.PORT_CHAIN) == []
+        assert [f["name"] for f in client.list(schema.FLOW_CLASSIFIER)] == ["fc-udp"]
 
 
 def test_service_graph_create_show_delete(api_url: str) -> None:
     ids = _chain_fixture(api_url)
     with SteerflowClient(api_url) as client:
-        c1 = client.create("port_chain", {"name": "c1", "port_pair_groups": [ids["g1"]]})
-        c2 = client.create("port_chain", {"name": "c2", "port_pair_groups": [ids["g2"]]})
+        c1 = client.create(schema.PORT_CHAIN, {"name": "c1", "port_pair_groups": [ids["g1"]]})
+        c2 = client.create(schema.PORT_CHAIN, {"name": "c2", "port_pair_groups": [ids["g2"]]})
     graph = osc_json(api_url, "sfc", "service", "graph", "create", "--branching-point", "c1:c2", "graph")
     assert graph["Branching Points"] == {c1["id"]: [c2["id"]]}
     shown = osc_json(api_url, "sfc", "service", "graph", "show", "graph")
     assert (shown["ID"], shown["Name"]) == (graph["ID"], "graph")
     osc_ok(api_url, "sfc", "service", "graph", "delete", "graph")
     with SteerflowClient(api_url) as client:
-        assert client.list("service_graph") == []
+        assert client.list(schema.SERVICE_GRAPH) == []
 
 
 def test_conflict_prints_the_neutron_error_and_fails(api_url: str) -> None:
     ids = make_ports(api_url, "vm-e", "e1")
     with SteerflowClient(api_url) as client:
-        client.create("flow_classifier", {"name": "fc1", "protocol": "tcp", "logical_source_port": ids["e1"]})
+        client.create(
+            schema.FLOW_CLASSIFIER, {"name": "fc1", "protocol": "tcp", "logical_source_port": ids["e1"]}
+        )
     done = osc(
         api_url,
         "sfc",
@@ -201,7 +208,7 @@ def test_conflict_prints_the_neutron_error_and_fails(api_url: str) -> None:
     missing = osc(api_url, "sfc", "port", "chain", "show", "nope")
     assert missing.returncode != 0 and "nope" in missing.stderr
     with SteerflowClient(api_url) as client:
-        assert [f["name"] for f in client.list("flow_classifier")] == ["fc1"]
+        assert [f["name"] for f in client.list(schema.FLOW_CLASSIFIER)] == ["fc1"]
 
 
 def test_token_mode_with_admin_token_auth(token_api_server: ApiServer, token_file: TokenFile) -> None:

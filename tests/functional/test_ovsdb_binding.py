@@ -1,6 +1,6 @@
 """OvsdbClient and the binding loop on real ovsdb-server + userspace ovs-vswitchd, over an embedded NB store.
 
-Each sandbox comes from tests.ovs_fixtures; its own bridge is `br-sbx`, so br-int is ours to create.
+Each sandbox comes from tests.builders.ovs_fixtures; its own bridge is `br-sbx`, so br-int is ours to create.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from steerflow.agent.binding import PORT_BINDING_KIND, BindingLoop, PortBinding
+from steerflow.agent.binding import BindingLoop, PortBinding
 from steerflow.api.context import Context
 from steerflow.api.core_network import NetworkResource
 from steerflow.api.core_port import PortResource
+from steerflow.model import schema
 from steerflow.nbdb import NorthboundStore, open_store
 from steerflow.southbound.ovsdb import TUNNEL_OFPORT, OvsdbClient, PortsChanged
-from tests.ovs_fixtures import OvsSandbox, accepts_connections, ovs_missing, ovs_sandbox, wait_until
+from tests.builders.ovs_fixtures import OvsSandbox, accepts_connections, ovs_missing, ovs_sandbox, wait_until
 
 pytestmark = pytest.mark.root
 ADMIN = Context.admin()
@@ -93,12 +94,18 @@ def new_port(store: NorthboundStore) -> str:
 
 
 def binding(store: NorthboundStore, port_id: str) -> PortBinding | None:
-    rec = store.get(PORT_BINDING_KIND, port_id)
+    rec = store.get(schema.PORT_BINDING, port_id)
     return None if rec is None else PortBinding.from_dict(rec.value)
 
 
+def bound_on(store: NorthboundStore, port_id: str) -> str | None:
+    """The chassis the port's NB binding names (None: unbound)."""
+    found = binding(store, port_id)
+    return None if found is None else found.chassis
+
+
 def status(store: NorthboundStore, port_id: str) -> str:
-    rec = store.get("port", port_id)
+    rec = store.get(schema.PORT, port_id)
     assert rec is not None
     return str(rec.value["status"])
 
@@ -115,7 +122,7 @@ def settle(chassis: Chassis, store: NorthboundStore) -> None:
     """
     marker = new_port(store)
     chassis.plug(f"mk-{marker[:8]}", marker)
-    until(lambda: getattr(binding(store, marker), "chassis", None) == chassis.name, "the marker binding")
+    until(lambda: bound_on(store, marker) == chassis.name, "the marker binding")
 
 
 # -- the integration bridge -------------------------------------------------------------------------------
@@ -280,10 +287,10 @@ def test_a_vm_moving_between_two_chassis_is_rebound_and_never_stolen_back(
     start_binding(stack, hv2, store)
     port_id = new_port(store)
     hv1.plug("vm1", port_id)
-    until(lambda: getattr(binding(store, port_id), "chassis", None) == "hv1", "the binding on hv1")
+    until(lambda: bound_on(store, port_id) == "hv1", "the binding on hv1")
 
     hv2.plug("vm1-dst", port_id, "ofport_request=77")  # live migration: both chassis have the VM
-    until(lambda: getattr(binding(store, port_id), "chassis", None) == "hv2", "the binding on hv2")
+    until(lambda: bound_on(store, port_id) == "hv2", "the binding on hv2")
     moved = binding(store, port_id)
     assert moved is not None and (moved.ofport, moved.interface) == (77, "vm1-dst")
 

@@ -14,7 +14,8 @@ import pytest
 from steerflow.compiler.compile import DesiredState
 from steerflow.flows.types import Bucket, Field, Flow, Group, GroupAction, Match, Output, SetField
 from steerflow.reconcile.ofctrl import Reconciler
-from tests.functional.test_reconciler_support import (
+from tests.builders.ovs_fixtures import OvsSandbox, sandbox_or_skip
+from tests.builders.reconciler import (
     SELECT,
     apply_fresh,
     channel_to,
@@ -29,7 +30,6 @@ from tests.functional.test_reconciler_support import (
     udp_frame,
     with_actions,
 )
-from tests.ovs_fixtures import OvsSandbox, sandbox_or_skip
 
 pytestmark = pytest.mark.timeout(120)
 

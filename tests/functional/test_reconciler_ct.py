@@ -24,14 +24,14 @@ from steerflow.flows.types import (
     SetField,
 )
 from steerflow.reconcile.ofctrl import Reconciler
-from tests.functional.test_reconciler_support import (
+from tests.builders.ovs_fixtures import OvsSandbox, sandbox_or_skip
+from tests.builders.reconciler import (
     apply_fresh,
     channel_to,
     dump_text,
     reference_bridge,
     switch_state,
 )
-from tests.ovs_fixtures import OvsSandbox, sandbox_or_skip
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -14,8 +14,8 @@ from steerflow.reconcile.ofctrl import ApplyFailed, Reconciler
 from steerflow.southbound.flowcodec import OFPFC_ADD, CodecError, FlowCodec
 from steerflow.southbound.oferrors import ChannelClosed
 from steerflow.southbound.openflow import OpenFlowChannel
-from tests.functional.test_reconciler_support import channel_to, desired, switch_state, until
-from tests.ovs_fixtures import OvsSandbox, sandbox_or_skip
+from tests.builders.ovs_fixtures import OvsSandbox, sandbox_or_skip
+from tests.builders.reconciler import channel_to, desired, switch_state, until
 
 pytestmark = pytest.mark.timeout(120)
 

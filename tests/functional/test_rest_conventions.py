@@ -8,8 +8,9 @@ import uuid
 
 import pytest
 
+from steerflow.model import schema
 from steerflow.nbdb.url import open_store
-from tests.functional.conftest import ApiServer, Rest
+from tests.builders.api_server import ApiServer, Rest
 
 pytestmark = pytest.mark.server
 
@@ -28,7 +29,7 @@ def test_version_discovery_and_resource_list(rest: Rest, api_server: ApiServer) 
 def test_extensions_list_what_clients_probe(rest: Rest) -> None:
     for path in ("/v2.0/extensions", "/v2.0/extensions.json"):
         aliases = {e["alias"] for e in rest.http.get(path).json()["extensions"]}
-        wanted = {"sfc", "flow_classifier", "service_graph", "networking-sfc-tap"}
+        wanted = {"sfc", schema.FLOW_CLASSIFIER, schema.SERVICE_GRAPH, "networking-sfc-tap"}
         assert wanted | {"port-security", "binding", "project-id"} <= aliases
     one = rest.http.get("/v2.0/extensions/sfc")
     assert one.status_code == 200
@@ -39,17 +40,19 @@ def test_extensions_list_what_clients_probe(rest: Rest) -> None:
 
 
 def test_singular_create_show_update_delete_codes(rest: Rest) -> None:
-    created = rest.http.post("/v2.0/networks", json={"network": {"name": "n1"}})
+    created = rest.http.post("/v2.0/networks", json={schema.NETWORK: {"name": "n1"}})
     assert created.status_code == 201
-    net = created.json()["network"]
+    net = created.json()[schema.NETWORK]
     assert net["project_id"] == net["tenant_id"] == "default"
     assert (net["status"], net["admin_state_up"], net["shared"]) == ("ACTIVE", True, False)
     assert net["subnets"] == []
     shown = rest.http.get(f"/v2.0/networks/{net['id']}")
-    assert (shown.status_code, shown.json()) == (200, {"network": net})
-    updated = rest.http.put(f"/v2.0/networks/{net['id']}", json={"network": {"name": "n2", "mtu": "1400"}})
+    assert (shown.status_code, shown.json()) == (200, {schema.NETWORK: net})
+    updated = rest.http.put(
+        f"/v2.0/networks/{net['id']}", json={schema.NETWORK: {"name": "n2", "mtu": "1400"}}
+    )
     assert updated.status_code == 200
-    assert (updated.json()["network"]["name"], updated.json()["network"]["mtu"]) == ("n2", 1400)
+    assert (updated.json()[schema.NETWORK]["name"], updated.json()[schema.NETWORK]["mtu"]) == ("n2", 1400)
     deleted = rest.http.delete(f"/v2.0/networks/{net['id']}")
     assert (deleted.status_code, deleted.content) == (204, b"")
     gone = rest.http.get(f"/v2.0/networks/{net['id']}")
@@ -60,16 +63,16 @@ def test_singular_create_show_update_delete_codes(rest: Rest) -> None:
 def test_json_suffix_and_trailing_slash_are_accepted(rest: Rest) -> None:
     net = rest.create("networks", name="suffixed")
     assert rest.http.get("/v2.0/networks.json").json()["networks"][0]["id"] == net["id"]
-    assert rest.http.get(f"/v2.0/networks/{net['id']}.json").json()["network"]["name"] == "suffixed"
-    assert rest.http.post("/v2.0/networks.json", json={"network": {}}).status_code == 201
+    assert rest.http.get(f"/v2.0/networks/{net['id']}.json").json()[schema.NETWORK]["name"] == "suffixed"
+    assert rest.http.post("/v2.0/networks.json", json={schema.NETWORK: {}}).status_code == 201
     # so is a trailing slash on a collection, as Neutron's router allows
     assert len(rest.http.get("/v2.0/networks/").json()["networks"]) == 2
-    assert rest.http.post("/v2.0/networks/", json={"network": {}}).status_code == 201
+    assert rest.http.post("/v2.0/networks/", json={schema.NETWORK: {}}).status_code == 201
     assert rest.http.get("/v2.0/extensions/").status_code == 200
 
 
 def test_bulk_create_accepts_both_item_forms(rest: Rest) -> None:
-    body = {"networks": [{"name": "b1"}, {"network": {"name": "b2"}}]}
+    body = {"networks": [{"name": "b1"}, {schema.NETWORK: {"name": "b2"}}]}
     resp = rest.http.post("/v2.0/networks", json=body)
     assert resp.status_code == 201
     assert [n["name"] for n in resp.json()["networks"]] == ["b1", "b2"]
@@ -91,7 +94,7 @@ def test_bulk_create_is_all_or_nothing(rest: Rest, api_server: ApiServer) -> Non
         assert resp.status_code == 409
         assert resp.json()["NeutronError"]["type"] == "IpAddressAlreadyAllocated"
         assert store.revision() == before  # nothing written, not even temporarily
-        assert store.list("port") == []
+        assert store.list(schema.PORT) == []
     finally:
         store.close()
 
@@ -116,7 +119,7 @@ def test_fields_select_attributes_like_neutron(rest: Rest) -> None:
     assert rest.http.get("/v2.0/networks", params={"fields": "bogus"}).json()["networks"] == [{}]
     assert rest.http.get("/v2.0/networks", params={"fields": ""}).json()["networks"] == [net]
     one = rest.http.get(f"/v2.0/networks/{net['id']}", params={"fields": "mtu"})
-    assert one.json() == {"network": {"mtu": 1442}}
+    assert one.json() == {schema.NETWORK: {"mtu": 1442}}
 
 
 def test_filters_equality_or_and_unknown_ignored(rest: Rest) -> None:
@@ -145,7 +148,7 @@ def test_project_id_and_tenant_id_both_accepted(rest: Rest) -> None:
     by_project = rest.create("networks", name="p", project_id="other")
     by_tenant = rest.create("networks", name="t", tenant_id="other")
     assert by_project["tenant_id"] == by_tenant["project_id"] == "other"
-    clash = rest.http.post("/v2.0/networks", json={"network": {"tenant_id": "x", "project_id": "y"}})
+    clash = rest.http.post("/v2.0/networks", json={schema.NETWORK: {"tenant_id": "x", "project_id": "y"}})
     assert clash.status_code == 400
     assert clash.json()["NeutronError"]["message"] == "'project_id' and 'tenant_id' do not match"
 
@@ -153,7 +156,7 @@ def test_project_id_and_tenant_id_both_accepted(rest: Rest) -> None:
 def test_put_of_read_only_attribute_is_refused(rest: Rest) -> None:
     net = rest.create("networks", name="ro")
     for attr, value in (("id", str(uuid.uuid4())), ("tenant_id", "x"), ("status", "DOWN")):
-        resp = rest.http.put(f"/v2.0/networks/{net['id']}", json={"network": {attr: value}})
+        resp = rest.http.put(f"/v2.0/networks/{net['id']}", json={schema.NETWORK: {attr: value}})
         assert resp.status_code == 400
         assert resp.json()["NeutronError"]["message"] == f"Cannot update read-only attribute {attr}"
     bulk = rest.http.put(f"/v2.0/networks/{net['id']}", json={"networks": [{"name": "x"}]})

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.functional.conftest import ApiServer, Rest
+from steerflow.model import schema
+from tests.builders.api_server import ApiServer, Rest
 
 pytestmark = pytest.mark.server
 
@@ -39,7 +40,10 @@ def test_subnet_defaults_gateway_and_pools(rest: Rest) -> None:
     assert v4["enable_dhcp"] is True and v4["ip_version"] == 4
     assert v6["gateway_ip"] == "fd00::"
     assert v6["allocation_pools"] == [{"start": "fd00::1", "end": "fd00::ffff:ffff:ffff:ffff"}]
-    assert rest.http.get(f"/v2.0/networks/{net['id']}").json()["network"]["subnets"] == [v4["id"], v6["id"]]
+    assert rest.http.get(f"/v2.0/networks/{net['id']}").json()[schema.NETWORK]["subnets"] == [
+        v4["id"],
+        v6["id"],
+    ]
     no_gw = rest.create("subnets", network_id=net["id"], cidr="10.9.0.1/24", ip_version=4, gateway_ip=None)
     assert (no_gw["cidr"], no_gw["gateway_ip"]) == ("10.9.0.0/24", None)
     assert no_gw["allocation_pools"] == [{"start": "10.9.0.1", "end": "10.9.0.254"}]
@@ -56,7 +60,7 @@ def test_subnet_validation(rest: Rest) -> None:
     net, _ = network_with_subnets(rest, "10.0.0.0/24")
 
     def post(**attrs: Any) -> httpx.Response:
-        return rest.http.post("/v2.0/subnets", json={"subnet": {"network_id": net["id"], **attrs}})
+        return rest.http.post("/v2.0/subnets", json={schema.SUBNET: {"network_id": net["id"], **attrs}})
 
     missing = error_of(post(cidr="10.1.0.0/24"), 400)
     assert missing["message"] == "Failed to parse request. Required attribute 'ip_version' not specified"
@@ -78,7 +82,7 @@ def test_subnet_validation(rest: Rest) -> None:
     )
     unknown = rest.http.post(
         "/v2.0/subnets",
-        json={"subnet": {"network_id": str(uuid.uuid4()), "cidr": "10.3.0.0/24", "ip_version": 4}},
+        json={schema.SUBNET: {"network_id": str(uuid.uuid4()), "cidr": "10.3.0.0/24", "ip_version": 4}},
     )
     assert error_of(unknown, 404)["type"] == "NetworkNotFound"
 
@@ -112,12 +116,12 @@ def test_explicit_addresses_and_their_conflicts(rest: Rest) -> None:
 
     def post(fixed_ips: list[dict[str, str]], **attrs: Any) -> httpx.Response:
         return rest.http.post(
-            "/v2.0/ports", json={"port": {"network_id": net["id"], "fixed_ips": fixed_ips, **attrs}}
+            "/v2.0/ports", json={schema.PORT: {"network_id": net["id"], "fixed_ips": fixed_ips, **attrs}}
         )
 
     first = post([{"subnet_id": sub["id"], "ip_address": "10.0.0.50"}], mac_address="FA:16:3E:00:00:01")
     assert first.status_code == 201
-    assert first.json()["port"]["mac_address"] == "fa:16:3e:00:00:01"
+    assert first.json()[schema.PORT]["mac_address"] == "fa:16:3e:00:00:01"
     taken = error_of(post([{"ip_address": "10.0.0.50"}]), 409)
     assert taken == {
         "type": "IpAddressAlreadyAllocated",
@@ -142,7 +146,7 @@ def test_explicit_addresses_and_their_conflicts(rest: Rest) -> None:
     assert error_of(post([], mac_address="zz"), 400)["type"] == "HTTPBadRequest"
     # the same MAC on another network is fine, the gateway can be taken explicitly
     elsewhere = rest.http.post(
-        "/v2.0/ports", json={"port": {"network_id": other_net["id"], "mac_address": "fa:16:3e:00:00:01"}}
+        "/v2.0/ports", json={schema.PORT: {"network_id": other_net["id"], "mac_address": "fa:16:3e:00:00:01"}}
     )
     assert elsewhere.status_code == 201
     assert post([{"ip_address": "10.0.0.1"}]).status_code == 201
@@ -152,7 +156,7 @@ def test_explicit_addresses_and_their_conflicts(rest: Rest) -> None:
 def test_address_exhaustion_is_a_conflict(rest: Rest) -> None:
     net, _ = network_with_subnets(rest, "10.0.0.0/30")  # one usable address besides the gateway
     rest.create("ports", network_id=net["id"])
-    err = error_of(rest.http.post("/v2.0/ports", json={"port": {"network_id": net["id"]}}), 409)
+    err = error_of(rest.http.post("/v2.0/ports", json={schema.PORT: {"network_id": net["id"]}}), 409)
     assert err["type"] == "IpAddressGenerationFailure"
 
 
@@ -161,20 +165,20 @@ def test_port_update_reallocates_fixed_ips(rest: Rest) -> None:
     port = rest.create("ports", network_id=net["id"])
     url = f"/v2.0/ports/{port['id']}"
     keep = rest.http.put(
-        url, json={"port": {"fixed_ips": [{"subnet_id": sub_a["id"]}, {"subnet_id": sub_b["id"]}]}}
+        url, json={schema.PORT: {"fixed_ips": [{"subnet_id": sub_a["id"]}, {"subnet_id": sub_b["id"]}]}}
     )
-    assert keep.json()["port"]["fixed_ips"] == [
+    assert keep.json()[schema.PORT]["fixed_ips"] == [
         {"subnet_id": sub_a["id"], "ip_address": "10.0.0.2"},
         {"subnet_id": sub_b["id"], "ip_address": "10.1.0.2"},
     ]
     moved = rest.http.put(
-        url, json={"port": {"fixed_ips": [{"ip_address": "10.1.0.77"}], "device_id": "vm9"}}
+        url, json={schema.PORT: {"fixed_ips": [{"ip_address": "10.1.0.77"}], "device_id": "vm9"}}
     )
-    assert moved.json()["port"]["fixed_ips"] == [{"subnet_id": sub_b["id"], "ip_address": "10.1.0.77"}]
-    assert moved.json()["port"]["device_id"] == "vm9"
+    assert moved.json()[schema.PORT]["fixed_ips"] == [{"subnet_id": sub_b["id"], "ip_address": "10.1.0.77"}]
+    assert moved.json()[schema.PORT]["device_id"] == "vm9"
     reused = rest.create("ports", network_id=net["id"])  # the freed 10.0.0.2 is handed out again
     assert reused["fixed_ips"][0]["ip_address"] == "10.0.0.2"
-    refused = rest.http.put(url, json={"port": {"mac_address": "fa:16:3e:00:00:09"}})
+    refused = rest.http.put(url, json={schema.PORT: {"mac_address": "fa:16:3e:00:00:09"}})
     assert error_of(refused, 400)["message"] == "Cannot update read-only attribute mac_address"
 
 
@@ -201,30 +205,29 @@ def test_deletes_respect_what_is_in_use(rest: Rest, api_server: ApiServer) -> No
     assert error_of(rest.http.delete(f"/v2.0/subnets/{sub['id']}"), 409)["type"] == "SubnetInUse"
     assert rest.http.delete(f"/v2.0/ports/{port['id']}").status_code == 204
     assert rest.http.delete(f"/v2.0/networks/{net['id']}").status_code == 204
-    assert api_server.store.list("subnet") == []  # the network took its subnets along
+    assert api_server.store.list(schema.SUBNET) == []  # the network took its subnets along
 
 
 def test_subnet_delete_updates_its_network(rest: Rest) -> None:
     net, (a, b) = network_with_subnets(rest, "10.0.0.0/24", "10.1.0.0/24")
     assert rest.http.delete(f"/v2.0/subnets/{a['id']}").status_code == 204
-    assert rest.http.get(f"/v2.0/networks/{net['id']}").json()["network"]["subnets"] == [b["id"]]
+    assert rest.http.get(f"/v2.0/networks/{net['id']}").json()[schema.NETWORK]["subnets"] == [b["id"]]
 
 
 def test_chassis_are_read_only_and_admin_only(rest: Rest, api_server: ApiServer) -> None:
     from steerflow.model.core import Chassis
     from steerflow.nbdb.api import Put
 
-    chassis = Chassis.from_dict({"name": "hv1", "underlay_ip": "192.0.2.1", "applied_revision": 7})
-    api_server.store.commit([Put("chassis", chassis.id, chassis.to_dict())])
-    listed = rest.http.get("/v2.0/steerflow/chassis").json()["chassis"]
-    assert listed == [chassis.to_dict()]
-    assert rest.http.get("/v2.0/steerflow/chassis/hv1").json()["chassis"]["applied_revision"] == 7
-    report = {"id": "hv1", "applied_revision": 9, "installed_revision": 11}  # the agent's (`agent.status`)
-    api_server.store.commit([Put("chassis_status", "hv1", report)])
-    shown = rest.http.get("/v2.0/steerflow/chassis/hv1").json()["chassis"]
+    chassis = Chassis.from_dict({"name": "hv1", "underlay_ip": "192.0.2.1"})
+    api_server.store.commit([Put(schema.CHASSIS, chassis.id, chassis.to_dict())])
+    listed = rest.http.get("/v2.0/steerflow/chassis").json()[schema.CHASSIS]
+    assert listed == [{**chassis.to_dict(), "applied_revision": 0, "installed_revision": 0}]  # no report yet
+    report = {"id": "hv1", "applied_revision": 9, "installed_revision": 11}  # the agent's (`nbdb.status`)
+    api_server.store.commit([Put(schema.CHASSIS_STATUS, "hv1", report)])
+    shown = rest.http.get("/v2.0/steerflow/chassis/hv1").json()[schema.CHASSIS]
     assert (shown["applied_revision"], shown["installed_revision"]) == (9, 11)
-    listed = rest.http.get("/v2.0/steerflow/chassis").json()["chassis"]
+    listed = rest.http.get("/v2.0/steerflow/chassis").json()[schema.CHASSIS]
     assert [(c["applied_revision"], c["installed_revision"]) for c in listed] == [(9, 11)]
-    refused = rest.http.post("/v2.0/steerflow/chassis", json={"chassis": {"name": "x"}})
+    refused = rest.http.post("/v2.0/steerflow/chassis", json={schema.CHASSIS: {"name": "x"}})
     assert error_of(refused, 405)["type"] == "ReadOnlyResource"
     assert error_of(rest.http.delete("/v2.0/steerflow/chassis/hv1"), 405)["type"] == "ReadOnlyResource"

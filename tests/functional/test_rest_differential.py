@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.functional.conftest import ApiServer
+from steerflow.model import schema
+from tests.builders.api_server import ApiServer
 
 REF_URL = os.environ.get("NEUTRON_REF_URL", "")
 pytestmark = [
@@ -157,8 +158,8 @@ def _conflicts(side: Side) -> list[Callable[[], Outcome]]:
     taken = {"network_id": side.net["id"], "fixed_ips": [side.port["fixed_ips"][0]]}
     mac = {"network_id": side.net["id"], "mac_address": side.port["mac_address"]}
     return [
-        lambda: outcome(post("/v2.0/ports", json={"port": taken})),
-        lambda: outcome(post("/v2.0/ports", json={"port": mac})),
+        lambda: outcome(post("/v2.0/ports", json={schema.PORT: taken})),
+        lambda: outcome(post("/v2.0/ports", json={schema.PORT: mac})),
     ]
 
 

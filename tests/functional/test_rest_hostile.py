@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.functional.conftest import ApiServer, Rest
+from steerflow.model import schema
+from tests.builders.api_server import ApiServer, Rest
 
 pytestmark = pytest.mark.server
 
@@ -84,7 +85,7 @@ RAW_BODIES = [
     pytest.param(b'{"network": {"name": ' + b'{"a": ' * 40 + b"1" + b"}" * 40 + b"}}", id="deep-dict"),
     pytest.param(b'{"network": {"name": "\xff\xfe"}}', id="bad-utf8"),
     pytest.param(b'{"network": {"name": "\\ud800"}}', id="lone-surrogate"),
-    pytest.param(json.dumps({"network": {"name": "x" * 256}}).encode(), id="name-too-long"),
+    pytest.param(json.dumps({schema.NETWORK: {"name": "x" * 256}}).encode(), id="name-too-long"),
 ]
 
 
@@ -225,7 +226,7 @@ def test_unknown_routes_and_methods(rest: Rest, world: World) -> None:
         ("POST", "/v2.0/extensions"),
         ("DELETE", "/"),
     ):
-        resp = rest.http.request(method, path, json={"network": {}})
+        resp = rest.http.request(method, path, json={schema.NETWORK: {}})
         assert assert_neutron_error(resp, 405)["type"] == "HTTPMethodNotAllowed"
 
 
@@ -242,7 +243,7 @@ def test_bad_filter_values(rest: Rest) -> None:
 
 @pytest.mark.usefixtures("untouched")
 def test_huge_body_with_content_length_is_refused_early(rest: Rest) -> None:
-    raw = json.dumps({"network": {"name": "x" * (2 * MIB)}}).encode()
+    raw = json.dumps({schema.NETWORK: {"name": "x" * (2 * MIB)}}).encode()
     resp = rest.http.post("/v2.0/networks", content=raw)
     assert assert_neutron_error(resp, 413)["type"] == "HTTPRequestEntityTooLarge"
 
@@ -261,7 +262,7 @@ def test_huge_streamed_body_is_refused(rest: Rest) -> None:
 
 @pytest.mark.usefixtures("untouched")
 def test_body_just_under_the_limit_is_read(rest: Rest) -> None:
-    raw = json.dumps({"network": {"name": "x" * (MIB - 100)}}).encode()
+    raw = json.dumps({schema.NETWORK: {"name": "x" * (MIB - 100)}}).encode()
     err = assert_neutron_error(rest.http.post("/v2.0/networks", content=raw), 400)
     assert err["message"].startswith("Invalid input for name.")
 

@@ -8,9 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
+from steerflow.model import schema
 from steerflow.model.core import Chassis
 from steerflow.nbdb.api import Put
-from tests.functional.conftest import ApiServer, Rest, TokenFile
+from tests.builders.api_server import ApiServer, Rest, TokenFile
 
 pytestmark = pytest.mark.server
 
@@ -53,7 +54,7 @@ def test_missing_or_unknown_token_is_401(clients: dict[str, Rest]) -> None:
             "/v2.0/extensions/sfc",
         ):
             assert error_type(http.get(path), 401) == "Unauthorized"
-        assert error_type(http.post("/v2.0/networks", json={"network": {}}), 401) == "Unauthorized"
+        assert error_type(http.post("/v2.0/networks", json={schema.NETWORK: {}}), 401) == "Unauthorized"
         assert error_type(http.post("/v2.0/networks", content=b"{bad"), 401) == "Unauthorized"
         assert http.get("/").status_code == 200  # version discovery needs no token
 
@@ -91,14 +92,14 @@ def test_other_projects_objects_cannot_be_referenced(
     before = token_api_server.store.snapshot()
     net_id, (p1, p2) = world["net"]["id"], world["ports"]
     subnet = {"network_id": net_id, "cidr": "10.1.0.0/24", "ip_version": 4}
-    assert error_type(bob.http.post("/v2.0/subnets", json={"subnet": subnet}), 404) == "NetworkNotFound"
+    assert error_type(bob.http.post("/v2.0/subnets", json={schema.SUBNET: subnet}), 404) == "NetworkNotFound"
     port = {"network_id": net_id}
-    assert error_type(bob.http.post("/v2.0/ports", json={"port": port}), 404) == "NetworkNotFound"
+    assert error_type(bob.http.post("/v2.0/ports", json={schema.PORT: port}), 404) == "NetworkNotFound"
     pair = {"ingress": p1["id"], "egress": p2["id"]}
-    resp = bob.http.post("/v2.0/sfc/port_pairs", json={"port_pair": pair})
+    resp = bob.http.post("/v2.0/sfc/port_pairs", json={schema.PORT_PAIR: pair})
     assert error_type(resp, 404) == "PortPairPortNotFound"
     classifier = {"logical_source_port": p1["id"]}
-    resp = bob.http.post("/v2.0/sfc/flow_classifiers", json={"flow_classifier": classifier})
+    resp = bob.http.post("/v2.0/sfc/flow_classifiers", json={schema.FLOW_CLASSIFIER: classifier})
     assert error_type(resp, 404) == "FlowClassifierPortNotFound"
     assert token_api_server.store.snapshot() == before
 
@@ -106,7 +107,7 @@ def test_other_projects_objects_cannot_be_referenced(
 def test_member_cannot_act_for_another_project(clients: dict[str, Rest], token_api_server: ApiServer) -> None:
     before = token_api_server.store.snapshot()
     for key in ("project_id", "tenant_id"):
-        resp = clients["bob"].http.post("/v2.0/networks", json={"network": {key: "alice"}})
+        resp = clients["bob"].http.post("/v2.0/networks", json={schema.NETWORK: {key: "alice"}})
         assert resp.status_code in (400, 403), resp.text
         assert "NeutronError" in resp.json()
     assert token_api_server.store.snapshot() == before
@@ -135,20 +136,24 @@ def test_shared_network_is_usable_but_not_changeable_by_others(clients: dict[str
     port = bob.create("ports", network_id=net["id"])
     assert (port["project_id"], port["fixed_ips"][0]["ip_address"]) == ("bob", "10.0.0.2")
     net_path = bob.path("networks", net["id"])
-    assert error_type(bob.http.put(net_path, json={"network": {"name": "x"}}), 403) == "PolicyNotAuthorized"
+    assert (
+        error_type(bob.http.put(net_path, json={schema.NETWORK: {"name": "x"}}), 403) == "PolicyNotAuthorized"
+    )
     assert error_type(bob.http.delete(net_path), 403) == "PolicyNotAuthorized"
     subnet = {"network_id": net["id"], "cidr": "10.1.0.0/24", "ip_version": 4}
-    assert error_type(bob.http.post("/v2.0/subnets", json={"subnet": subnet}), 403) == "PolicyNotAuthorized"
-    unshare = alice.http.put(alice.path("networks", net["id"]), json={"network": {"shared": False}})
+    assert (
+        error_type(bob.http.post("/v2.0/subnets", json={schema.SUBNET: subnet}), 403) == "PolicyNotAuthorized"
+    )
+    unshare = alice.http.put(alice.path("networks", net["id"]), json={schema.NETWORK: {"shared": False}})
     assert error_type(unshare, 409) == "InvalidSharedSetting"
     assert alice.list("ports") == []  # bob's port on alice's network is still bob's alone
 
 
 def test_chassis_are_visible_to_admin_only(clients: dict[str, Rest], token_api_server: ApiServer) -> None:
     chassis = Chassis.from_dict({"name": "hv1", "underlay_ip": "192.0.2.1"})
-    token_api_server.store.commit([Put("chassis", chassis.id, chassis.to_dict())])
-    assert [c["name"] for c in clients["admin"].http.get("/v2.0/steerflow/chassis").json()["chassis"]] == [
-        "hv1"
-    ]
-    assert clients["alice"].http.get("/v2.0/steerflow/chassis").json()["chassis"] == []
+    token_api_server.store.commit([Put(schema.CHASSIS, chassis.id, chassis.to_dict())])
+    assert [
+        c["name"] for c in clients["admin"].http.get("/v2.0/steerflow/chassis").json()[schema.CHASSIS]
+    ] == ["hv1"]
+    assert clients["alice"].http.get("/v2.0/steerflow/chassis").json()[schema.CHASSIS] == []
     assert error_type(clients["alice"].http.get("/v2.0/steerflow/chassis/hv1"), 404) == "ChassisNotFound"

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from steerflow.api.sfc_attributes import PORT_CHAIN
-from tests.functional.conftest import ApiServer, Rest
+from steerflow.model import schema
+from tests.builders.api_server import ApiServer, Rest
 
 pytestmark = pytest.mark.server
 
@@ -60,7 +61,7 @@ def test_whole_chain_is_created_and_read_back(rest: Rest, api_server: ApiServer)
         assert resp.json() == {collection[:-1]: obj}
         assert [o["id"] for o in rest.list(collection, name=obj["name"])] == [obj["id"]]
         assert obj["project_id"] == obj["tenant_id"] == "default"
-    stored = api_server.store.get("port_chain", chain["id"])
+    stored = api_server.store.get(schema.PORT_CHAIN, chain["id"])
     assert stored is not None and PORT_CHAIN.visible(stored.value) == chain  # the API view plus hidden labels
 
 
@@ -93,7 +94,7 @@ def race(url: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
     def post(i: int) -> None:
         with httpx.Client(base_url=url, timeout=30.0) as client:
             start.wait()
-            results[i] = client.post("/v2.0/sfc/port_chains", json={"port_chain": bodies[i]})
+            results[i] = client.post("/v2.0/sfc/port_chains", json={schema.PORT_CHAIN: bodies[i]})
 
     threads = [threading.Thread(target=post, args=(i,)) for i in range(len(bodies))]
     for t in threads:
@@ -118,6 +119,6 @@ def test_racing_chains_on_one_classifier_exactly_one_wins(rest: Rest, api_server
         assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
         loser = next(r for r in responses if r.status_code == 409)
         assert loser.json()["NeutronError"]["type"] == "FlowClassifierInUse"
-        chains = api_server.store.list("port_chain")
+        chains = api_server.store.list(schema.PORT_CHAIN)
         assert len(chains) == 1 and chains[0].value["flow_classifiers"] == [fc["id"]]
         assert rest.http.delete(rest.path("port_chains", chains[0].id)).status_code == 204

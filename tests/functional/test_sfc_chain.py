@@ -7,8 +7,9 @@ import pytest
 
 from steerflow.lab import VmHandle
 from steerflow.lab.traffic import tcp_transfer, udp_transfer
-from tests.fabric import ADMIN, Fabric, after_grace
-from tests.lab_fixtures import requires_lab
+from steerflow.model import schema
+from tests.builders.fabric import ADMIN, Fabric, after_grace
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -30,15 +31,15 @@ def _chain(
     fabric: Fabric, client: VmHandle, groups: list[list[str]], *, correlation: str = "mpls"
 ) -> dict[str, Any]:
     ppgs = [
-        fabric.create("port_pair_group", name=f"g{i}", port_pairs=pairs)["id"]
+        fabric.create(schema.PORT_PAIR_GROUP, name=f"g{i}", port_pairs=pairs)["id"]
         for i, pairs in enumerate(groups)
     ]
     fc = fabric.create(
-        "flow_classifier", name="udp-7", protocol="udp", destination_port_range_min=7,
+        schema.FLOW_CLASSIFIER, name="udp-7", protocol="udp", destination_port_range_min=7,
         destination_port_range_max=7, logical_source_port=client.iface_id,
     )  # fmt: skip
     chain = fabric.create(
-        "port_chain", name="c", port_pair_groups=ppgs, flow_classifiers=[fc["id"]],
+        schema.PORT_CHAIN, name="c", port_pair_groups=ppgs, flow_classifiers=[fc["id"]],
         chain_parameters={"correlation": correlation},
     )  # fmt: skip
     fabric.wait_applied()
@@ -80,10 +81,10 @@ def test_several_classifiers_on_one_chain_and_teardown_leaves_the_plain_fabric(f
     plain = _flows_without_stats(fabric)
     chain = _chain(fabric, client, [[pair["id"]]])
     tcp = fabric.create(
-        "flow_classifier", name="tcp-80", protocol="tcp", destination_port_range_min=80,
+        schema.FLOW_CLASSIFIER, name="tcp-80", protocol="tcp", destination_port_range_min=80,
         destination_port_range_max=80, logical_source_port=client.iface_id,
     )  # fmt: skip
-    fabric.handlers["port_chain"].update(
+    fabric.handlers[schema.PORT_CHAIN].update(
         ADMIN, chain["id"], {"flow_classifiers": [*chain["flow_classifiers"], tcp["id"]]}
     )
     fabric.wait_applied()
@@ -91,7 +92,7 @@ def test_several_classifiers_on_one_chain_and_teardown_leaves_the_plain_fabric(f
     assert tcp_transfer(client, server, b"GET /", port=80) == bytes((b + 1) % 256 for b in b"GET /")
     assert tcp_transfer(client, server, b"GET /", port=81) == b"GET /"  # other ports: not classified
     fabric.assert_switches_hold_compiled_state()
-    fabric.delete("port_chain", chain["id"])
+    fabric.delete(schema.PORT_CHAIN, chain["id"])
     fabric.wait_applied()
     assert udp_transfer(client, server, PAYLOADS, port=7) == PAYLOADS
     # what the deleted chain used lingers for its grace (`compiler.rollout`), then exactly the plain fabric

@@ -6,8 +6,9 @@ says which instance served its flow."""
 import pytest
 
 from steerflow.lab.traffic import udp_flows
-from tests.fabric import Fabric
-from tests.lab_fixtures import requires_lab
+from steerflow.model import schema
+from tests.builders.fabric import Fabric
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -20,9 +21,11 @@ def test_a_group_weighted_1_to_3_spreads_1000_flows_and_keeps_each_on_its_instan
     _light, light = fabric.plug_function("ch2", "light", net, add=1)
     _heavy, heavy = fabric.plug_function("ch3", "heavy", net, add=2, weight=3)
     fabric.lab.warm_underlay()
-    group = fabric.create("port_pair_group", name="g", port_pairs=[light["id"], heavy["id"]])
-    fc = fabric.create("flow_classifier", name="udp", protocol="udp", logical_source_port=client.iface_id)
-    fabric.create("port_chain", name="c", port_pair_groups=[group["id"]], flow_classifiers=[fc["id"]])
+    group = fabric.create(schema.PORT_PAIR_GROUP, name="g", port_pairs=[light["id"], heavy["id"]])
+    fc = fabric.create(
+        schema.FLOW_CLASSIFIER, name="udp", protocol="udp", logical_source_port=client.iface_id
+    )
+    fabric.create(schema.PORT_CHAIN, name="c", port_pair_groups=[group["id"]], flow_classifiers=[fc["id"]])
     fabric.wait_applied()
     client.wait_ping(server.ipv4)
 

@@ -16,8 +16,9 @@ import pytest
 
 from steerflow.api.resource import ResourceHandler
 from steerflow.lab import VmHandle
-from tests.fabric import ADMIN, Fabric
-from tests.lab_fixtures import requires_lab
+from steerflow.model import schema
+from tests.builders.fabric import ADMIN, Fabric
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -104,16 +105,16 @@ def test_unaffected_flows_lose_nothing_while_chains_change(fabric: Fabric) -> No
     _f2, p2 = fabric.plug_function("ch3", "f2", net)
     _f3, p3 = fabric.plug_function("ch2", "f3", net)
     fabric.lab.warm_underlay()
-    g1 = fabric.create("port_pair_group", name="g1", port_pairs=[p1["id"]])["id"]
-    g2 = fabric.create("port_pair_group", name="g2", port_pairs=[p2["id"]])["id"]
-    fc7 = fabric.create("flow_classifier", name="u7", protocol="udp", destination_port_range_min=7,
+    g1 = fabric.create(schema.PORT_PAIR_GROUP, name="g1", port_pairs=[p1["id"]])["id"]
+    g2 = fabric.create(schema.PORT_PAIR_GROUP, name="g2", port_pairs=[p2["id"]])["id"]
+    fc7 = fabric.create(schema.FLOW_CLASSIFIER, name="u7", protocol="udp", destination_port_range_min=7,
                         destination_port_range_max=7, logical_source_port=client.iface_id)  # fmt: skip
-    fc8 = fabric.create("flow_classifier", name="u8", protocol="udp", destination_port_range_min=8,
+    fc8 = fabric.create(schema.FLOW_CLASSIFIER, name="u8", protocol="udp", destination_port_range_min=8,
                         destination_port_range_max=8, logical_source_port=client.iface_id)  # fmt: skip
-    chain = fabric.create("port_chain", name="c", port_pair_groups=[g1], flow_classifiers=[fc7["id"]])
+    chain = fabric.create(schema.PORT_CHAIN, name="c", port_pair_groups=[g1], flow_classifiers=[fc7["id"]])
     fabric.wait_applied()
     client.wait_ping(server.ipv4)
-    chains, groups = fabric.handlers["port_chain"], fabric.handlers["port_pair_group"]
+    chains, groups = fabric.handlers[schema.PORT_CHAIN], fabric.handlers[schema.PORT_PAIR_GROUP]
     report = _stream_through(fabric, client, server, 9, [
         ("chain groups g1 g2", _set(chains, chain["id"], port_pair_groups=[g1, g2])),
         ("chain groups g2", _set(chains, chain["id"], port_pair_groups=[g2])),
@@ -121,7 +122,7 @@ def test_unaffected_flows_lose_nothing_while_chains_change(fabric: Fabric) -> No
         ("group g2 pairs f2 f3", _set(groups, g2, port_pairs=[p2["id"], p3["id"]])),
         ("group g2 pairs f2", _set(groups, g2, port_pairs=[p2["id"]])),
         ("chain classifiers u8", _set(chains, chain["id"], flow_classifiers=[fc8["id"]])),
-        ("chain deleted", lambda: fabric.delete("port_chain", chain["id"])),
+        ("chain deleted", lambda: fabric.delete(schema.PORT_CHAIN, chain["id"])),
     ])  # fmt: skip
     assert report.startswith("hops: 0x900"), report  # never steered
 
@@ -137,16 +138,16 @@ def test_classified_flows_switch_over_without_loss(fabric: Fabric, correlation: 
     _f2, p2 = fabric.plug_function("ch3", "f2", net, correlation=correlation)
     _f3, p3 = fabric.plug_function("ch1", "f3", net, correlation=correlation)
     fabric.lab.warm_underlay()
-    g1 = fabric.create("port_pair_group", name="g1", port_pairs=[p1["id"]])["id"]
-    g2 = fabric.create("port_pair_group", name="g2", port_pairs=[p2["id"]])["id"]
-    fc = fabric.create("flow_classifier", name="u7", protocol="udp", destination_port_range_min=7,
+    g1 = fabric.create(schema.PORT_PAIR_GROUP, name="g1", port_pairs=[p1["id"]])["id"]
+    g2 = fabric.create(schema.PORT_PAIR_GROUP, name="g2", port_pairs=[p2["id"]])["id"]
+    fc = fabric.create(schema.FLOW_CLASSIFIER, name="u7", protocol="udp", destination_port_range_min=7,
                        destination_port_range_max=7, logical_source_port=client.iface_id)  # fmt: skip
     params = {"correlation": correlation or "mpls"}
-    chain = fabric.create("port_chain", name="c", port_pair_groups=[g1], flow_classifiers=[fc["id"]],
+    chain = fabric.create(schema.PORT_CHAIN, name="c", port_pair_groups=[g1], flow_classifiers=[fc["id"]],
                           chain_parameters=params)  # fmt: skip
     fabric.wait_applied()
     client.wait_ping(server.ipv4)
-    chains, groups = fabric.handlers["port_chain"], fabric.handlers["port_pair_group"]
+    chains, groups = fabric.handlers[schema.PORT_CHAIN], fabric.handlers[schema.PORT_PAIR_GROUP]
     report = _stream_through(fabric, client, server, 7, [
         ("hop g2 (ch3) inserted", _set(chains, chain["id"], port_pair_groups=[g1, g2])),
         ("f3 (ch1) joins g2", _set(groups, g2, port_pairs=[p2["id"], p3["id"]])),
@@ -154,7 +155,7 @@ def test_classified_flows_switch_over_without_loss(fabric: Fabric, correlation: 
         ("f2 (ch3) replaces f3", _set(groups, g2, port_pairs=[p2["id"]])),
         ("hop g1 removed", _set(chains, chain["id"], port_pair_groups=[g2])),
         ("g1 replaces g2", _set(chains, chain["id"], port_pair_groups=[g1])),
-        ("chain deleted", lambda: fabric.delete("port_chain", chain["id"])),
+        ("chain deleted", lambda: fabric.delete(schema.PORT_CHAIN, chain["id"])),
     ])  # fmt: skip
     seen = {int(part.split("x")[0]) for part in report.splitlines()[0].split()[1:]}
     assert seen == {0, 1, 2}, report  # unclassified at the end, one hop, two hops

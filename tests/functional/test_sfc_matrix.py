@@ -4,8 +4,9 @@ once (payload + number of groups), whichever instances the balancer picks, where
 import pytest
 
 from steerflow.lab.traffic import udp_flows
-from tests.fabric import Fabric
-from tests.lab_fixtures import requires_lab
+from steerflow.model import schema
+from tests.builders.fabric import Fabric
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -40,13 +41,19 @@ def test_every_flow_crosses_each_group_once(
             pairs.append(
                 fabric.plug_function(f"ch{1 + n % 3}", f"f{n}", net, correlation=correlation)[1]["id"]
             )
-        groups.append(fabric.create("port_pair_group", name=f"g{g}", port_pairs=pairs)["id"])
+        groups.append(fabric.create(schema.PORT_PAIR_GROUP, name=f"g{g}", port_pairs=pairs)["id"])
     fabric.lab.warm_underlay()
-    fc = fabric.create("flow_classifier", name="udp", protocol="udp", logical_source_port=client.iface_id)
+    fc = fabric.create(
+        schema.FLOW_CLASSIFIER, name="udp", protocol="udp", logical_source_port=client.iface_id
+    )
     header, _, md = encap.partition("-md")  # "nsh-md2": NSH with MD type 2
     params: dict[str, object] = {"correlation": header, **({"nsh_md_type": int(md)} if md else {})}
     fabric.create(
-        "port_chain", name="c", port_pair_groups=groups, flow_classifiers=[fc["id"]], chain_parameters=params
+        schema.PORT_CHAIN,
+        name="c",
+        port_pair_groups=groups,
+        flow_classifiers=[fc["id"]],
+        chain_parameters=params,
     )
     fabric.wait_applied()
     client.wait_ping(server.ipv4)

@@ -10,8 +10,9 @@ import pytest
 from steerflow.compiler.encap.nsh import md2_tlvs, project_digest
 from steerflow.lab import FunctionHandle
 from steerflow.lab.traffic import udp_transfer
-from tests.fabric import Fabric
-from tests.lab_fixtures import requires_lab
+from steerflow.model import schema
+from tests.builders.fabric import Fabric
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -26,7 +27,7 @@ def _expected_metadata(md_type: int, origin: int, network: int, project: str) ->
 
 
 def _group(fabric: Fabric, name: str, pair: dict[str, Any]) -> str:
-    return str(fabric.create("port_pair_group", name=name, port_pairs=[pair["id"]])["id"])
+    return str(fabric.create(schema.PORT_PAIR_GROUP, name=name, port_pairs=[pair["id"]])["id"])
 
 
 @pytest.mark.parametrize("md_type", [1, 2])
@@ -37,17 +38,23 @@ def test_aware_hops_see_origin_and_project_across_an_unaware_hop(fabric: Fabric,
     _, middle_pair = fabric.plug_function("ch2", "middle", net, add=10)  # unaware
     last, last_pair = fabric.plug_function("ch2", "last", net, correlation="nsh", add=100)
     groups = [_group(fabric, n, p) for n, p in (("g1", first_pair), ("g2", middle_pair), ("g3", last_pair))]
-    fc = fabric.create("flow_classifier", name="udp", protocol="udp", logical_source_port=client.iface_id)
+    fc = fabric.create(
+        schema.FLOW_CLASSIFIER, name="udp", protocol="udp", logical_source_port=client.iface_id
+    )
     params = {"correlation": "nsh", "nsh_md_type": md_type}
     chain = fabric.create(
-        "port_chain", name="c", port_pair_groups=groups, flow_classifiers=[fc["id"]], chain_parameters=params
+        schema.PORT_CHAIN,
+        name="c",
+        port_pair_groups=groups,
+        flow_classifiers=[fc["id"]],
+        chain_parameters=params,
     )
     fabric.wait_applied()
     client.wait_ping(server.ipv4)
     received = udp_transfer(client, server, PAYLOADS, port=7)
     assert received == [bytes((b + 111) % 256 for b in p) for p in PAYLOADS]  # each hop crossed once
-    origin = fabric.store.get("port", client.iface_id).value["tunnel_key"]  # type: ignore[union-attr]
-    network = fabric.store.get("network", net["id"]).value["provider:segmentation_id"]  # type: ignore[union-attr]
+    origin = fabric.store.get(schema.PORT, client.iface_id).value[schema.TUNNEL_KEY]  # type: ignore[union-attr]
+    network = fabric.store.get(schema.NETWORK, net["id"]).value[schema.SEGMENTATION_ID]  # type: ignore[union-attr]
     expected = _expected_metadata(md_type, origin, network, chain["project_id"])
     for fn in (first, last):
         assert _metadata_seen(fn, len(PAYLOADS)) == {expected: len(PAYLOADS)}, fn.log_text()[-2000:]

@@ -7,8 +7,9 @@ import pytest
 
 from steerflow.lab import VmHandle
 from steerflow.lab.traffic import udp_transfer
-from tests.fabric import Fabric
-from tests.lab_fixtures import requires_lab
+from steerflow.model import schema
+from tests.builders.fabric import Fabric
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -21,17 +22,17 @@ def _shifted(n: int) -> list[bytes]:
 
 def _chain(fabric: Fabric, client: VmHandle, name: str, port: int, ppgs: list[str], encap: str) -> None:
     fc = fabric.create(
-        "flow_classifier", name=f"{name}-udp-{port}", protocol="udp", destination_port_range_min=port,
+        schema.FLOW_CLASSIFIER, name=f"{name}-udp-{port}", protocol="udp", destination_port_range_min=port,
         destination_port_range_max=port, logical_source_port=client.iface_id,
     )  # fmt: skip
     fabric.create(
-        "port_chain", name=name, port_pair_groups=ppgs, flow_classifiers=[fc["id"]],
+        schema.PORT_CHAIN, name=name, port_pair_groups=ppgs, flow_classifiers=[fc["id"]],
         chain_parameters={"correlation": encap},
     )  # fmt: skip
 
 
 def _group(fabric: Fabric, name: str, pair: dict[str, Any]) -> str:
-    return str(fabric.create("port_pair_group", name=name, port_pairs=[pair["id"]])["id"])
+    return str(fabric.create(schema.PORT_PAIR_GROUP, name=name, port_pairs=[pair["id"]])["id"])
 
 
 @pytest.mark.parametrize("encap", ["mpls", "nsh"])

@@ -25,8 +25,9 @@ from steerflow.demo.procs import log_text, spawn, stop_process
 from steerflow.lab.function import FunctionHandle
 from steerflow.lab.sh import in_netns
 from steerflow.lab.vm import VmHandle
-from tests.fabric import Fabric
-from tests.lab_fixtures import requires_lab
+from steerflow.model import schema
+from tests.builders.fabric import Fabric
+from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -87,14 +88,14 @@ def test_symmetric_forward_and_reverse_of_each_flow_meet_the_same_instances(
     fb, b = fabric.plug_function("ch3", "b", net, add=2)
     fc_, c = fabric.plug_function("ch1", "c", net, add=10)
     fabric.lab.warm_underlay()
-    g1 = fabric.create("port_pair_group", name="g1", port_pairs=[a["id"], b["id"]])
-    g2 = fabric.create("port_pair_group", name="g2", port_pairs=[c["id"]])
+    g1 = fabric.create(schema.PORT_PAIR_GROUP, name="g1", port_pairs=[a["id"], b["id"]])
+    g2 = fabric.create(schema.PORT_PAIR_GROUP, name="g2", port_pairs=[c["id"]])
     fc = fabric.create(
-        "flow_classifier", name="udp-7", protocol="udp", destination_port_range_min=7,
+        schema.FLOW_CLASSIFIER, name="udp-7", protocol="udp", destination_port_range_min=7,
         destination_port_range_max=7, logical_source_port=client.iface_id,
     )  # fmt: skip
     fabric.create(
-        "port_chain", name="c", port_pair_groups=[g1["id"], g2["id"]], flow_classifiers=[fc["id"]],
+        schema.PORT_CHAIN, name="c", port_pair_groups=[g1["id"], g2["id"]], flow_classifiers=[fc["id"]],
         chain_parameters={"symmetric": True},
     )  # fmt: skip
     fabric.wait_applied()

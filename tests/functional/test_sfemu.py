@@ -12,7 +12,7 @@ from steerflow.lab import ChassisHandle, FunctionHandle, Lab, LabError, VmHandle
 from steerflow.lab.cleanup import list_netns
 from steerflow.lab.procs import pid_alive
 from steerflow.lab.traffic import tcp_transfer, udp_transfer
-from tests.lab_fixtures import LabFactory, requires_lab
+from tests.builders.lab_fixtures import LabFactory, requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
 

@@ -10,6 +10,7 @@ from steerflow.api import attributes as A  # noqa: N812
 from steerflow.api.base import StoredResource
 from steerflow.api.context import Context
 from steerflow.api.errors import HTTPBadRequest, InvalidInput, NeutronError, NotFound, OverQuota
+from steerflow.model import schema
 from steerflow.nbdb.memory import MemoryStore
 
 UUID = "6a3f6a36-3a0f-4b6e-9d6f-1f1f1f1f1f1f"
@@ -21,7 +22,7 @@ WIDGET = A.AttributeMap(
         A.name_attribute(),
         A.description_attribute(),
         *A.project_attributes(),
-        A.Attribute("port", validator=A.validate_uuid),
+        A.Attribute(schema.PORT, validator=A.validate_uuid),
         A.Attribute("size", allow_put=True, default=1, converter=A.convert_to_int),
         A.Attribute("enabled", allow_put=True, default=False, converter=A.convert_to_boolean),
         A.Attribute(
@@ -61,13 +62,13 @@ def raises(exc: type[NeutronError], status: int, fn: Any, *args: Any) -> Neutron
 
 
 def test_post_fills_defaults_converts_and_sets_both_project_keys() -> None:
-    res = WIDGET.prepare_post(ALICE, {"port": UUID, "size": "5", "enabled": "True"})
+    res = WIDGET.prepare_post(ALICE, {schema.PORT: UUID, "size": "5", "enabled": "True"})
     assert res == {
         "name": "",
         "description": "",
         "tenant_id": "alice",
         "project_id": "alice",
-        "port": UUID,
+        schema.PORT: UUID,
         "size": 5,
         "enabled": True,
         "tags": [],
@@ -77,34 +78,38 @@ def test_post_fills_defaults_converts_and_sets_both_project_keys() -> None:
 @pytest.mark.parametrize(
     ("body", "exc", "message"),
     [
-        ({"port": UUID, "colour": 1}, HTTPBadRequest, "Unrecognized attribute(s) 'colour'"),
+        ({schema.PORT: UUID, "colour": 1}, HTTPBadRequest, "Unrecognized attribute(s) 'colour'"),
         ({}, HTTPBadRequest, "Failed to parse request. Required attribute 'port' not specified"),
-        ({"port": "x"}, HTTPBadRequest, "Invalid input for port. Reason: 'x' is not a valid UUID."),
-        ({"port": UUID, "id": UUID}, HTTPBadRequest, "Attribute 'id' not allowed in POST"),
-        ({"port": UUID, "size": "x"}, InvalidInput, "Invalid input for operation: 'x' is not an integer."),
+        ({schema.PORT: "x"}, HTTPBadRequest, "Invalid input for port. Reason: 'x' is not a valid UUID."),
+        ({schema.PORT: UUID, "id": UUID}, HTTPBadRequest, "Attribute 'id' not allowed in POST"),
         (
-            {"port": UUID, "enabled": "maybe"},
+            {schema.PORT: UUID, "size": "x"},
+            InvalidInput,
+            "Invalid input for operation: 'x' is not an integer.",
+        ),
+        (
+            {schema.PORT: UUID, "enabled": "maybe"},
             InvalidInput,
             "Invalid input for operation: 'maybe' cannot be converted to boolean.",
         ),
         (
-            {"port": UUID, "tags": [UUID, UUID]},
+            {schema.PORT: UUID, "tags": [UUID, UUID]},
             HTTPBadRequest,
             f"Invalid input for tags. Reason: Duplicate items in the list: '{UUID}'.",
         ),
         (
-            {"port": UUID, "name": "n" * 256},
+            {schema.PORT: UUID, "name": "n" * 256},
             HTTPBadRequest,
             f"Invalid input for name. Reason: '{'n' * 256}' exceeds maximum length of 255.",
         ),
         (
-            {"port": UUID, "project_id": "bob"},
+            {schema.PORT: UUID, "project_id": "bob"},
             HTTPBadRequest,
             "Specifying 'project_id' other than the authenticated project in request is not allowed "
             "for the current user.",
         ),
         (
-            {"port": UUID, "project_id": "a", "tenant_id": "b"},
+            {schema.PORT: UUID, "project_id": "a", "tenant_id": "b"},
             HTTPBadRequest,
             "'project_id' and 'tenant_id' do not match",
         ),
@@ -118,12 +123,12 @@ def test_post_errors(body: Any, exc: type[NeutronError], message: str) -> None:
 
 def test_admin_may_create_for_another_project_via_either_key() -> None:
     for key in ("project_id", "tenant_id"):
-        res = WIDGET.prepare_post(ADMIN, {"port": UUID, key: "bob"})
+        res = WIDGET.prepare_post(ADMIN, {schema.PORT: UUID, key: "bob"})
         assert (res["project_id"], res["tenant_id"]) == ("bob", "bob")
 
 
 def test_put_rejects_read_only_and_converts() -> None:
-    err = raises(HTTPBadRequest, 400, WIDGET.prepare_put, ALICE, {"port": UUID})
+    err = raises(HTTPBadRequest, 400, WIDGET.prepare_put, ALICE, {schema.PORT: UUID})
     assert err.message == "Cannot update read-only attribute port"
     err = raises(HTTPBadRequest, 400, WIDGET.prepare_put, ALICE, {"tenant_id": "alice"})
     assert err.message == "Cannot update read-only attribute tenant_id"
@@ -172,7 +177,7 @@ def test_validators(validator: A.Validator, value: Any, reason: str | None) -> N
 def test_crud_and_project_isolation() -> None:
     store = MemoryStore()
     widgets = Widgets(store)
-    w = widgets.create(ALICE, {"port": UUID, "name": "w1"})
+    w = widgets.create(ALICE, {schema.PORT: UUID, "name": "w1"})
     assert widgets.get(ALICE, w["id"]) == w
     assert widgets.get(ADMIN, w["id"]) == w
     before = store.revision()
@@ -189,7 +194,7 @@ def test_crud_and_project_isolation() -> None:
 def test_update_without_change_writes_nothing() -> None:
     store = MemoryStore()
     widgets = Widgets(store)
-    w = widgets.create(ALICE, {"port": UUID, "name": "w1"})
+    w = widgets.create(ALICE, {schema.PORT: UUID, "name": "w1"})
     before = store.revision()
     assert widgets.update(ALICE, w["id"], {"name": "w1"}) == w
     assert store.revision() == before
@@ -197,8 +202,8 @@ def test_update_without_change_writes_nothing() -> None:
 
 def test_list_filters_convert_or_and_ignore_unknown() -> None:
     widgets = Widgets(MemoryStore(), quota=-1)
-    a = widgets.create(ALICE, {"port": UUID, "name": "a", "size": 1, "tags": [UUID]})
-    b = widgets.create(ALICE, {"port": UUID, "name": "b", "size": 2, "enabled": True})
+    a = widgets.create(ALICE, {schema.PORT: UUID, "name": "a", "size": 1, "tags": [UUID]})
+    b = widgets.create(ALICE, {schema.PORT: UUID, "name": "b", "size": 2, "enabled": True})
 
     def ids(filters: dict[str, list[str]]) -> list[str]:
         return sorted(w["id"] for w in widgets.list(ALICE, filters))
@@ -215,9 +220,9 @@ def test_quota_is_per_project() -> None:
     store = MemoryStore()
     widgets = Widgets(store)
     for _ in range(2):
-        widgets.create(ALICE, {"port": UUID})
+        widgets.create(ALICE, {schema.PORT: UUID})
     before = store.revision()
-    err = raises(OverQuota, 409, widgets.create, ALICE, {"port": UUID})
+    err = raises(OverQuota, 409, widgets.create, ALICE, {schema.PORT: UUID})
     assert err.message == "Quota exceeded for resources: ['widget']."
     assert store.revision() == before
-    widgets.create(BOB, {"port": UUID})
+    widgets.create(BOB, {schema.PORT: UUID})

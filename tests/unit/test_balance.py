@@ -29,10 +29,10 @@ from steerflow.compiler.compile import compile_nb
 from steerflow.compiler.tables import SFC_DISPATCH, SFC_ENCAP
 from steerflow.compiler.view import LogicalPort
 from steerflow.flows.types import Flow, Match, Multipath, Output, SetField
+from steerflow.model import schema
 from steerflow.ofsim import Packet, Switch
 from steerflow.pipeline import registers as reg
-from tests.unit.test_compiler_chain import CLIENT, SERVER, TUNNEL, _nb
-from tests.unit.test_compiler_chain import _port as _nb_port
+from tests.builders.chain_docs import CLIENT, SERVER, TUNNEL, chain_nb, chain_port
 
 LB_FIELDS = ("eth_src", "eth_dst", "ip_src", "ip_dst", "tcp_src", "tcp_dst", "udp_src", "udp_dst")
 LABEL = 100
@@ -249,20 +249,20 @@ def test_removing_an_instance_moves_only_a_few_of_the_flows_the_others_had() -> 
 
 def test_a_compiled_chain_balances_by_the_groups_weights_and_lb_fields_without_select_groups() -> None:
     """client (ch1) -> a group of two unaware functions on ch1 (weights 1 and 3, lb_fields ip_src)."""
-    nb = _nb(correlation=None, sf_chassis="ch1")
-    nb["port"]["client"]["port_security_enabled"] = False  # a router: many source addresses
+    nb = chain_nb(correlation=None, sf_chassis="ch1")
+    nb[schema.PORT]["client"]["port_security_enabled"] = False  # a router: many source addresses
     for pid, key, mac, ip in (
         ("sf2-in", 5, "02:00:00:00:00:05", "203.0.113.5"),
         ("sf2-out", 6, "02:00:00:00:00:06", "203.0.113.6"),
     ):
-        nb["port"][pid] = _nb_port(pid, key, mac, ip)
+        nb[schema.PORT][pid] = chain_port(pid, key, mac, ip)
     for pid, ofport in (("sf2-in", 5), ("sf2-out", 6)):
-        nb["port_binding"][pid] = {"port_id": pid, "chassis": "ch1", "ofport": ofport}
-    nb["port_pair"]["pp2"] = {
-        "id": "pp2", "ingress": "sf2-in", "egress": "sf2-out", "pair_key": 6,
+        nb[schema.PORT_BINDING][pid] = {"port_id": pid, schema.CHASSIS: "ch1", "ofport": ofport}
+    nb[schema.PORT_PAIR]["pp2"] = {
+        "id": "pp2", "ingress": "sf2-in", "egress": "sf2-out", schema.PAIR_KEY: 6,
         "service_function_parameters": {"correlation": None, "weight": 3},
     }  # fmt: skip
-    group = nb["port_pair_group"]["ppg1"]
+    group = nb[schema.PORT_PAIR_GROUP]["ppg1"]
     group["port_pairs"] = ["pp1", "pp2"]
     group["port_pair_group_parameters"] = {"lb_fields": ["ip_src"]}
     state = compile_nb(nb, "ch1", TUNNEL)

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steerflow.agent.binding import PORT_BINDING_KIND, BindingLoop, PortBinder, PortBinding
+from steerflow.agent.binding import BindingLoop, PortBinder, PortBinding
 from steerflow.api.context import Context
 from steerflow.api.core_network import NetworkResource
 from steerflow.api.core_port import PortResource
+from steerflow.model import schema
 from steerflow.nbdb.api import Put
 from steerflow.nbdb.memory import MemoryStore
 from steerflow.southbound.ovsdb import LocalPort, PortsChanged
@@ -35,11 +36,11 @@ class Nb:
         return port_id
 
     def binding(self, port_id: str) -> PortBinding | None:
-        rec = self.store.get(PORT_BINDING_KIND, port_id)
+        rec = self.store.get(schema.PORT_BINDING, port_id)
         return None if rec is None else PortBinding.from_dict(rec.value)
 
     def status(self, port_id: str) -> str:
-        rec = self.store.get("port", port_id)
+        rec = self.store.get(schema.PORT, port_id)
         assert rec is not None
         return str(rec.value["status"])
 
@@ -286,7 +287,7 @@ def test_the_loop_binds_a_port_that_appears_in_the_nb_after_its_interface(
 ) -> None:
     loop, feed = loop_on
     p1 = nb.port()
-    stored = nb.store.get("port", p1)
+    stored = nb.store.get(schema.PORT, p1)
     assert stored is not None
     nb.ports.delete(ADMIN, p1)
     hv1 = Hypervisor("hv1")
@@ -294,7 +295,7 @@ def test_the_loop_binds_a_port_that_appears_in_the_nb_after_its_interface(
     feed.push(hv1.ports())
     eventually(lambda: loop.last_plan is not None and [p.iface_id for p in loop.last_plan.unknown] == [p1])
     assert nb.binding(p1) is None
-    nb.store.commit([Put("port", p1, stored.value)])  # the NB watch, not the feed, must notice
+    nb.store.commit([Put(schema.PORT, p1, stored.value)])  # the NB watch, not the feed, must notice
     eventually(lambda: nb.binding(p1) is not None)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from steerflow.agent.binding import (
-    PORT_BINDING_KIND,
     Action,
     BindingPlan,
     LocalClaim,
@@ -11,6 +10,7 @@ from steerflow.agent.binding import (
     binding_ops,
     compute_bindings,
 )
+from steerflow.model import schema
 from steerflow.nbdb.api import Delete, JsonDict, Put
 from steerflow.southbound.ovsdb import LocalPort
 
@@ -61,8 +61,8 @@ def test_a_bind_writes_the_binding_and_marks_the_port_active() -> None:
     ops = binding_ops(plan_for("hv1", [iface()], list(ports.values())), ports)
     binding = PortBinding(P1, "hv1", 5, "tap1", MAC1, claimed_at=10)
     assert ops == [
-        Put(PORT_BINDING_KIND, P1, binding.to_dict()),
-        Put("port", P1, {**ports[P1], "status": "ACTIVE"}),
+        Put(schema.PORT_BINDING, P1, binding.to_dict()),
+        Put(schema.PORT, P1, {**ports[P1], "status": "ACTIVE"}),
     ]
 
 
@@ -87,8 +87,8 @@ def test_our_binding_goes_when_the_interface_loses_its_ofport_and_the_port_goes_
     plan = plan_for("hv1", [iface(ofport=None)], list(ports.values()), [bound("hv1")])
     assert only_change(plan) == (Action.UNBIND, None)
     assert binding_ops(plan, ports) == [
-        Delete(PORT_BINDING_KIND, P1),
-        Put("port", P1, {**ports[P1], "status": "DOWN"}),
+        Delete(schema.PORT_BINDING, P1),
+        Put(schema.PORT, P1, {**ports[P1], "status": "DOWN"}),
     ]
 
 
@@ -102,7 +102,7 @@ def test_our_binding_goes_when_the_nb_port_is_deleted_and_the_port_is_not_resurr
     plan = plan_for("hv1", [iface()], [], [bound("hv1")])
     assert only_change(plan) == (Action.UNBIND, None)
     assert plan.unknown == (iface().port,)
-    assert binding_ops(plan, {}) == [Delete(PORT_BINDING_KIND, P1)]
+    assert binding_ops(plan, {}) == [Delete(schema.PORT_BINDING, P1)]
 
 
 def test_an_iface_id_naming_no_nb_port_is_reported_not_bound() -> None:

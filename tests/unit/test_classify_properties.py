@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from steerflow.compiler.classify import MAX_PORT_MASKS, ClassifierError, match_volume, port_range_masks
 from steerflow.model.sfc import Ethertype, FlowClassifier, PortId
-from tests.unit.test_classify import ADDRS, ICMP, OUT, TCP, UDP, V4, V6, Pkt, fc, switch_for
+from tests.builders.classify import ADDRS, ICMP, OUT, TCP, UDP, V4, V6, Pkt, fc, switch_for
 
 # --- port_range_masks against brute force ---------------------------------------------------------
 

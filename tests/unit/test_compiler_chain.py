@@ -8,62 +8,9 @@ from steerflow.compiler.compile import compile_nb
 from steerflow.compiler.encap.nsh import md2_tlvs, project_digest
 from steerflow.compiler.tables import SFC_METADATA
 from steerflow.flows.types import Ct
+from steerflow.model import schema
 from steerflow.ofsim import Packet, Switch, Trace
-
-TUNNEL = 100
-NET = "net-a"
-CLIENT, SERVER = "02:00:00:00:00:01", "02:00:00:00:00:02"
-
-
-def _port(pid: str, key: int, mac: str, ip: str) -> dict[str, Any]:
-    return {"id": pid, "network_id": NET, "tunnel_key": key, "mac_address": mac,
-            "fixed_ips": [{"subnet_id": "s", "ip_address": ip}], "port_security_enabled": True}  # fmt: skip
-
-
-def _nb(correlation: str | None, sf_chassis: str = "ch2") -> dict[str, dict[str, dict[str, Any]]]:
-    """client (ch1) -> one function (in/out ports on `sf_chassis`) -> server (ch2), UDP only."""
-    ports = [
-        _port("client", 1, CLIENT, "203.0.113.1"),
-        _port("server", 2, SERVER, "203.0.113.2"),
-        _port("sf-in", 3, "02:00:00:00:00:03", "203.0.113.3"),
-        _port("sf-out", 4, "02:00:00:00:00:04", "203.0.113.4"),
-    ]
-    where = {"client": ("ch1", 1), "server": ("ch2", 2), "sf-in": (sf_chassis, 3), "sf-out": (sf_chassis, 4)}
-    return {
-        "network": {NET: {"id": NET, "provider:segmentation_id": 7}},
-        "port": {p["id"]: p for p in ports},
-        "port_binding": {
-            pid: {"port_id": pid, "chassis": ch, "ofport": of} for pid, (ch, of) in where.items()
-        },
-        "chassis": {
-            "ch1": {"name": "ch1", "underlay_ip": "198.51.100.11"},
-            "ch2": {"name": "ch2", "underlay_ip": "198.51.100.12"},
-        },
-        "port_pair": {
-            "pp1": {
-                "id": "pp1",
-                "ingress": "sf-in",
-                "egress": "sf-out",
-                "pair_key": 5,
-                "service_function_parameters": {"correlation": correlation, "weight": 1},
-            }
-        },
-        "port_pair_group": {"ppg1": {"id": "ppg1", "port_pairs": ["pp1"]}},
-        "flow_classifier": {
-            "fc1": {"id": "fc1", "ethertype": "IPv4", "protocol": "udp", "logical_source_port": "client"}
-        },
-        "port_chain": {
-            "pc1": {
-                "id": "pc1",
-                "chain_id": 1,
-                "port_pair_groups": ["ppg1"],
-                "flow_classifiers": ["fc1"],
-                "chain_parameters": {"correlation": "mpls"},
-                "hop_labels": {"ppg1": 100},
-                "exit_label": 101,
-            }
-        },
-    }
+from tests.builders.chain_docs import CLIENT, SERVER, TUNNEL, chain_nb, chain_port
 
 
 def _switch(nb: dict[str, Any], chassis: str) -> Switch:
@@ -86,7 +33,7 @@ def _one(trace: Trace) -> tuple[int, Packet]:
 
 
 def test_unaware_function_on_another_chassis_gets_a_plain_packet_and_the_chain_ends_at_the_server() -> None:
-    nb = _nb(correlation=None)
+    nb = chain_nb(correlation=None)
     port, tunnelled = _one(_switch(nb, "ch1").run(_udp()))
     assert port == TUNNEL and tunnelled["tunnel_id"] == (1 << 23) + 5
     assert (tunnelled["eth_type"], tunnelled["mpls_label"]) == (0x8847, 100)  # the header rides in Geneve
@@ -99,7 +46,7 @@ def test_unaware_function_on_another_chassis_gets_a_plain_packet_and_the_chain_e
 
 
 def test_mpls_aware_function_gets_the_label_and_returns_it() -> None:
-    nb = _nb(correlation="mpls", sf_chassis="ch1")
+    nb = chain_nb(correlation="mpls", sf_chassis="ch1")
     ch1 = _switch(nb, "ch1")
     port, to_sf = _one(ch1.run(_udp()))
     assert port == 3 and (to_sf["eth_type"], to_sf["mpls_label"]) == (0x8847, 100)
@@ -109,22 +56,22 @@ def test_mpls_aware_function_gets_the_label_and_returns_it() -> None:
 
 
 def test_unclassified_traffic_is_untouched() -> None:
-    nb = _nb(correlation=None)
+    nb = chain_nb(correlation=None)
     tcp = _udp(ip_proto=6, tcp_src=5000, tcp_dst=80).without("udp_src", "udp_dst")
     port, packet = _one(_switch(nb, "ch1").run(tcp))
     assert port == TUNNEL and packet["tunnel_id"] == 7 and packet["eth_type"] == 0x0800
 
 
 def test_a_foreign_packet_from_a_function_egress_is_dropped() -> None:
-    nb = _nb(correlation="mpls", sf_chassis="ch1")
+    nb = chain_nb(correlation="mpls", sf_chassis="ch1")
     stray = _udp(in_port=4, eth_type=0x8847, mpls_label=999, mpls_tc=0)
     assert _switch(nb, "ch1").run(stray).dropped
 
 
 def _nsh_nb(correlation: str | None, sf_chassis: str = "ch1") -> dict[str, Any]:
-    nb = _nb(correlation, sf_chassis)
-    nb["port_chain"]["pc1"]["chain_parameters"] = {"correlation": "nsh"}
-    nb["port_chain"]["pc1"]["project_id"] = "p1"
+    nb = chain_nb(correlation, sf_chassis)
+    nb[schema.PORT_CHAIN]["pc1"]["chain_parameters"] = {"correlation": "nsh"}
+    nb[schema.PORT_CHAIN]["pc1"]["project_id"] = "p1"
     return nb
 
 
@@ -163,14 +110,14 @@ def test_an_unaware_nsh_function_at_the_last_hop_is_not_tracked() -> None:
 
 
 def test_a_classifier_without_source_port_steers_only_its_projects_ports() -> None:
-    nb = _nb(correlation=None)
-    nb["flow_classifier"]["fc1"].pop("logical_source_port")
-    nb["port_chain"]["pc1"]["project_id"] = "p1"
-    for port in nb["port"].values():
+    nb = chain_nb(correlation=None)
+    nb[schema.FLOW_CLASSIFIER]["fc1"].pop("logical_source_port")
+    nb[schema.PORT_CHAIN]["pc1"]["project_id"] = "p1"
+    for port in nb[schema.PORT].values():
         port["project_id"] = "p1"
-    stranger = _port("stranger", 9, "02:00:00:00:00:09", "203.0.113.9")
-    nb["port"]["stranger"] = {**stranger, "project_id": "p2"}
-    nb["port_binding"]["stranger"] = {"port_id": "stranger", "chassis": "ch1", "ofport": 9}
+    stranger = chain_port("stranger", 9, "02:00:00:00:00:09", "203.0.113.9")
+    nb[schema.PORT]["stranger"] = {**stranger, "project_id": "p2"}
+    nb[schema.PORT_BINDING]["stranger"] = {"port_id": "stranger", schema.CHASSIS: "ch1", "ofport": 9}
     ch1 = _switch(nb, "ch1")
     _port_out, mine = _one(ch1.run(_udp()))
     assert mine["tunnel_id"] == (1 << 23) + 5  # the client's traffic enters the chain
@@ -181,7 +128,7 @@ def test_a_classifier_without_source_port_steers_only_its_projects_ports() -> No
 
 def _md2_nb(sf_chassis: str) -> dict[str, Any]:
     nb = _nsh_nb("nsh", sf_chassis)
-    nb["port_chain"]["pc1"]["chain_parameters"] = {"correlation": "nsh", "nsh_md_type": 2}
+    nb[schema.PORT_CHAIN]["pc1"]["chain_parameters"] = {"correlation": "nsh", "nsh_md_type": 2}
     return nb
 
 
@@ -206,30 +153,30 @@ def test_nsh_md2_header_crosses_a_tunnel_as_md1_and_is_pushed_as_md2_by_the_far_
 
 def test_md2_pushes_grow_with_origin_ports_not_with_hops() -> None:
     nb = _md2_nb("ch1")
-    nb["flow_classifier"]["fc1"].pop("logical_source_port")  # every port of the project may be an origin
-    for port in nb["port"].values():
+    nb[schema.FLOW_CLASSIFIER]["fc1"].pop("logical_source_port")  # every port of the project may be an origin
+    for port in nb[schema.PORT].values():
         port["project_id"] = "p1"
     flows = compile_nb(nb, "ch1", TUNNEL).flows.values()
     pushes = [f for f in flows if f.table == SFC_METADATA]
-    assert len(pushes) == len(nb["port"]) + 1  # one per origin port, and a fallback without origin TLV
+    assert len(pushes) == len(nb[schema.PORT]) + 1  # one per origin port, and a fallback without origin TLV
 
 
 def _two_hop_nb(md_type: int) -> dict[str, Any]:
     """client (ch1) -> unaware f1 (ch2) -> NSH-aware f2 (ch1, ports 5/6) -> server (ch2)."""
     nb = _nsh_nb(None, sf_chassis="ch2")
-    nb["port"] |= {
-        "f2-in": _port("f2-in", 5, "02:00:00:00:00:05", "203.0.113.5"),
-        "f2-out": _port("f2-out", 6, "02:00:00:00:00:06", "203.0.113.6"),
+    nb[schema.PORT] |= {
+        "f2-in": chain_port("f2-in", 5, "02:00:00:00:00:05", "203.0.113.5"),
+        "f2-out": chain_port("f2-out", 6, "02:00:00:00:00:06", "203.0.113.6"),
     }
-    nb["port_binding"] |= {
-        p: {"port_id": p, "chassis": "ch1", "ofport": of} for p, of in (("f2-in", 5), ("f2-out", 6))
+    nb[schema.PORT_BINDING] |= {
+        p: {"port_id": p, schema.CHASSIS: "ch1", "ofport": of} for p, of in (("f2-in", 5), ("f2-out", 6))
     }
     params = {"correlation": "nsh", "weight": 1}
-    nb["port_pair"]["pp2"] = {"id": "pp2", "ingress": "f2-in", "egress": "f2-out", "pair_key": 6,
+    nb[schema.PORT_PAIR]["pp2"] = {"id": "pp2", "ingress": "f2-in", "egress": "f2-out", schema.PAIR_KEY: 6,
                               "service_function_parameters": params}  # fmt: skip
-    nb["port_pair_group"]["ppg2"] = {"id": "ppg2", "port_pairs": ["pp2"]}
-    chain = nb["port_chain"]["pc1"]
-    chain |= {"port_pair_groups": ["ppg1", "ppg2"], "hop_labels": {"ppg1": 100, "ppg2": 102}}
+    nb[schema.PORT_PAIR_GROUP]["ppg2"] = {"id": "ppg2", "port_pairs": ["pp2"]}
+    chain = nb[schema.PORT_CHAIN]["pc1"]
+    chain |= {"port_pair_groups": ["ppg1", "ppg2"], schema.HOP_LABELS: {"ppg1": 100, "ppg2": 102}}
     chain["chain_parameters"] = {"correlation": "nsh", "nsh_md_type": md_type}
     return nb
 

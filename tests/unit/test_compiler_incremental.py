@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,168 +17,21 @@ from hypothesis import strategies as st
 from steerflow.compiler.compile import ChassisCompiler, compile_nb
 from steerflow.compiler.tables import CLASSIFY, SFC_DISPATCH
 from steerflow.flows import Flow, FlowKey
-
-Docs = dict[str, dict[str, dict[str, Any]]]
-CHASSIS = ("ch1", "ch2", "ch3")
-PORTS, PAIRS, GROUPS, CLASSIFIERS, CHAINS = 8, 5, 4, 4, 4
-TUNNEL = 100
-
-
-def _fixed() -> Docs:
-    return {
-        "network": {f"net{n}": {"id": f"net{n}", "provider:segmentation_id": n} for n in (1, 2)},
-        "chassis": {c: {"name": c, "underlay_ip": f"198.51.100.{11 + i}"} for i, c in enumerate(CHASSIS)},
-    }
-
-
-def _port(i: int, network: int) -> dict[str, Any]:
-    return {
-        "id": f"p{i}",
-        "network_id": f"net{network}",
-        "tunnel_key": i + 1,
-        "mac_address": f"02:00:00:00:00:{i + 1:02x}",
-        "fixed_ips": [{"subnet_id": "s", "ip_address": f"203.0.113.{i + 1}"}],
-        "port_security_enabled": True,
-        "project_id": "p1",
-    }
-
-
-@st.composite
-def _ports(draw: st.DrawFn, docs: Docs) -> None:
-    docs["port"], docs["port_binding"] = {}, {}
-    for i in range(PORTS):
-        if draw(st.integers(0, 9)) == 0:
-            continue  # absent
-        docs["port"][f"p{i}"] = _port(i, 1 if i < 6 else 2)
-        where = draw(st.sampled_from((None, *CHASSIS, *CHASSIS)))
-        if where is not None:
-            docs["port_binding"][f"p{i}"] = {"port_id": f"p{i}", "chassis": where, "ofport": i + 1}
-
-
-@st.composite
-def _functions(draw: st.DrawFn, docs: Docs) -> None:
-    docs["port_pair"] = {}
-    for i in range(PAIRS):
-        if draw(st.booleans()) and i > 0:
-            continue
-        ingress, egress = 2 + i % 4, 2 + (i + draw(st.integers(0, 1))) % 4
-        params = {
-            "correlation": draw(st.sampled_from((None, "mpls", "nsh", "vlan"))),  # vlan: tests/plugins
-            "weight": draw(st.integers(0, 3)),
-        }
-        docs["port_pair"][f"pp{i}"] = {
-            "id": f"pp{i}",
-            "ingress": f"p{ingress}",
-            "egress": f"p{egress}",
-            "pair_key": i + 1,
-            "service_function_parameters": params,
-        }
-    docs["port_pair_group"] = {}
-    for g in range(GROUPS):
-        pairs = draw(
-            st.lists(st.sampled_from([f"pp{i}" for i in range(PAIRS)]), min_size=1, max_size=3, unique=True)
-        )
-        lb = draw(st.sampled_from(([], ["ip_src"], ["ip_dst", "udp_dst"])))
-        docs["port_pair_group"][f"g{g}"] = {
-            "id": f"g{g}",
-            "port_pairs": pairs,
-            "port_pair_group_parameters": {"lb_fields": lb},
-        }
-
-
-@st.composite
-def _chains(draw: st.DrawFn, docs: Docs) -> None:
-    docs["flow_classifier"] = {}
-    for f in range(CLASSIFIERS):
-        source = draw(st.sampled_from((None, "p0", "p1", "p6")))
-        docs["flow_classifier"][f"fc{f}"] = {
-            "id": f"fc{f}",
-            "ethertype": "IPv4",
-            "protocol": draw(st.sampled_from(("udp", "tcp"))),
-            "logical_source_port": source,
-            "logical_destination_port": draw(st.sampled_from((None, "p1"))),
-            "destination_port_range_min": 100 + f,
-            "destination_port_range_max": 100 + f + draw(st.integers(0, 5)),
-        }
-    docs["port_chain"] = {}
-    for c in range(CHAINS):
-        if draw(st.booleans()):
-            continue
-        docs["port_chain"][f"c{c}"] = _chain_doc(draw, c)
-
-
-HEADERS = (
-    {"correlation": "mpls"},
-    {"correlation": "nsh"},
-    {"correlation": "nsh", "nsh_md_type": 2},
-    {"correlation": "vlan"},  # a third party's driver (tests/plugins/steerflow_vlan_encap)
+from steerflow.model import schema
+from tests.builders.random_docs import (
+    CHASSIS,
+    TUNNEL,
+    Docs,
+    changed_between,
+    fixed_docs,
+    histories,
+    models,
+    numbered_port,
 )
-
-
-def _chain_doc(draw: st.DrawFn, c: int) -> dict[str, Any]:
-    groups = draw(
-        st.lists(st.sampled_from([f"g{g}" for g in range(GROUPS)]), min_size=1, max_size=3, unique=True)
-    )
-    base = 1000 * (c + 1)
-    return {
-        "id": f"c{c}",
-        "chain_id": c + 1,
-        "port_pair_groups": groups,
-        "flow_classifiers": draw(
-            st.lists(st.sampled_from([f"fc{f}" for f in range(CLASSIFIERS)]), unique=True)
-        ),
-        "chain_parameters": {
-            **draw(st.sampled_from(HEADERS)),
-            "symmetric": draw(st.booleans()),
-        },
-        "project_id": "p1",
-        "hop_labels": {g: base + 10 * int(g[1:]) for g in groups},
-        "exit_label": base + 99,
-        "reverse_hop_labels": {g: base + 500 + 10 * int(g[1:]) for g in groups},
-        "reverse_exit_label": base + 599,
-    }
-
-
-@st.composite
-def models(draw: st.DrawFn) -> Docs:
-    docs = _fixed()
-    draw(_ports(docs))
-    draw(_functions(docs))
-    draw(_chains(docs))
-    return docs
-
-
-def _changed(before: Docs, after: Docs) -> set[tuple[str, str]]:
-    kinds = set(before) | set(after)
-    return {
-        (kind, id)
-        for kind in kinds
-        for id in set(before.get(kind, {})) | set(after.get(kind, {}))
-        if before.get(kind, {}).get(id) != after.get(kind, {}).get(id)
-    }
 
 
 def _differences(a: dict[FlowKey, Flow], b: dict[FlowKey, Flow]) -> set[FlowKey]:
     return {key for key in set(a) | set(b) if a.get(key) != b.get(key)}
-
-
-@st.composite
-def histories(draw: st.DrawFn) -> list[Docs]:
-    """A model, then a few changes of one document each (to what another random model has there)."""
-    steps = [draw(models())]
-    for _ in range(draw(st.integers(1, 8))):
-        other = draw(models())
-        kind = draw(st.sampled_from(sorted(set(other) - {"network", "chassis"})))
-        ids = sorted(set(steps[-1].get(kind, {})) | set(other.get(kind, {})))
-        if not ids:
-            continue
-        id = draw(st.sampled_from(ids))
-        after = {k: dict(v) for k, v in steps[-1].items()}
-        after.setdefault(kind, {}).pop(id, None)
-        if id in other.get(kind, {}):
-            after[kind][id] = other[kind][id]
-        steps.append(after)
-    return steps
 
 
 @settings(max_examples=150, deadline=None)
@@ -189,7 +41,7 @@ def test_incremental_compilation_equals_compiling_from_scratch(steps: list[Docs]
     compiler.compile(steps[0])
     for before, after in itertools.pairwise(steps):
         held = dict(compiler.state.flows)
-        delta = compiler.compile(after, _changed(before, after))
+        delta = compiler.compile(after, changed_between(before, after))
         scratch = compile_nb(after, chassis, TUNNEL)
         assert dict(compiler.state.flows) == dict(scratch.flows)
         assert dict(compiler.state.groups) == dict(scratch.groups)
@@ -206,23 +58,27 @@ def test_nothing_changed_compiles_nothing(docs: Docs) -> None:
 
 
 def _one_chain(source: str | None) -> Docs:
-    docs = _fixed()
-    docs["port"] = {f"p{i}": _port(i, 1) for i in range(4)}
-    docs["port_binding"] = {f"p{i}": {"port_id": f"p{i}", "chassis": "ch2", "ofport": i + 1} for i in (2, 3)}
+    docs = fixed_docs()
+    docs[schema.PORT] = {f"p{i}": numbered_port(i, 1) for i in range(4)}
+    docs[schema.PORT_BINDING] = {
+        f"p{i}": {"port_id": f"p{i}", schema.CHASSIS: "ch2", "ofport": i + 1} for i in (2, 3)
+    }
     params = {"correlation": None, "weight": 1}
     pair = {
         "id": "pp0",
         "ingress": "p2",
         "egress": "p3",
-        "pair_key": 1,
+        schema.PAIR_KEY: 1,
         "service_function_parameters": params,
     }
-    docs["port_pair"] = {"pp0": pair}
-    docs["port_pair_group"] = {"g0": {"id": "g0", "port_pairs": ["pp0"]}}
+    docs[schema.PORT_PAIR] = {"pp0": pair}
+    docs[schema.PORT_PAIR_GROUP] = {"g0": {"id": "g0", "port_pairs": ["pp0"]}}
     fc = {"id": "fc0", "ethertype": "IPv4", "protocol": "udp", "logical_source_port": source}
-    docs["flow_classifier"] = {"fc0": fc}
+    docs[schema.FLOW_CLASSIFIER] = {"fc0": fc}
     chain = {"id": "c0", "chain_id": 1, "port_pair_groups": ["g0"], "flow_classifiers": ["fc0"]}
-    docs["port_chain"] = {"c0": {**chain, "project_id": "p1", "hop_labels": {"g0": 100}, "exit_label": 101}}
+    docs[schema.PORT_CHAIN] = {
+        "c0": {**chain, "project_id": "p1", schema.HOP_LABELS: {"g0": 100}, schema.EXIT_LABEL: 101}
+    }
     return docs
 
 
@@ -235,8 +91,8 @@ def _assert_binding_p0_on_ch1_is_classified_incrementally(before: Docs) -> None:
     compiler.compile(before)
     assert not _classify_flows(compiler.state.flows)  # no port of the network lives on ch1 yet
     after = {k: dict(v) for k, v in before.items()}
-    after["port_binding"]["p0"] = {"port_id": "p0", "chassis": "ch1", "ofport": 1}
-    delta = compiler.compile(after, {("port_binding", "p0")})
+    after[schema.PORT_BINDING]["p0"] = {"port_id": "p0", schema.CHASSIS: "ch1", "ofport": 1}
+    delta = compiler.compile(after, {(schema.PORT_BINDING, "p0")})
     classified = _classify_flows(compiler.state.flows)
     assert classified and classified <= delta.flows
     assert dict(compiler.state.flows) == dict(compile_nb(after, "ch1", TUNNEL).flows)
@@ -248,9 +104,9 @@ def test_a_port_bound_here_is_classified_by_a_chain_without_source_port() -> Non
 
 def test_a_port_bound_here_is_classified_by_the_reverse_of_a_symmetric_chain_without_destination() -> None:
     before = _one_chain(source="p1")  # the reverse direction classifies from every local port
-    before["port_chain"]["c0"] |= {
+    before[schema.PORT_CHAIN]["c0"] |= {
         "chain_parameters": {"correlation": "mpls", "symmetric": True},
-        "reverse_hop_labels": {"g0": 200},
-        "reverse_exit_label": 201,
+        schema.REVERSE_HOP_LABELS: {"g0": 200},
+        schema.REVERSE_EXIT_LABEL: 201,
     }
     _assert_binding_p0_on_ch1_is_classified_incrementally(before)

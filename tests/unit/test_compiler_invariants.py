@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from steerflow.compiler.compile import DesiredState, compile_chassis
 from steerflow.compiler.view import build_view
 from steerflow.flows import Flow, FlowKey
+from steerflow.model import schema
 from steerflow.reconcile.diff import diff, diff_flows
 
 CHASSIS = ("ch1", "ch2", "ch3")
@@ -16,7 +17,7 @@ CHASSIS = ("ch1", "ch2", "ch3")
 @st.composite
 def topologies(draw: st.DrawFn) -> dict[str, dict[str, dict[str, Any]]]:
     n_networks = draw(st.integers(1, 3))
-    networks = {f"net{i}": {"id": f"net{i}", "provider:segmentation_id": i + 1} for i in range(n_networks)}
+    networks = {f"net{i}": {"id": f"net{i}", schema.SEGMENTATION_ID: i + 1} for i in range(n_networks)}
     ports: dict[str, dict[str, Any]] = {}
     bindings: dict[str, dict[str, Any]] = {}
     for i in range(draw(st.integers(0, 8))):
@@ -24,16 +25,21 @@ def topologies(draw: st.DrawFn) -> dict[str, dict[str, dict[str, Any]]]:
         ports[pid] = {
             "id": pid,
             "network_id": f"net{draw(st.integers(0, n_networks - 1))}",
-            "tunnel_key": i + 1,
+            schema.TUNNEL_KEY: i + 1,
             "mac_address": f"02:00:00:00:00:{i + 1:02x}",
             "fixed_ips": [{"subnet_id": "s", "ip_address": f"203.0.113.{i + 1}"}],
             "port_security_enabled": draw(st.booleans()),
         }
         where = draw(st.sampled_from((None, *CHASSIS)))
         if where is not None:
-            bindings[pid] = {"port_id": pid, "chassis": where, "ofport": i + 1}
+            bindings[pid] = {"port_id": pid, schema.CHASSIS: where, "ofport": i + 1}
     chassis = {c: {"name": c, "underlay_ip": f"198.51.100.{11 + n}"} for n, c in enumerate(CHASSIS)}
-    return {"network": networks, "port": ports, "port_binding": bindings, "chassis": chassis}
+    return {
+        schema.NETWORK: networks,
+        schema.PORT: ports,
+        schema.PORT_BINDING: bindings,
+        schema.CHASSIS: chassis,
+    }
 
 
 def _compile(nb: dict[str, Any]) -> DesiredState:

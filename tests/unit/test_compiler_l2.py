@@ -7,56 +7,19 @@ from steerflow.compiler.l2 import FLOOD_GROUP_BASE, LOCAL_FLOOD_GROUP_BASE
 from steerflow.compiler.tables import EGRESS, INGRESS_PORT, PORT_SECURITY
 from steerflow.compiler.view import build_view
 from steerflow.flows import Flow, Match, Output, SetField
+from steerflow.model import schema
 from steerflow.reconcile.diff import diff_flows
-
-TUNNEL = 100
-NET_A, NET_B = "aaaaaaaa-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000-0000-000000000002"
-
-
-def _port(pid: str, net: str, key: int, mac: str, ip: str, security: bool = True) -> dict[str, Any]:
-    return {
-        "id": pid,
-        "network_id": net,
-        "tunnel_key": key,
-        "mac_address": mac,
-        "fixed_ips": [{"subnet_id": "s", "ip_address": ip}],
-        "port_security_enabled": security,
-    }
-
-
-def _nb() -> dict[str, dict[str, dict[str, Any]]]:
-    ports = [
-        _port("p1", NET_A, 1, "02:00:00:00:00:01", "203.0.113.1"),
-        _port("p2", NET_A, 2, "02:00:00:00:00:02", "203.0.113.2"),
-        _port("p3", NET_B, 1, "02:00:00:00:00:03", "2001:db8::3", security=False),
-        _port("p4", NET_A, 3, "02:00:00:00:00:04", "203.0.113.4"),  # not bound anywhere
-    ]
-    return {
-        "network": {
-            NET_A: {"id": NET_A, "provider:segmentation_id": 10},
-            NET_B: {"id": NET_B, "provider:segmentation_id": 20},
-        },
-        "port": {p["id"]: p for p in ports},
-        "port_binding": {
-            "p1": {"port_id": "p1", "chassis": "ch1", "ofport": 5},
-            "p2": {"port_id": "p2", "chassis": "ch2", "ofport": 7},
-            "p3": {"port_id": "p3", "chassis": "ch1", "ofport": 6},
-        },
-        "chassis": {
-            "ch1": {"name": "ch1", "underlay_ip": "198.51.100.11"},
-            "ch2": {"name": "ch2", "underlay_ip": "198.51.100.12"},
-        },
-    }
+from tests.builders.l2_docs import TUNNEL, l2_nb
 
 
 def _flows_of(table: int, nb: dict[str, Any] | None = None, chassis: str = "ch1") -> list[Flow]:
-    state = compile_chassis(build_view(nb or _nb(), chassis, TUNNEL))
+    state = compile_chassis(build_view(nb or l2_nb(), chassis, TUNNEL))
     return [f for f in state.flows.values() if f.table == table]
 
 
 def test_recompiling_the_same_input_is_identical() -> None:
-    first = compile_chassis(build_view(_nb(), "ch1", TUNNEL))
-    second = compile_chassis(build_view(_nb(), "ch1", TUNNEL))
+    first = compile_chassis(build_view(l2_nb(), "ch1", TUNNEL))
+    second = compile_chassis(build_view(l2_nb(), "ch1", TUNNEL))
     assert first == second
     assert len(diff_flows(first.flows, second.flows)) == 0
 
@@ -104,7 +67,7 @@ def test_port_security_only_where_enabled() -> None:
 
 
 def test_flood_groups_reach_local_ports_and_remote_chassis() -> None:
-    state = compile_chassis(build_view(_nb(), "ch1", TUNNEL))
+    state = compile_chassis(build_view(l2_nb(), "ch1", TUNNEL))
     flood = state.groups[FLOOD_GROUP_BASE + 10]
     local_only = state.groups[LOCAL_FLOOD_GROUP_BASE + 10]
     assert [b.actions[-1] for b in flood.buckets] == [Output(5), Output(TUNNEL)]
@@ -112,9 +75,9 @@ def test_flood_groups_reach_local_ports_and_remote_chassis() -> None:
 
 
 def test_moving_a_port_changes_only_its_flows() -> None:
-    before = compile_chassis(build_view(_nb(), "ch1", TUNNEL))
-    moved = _nb()
-    moved["port_binding"]["p2"] = {"port_id": "p2", "chassis": "ch1", "ofport": 9}
+    before = compile_chassis(build_view(l2_nb(), "ch1", TUNNEL))
+    moved = l2_nb()
+    moved[schema.PORT_BINDING]["p2"] = {"port_id": "p2", schema.CHASSIS: "ch1", "ofport": 9}
     after = compile_chassis(build_view(moved, "ch1", TUNNEL))
     changes = diff_flows(after.flows, before.flows)
     assert [str(f) for f in changes.modifies] == [

@@ -5,15 +5,16 @@ import pytest
 from steerflow.compiler.compile import compile_chassis
 from steerflow.compiler.tables import L2_LOOKUP, ND_REPLY
 from steerflow.compiler.view import build_view
+from steerflow.model import schema
 from steerflow.ofsim import Packet, Switch
-from tests.unit.test_compiler_l2 import TUNNEL, _nb
+from tests.builders.l2_docs import NET_B, TUNNEL, l2_nb, l2_port
 
 MAC1, MAC2, MAC3 = "02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"
 IP1, IP2 = "203.0.113.1", "203.0.113.2"
 
 
 def _switch(chassis: str) -> Switch:
-    state = compile_chassis(build_view(_nb(), chassis, TUNNEL))
+    state = compile_chassis(build_view(l2_nb(), chassis, TUNNEL))
     return Switch(state.flows.values(), state.groups.values(), reject_overlaps=True)
 
 
@@ -56,7 +57,9 @@ def test_arp_request_is_answered_locally() -> None:
     assert (reply["eth_dst"], reply["arp_tpa"], reply["arp_tha"]) == (MAC1, IP1, MAC1)
 
 
-@pytest.mark.parametrize(("chassis", "in_port", "expected"), [("ch1", 5, [TUNNEL]), ("ch2", TUNNEL, [7])])
+@pytest.mark.parametrize(
+    (schema.CHASSIS, "in_port", "expected"), [("ch1", 5, [TUNNEL]), ("ch2", TUNNEL, [7])]
+)
 def test_broadcast_floods_the_network_but_never_back_into_a_tunnel(
     chassis: str, in_port: int, expected: list[int]
 ) -> None:
@@ -69,10 +72,9 @@ def test_broadcast_floods_the_network_but_never_back_into_a_tunnel(
 
 
 def test_neighbour_solicitation_is_answered_with_an_advertisement() -> None:
-    from tests.unit.test_compiler_l2 import NET_B, _port
 
-    nb = _nb()
-    nb["port"]["p5"] = _port("p5", NET_B, 5, "02:00:00:00:00:05", "2001:db8::5")
+    nb = l2_nb()
+    nb[schema.PORT]["p5"] = l2_port("p5", NET_B, 5, "02:00:00:00:00:05", "2001:db8::5")
     state = compile_chassis(build_view(nb, "ch1", TUNNEL))
     switch = Switch(state.flows.values(), state.groups.values(), reject_overlaps=True)
     solicit = Packet.of(

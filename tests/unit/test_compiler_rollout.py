@@ -21,8 +21,8 @@ from steerflow.compiler.compile import ChassisCompiler, compile_nb
 from steerflow.compiler.rollout import RolloutTimes
 from steerflow.compiler.tables import CLASSIFY, INGRESS_PORT, SFC_DISPATCH
 from steerflow.flows import Flow, FlowKey
-from steerflow.nbdb.api import STATUS_KIND
-from tests.unit.test_compiler_incremental import CHASSIS, TUNNEL, _changed, _fixed, _port, histories
+from steerflow.model import schema
+from tests.builders.random_docs import CHASSIS, TUNNEL, changed_between, fixed_docs, histories, numbered_port
 
 Docs = dict[str, dict[str, dict[str, Any]]]
 TIMES = RolloutTimes(ready_timeout=5.0, grace=2.0)
@@ -30,39 +30,40 @@ TIMES = RolloutTimes(ready_timeout=5.0, grace=2.0)
 
 def _pair(i: int, ingress: int, egress: int) -> dict[str, Any]:
     params = {"correlation": None, "weight": 1}
-    return {"id": f"pp{i}", "ingress": f"p{ingress}", "egress": f"p{egress}", "pair_key": i + 1,
+    return {"id": f"pp{i}", "ingress": f"p{ingress}", "egress": f"p{egress}", schema.PAIR_KEY: i + 1,
             "service_function_parameters": params}  # fmt: skip
 
 
 def _world() -> Docs:
     """Client p0 on ch1, server p1 on ch3; function pp0 (p2, p3) on ch2, pp1 (p4, p5) on ch3."""
-    docs = _fixed()
-    docs["port"] = {f"p{i}": _port(i, 1) for i in range(6)}
+    docs = fixed_docs()
+    docs[schema.PORT] = {f"p{i}": numbered_port(i, 1) for i in range(6)}
     where = {0: "ch1", 1: "ch3", 2: "ch2", 3: "ch2", 4: "ch3", 5: "ch3"}
-    docs["port_binding"] = {
-        f"p{i}": {"port_id": f"p{i}", "chassis": c, "ofport": i + 1} for i, c in where.items()
+    docs[schema.PORT_BINDING] = {
+        f"p{i}": {"port_id": f"p{i}", schema.CHASSIS: c, "ofport": i + 1} for i, c in where.items()
     }
-    docs["port_pair"] = {"pp0": _pair(0, 2, 3), "pp1": _pair(1, 4, 5)}
-    docs["port_pair_group"] = {
+    docs[schema.PORT_PAIR] = {"pp0": _pair(0, 2, 3), "pp1": _pair(1, 4, 5)}
+    docs[schema.PORT_PAIR_GROUP] = {
         "g0": {"id": "g0", "port_pairs": ["pp0"]},
         "g1": {"id": "g1", "port_pairs": ["pp1"]},
     }
     fc = {"id": "fc0", "ethertype": "IPv4", "protocol": "udp", "logical_source_port": "p0"}
-    docs["flow_classifier"] = {"fc0": fc}
+    docs[schema.FLOW_CLASSIFIER] = {"fc0": fc}
     return docs
 
 
 def _with_chain(docs: Docs, groups: list[str], classifiers: tuple[str, ...] = ("fc0",)) -> Docs:
     after = {kind: dict(values) for kind, values in docs.items()}
     chain = {"id": "c0", "chain_id": 1, "port_pair_groups": groups, "flow_classifiers": list(classifiers),
-             "project_id": "p1", "hop_labels": {"g0": 100, "g1": 110}, "exit_label": 199}  # fmt: skip
-    after["port_chain"] = {"c0": chain}
+             "project_id": "p1", schema.HOP_LABELS: {"g0": 100, "g1": 110},
+             schema.EXIT_LABEL: 199}  # fmt: skip
+    after[schema.PORT_CHAIN] = {"c0": chain}
     return after
 
 
 def _reported(docs: Docs, installed: Mapping[str, int]) -> Docs:
     after = {kind: dict(values) for kind, values in docs.items()}
-    after[STATUS_KIND] = {
+    after[schema.CHASSIS_STATUS] = {
         c: {"id": c, "applied_revision": r, "installed_revision": r} for c, r in installed.items()
     }
     return after
@@ -92,7 +93,7 @@ def test_a_new_chain_enters_only_once_the_function_chassis_installed_it() -> Non
     before = _world()
     after = _with_chain(before, ["g0"])
     sender = _compiler("ch1", before)
-    sender.compile(after, _changed(before, after), revision=10, now=1.0)
+    sender.compile(after, changed_between(before, after), revision=10, now=1.0)
     assert not _entries(sender.state.flows), "classified before ch2 can deliver"
     assert sender.waiting and sender.in_force_revision(10) == 9
     sender.compile(_reported(after, {"ch2": 9, "ch3": 10}), set(), revision=10, now=1.1)
@@ -107,7 +108,7 @@ def test_the_function_chassis_installs_its_delivery_at_once() -> None:
     before = _world()
     after = _with_chain(before, ["g0"])
     host = _compiler("ch2", before)
-    host.compile(after, _changed(before, after), revision=10, now=1.0)
+    host.compile(after, changed_between(before, after), revision=10, now=1.0)
     assert _deliveries(host.state.flows) == {1}
     assert not host.waiting and host.in_force_revision(10) == 10
 
@@ -117,7 +118,7 @@ def test_an_inserted_hop_waits_and_the_chain_keeps_its_old_path_meanwhile() -> N
     two = _with_chain(_world(), ["g0", "g1"])
     g0_host = _compiler("ch2", one)
     old = dict(g0_host.state.flows)
-    g0_host.compile(two, _changed(one, two), revision=20, now=1.0)
+    g0_host.compile(two, changed_between(one, two), revision=20, now=1.0)
     held = dict(g0_host.state.flows)
     assert {k: f for k, f in held.items() if k in old} == old, (
         "the path in force changed before ch3 was ready"
@@ -132,7 +133,7 @@ def test_a_removed_hop_goes_at_once_but_its_delivery_lingers_for_the_grace() -> 
     one = _with_chain(_world(), ["g1"])
     g0_host = _compiler("ch2", two)
     assert _deliveries(g0_host.state.flows) == {1}
-    g0_host.compile(one, _changed(two, one), revision=30, now=10.0)
+    g0_host.compile(one, changed_between(two, one), revision=30, now=10.0)
     assert not g0_host.waiting and g0_host.in_force_revision(30) == 30
     assert _deliveries(g0_host.state.flows) == {1}, "packets still heading to pp0 would be dropped"
     assert g0_host.next_deadline() == 10.0 + TIMES.grace
@@ -144,10 +145,14 @@ def test_a_removed_hop_goes_at_once_but_its_delivery_lingers_for_the_grace() -> 
 
 def test_a_new_classifier_places_nothing_new_so_it_applies_at_once() -> None:
     before = _with_chain(_world(), ["g0"])
-    before["flow_classifier"]["fc1"] = {**before["flow_classifier"]["fc0"], "id": "fc1", "protocol": "tcp"}
+    before[schema.FLOW_CLASSIFIER]["fc1"] = {
+        **before[schema.FLOW_CLASSIFIER]["fc0"],
+        "id": "fc1",
+        "protocol": "tcp",
+    }
     after = _with_chain(before, ["g0"], ("fc0", "fc1"))
     sender = _compiler("ch1", before)
-    sender.compile(after, _changed(before, after), revision=40, now=1.0)
+    sender.compile(after, changed_between(before, after), revision=40, now=1.0)
     assert not sender.waiting
     assert dict(sender.state.flows) == dict(compile_nb(after, "ch1", TUNNEL).flows)
 
@@ -158,7 +163,7 @@ def test_a_chassis_that_never_reports_holds_a_chain_back_only_until_the_timeout(
     before = _world()
     after = _with_chain(before, ["g0"])
     sender = _compiler("ch1", before)
-    sender.compile(after, _changed(before, after), revision=10, now=1.0)
+    sender.compile(after, changed_between(before, after), revision=10, now=1.0)
     assert sender.next_deadline() == 1.0 + TIMES.ready_timeout
     with caplog.at_level(logging.WARNING):
         sender.compile(after, set(), revision=10, now=1.0 + TIMES.ready_timeout)
@@ -170,9 +175,9 @@ def test_a_change_undone_before_it_went_into_force_leaves_nothing_waiting() -> N
     one = _with_chain(_world(), ["g0"])
     two = _with_chain(_world(), ["g0", "g1"])
     sender = _compiler("ch1", one)
-    sender.compile(two, _changed(one, two), revision=50, now=1.0)
+    sender.compile(two, changed_between(one, two), revision=50, now=1.0)
     assert sender.waiting
-    sender.compile(one, _changed(two, one), revision=51, now=1.1)
+    sender.compile(one, changed_between(two, one), revision=51, now=1.1)
     assert not sender.waiting and sender.in_force_revision(51) == 51
     assert dict(sender.state.flows) == dict(compile_nb(one, "ch1", TUNNEL).flows)
 
@@ -190,7 +195,8 @@ def test_once_every_chassis_reported_and_the_grace_passed_the_state_is_the_nb_co
     for revision, (before, after) in enumerate(itertools.pairwise(steps), start=2):
         now += data.draw(st.sampled_from((0.0, 0.5, 3.0)))
         reports = {c: data.draw(st.sampled_from((revision - 1, revision))) for c in CHASSIS}
-        compiler.compile(_reported(after, reports), _changed(before, after), revision=revision, now=now)
+        changed = changed_between(before, after)
+        compiler.compile(_reported(after, reports), changed, revision=revision, now=now)
         assert compiler.in_force_revision(revision) <= revision
         if compiler.waiting:
             assert compiler.in_force_revision(revision) < revision

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from steerflow.compiler.compile import compile_nb
+from steerflow.model import schema
 from steerflow.ofsim import Packet, Switch, Trace
 
 TUNNEL = 100
@@ -18,7 +19,7 @@ def _port(pid: str, key: int) -> dict[str, Any]:
     return {
         "id": pid,
         "network_id": NET,
-        "tunnel_key": key,
+        schema.TUNNEL_KEY: key,
         "mac_address": f"02:00:00:00:00:{key:02x}",
         "fixed_ips": [{"subnet_id": "s", "ip_address": f"203.0.113.{key}"}],
         "port_security_enabled": True,
@@ -31,7 +32,7 @@ def _pair(pid: str, name: str, key: int) -> dict[str, Any]:
         "id": pid,
         "ingress": f"{name}-in",
         "egress": f"{name}-out",
-        "pair_key": key,
+        schema.PAIR_KEY: key,
         "service_function_parameters": params,
     }
 
@@ -46,8 +47,8 @@ def _chain(
         "flow_classifiers": [fc],
         "chain_parameters": {"correlation": encap},
         "project_id": "p1",
-        "hop_labels": dict(zip(groups, labels, strict=True)),
-        "exit_label": labels[-1] + 1,
+        schema.HOP_LABELS: dict(zip(groups, labels, strict=True)),
+        schema.EXIT_LABEL: labels[-1] + 1,
     }
 
 
@@ -66,23 +67,25 @@ def _nb(encap: str, sf_chassis: str) -> dict[str, Any]:
         for n, port in (("a", 7), ("b", 8))
     }
     return {
-        "network": {NET: {"id": NET, "provider:segmentation_id": 70}},
-        "port": {p: _port(p, key) for p, key in PORTS.items()},
-        "port_binding": {p: {"port_id": p, "chassis": where[p], "ofport": key} for p, key in PORTS.items()},
-        "chassis": {
+        schema.NETWORK: {NET: {"id": NET, schema.SEGMENTATION_ID: 70}},
+        schema.PORT: {p: _port(p, key) for p, key in PORTS.items()},
+        schema.PORT_BINDING: {
+            p: {"port_id": p, schema.CHASSIS: where[p], "ofport": key} for p, key in PORTS.items()
+        },
+        schema.CHASSIS: {
             "ch1": {"name": "ch1", "underlay_ip": "198.51.100.11"},
             "ch2": {"name": "ch2", "underlay_ip": "198.51.100.12"},
         },
-        "port_pair": {
+        schema.PORT_PAIR: {
             "pp-sh": _pair("pp-sh", "sh", 5),
             "pp-a": _pair("pp-a", "a", 6),
             "pp-b": _pair("pp-b", "b", 7),
         },
-        "port_pair_group": {
+        schema.PORT_PAIR_GROUP: {
             g: {"id": g, "port_pairs": [f"pp-{g[4:]}"]} for g in ("ppg-sh", "ppg-a", "ppg-b")
         },
-        "flow_classifier": fcs,
-        "port_chain": {
+        schema.FLOW_CLASSIFIER: fcs,
+        schema.PORT_CHAIN: {
             "pc-a": _chain("pc-a", 1, ["ppg-sh", "ppg-a"], "fc-a", [100, 101], encap),
             "pc-b": _chain("pc-b", 2, ["ppg-sh", "ppg-b"], "fc-b", [200, 201], encap),
         },

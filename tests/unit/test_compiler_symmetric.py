@@ -11,6 +11,7 @@ from steerflow.compiler.compile import compile_nb
 from steerflow.compiler.encap.nsh import md2_tlvs
 from steerflow.compiler.symmetric import REVERSE_KEY_BIT, reverse_chain
 from steerflow.compiler.view import LogicalPort
+from steerflow.model import schema
 from steerflow.model.sfc import Correlation, FlowClassifier
 from steerflow.ofsim import Packet, Switch
 
@@ -26,7 +27,7 @@ EGRESS = {ports[1]: pid for pid, ports in PAIRS.items()}
 
 def _port(pid: str, key: int, mac: str) -> dict[str, Any]:
     ips = [{"subnet_id": "s", "ip_address": f"203.0.113.{key}"}]
-    return {"id": pid, "network_id": NET, "tunnel_key": key, "mac_address": mac, "project_id": "p1",
+    return {"id": pid, "network_id": NET, schema.TUNNEL_KEY: key, "mac_address": mac, "project_id": "p1",
             "fixed_ips": ips, "port_security_enabled": True}  # fmt: skip
 
 
@@ -41,34 +42,34 @@ def _nb(correlation: str | None, symmetric: bool = True, encap: str = "mpls") ->
         "id": "pc1", "chain_id": 1, "port_pair_groups": ["ppg1", "ppg2"], "flow_classifiers": ["fc1"],
         "chain_parameters": {"correlation": encap, "symmetric": symmetric},
         "project_id": "p1",
-        "hop_labels": {"ppg1": 100, "ppg2": 101}, "exit_label": 102,
+        schema.HOP_LABELS: {"ppg1": 100, "ppg2": 101}, schema.EXIT_LABEL: 102,
     }  # fmt: skip
     if encap == "nsh-md2":
         chain["chain_parameters"] |= {"correlation": "nsh", "nsh_md_type": 2}
     if symmetric:
-        chain |= {"reverse_hop_labels": {"ppg1": 103, "ppg2": 104}, "reverse_exit_label": 105}
+        chain |= {schema.REVERSE_HOP_LABELS: {"ppg1": 103, "ppg2": 104}, schema.REVERSE_EXIT_LABEL: 105}
     return {
-        "network": {NET: {"id": NET, "provider:segmentation_id": 7}},
-        "port": {p["id"]: p for p in ports},
-        "port_binding": {
-            pid: {"port_id": pid, "chassis": "ch1", "ofport": of} for pid, of in ofports.items()
+        schema.NETWORK: {NET: {"id": NET, schema.SEGMENTATION_ID: 7}},
+        schema.PORT: {p["id"]: p for p in ports},
+        schema.PORT_BINDING: {
+            pid: {"port_id": pid, schema.CHASSIS: "ch1", "ofport": of} for pid, of in ofports.items()
         },
-        "chassis": {"ch1": {"name": "ch1", "underlay_ip": "198.51.100.11"}},
-        "port_pair": {
+        schema.CHASSIS: {"ch1": {"name": "ch1", "underlay_ip": "198.51.100.11"}},
+        schema.PORT_PAIR: {
             pid: {
                 "id": pid,
                 "ingress": f"{pid}-in",
                 "egress": f"{pid}-out",
-                "pair_key": i + 1,
+                schema.PAIR_KEY: i + 1,
                 "service_function_parameters": {"correlation": correlation, "weight": 1},
             }
             for i, pid in enumerate(PAIRS)
         },
-        "port_pair_group": {
+        schema.PORT_PAIR_GROUP: {
             "ppg1": {"id": "ppg1", "port_pairs": ["pp1", "pp2"]},
             "ppg2": {"id": "ppg2", "port_pairs": ["pp3"]},
         },
-        "flow_classifier": {
+        schema.FLOW_CLASSIFIER: {
             "fc1": {
                 "id": "fc1",
                 "ethertype": "IPv4",
@@ -78,7 +79,7 @@ def _nb(correlation: str | None, symmetric: bool = True, encap: str = "mpls") ->
                 "destination_port_range_max": 7,
             }
         },
-        "port_chain": {"pc1": chain},
+        schema.PORT_CHAIN: {"pc1": chain},
     }
 
 
@@ -162,7 +163,7 @@ def test_other_replies_from_the_server_are_not_steered() -> None:
 
 def test_a_symmetric_chain_without_reverse_labels_has_no_reverse_path() -> None:
     nb = _nb(None)
-    del nb["port_chain"]["pc1"]["reverse_exit_label"]
+    del nb[schema.PORT_CHAIN]["pc1"][schema.REVERSE_EXIT_LABEL]
     switch = _switch(nb)
     assert _walk(switch, _udp(40000))[1] == SERVER_PORT
     assert _walk(switch, _udp(40000, reply=True)) == ([], CLIENT_PORT)

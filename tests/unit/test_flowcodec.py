@@ -38,29 +38,7 @@ from steerflow.southbound.flowcodec import (
 )
 from steerflow.southbound.flowcodec_fields import BY_NAME
 from steerflow.southbound.flowcodec_match import WIRE_ORDER, decode_match, decode_oxms, encode_match
-from steerflow.southbound.ofcodec import FlowEntry
-from tests.unit.test_flowcodec_strategies import OFPP_IN_PORT, flows, groups, matches, value_of
-
-_FLOW_MOD = struct.Struct("!BBHIQQBBHHHIIIH2x")
-
-
-def entry_of(flow_mod: bytes) -> FlowEntry:
-    """What a switch would report for the flow a flow-mod installs."""
-    _, _, _, _, cookie, _, table, _, idle, hard, priority, _, _, _, flags = _FLOW_MOD.unpack_from(flow_mod)
-    match_len = struct.unpack_from("!H", flow_mod, _FLOW_MOD.size + 2)[0]
-    match_end = _FLOW_MOD.size + (match_len + 7) // 8 * 8
-    return FlowEntry(
-        table,
-        priority,
-        cookie,
-        idle,
-        hard,
-        flags,
-        0,
-        0,
-        flow_mod[_FLOW_MOD.size : match_end],
-        flow_mod[match_end:],
-    )
+from tests.builders.flow_strategies import FLOW_MOD, OFPP_IN_PORT, entry_of, flows, groups, matches, value_of
 
 
 def round_trip(flow: Flow) -> tuple[Flow, bool]:
@@ -96,7 +74,7 @@ def test_canonical_groups_survive_the_round_trip(group: Group) -> None:
 @given(flows(), st.sampled_from([OFPFC_ADD, OFPFC_MODIFY_STRICT, OFPFC_DELETE_STRICT]))
 def test_commands_share_one_layout(flow: Flow, command: int) -> None:
     data = encode_flow_mod(flow, command)
-    head = _FLOW_MOD.unpack_from(data)
+    head = FLOW_MOD.unpack_from(data)
     assert head[:3] == (4, 14, len(data))  # OF1.3 flow-mod, length
     assert head[4:8] == (flow.cookie, 0, flow.table, command)  # cookie, no cookie mask, table, command
     assert head[8:11] == (0, 0, flow.priority)  # no timeouts

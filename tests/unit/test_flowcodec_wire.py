@@ -34,8 +34,7 @@ from steerflow.southbound.flowcodec_actions import decode_instructions, encode_i
 from steerflow.southbound.flowcodec_fields import BY_NAME, Kind
 from steerflow.southbound.flowcodec_match import decode_match, encode_match
 from steerflow.southbound.ofcodec import FlowEntry, decode
-from tests.unit.test_flowcodec import entry_of
-from tests.unit.test_flowcodec_strategies import matches
+from tests.builders.flow_strategies import entry_of, matches
 
 
 def _entry(match: str, instructions: str, idle: int = 0) -> FlowEntry:

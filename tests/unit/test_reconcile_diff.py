@@ -3,7 +3,8 @@
 import pytest
 
 from steerflow.flows import Bucket, Flow, Group, GroupAction, Match, Output, SetField
-from steerflow.reconcile.diff import diff, diff_flows, index_flows
+from steerflow.flows.types import index_flows
+from steerflow.reconcile.diff import diff, diff_flows
 
 
 def _flow(table: int, port: int, out: int) -> Flow:

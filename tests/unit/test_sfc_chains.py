@@ -10,7 +10,7 @@ from steerflow.api import sfc_attributes, sfc_chains
 from steerflow.api import sfc_errors as err
 from steerflow.api.base import lowest_free
 from steerflow.api.errors import HTTPBadRequest, InvalidInput, NeutronError, OverQuota
-from tests.unit.test_sfc_fixtures import ADMIN, ALICE, BOB, MPLS, NSH, UNKNOWN, World, rejects
+from tests.builders.sfc_world import ADMIN, ALICE, BOB, MPLS, NSH, UNKNOWN, World, rejects
 
 
 @pytest.fixture

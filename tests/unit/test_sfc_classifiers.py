@@ -8,7 +8,8 @@ import pytest
 
 from steerflow.api import sfc_errors as err
 from steerflow.api.errors import HTTPBadRequest, NeutronError
-from tests.unit.test_sfc_fixtures import ADMIN, ALICE, BOB, UNKNOWN, World, rejects
+from steerflow.model import schema
+from tests.builders.sfc_world import ADMIN, ALICE, BOB, UNKNOWN, World, rejects
 
 
 @pytest.fixture
@@ -207,7 +208,7 @@ def test_rule14_delete_classifier_in_chain(w: World) -> None:
     rejects(w, err.FlowClassifierInUse, 409, w.fc.delete, ALICE, fc["id"])
     w.pc.update(ALICE, c["id"], {"flow_classifiers": []})
     w.fc.delete(ALICE, fc["id"])
-    assert w.count("flow_classifier") == 0
+    assert w.count(schema.FLOW_CLASSIFIER) == 0
 
 
 def test_filters_convert_query_strings(w: World) -> None:

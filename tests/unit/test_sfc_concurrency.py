@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import functools
-import threading
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from steerflow.api import sfc_errors as err
-from steerflow.api.errors import NeutronError
 from steerflow.api.sfc_attributes import PORT_CHAIN
-from tests.unit.test_sfc_fixtures import ALICE, World
+from steerflow.model import schema
+from tests.builders.sfc_world import ALICE, World, race
 
 THREADS = 8
-
-
-def race(jobs: Sequence[Callable[[], Any]]) -> list[Any]:
-    """Run the jobs in threads released together; each result is a value or the NeutronError raised."""
-    start = threading.Barrier(len(jobs))
-    results: list[Any] = [None] * len(jobs)
-
-    def run(i: int) -> None:
-        start.wait()
-        try:
-            results[i] = jobs[i]()
-        except NeutronError as e:
-            results[i] = e
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert not any(t.is_alive() for t in threads)
-    return results
 
 
 def test_same_classifier_exactly_one_chain_wins() -> None:
@@ -50,7 +27,7 @@ def test_same_classifier_exactly_one_chain_wins() -> None:
     losers = [r for r in results if not isinstance(r, dict)]
     assert len(winners) == 1
     assert all(type(e) is err.FlowClassifierInUse and e.status == 409 for e in losers)
-    stored = w.store.list("port_chain")
+    stored = w.store.list(schema.PORT_CHAIN)
     assert [PORT_CHAIN.visible(r.value) for r in stored] == winners  # stored also holds hidden labels
 
 
@@ -73,4 +50,4 @@ def test_same_port_pair_into_two_groups_exactly_one_wins() -> None:
     results = race([create_group] * THREADS)
     assert sum(isinstance(r, dict) for r in results) == 1
     assert all(type(r) is err.PortPairInUse for r in results if not isinstance(r, dict))
-    assert len(w.store.list("port_pair_group")) == 1
+    assert len(w.store.list(schema.PORT_PAIR_GROUP)) == 1

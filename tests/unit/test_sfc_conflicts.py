@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from steerflow.api import sfc_errors as err
 from steerflow.api.sfc_conflicts import basic_conflict, conflict, port_ranges_overlap, prefixes_intersect
+from steerflow.model import schema
 from steerflow.model.sfc import FlowClassifier, PortRange
-from tests.unit.test_sfc_fixtures import ALICE, World
+from tests.builders.sfc_world import ALICE, World
 
 TOP = 20  # a small port space so brute force stays cheap
 
@@ -104,6 +105,6 @@ def test_stored_classifiers_never_conflict(bodies: list[dict[str, Any]]) -> None
             body["logical_source_port"] = ports[body["logical_source_port"]]
         with contextlib.suppress(err.FlowClassifierInConflict):
             w.fc.create(ALICE, body)
-    stored = [FlowClassifier.from_dict(r.value) for r in w.store.list("flow_classifier")]
+    stored = [FlowClassifier.from_dict(r.value) for r in w.store.list(schema.FLOW_CLASSIFIER)]
     for i, a in enumerate(stored):
         assert not any(conflict(a, b) for b in stored[i + 1 :])

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from steerflow.api.errors import NeutronError
-from tests.unit.test_sfc_fixtures import ALICE, World
+from steerflow.model import schema
+from tests.builders.sfc_world import ALICE, World
 
 REF = os.environ.get("NEUTRON_REF_URL", "")
 pytestmark = pytest.mark.skipif(not REF, reason="NEUTRON_REF_URL not set (no upstream reference server)")
@@ -44,12 +45,18 @@ class Upstream:
         for kind in ("sg", "pc", "ppg", "pp", "fc"):  # the reference server is ours alone: start empty
             for obj in http("GET", f"/sfc/{PLURAL[kind]}")[1][PLURAL[kind]]:
                 http("DELETE", f"/sfc/{PLURAL[kind]}/{obj['id']}")
-        self.net = http("POST", "/networks", {"network": {"name": "diff"}})[1]["network"]["id"]
-        http("POST", "/subnets", {"subnet": {"network_id": self.net, "cidr": "10.9.0.0/24", "ip_version": 4}})
+        self.net = http("POST", "/networks", {schema.NETWORK: {"name": "diff"}})[1][schema.NETWORK]["id"]
+        http(
+            "POST",
+            "/subnets",
+            {schema.SUBNET: {"network_id": self.net, "cidr": "10.9.0.0/24", "ip_version": 4}},
+        )
 
     def port(self, device: str) -> str:
         return str(
-            http("POST", "/ports", {"port": {"network_id": self.net, "device_id": device}})[1]["port"]["id"]
+            http("POST", "/ports", {schema.PORT: {"network_id": self.net, "device_id": device}})[1][
+                schema.PORT
+            ]["id"]
         )
 
     def call(self, kind: str, op: str, id: Any, body: Any) -> Outcome:

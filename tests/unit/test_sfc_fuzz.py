@@ -15,7 +15,7 @@ from steerflow.api.sfc_attributes import (
     PORT_PAIR_GROUP,
     SERVICE_GRAPH,
 )
-from tests.unit.test_sfc_fixtures import ALICE, UNKNOWN, World
+from tests.builders.sfc_world import ALICE, UNKNOWN, World
 
 scalars = (
     st.none()

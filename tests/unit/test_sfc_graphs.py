@@ -9,7 +9,7 @@ import pytest
 from steerflow.api import sfc_errors as err
 from steerflow.api.errors import HTTPBadRequest
 from steerflow.nbdb.api import JsonDict
-from tests.unit.test_sfc_fixtures import ADMIN, ALICE, BOB, NSH, UNKNOWN, World, rejects
+from tests.builders.sfc_world import ADMIN, ALICE, BOB, NSH, UNKNOWN, World, rejects
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from steerflow.api.sfc_index import (
     classifier_candidates,
 )
 from steerflow.api.sfc_labels import CHAIN_LABELS, labels_of
-from steerflow.api.txn import Snapshot
+from steerflow.model import schema
 from steerflow.model.sfc import FlowClassifier
+from steerflow.nbdb.txn import Snapshot
 
 CLASSIFIERS = 8
 CHAINS = 5
@@ -58,7 +59,7 @@ def snapshots(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
         mine = draw(st.lists(st.sampled_from(free), min_size=1, max_size=2, unique=True))
         free = [f for f in free if f not in mine]
         chains[f"pc{c}"] = {"id": f"pc{c}", "flow_classifiers": mine}
-    return {"flow_classifier": fcs, "port_chain": chains}
+    return {schema.FLOW_CLASSIFIER: fcs, schema.PORT_CHAIN: chains}
 
 
 def _changes(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
@@ -86,22 +87,22 @@ def test_the_carried_index_equals_a_fresh_one_and_misses_no_overlap(
         mine = FlowClassifier.from_dict(query)
         overlapping = {
             chain_id
-            for chain_id, chain in after["port_chain"].items()
+            for chain_id, chain in after[schema.PORT_CHAIN].items()
             for fc_id in chain["flow_classifiers"]
-            if basic_conflict(FlowClassifier.from_dict(after["flow_classifier"][fc_id]), mine)
+            if basic_conflict(FlowClassifier.from_dict(after[schema.FLOW_CLASSIFIER][fc_id]), mine)
         }
         assert overlapping <= carried.candidates([mine])
         blocks = snap.index(CLASSIFIER_BLOCKS)
         assert blocks == Snapshot(revision, after).index(CLASSIFIER_BLOCKS)
         overlapping_fcs = {
             fc_id
-            for fc_id, fc in after["flow_classifier"].items()
+            for fc_id, fc in after[schema.FLOW_CLASSIFIER].items()
             if basic_conflict(FlowClassifier.from_dict(fc), mine)
         }
-        assert overlapping_fcs <= classifier_candidates(blocks, mine, after["flow_classifier"])
+        assert overlapping_fcs <= classifier_candidates(blocks, mine, after[schema.FLOW_CLASSIFIER])
         assert dict(carried.holder.items()) == {
             fc_id: chain_id
-            for chain_id, chain in after["port_chain"].items()
+            for chain_id, chain in after[schema.PORT_CHAIN].items()
             for fc_id in chain["flow_classifiers"]
         }
 
@@ -120,10 +121,10 @@ def numbered_chains(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
                 "chain_id": c + 1,
                 "port_pair_groups": groups,
                 "flow_classifiers": [],
-                "hop_labels": {f"g{i}": label for i, label in enumerate(labels[:-1])},
-                "exit_label": labels[-1],
+                schema.HOP_LABELS: {f"g{i}": label for i, label in enumerate(labels[:-1])},
+                schema.EXIT_LABEL: labels[-1],
             }
-    return {"flow_classifier": {}, "port_chain": chains}
+    return {schema.FLOW_CLASSIFIER: {}, schema.PORT_CHAIN: chains}
 
 
 @settings(max_examples=100, deadline=None)
@@ -139,6 +140,6 @@ def test_labels_chain_ids_and_group_lists_carried_equal_fresh_and_the_lowest_fre
         fresh = Snapshot(revision, after)
         for derived in (CHAIN_LABELS, CHAIN_IDS, CHAIN_GROUP_LISTS):
             assert snap.index(derived) == fresh.index(derived)
-        used = {label for chain in after["port_chain"].values() for label in labels_of(chain)}
+        used = {label for chain in after[schema.PORT_CHAIN].values() for label in labels_of(chain)}
         expected = next(n for n in range(start, 10_000) if n not in used and n not in also)
         assert snap.index(CHAIN_LABELS).lowest_free(start, None, also) == expected

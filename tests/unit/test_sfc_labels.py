@@ -14,12 +14,23 @@ from hypothesis import strategies as st
 from steerflow.api import sfc_attributes, sfc_labels
 from steerflow.api import sfc_errors as err
 from steerflow.api.errors import HTTPBadRequest, NeutronError
-from steerflow.api.sfc_attributes import EXIT_LABEL, HOP_LABELS
+from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, Put
 from steerflow.rest.app import build_app
 from steerflow.rest.auth import NoAuth
-from tests.unit.test_sfc_concurrency import race
-from tests.unit.test_sfc_fixtures import ALICE, BOB, World, rejects
+from tests.builders.sfc_world import (
+    ALICE,
+    BOB,
+    World,
+    all_labels,
+    assert_invariants,
+    groups,
+    hops,
+    race,
+    rejects,
+    stored,
+    unlimited_world,
+)
 
 with warnings.catch_warnings():  # starlette's TestClient nags about httpx; the client is fine
     warnings.simplefilter("ignore")
@@ -28,41 +39,11 @@ with warnings.catch_warnings():  # starlette's TestClient nags about httpx; the 
 
 @pytest.fixture
 def w() -> World:
-    world = World()
-    world.pc.quota = world.ppg.quota = world.pp.quota = -1
-    return world
-
-
-def stored(w: World, chain_id: str) -> JsonDict:
-    rec = w.store.get("port_chain", chain_id)
-    assert rec is not None
-    return rec.value
-
-
-def hops(w: World, chain_id: str) -> dict[str, int]:
-    return dict(stored(w, chain_id)[HOP_LABELS])
+    return unlimited_world()
 
 
 def exit_of(w: World, chain_id: str) -> int:
-    return int(stored(w, chain_id)[EXIT_LABEL])
-
-
-def groups(w: World, n: int) -> list[str]:
-    return [w.group()["id"] for _ in range(n)]
-
-
-def all_labels(w: World) -> list[int]:
-    return [label for rec in w.store.list("port_chain") for label in sfc_labels.labels_of(rec.value)]
-
-
-def assert_invariants(w: World) -> None:
-    """Every chain has one label per group plus an exit; no label is used twice in the whole store."""
-    for rec in w.store.list("port_chain"):
-        assert list(rec.value[HOP_LABELS]) == rec.value["port_pair_groups"]
-        assert isinstance(rec.value[EXIT_LABEL], int)
-    labels = all_labels(w)
-    assert len(labels) == len(set(labels))
-    assert all(sfc_attributes.MIN_LABEL <= label <= sfc_attributes.MAX_LABEL for label in labels)
+    return int(stored(w, chain_id)[schema.EXIT_LABEL])
 
 
 # --- allocation -----------------------------------------------------------------------------------
@@ -168,7 +149,10 @@ def test_updates_that_leave_the_groups_alone_keep_the_labels(w: World) -> None:
     before = stored(w, c["id"])
     w.pc.update(ALICE, c["id"], {"name": "renamed", "flow_classifiers": []})
     after = stored(w, c["id"])
-    assert (after[HOP_LABELS], after[EXIT_LABEL]) == (before[HOP_LABELS], before[EXIT_LABEL])
+    assert (after[schema.HOP_LABELS], after[schema.EXIT_LABEL]) == (
+        before[schema.HOP_LABELS],
+        before[schema.EXIT_LABEL],
+    )
     revision = w.store.revision()
     w.pc.update(ALICE, c["id"], {"name": "renamed", "port_pair_groups": g})
     assert w.store.revision() == revision  # nothing changed: nothing written
@@ -197,7 +181,7 @@ def test_random_edits_keep_labels_unique_and_stable(ops: list[Any], sizes: list[
     w.pc.quota = -1
     pool = [w.group()["id"] for _ in range(5)]
     for (op, slot, order), size in zip(ops, sizes, strict=False):
-        chains = [r.value for r in w.store.list("port_chain")]
+        chains = [r.value for r in w.store.list(schema.PORT_CHAIN)]
         wanted = [pool[i] for i in order[:size]]
         before = w.store.revision()
         try:
@@ -215,9 +199,9 @@ def _apply(w: World, op: str, chain: JsonDict | None, wanted: list[str]) -> None
     else:
         w.pc.update(ALICE, chain["id"], {"port_pair_groups": wanted})
         after = stored(w, chain["id"])
-        assert after[EXIT_LABEL] == chain[EXIT_LABEL]
-        kept = {g: label for g, label in chain[HOP_LABELS].items() if g in wanted}
-        assert {g: after[HOP_LABELS][g] for g in kept} == kept
+        assert after[schema.EXIT_LABEL] == chain[schema.EXIT_LABEL]
+        kept = {g: label for g, label in chain[schema.HOP_LABELS].items() if g in wanted}
+        assert {g: after[schema.HOP_LABELS][g] for g in kept} == kept
 
 
 # --- exhaustion -----------------------------------------------------------------------------------
@@ -242,7 +226,7 @@ def test_exhausted_labels_refuse_a_whole_bulk(w: World, monkeypatch: pytest.Monk
     g = groups(w, 3)
     bodies = [{"port_pair_groups": [g[0]]}, {"port_pair_groups": [g[1], g[2]]}]
     rejects(w, err.PortChainUnavailableLabel, 409, w.pc.create_bulk, ALICE, bodies)
-    assert w.count("port_chain") == 0
+    assert w.count(schema.PORT_CHAIN) == 0
 
 
 def test_exhausted_labels_refuse_adding_a_group(w: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -271,8 +255,8 @@ def test_labels_appear_in_no_handler_response(w: World) -> None:
     responses += w.pc.list(ALICE, {})
     assert len(responses) == 6
     for body in responses:
-        assert HOP_LABELS not in body and EXIT_LABEL not in body
-    assert HOP_LABELS in stored(w, responses[0]["id"])
+        assert schema.HOP_LABELS not in body and schema.EXIT_LABEL not in body
+    assert schema.HOP_LABELS in stored(w, responses[0]["id"])
 
 
 @pytest.fixture
@@ -284,32 +268,32 @@ def client(w: World) -> Iterator[TestClient]:
 def test_labels_appear_in_no_rest_response(w: World, client: TestClient) -> None:
     base = "/v2.0/sfc/port_chains"
     g = w.group()["id"]  # the client acts as admin: it sees it
-    made = client.post(base, json={"port_chain": {"port_pair_groups": [g]}})
+    made = client.post(base, json={schema.PORT_CHAIN: {"port_pair_groups": [g]}})
     assert made.status_code == 201, made.text
-    cid = made.json()["port_chain"]["id"]
+    cid = made.json()[schema.PORT_CHAIN]["id"]
     hidden = "fields=hop_labels&fields=exit_label"
-    assert client.get(f"{base}/{cid}?{hidden}").json() == {"port_chain": {}}
+    assert client.get(f"{base}/{cid}?{hidden}").json() == {schema.PORT_CHAIN: {}}
     assert client.get(f"{base}?{hidden}").json() == {"port_chains": [{}]}
-    assert client.get(f"{base}/{cid}?{hidden}&fields=chain_id").json() == {"port_chain": {"chain_id": 1}}
-    updated = client.put(f"{base}/{cid}", json={"port_chain": {"name": "x"}})
+    assert client.get(f"{base}/{cid}?{hidden}&fields=chain_id").json() == {schema.PORT_CHAIN: {"chain_id": 1}}
+    updated = client.put(f"{base}/{cid}", json={schema.PORT_CHAIN: {"name": "x"}})
     assert updated.status_code == 200, updated.text
     responses = (made, updated, client.get(f"{base}/{cid}"), client.get(base), client.get("/openapi.json"))
     for resp in responses:
-        assert HOP_LABELS not in resp.text and EXIT_LABEL not in resp.text
+        assert schema.HOP_LABELS not in resp.text and schema.EXIT_LABEL not in resp.text
 
 
 def test_labels_are_no_filter(w: World, client: TestClient) -> None:
     """Like any unknown key the filter is ignored, so it cannot be used to probe the labels."""
     g = w.group()["id"]  # the client acts as admin: it sees it
-    client.post("/v2.0/sfc/port_chains", json={"port_chain": {"port_pair_groups": [g]}})
+    client.post("/v2.0/sfc/port_chains", json={schema.PORT_CHAIN: {"port_pair_groups": [g]}})
     for query in ("exit_label=17", "exit_label=99", f"hop_labels={g}"):
         assert len(client.get(f"/v2.0/sfc/port_chains?{query}").json()["port_chains"]) == 1
 
 
-@pytest.mark.parametrize("name", [HOP_LABELS, EXIT_LABEL])
+@pytest.mark.parametrize("name", [schema.HOP_LABELS, schema.EXIT_LABEL])
 def test_clients_cannot_set_labels(w: World, name: str) -> None:
     g = w.group()["id"]
-    value: Any = {g: 16} if name == HOP_LABELS else 16
+    value: Any = {g: 16} if name == schema.HOP_LABELS else 16
     e = rejects(w, HTTPBadRequest, 400, w.pc.create, ALICE, {"port_pair_groups": [g], name: value})
     assert e.message == f"Attribute '{name}' not allowed in POST"
     c = w.chain(groups=[g])
@@ -320,11 +304,11 @@ def test_clients_cannot_set_labels(w: World, name: str) -> None:
 def test_clients_cannot_set_labels_over_rest(w: World, client: TestClient) -> None:
     g = w.group()["id"]  # the client acts as admin: it sees it
     resp = client.post(
-        "/v2.0/sfc/port_chains", json={"port_chain": {"port_pair_groups": [g], "exit_label": 5}}
+        "/v2.0/sfc/port_chains", json={schema.PORT_CHAIN: {"port_pair_groups": [g], schema.EXIT_LABEL: 5}}
     )
     assert resp.status_code == 400
     assert resp.json()["NeutronError"]["type"] == "HTTPBadRequest"
-    assert w.count("port_chain") == 0
+    assert w.count(schema.PORT_CHAIN) == 0
 
 
 # --- chains stored before labels existed ----------------------------------------------------------
@@ -333,8 +317,8 @@ def test_clients_cannot_set_labels_over_rest(w: World, client: TestClient) -> No
 def _legacy_chain(w: World, groups_: list[str], **keep: Any) -> str:
     """A chain as an older steerflow stored it: no labels (or only those in `keep`)."""
     c = w.chain(groups=groups_)
-    value = {k: v for k, v in stored(w, c["id"]).items() if k not in (HOP_LABELS, EXIT_LABEL)}
-    w.store.commit([Put("port_chain", c["id"], {**value, **keep})])
+    value = {k: v for k, v in stored(w, c["id"]).items() if k not in (schema.HOP_LABELS, schema.EXIT_LABEL)}
+    w.store.commit([Put(schema.PORT_CHAIN, c["id"], {**value, **keep})])
     return str(c["id"])
 
 
@@ -362,4 +346,4 @@ def test_a_partly_labelled_chain_keeps_what_it_has(w: World) -> None:
 def test_an_unlabelled_chain_can_be_deleted(w: World) -> None:
     old = _legacy_chain(w, groups(w, 1))
     w.pc.delete(ALICE, old)
-    assert w.count("port_chain") == 0
+    assert w.count(schema.PORT_CHAIN) == 0

@@ -1,25 +1,13 @@
-"""The typed SFC model: exact round trips of what the handlers store, and effective values."""
+"""The typed SFC model (port pairs, classifiers): exact round trips of what the handlers store, and
+effective values."""
 
 from __future__ import annotations
 
 import ipaddress
 
-from steerflow.api.sfc_labels import LABEL_ATTRIBUTES
-from steerflow.model.sfc import (
-    SFC_KINDS,
-    ChainParameters,
-    Correlation,
-    Ethertype,
-    FlowClassifier,
-    LbField,
-    PortChain,
-    PortPair,
-    PortPairGroup,
-    Protocol,
-    ServiceGraph,
-    sfc_from_record,
-)
-from tests.unit.test_sfc_fixtures import ALICE, MPLS, World
+from steerflow.model import schema
+from steerflow.model.sfc import Ethertype, FlowClassifier, PortPair, Protocol
+from tests.builders.sfc_world import ALICE, MPLS, World
 
 
 def populated_world() -> World:
@@ -37,52 +25,35 @@ def populated_world() -> World:
     return w
 
 
+TYPED = {schema.PORT_PAIR: PortPair, schema.FLOW_CLASSIFIER: FlowClassifier}
+
+
 def test_every_stored_object_round_trips() -> None:
     w = populated_world()
-    for kind in SFC_KINDS:
+    for kind, typed in TYPED.items():
         records = w.store.list(kind)
         assert records, kind
         for rec in records:
-            api_view = {
-                k: v for k, v in rec.value.items() if k not in {*LABEL_ATTRIBUTES, "pair_key"}
-            }  # hidden
-            assert sfc_from_record(kind, rec.value).to_dict() == api_view
+            api_view = {k: v for k, v in rec.value.items() if k != schema.PAIR_KEY}  # hidden
+            assert typed.from_dict(rec.value).to_dict() == api_view
 
 
 def test_typed_values() -> None:
     w = populated_world()
-    pairs = [PortPair.from_dict(r.value) for r in w.store.list("port_pair")]
+    pairs = [PortPair.from_dict(r.value) for r in w.store.list(schema.PORT_PAIR)]
     partial = next(p for p in pairs if p.service_function_parameters.given == {"weight"})
     assert (partial.correlation, partial.weight) == (None, 3)
     assert partial.to_dict()["service_function_parameters"] == {"weight": 3}
-    groups = [PortPairGroup.from_dict(r.value) for r in w.store.list("port_pair_group")]
-    lb = next(g for g in groups if g.port_pair_group_parameters.lb_fields)
-    assert lb.port_pair_group_parameters.lb_fields == (LbField.IP_SRC, LbField.TCP_DST)
-    mapped = next(
-        g for g in groups if g.port_pair_group_parameters.ppg_n_tuple_mapping.egress_n_tuple is None
-    )
-    ingress = mapped.port_pair_group_parameters.ppg_n_tuple_mapping.ingress_n_tuple
-    assert ingress is not None and ingress.destination_port_range_min == 8080
-    chain = next(
-        PortChain.from_dict(r.value) for r in w.store.list("port_chain") if r.value["flow_classifiers"]
-    )
-    assert chain.chain_parameters == ChainParameters(Correlation.MPLS, symmetric=True)
-    assert (chain.correlation, chain.symmetric, chain.chain_id) == ("mpls", True, 1)
-    fc = FlowClassifier.from_dict(w.store.list("flow_classifier")[0].value)
+    fc = FlowClassifier.from_dict(w.store.list(schema.FLOW_CLASSIFIER)[0].value)
     assert (fc.ethertype, fc.protocol) == (Ethertype.IPV4, Protocol.TCP)
     assert fc.destination_ports.bounds() == (80, 65535)
     assert fc.source_network == ipaddress.ip_network(fc.source_ip_prefix or "")
-    graph = ServiceGraph.from_dict(w.store.list("service_graph")[0].value)
-    (src,) = graph.branches
-    (dst,) = graph.branches[src]
-    assert graph.chains == {src, dst}
-    assert graph.sources_of(dst) == (src,)
 
 
 def test_values_are_hashable_and_frozen() -> None:
     w = populated_world()
-    values = {sfc_from_record(kind, r.value) for kind in SFC_KINDS for r in w.store.list(kind)}
-    assert len(values) == sum(len(w.store.list(kind)) for kind in SFC_KINDS)
+    values = {typed.from_dict(r.value) for kind, typed in TYPED.items() for r in w.store.list(kind)}
+    assert len(values) == sum(len(w.store.list(kind)) for kind in TYPED)
 
 
 def test_source_network_drops_host_bits() -> None:

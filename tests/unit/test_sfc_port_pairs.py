@@ -9,8 +9,9 @@ import pytest
 from steerflow.api import sfc_errors as err
 from steerflow.api.errors import HTTPBadRequest, InvalidInput, NeutronError, OverQuota
 from steerflow.api.sfc_refs import sfc_users_of_port
-from steerflow.api.txn import take_snapshot
-from tests.unit.test_sfc_fixtures import ADMIN, ALICE, BOB, MPLS, NSH, UNKNOWN, World, rejects
+from steerflow.model import schema
+from steerflow.nbdb.txn import take_snapshot
+from tests.builders.sfc_world import ADMIN, ALICE, BOB, MPLS, NSH, UNKNOWN, World, rejects
 
 
 @pytest.fixture
@@ -154,7 +155,7 @@ def test_rule18_delete_pair_in_group(w: World) -> None:
     rejects(w, err.PortPairInUse, 409, w.pp.delete, ALICE, g["port_pairs"][0])
     w.ppg.update(ALICE, g["id"], {"port_pairs": []})
     w.pp.delete(ALICE, g["port_pairs"][0])
-    assert w.count("port_pair") == 0
+    assert w.count(schema.PORT_PAIR) == 0
 
 
 def test_port_pair_project_isolation(w: World) -> None:
@@ -386,6 +387,6 @@ def test_users_of_a_port(w: World) -> None:
     fc = w.classifier(logical_destination_port=pp["egress"])
     snap = take_snapshot(w.store)
     assert sorted(sfc_users_of_port(snap, pp["egress"])) == sorted(
-        [("port_pair", pp["id"]), ("flow_classifier", fc["id"])]
+        [(schema.PORT_PAIR, pp["id"]), (schema.FLOW_CLASSIFIER, fc["id"])]
     )
     assert sfc_users_of_port(snap, w.port("vm")) == []

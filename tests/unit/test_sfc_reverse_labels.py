@@ -9,11 +9,19 @@ from typing import Any
 import pytest
 
 from steerflow.api.errors import HTTPBadRequest
-from steerflow.api.sfc_attributes import REVERSE_EXIT_LABEL, REVERSE_HOP_LABELS
+from steerflow.model import schema
 from steerflow.rest.app import build_app
 from steerflow.rest.auth import NoAuth
-from tests.unit.test_sfc_fixtures import ALICE, World, rejects
-from tests.unit.test_sfc_labels import all_labels, assert_invariants, groups, hops, stored
+from tests.builders.sfc_world import (
+    ALICE,
+    World,
+    all_labels,
+    assert_invariants,
+    groups,
+    hops,
+    rejects,
+    stored,
+)
 
 with warnings.catch_warnings():  # starlette's TestClient nags about httpx; the client is fine
     warnings.simplefilter("ignore")
@@ -31,7 +39,7 @@ def w() -> World:
 
 def reverse(w: World, chain_id: str) -> tuple[dict[str, int], int]:
     value = stored(w, chain_id)
-    return dict(value[REVERSE_HOP_LABELS]), int(value[REVERSE_EXIT_LABEL])
+    return dict(value[schema.REVERSE_HOP_LABELS]), int(value[schema.REVERSE_EXIT_LABEL])
 
 
 def test_a_symmetric_chain_gets_reverse_labels_after_the_forward_ones(w: World) -> None:
@@ -45,8 +53,8 @@ def test_a_symmetric_chain_gets_reverse_labels_after_the_forward_ones(w: World) 
 
 def test_an_asymmetric_chain_has_no_reverse_labels(w: World) -> None:
     c = w.chain(groups=groups(w, 2))
-    assert REVERSE_HOP_LABELS not in stored(w, c["id"])
-    assert REVERSE_EXIT_LABEL not in stored(w, c["id"])
+    assert schema.REVERSE_HOP_LABELS not in stored(w, c["id"])
+    assert schema.REVERSE_EXIT_LABEL not in stored(w, c["id"])
 
 
 def test_reverse_labels_are_unique_across_chains(w: World) -> None:
@@ -83,14 +91,14 @@ def test_reverse_labels_appear_in_no_response(w: World) -> None:
     g = w.group()["id"]
     c = w.chain(groups=[g], **SYMMETRIC)
     for body in (c, w.pc.get(ALICE, c["id"]), *w.pc.list(ALICE, {})):
-        assert REVERSE_HOP_LABELS not in body and REVERSE_EXIT_LABEL not in body
-    assert REVERSE_HOP_LABELS in stored(w, c["id"])
+        assert schema.REVERSE_HOP_LABELS not in body and schema.REVERSE_EXIT_LABEL not in body
+    assert schema.REVERSE_HOP_LABELS in stored(w, c["id"])
 
 
-@pytest.mark.parametrize("name", [REVERSE_HOP_LABELS, REVERSE_EXIT_LABEL])
+@pytest.mark.parametrize("name", [schema.REVERSE_HOP_LABELS, schema.REVERSE_EXIT_LABEL])
 def test_clients_cannot_set_reverse_labels(w: World, name: str) -> None:
     g = w.group()["id"]
-    value: Any = {g: 16} if name == REVERSE_HOP_LABELS else 16
+    value: Any = {g: 16} if name == schema.REVERSE_HOP_LABELS else 16
     e = rejects(
         w, HTTPBadRequest, 400, w.pc.create, ALICE, {"port_pair_groups": [g], name: value, **SYMMETRIC}
     )
@@ -106,12 +114,16 @@ def client(w: World) -> Iterator[TestClient]:
 def test_reverse_labels_are_neither_shown_nor_filters_over_rest(w: World, client: TestClient) -> None:
     base = "/v2.0/sfc/port_chains"
     g = w.group()["id"]
-    made = client.post(base, json={"port_chain": {"port_pair_groups": [g], **SYMMETRIC}})
+    made = client.post(base, json={schema.PORT_CHAIN: {"port_pair_groups": [g], **SYMMETRIC}})
     assert made.status_code == 201, made.text
-    cid = made.json()["port_chain"]["id"]
-    hidden = f"fields={REVERSE_HOP_LABELS}&fields={REVERSE_EXIT_LABEL}"
-    assert client.get(f"{base}/{cid}?{hidden}").json() == {"port_chain": {}}
+    cid = made.json()[schema.PORT_CHAIN]["id"]
+    hidden = f"fields={schema.REVERSE_HOP_LABELS}&fields={schema.REVERSE_EXIT_LABEL}"
+    assert client.get(f"{base}/{cid}?{hidden}").json() == {schema.PORT_CHAIN: {}}
     for resp in (made, client.get(f"{base}/{cid}"), client.get(base), client.get("/openapi.json")):
-        assert REVERSE_HOP_LABELS not in resp.text and REVERSE_EXIT_LABEL not in resp.text
-    for query in (f"{REVERSE_EXIT_LABEL}=18", f"{REVERSE_EXIT_LABEL}=99", f"{REVERSE_HOP_LABELS}={g}"):
+        assert schema.REVERSE_HOP_LABELS not in resp.text and schema.REVERSE_EXIT_LABEL not in resp.text
+    for query in (
+        f"{schema.REVERSE_EXIT_LABEL}=18",
+        f"{schema.REVERSE_EXIT_LABEL}=99",
+        f"{schema.REVERSE_HOP_LABELS}={g}",
+    ):
         assert len(client.get(f"{base}?{query}").json()["port_chains"]) == 1

@@ -20,12 +20,11 @@ from steerflow import heap
 from steerflow.agent.binding import BindingLoop
 from steerflow.agent.chassis import register_chassis
 from steerflow.agent.nbcache import CacheUpdate, NbCache
-from steerflow.agent.status import report_applied
-from steerflow.api.errors import NeutronError
 from steerflow.compiler.compile import ChassisCompiler
 from steerflow.compiler.rollout import RolloutTimes
 from steerflow.flows.types import FlowKey
 from steerflow.nbdb.api import NorthboundStore, StoreError
+from steerflow.nbdb.status import report_applied
 from steerflow.nbdb.url import open_store
 from steerflow.reconcile.ofctrl import ApplyFailed, Reconciler
 from steerflow.southbound.oferrors import ChannelError
@@ -242,7 +241,7 @@ class Agent:
     async def _report(self, store: NorthboundStore, in_force: int, installed: int) -> None:
         try:
             await asyncio.to_thread(report_applied, store, self.config.chassis, in_force, installed)
-        except (StoreError, NeutronError) as exc:
+        except StoreError as exc:
             LOG.warning("could not report applied revision %d: %s; retrying", in_force, exc)
             self._unreported = True
             self._schedule_retry()

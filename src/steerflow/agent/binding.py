@@ -28,15 +28,13 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
-from steerflow.api.errors import NeutronError
-from steerflow.api.txn import Plan, Snapshot, transact
+from steerflow.model import schema
 from steerflow.nbdb.api import Delete, JsonDict, NorthboundStore, Operation, Put, StoreError
+from steerflow.nbdb.txn import Plan, Snapshot, transact
 from steerflow.southbound.ovsdb import LocalPort, PortsChanged
 
 LOG = logging.getLogger(__name__)
 
-PORT_BINDING_KIND: Final = "port_binding"
-PORT_KIND: Final = "port"
 HOST_ID: Final = "binding:host_id"
 
 
@@ -59,7 +57,7 @@ class PortBinding:
     def from_dict(cls, d: Mapping[str, Any]) -> PortBinding:
         return cls(
             port_id=str(d.get("port_id") or d["id"]),
-            chassis=str(d["chassis"]),
+            chassis=str(d[schema.CHASSIS]),
             ofport=int(d["ofport"]),
             interface=str(d.get("interface", "")),
             mac=str(d.get("mac", "")),
@@ -70,7 +68,7 @@ class PortBinding:
         return {
             "id": self.port_id,
             "port_id": self.port_id,
-            "chassis": self.chassis,
+            schema.CHASSIS: self.chassis,
             "ofport": self.ofport,
             "interface": self.interface,
             "mac": self.mac,
@@ -236,19 +234,19 @@ def binding_ops(plan: BindingPlan, nb_ports: Mapping[str, JsonDict]) -> list[Ope
     ops: list[Operation] = []
     for change in plan.changes:
         if change.binding is not None:
-            ops.append(Put(PORT_BINDING_KIND, change.port_id, change.binding.to_dict()))
+            ops.append(Put(schema.PORT_BINDING, change.port_id, change.binding.to_dict()))
         else:
-            ops.append(Delete(PORT_BINDING_KIND, change.port_id))
+            ops.append(Delete(schema.PORT_BINDING, change.port_id))
         status = "DOWN" if change.action is Action.UNBIND else "ACTIVE"
         nb_port = nb_ports.get(change.port_id)
         if nb_port is not None and nb_port.get("status") != status:
-            ops.append(Put(PORT_KIND, change.port_id, {**nb_port, "status": status}))
+            ops.append(Put(schema.PORT, change.port_id, {**nb_port, "status": status}))
     return ops
 
 
 def read_bindings(snap: Snapshot) -> dict[str, PortBinding]:
     """Every NB `port_binding`, by port id."""
-    return {id: PortBinding.from_dict(value) for id, value in snap.of(PORT_BINDING_KIND).items()}
+    return {id: PortBinding.from_dict(value) for id, value in snap.of(schema.PORT_BINDING).items()}
 
 
 class PortBinder:
@@ -274,7 +272,7 @@ class PortBinder:
         claims = self.claims(ports, self.store.revision())
 
         def plan(snap: Snapshot) -> Plan[BindingPlan]:
-            nb_ports = snap.of(PORT_KIND)
+            nb_ports = snap.of(schema.PORT)
             result = compute_bindings(self.chassis, claims, nb_ports, read_bindings(snap), snap.revision)
             return binding_ops(result, nb_ports), result
 
@@ -363,7 +361,7 @@ class BindingLoop:
                 self._stopping.wait(self._retry)
                 continue
             since = batch.revision
-            relevant = (PORT_KIND, PORT_BINDING_KIND)
+            relevant = (schema.PORT, schema.PORT_BINDING)
             if batch.resync or any(e.kind in relevant for e in batch.events):
                 self._dirty.set()
 
@@ -379,7 +377,7 @@ class BindingLoop:
             try:
                 self.last_plan = self.binder.sync(ports)
                 self.syncs += 1
-            except (StoreError, NeutronError) as exc:
+            except StoreError as exc:
                 LOG.warning("chassis %s: binding sync failed (%s); retrying", self.binder.chassis, exc)
                 self._stopping.wait(self._retry)
                 self._dirty.set()

@@ -6,12 +6,12 @@ import ipaddress
 import logging
 from collections.abc import Sequence
 
-from steerflow.api.txn import Plan, Snapshot, transact
+from steerflow.model import schema
 from steerflow.model.core import Chassis, ChassisName
 from steerflow.nbdb.api import NorthboundStore, Operation, Put
+from steerflow.nbdb.txn import Plan, Snapshot, transact
 
 LOG = logging.getLogger(__name__)
-CHASSIS_KIND = "chassis"
 
 
 def register_chassis(
@@ -19,7 +19,7 @@ def register_chassis(
 ) -> Chassis:
     """Create or update the NB `chassis` object `name`; writes nothing when it is already up to date.
 
-    What other agents added to the object (`applied_revision`, extra attributes) is kept: only the
+    What others added to the object (extra attributes) is kept: only the
     identity, the underlay address and the encapsulations are ours to set here.
     """
     if not name:
@@ -29,18 +29,17 @@ def register_chassis(
     underlay = ipaddress.ip_address(encap_ip)  # ValueError on a bad address, before anything is written
 
     def plan(snap: Snapshot) -> Plan[tuple[Chassis, bool]]:
-        current = snap.find(CHASSIS_KIND, name)
+        current = snap.find(schema.CHASSIS, name)
         base = Chassis.from_dict(current) if current is not None else Chassis(ChassisName(name), underlay)
         wanted = Chassis(
             name=ChassisName(name),
             underlay_ip=underlay,
             encapsulations=tuple(encaps),
-            applied_revision=base.applied_revision,
             extra=base.extra,
         )
         ops: list[Operation] = []
         if current != wanted.to_dict():
-            ops.append(Put(CHASSIS_KIND, name, wanted.to_dict()))
+            ops.append(Put(schema.CHASSIS, name, wanted.to_dict()))
         return ops, (wanted, bool(ops))
 
     chassis, changed = transact(store, plan)

@@ -15,7 +15,8 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from steerflow.nbdb.api import STATUS_KINDS, JsonDict, NorthboundStore, StoreError, WatchBatch
+from steerflow.nbdb.api import JsonDict, NorthboundStore, StoreError, WatchBatch
+from steerflow.nbdb.status import STATUS_KINDS
 
 LOG = logging.getLogger(__name__)
 

@@ -11,16 +11,26 @@ from __future__ import annotations
 import builtins
 import copy
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from steerflow.api.attributes import AttributeMap
 from steerflow.api.context import Context
-from steerflow.api.errors import NeutronError, NotFound, OverQuota
-from steerflow.api.txn import Snapshot, transact
-from steerflow.nbdb.api import Delete, JsonDict, NorthboundStore, Operation, Put
+from steerflow.api.errors import NeutronError, NotFound, OverQuota, ServiceUnavailable
+from steerflow.nbdb import txn
+from steerflow.nbdb.api import Delete, JsonDict, NorthboundStore, Operation, Put, StoreBusy
+from steerflow.nbdb.txn import Plan, Snapshot
 
 UNLIMITED = -1
+T = TypeVar("T")
+
+
+def transact(store: NorthboundStore, plan: Callable[[Snapshot], Plan[T]]) -> T:
+    """`nbdb.txn.transact`, with a store too busy to commit reported as Neutron's 503."""
+    try:
+        return txn.transact(store, plan)
+    except StoreBusy as exc:
+        raise ServiceUnavailable(reason="the northbound store is too busy; retry") from exc
 
 
 def new_id() -> str:

@@ -14,24 +14,19 @@ from steerflow.api.core_network import NetworkResource
 from steerflow.api.core_port import PortResource
 from steerflow.api.core_subnet import SubnetResource
 from steerflow.api.resource import ResourceHandler
-from steerflow.nbdb.api import (
-    APPLIED_ATTR,
-    INSTALLED_ATTR,
-    STATUS_KIND,
-    JsonDict,
-    NorthboundStore,
-    reported_revisions,
-)
+from steerflow.model import schema
+from steerflow.nbdb.api import JsonDict, NorthboundStore
+from steerflow.nbdb.status import APPLIED_ATTR, INSTALLED_ATTR, reported_revisions
 
 CHASSIS_ATTRIBUTES = A.AttributeMap(
-    "chassis",
+    schema.CHASSIS,
     [
         A.Attribute("id", allow_post=False, default=None),
         A.Attribute("name", allow_post=False, default=None),
         A.Attribute("underlay_ip", allow_post=False, default=None),
         A.Attribute("encapsulations", allow_post=False, default=None, filter_converter=A.identity),
-        A.Attribute("applied_revision", allow_post=False, default=None, converter=A.convert_to_int),
-        A.Attribute("installed_revision", allow_post=False, default=None, converter=A.convert_to_int),
+        A.Attribute(APPLIED_ATTR, allow_post=False, default=None, converter=A.convert_to_int),
+        A.Attribute(INSTALLED_ATTR, allow_post=False, default=None, converter=A.convert_to_int),
     ],
 )
 
@@ -39,8 +34,8 @@ CHASSIS_ATTRIBUTES = A.AttributeMap(
 class ChassisResource(StoredResource):
     """`/v2.0/steerflow/chassis` (admin only): the hypervisors the agents registered, read-only."""
 
-    resource = "chassis"
-    collection = "chassis"
+    resource = schema.CHASSIS
+    collection = schema.CHASSIS
     path_prefix = "/steerflow"
     attributes = CHASSIS_ATTRIBUTES
     not_found = ChassisNotFound
@@ -49,11 +44,11 @@ class ChassisResource(StoredResource):
         "name": {"type": "string", "description": "host name ports are bound to (read-only)"},
         "underlay_ip": {"type": "string", "description": "tunnel endpoint address (read-only)"},
         "encapsulations": {"type": "array", "items": {"type": "string"}, "description": "(read-only)"},
-        "applied_revision": {
+        APPLIED_ATTR: {
             "type": "integer",
             "description": "every NB change up to this revision is in force on the chassis (read-only)",
         },
-        "installed_revision": {
+        INSTALLED_ATTR: {
             "type": "integer",
             "description": "NB revision its switch holds, changes not in force yet included (read-only)",
         },
@@ -64,15 +59,15 @@ class ChassisResource(StoredResource):
 
     def get(self, ctx: Context, id: str) -> JsonDict:
         chassis = super().get(ctx, id)
-        report = self.store.get(STATUS_KIND, id)
+        report = self.store.get(schema.CHASSIS_STATUS, id)
         return _with_report(chassis, report.value if report is not None else None)
 
     def list(self, ctx: Context, filters: Mapping[str, builtins.list[str]]) -> builtins.list[JsonDict]:
-        reports = {r.id: r.value for r in self.store.list(STATUS_KIND)}
+        reports = {r.id: r.value for r in self.store.list(schema.CHASSIS_STATUS)}
         return [_with_report(c, reports.get(c["id"])) for c in super().list(ctx, filters)]
 
     def _refuse(self) -> NoReturn:
-        raise ReadOnlyResource(collection="chassis")
+        raise ReadOnlyResource(collection=schema.CHASSIS)
 
     def create(self, ctx: Context, body: JsonDict) -> JsonDict:
         self._refuse()
@@ -93,7 +88,7 @@ def core_handlers(store: NorthboundStore) -> list[ResourceHandler]:
 
 
 def _with_report(chassis: JsonDict, report: Mapping[str, Any] | None) -> JsonDict:
-    """The chassis with its agent's latest report (`chassis_status`): what it holds and has in force."""
-    if report is not None:
-        chassis[APPLIED_ATTR], chassis[INSTALLED_ATTR] = reported_revisions(report)
+    """The chassis with its agent's latest report (`chassis_status`): what it holds and has in force
+    (0 and 0 before its first report)."""
+    chassis[APPLIED_ATTR], chassis[INSTALLED_ATTR] = reported_revisions(report or {})
     return chassis

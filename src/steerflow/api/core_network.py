@@ -10,8 +10,9 @@ from steerflow.api.base import StoredResource, lowest_free, merged
 from steerflow.api.context import Context
 from steerflow.api.core_errors import InvalidSharedSetting, NetworkInUse, NetworkNotFound, NoNetworkAvailable
 from steerflow.api.errors import PolicyNotAuthorized
-from steerflow.api.txn import Snapshot
+from steerflow.model import schema
 from steerflow.nbdb.api import Delete, JsonDict, Operation
+from steerflow.nbdb.txn import Snapshot
 
 # Geneve between chassis: 1500 minus the outer IPv4 + UDP + Geneve headers (Neutron's ML2/OVN value).
 DEFAULT_MTU: Final = 1442
@@ -56,7 +57,7 @@ def require_owner(ctx: Context, obj: Mapping[str, Any], action: str) -> None:
 
 
 NETWORK_ATTRIBUTES = A.AttributeMap(
-    "network",
+    schema.NETWORK,
     [
         A.id_attribute(),
         A.name_attribute(),
@@ -76,7 +77,7 @@ NETWORK_ATTRIBUTES = A.AttributeMap(
         A.Attribute("subnets", allow_post=False, default=None, filter_converter=A.identity),
         A.Attribute("provider:network_type", allow_post=False, default=None),
         A.Attribute(
-            "provider:segmentation_id", allow_post=False, default=None, filter_converter=A.convert_to_int
+            schema.SEGMENTATION_ID, allow_post=False, default=None, filter_converter=A.convert_to_int
         ),
     ],
 )
@@ -88,7 +89,7 @@ MAX_VNI = (1 << 23) - 1  # VNIs from 2**23 address function instances (SFC deliv
 class NetworkResource(StoredResource):
     """`/v2.0/networks`: a network owns its subnets; it cannot go while it has ports."""
 
-    resource = "network"
+    resource = schema.NETWORK
     collection = "networks"
     attributes = NETWORK_ATTRIBUTES
     not_found = NetworkNotFound
@@ -105,16 +106,16 @@ class NetworkResource(StoredResource):
         obj["status"] = "ACTIVE"
         obj["subnets"] = []
         obj["provider:network_type"] = NETWORK_TYPE
-        obj["provider:segmentation_id"] = self._free_vni(snap)
+        obj[schema.SEGMENTATION_ID] = self._free_vni(snap)
         return obj, []
 
     @staticmethod
     def _free_vni(snap: Snapshot) -> int:
         """The lowest free Geneve VNI: the network's key in every chassis' pipeline, stable for life."""
         used = {
-            int(n["provider:segmentation_id"])
-            for n in snap.of("network").values()
-            if n.get("provider:segmentation_id")
+            int(n[schema.SEGMENTATION_ID])
+            for n in snap.of(schema.NETWORK).values()
+            if n.get(schema.SEGMENTATION_ID)
         }
         vni = lowest_free(used, 1, MAX_VNI)
         if vni is None:
@@ -130,16 +131,18 @@ class NetworkResource(StoredResource):
         return merged(current, changes), []
 
     def _check_unshare(self, snap: Snapshot, net: JsonDict) -> None:
-        for port in snap.of("port").values():
+        for port in snap.of(schema.PORT).values():
             if port.get("network_id") == net["id"] and owner(port) != owner(net):
                 raise InvalidSharedSetting(network=net.get("name") or net["id"])
 
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
         require_owner(ctx, current, "delete_network")
-        ports = sorted(i for i, p in snap.of("port").items() if p.get("network_id") == current["id"])
+        ports = sorted(i for i, p in snap.of(schema.PORT).items() if p.get("network_id") == current["id"])
         if ports:
             raise NetworkInUse(net_id=current["id"], ports=",".join(ports))
         # Neutron deletes the subnets of a network that has no ports along with it
         return [
-            Delete("subnet", i) for i, s in snap.of("subnet").items() if s.get("network_id") == current["id"]
+            Delete(schema.SUBNET, i)
+            for i, s in snap.of(schema.SUBNET).items()
+            if s.get("network_id") == current["id"]
         ]

@@ -24,8 +24,9 @@ from steerflow.api.core_network import (
     validate_unless_unset,
 )
 from steerflow.api.sfc_refs import sfc_users_of_port
-from steerflow.api.txn import Snapshot
+from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, Operation
+from steerflow.nbdb.txn import Snapshot
 
 PORT_QUOTA: Final = 500
 FIXED_IP_KEYS: Final = frozenset({"subnet_id", "ip_address"})
@@ -55,11 +56,10 @@ def _normalize_mac(value: Any) -> Any:
     return value.replace("-", ":").lower() if isinstance(value, str) else value
 
 
-PORT_KEY = "tunnel_key"  # internal: the port's number inside its network (pipeline registers)
 MAX_PORT_KEY = (1 << 15) - 1  # fits a Geneve option, as OVN's port keys do
 
 PORT_ATTRIBUTES = A.AttributeMap(
-    "port",
+    schema.PORT,
     [
         A.id_attribute(),
         A.name_attribute(),
@@ -91,7 +91,7 @@ PORT_ATTRIBUTES = A.AttributeMap(
             converter=convert_unless_unset(A.convert_to_boolean),
         ),
         A.Attribute("status", allow_post=False, default=None),
-        A.Attribute(PORT_KEY, allow_post=False, default=None, is_visible=False),
+        A.Attribute(schema.TUNNEL_KEY, allow_post=False, default=None, is_visible=False),
     ],
 )
 
@@ -99,7 +99,7 @@ PORT_ATTRIBUTES = A.AttributeMap(
 class PortResource(StoredResource):
     """`/v2.0/ports`: MACs unique per network, fixed IPs allocated from the network's subnets."""
 
-    resource = "port"
+    resource = schema.PORT
     collection = "ports"
     attributes = PORT_ATTRIBUTES
     not_found = PortNotFound
@@ -120,7 +120,7 @@ class PortResource(StoredResource):
 
     def plan_create(self, ctx: Context, snap: Snapshot, obj: JsonDict) -> tuple[JsonDict, list[Operation]]:
         net = self._network(ctx, snap, obj["network_id"])
-        macs = {p["mac_address"] for p in snap.of("port").values() if p.get("network_id") == net["id"]}
+        macs = {p["mac_address"] for p in snap.of(schema.PORT).values() if p.get("network_id") == net["id"]}
         if obj["mac_address"] is UNSET:
             obj["mac_address"] = ipam.generate_mac(macs, net["id"])
         elif obj["mac_address"] in macs:
@@ -130,26 +130,26 @@ class PortResource(StoredResource):
         if obj["port_security_enabled"] is UNSET:
             obj["port_security_enabled"] = bool(net.get("port_security_enabled", True))
         obj["status"] = "DOWN"
-        obj[PORT_KEY] = _free_port_key(snap, net["id"])
+        obj[schema.TUNNEL_KEY] = _free_port_key(snap, net["id"])
         return obj, []
 
     def _network(self, ctx: Context, snap: Snapshot, net_id: str) -> JsonDict:
-        net = snap.find("network", net_id)
+        net = snap.find(schema.NETWORK, net_id)
         if net is None or not (ctx.can_see(owner(net)) or net.get("shared")):
             raise NetworkNotFound(id=net_id)
         return net
 
     def _addressing(self, snap: Snapshot, net: JsonDict, port_id: str | None) -> ipam.NetworkAddressing:
-        all_subnets = snap.of("subnet")
+        all_subnets = snap.of(schema.SUBNET)
         subnets = [all_subnets[s] for s in net.get("subnets", []) if s in all_subnets]
-        used = ipam.used_addresses(snap.of("port").values(), skip_port=port_id)
+        used = ipam.used_addresses(snap.of(schema.PORT).values(), skip_port=port_id)
         return ipam.NetworkAddressing(net["id"], subnets, all_subnets, used)
 
     def plan_update(
         self, ctx: Context, snap: Snapshot, current: JsonDict, changes: JsonDict
     ) -> tuple[JsonDict, list[Operation]]:
         if "fixed_ips" in changes:
-            net = snap.find("network", current["network_id"]) or {"id": current["network_id"]}
+            net = snap.find(schema.NETWORK, current["network_id"]) or {"id": current["network_id"]}
             requested = _keep_current_addresses(changes["fixed_ips"], current["fixed_ips"])
             changes["fixed_ips"] = self._addressing(snap, net, current["id"]).allocate(requested)
         return merged(current, changes), []
@@ -205,9 +205,9 @@ def _fip_matches(fip: Mapping[str, Any], wanted: Mapping[str, set[str]]) -> bool
 def _free_port_key(snap: Snapshot, net_id: str) -> int:
     """The lowest port key free in the network, allocated once and never changed."""
     used = {
-        int(p[PORT_KEY])
-        for p in snap.of("port").values()
-        if p.get("network_id") == net_id and p.get(PORT_KEY)
+        int(p[schema.TUNNEL_KEY])
+        for p in snap.of(schema.PORT).values()
+        if p.get("network_id") == net_id and p.get(schema.TUNNEL_KEY)
     }
     key = lowest_free(used, 1, MAX_PORT_KEY)
     if key is None:

@@ -22,8 +22,9 @@ from steerflow.api.core_network import (
     require_owner,
     validate_unless_unset,
 )
-from steerflow.api.txn import Snapshot
+from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, Operation, Put
+from steerflow.nbdb.txn import Snapshot
 
 SUBNET_QUOTA: Final = 100
 
@@ -46,7 +47,7 @@ def _validate_gateway(data: Any) -> str | None:
 
 
 SUBNET_ATTRIBUTES = A.AttributeMap(
-    "subnet",
+    schema.SUBNET,
     [
         A.id_attribute(),
         A.name_attribute(),
@@ -72,7 +73,7 @@ SUBNET_ATTRIBUTES = A.AttributeMap(
 class SubnetResource(StoredResource):
     """`/v2.0/subnets`: subnets of one network never overlap; one in use by a port cannot go."""
 
-    resource = "subnet"
+    resource = schema.SUBNET
     collection = "subnets"
     attributes = SUBNET_ATTRIBUTES
     not_found = SubnetNotFound
@@ -106,17 +107,17 @@ class SubnetResource(StoredResource):
             pools = ipam.parse_pools(obj["allocation_pools"], cidr, obj["gateway_ip"])
         obj["allocation_pools"] = [p.as_dict() for p in pools]
         net = {**net, "subnets": [*net.get("subnets", []), obj["id"]]}
-        return obj, [Put("network", net["id"], net)]
+        return obj, [Put(schema.NETWORK, net["id"], net)]
 
     def _network(self, ctx: Context, snap: Snapshot, net_id: str) -> JsonDict:
-        net = snap.find("network", net_id)
+        net = snap.find(schema.NETWORK, net_id)
         if net is None or not (ctx.can_see(owner(net)) or net.get("shared")):
             raise NetworkNotFound(id=net_id)
         require_owner(ctx, net, "create_subnet")  # a shared network takes ports, not subnets
         return net
 
     def _check_overlap(self, snap: Snapshot, net_id: str, cidr: ipam.IpNetwork) -> None:
-        for other in snap.of("subnet").values():
+        for other in snap.of(schema.SUBNET).values():
             if other.get("network_id") != net_id:
                 continue
             if cidr.overlaps(ipaddress.ip_network(other["cidr"])):
@@ -146,11 +147,11 @@ class SubnetResource(StoredResource):
 
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
         require_owner(ctx, current, "delete_subnet")
-        for port in snap.of("port").values():
+        for port in snap.of(schema.PORT).values():
             if any(f.get("subnet_id") == current["id"] for f in port.get("fixed_ips", [])):
                 raise SubnetInUse(subnet_id=current["id"])
-        net = snap.find("network", current["network_id"])
+        net = snap.find(schema.NETWORK, current["network_id"])
         if net is None:
             return []
         remaining = [s for s in net.get("subnets", []) if s != current["id"]]
-        return [Put("network", net["id"], {**net, "subnets": remaining})]
+        return [Put(schema.NETWORK, net["id"], {**net, "subnets": remaining})]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from steerflow.api.txn import Change, Derived, Snapshot, register
+from steerflow.nbdb.txn import Change, Derived, Snapshot, register
 
 Numbers = Callable[[Mapping[str, Any]], Iterable[int]]
 

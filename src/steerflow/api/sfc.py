@@ -20,6 +20,7 @@ SFC_HANDLER_CLASSES: tuple[type[StoredResource], ...] = (
 )
 
 # Aliases the API advertises in GET /v2.0/extensions for these resources.
+# not the NB schema: networking-sfc's extension aliases
 SFC_EXTENSION_ALIASES = ("sfc", "flow_classifier", "service_graph", "networking-sfc-tap")
 
 

@@ -15,17 +15,12 @@ from steerflow.api import sfc_errors as err
 from steerflow.api.attributes import Attribute, AttributeMap, KeySpec
 from steerflow.api.errors import HTTPBadRequest
 from steerflow.model.correlations import installed_correlations, is_installed, one_of
+from steerflow.model import schema
 from steerflow.model.sfc import N_TUPLE_KEYS, LbField
 
 MAX_CHAIN_ID: Final = 65535
-# A chain's MPLS labels (hidden from the API): 0-15 are reserved label values (RFC 3032), labels are 20 bits.
-HOP_LABELS: Final = "hop_labels"  # {port pair group id: label}, one label per group of the chain
-EXIT_LABEL: Final = "exit_label"  # one label meaning "the chain is done"
-# Symmetric chains only: the same for the reverse direction (hops crossed in reverse order).
-REVERSE_HOP_LABELS: Final = "reverse_hop_labels"
-REVERSE_EXIT_LABEL: Final = "reverse_exit_label"
+# A chain's MPLS labels (`schema.LABEL_ATTRIBUTES`): 0-15 are reserved label values (RFC 3032), 20 bits.
 MIN_LABEL: Final = 16
-PAIR_KEY: Final = "pair_key"  # a port pair's number on the wire: Geneve VNI 2**23 + key reaches it
 MAX_PAIR_KEY: Final = (1 << 23) - 1
 MAX_LABEL: Final = (1 << 20) - 1
 DEFAULT_CHAIN_PARAMETERS: Final = {"correlation": "mpls", "symmetric": False}
@@ -77,7 +72,7 @@ def normalize_sf_parameters(value: Any) -> Any:
 
 
 PORT_PAIR: Final = AttributeMap(
-    "port_pair",
+    schema.PORT_PAIR,
     [
         *_common(),
         Attribute("ingress", validator=attr.validate_uuid),
@@ -91,7 +86,7 @@ PORT_PAIR: Final = AttributeMap(
             filter_converter=attr.identity,
         ),
         # internal: the instance's number on the wire (Geneve delivery VNI), allocated once
-        Attribute(PAIR_KEY, allow_post=False, default=None, is_visible=False),
+        Attribute(schema.PAIR_KEY, allow_post=False, default=None, is_visible=False),
     ],
 )
 
@@ -156,7 +151,7 @@ def convert_ppg_parameters(value: dict[str, Any]) -> dict[str, Any]:
 
 
 PORT_PAIR_GROUP: Final = AttributeMap(
-    "port_pair_group",
+    schema.PORT_PAIR_GROUP,
     [
         attr.id_attribute(),
         Attribute("group_id", allow_post=False, allow_put=False, default=None, converter=attr.convert_to_int),
@@ -202,7 +197,7 @@ def normalize_chain_parameters(value: Any) -> Any:
 
 
 PORT_CHAIN: Final = AttributeMap(
-    "port_chain",
+    schema.PORT_CHAIN,
     [
         attr.id_attribute(),
         Attribute(
@@ -223,10 +218,10 @@ PORT_CHAIN: Final = AttributeMap(
             filter_converter=attr.identity,
         ),
         # Dataplane keys allocated by the NB: stored with the chain, never shown, never set by a client.
-        Attribute(HOP_LABELS, allow_post=False, default=None, is_visible=False),
-        Attribute(EXIT_LABEL, allow_post=False, default=None, is_visible=False),
-        Attribute(REVERSE_HOP_LABELS, allow_post=False, default=None, is_visible=False),
-        Attribute(REVERSE_EXIT_LABEL, allow_post=False, default=None, is_visible=False),
+        Attribute(schema.HOP_LABELS, allow_post=False, default=None, is_visible=False),
+        Attribute(schema.EXIT_LABEL, allow_post=False, default=None, is_visible=False),
+        Attribute(schema.REVERSE_HOP_LABELS, allow_post=False, default=None, is_visible=False),
+        Attribute(schema.REVERSE_EXIT_LABEL, allow_post=False, default=None, is_visible=False),
     ],
 )
 
@@ -279,7 +274,7 @@ def _fc_port(name: str) -> Attribute:
 
 
 FLOW_CLASSIFIER: Final = AttributeMap(
-    "flow_classifier",
+    schema.FLOW_CLASSIFIER,
     [
         *_common(None, attr.convert_none_to_empty_string),
         Attribute("ethertype", default=None, converter=normalize_ethertype),
@@ -326,7 +321,7 @@ def normalize_service_graph(value: Any) -> Any:
 
 
 SERVICE_GRAPH: Final = AttributeMap(
-    "service_graph",
+    schema.SERVICE_GRAPH,
     [
         *_common(),
         Attribute(

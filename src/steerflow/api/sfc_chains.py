@@ -19,15 +19,16 @@ from steerflow.api.sfc_index import (
     CLASSIFIER_BLOCKS,
     classifier_candidates,
 )
-from steerflow.api.sfc_labels import LABEL_ATTRIBUTES, assign_labels
+from steerflow.api.sfc_labels import assign_labels
 from steerflow.api.sfc_pairs import SFC_PREFIX
 from steerflow.api.sfc_refs import (
     graph_holding_chain,
     group_correlations,
 )
-from steerflow.api.txn import Snapshot
+from steerflow.model import schema
 from steerflow.model.sfc import FlowClassifier
 from steerflow.nbdb.api import JsonDict, Operation
+from steerflow.nbdb.txn import Snapshot
 
 _L4_PROTOCOLS = ("tcp", "udp")
 
@@ -35,7 +36,7 @@ _L4_PROTOCOLS = ("tcp", "udp")
 class FlowClassifiers(StoredResource):
     """`/sfc/flow_classifiers`: L2-L4 matches; no two classifiers of a project may overlap."""
 
-    resource = "flow_classifier"
+    resource = schema.FLOW_CLASSIFIER
     collection = "flow_classifiers"
     path_prefix = SFC_PREFIX
     attributes = FLOW_CLASSIFIER
@@ -50,7 +51,7 @@ class FlowClassifiers(StoredResource):
         for side in ("source", "destination"):
             port = obj[f"logical_{side}_port"]
             if port is not None:
-                require_visible(ctx, snap, "port", port, err.FlowClassifierPortNotFound)
+                require_visible(ctx, snap, schema.PORT, port, err.FlowClassifierPortNotFound)
         new = FlowClassifier.from_dict(obj)
         every = snap.of(self.resource)
         for other_id in sorted(classifier_candidates(snap.index(CLASSIFIER_BLOCKS), new, every)):
@@ -83,7 +84,7 @@ def _check_prefix_version(prefix: str | None, ethertype: str) -> None:
 class PortChains(StoredResource):
     """`/sfc/port_chains`: ordered groups plus classifiers; `chain_id` and MPLS labels allocated globally."""
 
-    resource = "port_chain"
+    resource = schema.PORT_CHAIN
     collection = "port_chains"
     path_prefix = SFC_PREFIX
     attributes = PORT_CHAIN
@@ -120,33 +121,35 @@ class PortChains(StoredResource):
 
     def list(self, ctx: Context, filters: Mapping[str, builtins.list[str]]) -> builtins.list[JsonDict]:
         """Hidden attributes filter nothing (ignored like unknown keys): no side channel to the labels."""
-        return super().list(ctx, {k: v for k, v in filters.items() if k not in LABEL_ATTRIBUTES})
+        return super().list(ctx, {k: v for k, v in filters.items() if k not in schema.LABEL_ATTRIBUTES})
 
     @staticmethod
     def _check_groups(ctx: Context, snap: Snapshot, ppg_ids: Sequence[str], pc_id: str) -> None:
         """Rules 24-26: groups exist, no two tap groups in a row, no other chain with the same list."""
         previous_tap = False
         for ppg_id in ppg_ids:
-            ppg = require_visible(ctx, snap, "port_pair_group", ppg_id, err.PortPairGroupNotFound)
+            ppg = require_visible(ctx, snap, schema.PORT_PAIR_GROUP, ppg_id, err.PortPairGroupNotFound)
             if previous_tap and ppg["tap_enabled"]:
                 raise err.ConsecutiveTapPPGNotSupported()
             previous_tap = bool(ppg["tap_enabled"])
         for other_id in sorted(snap.index(CHAIN_GROUP_LISTS).get(tuple(ppg_ids), ())):
-            other = snap.find("port_chain", other_id)
+            other = snap.find(schema.PORT_CHAIN, other_id)
             if other_id != pc_id and other is not None and can_see(ctx, other):
                 raise err.InvalidPortPairGroups(port_pair_groups=list(ppg_ids), port_chain=other_id)
 
     @staticmethod
     def _check_classifiers(ctx: Context, snap: Snapshot, fc_ids: Sequence[str], pc_id: str) -> None:
         """Rules 24, 28, 29: classifiers exist, are in no other chain, overlap no other chain's."""
-        fcs = [require_visible(ctx, snap, "flow_classifier", i, err.FlowClassifierNotFound) for i in fc_ids]
+        fcs = [
+            require_visible(ctx, snap, schema.FLOW_CLASSIFIER, i, err.FlowClassifierNotFound) for i in fc_ids
+        ]
         index = snap.index(CHAIN_CLASSIFIERS)
         for fc in fcs:
             holder = index.holder.get(fc["id"])
             if holder is not None and holder != pc_id:
                 raise err.FlowClassifierInUse(id=fc["id"])
         mine = [FlowClassifier.from_dict(fc) for fc in fcs]
-        others = snap.of("port_chain")
+        others = snap.of(schema.PORT_CHAIN)
         for other_id in sorted(index.candidates(mine)):  # in a stable order: the first clash is reported
             other = others.get(other_id)
             if other_id == pc_id or other is None or not can_see(ctx, other):
@@ -188,4 +191,4 @@ def _check_correlations(snap: Snapshot, ppg_ids: Sequence[str], chain_correlatio
                 raise err.PortChainInconsistentCorrelations(ppg=ppg_id)
 
 
-CHAIN_IDS = numbers_index("chain_ids", "port_chain", lambda chain: (int(chain["chain_id"]),))
+CHAIN_IDS = numbers_index("chain_ids", schema.PORT_CHAIN, lambda chain: (int(chain["chain_id"]),))

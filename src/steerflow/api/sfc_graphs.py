@@ -11,9 +11,10 @@ from steerflow.api.sfc_attributes import SERVICE_GRAPH
 from steerflow.api.sfc_conflicts import basic_conflict
 from steerflow.api.sfc_pairs import SFC_PREFIX
 from steerflow.api.sfc_refs import classifiers_of_chain, graph_holding_chain, group_correlations
-from steerflow.api.txn import Snapshot
+from steerflow.model import schema
 from steerflow.model.sfc import FlowClassifier
 from steerflow.nbdb.api import JsonDict, Operation
+from steerflow.nbdb.txn import Snapshot
 
 Links = Mapping[str, Sequence[str]]
 
@@ -21,7 +22,7 @@ Links = Mapping[str, Sequence[str]]
 class ServiceGraphs(StoredResource):
     """`/sfc/service_graphs`: `{source chain: [destination chains]}`, fixed at creation."""
 
-    resource = "service_graph"
+    resource = schema.SERVICE_GRAPH
     collection = "service_graphs"
     path_prefix = SFC_PREFIX
     attributes = SERVICE_GRAPH
@@ -67,7 +68,7 @@ class _GraphCheck:
 
     def _check_end(self, chain_id: str, last_group: bool) -> JsonDict:
         """The chain exists, its joining group's port pairs speak its correlation, encapsulations agree."""
-        chain = require_visible(self.ctx, self.snap, "port_chain", chain_id, err.PortChainNotFound)
+        chain = require_visible(self.ctx, self.snap, schema.PORT_CHAIN, chain_id, err.PortChainNotFound)
         correlation = chain["chain_parameters"]["correlation"]
         groups = chain["port_pair_groups"]
         joining_group = groups[-1] if last_group else groups[0]

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from steerflow.api.txn import Change, Derived, Snapshot, register
+from steerflow.model import schema
 from steerflow.model.sfc import FlowClassifier
+from steerflow.nbdb.txn import Change, Derived, Snapshot, register
 
 BLOCK = 256
 WIDE_BLOCKS = 16
@@ -49,27 +50,31 @@ def _blocks(fc: FlowClassifier) -> tuple[int, ...]:
 
 
 def _chain_classifiers(snap: Snapshot, chain_id: str) -> tuple[FlowClassifier, ...]:
-    chain = snap.find("port_chain", chain_id)
+    chain = snap.find(schema.PORT_CHAIN, chain_id)
     if chain is None:
         return ()
-    found = (snap.find("flow_classifier", fc_id) for fc_id in chain["flow_classifiers"])
+    found = (snap.find(schema.FLOW_CLASSIFIER, fc_id) for fc_id in chain["flow_classifiers"])
     return tuple(FlowClassifier.from_dict(fc) for fc in found if fc is not None)
 
 
 def _build(snap: Snapshot) -> ChainClassifiers:
     empty = ChainClassifiers({}, {}, {})
-    return _update(empty, snap, snap, {("port_chain", chain_id) for chain_id in snap.of("port_chain")})
+    return _update(
+        empty, snap, snap, {(schema.PORT_CHAIN, chain_id) for chain_id in snap.of(schema.PORT_CHAIN)}
+    )
 
 
 def _update(
     index: ChainClassifiers, before: Snapshot, after: Snapshot, changed: set[Change]
 ) -> ChainClassifiers:
-    chains = {id for kind, id in changed if kind == "port_chain"}
-    chains |= {index.holder[id] for kind, id in changed if kind == "flow_classifier" and id in index.holder}
+    chains = {id for kind, id in changed if kind == schema.PORT_CHAIN}
+    chains |= {
+        index.holder[id] for kind, id in changed if kind == schema.FLOW_CLASSIFIER and id in index.holder
+    }
     classifiers, holder = dict(index.classifiers), dict(index.holder)
     blocks = {block: set(ids) for block, ids in _touched_blocks(index, chains).items()}
     for chain_id in chains:  # every old entry first: a classifier may move from one chain to another
-        old = before.find("port_chain", chain_id) if before is not after else None
+        old = before.find(schema.PORT_CHAIN, chain_id) if before is not after else None
         for fc_id in old["flow_classifiers"] if old is not None else ():
             if holder.get(fc_id) == chain_id:
                 del holder[fc_id]
@@ -77,7 +82,7 @@ def _update(
             for block in _blocks(fc):
                 blocks[block].discard(chain_id)
     for chain_id in chains:
-        doc = after.find("port_chain", chain_id)
+        doc = after.find(schema.PORT_CHAIN, chain_id)
         if doc is None:
             continue
         for fc_id in doc["flow_classifiers"]:
@@ -101,7 +106,7 @@ def _touched_blocks(index: ChainClassifiers, chains: set[str]) -> dict[int, froz
 
 
 CHAIN_CLASSIFIERS = register(
-    Derived("chain_classifiers", frozenset({"port_chain", "flow_classifier"}), _build, _update)
+    Derived("chain_classifiers", frozenset({schema.PORT_CHAIN, schema.FLOW_CLASSIFIER}), _build, _update)
 )
 
 
@@ -109,20 +114,20 @@ GroupLists = Mapping[tuple[str, ...], frozenset[str]]  # a chain's ordered group
 
 
 def _chain_group_list(snap: Snapshot, chain_id: str) -> tuple[str, ...] | None:
-    doc = snap.find("port_chain", chain_id)
+    doc = snap.find(schema.PORT_CHAIN, chain_id)
     return None if doc is None else tuple(doc["port_pair_groups"])
 
 
 def _build_lists(snap: Snapshot) -> GroupLists:
     found: dict[tuple[str, ...], set[str]] = {}
-    for chain_id, doc in snap.of("port_chain").items():
+    for chain_id, doc in snap.of(schema.PORT_CHAIN).items():
         found.setdefault(tuple(doc["port_pair_groups"]), set()).add(chain_id)
     return {groups: frozenset(ids) for groups, ids in found.items()}
 
 
 def _update_lists(lists: GroupLists, before: Snapshot, after: Snapshot, changed: set[Change]) -> GroupLists:
     out = dict(lists)
-    for chain_id in {id for kind, id in changed if kind == "port_chain"}:
+    for chain_id in {id for kind, id in changed if kind == schema.PORT_CHAIN}:
         old, new = _chain_group_list(before, chain_id), _chain_group_list(after, chain_id)
         if old is not None:
             remaining = out.get(old, frozenset()) - {chain_id}
@@ -135,7 +140,7 @@ def _update_lists(lists: GroupLists, before: Snapshot, after: Snapshot, changed:
 
 
 CHAIN_GROUP_LISTS = register(
-    Derived("chain_group_lists", frozenset({"port_chain"}), _build_lists, _update_lists)
+    Derived("chain_group_lists", frozenset({schema.PORT_CHAIN}), _build_lists, _update_lists)
 )
 
 
@@ -152,7 +157,7 @@ def classifier_candidates(blocks: Blocks, mine: FlowClassifier, every: Iterable[
 
 def _build_blocks(snap: Snapshot) -> Blocks:
     found: dict[int, set[str]] = {}
-    for fc_id, doc in snap.of("flow_classifier").items():
+    for fc_id, doc in snap.of(schema.FLOW_CLASSIFIER).items():
         for block in _blocks(FlowClassifier.from_dict(doc)):
             found.setdefault(block, set()).add(fc_id)
     return {block: frozenset(ids) for block, ids in found.items()}
@@ -160,8 +165,8 @@ def _build_blocks(snap: Snapshot) -> Blocks:
 
 def _update_blocks(blocks: Blocks, before: Snapshot, after: Snapshot, changed: set[Change]) -> Blocks:
     out = dict(blocks)
-    for fc_id in {id for kind, id in changed if kind == "flow_classifier"}:
-        old, new = before.find("flow_classifier", fc_id), after.find("flow_classifier", fc_id)
+    for fc_id in {id for kind, id in changed if kind == schema.FLOW_CLASSIFIER}:
+        old, new = before.find(schema.FLOW_CLASSIFIER, fc_id), after.find(schema.FLOW_CLASSIFIER, fc_id)
         for block in _blocks(FlowClassifier.from_dict(old)) if old is not None else ():
             out[block] = out.get(block, frozenset()) - {fc_id}
             if not out[block]:
@@ -172,5 +177,5 @@ def _update_blocks(blocks: Blocks, before: Snapshot, after: Snapshot, changed: s
 
 
 CLASSIFIER_BLOCKS = register(
-    Derived("classifier_blocks", frozenset({"flow_classifier"}), _build_blocks, _update_blocks)
+    Derived("classifier_blocks", frozenset({schema.FLOW_CLASSIFIER}), _build_blocks, _update_blocks)
 )

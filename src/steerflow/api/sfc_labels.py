@@ -14,21 +14,14 @@ from typing import Any
 from steerflow.api import sfc_errors as err
 from steerflow.api.errors import InvalidInput
 from steerflow.api.numbers import NumbersInUse, numbers_index
-from steerflow.api.sfc_attributes import (
-    EXIT_LABEL,
-    HOP_LABELS,
-    MAX_LABEL,
-    MIN_LABEL,
-    REVERSE_EXIT_LABEL,
-    REVERSE_HOP_LABELS,
-)
-from steerflow.api.txn import Snapshot
+from steerflow.api.sfc_attributes import MAX_LABEL, MIN_LABEL
+from steerflow.model import schema
 from steerflow.model.correlations import UnknownCorrelation, label_limit
 from steerflow.model.sfc import DEFAULT_CORRELATION
 from steerflow.nbdb.api import JsonDict
+from steerflow.nbdb.txn import Snapshot
 
-LABEL_ATTRIBUTES = frozenset({HOP_LABELS, EXIT_LABEL, REVERSE_HOP_LABELS, REVERSE_EXIT_LABEL})
-DIRECTIONS = ((HOP_LABELS, EXIT_LABEL), (REVERSE_HOP_LABELS, REVERSE_EXIT_LABEL))
+DIRECTIONS = ((schema.HOP_LABELS, schema.EXIT_LABEL), (schema.REVERSE_HOP_LABELS, schema.REVERSE_EXIT_LABEL))
 
 
 def labels_of(chain: Mapping[str, Any]) -> frozenset[int]:
@@ -62,8 +55,8 @@ def assign_labels(snap: Snapshot, chain: JsonDict, previous: Mapping[str, Any] |
     for hops_attr, exit_attr in DIRECTIONS if symmetric else DIRECTIONS[:1]:
         _assign_direction(chain, old, hops_attr, exit_attr, stored, taken_now, last)
     if not symmetric:
-        chain.pop(REVERSE_HOP_LABELS, None)
-        chain.pop(REVERSE_EXIT_LABEL, None)
+        chain.pop(schema.REVERSE_HOP_LABELS, None)
+        chain.pop(schema.REVERSE_EXIT_LABEL, None)
 
 
 def _limit(correlation: str) -> int:
@@ -115,4 +108,4 @@ def _take(stored: NumbersInUse, taken_now: set[int], count: int, chain_id: str, 
     return taken
 
 
-CHAIN_LABELS = numbers_index("chain_labels", "port_chain", labels_of)
+CHAIN_LABELS = numbers_index("chain_labels", schema.PORT_CHAIN, labels_of)

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from steerflow.api import sfc_errors as err
 from steerflow.api.base import StoredResource, lowest_free, require_visible, visible_objects
 from steerflow.api.context import Context
-from steerflow.api.sfc_attributes import MAX_PAIR_KEY, PAIR_KEY, PORT_PAIR, PORT_PAIR_GROUP
+from steerflow.api.sfc_attributes import MAX_PAIR_KEY, PORT_PAIR, PORT_PAIR_GROUP
 from steerflow.api.sfc_refs import chain_using_group, group_holding_port_pair
-from steerflow.api.txn import Snapshot
+from steerflow.model import schema
 from steerflow.model.sfc import PortPair
 from steerflow.nbdb.api import JsonDict, Operation
+from steerflow.nbdb.txn import Snapshot
 
 SFC_PREFIX = "/sfc"
 
@@ -19,7 +20,7 @@ SFC_PREFIX = "/sfc"
 class PortPairs(StoredResource):
     """`/sfc/port_pairs`: a function's ingress and egress ports (both on one device)."""
 
-    resource = "port_pair"
+    resource = schema.PORT_PAIR
     collection = "port_pairs"
     path_prefix = SFC_PREFIX
     attributes = PORT_PAIR
@@ -28,10 +29,10 @@ class PortPairs(StoredResource):
 
     def plan_create(self, ctx: Context, snap: Snapshot, obj: JsonDict) -> tuple[JsonDict, list[Operation]]:
         self._check_unique(ctx, snap, obj)
-        ingress = require_visible(ctx, snap, "port", obj["ingress"], err.PortPairPortNotFound)
-        egress = require_visible(ctx, snap, "port", obj["egress"], err.PortPairPortNotFound)
+        ingress = require_visible(ctx, snap, schema.PORT, obj["ingress"], err.PortPairPortNotFound)
+        egress = require_visible(ctx, snap, schema.PORT, obj["egress"], err.PortPairPortNotFound)
         _check_same_device(ingress, egress)
-        obj[PAIR_KEY] = _free_pair_key(snap)
+        obj[schema.PAIR_KEY] = _free_pair_key(snap)
         return obj, []
 
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
@@ -41,7 +42,7 @@ class PortPairs(StoredResource):
 
     @staticmethod
     def _check_unique(ctx: Context, snap: Snapshot, obj: JsonDict) -> None:
-        for other in visible_objects(ctx, snap, "port_pair").values():
+        for other in visible_objects(ctx, snap, schema.PORT_PAIR).values():
             if (other["ingress"], other["egress"]) == (obj["ingress"], obj["egress"]):
                 raise err.PortPairIngressEgressInUse(
                     ingress=obj["ingress"], egress=obj["egress"], id=other["id"]
@@ -61,7 +62,7 @@ def _check_same_device(ingress: JsonDict, egress: JsonDict) -> None:
 class PortPairGroups(StoredResource):
     """`/sfc/port_pair_groups`: instances of one function; `group_id` is allocated globally."""
 
-    resource = "port_pair_group"
+    resource = schema.PORT_PAIR_GROUP
     collection = "port_pair_groups"
     path_prefix = SFC_PREFIX
     attributes = PORT_PAIR_GROUP
@@ -92,7 +93,7 @@ class PortPairGroups(StoredResource):
     def _check_members(ctx: Context, snap: Snapshot, pp_ids: Sequence[str], ppg_id: str) -> None:
         """Rules 19-21: members exist, share one correlation and belong to no other group."""
         pairs = [
-            PortPair.from_dict(require_visible(ctx, snap, "port_pair", i, err.PortPairNotFound))
+            PortPair.from_dict(require_visible(ctx, snap, schema.PORT_PAIR, i, err.PortPairNotFound))
             for i in pp_ids
         ]
         for pp in pairs:
@@ -110,7 +111,7 @@ def _check_tap(tap_enabled: bool, pp_ids: Sequence[str]) -> None:
 
 def _free_pair_key(snap: Snapshot) -> int:
     """The lowest pair key no port pair holds (global: it addresses the instance on every chassis)."""
-    used = {int(pp[PAIR_KEY]) for pp in snap.of("port_pair").values() if pp.get(PAIR_KEY)}
+    used = {int(pp[schema.PAIR_KEY]) for pp in snap.of(schema.PORT_PAIR).values() if pp.get(schema.PAIR_KEY)}
     key = lowest_free(used, 1, MAX_PAIR_KEY)
     if key is None:
         raise err.PortPairUnavailableKey(limit=MAX_PAIR_KEY)

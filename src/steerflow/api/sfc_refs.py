@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from steerflow.api.txn import Snapshot
+from steerflow.model import schema
 from steerflow.model.sfc import Correlation, FlowClassifier, PortPair
 from steerflow.nbdb.api import JsonDict
+from steerflow.nbdb.txn import Snapshot
 
 
 def group_holding_port_pair(snap: Snapshot, pp_id: str) -> str | None:
     """The id of the port pair group that contains the port pair, if any."""
-    return next((gid for gid, g in snap.of("port_pair_group").items() if pp_id in g["port_pairs"]), None)
+    return next((gid for gid, g in snap.of(schema.PORT_PAIR_GROUP).items() if pp_id in g["port_pairs"]), None)
 
 
 def chain_using_group(snap: Snapshot, ppg_id: str) -> str | None:
-    return next((cid for cid, c in snap.of("port_chain").items() if ppg_id in c["port_pair_groups"]), None)
+    return next(
+        (cid for cid, c in snap.of(schema.PORT_CHAIN).items() if ppg_id in c["port_pair_groups"]), None
+    )
 
 
 def graph_chains(graph: JsonDict) -> set[str]:
@@ -28,7 +31,7 @@ def graph_holding_chain(snap: Snapshot, chain_id: str, skip_graph: str | None = 
     return next(
         (
             gid
-            for gid, g in snap.of("service_graph").items()
+            for gid, g in snap.of(schema.SERVICE_GRAPH).items()
             if gid != skip_graph and chain_id in graph_chains(g)
         ),
         None,
@@ -36,9 +39,9 @@ def graph_holding_chain(snap: Snapshot, chain_id: str, skip_graph: str | None = 
 
 
 def port_pairs_of_group(snap: Snapshot, ppg_id: str) -> Iterator[PortPair]:
-    group = snap.find("port_pair_group", ppg_id)
+    group = snap.find(schema.PORT_PAIR_GROUP, ppg_id)
     for pp_id in group["port_pairs"] if group else ():
-        pp = snap.find("port_pair", pp_id)
+        pp = snap.find(schema.PORT_PAIR, pp_id)
         if pp is not None:
             yield PortPair.from_dict(pp)
 
@@ -50,7 +53,7 @@ def group_correlations(snap: Snapshot, ppg_id: str) -> Iterator[tuple[str, Corre
 
 
 def classifiers_of_chain(snap: Snapshot, chain: JsonDict) -> list[FlowClassifier]:
-    found = (snap.find("flow_classifier", fc_id) for fc_id in chain["flow_classifiers"])
+    found = (snap.find(schema.FLOW_CLASSIFIER, fc_id) for fc_id in chain["flow_classifiers"])
     return [FlowClassifier.from_dict(fc) for fc in found if fc is not None]
 
 
@@ -61,11 +64,13 @@ def sfc_users_of_port(snap: Snapshot, port_id: str) -> list[tuple[str, str]]:
     this to refuse the delete with a clear 409 instead and never leave a dangling reference.
     """
     users = [
-        ("port_pair", i) for i, pp in snap.of("port_pair").items() if port_id in (pp["ingress"], pp["egress"])
+        (schema.PORT_PAIR, i)
+        for i, pp in snap.of(schema.PORT_PAIR).items()
+        if port_id in (pp["ingress"], pp["egress"])
     ]
     users += [
-        ("flow_classifier", i)
-        for i, fc in snap.of("flow_classifier").items()
+        (schema.FLOW_CLASSIFIER, i)
+        for i, fc in snap.of(schema.FLOW_CLASSIFIER).items()
         if port_id in (fc.get("logical_source_port"), fc.get("logical_destination_port"))
     ]
     return users

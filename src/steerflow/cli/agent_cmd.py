@@ -79,7 +79,7 @@ def wait(
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds (exit code 1).")] = 30.0,
 ) -> None:
     """Wait until every registered chassis has applied an NB revision to its switch."""
-    from steerflow.agent.status import wait_applied
+    from steerflow.nbdb.status import wait_applied
     from steerflow.nbdb.url import open_store
 
     try:

@@ -12,13 +12,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from steerflow.compiler.view import LogicalPort
+from steerflow.model import schema
 from steerflow.model.sfc import DEFAULT_CORRELATION, Correlation, FlowClassifier
 
-PAIR_KEY_ATTR = "pair_key"
-HOP_LABELS_ATTR = "hop_labels"
-EXIT_LABEL_ATTR = "exit_label"
-REVERSE_HOP_LABELS_ATTR = "reverse_hop_labels"  # symmetric chains: the reverse direction's labels
-REVERSE_EXIT_LABEL_ATTR = "reverse_exit_label"
 DELIVERY_VNI_BASE = 1 << 23  # Geneve VNIs from here address one function instance, not a network
 
 Docs = Mapping[str, Mapping[str, Mapping[str, Any]]]
@@ -88,22 +84,22 @@ class DocReader:
         return self.objects.get(kind, {}).get(id)
 
     def port(self, id: str) -> LogicalPort | None:
-        self.read.add(("port", id))
+        self.read.add((schema.PORT, id))
         return self.ports.get(id)
 
 
 def resolve_chain(doc: Mapping[str, Any], reader: DocReader) -> Chain | None:
     """One chain document resolved, or None while it cannot carry traffic; `reader.read` then names
     every document (and port) the answer depends on."""
-    reader.read.add(("port_chain", str(doc["id"])))
-    labels: Mapping[str, int] = doc.get(HOP_LABELS_ATTR) or {}
+    reader.read.add((schema.PORT_CHAIN, str(doc["id"])))
+    labels: Mapping[str, int] = doc.get(schema.HOP_LABELS) or {}
     classifiers = _classifiers(doc, reader)
-    exit_label = doc.get(EXIT_LABEL_ATTR)
+    exit_label = doc.get(schema.EXIT_LABEL)
     if not exit_label:
         return None
     hops = []
     for position, group_id in enumerate(doc.get("port_pair_groups", ())):
-        group = reader.doc("port_pair_group", group_id)
+        group = reader.doc(schema.PORT_PAIR_GROUP, group_id)
         label = labels.get(group_id)
         if group is None or not label:
             return None
@@ -135,9 +131,9 @@ def resolve_chain(doc: Mapping[str, Any], reader: DocReader) -> Chain | None:
 
 def _with_reverse_labels(chain: Chain, doc: Mapping[str, Any]) -> Chain:
     """A symmetric chain with its reverse labels (none if they are incomplete: no reverse path then)."""
-    labels: Mapping[str, int] = doc.get(REVERSE_HOP_LABELS_ATTR) or {}
+    labels: Mapping[str, int] = doc.get(schema.REVERSE_HOP_LABELS) or {}
     reverse = tuple(int(labels.get(hop.group_id) or 0) for hop in chain.hops)
-    exit_label = int(doc.get(REVERSE_EXIT_LABEL_ATTR) or 0)
+    exit_label = int(doc.get(schema.REVERSE_EXIT_LABEL) or 0)
     if not exit_label or not all(reverse):
         return replace(chain, symmetric=True)
     return replace(chain, symmetric=True, reverse_labels=reverse, reverse_exit_label=exit_label)
@@ -149,7 +145,7 @@ def _classifiers(doc: Mapping[str, Any], reader: DocReader) -> tuple[FlowClassif
     classification is compiled where those ports live."""
     found = []
     for fc_id in doc.get("flow_classifiers", ()):
-        fc = reader.doc("flow_classifier", fc_id)
+        fc = reader.doc(schema.FLOW_CLASSIFIER, fc_id)
         if fc is None:
             continue
         classifier = FlowClassifier.from_dict(fc)
@@ -166,8 +162,8 @@ def _classifiers(doc: Mapping[str, Any], reader: DocReader) -> tuple[FlowClassif
 def _instances(group: Mapping[str, Any], reader: DocReader) -> tuple[Instance, ...]:
     found = []
     for pair_id in sorted(group.get("port_pairs", ())):
-        pair = reader.doc("port_pair", pair_id)
-        if pair is None or not pair.get(PAIR_KEY_ATTR):
+        pair = reader.doc(schema.PORT_PAIR, pair_id)
+        if pair is None or not pair.get(schema.PAIR_KEY):
             continue
         ingress, egress = reader.port(pair["ingress"]), reader.port(pair["egress"])
         if ingress is None or egress is None or ingress.chassis is None or egress.chassis is None:
@@ -177,7 +173,7 @@ def _instances(group: Mapping[str, Any], reader: DocReader) -> tuple[Instance, .
         if weight <= 0:
             continue  # weight 0 drains an instance
         aware = params.get("correlation") is not None
-        found.append(Instance(str(pair_id), int(pair[PAIR_KEY_ATTR]), ingress, egress, weight, aware))
+        found.append(Instance(str(pair_id), int(pair[schema.PAIR_KEY]), ingress, egress, weight, aware))
     return tuple(found)
 
 

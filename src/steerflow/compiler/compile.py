@@ -33,20 +33,20 @@ from steerflow.compiler.chain import (
 from steerflow.compiler.chain_view import LOCAL_PORTS, Chain, Dependency, DocReader, Docs, resolve_chain
 from steerflow.compiler.encap import driver, unusable
 from steerflow.compiler.l2 import l2_flows, l2_groups
-from steerflow.compiler.rollout import IMMEDIATE, ChainRollout, RolloutTimes, installed_revisions
+from steerflow.compiler.rollout import IMMEDIATE, ChainRollout, RolloutTimes
 from steerflow.compiler.union import FlowUnion, UnitId
 from steerflow.compiler.view import ChassisView, build_view
-from steerflow.flows.types import Flow, FlowKey, Group
-from steerflow.nbdb.api import STATUS_KIND
-from steerflow.reconcile.diff import index_flows
+from steerflow.flows.types import Flow, FlowKey, Group, index_flows
+from steerflow.model import schema
+from steerflow.nbdb.status import installed_revisions
 
 LOG = logging.getLogger(__name__)
 
 L2_UNIT: UnitId = (0, 0, "l2")
 INFRA_UNIT: UnitId = (1, 0, "infra")
 INSTANCE_RANK, IN_FORCE_RANK, PENDING_RANK, RETIRING_RANK = 2, 3, 4, 5  # the lower wins a shared key
-PORT_KINDS = frozenset({"port", "port_binding"})  # a binding's id is its port's id
-GLOBAL_KINDS = frozenset({"network", "chassis"})  # keys and underlay addresses every unit uses
+PORT_KINDS = frozenset({schema.PORT, schema.PORT_BINDING})  # a binding's id is its port's id
+GLOBAL_KINDS = frozenset({schema.NETWORK, schema.CHASSIS})  # keys and underlay addresses every unit uses
 
 
 @dataclass(frozen=True)
@@ -226,8 +226,10 @@ class ChassisCompiler:
         groups = False
         if port_ids:
             keys, groups = self._compile_fabric(objects)
-        dirty = {id for kind, id in changed if kind == "port_chain"}
-        dirty |= self._chains.concerned(("port" if kind in PORT_KINDS else kind, id) for kind, id in changed)
+        dirty = {id for kind, id in changed if kind == schema.PORT_CHAIN}
+        dirty |= self._chains.concerned(
+            (schema.PORT if kind in PORT_KINDS else kind, id) for kind, id in changed
+        )
         if port_ids:
             dirty |= self._chains.concerned((LOCAL_PORTS,))
         keys |= self._recompile(objects, dirty, clock)
@@ -240,7 +242,7 @@ class ChassisCompiler:
         self._chains = _Chains(rollouts=rollouts, driver_for=self.driver_for)
         self._compile_fabric(objects)
         self._union.replace(INFRA_UNIT, infra_flows())
-        dirty = set(objects.get("port_chain", {})) | set(rollouts)
+        dirty = set(objects.get(schema.PORT_CHAIN, {})) | set(rollouts)
         self._recompile(objects, dirty, None if first else clock)
         return Delta(everything=True, groups=True)
 
@@ -275,7 +277,7 @@ class ChassisCompiler:
 
     def _resolve(self, objects: Docs, dirty: set[str], clock: _Clock | None) -> None:
         assert self._view is not None
-        chains, documents = self._chains, objects.get("port_chain", {})
+        chains, documents = self._chains, objects.get(schema.PORT_CHAIN, {})
         for chain_id in dirty:
             chains.undepend(chain_id)
             doc = documents.get(chain_id)
@@ -301,7 +303,7 @@ class ChassisCompiler:
         the chains whose views changed."""
         if not self._unsettled:
             return set()
-        installed = installed_revisions(objects.get(STATUS_KIND, {}))
+        installed = installed_revisions(objects.get(schema.CHASSIS_STATUS, {}))
         moved = set()
         for chain_id in sorted(self._unsettled):
             rollout = self._chains.rollouts[chain_id]

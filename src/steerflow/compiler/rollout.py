@@ -26,13 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from steerflow.compiler.chain_view import Chain
 from steerflow.compiler.encap import EncapDriver
 from steerflow.compiler.symmetric import with_reverses
 from steerflow.flows.types import Action
-from steerflow.nbdb.api import reported_revisions
 
 # (hop label, reverse, instance key, chassis, the header tunnelled to it)
 Placement = tuple[int, bool, int, str | None, tuple[Action, ...]]
@@ -148,8 +146,3 @@ def placements(chain: Chain | None, driver_for: DriverFor) -> frozenset[Placemen
         for hop in direction.hops
         for inst in hop.instances
     )
-
-
-def installed_revisions(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
-    """chassis -> the NB revision its switch has installed, from the `chassis_status` documents."""
-    return {chassis: reported_revisions(doc)[1] for chassis, doc in reports.items()}

@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from steerflow.model import schema
 
-NETWORK_KEY_ATTR = "provider:segmentation_id"
-PORT_KEY_ATTR = "tunnel_key"
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -85,17 +84,17 @@ def build_view(objects: Docs, chassis: str, tunnel_ofport: int) -> ChassisView:
     Ports of networks without a key, ports without a key and bindings to unknown chassis are left
     out: they cannot be forwarded to yet, and the next NB change that completes them recompiles.
     """
-    networks = _networks(objects.get("network", {}))
+    networks = _networks(objects.get(schema.NETWORK, {}))
     keys = {n.id: n.key for n in networks}
-    bindings = objects.get("port_binding", {})
+    bindings = objects.get(schema.PORT_BINDING, {})
     remotes = {
         name: RemoteChassis(name, str(doc["underlay_ip"]))
-        for name, doc in objects.get("chassis", {}).items()
+        for name, doc in objects.get(schema.CHASSIS, {}).items()
         if name != chassis and doc.get("underlay_ip")
     }
     ports = tuple(
         port
-        for doc in sorted(objects.get("port", {}).values(), key=lambda d: str(d["id"]))
+        for doc in sorted(objects.get(schema.PORT, {}).values(), key=lambda d: str(d["id"]))
         if (port := _port(doc, keys, bindings.get(str(doc["id"])), chassis, remotes)) is not None
     )
     return ChassisView(chassis, tunnel_ofport, networks, ports, remotes)
@@ -103,9 +102,9 @@ def build_view(objects: Docs, chassis: str, tunnel_ofport: int) -> ChassisView:
 
 def _networks(docs: Mapping[str, Mapping[str, Any]]) -> tuple[LogicalNetwork, ...]:
     found = [
-        LogicalNetwork(str(doc["id"]), int(doc[NETWORK_KEY_ATTR]))
+        LogicalNetwork(str(doc["id"]), int(doc[schema.SEGMENTATION_ID]))
         for doc in docs.values()
-        if doc.get(NETWORK_KEY_ATTR)
+        if doc.get(schema.SEGMENTATION_ID)
     ]
     return tuple(sorted(found, key=lambda n: n.key))
 
@@ -118,10 +117,10 @@ def _port(
     remotes: Mapping[str, RemoteChassis],
 ) -> LogicalPort | None:
     network_key = network_keys.get(str(doc.get("network_id")))
-    key = doc.get(PORT_KEY_ATTR)
+    key = doc.get(schema.TUNNEL_KEY)
     if network_key is None or not key:
         return None
-    bound_on = str(binding["chassis"]) if binding else None
+    bound_on = str(binding[schema.CHASSIS]) if binding else None
     if bound_on is not None and bound_on != chassis and bound_on not in remotes:
         bound_on = None
     ofport = int(binding["ofport"]) if binding and bound_on == chassis and binding.get("ofport") else None

@@ -18,12 +18,13 @@ from steerflow.demo.echo_service import ECHO_PORT, EchoServer, ask
 from steerflow.demo.plug import plug_function, plug_vm
 from steerflow.demo.world import DemoWorld
 from steerflow.lab import FunctionHandle, VmHandle
+from steerflow.model import schema
 
 CHASSIS = (("ch1", "198.51.100.11"), ("ch2", "198.51.100.12"))
 SUBNET = "203.0.113.0/24"
 ADDRESSES = {"client": "203.0.113.10", "server": "203.0.113.20", "doctor-in": "203.0.113.31",
              "doctor-out": "203.0.113.32"}  # fmt: skip
-NAMES = {"network": "demo-net", "subnet": "demo-subnet", "pair": "doctor", "group": "doctors",
+NAMES = {"net": "demo-net", "sub": "demo-subnet", "pair": "doctor", "group": "doctors",
          "classifier": "echo-replies", "chain": "doctor-replies"}  # fmt: skip
 DEFAULT_MESSAGES = ("hello steerflow", "HAL 9000", "echo 42")
 APPLY_WAIT = 25.0  # seconds the API may hold a write until every chassis applied it
@@ -155,15 +156,15 @@ class Scenario:
 
     def create_ports(self) -> str:
         api = self._api()
-        net = api.create("network", {"name": NAMES["network"]})
-        subnet = api.create("subnet", {"name": NAMES["subnet"], "network_id": net["id"], "cidr": SUBNET,
-                                       "ip_version": 4})  # fmt: skip
+        net = api.create(schema.NETWORK, {"name": NAMES["net"]})
+        subnet = api.create(schema.SUBNET, {"name": NAMES["sub"], "network_id": net["id"],
+                                            "cidr": SUBNET, "ip_version": 4})  # fmt: skip
         for name, ip in ADDRESSES.items():
             body = {"name": name, "network_id": net["id"], "device_id": name.split("-")[0],
                     "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": ip}]}  # fmt: skip
-            self.ports[name] = api.create("port", body)
+            self.ports[name] = api.create(schema.PORT, body)
         listed = ", ".join(f"{n} {ip}" for n, ip in ADDRESSES.items())
-        return f"network {NAMES['network']}, subnet {SUBNET}, ports {listed}"
+        return f"network {NAMES['net']}, subnet {SUBNET}, ports {listed}"
 
     def plug(self) -> str:
         lab, ports = self.world.lab, self.ports
@@ -189,10 +190,12 @@ class Scenario:
     def create_pair(self) -> str:
         api, ports = self._api(), self.ports
         params = {"correlation": self.variant.pair_correlation, "weight": 1}
-        pair = api.create("port_pair", {"name": NAMES["pair"], "ingress": ports["doctor-in"]["id"],
+        pair = api.create(schema.PORT_PAIR, {"name": NAMES["pair"], "ingress": ports["doctor-in"]["id"],
                                         "egress": ports["doctor-out"]["id"],
                                         "service_function_parameters": params})  # fmt: skip
-        _, applied = self._applied("port_pair_group", {"name": NAMES["group"], "port_pairs": [pair["id"]]})
+        _, applied = self._applied(
+            schema.PORT_PAIR_GROUP, {"name": NAMES["group"], "port_pairs": [pair["id"]]}
+        )
         self.vms["client"].wait_ping(self.vms["server"].ipv4)
         return (
             f"port pair {NAMES['pair']} in group {NAMES['group']}; applied by every chassis ({_rev(applied)})"
@@ -208,17 +211,17 @@ class Scenario:
 
     def create_chain(self) -> str:
         api, ports = self._api(), self.ports
-        fc = api.create("flow_classifier", {
+        fc = api.create(schema.FLOW_CLASSIFIER, {
             "name": NAMES["classifier"], "protocol": "udp", "ethertype": "IPv4",
             "source_port_range_min": ECHO_PORT, "source_port_range_max": ECHO_PORT,
             "source_ip_prefix": f"{ADDRESSES['server']}/32",
             "destination_ip_prefix": f"{ADDRESSES['client']}/32",
             "logical_source_port": ports["server"]["id"],
         })  # fmt: skip
-        group = api.find("port_pair_group", NAMES["group"])
+        group = api.find(schema.PORT_PAIR_GROUP, NAMES["group"])
         body = {"name": NAMES["chain"], "port_pair_groups": [group["id"]], "flow_classifiers": [fc["id"]],
                 "chain_parameters": {"correlation": self.variant.encap}}  # fmt: skip
-        self.result.chain, applied = self._applied("port_chain", body)
+        self.result.chain, applied = self._applied(schema.PORT_CHAIN, body)
         return (
             f"classifier {NAMES['classifier']} (UDP from the server's port, source port {ECHO_PORT}); chain "
             f"{NAMES['chain']} (chain_id {self.result.chain['chain_id']}, {self.variant.description}); "
@@ -264,7 +267,7 @@ class Scenario:
         deadline = time.monotonic() + timeout
         pending = {p["id"] for p in self.ports.values()}
         while pending:
-            pending = {id for id in pending if self._api().get("port", id)["status"] != "ACTIVE"}
+            pending = {id for id in pending if self._api().get(schema.PORT, id)["status"] != "ACTIVE"}
             if pending and time.monotonic() > deadline:
                 names = sorted(n for n, p in self.ports.items() if p["id"] in pending)
                 raise DemoError(

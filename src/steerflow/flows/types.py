@@ -8,6 +8,7 @@ type renders in ovs-ofctl syntax (`str()`), which docs, traces and tests compare
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 FieldValue = int | str
@@ -407,3 +408,13 @@ class Group:
             head += f",selection_method=hash,fields({fields})"
         weighted = self.type == "select"
         return ",".join([head, *(b.render(weighted) for b in self.buckets)])
+
+
+def index_flows(flows: Iterable[Flow]) -> dict[FlowKey, Flow]:
+    """Flows by key; two flows with one key are a compiler bug, reported loudly."""
+    indexed: dict[FlowKey, Flow] = {}
+    for flow in flows:
+        if flow.key in indexed and indexed[flow.key] != flow:
+            raise ValueError(f"two flows share table/priority/match: {indexed[flow.key]} and {flow}")
+        indexed[flow.key] = flow
+    return indexed

@@ -117,9 +117,11 @@ class Lab:
         """Start a chassis. With create_br_int=False, br-int is left to the agent (VM plugging creates a bare
         one with --may-exist, as a VIF plugger would)."""
         self.start()
+        # not the NB schema: the lab's own word for its chassis
         check_name("chassis", name)
         ip = check_underlay_ip(underlay_ip)
         self._check_free(name, ip)
+        # not the NB schema: the lab's own word
         index = self._state.allocate_index("chassis")
         root_uplink, uplink = self.names.chassis_uplink(index)
         handle = ChassisHandle(

@@ -39,6 +39,7 @@ class LabState:
             "run_dir": str(self.run_dir),
             "owner_pid": self.owner_pid,
             "last_index": dict(self.last_index),
+            # not the NB schema: the lab's state file
             "chassis": [{**asdict(c), "run_dir": str(c.run_dir)} for c in self.chassis.values()],
             "vms": [asdict(v) for v in self.vms.values()],
             "functions": [f.to_json() for f in self.functions.values()],
@@ -48,6 +49,7 @@ class LabState:
     def from_json(cls, data: dict[str, Any]) -> LabState:
         if data.get("version") != STATE_VERSION:
             raise ValueError(f"unsupported lab state version {data.get('version')!r}")
+        # not the NB schema: the lab's state file
         chassis = [ChassisHandle(**{**c, "run_dir": Path(c["run_dir"])}) for c in data["chassis"]]
         vms = [VmHandle(**v) for v in data["vms"]]
         functions = [FunctionHandle.from_json(f) for f in data.get("functions", [])]

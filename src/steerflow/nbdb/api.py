@@ -17,22 +17,6 @@ from typing import Any, Protocol, runtime_checkable
 JsonDict = dict[str, Any]
 
 
-# Kinds that report state rather than ask for it (an agent's applied revision): re-derivable, so a
-# store may write them without waiting for the disk; agents compile for them only while one of their
-# chains waits for another chassis (`compiler.rollout`).
-STATUS_KIND = "chassis_status"  # each agent's report: what its switch holds (`agent.status`)
-APPLIED_ATTR = "applied_revision"  # in a report: every change up to it is in force (what waiters wait for)
-INSTALLED_ATTR = "installed_revision"  # in a report: the switch holds it, changes not yet in force included
-STATUS_KINDS = frozenset({STATUS_KIND})
-
-
-def reported_revisions(report: Mapping[str, Any]) -> tuple[int, int]:
-    """(applied, installed) of an agent's status report; one without `installed_revision` (written
-    before it existed) installed what it applied."""
-    applied = int(report.get(APPLIED_ATTR, 0))
-    return applied, int(report.get(INSTALLED_ATTR, applied))
-
-
 @dataclass(frozen=True)
 class Record:
     """One stored object: its kind, id, JSON value and the revision of the commit that last wrote it."""
@@ -94,6 +78,10 @@ class WatchBatch:
 
 class StoreError(Exception):
     """The store could not be reached or answered something unexpected."""
+
+
+class StoreBusy(StoreError):
+    """A transaction lost its race against other writers too many times in a row: retry later."""
 
 
 class RevisionConflict(StoreError):

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from steerflow.nbdb.api import (
-    STATUS_KINDS,
     Event,
     Operation,
     Put,
@@ -22,6 +21,7 @@ from steerflow.nbdb.api import (
     WatchBatch,
 )
 from steerflow.nbdb.doorbell import Doorbell
+from steerflow.nbdb.status import STATUS_KINDS
 
 DEFAULT_HISTORY = 100_000
 # Commits of this process wake its watchers at once, other processes' ring its doorbell (`doorbell`);

@@ -8,7 +8,7 @@ only after the flows that used them are gone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from steerflow.flows.types import Flow, FlowKey, Group
@@ -43,16 +43,6 @@ class Changes:
 
     def __len__(self) -> int:
         return len(self.groups) + len(self.flows)
-
-
-def index_flows(flows: Iterable[Flow]) -> dict[FlowKey, Flow]:
-    """Flows by key; two flows with one key are a compiler bug, reported loudly."""
-    indexed: dict[FlowKey, Flow] = {}
-    for flow in flows:
-        if flow.key in indexed and indexed[flow.key] != flow:
-            raise ValueError(f"two flows share table/priority/match: {indexed[flow.key]} and {flow}")
-        indexed[flow.key] = flow
-    return indexed
 
 
 def diff_flows(desired: Mapping[FlowKey, Flow], installed: Mapping[FlowKey, Flow]) -> FlowChanges:

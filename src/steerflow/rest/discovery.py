@@ -35,6 +35,7 @@ EXTENSIONS: tuple[Extension, ...] = (
     Extension(
         "binding", "Port Binding", "Expose port bindings of a virtual port", "2014-02-03T10:00:00-00:00"
     ),
+    # not the NB schema: an extension alias
     Extension(
         "flow_classifier", "Flow Classifier", "Flow Classifier Extension.", "2015-10-05T10:00:00-00:00"
     ),
@@ -57,6 +58,7 @@ EXTENSIONS: tuple[Extension, ...] = (
         "Extension that indicates that project_id field is enabled.",
         "2016-09-09T09:09:09-09:09",
     ),
+    # not the NB schema: an extension alias
     Extension("service_graph", "Service Graph", "Service Graph extension.", "2017-09-20T00:00:00-00:00"),
     Extension(
         "sfc", "Service Function Chaining", "Service Function Chain extension.", "2015-10-05T10:00:00-00:00"

@@ -11,11 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from steerflow.agent.status import wait_applied
 from steerflow.api.context import Context
 from steerflow.api.errors import HTTPBadRequest
 from steerflow.api.resource import ResourceHandler
 from steerflow.nbdb.api import JsonDict, NorthboundStore
+from steerflow.nbdb.status import wait_applied
 from steerflow.rest.auth import Authenticator
 from steerflow.rest.body import decode_json, unwrap_create, unwrap_update
 from steerflow.rest.errors import as_neutron_error, error_response

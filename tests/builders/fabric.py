@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from steerflow.agent.status import wait_applied
 from steerflow.api.context import Context
 from steerflow.api.core import core_handlers
 from steerflow.api.resource import ResourceHandler
@@ -25,9 +24,11 @@ from steerflow.demo.plug import plug_function, plug_vm
 from steerflow.demo.procs import AgentProcess as AgentProcess  # re-exported: tests annotate with it
 from steerflow.demo.procs import start_agent
 from steerflow.lab import ChassisHandle, FunctionHandle, Lab, VmHandle
+from steerflow.model import schema
 from steerflow.nbdb.embedded import EmbeddedStore
+from steerflow.nbdb.status import wait_applied
 from steerflow.southbound.ovsdb import TUNNEL_OFPORT
-from tests.lab_fixtures import LabFactory
+from tests.builders.lab_fixtures import LabFactory
 
 ADMIN = Context.admin()
 APPLY_TIMEOUT = 30.0
@@ -83,14 +84,14 @@ class Fabric:
         return net, self.plug_vm("ch1", "client", net), self.plug_vm("ch3", "server", net)
 
     def network(self, name: str, *cidrs: str) -> dict[str, Any]:
-        net = self.create("network", name=name)
+        net = self.create(schema.NETWORK, name=name)
         for cidr in cidrs:
-            self.create("subnet", network_id=net["id"], cidr=cidr, ip_version=6 if ":" in cidr else 4)
+            self.create(schema.SUBNET, network_id=net["id"], cidr=cidr, ip_version=6 if ":" in cidr else 4)
         return net
 
     def plug_vm(self, chassis: str, name: str, network: dict[str, Any], **port: Any) -> VmHandle:
         """An NB port on `network`, and a VM namespace on `chassis` wearing its MAC and address."""
-        nb_port = self.create("port", network_id=network["id"], name=name, device_id=name, **port)
+        nb_port = self.create(schema.PORT, network_id=network["id"], name=name, device_id=name, **port)
         vm = plug_vm(self.lab, self.chassis[chassis], name, nb_port)
         self.wait_bound(nb_port["id"], chassis)
         return vm
@@ -108,7 +109,7 @@ class Fabric:
         """A service function instance: NB ingress and egress ports, the emulator wearing their MACs and
         addresses on `chassis`, and its port pair (`correlation` None: SFC-unaware)."""
         nb_in, nb_out = (
-            self.create("port", network_id=network["id"], name=f"{name}-{side}", device_id=name)
+            self.create(schema.PORT, network_id=network["id"], name=f"{name}-{side}", device_id=name)
             for side in ("in", "out")
         )
         fn = plug_function(
@@ -118,7 +119,7 @@ class Fabric:
             self.wait_bound(port["id"], chassis)
         params = {"correlation": correlation, "weight": weight}
         pair = self.create(
-            "port_pair",
+            schema.PORT_PAIR,
             name=name,
             ingress=nb_in["id"],
             egress=nb_out["id"],
@@ -129,8 +130,8 @@ class Fabric:
     def wait_bound(self, port_id: str, chassis: str, timeout: float = APPLY_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            rec = self.store.get("port_binding", port_id)
-            if rec is not None and rec.value.get("chassis") == chassis:
+            rec = self.store.get(schema.PORT_BINDING, port_id)
+            if rec is not None and rec.value.get(schema.CHASSIS) == chassis:
                 return
             time.sleep(0.05)
         raise AssertionError(f"port {port_id} not bound on {chassis} after {timeout}s\n{self.agent_logs()}")

@@ -205,6 +205,6 @@ def sandbox_or_skip() -> Iterator[OvsSandbox]:
 
 @pytest.fixture
 def ovs_switch() -> Iterator[OvsSandbox]:
-    """A fresh private switch per test; register with `pytest_plugins = ["tests.ovs_fixtures"]`, or wrap
-    sandbox_or_skip() in a local fixture."""
+    """A fresh private switch per test; register with `pytest_plugins = ["tests.builders.ovs_fixtures"]`,
+    or wrap sandbox_or_skip() in a local fixture."""
     yield from sandbox_or_skip()

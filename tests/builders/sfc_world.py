@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
+from steerflow.api import sfc_attributes, sfc_labels
 from steerflow.api.context import Context
 from steerflow.api.errors import NeutronError
 from steerflow.api.sfc_chains import FlowClassifiers, PortChains
 from steerflow.api.sfc_graphs import ServiceGraphs
 from steerflow.api.sfc_pairs import PortPairGroups, PortPairs
+from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, Put
 from steerflow.nbdb.memory import MemoryStore
 
@@ -52,7 +55,7 @@ class World:
             "port_security_enabled": False,
             **extra,
         }
-        self.store.commit([Put("port", pid, value)])
+        self.store.commit([Put(schema.PORT, pid, value)])
         return pid
 
     def pair(self, ctx: Context = ALICE, sfp: Any = None, **body: Any) -> JsonDict:
@@ -96,3 +99,59 @@ def rejects(
     assert info.value.status == status
     assert world.store.revision() == before
     return info.value
+
+
+def race(jobs: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Run the jobs in threads released together; each result is a value or the NeutronError raised."""
+    start = threading.Barrier(len(jobs))
+    results: list[Any] = [None] * len(jobs)
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = jobs[i]()
+        except NeutronError as e:
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)
+    return results
+
+
+def unlimited_world() -> World:
+    """A world without quotas (label tests make many chains)."""
+    world = World()
+    world.pc.quota = world.ppg.quota = world.pp.quota = -1
+    return world
+
+
+def stored(w: World, chain_id: str) -> JsonDict:
+    rec = w.store.get(schema.PORT_CHAIN, chain_id)
+    assert rec is not None
+    return rec.value
+
+
+def hops(w: World, chain_id: str) -> dict[str, int]:
+    return dict(stored(w, chain_id)[schema.HOP_LABELS])
+
+
+def groups(w: World, n: int) -> list[str]:
+    return [w.group()["id"] for _ in range(n)]
+
+
+def all_labels(w: World) -> list[int]:
+    return [label for rec in w.store.list(schema.PORT_CHAIN) for label in sfc_labels.labels_of(rec.value)]
+
+
+def assert_invariants(w: World) -> None:
+    """Every chain has one label per group plus an exit; no label is used twice in the whole store."""
+    for rec in w.store.list(schema.PORT_CHAIN):
+        assert list(rec.value[schema.HOP_LABELS]) == rec.value["port_pair_groups"]
+        assert isinstance(rec.value[schema.EXIT_LABEL], int)
+    labels = all_labels(w)
+    assert len(labels) == len(set(labels))
+    assert all(sfc_attributes.MIN_LABEL <= label <= sfc_attributes.MAX_LABEL for label in labels)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import struct
 
 from hypothesis import strategies as st
 
@@ -33,6 +34,7 @@ from steerflow.flows.types import (
     SetField,
 )
 from steerflow.southbound.flowcodec_fields import CODECS, FieldCodec, Kind
+from steerflow.southbound.ofcodec import FlowEntry
 
 OFPP_IN_PORT = 0xFFFFFFF8
 OFPP_ANY = 0xFFFFFFFF
@@ -172,3 +174,25 @@ def groups(draw: st.DrawFn) -> Group:
         st.none() | st.integers(0, 0xFFFFFFFE),
     )
     return Group(draw(U32), kind, tuple(draw(st.lists(bucket, max_size=4))))
+
+
+FLOW_MOD = struct.Struct("!BBHIQQBBHHHIIIH2x")
+
+
+def entry_of(flow_mod: bytes) -> FlowEntry:
+    """What a switch would report for the flow a flow-mod installs."""
+    _, _, _, _, cookie, _, table, _, idle, hard, priority, _, _, _, flags = FLOW_MOD.unpack_from(flow_mod)
+    match_len = struct.unpack_from("!H", flow_mod, FLOW_MOD.size + 2)[0]
+    match_end = FLOW_MOD.size + (match_len + 7) // 8 * 8
+    return FlowEntry(
+        table,
+        priority,
+        cookie,
+        idle,
+        hard,
+        flags,
+        0,
+        0,
+        flow_mod[FLOW_MOD.size : match_end],
+        flow_mod[match_end:],
+    )

@@ -9,8 +9,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
-from steerflow.api.errors import ServiceUnavailable
-from steerflow.nbdb.api import JsonDict, NorthboundStore, Operation, Record, RevisionConflict, WatchBatch
+from steerflow.nbdb.api import (
+    JsonDict,
+    NorthboundStore,
+    Operation,
+    Record,
+    RevisionConflict,
+    StoreBusy,
+    WatchBatch,
+)
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -142,9 +149,10 @@ Plan = tuple[Sequence[Operation], T]
 def transact(store: NorthboundStore, plan: Callable[[Snapshot], Plan[T]]) -> T:
     """Run `plan` on a fresh snapshot and commit its operations atomically, retrying on a race.
 
-    `plan` must be pure with respect to the store: it reads the snapshot, raises a NeutronError for
-    bad input (nothing is written), or returns (operations, result). When another writer committed
-    in between, the whole plan is re-run on a new snapshot, so validation always sees what it commits on.
+    `plan` must be pure with respect to the store: it reads the snapshot, raises for bad input (nothing
+    is written), or returns (operations, result). When another writer committed
+    in between, the whole plan is re-run on a new snapshot, so validation always sees what it commits on;
+    after `MAX_ATTEMPTS` lost races, `StoreBusy`.
     """
     for _attempt in range(MAX_ATTEMPTS):
         snap = take_snapshot(store)
@@ -157,4 +165,4 @@ def transact(store: NorthboundStore, plan: Callable[[Snapshot], Plan[T]]) -> T:
             LOG.debug("NB revision moved during a transaction; retrying")
             continue
         return result
-    raise ServiceUnavailable(reason="the northbound store is too busy; retry")
+    raise StoreBusy(f"the northbound store is too busy: {MAX_ATTEMPTS} transactions lost a race")

@@ -33,11 +33,12 @@ from steerflow.flows.types import (
     Resubmit,
     SetField,
 )
+from steerflow.model import schema
 from steerflow.reconcile.ofctrl import Reconciler
 from steerflow.southbound.flowcodec import FlowCodec, decode_group, group_entries
 from steerflow.southbound.ofcodec import DATAPATH, parser
 from steerflow.southbound.openflow import OpenFlowChannel
-from tests.ovs_fixtures import OvsSandbox, accepts_connections, wait_until
+from tests.builders.ovs_fixtures import OvsSandbox, accepts_connections, wait_until
 
 TUNNEL = 100
 NET_A, NET_B = "aaaaaaaa-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000-0000-000000000002"
@@ -48,7 +49,7 @@ def _port(pid: str, net: str, key: int, mac: str, ips: list[str], security: bool
     return {
         "id": pid,
         "network_id": net,
-        "tunnel_key": key,
+        schema.TUNNEL_KEY: key,
         "mac_address": mac,
         "fixed_ips": [{"subnet_id": "s", "ip_address": ip} for ip in ips],
         "port_security_enabled": security,
@@ -67,18 +68,18 @@ def nb(extra_ports: int = 0) -> dict[str, dict[str, dict[str, Any]]]:
         for i in range(extra_ports)
     ]
     bindings = {
-        "p1": {"port_id": "p1", "chassis": "ch1", "ofport": 5},
-        "p2": {"port_id": "p2", "chassis": "ch2", "ofport": 7},
-        "p3": {"port_id": "p3", "chassis": "ch1", "ofport": 6},
+        "p1": {"port_id": "p1", schema.CHASSIS: "ch1", "ofport": 5},
+        "p2": {"port_id": "p2", schema.CHASSIS: "ch2", "ofport": 7},
+        "p3": {"port_id": "p3", schema.CHASSIS: "ch1", "ofport": 6},
     }
     return {
-        "network": {
-            NET_A: {"id": NET_A, "provider:segmentation_id": 10},
-            NET_B: {"id": NET_B, "provider:segmentation_id": 20},
+        schema.NETWORK: {
+            NET_A: {"id": NET_A, schema.SEGMENTATION_ID: 10},
+            NET_B: {"id": NET_B, schema.SEGMENTATION_ID: 20},
         },
-        "port": {p["id"]: p for p in ports},
-        "port_binding": bindings,
-        "chassis": {
+        schema.PORT: {p["id"]: p for p in ports},
+        schema.PORT_BINDING: bindings,
+        schema.CHASSIS: {
             "ch1": {"name": "ch1", "underlay_ip": "198.51.100.11"},
             "ch2": {"name": "ch2", "underlay_ip": "198.51.100.12"},
         },

@@ -1,11 +1,12 @@
-"""Applied revisions: each agent says which NB revision its switch holds; callers wait until all do.
+"""Chassis status: each agent reports which NB revision its switch holds; callers wait until all do.
 
-The report lives in its own NB kind, `chassis_status`, which agents treat as status, not desired state:
-a report makes another agent compile only while one of its chains waits for it (`compiler.rollout`),
-so reports cannot chase each other around the cluster. Two revisions are reported: `installed_revision`,
-what the switch holds (changed chains included, not yet in force: other chassis wait for this before
-sending to them) and `applied_revision`, the newest revision whose changes are all in force (what
-`wait_applied`, `?wait` and the CLI wait for).
+Everything about the `chassis_status` kind lives here: its attributes, how an agent writes its report,
+how the API, the compiler's rollout and waiters read it. Agents and stores treat the kind as status, not
+desired state: a report makes another agent compile only while one of its chains waits for it
+(`compiler.rollout`), so reports cannot chase each other around the cluster. Two revisions are
+reported: `installed_revision`, what the switch holds (changed chains included, not yet in force: other
+chassis wait for this before sending to them) and `applied_revision`, the newest revision whose changes
+are all in force (what `wait_applied`, `?wait` and the CLI wait for).
 """
 
 from __future__ import annotations
@@ -13,9 +14,29 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from steerflow.nbdb.api import APPLIED_ATTR, INSTALLED_ATTR, NorthboundStore, Put, reported_revisions
-from steerflow.nbdb.api import STATUS_KIND as STATUS_KIND  # re-exported: the kind agents report in
+from steerflow.model import schema
+from steerflow.nbdb.api import NorthboundStore, Put
+
+APPLIED_ATTR = "applied_revision"  # in a report: every change up to it is in force (what waiters wait for)
+INSTALLED_ATTR = "installed_revision"  # in a report: the switch holds it, changes not yet in force included
+# Kinds that report state rather than ask for it: re-derivable, so a store may write them without waiting
+# for the disk; agents compile for them only while one of their chains waits for another chassis
+# (`compiler.rollout`).
+STATUS_KINDS = frozenset({schema.CHASSIS_STATUS})
+
+
+def reported_revisions(report: Mapping[str, Any]) -> tuple[int, int]:
+    """(applied, installed) of an agent's status report; one without `installed_revision` (written
+    before it existed) installed what it applied."""
+    applied = int(report.get(APPLIED_ATTR, 0))
+    return applied, int(report.get(INSTALLED_ATTR, applied))
+
+
+def installed_revisions(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """chassis -> the NB revision its switch has installed, from the `chassis_status` documents."""
+    return {chassis: reported_revisions(doc)[1] for chassis, doc in reports.items()}
 
 
 def report_applied(store: NorthboundStore, chassis: str, revision: int, installed: int | None = None) -> None:
@@ -27,15 +48,15 @@ def report_applied(store: NorthboundStore, chassis: str, revision: int, installe
     writer under load.
     """
     installed = revision if installed is None else max(installed, revision)
-    current = store.get(STATUS_KIND, chassis)
+    current = store.get(schema.CHASSIS_STATUS, chassis)
     if current is not None:
         held = reported_revisions(current.value)
         if held[0] >= revision and held[1] >= installed:
             return
         revision, installed = max(held[0], revision), max(held[1], installed)
-    doc = {"id": chassis, "chassis": chassis, APPLIED_ATTR: revision, INSTALLED_ATTR: installed}
+    doc = {"id": chassis, schema.CHASSIS: chassis, APPLIED_ATTR: revision, INSTALLED_ATTR: installed}
     doc["reported_at"] = time.time()
-    store.commit([Put(STATUS_KIND, chassis, doc)])
+    store.commit([Put(schema.CHASSIS_STATUS, chassis, doc)])
 
 
 @dataclass(frozen=True)
@@ -54,8 +75,8 @@ class WaitResult:
 
 def applied_revisions(store: NorthboundStore) -> dict[str, int]:
     """Every registered chassis and the revision it has applied (0 if it never reported)."""
-    reports = {r.id: reported_revisions(r.value)[0] for r in store.list(STATUS_KIND)}
-    return {c.id: reports.get(c.id, 0) for c in store.list("chassis")}
+    reports = {r.id: reported_revisions(r.value)[0] for r in store.list(schema.CHASSIS_STATUS)}
+    return {c.id: reports.get(c.id, 0) for c in store.list(schema.CHASSIS)}
 
 
 def wait_applied(store: NorthboundStore, revision: int, timeout: float) -> WaitResult:
@@ -90,5 +111,5 @@ def _last_desired_change(store: NorthboundStore, since: int, upto: int) -> int:
     batch = store.watch(since, timeout=0)
     if batch.resync:
         return upto  # history gone: only an exact report will do
-    changes = [e.revision for e in batch.events if e.revision <= upto and e.kind != STATUS_KIND]
+    changes = [e.revision for e in batch.events if e.revision <= upto and e.kind != schema.CHASSIS_STATUS]
     return max(changes, default=since)

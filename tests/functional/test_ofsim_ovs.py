@@ -18,8 +18,8 @@ import pytest
 
 from steerflow.flows import Bucket, Flow, Group, GroupAction, Match, Move, Output, Resubmit, SetField
 from steerflow.ofsim import Packet, Switch, Trace
-from tests.ovs_fixtures import OvsSandbox, ovs_missing, ovs_sandbox
-from tests.unit.test_ofsim_encap import mpls_chain, nsh_chain, vm_packet
+from tests.builders.ofsim_chains import mpls_chain, nsh_chain, vm_packet
+from tests.builders.ovs_fixtures import OvsSandbox, ovs_missing, ovs_sandbox
 
 pytestmark = pytest.mark.root
 

@@ -1,9 +1,10 @@
 """Applied-revision reports and waits: status-only revisions never hold a waiter back."""
 
 from steerflow.agent.chassis import register_chassis
-from steerflow.agent.status import STATUS_KIND, report_applied, wait_applied
+from steerflow.model import schema
 from steerflow.nbdb import Put
 from steerflow.nbdb.memory import MemoryStore
+from steerflow.nbdb.status import report_applied, wait_applied
 
 
 def _two_chassis() -> MemoryStore:
@@ -15,7 +16,7 @@ def _two_chassis() -> MemoryStore:
 
 def test_wait_ends_when_every_chassis_reported_the_revision() -> None:
     store = _two_chassis()
-    change = store.commit([Put("network", "n1", {"id": "n1"})])
+    change = store.commit([Put(schema.NETWORK, "n1", {"id": "n1"})])
     report_applied(store, "ch1", change)
     assert wait_applied(store, change, timeout=0).lagging == ["ch2"]
     report_applied(store, "ch2", change)
@@ -24,13 +25,13 @@ def test_wait_ends_when_every_chassis_reported_the_revision() -> None:
 
 def test_revisions_that_only_carry_reports_count_as_applied() -> None:
     store = _two_chassis()
-    change = store.commit([Put("network", "n1", {"id": "n1"})])
+    change = store.commit([Put(schema.NETWORK, "n1", {"id": "n1"})])
     report_applied(store, "ch1", change)
     report_applied(store, "ch2", change)
     assert store.revision() == change + 2  # the reports themselves are revisions
     assert wait_applied(store, store.revision(), timeout=0).done
-    later = store.commit([Put("network", "n2", {"id": "n2"})])
-    store.commit([Put(STATUS_KIND, "other", {"id": "other", "applied_revision": 1})])
+    later = store.commit([Put(schema.NETWORK, "n2", {"id": "n2"})])
+    store.commit([Put(schema.CHASSIS_STATUS, "other", {"id": "other", "applied_revision": 1})])
     assert wait_applied(store, store.revision(), timeout=0).lagging == ["ch1", "ch2"]
     report_applied(store, "ch1", later)
     report_applied(store, "ch2", later)
@@ -43,5 +44,5 @@ def test_reports_never_go_back() -> None:
     before = store.revision()
     report_applied(store, "ch1", 5)
     assert store.revision() == before
-    rec = store.get(STATUS_KIND, "ch1")
+    rec = store.get(schema.CHASSIS_STATUS, "ch1")
     assert rec is not None and rec.value["applied_revision"] == 7

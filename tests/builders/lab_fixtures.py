@@ -1,7 +1,7 @@
 """Pytest fixtures for the lab: a `lab` factory whose labs are always torn down, even on failure or Ctrl-C.
 
-Use it from a test module (or a conftest) with `from tests.lab_fixtures import lab_fixture  # noqa: F401`
-(the fixture is named `lab`); every lab gets a fresh random prefix, so concurrent test runs never collide.
+Use it from a conftest with `pytest_plugins = ["tests.builders.lab_fixtures"]` (the fixture is named
+`lab`); every lab gets a fresh random prefix, so concurrent test runs never collide.
 """
 
 from __future__ import annotations

@@ -1,0 +1,51 @@
+"""The NB schema: every kind and every hidden attribute of the northbound store, spelled here only.
+
+The API writes these names, the agent and the compiler read them, the tests' builders (`tests/builders`)
+build documents with them; `tests/unit/test_nb_schema.py` fails on a string literal equal to one of them
+anywhere else. A kind is also the API's member name of its resource (`{"port_pair": {...}}`): the REST
+collections and paths are its plural.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- kinds the API writes (desired state) ------------------------------------------------------------
+NETWORK: Final = "network"
+SUBNET: Final = "subnet"
+PORT: Final = "port"
+PORT_PAIR: Final = "port_pair"
+PORT_PAIR_GROUP: Final = "port_pair_group"
+PORT_CHAIN: Final = "port_chain"
+FLOW_CLASSIFIER: Final = "flow_classifier"
+SERVICE_GRAPH: Final = "service_graph"
+
+# --- kinds the agents write ---------------------------------------------------------------------------
+# A hypervisor running an agent. A `port_binding` or `chassis_status` document names its chassis under
+# this same name.
+CHASSIS: Final = "chassis"
+PORT_BINDING: Final = "port_binding"  # where a port is bound (its id is the port's id)
+CHASSIS_STATUS: Final = "chassis_status"  # an agent's report: what its switch holds (`nbdb.status`)
+
+CORE_KINDS: Final = (NETWORK, SUBNET, PORT, CHASSIS)
+SFC_KINDS: Final = (PORT_PAIR, PORT_PAIR_GROUP, PORT_CHAIN, FLOW_CLASSIFIER, SERVICE_GRAPH)
+AGENT_KINDS: Final = (CHASSIS, PORT_BINDING, CHASSIS_STATUS)
+KINDS: Final = frozenset({*CORE_KINDS, *SFC_KINDS, *AGENT_KINDS})
+
+# --- attributes the API allocates for the dataplane ---------------------------------------------------
+# A network's Geneve VNI (shown read-only, as Neutron's provider extension does).
+SEGMENTATION_ID: Final = "provider:segmentation_id"
+TUNNEL_KEY: Final = "tunnel_key"  # hidden: a port's number inside its network (pipeline registers)
+PAIR_KEY: Final = "pair_key"  # hidden: a port pair's number on the wire (Geneve VNI 2**23 + key)
+# A chain's MPLS labels, hidden: one per port pair group ({group id: label}) and one meaning "done";
+# symmetric chains have the same for the reverse direction.
+HOP_LABELS: Final = "hop_labels"
+EXIT_LABEL: Final = "exit_label"
+REVERSE_HOP_LABELS: Final = "reverse_hop_labels"
+REVERSE_EXIT_LABEL: Final = "reverse_exit_label"
+
+LABEL_ATTRIBUTES: Final = frozenset({HOP_LABELS, EXIT_LABEL, REVERSE_HOP_LABELS, REVERSE_EXIT_LABEL})
+HIDDEN_ATTRIBUTES: Final = frozenset({TUNNEL_KEY, PAIR_KEY, *LABEL_ATTRIBUTES})
+ALLOCATED_ATTRIBUTES: Final = frozenset({SEGMENTATION_ID, *HIDDEN_ATTRIBUTES})
+
+NAMES: Final = frozenset({*KINDS, *ALLOCATED_ATTRIBUTES})  # what nothing else may spell

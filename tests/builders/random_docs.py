@@ -1,0 +1,169 @@
+"""Random NB documents and edit histories (hypothesis), for the incremental compiler tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from steerflow.model import schema
+
+Docs = dict[str, dict[str, dict[str, Any]]]
+CHASSIS = ("ch1", "ch2", "ch3")
+PORTS, PAIRS, GROUPS, CLASSIFIERS, CHAINS = 8, 5, 4, 4, 4
+TUNNEL = 100
+
+
+def fixed_docs() -> Docs:
+    return {
+        schema.NETWORK: {f"net{n}": {"id": f"net{n}", schema.SEGMENTATION_ID: n} for n in (1, 2)},
+        schema.CHASSIS: {
+            c: {"name": c, "underlay_ip": f"198.51.100.{11 + i}"} for i, c in enumerate(CHASSIS)
+        },
+    }
+
+
+def numbered_port(i: int, network: int) -> dict[str, Any]:
+    return {
+        "id": f"p{i}",
+        "network_id": f"net{network}",
+        schema.TUNNEL_KEY: i + 1,
+        "mac_address": f"02:00:00:00:00:{i + 1:02x}",
+        "fixed_ips": [{"subnet_id": "s", "ip_address": f"203.0.113.{i + 1}"}],
+        "port_security_enabled": True,
+        "project_id": "p1",
+    }
+
+
+@st.composite
+def _ports(draw: st.DrawFn, docs: Docs) -> None:
+    docs[schema.PORT], docs[schema.PORT_BINDING] = {}, {}
+    for i in range(PORTS):
+        if draw(st.integers(0, 9)) == 0:
+            continue  # absent
+        docs[schema.PORT][f"p{i}"] = numbered_port(i, 1 if i < 6 else 2)
+        where = draw(st.sampled_from((None, *CHASSIS, *CHASSIS)))
+        if where is not None:
+            docs[schema.PORT_BINDING][f"p{i}"] = {"port_id": f"p{i}", schema.CHASSIS: where, "ofport": i + 1}
+
+
+@st.composite
+def _functions(draw: st.DrawFn, docs: Docs) -> None:
+    docs[schema.PORT_PAIR] = {}
+    for i in range(PAIRS):
+        if draw(st.booleans()) and i > 0:
+            continue
+        ingress, egress = 2 + i % 4, 2 + (i + draw(st.integers(0, 1))) % 4
+        params = {
+            "correlation": draw(st.sampled_from((None, "mpls", "nsh", "vlan"))),  # vlan: tests/plugins
+            "weight": draw(st.integers(0, 3)),
+        }
+        docs[schema.PORT_PAIR][f"pp{i}"] = {
+            "id": f"pp{i}",
+            "ingress": f"p{ingress}",
+            "egress": f"p{egress}",
+            schema.PAIR_KEY: i + 1,
+            "service_function_parameters": params,
+        }
+    docs[schema.PORT_PAIR_GROUP] = {}
+    for g in range(GROUPS):
+        pairs = draw(
+            st.lists(st.sampled_from([f"pp{i}" for i in range(PAIRS)]), min_size=1, max_size=3, unique=True)
+        )
+        lb = draw(st.sampled_from(([], ["ip_src"], ["ip_dst", "udp_dst"])))
+        docs[schema.PORT_PAIR_GROUP][f"g{g}"] = {
+            "id": f"g{g}",
+            "port_pairs": pairs,
+            "port_pair_group_parameters": {"lb_fields": lb},
+        }
+
+
+@st.composite
+def _chains(draw: st.DrawFn, docs: Docs) -> None:
+    docs[schema.FLOW_CLASSIFIER] = {}
+    for f in range(CLASSIFIERS):
+        source = draw(st.sampled_from((None, "p0", "p1", "p6")))
+        docs[schema.FLOW_CLASSIFIER][f"fc{f}"] = {
+            "id": f"fc{f}",
+            "ethertype": "IPv4",
+            "protocol": draw(st.sampled_from(("udp", "tcp"))),
+            "logical_source_port": source,
+            "logical_destination_port": draw(st.sampled_from((None, "p1"))),
+            "destination_port_range_min": 100 + f,
+            "destination_port_range_max": 100 + f + draw(st.integers(0, 5)),
+        }
+    docs[schema.PORT_CHAIN] = {}
+    for c in range(CHAINS):
+        if draw(st.booleans()):
+            continue
+        docs[schema.PORT_CHAIN][f"c{c}"] = _chain_doc(draw, c)
+
+
+HEADERS = (
+    {"correlation": "mpls"},
+    {"correlation": "nsh"},
+    {"correlation": "nsh", "nsh_md_type": 2},
+    {"correlation": "vlan"},  # a third party's driver (tests/plugins/steerflow_vlan_encap)
+)
+
+
+def _chain_doc(draw: st.DrawFn, c: int) -> dict[str, Any]:
+    groups = draw(
+        st.lists(st.sampled_from([f"g{g}" for g in range(GROUPS)]), min_size=1, max_size=3, unique=True)
+    )
+    base = 1000 * (c + 1)
+    return {
+        "id": f"c{c}",
+        "chain_id": c + 1,
+        "port_pair_groups": groups,
+        "flow_classifiers": draw(
+            st.lists(st.sampled_from([f"fc{f}" for f in range(CLASSIFIERS)]), unique=True)
+        ),
+        "chain_parameters": {
+            **draw(st.sampled_from(HEADERS)),
+            "symmetric": draw(st.booleans()),
+        },
+        "project_id": "p1",
+        schema.HOP_LABELS: {g: base + 10 * int(g[1:]) for g in groups},
+        schema.EXIT_LABEL: base + 99,
+        schema.REVERSE_HOP_LABELS: {g: base + 500 + 10 * int(g[1:]) for g in groups},
+        schema.REVERSE_EXIT_LABEL: base + 599,
+    }
+
+
+@st.composite
+def models(draw: st.DrawFn) -> Docs:
+    docs = fixed_docs()
+    draw(_ports(docs))
+    draw(_functions(docs))
+    draw(_chains(docs))
+    return docs
+
+
+def changed_between(before: Docs, after: Docs) -> set[tuple[str, str]]:
+    kinds = set(before) | set(after)
+    return {
+        (kind, id)
+        for kind in kinds
+        for id in set(before.get(kind, {})) | set(after.get(kind, {}))
+        if before.get(kind, {}).get(id) != after.get(kind, {}).get(id)
+    }
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[Docs]:
+    """A model, then a few changes of one document each (to what another random model has there)."""
+    steps = [draw(models())]
+    for _ in range(draw(st.integers(1, 8))):
+        other = draw(models())
+        kind = draw(st.sampled_from(sorted(set(other) - {schema.NETWORK, schema.CHASSIS})))
+        ids = sorted(set(steps[-1].get(kind, {})) | set(other.get(kind, {})))
+        if not ids:
+            continue
+        id = draw(st.sampled_from(ids))
+        after = {k: dict(v) for k, v in steps[-1].items()}
+        after.setdefault(kind, {}).pop(id, None)
+        if id in other.get(kind, {}):
+            after[kind][id] = other[kind][id]
+        steps.append(after)
+    return steps
