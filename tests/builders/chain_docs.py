@@ -2,7 +2,9 @@
 
 from typing import Any
 
+from steerflow.compiler.compile import compile_nb
 from steerflow.model import schema
+from steerflow.ofsim import Packet, Switch, Trace
 
 TUNNEL = 100
 NET = "net-a"
@@ -58,3 +60,25 @@ def chain_nb(correlation: str | None, sf_chassis: str = "ch2") -> dict[str, dict
             }
         },
     }
+
+
+def chain_switch(nb: dict[str, Any], chassis: str) -> Switch:
+    """`chassis`' switch as the compiler programs it for `nb` (overlapping flows rejected)."""
+    state = compile_nb(nb, chassis, TUNNEL)
+    return Switch(state.flows.values(), state.groups.values(), reject_overlaps=True)
+
+
+def udp_packet(**extra: Any) -> Packet:
+    """The client's UDP datagram to the server, entering port 1; `extra` overrides fields."""
+    fields: dict[str, Any] = {
+        "in_port": 1, "eth_src": CLIENT, "eth_dst": SERVER, "eth_type": 0x0800, "ip_proto": 17,
+        "ipv4_src": "203.0.113.1", "ipv4_dst": "203.0.113.2", "udp_src": 5000, "udp_dst": 7,
+    }  # fmt: skip
+    return Packet.of(**{**fields, **extra})
+
+
+def single_output(trace: Trace) -> tuple[int, Packet]:
+    """The one (port, packet) a trace ends with."""
+    assert len(trace.outputs) == 1, str(trace)
+    out = trace.outputs[0]
+    return out.port, out.packet

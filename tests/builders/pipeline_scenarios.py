@@ -16,7 +16,7 @@ from typing import Any
 
 from steerflow.compiler.compile import ChassisCompiler, DesiredState, compile_nb
 from steerflow.compiler.rollout import RolloutTimes
-from steerflow.nbdb.api import STATUS_KIND
+from steerflow.model import schema
 
 Docs = dict[str, dict[str, dict[str, Any]]]
 CHASSIS = ("ch1", "ch2", "ch3")
@@ -41,7 +41,7 @@ class World:
     _chain_number: int = 0
 
     def __post_init__(self) -> None:
-        self.docs["chassis"] = {
+        self.docs[schema.CHASSIS] = {
             c: {"name": c, "underlay_ip": f"198.51.100.{11 + i}"} for i, c in enumerate(CHASSIS)
         }
         self.network("net-a", 10)
@@ -51,7 +51,7 @@ class World:
         return str(doc["id"])
 
     def network(self, nid: str, key: int) -> str:
-        return self.add("network", {"id": nid, "provider:segmentation_id": key})
+        return self.add(schema.NETWORK, {"id": nid, schema.SEGMENTATION_ID: key})
 
     def port(
         self,
@@ -67,13 +67,14 @@ class World:
         self._port_key += 1
         key = self._port_key
         addresses = ips or (f"203.0.113.{key}",)
-        self.add("port", {
-            "id": pid, "network_id": network, "tunnel_key": key, "mac_address": f"02:00:00:00:01:{key:02x}",
+        self.add(schema.PORT, {
+            "id": pid, "network_id": network, schema.TUNNEL_KEY: key,
+            "mac_address": f"02:00:00:00:01:{key:02x}",
             "fixed_ips": [{"subnet_id": "s", "ip_address": ip} for ip in addresses],
             "port_security_enabled": security, "project_id": project,
         })  # fmt: skip
         if chassis is not None:
-            self.add("port_binding", {"id": pid, "port_id": pid, "chassis": chassis, "ofport": key})
+            self.add(schema.PORT_BINDING, {"id": pid, "port_id": pid, schema.CHASSIS: chassis, "ofport": key})
         return pid
 
     def function(
@@ -84,19 +85,20 @@ class World:
         egress = ingress if one_port else self.port(f"{name}-out", chassis)
         self._pair_key += 1
         params = {"correlation": correlation, "weight": weight}
-        return self.add("port_pair", {
-            "id": name, "ingress": ingress, "egress": egress, "pair_key": self._pair_key,
+        return self.add(schema.PORT_PAIR, {
+            "id": name, "ingress": ingress, "egress": egress, schema.PAIR_KEY: self._pair_key,
             "service_function_parameters": params,
         })  # fmt: skip
 
     def group(self, gid: str, pairs: Sequence[str], lb_fields: Sequence[str] = ()) -> str:
         params = {"lb_fields": list(lb_fields)}
         return self.add(
-            "port_pair_group", {"id": gid, "port_pairs": list(pairs), "port_pair_group_parameters": params}
+            schema.PORT_PAIR_GROUP,
+            {"id": gid, "port_pairs": list(pairs), "port_pair_group_parameters": params},
         )
 
     def classifier(self, fid: str, **attrs: Any) -> str:
-        return self.add("flow_classifier", {"id": fid, "ethertype": "IPv4", **attrs})
+        return self.add(schema.FLOW_CLASSIFIER, {"id": fid, "ethertype": "IPv4", **attrs})
 
     def chain(
         self, cid: str, groups: Sequence[str], classifiers: Sequence[str], header: str = "mpls",
@@ -113,12 +115,12 @@ class World:
         doc: dict[str, Any] = {
             "id": cid, "chain_id": self._chain_number, "port_pair_groups": list(groups),
             "flow_classifiers": list(classifiers), "chain_parameters": params, "project_id": PROJECT,
-            "hop_labels": {g: base + i for i, g in enumerate(groups)}, "exit_label": base + 99,
+            schema.HOP_LABELS: {g: base + i for i, g in enumerate(groups)}, schema.EXIT_LABEL: base + 99,
         }  # fmt: skip
         if symmetric:
-            doc["reverse_hop_labels"] = {g: base + 500 + i for i, g in enumerate(groups)}
-            doc["reverse_exit_label"] = base + 599
-        return self.add("port_chain", doc)
+            doc[schema.REVERSE_HOP_LABELS] = {g: base + 500 + i for i, g in enumerate(groups)}
+            doc[schema.REVERSE_EXIT_LABEL] = base + 599
+        return self.add(schema.PORT_CHAIN, doc)
 
     def ends(self) -> tuple[str, str]:
         """A client on ch1 and a server on ch2."""
@@ -289,8 +291,8 @@ def rollout_states(header: str) -> Iterator[tuple[str, DesiredState]]:
         compiler.compile(after, revision=2, now=1.0)
         assert compiler.waiting or chassis == "ch3", f"{chassis} put the moved chain in force at once"
         yield f"{chassis} pending", compiler.state
-        reported = {**after, STATUS_KIND: {c: {"id": c, "applied_revision": 2, "installed_revision": 2}
-                                           for c in CHASSIS}}  # fmt: skip
+        reports = {c: {"id": c, "applied_revision": 2, "installed_revision": 2} for c in CHASSIS}
+        reported = {**after, schema.CHASSIS_STATUS: reports}
         compiler.compile(reported, revision=2, now=1.5)
         yield f"{chassis} retiring", compiler.state
         compiler.compile(reported, revision=2, now=10.0)
@@ -300,9 +302,9 @@ def rollout_states(header: str) -> Iterator[tuple[str, DesiredState]]:
 def _moved(docs: Docs) -> Docs:
     """The chain of `four_hops` with its hops reversed and every function bound on ch3."""
     after = {kind: {id: dict(doc) for id, doc in values.items()} for kind, values in docs.items()}
-    for port_id, binding in after["port_binding"].items():
+    for port_id, binding in after[schema.PORT_BINDING].items():
         if port_id not in ("client", "server"):
-            binding["chassis"] = "ch3"
-    chain = after["port_chain"]["c"]
+            binding[schema.CHASSIS] = "ch3"
+    chain = after[schema.PORT_CHAIN]["c"]
     chain["port_pair_groups"] = chain["port_pair_groups"][::-1]
     return after

@@ -1,49 +1,15 @@
 """Chains on real OVS across chassis, proven by payload: every function adds 1 to each payload byte, so
 what reaches the server says how many functions the packet crossed (and unclassified traffic crosses none)."""
 
-from typing import Any
-
 import pytest
 
-from steerflow.lab import VmHandle
 from steerflow.lab.traffic import tcp_transfer, udp_transfer
 from steerflow.model import schema
+from tests.builders.chain_lab import PAYLOADS, chain_world, make_chain, shifted
 from tests.builders.fabric import ADMIN, Fabric, after_grace
 from tests.builders.lab_fixtures import requires_lab
 
 pytestmark = [pytest.mark.root, requires_lab]
-
-CIDR = "203.0.113.0/24"
-PAYLOADS = [bytes([i, i + 1, 200, 255]) for i in range(5)]
-
-
-def _shifted(n: int) -> list[bytes]:
-    return [bytes((b + n) % 256 for b in p) for p in PAYLOADS]
-
-
-def _world(fabric: Fabric) -> tuple[dict[str, Any], VmHandle, VmHandle]:
-    net, client, server = fabric.client_and_server(CIDR)
-    fabric.lab.warm_underlay()
-    return net, client, server
-
-
-def _chain(
-    fabric: Fabric, client: VmHandle, groups: list[list[str]], *, correlation: str = "mpls"
-) -> dict[str, Any]:
-    ppgs = [
-        fabric.create(schema.PORT_PAIR_GROUP, name=f"g{i}", port_pairs=pairs)["id"]
-        for i, pairs in enumerate(groups)
-    ]
-    fc = fabric.create(
-        schema.FLOW_CLASSIFIER, name="udp-7", protocol="udp", destination_port_range_min=7,
-        destination_port_range_max=7, logical_source_port=client.iface_id,
-    )  # fmt: skip
-    chain = fabric.create(
-        schema.PORT_CHAIN, name="c", port_pair_groups=ppgs, flow_classifiers=[fc["id"]],
-        chain_parameters={"correlation": correlation},
-    )  # fmt: skip
-    fabric.wait_applied()
-    return chain
 
 
 @pytest.mark.parametrize(
@@ -52,34 +18,34 @@ def _chain(
     ids=["mpls-unaware", "mpls-aware", "nsh-unaware", "nsh-aware"],
 )
 def test_one_function_on_another_chassis(fabric: Fabric, encap: str, correlation: str | None) -> None:
-    net, client, server = _world(fabric)
+    net, client, server = chain_world(fabric)
     _fn, pair = fabric.plug_function("ch2", "fw", net, correlation=correlation)
     fabric.wait_applied()
     client.wait_ping(server.ipv4)
     assert udp_transfer(client, server, PAYLOADS, port=7) == PAYLOADS  # no chain yet
-    _chain(fabric, client, [[pair["id"]]], correlation=encap)
-    assert udp_transfer(client, server, PAYLOADS, port=7) == _shifted(1)
+    make_chain(fabric, client, [[pair["id"]]], correlation=encap)
+    assert udp_transfer(client, server, PAYLOADS, port=7) == shifted(1)
     assert udp_transfer(client, server, PAYLOADS, port=8) == PAYLOADS  # not classified: untouched
 
 
 def test_three_groups_in_order_across_chassis(fabric: Fabric) -> None:
-    net, client, server = _world(fabric)
+    net, client, server = chain_world(fabric)
     pairs = [
         fabric.plug_function(chassis, f"f{i}", net, correlation=corr)[1]["id"]
         for i, (chassis, corr) in enumerate([("ch2", None), ("ch1", "mpls"), ("ch3", None)])
     ]
     fabric.wait_applied()
-    _chain(fabric, client, [[p] for p in pairs])
-    assert udp_transfer(client, server, PAYLOADS, port=7) == _shifted(3)
+    make_chain(fabric, client, [[p] for p in pairs])
+    assert udp_transfer(client, server, PAYLOADS, port=7) == shifted(3)
 
 
 def test_several_classifiers_on_one_chain_and_teardown_leaves_the_plain_fabric(fabric: Fabric) -> None:
-    net, client, server = _world(fabric)
+    net, client, server = chain_world(fabric)
     _fn, pair = fabric.plug_function("ch2", "fw", net)
     fabric.wait_applied()
     fabric.assert_switches_hold_compiled_state()
     plain = _flows_without_stats(fabric)
-    chain = _chain(fabric, client, [[pair["id"]]])
+    chain = make_chain(fabric, client, [[pair["id"]]])
     tcp = fabric.create(
         schema.FLOW_CLASSIFIER, name="tcp-80", protocol="tcp", destination_port_range_min=80,
         destination_port_range_max=80, logical_source_port=client.iface_id,
@@ -88,7 +54,7 @@ def test_several_classifiers_on_one_chain_and_teardown_leaves_the_plain_fabric(f
         ADMIN, chain["id"], {"flow_classifiers": [*chain["flow_classifiers"], tcp["id"]]}
     )
     fabric.wait_applied()
-    assert udp_transfer(client, server, PAYLOADS, port=7) == _shifted(1)
+    assert udp_transfer(client, server, PAYLOADS, port=7) == shifted(1)
     assert tcp_transfer(client, server, b"GET /", port=80) == bytes((b + 1) % 256 for b in b"GET /")
     assert tcp_transfer(client, server, b"GET /", port=81) == b"GET /"  # other ports: not classified
     fabric.assert_switches_hold_compiled_state()

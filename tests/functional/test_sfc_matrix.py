@@ -21,6 +21,8 @@ CASES = [
     ("nsh", "nsh", (1, 1, 1)),
     ("nsh", "nsh", (2, 1, 3)),
     ("nsh-md2", "nsh", (2, 1, 3)),  # chain_parameters.nsh_md_type 2
+    ("vlan", None, (2, 1, 3)),  # a third party's driver: tests/plugins/steerflow_vlan_encap
+    ("vlan", "vlan", (2, 1, 3)),
 ]
 
 

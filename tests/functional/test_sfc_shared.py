@@ -35,7 +35,7 @@ def _group(fabric: Fabric, name: str, pair: dict[str, Any]) -> str:
     return str(fabric.create(schema.PORT_PAIR_GROUP, name=name, port_pairs=[pair["id"]])["id"])
 
 
-@pytest.mark.parametrize("encap", ["mpls", "nsh"])
+@pytest.mark.parametrize("encap", ["mpls", "nsh", "vlan"])  # vlan: tests/plugins/steerflow_vlan_encap
 def test_one_unaware_function_shared_by_two_chains(fabric: Fabric, encap: str) -> None:
     net, client, server = fabric.client_and_server()
     fabric.lab.warm_underlay()

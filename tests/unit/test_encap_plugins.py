@@ -18,12 +18,19 @@ import pytest
 
 from steerflow.api import sfc_errors as err
 from steerflow.api.errors import HTTPBadRequest, InvalidInput
-from steerflow.api.sfc_attributes import EXIT_LABEL, HOP_LABELS, REVERSE_EXIT_LABEL, REVERSE_HOP_LABELS
 from steerflow.compiler.compile import ChassisCompiler, compile_nb
 from steerflow.compiler.encap import EncapDriver, driver
-from steerflow.model import correlations
-from tests.unit.test_compiler_chain import CLIENT, SERVER, TUNNEL, _nb, _one, _switch, _udp
-from tests.unit.test_sfc_fixtures import ALICE, World, rejects
+from steerflow.model import correlations, schema
+from tests.builders.chain_docs import (
+    CLIENT,
+    SERVER,
+    TUNNEL,
+    chain_nb,
+    chain_switch,
+    single_output,
+    udp_packet,
+)
+from tests.builders.sfc_world import ALICE, World, rejects
 
 PLUGIN = "steerflow-vlan-encap"
 PLUGIN_DIR = "tests/plugins/steerflow_vlan_encap"
@@ -46,9 +53,9 @@ def w() -> World:
 
 
 def stored_labels(w: World, chain_id: str) -> list[int]:
-    rec = w.store.get("port_chain", chain_id)
+    rec = w.store.get(schema.PORT_CHAIN, chain_id)
     assert rec is not None
-    return [*rec.value[HOP_LABELS].values(), rec.value[EXIT_LABEL]]
+    return [*rec.value[schema.HOP_LABELS].values(), rec.value[schema.EXIT_LABEL]]
 
 
 # ---- the registry ------------------------------------------------------------------------------------
@@ -138,10 +145,10 @@ def test_vlan_chains_get_labels_their_tag_can_carry_and_a_409_when_none_is_left(
     rejects(w, err.PortChainUnavailableLabel, 409, w.pc.create, ALICE, both_ways)
     w.pc.delete(ALICE, mpls_chain["id"])
     symmetric = w.pc.create(ALICE, both_ways)
-    rec = w.store.get("port_chain", symmetric["id"])
+    rec = w.store.get(schema.PORT_CHAIN, symmetric["id"])
     assert rec is not None  # both directions' labels fit the tag
-    assert sorted([*stored_labels(w, symmetric["id"]), *rec.value[REVERSE_HOP_LABELS].values(),
-                   rec.value[REVERSE_EXIT_LABEL]]) == [16, 17, 18, 19]  # fmt: skip
+    assert sorted([*stored_labels(w, symmetric["id"]), *rec.value[schema.REVERSE_HOP_LABELS].values(),
+                   rec.value[schema.REVERSE_EXIT_LABEL]]) == [16, 17, 18, 19]  # fmt: skip
 
 
 def test_a_driver_that_cannot_be_loaded_refuses_the_chain_with_a_400(
@@ -157,36 +164,36 @@ def test_a_driver_that_cannot_be_loaded_refuses_the_chain_with_a_400(
 
 
 def _vlan_nb(correlation: str | None, sf_chassis: str, label: int = 100) -> dict[str, Any]:
-    nb = _nb(correlation, sf_chassis)
-    chain = nb["port_chain"]["pc1"]
+    nb = chain_nb(correlation, sf_chassis)
+    chain = nb[schema.PORT_CHAIN]["pc1"]
     chain["chain_parameters"] = VLAN
-    chain["hop_labels"] = {"ppg1": label}
+    chain[schema.HOP_LABELS] = {"ppg1": label}
     return nb
 
 
 def test_a_vlan_aware_function_gets_the_hop_in_the_tag_and_returns_it(vlan: EncapDriver) -> None:
     nb = _vlan_nb("vlan", sf_chassis="ch1")
-    ch1 = _switch(nb, "ch1")
-    port, to_sf = _one(ch1.run(_udp()))
+    ch1 = chain_switch(nb, "ch1")
+    port, to_sf = single_output(ch1.run(udp_packet()))
     assert port == 3 and to_sf["vlan_vid"] == TAGGED | 100 and to_sf["eth_type"] == 0x0800
     assert (to_sf["eth_dst"], to_sf["udp_dst"]) == (SERVER, 7)
-    port, onward = _one(ch1.run(to_sf.set(in_port=4)))
+    port, onward = single_output(ch1.run(to_sf.set(in_port=4)))
     assert port == TUNNEL and onward["tunnel_id"] == 7 and "vlan_vid" not in onward  # popped, plain L2
-    assert _one(_switch(nb, "ch2").run(onward.set(in_port=TUNNEL)))[0] == 2
+    assert single_output(chain_switch(nb, "ch2").run(onward.set(in_port=TUNNEL)))[0] == 2
     foreign = to_sf.set(in_port=4, vlan_vid=TAGGED | 101)  # a tag naming no hop of this function
     assert ch1.run(foreign).dropped
 
 
 def test_an_unaware_function_on_another_chassis_gets_the_packet_untagged(vlan: EncapDriver) -> None:
     nb = _vlan_nb(None, sf_chassis="ch2")
-    port, tunnelled = _one(_switch(nb, "ch1").run(_udp()))
+    port, tunnelled = single_output(chain_switch(nb, "ch1").run(udp_packet()))
     assert port == TUNNEL and tunnelled["tunnel_id"] == (1 << 23) + 5
     assert tunnelled["vlan_vid"] == TAGGED | 100  # the tag rides in Geneve
-    ch2 = _switch(nb, "ch2")
-    port, delivered = _one(ch2.run(tunnelled.set(in_port=TUNNEL)))
+    ch2 = chain_switch(nb, "ch2")
+    port, delivered = single_output(ch2.run(tunnelled.set(in_port=TUNNEL)))
     assert port == 3 and "vlan_vid" not in delivered  # the proxy popped it
     assert (delivered["eth_src"], delivered["eth_dst"]) == (CLIENT, SERVER)
-    port, at_server = _one(ch2.run(delivered.set(in_port=4)))
+    port, at_server = single_output(ch2.run(delivered.set(in_port=4)))
     assert port == 2 and "vlan_vid" not in at_server
 
 
@@ -198,10 +205,10 @@ def test_a_chain_the_driver_cannot_carry_stays_inert(
     vlan: EncapDriver, correlation: str, label: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     nb = _vlan_nb("vlan", sf_chassis="ch1", label=label)
-    nb["port_chain"]["pc1"]["chain_parameters"] = {"correlation": correlation}
-    without = {**nb, "port_chain": {}}
+    nb[schema.PORT_CHAIN]["pc1"]["chain_parameters"] = {"correlation": correlation}
+    without = {**nb, schema.PORT_CHAIN: {}}
     assert compile_nb(nb, "ch1", TUNNEL).flows == compile_nb(without, "ch1", TUNNEL).flows
-    port, packet = _one(_switch(nb, "ch1").run(_udp()))
+    port, packet = single_output(chain_switch(nb, "ch1").run(udp_packet()))
     assert port == TUNNEL and packet["tunnel_id"] == 7 and "vlan_vid" not in packet  # plain L2, unsteered
     assert "chain pc1 cannot be compiled on ch1" in caplog.text
 
@@ -215,5 +222,5 @@ def test_a_driver_that_fails_to_load_leaves_its_chain_inert_not_the_chassis(vlan
     nb = _vlan_nb("vlan", sf_chassis="ch1")
     compiler = ChassisCompiler("ch1", TUNNEL, driver_for=broken)
     compiler.compile(nb)
-    without = {**nb, "port_chain": {}}
+    without = {**nb, schema.PORT_CHAIN: {}}
     assert compiler.state.flows == compile_nb(without, "ch1", TUNNEL).flows

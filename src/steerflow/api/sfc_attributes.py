@@ -14,8 +14,8 @@ from steerflow.api import attributes as attr
 from steerflow.api import sfc_errors as err
 from steerflow.api.attributes import Attribute, AttributeMap, KeySpec
 from steerflow.api.errors import HTTPBadRequest
-from steerflow.model.correlations import installed_correlations, is_installed, one_of
 from steerflow.model import schema
+from steerflow.model.correlations import installed_correlations, is_installed, one_of
 from steerflow.model.sfc import N_TUPLE_KEYS, LbField
 
 MAX_CHAIN_ID: Final = 65535

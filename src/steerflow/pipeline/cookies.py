@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from steerflow.model import schema
+
 _OBJECT_BITS = 56
 _OBJECT_MASK = (1 << _OBJECT_BITS) - 1
 
@@ -32,14 +34,14 @@ class CookieKind(enum.IntEnum):
 
 # The NB kind each cookie kind's id belongs to; INFRA has none.
 OWNER_KINDS: Mapping[CookieKind, str] = {
-    CookieKind.PORT: "port",
-    CookieKind.NETWORK: "network",
-    CookieKind.TUNNEL: "network",
-    CookieKind.ARP: "port",
-    CookieKind.CLASSIFIER: "flow_classifier",
-    CookieKind.CHAIN: "port_chain",
-    CookieKind.HOP: "port_pair_group",
-    CookieKind.INSTANCE: "port_pair",
+    CookieKind.PORT: schema.PORT,
+    CookieKind.NETWORK: schema.NETWORK,
+    CookieKind.TUNNEL: schema.NETWORK,
+    CookieKind.ARP: schema.PORT,
+    CookieKind.CLASSIFIER: schema.FLOW_CLASSIFIER,
+    CookieKind.CHAIN: schema.PORT_CHAIN,
+    CookieKind.HOP: schema.PORT_PAIR_GROUP,
+    CookieKind.INSTANCE: schema.PORT_PAIR,
 }
 
 # What the flows of each kind do for their object.

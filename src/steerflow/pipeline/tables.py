@@ -75,7 +75,7 @@ PIPELINE: tuple[Table, ...] = (
         "port security is disabled on it); a function's egress port skips it, to SFC_RETURN.",
         (reg.NETWORK, reg.SRC_PORT, "eth_src", "eth_type", "ipv4_src", "ipv6_src", "arp_spa", "arp_sha"),
         ("CLASSIFY", "SFC_RETURN"),
-        bands=(Band("port", 100, 100), Band("own address", 110, 110), Band("function return", 120, 120)),
+        bands=(Band("per port", 100, 100), Band("own address", 110, 110), Band("function return", 120, 120)),
     ),
     Table(
         20,
@@ -219,7 +219,7 @@ PIPELINE: tuple[Table, ...] = (
         "back into a tunnel what came out of one).",
         (reg.NETWORK, reg.DST_PORT, reg.FLAGS),
         (),
-        bands=(Band("port", 100, 100), Band("no re-tunnel", 110, 110)),
+        bands=(Band("per port", 100, 100), Band("no re-tunnel", 110, 110)),
     ),
 )
 
