@@ -7,18 +7,23 @@ from typing import Annotated, Any
 import typer
 
 from steerflow.cli.common import (
+    ColumnOption,
     DescriptionOption,
     FormatOption,
     ListSpec,
     NameOption,
+    SetFormatOption,
     add_list_show_delete,
     named_fields,
     open_client,
     parse_pairs,
+    print_one,
+    register_set,
     require_change,
     resolve_all,
+    resource_app,
 )
-from steerflow.cli.output import Format, JsonDict, emit_one
+from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
 
 PORT_PAIR = ListSpec(
@@ -30,11 +35,9 @@ PORT_PAIR_GROUP = ListSpec(
     {"port_pairs": "port_pair"},
 )  # fmt: skip
 
-port_pair_app = typer.Typer(
-    help="Port pairs: one service function's ingress and egress ports.", no_args_is_help=True
-)
-port_pair_group_app = typer.Typer(
-    help="Port pair groups: equivalent service functions one chain hop balances over.", no_args_is_help=True
+port_pair_app = resource_app("Port pairs: one service function's ingress and egress ports.")
+port_pair_group_app = resource_app(
+    "Port pair groups: equivalent service functions one chain hop balances over."
 )
 add_list_show_delete(port_pair_app, PORT_PAIR, with_rename=True)
 add_list_show_delete(port_pair_group_app, PORT_PAIR_GROUP)
@@ -121,9 +124,11 @@ def port_pair_create(
     ] = None,
     description: DescriptionOption = None,
     fmt: FormatOption = Format.table,
+    columns: ColumnOption = None,
 ) -> None:
     with open_client(ctx) as client:
-        emit_one(create_port_pair(client, name, ingress, egress, parameters, description), fmt)
+        pair = create_port_pair(client, name, ingress, egress, parameters, description)
+        print_one(client, PORT_PAIR, pair, fmt, columns)
 
 
 @port_pair_group_app.command("create", help="Create a port pair group.")
@@ -144,13 +149,14 @@ def port_pair_group_create(
     ] = None,
     description: DescriptionOption = None,
     fmt: FormatOption = Format.table,
+    columns: ColumnOption = None,
 ) -> None:
     with open_client(ctx) as client:
-        emit_one(create_port_pair_group(client, name, port_pairs, tap, parameters, description), fmt)
+        group = create_port_pair_group(client, name, port_pairs, tap, parameters, description)
+        print_one(client, PORT_PAIR_GROUP, group, fmt, columns)
 
 
-@port_pair_group_app.command("update", help="Rename a port pair group or change its port pairs.")
-def port_pair_group_update(
+def port_pair_group_set(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(metavar="PORT_PAIR_GROUP", help="port pair group name or id")],
     name: NameOption = None,
@@ -159,7 +165,8 @@ def port_pair_group_update(
     no_port_pair: Annotated[
         bool, typer.Option("--no-port-pair", help="Start from an empty list (else --port-pair adds).")
     ] = False,
-    fmt: FormatOption = Format.table,
+    fmt: SetFormatOption = None,
+    columns: ColumnOption = None,
 ) -> None:
     body = named_fields(name, description)
     with open_client(ctx) as client:
@@ -169,4 +176,29 @@ def port_pair_group_update(
             added = [pp for pp in resolve_all(client, "port_pair", port_pairs) if pp not in kept]
             body["port_pairs"] = kept + added
         require_change(body)
-        emit_one(client.update("port_pair_group", ppg["id"], body), fmt)
+        print_one(client, PORT_PAIR_GROUP, client.update("port_pair_group", ppg["id"], body), fmt, columns)
+
+
+register_set(port_pair_group_app, port_pair_group_set, "Rename a port pair group or change its port pairs.")
+
+
+@port_pair_group_app.command("unset", help="Remove port pairs from a port pair group.")
+def port_pair_group_unset(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(metavar="PORT_PAIR_GROUP", help="port pair group name or id")],
+    port_pairs: Annotated[
+        list[str] | None,
+        typer.Option("--port-pair", metavar="PORT_PAIR", help="Port pair to remove (repeatable)."),
+    ] = None,
+    all_port_pairs: Annotated[bool, typer.Option("--all-port-pair", help="Remove every port pair.")] = False,
+    fmt: SetFormatOption = None,
+    columns: ColumnOption = None,
+) -> None:
+    with open_client(ctx) as client:
+        ppg = client.find("port_pair_group", target)
+        if not (port_pairs or all_port_pairs):
+            require_change({})
+        drop = set(resolve_all(client, "port_pair", port_pairs))
+        kept = [] if all_port_pairs else [pp for pp in ppg["port_pairs"] if pp not in drop]
+        updated = client.update("port_pair_group", ppg["id"], {"port_pairs": kept})
+        print_one(client, PORT_PAIR_GROUP, updated, fmt, columns)
