@@ -112,12 +112,8 @@ def select_columns(
         raise ColumnError(
             f"no column {', '.join(repr(u) for u in unknown)}; the columns are: {', '.join(available)}"
         )
-    out: list[str] = []
-    for w in wanted:
-        column = by_key[_column_key(w)]
-        if column not in out:
-            out.append(column)
-    return out
+    chosen = {by_key[_column_key(w)] for w in wanted}
+    return [c for c in available if c in chosen]  # in the output's own order, as the openstack CLI does
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
