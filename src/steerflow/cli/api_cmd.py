@@ -62,6 +62,7 @@ def api(
     from steerflow.rest.server import serve
 
     try:
+        check_settings(nb, token_file)
         serve(nb, host, port, token_file)
     except SystemExit as exc:  # uvicorn exits 1 when it cannot bind after all (a race): it logged why
         if exc.code not in (0, None):
@@ -72,6 +73,17 @@ def api(
         LOG.debug("steerflow api failed", exc_info=True)
         print_error(one_line(exc))
         raise typer.Exit(EXIT_CANNOT_START) from None
+
+
+def check_settings(nb: str | None, token_file: str | None) -> None:
+    """Open the store and read the token file once before the server logs anything: a bad URL or file
+    is then the only line printed (ValueError)."""
+    from steerflow.nbdb.url import open_store
+    from steerflow.rest.auth import TokenFileAuth
+
+    if token_file:
+        TokenFileAuth.from_file(token_file)
+    open_store(nb).close()
 
 
 def one_line(exc: BaseException) -> str:
