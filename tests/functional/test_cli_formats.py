@@ -166,7 +166,7 @@ def test_version_and_completion(api_url: str) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["show", "set"]
+    assert done.stdout.split() == ["set", "show"]
     env.update(COMP_WORDS="steerflow network list -f ", COMP_CWORD="4")
     done = subprocess.run(
         [sys.executable, "-c", "from steerflow.cli.main import app; app(prog_name='steerflow')"],
@@ -176,3 +176,14 @@ def test_version_and_completion(api_url: str) -> None:
         check=False,
     )
     assert done.stdout.split() == ["table", "json", "yaml", "value", "csv"]
+
+    make_chain(api_url)  # names or ids complete from the API the root options name
+    env.update(COMP_WORDS=f"steerflow --endpoint {api_url} port show s", COMP_CWORD="5")
+    done = subprocess.run(
+        [sys.executable, "-c", "from steerflow.cli.main import app; app(prog_name='steerflow')"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.stdout.split() == ["sf-in", "sf-out", "src"]

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
+from typer import _click
+from typer.core import TyperGroup
 
 from steerflow.cli.output import ColumnError, Format, JsonDict, emit_list, emit_one, print_error
 from steerflow.client import DEFAULT_ENDPOINT, ApiError, ClientError, SteerflowClient
@@ -35,9 +37,53 @@ class Connection:
         return SteerflowClient(self.endpoint, self.token)
 
 
+class ResourceGroup(TyperGroup):
+    """A resource kind's commands, listed alphabetically (create, delete, list, set, show, unset)."""
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return sorted(self.commands)
+
+
 def resource_app(help: str) -> typer.Typer:
     """The subcommand group of one resource kind (plain help text: no rich import for `--help`)."""
-    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+    return typer.Typer(
+        cls=ResourceGroup, help=help, no_args_is_help=True, rich_markup_mode=None, add_completion=False
+    )
+
+
+def target_arg(kind: str, many: bool = False) -> Any:
+    """The positional NAME_OR_ID argument of a command on `kind`, its names completed from the API."""
+    label = kind.replace("_", " ")
+    if many:
+        return typer.Argument(
+            metavar=f"{kind.upper()}...", help=f"{label} names or ids", autocompletion=names_of(kind)
+        )
+    return typer.Argument(metavar=kind.upper(), help=f"{label} name or id", autocompletion=names_of(kind))
+
+
+COMPLETION_TIMEOUT = 2.0  # seconds a <TAB> may wait for the API
+
+
+def names_of(kind: str) -> Callable[[typer.Context, str], list[str]]:
+    """Shell completion of a name-or-id argument: the names (else ids) of `kind` the API lists."""
+
+    def complete(ctx: typer.Context, incomplete: str) -> list[str]:
+        params = ctx.find_root().params  # completion parses the root options but runs no callback
+        endpoint, token = params.get("endpoint") or DEFAULT_ENDPOINT, params.get("token")
+        try:
+            with SteerflowClient(endpoint, token, timeout=COMPLETION_TIMEOUT) as client:
+                objs = client.list(kind)
+        except ClientError:
+            return []
+        return sorted(
+            {
+                str(o.get("name") or o["id"])
+                for o in objs
+                if str(o.get("name") or o["id"]).startswith(incomplete)
+            }
+        )
+
+    return complete
 
 
 def connection(ctx: typer.Context) -> Connection:
@@ -151,7 +197,7 @@ def _add_show(app: typer.Typer, spec: ListSpec) -> None:
     @app.command("show", help=f"Show one {label}.")
     def show(
         ctx: typer.Context,
-        target: Annotated[str, typer.Argument(metavar=spec.kind.upper(), help=f"{label} name or id")],
+        target: Annotated[str, target_arg(spec.kind)],
         fmt: FormatOption = Format.table,
         columns: ColumnOption = None,
     ) -> None:
@@ -164,7 +210,7 @@ def _add_rename(app: typer.Typer, spec: ListSpec) -> None:
 
     def rename(
         ctx: typer.Context,
-        target: Annotated[str, typer.Argument(metavar=spec.kind.upper(), help=f"{label} name or id")],
+        target: Annotated[str, target_arg(spec.kind)],
         name: NameOption = None,
         description: DescriptionOption = None,
         fmt: SetFormatOption = None,
@@ -181,7 +227,7 @@ def _add_delete(app: typer.Typer, spec: ListSpec) -> None:
     @app.command("delete", help=f"Delete {label}s (goes on past a failure, then exits 1).")
     def delete(
         ctx: typer.Context,
-        targets: Annotated[list[str], typer.Argument(metavar=f"{spec.kind.upper()}...", help="names or ids")],
+        targets: Annotated[list[str], target_arg(spec.kind, many=True)],
     ) -> None:
         with open_client(ctx) as client:
             delete_each(client, spec, targets)

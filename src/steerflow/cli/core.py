@@ -23,6 +23,7 @@ from steerflow.cli.common import (
     register_set,
     require_change,
     resource_app,
+    target_arg,
 )
 from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
@@ -103,7 +104,7 @@ def network_fields(
 
 def network_set(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="NETWORK", help="network name or id")],
+    target: Annotated[str, target_arg("network")],
     name: NameOption = None,
     description: DescriptionOption = None,
     mtu: MtuOption = None,
@@ -174,7 +175,7 @@ def subnet_create(
 
 def subnet_set(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="SUBNET", help="subnet name or id")],
+    target: Annotated[str, target_arg("subnet")],
     name: NameOption = None,
     description: DescriptionOption = None,
     gateway: GatewayOption = None,
@@ -271,7 +272,7 @@ def port_list(
 
 def port_set(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="PORT", help="port name or id")],
+    target: Annotated[str, target_arg("port")],
     name: NameOption = None,
     description: DescriptionOption = None,
     device: DeviceOption = None,
@@ -313,7 +314,7 @@ def _ip_key(ip: JsonDict) -> JsonDict:
 @port_app.command("unset", help="Remove addresses or the binding host from a port.")
 def port_unset(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="PORT", help="port name or id")],
+    target: Annotated[str, target_arg("port")],
     fixed_ips: Annotated[
         list[str] | None,
         typer.Option(

@@ -24,6 +24,7 @@ from steerflow.cli.common import (
     require_change,
     resolve_all,
     resource_app,
+    target_arg,
 )
 from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
@@ -233,7 +234,7 @@ def port_chain_create(
 
 def port_chain_set(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="PORT_CHAIN", help="port chain name or id")],
+    target: Annotated[str, target_arg("port_chain")],
     name: NameOption = None,
     description: DescriptionOption = None,
     port_pair_groups: PortPairGroupsOption = None,
@@ -272,7 +273,7 @@ register_set(port_chain_app, port_chain_set, "Rename a port chain or change its 
 @port_chain_app.command("unset", help="Remove port pair groups or flow classifiers from a port chain.")
 def port_chain_unset(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="PORT_CHAIN", help="port chain name or id")],
+    target: Annotated[str, target_arg("port_chain")],
     port_pair_groups: Annotated[
         list[str] | None,
         typer.Option("--port-pair-group", metavar="PORT_PAIR_GROUP", help="Group to remove (repeatable)."),

@@ -22,6 +22,7 @@ from steerflow.cli.common import (
     require_change,
     resolve_all,
     resource_app,
+    target_arg,
 )
 from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
@@ -158,7 +159,7 @@ def port_pair_group_create(
 
 def port_pair_group_set(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="PORT_PAIR_GROUP", help="port pair group name or id")],
+    target: Annotated[str, target_arg("port_pair_group")],
     name: NameOption = None,
     description: DescriptionOption = None,
     port_pairs: PortPairsOption = None,
@@ -185,7 +186,7 @@ register_set(port_pair_group_app, port_pair_group_set, "Rename a port pair group
 @port_pair_group_app.command("unset", help="Remove port pairs from a port pair group.")
 def port_pair_group_unset(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="PORT_PAIR_GROUP", help="port pair group name or id")],
+    target: Annotated[str, target_arg("port_pair_group")],
     port_pairs: Annotated[
         list[str] | None,
         typer.Option("--port-pair", metavar="PORT_PAIR", help="Port pair to remove (repeatable)."),
