@@ -122,6 +122,18 @@ def test_show_formats_and_names(api_url: str) -> None:
     assert rows == [["ingress"], [objs["sf-in"]["id"]]]
     port = ok(api_url, "port", "show", "src")
     assert f"net ({objs['net']['id']})" in port  # network_id by name too
+    ip = objs["src"]["fixed_ips"][0]
+    assert f"| fixed_ips             | subnet_id={ip['subnet_id']}, ip_address={ip['ip_address']} |" in port
+    assert ok(api_url, "port", "show", "src", "-f", "value", "-c", "fixed_ips") == (
+        f"subnet_id={ip['subnet_id']},ip_address={ip['ip_address']}\n"
+    )
+    # computed columns: one line per item in a table, comma-separated in value
+    assert ok(api_url, "flow-classifier", "list", "-f", "value", "-c", "summary", "-c", "name") == (
+        "fc IPv4 protocol=udp\n"
+    )
+    assert ok(api_url, "port", "list", "-f", "value", "-c", "name", "-c", "ip_addresses").splitlines()[0] == (
+        f"src {ip['ip_address']}"
+    )
 
 
 def test_unknown_column_is_a_usage_error(api_url: str) -> None:

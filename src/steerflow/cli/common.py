@@ -102,7 +102,7 @@ class ListSpec:
     kind: str
     columns: tuple[str, ...]
     refs: Mapping[str, str] = field(default_factory=dict)
-    derived: Mapping[str, Callable[[JsonDict], str]] = field(default_factory=dict)  # computed columns
+    derived: Mapping[str, Callable[[JsonDict], list[str]]] = field(default_factory=dict)  # computed columns
 
     @property
     def label(self) -> str:

@@ -32,7 +32,7 @@ NETWORK = ListSpec("network", ("id", "name", "subnets"), {"subnets": "subnet"})
 SUBNET = ListSpec("subnet", ("id", "name", "network_id", "cidr"), {"network_id": "network"})
 PORT = ListSpec(
     "port", ("id", "name", "mac_address", "ip_addresses", "device_id"), {"network_id": "network"},
-    {"ip_addresses": lambda port: "\n".join(ip.get("ip_address", "") for ip in port.get("fixed_ips") or [])},
+    {"ip_addresses": lambda port: [ip.get("ip_address", "") for ip in port.get("fixed_ips") or []]},
 )  # fmt: skip
 
 network_app = resource_app("Networks (Neutron core).")

@@ -65,8 +65,15 @@ def cell(value: Any) -> str:
     if isinstance(value, Mapping):
         return "\n".join(f"{k}={_compact(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
-        return "\n".join(cell(item) for item in value)
+        return "\n".join(_inline(item) for item in value)
     return str(value)
+
+
+def _inline(value: Any) -> str:
+    """An item of a list as one line: a dict (a port's fixed IP, say) as `k=v, k=v`."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_compact(v)}" for k, v in value.items())
+    return cell(value)
 
 
 def flat(value: Any) -> str:
@@ -74,7 +81,8 @@ def flat(value: Any) -> str:
     if isinstance(value, Mapping):
         return ",".join(f"{k}={_compact(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
-        return ",".join(flat(item) for item in value)
+        # items that are dicts hold commas themselves
+        return (";" if any(isinstance(v, Mapping) for v in value) else ",").join(flat(v) for v in value)
     return cell(value)
 
 

@@ -30,7 +30,7 @@ from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
 
 
-def classifier_summary(fc: JsonDict) -> str:
+def classifier_summary(fc: JsonDict) -> list[str]:
     """What a classifier matches, in one line per attribute (like the openstack CLI's Summary column)."""
     lines = [f"{fc.get('ethertype') or 'IPv4'} protocol={fc.get('protocol') or 'any'}"]
     for side in ("source", "destination"):
@@ -43,7 +43,7 @@ def classifier_summary(fc: JsonDict) -> str:
                 else f" ports {low if low is not None else 0}:{high or 65535}"
             )
             lines.append(f"{side} {prefix or 'any'}{ports}")
-    return "\n".join(lines)
+    return lines
 
 
 FLOW_CLASSIFIER = ListSpec(
