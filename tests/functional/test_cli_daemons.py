@@ -103,6 +103,6 @@ def test_agent_unreachable_sockets_and_store(tmp_path: Path, unix_socket: str) -
     assert "unsupported northbound store URL" in fails_in_one_line(
         *AGENT, "--ovsdb", unix_socket, "--nb", "gopher://x"
     )
-    assert "redis unreachable" in fails_in_one_line(
-        *AGENT, "--ovsdb", unix_socket, "--nb", f"redis://127.0.0.1:{free_port()}/0"
-    )
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    assert "redis unreachable" in fails_in_one_line(*AGENT, "--ovsdb", unix_socket, "--nb", unreachable)
+    assert "redis unreachable" in fails_in_one_line("wait", "--nb", unreachable, "--timeout", "1")

@@ -164,6 +164,7 @@ def test_errors_say_what_to_do(api_url: str) -> None:
     assert "more than one network is named 'twin'" in ambiguous
     assert first["id"] in ambiguous and second["id"] in ambiguous
 
+    assert "--endpoint must be an http(s) URL" in error_line("localhost:9696", "network", "list")
     versioned = error_line(f"{api_url}/v2.0", "network", "list")
     assert f"give --endpoint the base URL without /v2.0 (--endpoint {api_url})" in versioned
 

@@ -114,16 +114,20 @@ def wait(
 ) -> None:
     """Wait until every registered chassis has applied an NB revision to its switch."""
     from steerflow.agent.status import wait_applied
+    from steerflow.nbdb.api import StoreError
     from steerflow.nbdb.url import open_store
 
     try:
         store = open_store(nb)
     except ValueError as exc:
         print_error(str(exc))
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_CANNOT_RUN) from None
     try:
         target = store.revision() if revision is None else revision
         result = wait_applied(store, target, timeout)
+    except StoreError as exc:
+        print_error(one_line(exc))
+        raise typer.Exit(EXIT_CANNOT_RUN) from None
     finally:
         store.close()
     if not result.done:
