@@ -76,6 +76,8 @@ def make_chain(url: str) -> dict[str, Any]:
 
 
 def test_list_formats(api_url: str) -> None:
+    assert ok(api_url, "port-chain", "list") == ""  # nothing to list: no table, as openstack
+    assert ok(api_url, "port-chain", "list", "-f", "yaml") == "[]\n"
     objs = make_chain(api_url)
     chain = objs["c1"]
 
@@ -131,9 +133,8 @@ def test_show_formats_and_names(api_url: str) -> None:
     assert ok(api_url, "flow-classifier", "list", "-f", "value", "-c", "summary", "-c", "name") == (
         "fc IPv4 protocol=udp\n"
     )
-    assert ok(api_url, "port", "list", "-f", "value", "-c", "name", "-c", "ip_addresses").splitlines()[0] == (
-        f"src {ip['ip_address']}"
-    )
+    ports = ok(api_url, "port", "list", "-f", "value", "-c", "name", "-c", "ip_addresses").splitlines()
+    assert f"src {ip['ip_address']}" in ports
 
 
 def test_unknown_column_is_a_usage_error(api_url: str) -> None:

@@ -216,6 +216,6 @@ def emit_list(
     elif fmt is Format.csv:
         body = [[flat(row.get(c)) for c in picked] for row in rows]
         sys.stdout.write(_csv([[heading(c) for c in picked], *body]))
-    else:
+    elif rows:  # no rows: no table at all, as the openstack CLI does
         table = [[ref_text(row.get(c), (refs or {}).get(c), name_of) for c in picked] for row in rows]
         sys.stdout.write(render_table([heading(c) for c in picked], table))
