@@ -7,13 +7,15 @@ fraction of the time an HTTP library's import takes.
 from __future__ import annotations
 
 import builtins
-import http.client
 import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
+
+if TYPE_CHECKING:  # imported on the first request: `--help` and completion of commands need no HTTP
+    import http.client
 
 JsonDict = dict[str, Any]
 DEFAULT_ENDPOINT = "http://127.0.0.1:9696"
@@ -133,6 +135,8 @@ class SteerflowClient:
         self.close()
 
     def _connection(self) -> http.client.HTTPConnection:
+        import http.client
+
         if self._conn is None:
             if self._scheme == "https":
                 self._conn = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout)
@@ -141,6 +145,8 @@ class SteerflowClient:
         return self._conn
 
     def _send(self, method: str, target: str, body: bytes | None, timeout: float | None) -> Reply:
+        import http.client
+
         headers = dict(self._headers)
         if body is not None:
             headers["Content-Type"] = "application/json"
