@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from steerflow.cli.api_cmd import one_line
-from steerflow.cli.output import print_error
+from steerflow.cli.output import one_line, print_error
 
 if TYPE_CHECKING:  # the agent's imports (os-ken, ovsdbapp) load only when an agent runs
     from steerflow.agent.agent import Agent

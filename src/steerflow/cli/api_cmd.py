@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from steerflow.cli.output import print_error
+from steerflow.cli.output import one_line, print_error
 
 EXIT_CANNOT_START = 2
 LOG = logging.getLogger("steerflow.cli")
@@ -84,8 +84,3 @@ def check_settings(nb: str | None, token_file: str | None) -> None:
     if token_file:
         TokenFileAuth.from_file(token_file)
     open_store(nb).close()
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: its text (or its type when it has none), newlines folded."""
-    return " ".join(str(exc).split()) or type(exc).__name__

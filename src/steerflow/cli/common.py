@@ -72,16 +72,10 @@ def names_of(kind: str) -> Callable[[typer.Context, str], list[str]]:
         endpoint, token = params.get("endpoint") or DEFAULT_ENDPOINT, params.get("token")
         try:
             with SteerflowClient(endpoint, token, timeout=COMPLETION_TIMEOUT) as client:
-                objs = client.list(kind)
+                names = {str(o.get("name") or o["id"]) for o in client.list(kind)}
         except ClientError:
             return []
-        return sorted(
-            {
-                str(o.get("name") or o["id"])
-                for o in objs
-                if str(o.get("name") or o["id"]).startswith(incomplete)
-            }
-        )
+        return sorted(n for n in names if n.startswith(incomplete))
 
     return complete
 

@@ -24,6 +24,7 @@ from steerflow.cli.common import (
     require_change,
     resource_app,
     target_arg,
+    update_and_show,
 )
 from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
@@ -115,20 +116,10 @@ def network_set(
     columns: ColumnOption = None,
 ) -> None:
     body = network_fields(named_fields(name, description), mtu, share, port_security, enable)
-    _put(ctx, NETWORK, target, body, fmt, columns)
+    update_and_show(ctx, NETWORK, target, body, fmt, columns)
 
 
 register_set(network_app, network_set, "Change a network's name, description, MTU, sharing or port security.")
-
-
-def _put(
-    ctx: typer.Context, spec: ListSpec, target: str, body: JsonDict, fmt: Format | None, columns: ColumnOption
-) -> None:
-    require_change(body)
-    with open_client(ctx) as client:
-        print_one(
-            client, spec, client.update(spec.kind, client.find_id(spec.kind, target), body), fmt, columns
-        )
 
 
 def _gateway(text: str) -> str | None:
@@ -186,7 +177,7 @@ def subnet_set(
     body = put_if_given(named_fields(name, description), enable_dhcp=dhcp)
     if gateway is not None:
         body["gateway_ip"] = _gateway(gateway)
-    _put(ctx, SUBNET, target, body, fmt, columns)
+    update_and_show(ctx, SUBNET, target, body, fmt, columns)
 
 
 register_set(subnet_app, subnet_set, "Change a subnet's name, description, gateway or DHCP.")

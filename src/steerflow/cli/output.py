@@ -46,6 +46,11 @@ def print_error(message: str) -> None:
     sys.stderr.write(line + "\n")
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its text (or its type when it has none), newlines folded."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
