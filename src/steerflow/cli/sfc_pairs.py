@@ -195,10 +195,10 @@ def port_pair_group_unset(
     fmt: SetFormatOption = None,
     columns: ColumnOption = None,
 ) -> None:
+    if not (port_pairs or all_port_pairs):
+        require_change({})  # a usage error, before any request
     with open_client(ctx) as client:
         ppg = client.find("port_pair_group", target)
-        if not (port_pairs or all_port_pairs):
-            require_change({})
         drop = set(resolve_all(client, "port_pair", port_pairs))
         kept = [] if all_port_pairs else [pp for pp in ppg["port_pairs"] if pp not in drop]
         updated = client.update("port_pair_group", ppg["id"], {"port_pairs": kept})
