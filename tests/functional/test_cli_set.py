@@ -64,6 +64,10 @@ def test_network_options_and_set(api_url: str) -> None:
     assert renamed["name"] == "n2"
     usage = sf(api_url, "network", "set", "n2")
     assert usage.exit_code == 2 and "nothing to change" in usage.output
+    # an admin (every caller without a token file) creates for another project
+    assert sf_json(api_url, "network", "create", "--project", "p9", "theirs")["project_id"] == "p9"
+    classifier = sf_json(api_url, "flow-classifier", "create", "--project", "p9", "--protocol", "icmp", "fp")
+    assert classifier["project_id"] == "p9"
 
 
 def test_subnet_gateway_and_port_options(api_url: str) -> None:

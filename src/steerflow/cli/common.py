@@ -24,6 +24,9 @@ ColumnOption = Annotated[
 ]
 NameOption = Annotated[str | None, typer.Option("--name", help="New name.")]
 DescriptionOption = Annotated[str | None, typer.Option("--description", help="Description.")]
+ProjectOption = Annotated[
+    str | None, typer.Option("--project", help="Owner project id (admin only; default: the caller's).")
+]
 
 
 @dataclass
@@ -274,6 +277,11 @@ def named_fields(name: str | None, description: str | None) -> JsonDict:
     if description is not None:
         body["description"] = description
     return body
+
+
+def create_fields(name: str, description: str | None, project: str | None) -> JsonDict:
+    """What every create body starts with: the name, and the description and project when given."""
+    return put_if_given({"name": name}, description=description, project_id=project)
 
 
 def put_if_given(body: JsonDict, **values: Any) -> JsonDict:

@@ -12,8 +12,10 @@ from steerflow.cli.common import (
     FormatOption,
     ListSpec,
     NameOption,
+    ProjectOption,
     SetFormatOption,
     add_list_show_delete,
+    create_fields,
     named_fields,
     open_client,
     parse_pairs,
@@ -86,11 +88,11 @@ def network_create(
     share: ShareOption = None,
     port_security: PortSecurityOption = None,
     enable: AdminStateOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
     columns: ColumnOption = None,
 ) -> None:
-    body = named_fields(name, description)
-    network_fields(body, mtu, share, port_security, enable)
+    body = network_fields(create_fields(name, description, project), mtu, share, port_security, enable)
     with open_client(ctx) as client:
         print_one(client, NETWORK, client.create("network", body), fmt, columns)
 
@@ -149,10 +151,11 @@ def subnet_create(
     ] = None,
     dhcp: DhcpOption = None,
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
     columns: ColumnOption = None,
 ) -> None:
-    body = named_fields(name, description)
+    body = create_fields(name, description, project)
     body.update(cidr=subnet_range, ip_version=6 if ":" in subnet_range else 4)
     if gateway is not None:
         body["gateway_ip"] = _gateway(gateway)
@@ -227,11 +230,12 @@ def port_create(
     port_security: PortSecurityOption = None,
     enable: AdminStateOption = None,
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
     columns: ColumnOption = None,
 ) -> None:
     body = put_if_given(
-        named_fields(name, description), device_id=device, device_owner=device_owner,
+        create_fields(name, description, project), device_id=device, device_owner=device_owner,
         mac_address=mac_address, port_security_enabled=port_security, admin_state_up=enable,
     )  # fmt: skip
     if host is not None:

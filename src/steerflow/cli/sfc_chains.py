@@ -13,8 +13,10 @@ from steerflow.cli.common import (
     FormatOption,
     ListSpec,
     NameOption,
+    ProjectOption,
     SetFormatOption,
     add_list_show_delete,
+    create_fields,
     named_fields,
     open_client,
     parse_pairs,
@@ -108,10 +110,9 @@ class Match:
         return body
 
 
-def create_flow_classifier(
-    client: SteerflowClient, name: str, match: Match, description: str | None = None
-) -> JsonDict:
-    body = {"name": name, **match.body(client), **named_fields(None, description)}
+def create_flow_classifier(client: SteerflowClient, base: JsonDict, match: Match) -> JsonDict:
+    """`base`: the name, description and project (create_fields)."""
+    body = {**base, **match.body(client)}
     return client.create("flow_classifier", body)
 
 
@@ -129,18 +130,16 @@ def chain_parameters(text: str) -> dict[str, Any]:
 
 def create_port_chain(
     client: SteerflowClient,
-    name: str,
+    base: JsonDict,
     port_pair_groups: list[str],
     flow_classifiers: list[str] | None = None,
     parameters: str | None = None,
-    description: str | None = None,
     chain_id: int | None = None,
 ) -> JsonDict:
     body: JsonDict = {
-        "name": name,
+        **base,
         "port_pair_groups": resolve_all(client, "port_pair_group", port_pair_groups),
         "flow_classifiers": resolve_all(client, "flow_classifier", flow_classifiers),
-        **named_fields(None, description),
     }
     if parameters is not None:
         body["chain_parameters"] = chain_parameters(parameters)
@@ -149,9 +148,7 @@ def create_port_chain(
     return client.create("port_chain", body)
 
 
-def create_service_graph(
-    client: SteerflowClient, name: str, branching_points: list[str], description: str | None = None
-) -> JsonDict:
+def create_service_graph(client: SteerflowClient, base: JsonDict, branching_points: list[str]) -> JsonDict:
     """Each branching point is `SRC_CHAIN:DST_CHAIN_1,DST_CHAIN_2,...` (names or ids)."""
     graph: dict[str, list[str]] = {}
     for point in branching_points:
@@ -162,7 +159,7 @@ def create_service_graph(
             )
         targets = graph.setdefault(client.find_id("port_chain", src), [])
         targets.extend(client.find_id("port_chain", d) for d in dsts.split(",") if d)
-    body = {"name": name, "port_chains": graph, **named_fields(None, description)}
+    body = {**base, "port_chains": graph}
     return client.create("service_graph", body)
 
 
@@ -185,6 +182,7 @@ def flow_classifier_create(
         str | None, typer.Option(help="Port (name or id) traffic goes to.")
     ] = None,
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
     columns: ColumnOption = None,
 ) -> None:
@@ -193,7 +191,7 @@ def flow_classifier_create(
         logical_source_port, logical_destination_port,
     )  # fmt: skip
     with open_client(ctx) as client:
-        classifier = create_flow_classifier(client, name, match, description)
+        classifier = create_flow_classifier(client, create_fields(name, description, project), match)
         print_one(client, FLOW_CLASSIFIER, classifier, fmt, columns)
 
 
@@ -222,13 +220,13 @@ def port_chain_create(
         int | None, typer.Option("--chain-id", help="Chain id 1-65535 (default: the lowest free one).")
     ] = None,
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
     columns: ColumnOption = None,
 ) -> None:
+    base = create_fields(name, description, project)
     with open_client(ctx) as client:
-        chain = create_port_chain(
-            client, name, port_pair_groups, flow_classifiers, parameters, description, chain_id
-        )
+        chain = create_port_chain(client, base, port_pair_groups, flow_classifiers, parameters, chain_id)
         print_one(client, PORT_CHAIN, chain, fmt, columns)
 
 
@@ -325,9 +323,10 @@ def service_graph_create(
         ),
     ],
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
     columns: ColumnOption = None,
 ) -> None:
     with open_client(ctx) as client:
-        graph = create_service_graph(client, name, branching_points, description)
+        graph = create_service_graph(client, create_fields(name, description, project), branching_points)
         print_one(client, SERVICE_GRAPH, graph, fmt, columns)

@@ -12,8 +12,10 @@ from steerflow.cli.common import (
     FormatOption,
     ListSpec,
     NameOption,
+    ProjectOption,
     SetFormatOption,
     add_list_show_delete,
+    create_fields,
     named_fields,
     open_client,
     parse_pairs,
@@ -50,18 +52,13 @@ PortPairsOption = Annotated[
 
 
 def create_port_pair(
-    client: SteerflowClient,
-    name: str,
-    ingress: str,
-    egress: str,
-    parameters: str | None = None,
-    description: str | None = None,
+    client: SteerflowClient, base: JsonDict, ingress: str, egress: str, parameters: str | None = None
 ) -> JsonDict:
+    """`base`: the name, description and project (create_fields)."""
     body: JsonDict = {
-        "name": name,
+        **base,
         "ingress": client.find_id("port", ingress),
         "egress": client.find_id("port", egress),
-        **named_fields(None, description),
     }
     if parameters is not None:
         body["service_function_parameters"] = sf_parameters(parameters)
@@ -83,14 +80,12 @@ def sf_parameters(text: str) -> dict[str, Any]:
 
 def create_port_pair_group(
     client: SteerflowClient,
-    name: str,
+    base: JsonDict,
     port_pairs: list[str] | None = None,
     tap: bool | None = None,
     parameters: str | None = None,
-    description: str | None = None,
 ) -> JsonDict:
-    body: JsonDict = {"name": name, "port_pairs": resolve_all(client, "port_pair", port_pairs)}
-    body.update(named_fields(None, description))
+    body: JsonDict = {**base, "port_pairs": resolve_all(client, "port_pair", port_pairs)}
     if tap is not None:
         body["tap_enabled"] = tap
     if parameters is not None:
@@ -124,11 +119,14 @@ def port_pair_create(
         ),
     ] = None,
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
     columns: ColumnOption = None,
 ) -> None:
     with open_client(ctx) as client:
-        pair = create_port_pair(client, name, ingress, egress, parameters, description)
+        pair = create_port_pair(
+            client, create_fields(name, description, project), ingress, egress, parameters
+        )
         print_one(client, PORT_PAIR, pair, fmt, columns)
 
 
@@ -149,11 +147,13 @@ def port_pair_group_create(
         ),
     ] = None,
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
     columns: ColumnOption = None,
 ) -> None:
+    base = create_fields(name, description, project)
     with open_client(ctx) as client:
-        group = create_port_pair_group(client, name, port_pairs, tap, parameters, description)
+        group = create_port_pair_group(client, base, port_pairs, tap, parameters)
         print_one(client, PORT_PAIR_GROUP, group, fmt, columns)
 
 
