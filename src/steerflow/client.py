@@ -105,6 +105,14 @@ def api_error(reply: Reply) -> ApiError:
     return ApiError(reply.status, f"HTTP{reply.status}", reply.text.strip() or reply.reason)
 
 
+def _next_link(reply: Mapping[str, Any], plural: str) -> str | None:
+    """The href of a Neutron collection page's `next` link (`<plural>_links`), if there is one."""
+    for link in reply.get(f"{plural}_links") or ():
+        if isinstance(link, dict) and link.get("rel") == "next" and link.get("href"):
+            return str(link["href"])
+    return None
+
+
 class SteerflowClient:
     """CRUD on every resource of the API, plus lookups by name or id (the way the openstack CLI does)."""
 
@@ -210,9 +218,18 @@ class SteerflowClient:
         return dict(self._request("GET", f"{res.path}/{id}").json()[res.singular])
 
     def list(self, kind: str, **filters: str | builtins.list[str]) -> builtins.list[JsonDict]:
+        """Every object of `kind` matching `filters`, following the API's `next` links when it pages."""
         res = RESOURCES[kind]
         reply = self._request("GET", res.path, params=filters).json()
-        return [dict(item) for item in reply[res.plural]]
+        items = [dict(item) for item in reply[res.plural]]
+        while (href := _next_link(reply, res.plural)) is not None:
+            url = urlsplit(href)
+            page = self._send("GET", url.path + (f"?{url.query}" if url.query else ""), None, None)
+            if page.status >= 400:
+                raise self._explained(api_error(page))
+            reply = page.json()
+            items.extend(dict(item) for item in reply[res.plural])
+        return items
 
     def update(self, kind: str, id: str, body: Mapping[str, Any]) -> JsonDict:
         res = RESOURCES[kind]
