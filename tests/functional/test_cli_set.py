@@ -122,6 +122,14 @@ def test_set_and_unset_of_groups_and_chains(api_url: str) -> None:
     assert get(api_url, "port_pair_group", "g1")["port_pairs"] == [pp2, pp1]
     quiet(api_url, "port-pair-group", "unset", "--all-port-pair", "g1")
     assert get(api_url, "port_pair_group", "g1")["port_pairs"] == []
+    mapped = sf_json(
+        api_url, "port-pair-group", "create", "--ingress-n-tuple", "source_ip_prefix=10.0.0.0/24",
+        "--egress-n-tuple", "destination_port_range_min=80,destination_port_range_max=90", "g3",
+    )  # fmt: skip
+    assert mapped["port_pair_group_parameters"]["ppg_n_tuple_mapping"] == {
+        "ingress_n_tuple": {"source_ip_prefix": "10.0.0.0/24"},
+        "egress_n_tuple": {"destination_port_range_min": 80, "destination_port_range_max": 90},
+    }
 
     sf_json(api_url, "flow-classifier", "create", "--protocol", "udp", "--logical-source-port", "src", "fa")
     sf_json(api_url, "flow-classifier", "create", "--protocol", "tcp", "--logical-source-port", "src", "fb")

@@ -45,6 +45,16 @@ port_pair_group_app = resource_app(
 add_list_show_delete(port_pair_app, PORT_PAIR, with_rename=True)
 add_list_show_delete(port_pair_group_app, PORT_PAIR_GROUP)
 
+
+def n_tuple_option(flag: str, direction: str) -> Any:
+    return typer.Option(
+        flag,
+        metavar="KEY=VALUE,...",
+        help=f"ppg_n_tuple_mapping of traffic {direction} the group's functions: source_ip_prefix, "
+        "destination_ip_prefix, source_port_range_min/max, destination_port_range_min/max.",
+    )
+
+
 PortPairsOption = Annotated[
     list[str] | None,
     typer.Option("--port-pair", metavar="PORT_PAIR", help="Port pair name or id (repeatable)."),
@@ -84,13 +94,26 @@ def create_port_pair_group(
     port_pairs: list[str] | None = None,
     tap: bool | None = None,
     parameters: str | None = None,
+    n_tuples: dict[str, str] | None = None,
 ) -> JsonDict:
+    """`n_tuples`: the `key=value,...` text of `ingress_n_tuple` / `egress_n_tuple`, when given."""
     body: JsonDict = {**base, "port_pairs": resolve_all(client, "port_pair", port_pairs)}
     if tap is not None:
         body["tap_enabled"] = tap
-    if parameters is not None:
-        body["port_pair_group_parameters"] = ppg_parameters(parameters)
+    if parameters is not None or n_tuples:
+        params = ppg_parameters(parameters or "")
+        if n_tuples:
+            params["ppg_n_tuple_mapping"] = {
+                side: n_tuple(text, f"--{side.replace('_', '-')}") for side, text in n_tuples.items()
+            }
+        body["port_pair_group_parameters"] = params
     return client.create("port_pair_group", body)
+
+
+def n_tuple(text: str, option: str) -> dict[str, Any]:
+    """`source_ip_prefix=10.0.0.0/24,destination_port_range_min=80,...`: how a group rewrites the
+    n-tuple on the way in or out (port numbers as integers)."""
+    return {key: int(value) if value.isdigit() else value for key, value in parse_pairs(text, option).items()}
 
 
 def ppg_parameters(text: str) -> dict[str, Any]:
@@ -146,14 +169,18 @@ def port_pair_group_create(
             help="Balance on: eth_src, eth_dst, ip_src, ip_dst, tcp_src, tcp_dst, udp_src, udp_dst.",
         ),
     ] = None,
+    ingress_n_tuple: Annotated[str | None, n_tuple_option("--ingress-n-tuple", "entering")] = None,
+    egress_n_tuple: Annotated[str | None, n_tuple_option("--egress-n-tuple", "leaving")] = None,
     description: DescriptionOption = None,
     project: ProjectOption = None,
     fmt: FormatOption = Format.table,
     columns: ColumnOption = None,
 ) -> None:
     base = create_fields(name, description, project)
+    sides = {"ingress_n_tuple": ingress_n_tuple, "egress_n_tuple": egress_n_tuple}
+    n_tuples = {side: text for side, text in sides.items() if text is not None}
     with open_client(ctx) as client:
-        group = create_port_pair_group(client, base, port_pairs, tap, parameters)
+        group = create_port_pair_group(client, base, port_pairs, tap, parameters, n_tuples)
         print_one(client, PORT_PAIR_GROUP, group, fmt, columns)
 
 
