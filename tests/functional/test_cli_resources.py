@@ -177,7 +177,8 @@ def test_service_graph(api_url: str) -> None:
     assert graph["port_chains"] == {c1["id"]: [c2["id"]]}
     assert sf_json(api_url, "service-graph", "update", "--description", "d", "graph")["description"] == "d"
     table = sf(api_url, "service-graph", "list")
-    assert table.exit_code == 0 and "c1 -> c2" in table.stdout  # chains shown by name
+    assert table.exit_code == 0
+    assert f"c1 ({c1['id']}) -> c2 ({c2['id']})" in table.stdout  # chains shown by name and id
     assert "ServiceGraphPortChainInUse" in sf_fails(api_url, "port-chain", "delete", "c1")
     assert sf(api_url, "service-graph", "delete", "graph").exit_code == 0
     assert sf(api_url, "port-chain", "delete", "c1", "c2").exit_code == 0

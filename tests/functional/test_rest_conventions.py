@@ -158,7 +158,7 @@ def test_put_of_read_only_attribute_is_refused(rest: Rest) -> None:
     for attr, value in (("id", str(uuid.uuid4())), ("tenant_id", "x"), ("status", "DOWN")):
         resp = rest.http.put(f"/v2.0/networks/{net['id']}", json={schema.NETWORK: {attr: value}})
         assert resp.status_code == 400
-        assert resp.json()["NeutronError"]["message"] == f"Cannot update read-only attribute {attr}"
+        assert resp.json()["NeutronError"]["message"].startswith(f"Cannot update read-only attribute {attr}")
     bulk = rest.http.put(f"/v2.0/networks/{net['id']}", json={"networks": [{"name": "x"}]})
     assert bulk.status_code == 400
     assert bulk.json()["NeutronError"]["message"] == "Bulk operation not supported"

@@ -179,7 +179,10 @@ def test_port_update_reallocates_fixed_ips(rest: Rest) -> None:
     reused = rest.create("ports", network_id=net["id"])  # the freed 10.0.0.2 is handed out again
     assert reused["fixed_ips"][0]["ip_address"] == "10.0.0.2"
     refused = rest.http.put(url, json={schema.PORT: {"mac_address": "fa:16:3e:00:00:09"}})
-    assert error_of(refused, 400)["message"] == "Cannot update read-only attribute mac_address"
+    assert error_of(refused, 400)["message"] == (
+        "Cannot update read-only attribute mac_address: it is set when the port is created "
+        "(create a new port to change it)"
+    )
 
 
 def test_port_filters(rest: Rest) -> None:

@@ -129,9 +129,12 @@ def test_admin_may_create_for_another_project_via_either_key() -> None:
 
 def test_put_rejects_read_only_and_converts() -> None:
     err = raises(HTTPBadRequest, 400, WIDGET.prepare_put, ALICE, {schema.PORT: UUID})
-    assert err.message == "Cannot update read-only attribute port"
+    assert err.message == (
+        "Cannot update read-only attribute port: it is set when the widget is created "
+        "(create a new widget to change it)"
+    )
     err = raises(HTTPBadRequest, 400, WIDGET.prepare_put, ALICE, {"tenant_id": "alice"})
-    assert err.message == "Cannot update read-only attribute tenant_id"
+    assert err.message.startswith("Cannot update read-only attribute tenant_id: it is set when")
     assert WIDGET.prepare_put(ALICE, {"size": "7"}) == {"size": 7}
 
 
@@ -159,8 +162,12 @@ def test_convert_to_boolean(raw: Any, expected: bool) -> None:
         (A.range_validator(0, 10), 11, "'11' is too large - must be no larger than '10'"),
         (A.range_validator(0, 10), -1, "'-1' is too small - must be at least '0'"),
         (A.values_validator(["a"]), "b", "b is not in valid_values"),
-        (A.allowed_values_list_validator(["a"]), ["a", "foo"], "Illegal values in a list: foo"),
-        (A.dict_validator({"a": A.KeySpec()}), {"b": 1}, "Unexpected keys supplied: b"),
+        (
+            A.allowed_values_list_validator(["a"]),
+            ["a", "foo"],
+            "Illegal values in a list: foo (valid values: a)",
+        ),
+        (A.dict_validator({"a": A.KeySpec()}), {"b": 1}, "Unexpected keys supplied: b (valid keys: a)"),
         (A.dict_validator(), [], "'[]' is not a dictionary"),
         (A.validate_non_negative, -1, "'-1' should be non-negative"),
         (A.validate_mac_address, "fa:16:3e:00:00:01", None),

@@ -12,6 +12,8 @@ from steerflow.api.base import lowest_free
 from steerflow.api.errors import HTTPBadRequest, InvalidInput, NeutronError, OverQuota
 from tests.builders.sfc_world import ADMIN, ALICE, BOB, MPLS, NSH, UNKNOWN, World, rejects
 
+READ_ONLY_AFTER_CREATE = ": it is set when the port chain is created (create a new port chain to change it)"
+
 
 @pytest.fixture
 def w() -> World:
@@ -99,7 +101,7 @@ def test_nsh_md_type_read_only_and_listed(w: World) -> None:
     assert w.pc.get(ALICE, c["id"])["chain_parameters"]["nsh_md_type"] == 2
     params = {**c["chain_parameters"], "nsh_md_type": 1}
     e = rejects(w, HTTPBadRequest, 400, w.pc.update, ALICE, c["id"], {"chain_parameters": params})
-    assert e.message == "Cannot update read-only attribute chain_parameters"
+    assert e.message == "Cannot update read-only attribute chain_parameters" + READ_ONLY_AFTER_CREATE
 
 
 def test_rule4_port_pair_groups_required_and_non_empty(w: World) -> None:
@@ -140,7 +142,7 @@ def test_rule7_checked_before_empty_groups(w: World) -> None:
 def test_rule8_chain_put_read_only(w: World, field: str) -> None:
     c = w.chain()
     e = rejects(w, HTTPBadRequest, 400, w.pc.update, ALICE, c["id"], {field: c[field]})
-    assert e.message == f"Cannot update read-only attribute {field}"
+    assert e.message == f"Cannot update read-only attribute {field}" + READ_ONLY_AFTER_CREATE
 
 
 # --- chain_id ---------------------------------------------------------------------------------------
@@ -253,8 +255,10 @@ def test_rule29_overlapping_classifiers_of_two_chains(w: World) -> None:
     g = w.group()
     body = {"port_pair_groups": [g["id"]], "flow_classifiers": [b["id"]]}
     e = rejects(w, err.PortChainFlowClassifierInConflict, 400, w.pc.create, ALICE, body)
+    named = f" ({a['name']!r})" if a["name"] else ""
     assert e.message == (
-        f"Flow Classifier {b['id']} conflicts with Flow Classifier {a['id']} in port chain {first['id']}."
+        f"Flow Classifier {b['id']} conflicts with Flow Classifier {a['id']}{named} in port chain "
+        f"{first['id']}: both match ethertype IPv4, source_ip_prefix 10.0.1.0/24 / 10.0.0.0/16."
     )
     other = w.chain()
     rejects(

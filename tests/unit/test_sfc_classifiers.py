@@ -11,6 +11,10 @@ from steerflow.api.errors import HTTPBadRequest, NeutronError
 from steerflow.model import schema
 from tests.builders.sfc_world import ADMIN, ALICE, BOB, UNKNOWN, World, rejects
 
+READ_ONLY_AFTER_CREATE = (
+    ": it is set when the flow classifier is created (create a new flow classifier to change it)"
+)
+
 
 @pytest.fixture
 def w() -> World:
@@ -112,7 +116,7 @@ def test_rule6_messages(w: World) -> None:
 def test_rule8_only_name_description_updatable(w: World, field: str) -> None:
     fc = w.classifier()
     e = rejects(w, HTTPBadRequest, 400, w.fc.update, ALICE, fc["id"], {field: None})
-    assert e.message == f"Cannot update read-only attribute {field}"
+    assert e.message == f"Cannot update read-only attribute {field}" + READ_ONLY_AFTER_CREATE
 
 
 def test_name_description_update(w: World) -> None:
@@ -164,9 +168,12 @@ def test_rule12_other_projects_port_is_not_found(w: World) -> None:
 
 def test_rule13_conflicts_with_any_classifier(w: World) -> None:
     port = w.port("vm")
-    first = w.fc.create(ALICE, {"protocol": "tcp", "logical_source_port": port})
+    first = w.fc.create(ALICE, {"name": "web", "protocol": "tcp", "logical_source_port": port})
     e = rejects(w, err.FlowClassifierInConflict, 400, w.fc.create, ALICE, {"logical_source_port": port})
-    assert e.message == f"Flow Classifier conflicts with another Flow Classifier {first['id']}."
+    assert e.message == (
+        f"Flow Classifier conflicts with another Flow Classifier {first['id']} ('web'): both match "
+        f"ethertype IPv4, protocol any / tcp, logical_source_port {port}."
+    )
     w.fc.create(ALICE, {"logical_source_port": w.port("vm")})  # another source port avoids it
 
 

@@ -52,7 +52,10 @@ def test_required_and_read_only(w: World) -> None:
     a, b = chains(w, 2)
     g = w.sg.create(ALICE, {"port_chains": {a["id"]: [b["id"]]}})
     e = rejects(w, HTTPBadRequest, 400, w.sg.update, ALICE, g["id"], {"port_chains": {}})
-    assert e.message == "Cannot update read-only attribute port_chains"
+    assert e.message == (
+        "Cannot update read-only attribute port_chains: it is set when the service graph is created "
+        "(create a new service graph to change it)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,8 @@ def test_rule1_unknown_key_message(w: World) -> None:
     body = {"ingress": port, "egress": port, "service_function_parameters": {"weight": "x", "foo": 1}}
     e = rejects(w, HTTPBadRequest, 400, w.pp.create, ALICE, body)
     assert (
-        e.message == "Invalid input for service_function_parameters. Reason: Unexpected keys supplied: foo."
+        e.message == "Invalid input for service_function_parameters. Reason: Unexpected keys supplied: foo "
+        "(valid keys: correlation, weight)."
     )
 
 
@@ -245,7 +246,8 @@ def test_group_id_lowest_free_global_and_reused(w: World) -> None:
     [
         (
             {"lb_fields": ["foo"]},
-            "Invalid input for port_pair_group_parameters. Reason: Illegal values in a list: foo.",
+            "Invalid input for port_pair_group_parameters. Reason: Illegal values in a list: foo "
+            "(valid values: eth_dst, eth_src, ip_dst, ip_src, tcp_dst, tcp_src, udp_dst, udp_src).",
         ),
         (
             {"lb_fields": "ip_src"},
@@ -253,7 +255,8 @@ def test_group_id_lowest_free_global_and_reused(w: World) -> None:
         ),
         (
             {"bogus": 1},
-            "Invalid input for port_pair_group_parameters. Reason: Unexpected keys supplied: bogus.",
+            "Invalid input for port_pair_group_parameters. Reason: Unexpected keys supplied: bogus "
+            "(valid keys: lb_fields, ppg_n_tuple_mapping).",
         ),
         ("x", "Invalid input for port_pair_group_parameters. Reason: 'x' is not a dictionary."),
     ],
@@ -354,7 +357,10 @@ def test_rule8_group_put_read_only(w: World) -> None:
     bodies: list[dict[str, Any]] = [{"tap_enabled": True}, {"port_pair_group_parameters": {}}]
     for body in bodies:
         e = rejects(w, HTTPBadRequest, 400, w.ppg.update, ALICE, g["id"], body)
-        assert e.message == f"Cannot update read-only attribute {next(iter(body))}"
+        assert e.message == (
+            f"Cannot update read-only attribute {next(iter(body))}: it is set when the port pair group "
+            "is created (create a new port pair group to change it)"
+        )
 
 
 def test_group_put_replaces_the_list(w: World) -> None:

@@ -109,8 +109,16 @@ class AttributeMap:
         self._reject_unknown(res)
         for attr in self.attributes.values():
             if attr.name in res and not attr.allow_put:
-                raise HTTPBadRequest(f"Cannot update read-only attribute {attr.name}")
+                raise HTTPBadRequest(self._read_only(attr))
         return self._convert_values(res)
+
+    def _read_only(self, attr: Attribute) -> str:
+        """Neutron's message, plus, for what a create sets, that only a new object can change it."""
+        message = f"Cannot update read-only attribute {attr.name}"
+        if attr.allow_post:
+            kind = self.resource.replace("_", " ")
+            message += f": it is set when the {kind} is created (create a new {kind} to change it)"
+        return message
 
     def ordered(self, obj: Mapping[str, Any]) -> JsonDict:
         """`obj` with its keys in attribute-map order (then any others), for stable, readable output."""
@@ -408,7 +416,8 @@ def allowed_values_list_validator(allowed: Iterable[str]) -> Validator:
             return f"'{data}' is not a list"
         illegal = [str(v) for v in data if not _hashable_in(v, allowed_set)]
         if illegal:
-            return f"Illegal values in a list: {', '.join(sorted(set(illegal)))}"
+            valid = ", ".join(sorted(allowed_set))
+            return f"Illegal values in a list: {', '.join(sorted(set(illegal)))} (valid values: {valid})"
         return None
 
     return validate
@@ -483,7 +492,7 @@ def dict_validator(specs: Mapping[str, KeySpec] | None = None) -> Validator:
             return f"Validation of dictionary's keys failed. Expected keys: {set(missing)}"
         unexpected = [str(k) for k in data if k not in specs]
         if unexpected:
-            return f"Unexpected keys supplied: {', '.join(unexpected)}"
+            return f"Unexpected keys supplied: {', '.join(unexpected)} (valid keys: {', '.join(specs)})"
         for key, spec in specs.items():
             if key in data:
                 value = spec.converter(data[key]) if spec.converter else data[key]

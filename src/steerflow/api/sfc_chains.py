@@ -12,7 +12,7 @@ from steerflow.api.context import Context
 from steerflow.api.errors import InvalidInput
 from steerflow.api.numbers import numbers_index
 from steerflow.api.sfc_attributes import FLOW_CLASSIFIER, MAX_CHAIN_ID, PORT_CHAIN
-from steerflow.api.sfc_conflicts import basic_conflict, conflict
+from steerflow.api.sfc_conflicts import basic_conflict, conflict, overlap_text
 from steerflow.api.sfc_index import (
     CHAIN_CLASSIFIERS,
     CHAIN_GROUP_LISTS,
@@ -56,8 +56,10 @@ class FlowClassifiers(StoredResource):
         every = snap.of(self.resource)
         for other_id in sorted(classifier_candidates(snap.index(CLASSIFIER_BLOCKS), new, every)):
             other = every[other_id]
-            if can_see(ctx, other) and conflict(new, FlowClassifier.from_dict(other)):
-                raise err.FlowClassifierInConflict(id=other_id)
+            theirs = FlowClassifier.from_dict(other)
+            if can_see(ctx, other) and conflict(new, theirs):
+                detail = err.conflict_detail(theirs.name, overlap_text(new, theirs))
+                raise err.FlowClassifierInConflict(id=other_id, **detail)
         return obj, []
 
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
@@ -157,8 +159,10 @@ class PortChains(StoredResource):
             for theirs in index.classifiers.get(other_id, ()):
                 clash = next((fc for fc in mine if basic_conflict(theirs, fc)), None)
                 if clash is not None:
+                    overlap = overlap_text(clash, theirs, logical_ports=False)
+                    detail = err.conflict_detail(theirs.name, overlap)
                     raise err.PortChainFlowClassifierInConflict(
-                        fc_id=clash.id, pc_id=other_id, pc_fc_id=theirs.id
+                        fc_id=clash.id, pc_id=other_id, pc_fc_id=theirs.id, **detail
                     )
 
     def _chain_id(self, snap: Snapshot, obj: JsonDict) -> int:

@@ -70,3 +70,38 @@ def conflict(first: FlowClassifier, second: FlowClassifier) -> bool:
         and _wildcard_equal(first.logical_destination_port, second.logical_destination_port)
         and basic_conflict(first, second)
     )
+
+
+def overlap_text(first: FlowClassifier, second: FlowClassifier, logical_ports: bool = True) -> str:
+    """What two conflicting classifiers both match, field by field ("a / b" where they differ); the
+    fields neither one sets (wildcards on both sides) are left out, and the logical ports unless the
+    conflict counts them (`basic_conflict` does not)."""
+    parts = [f"ethertype {first.ethertype.value}"]
+    fields = ["protocol", "source_ip_prefix", "destination_ip_prefix"]
+    if logical_ports:
+        fields += ["logical_source_port", "logical_destination_port"]
+    for field in fields:
+        mine, theirs = getattr(first, field), getattr(second, field)
+        if mine is not None or theirs is not None:
+            parts.append(f"{field} {_pair(_text(mine), _text(theirs))}")
+    for side in ("source", "destination"):
+        mine_range, their_range = getattr(first, f"{side}_ports"), getattr(second, f"{side}_ports")
+        if not (mine_range.is_any and their_range.is_any):
+            parts.append(f"{side} ports {_pair(_range_text(mine_range), _range_text(their_range))}")
+    return ", ".join(parts)
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "any"
+    return str(getattr(value, "value", value))
+
+
+def _range_text(ports: PortRange) -> str:
+    if ports.is_any:
+        return "any"
+    return f"{ports.min if ports.min is not None else 0}:{ports.max if ports.max is not None else 65535}"
+
+
+def _pair(mine: str, theirs: str) -> str:
+    return mine if mine == theirs else f"{mine} / {theirs}"

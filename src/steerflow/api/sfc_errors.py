@@ -28,7 +28,8 @@ class PortChainUnavailableChainId(InvalidInput):
 
 class PortChainFlowClassifierInConflict(InvalidInput):
     template = (
-        "Flow Classifier %(fc_id)s conflicts with Flow Classifier %(pc_fc_id)s in port chain %(pc_id)s."
+        "Flow Classifier %(fc_id)s conflicts with Flow Classifier %(pc_fc_id)s%(name)s in port chain "
+        "%(pc_id)s%(overlap)s."
     )
 
 
@@ -160,7 +161,8 @@ class FlowClassifierInUse(InUse):
 
 
 class FlowClassifierInConflict(InvalidInput):
-    template = "Flow Classifier conflicts with another Flow Classifier %(id)s."
+    # upstream's sentence, then which classifier (by name) and what both match: what a user must change
+    template = "Flow Classifier conflicts with another Flow Classifier %(id)s%(name)s%(overlap)s."
 
 
 class FlowClassifierInvalidProtocol(InvalidInput):
@@ -278,3 +280,8 @@ class FlowClassifierBadRequest(BadRequest, FlowClassifierException):
 
 class PortPairUnavailableKey(Conflict):
     template = "No port pair key is free: at most %(limit)d port pairs can exist."
+
+
+def conflict_detail(name: str, overlap: str) -> dict[str, str]:
+    """The parts a conflict message adds to upstream's: the other classifier's name, what both match."""
+    return {"name": f" ({name!r})" if name else "", "overlap": f": both match {overlap}"}

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from steerflow.cli.output import print_error
+from steerflow.cli.output import one_line, print_error
 
 if TYPE_CHECKING:  # the agent's imports (os-ken, ovsdbapp) load only when an agent runs
     from steerflow.agent.agent import Agent
 
+EXIT_CANNOT_RUN = 2
+LOG = logging.getLogger("steerflow.cli")
 NB_HELP = (
     "Northbound store URL (file:///PATH.db, redis://HOST:PORT/DB, etcd://HOST:PORT). Default: $STEERFLOW_NB."
 )
@@ -46,7 +48,13 @@ def agent(
 
     if ready_timeout < 0 or retire_grace < 0:
         print_error("--ready-timeout and --retire-grace take seconds, 0 or more")
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_CANNOT_RUN)
+    problem = refused_store(nb) or missing_socket(ovsdb, "--ovsdb", "ovsdb-server")
+    if problem is None and openflow is not None:
+        problem = missing_socket(openflow, "--openflow", "the bridge's ovs-vswitchd")
+    if problem is not None:
+        print_error(problem)
+        raise typer.Exit(EXIT_CANNOT_RUN)
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -58,9 +66,34 @@ def agent(
     )  # fmt: skip
     try:
         asyncio.run(_run_until_signalled(Agent(config)))
-    except ValueError as exc:
-        print_error(str(exc))
-        raise typer.Exit(2) from None
+    except Exception as exc:  # a daemon's failure to run is one line, never a traceback
+        LOG.debug("the agent stopped", exc_info=True)  # --verbose shows where
+        print_error(f"agent of chassis {chassis}: {one_line(exc)}")
+        raise typer.Exit(EXIT_CANNOT_RUN) from None
+
+
+def missing_socket(target: str, option: str, server: str) -> str | None:
+    """Why a unix:PATH socket cannot be reached (no file there), before anything is registered."""
+    from pathlib import Path
+
+    if target.startswith("unix:") and not Path(target.removeprefix("unix:")).exists():
+        return f"cannot reach {server} at {target} ({option}): no socket there (is it running?)"
+    return None
+
+
+def refused_store(nb: str | None) -> str | None:
+    """Why the agent cannot use this NB store URL: memory:// lives inside one process (the API's)."""
+    from urllib.parse import urlsplit
+
+    from steerflow.nbdb.url import default_nb_url
+
+    url = (nb or "").strip() or default_nb_url()
+    if "://" in url and urlsplit(url).scheme == "memory":
+        return (
+            f"the agent cannot use {url}: a memory store lives inside one process; give the agent the "
+            "store the API serves (file:///PATH.db on the same machine, redis://HOST:PORT/DB or etcd://HOST:PORT)"
+        )
+    return None
 
 
 async def _run_until_signalled(agent: Agent) -> None:
@@ -79,6 +112,7 @@ def wait(
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds (exit code 1).")] = 30.0,
 ) -> None:
     """Wait until every registered chassis has applied an NB revision to its switch."""
+    from steerflow.nbdb.api import StoreError
     from steerflow.nbdb.status import wait_applied
     from steerflow.nbdb.url import open_store
 
@@ -86,10 +120,13 @@ def wait(
         store = open_store(nb)
     except ValueError as exc:
         print_error(str(exc))
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_CANNOT_RUN) from None
     try:
         target = store.revision() if revision is None else revision
         result = wait_applied(store, target, timeout)
+    except StoreError as exc:
+        print_error(one_line(exc))
+        raise typer.Exit(EXIT_CANNOT_RUN) from None
     finally:
         store.close()
     if not result.done:

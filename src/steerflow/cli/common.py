@@ -1,17 +1,32 @@
-"""What every resource command shares: the connection settings, argument parsers and list/show/delete."""
+"""What every resource command shares: connection settings, output options, parsers, list/show/set/delete."""
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
+from typer import _click
+from typer.core import TyperGroup
 
-from steerflow.cli.output import Format, JsonDict, emit_list, emit_one
-from steerflow.client import DEFAULT_ENDPOINT, ApiError, SteerflowClient
+from steerflow.cli.output import ColumnError, Format, JsonDict, emit_list, emit_one, print_error
+from steerflow.client import DEFAULT_ENDPOINT, ApiError, ClientError, SteerflowClient
 
-FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+FormatOption = Annotated[
+    Format, typer.Option("--format", "-f", help="Output format: table, json, yaml, value or csv.")
+]
+SetFormatOption = Annotated[
+    Format | None,
+    typer.Option("--format", "-f", help="Print the changed object in this format (default: print nothing)."),
+]
+ColumnOption = Annotated[
+    list[str] | None,
+    typer.Option("--column", "-c", metavar="COLUMN", help="Show only this column (repeatable)."),
+]
 NameOption = Annotated[str | None, typer.Option("--name", help="New name.")]
 DescriptionOption = Annotated[str | None, typer.Option("--description", help="Description.")]
+ProjectOption = Annotated[
+    str | None, typer.Option("--project", help="Owner project id (admin only; default: the caller's).")
+]
 
 
 @dataclass
@@ -25,6 +40,49 @@ class Connection:
         return SteerflowClient(self.endpoint, self.token)
 
 
+class ResourceGroup(TyperGroup):
+    """A resource kind's commands, listed alphabetically (create, delete, list, set, show, unset)."""
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return sorted(self.commands)
+
+
+def resource_app(help: str) -> typer.Typer:
+    """The subcommand group of one resource kind (plain help text: no rich import for `--help`)."""
+    return typer.Typer(
+        cls=ResourceGroup, help=help, no_args_is_help=True, rich_markup_mode=None, add_completion=False
+    )
+
+
+def target_arg(kind: str, many: bool = False) -> Any:
+    """The positional NAME_OR_ID argument of a command on `kind`, its names completed from the API."""
+    label = kind.replace("_", " ")
+    if many:
+        return typer.Argument(
+            metavar=f"{kind.upper()}...", help=f"{label} names or ids", autocompletion=names_of(kind)
+        )
+    return typer.Argument(metavar=kind.upper(), help=f"{label} name or id", autocompletion=names_of(kind))
+
+
+COMPLETION_TIMEOUT = 2.0  # seconds a <TAB> may wait for the API
+
+
+def names_of(kind: str) -> Callable[[typer.Context, str], list[str]]:
+    """Shell completion of a name-or-id argument: the names (else ids) of `kind` the API lists."""
+
+    def complete(ctx: typer.Context, incomplete: str) -> list[str]:
+        params = ctx.find_root().params  # completion parses the root options but runs no callback
+        endpoint, token = params.get("endpoint") or DEFAULT_ENDPOINT, params.get("token")
+        try:
+            with SteerflowClient(endpoint, token, timeout=COMPLETION_TIMEOUT) as client:
+                names = {str(o.get("name") or o["id"]) for o in client.list(kind)}
+        except ClientError:
+            return []
+        return sorted(n for n in names if n.startswith(incomplete))
+
+    return complete
+
+
 def connection(ctx: typer.Context) -> Connection:
     obj = ctx.find_root().obj
     return obj if isinstance(obj, Connection) else Connection()
@@ -36,12 +94,12 @@ def open_client(ctx: typer.Context) -> SteerflowClient:
 
 @dataclass(frozen=True)
 class ListSpec:
-    """How a resource is listed: its table columns and which columns hold ids of which other kind."""
+    """How a resource is shown: its list columns and which fields hold ids of which other kind."""
 
     kind: str
     columns: tuple[str, ...]
     refs: Mapping[str, str] = field(default_factory=dict)
-    derived: Mapping[str, Callable[[JsonDict], str]] = field(default_factory=dict)  # computed columns
+    derived: Mapping[str, Callable[[JsonDict], list[str]]] = field(default_factory=dict)  # computed columns
 
     @property
     def label(self) -> str:
@@ -58,24 +116,58 @@ class NameCache:
     def __call__(self, kind: str, id: str) -> str:
         if kind not in self._names:
             try:
-                self._names[kind] = {o["id"]: o.get("name") or o["id"] for o in self._client.list(kind)}
+                self._names[kind] = {o["id"]: o.get("name") or "" for o in self._client.list(kind)}
             except ApiError:
                 self._names[kind] = {}
-        return self._names[kind].get(id, id)
+        return self._names[kind].get(id, "")
 
 
-def print_list(client: SteerflowClient, spec: ListSpec, rows: Sequence[JsonDict], fmt: Format) -> None:
-    title = f"{spec.label}s".capitalize()
-    if fmt is Format.table and spec.derived:
+def usage_error(exc: ColumnError) -> typer.BadParameter:
+    return typer.BadParameter(str(exc), param_hint="'--column' / '-c'")
+
+
+def print_list(
+    client: SteerflowClient,
+    spec: ListSpec,
+    rows: Sequence[JsonDict],
+    fmt: Format,
+    columns: Sequence[str] | None = None,
+) -> None:
+    if spec.derived and (fmt not in (Format.json, Format.yaml) or columns):
         rows = [{**row, **{col: derive(row) for col, derive in spec.derived.items()}} for row in rows]
-    emit_list(rows, fmt, spec.columns, title, NameCache(client), spec.refs)
+    try:
+        emit_list(rows, fmt, spec.columns, columns, NameCache(client), spec.refs)
+    except ColumnError as exc:
+        raise usage_error(exc) from None
+
+
+def print_one(
+    client: SteerflowClient,
+    spec: ListSpec,
+    obj: JsonDict,
+    fmt: Format | None,
+    columns: Sequence[str] | None = None,
+) -> None:
+    """One object, its references named in a table (`fmt` None: a `set` that prints nothing)."""
+    if fmt is None and not columns:
+        return
+    try:
+        emit_one(obj, fmt or Format.table, columns, NameCache(client), spec.refs)
+    except ColumnError as exc:
+        raise usage_error(exc) from None
+
+
+def register_set(app: typer.Typer, command: Callable[..., None], help: str) -> None:
+    """`set`, and `update` as its alias (the name steerflow used first)."""
+    app.command("set", help=help)(command)
+    app.command("update", help=f"Alias of set: {help[0].lower()}{help[1:]}", hidden=True)(command)
 
 
 def add_list_show_delete(
     app: typer.Typer, spec: ListSpec, with_list: bool = True, with_rename: bool = False
 ) -> None:
     """Register `list` (filtered by `--name`), `show` and `delete` for one resource kind, and with
-    `with_rename` an `update` that changes only name and description (all those kinds allow)."""
+    `with_rename` a `set` that changes only name and description (all those kinds allow)."""
     _add_show(app, spec)
     _add_delete(app, spec)
     if with_rename:
@@ -89,10 +181,11 @@ def add_list_show_delete(
         ctx: typer.Context,
         name: Annotated[str | None, typer.Option("--name", help=f"Only the {label}s with this name.")] = None,
         fmt: FormatOption = Format.table,
+        columns: ColumnOption = None,
     ) -> None:
         with open_client(ctx) as client:
             query = {"name": name} if name is not None else {}
-            print_list(client, spec, client.list(spec.kind, **query), fmt)
+            print_list(client, spec, client.list(spec.kind, **query), fmt, columns)
 
 
 def _add_show(app: typer.Typer, spec: ListSpec) -> None:
@@ -101,38 +194,58 @@ def _add_show(app: typer.Typer, spec: ListSpec) -> None:
     @app.command("show", help=f"Show one {label}.")
     def show(
         ctx: typer.Context,
-        target: Annotated[str, typer.Argument(metavar=spec.kind.upper(), help=f"{label} name or id")],
+        target: Annotated[str, target_arg(spec.kind)],
         fmt: FormatOption = Format.table,
+        columns: ColumnOption = None,
     ) -> None:
         with open_client(ctx) as client:
-            emit_one(client.find(spec.kind, target), fmt)
+            print_one(client, spec, client.find(spec.kind, target), fmt, columns)
 
 
 def _add_rename(app: typer.Typer, spec: ListSpec) -> None:
     label = spec.label
 
-    @app.command("update", help=f"Change a {label}'s name or description.")
-    def update(
+    def rename(
         ctx: typer.Context,
-        target: Annotated[str, typer.Argument(metavar=spec.kind.upper(), help=f"{label} name or id")],
+        target: Annotated[str, target_arg(spec.kind)],
         name: NameOption = None,
         description: DescriptionOption = None,
-        fmt: FormatOption = Format.table,
+        fmt: SetFormatOption = None,
+        columns: ColumnOption = None,
     ) -> None:
-        update_and_show(ctx, spec.kind, target, named_fields(name, description), fmt)
+        update_and_show(ctx, spec, target, named_fields(name, description), fmt, columns)
+
+    register_set(app, rename, f"Change a {label}'s name or description.")
 
 
 def _add_delete(app: typer.Typer, spec: ListSpec) -> None:
     label = spec.label
 
-    @app.command("delete", help=f"Delete {label}s.")
+    @app.command("delete", help=f"Delete {label}s (goes on past a failure, then exits 1).")
     def delete(
         ctx: typer.Context,
-        targets: Annotated[list[str], typer.Argument(metavar=f"{spec.kind.upper()}...", help="names or ids")],
+        targets: Annotated[list[str], target_arg(spec.kind, many=True)],
     ) -> None:
         with open_client(ctx) as client:
-            for target in targets:
-                client.delete(spec.kind, client.find_id(spec.kind, target))
+            delete_each(client, spec, targets)
+
+
+def delete_each(client: SteerflowClient, spec: ListSpec, targets: Sequence[str]) -> None:
+    """Delete every target, reporting each failure, then "N of M ... failed to delete." and exit 1
+    (one target: its error alone)."""
+    if len(targets) == 1:
+        client.delete(spec.kind, client.find_id(spec.kind, targets[0]))
+        return
+    failed = 0
+    for target in targets:
+        try:
+            client.delete(spec.kind, client.find_id(spec.kind, target))
+        except ClientError as exc:
+            failed += 1
+            print_error(f"failed to delete {spec.label} with name or ID {target!r}: {exc}")
+    if failed:
+        print_error(f"{failed} of {len(targets)} {spec.label}s failed to delete.")
+        raise typer.Exit(1)
 
 
 def parse_pairs(text: str, option: str) -> dict[str, str]:
@@ -166,17 +279,36 @@ def named_fields(name: str | None, description: str | None) -> JsonDict:
     return body
 
 
+def create_fields(name: str, description: str | None, project: str | None) -> JsonDict:
+    """What every create body starts with: the name, and the description and project when given."""
+    return put_if_given({"name": name}, description=description, project_id=project)
+
+
+def put_if_given(body: JsonDict, **values: Any) -> JsonDict:
+    """Add the options that were given (not None) to a request body; returns `body`."""
+    body.update({key: value for key, value in values.items() if value is not None})
+    return body
+
+
 def resolve_all(client: SteerflowClient, kind: str, names: Sequence[str] | None) -> list[str]:
     return [client.find_id(kind, n) for n in names or ()]
 
 
 def require_change(body: Mapping[str, Any]) -> None:
     if not body:
-        raise typer.BadParameter("nothing to update: give at least one option")
+        raise typer.BadParameter("nothing to change: give at least one option")
 
 
-def update_and_show(ctx: typer.Context, kind: str, target: str, body: JsonDict, fmt: Format) -> None:
-    """PUT `body` on the object named or identified by `target` and print the result."""
+def update_and_show(
+    ctx: typer.Context,
+    spec: ListSpec,
+    target: str,
+    body: JsonDict,
+    fmt: Format | None,
+    columns: Sequence[str] | None = None,
+) -> None:
+    """PUT `body` on the object named or identified by `target`; print the result if asked to."""
     require_change(body)
     with open_client(ctx) as client:
-        emit_one(client.update(kind, client.find_id(kind, target), body), fmt)
+        updated = client.update(spec.kind, client.find_id(spec.kind, target), body)
+        print_one(client, spec, updated, fmt, columns)

@@ -7,95 +7,76 @@ from typing import Annotated
 import typer
 
 from steerflow.cli.common import (
+    ColumnOption,
     DescriptionOption,
     FormatOption,
     ListSpec,
     NameOption,
+    ProjectOption,
+    SetFormatOption,
     add_list_show_delete,
+    create_fields,
     named_fields,
     open_client,
     parse_pairs,
     print_list,
+    print_one,
+    put_if_given,
+    register_set,
+    require_change,
+    resource_app,
+    target_arg,
     update_and_show,
 )
-from steerflow.cli.output import Format, JsonDict, emit_one
+from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
 
 NETWORK = ListSpec("network", ("id", "name", "subnets"), {"subnets": "subnet"})
 SUBNET = ListSpec("subnet", ("id", "name", "network_id", "cidr"), {"network_id": "network"})
 PORT = ListSpec(
-    "port", ("id", "name", "mac_address", "ip_addresses", "device_id"), {},
-    {"ip_addresses": lambda port: "\n".join(ip.get("ip_address", "") for ip in port.get("fixed_ips") or [])},
+    "port", ("id", "name", "mac_address", "ip_addresses", "device_id"), {"network_id": "network"},
+    {"ip_addresses": lambda port: [ip.get("ip_address", "") for ip in port.get("fixed_ips") or []]},
 )  # fmt: skip
 
-network_app = typer.Typer(help="Networks (Neutron core).", no_args_is_help=True)
-subnet_app = typer.Typer(help="Subnets (Neutron core).", no_args_is_help=True)
-port_app = typer.Typer(
-    help="Ports (Neutron core): the VM and service function interfaces.", no_args_is_help=True
-)
-add_list_show_delete(network_app, NETWORK, with_rename=True)
-add_list_show_delete(subnet_app, SUBNET, with_list=False, with_rename=True)
+network_app = resource_app("Networks (Neutron core).")
+subnet_app = resource_app("Subnets (Neutron core).")
+port_app = resource_app("Ports (Neutron core): the VM and service function interfaces.")
+add_list_show_delete(network_app, NETWORK)
+add_list_show_delete(subnet_app, SUBNET, with_list=False)
 add_list_show_delete(port_app, PORT, with_list=False)
 
 NetworkOption = Annotated[str, typer.Option("--network", help="Network name or id.")]
-
-
-def create_network(client: SteerflowClient, name: str, description: str | None = None) -> JsonDict:
-    return client.create("network", {"name": name, **named_fields(None, description)})
-
-
-def create_subnet(
-    client: SteerflowClient,
-    name: str,
-    network: str,
-    cidr: str,
-    gateway: str | None = None,
-    description: str | None = None,
-) -> JsonDict:
-    body: JsonDict = {"name": name, "network_id": client.find_id("network", network), "cidr": cidr}
-    body.update(named_fields(None, description))
-    body["ip_version"] = 6 if ":" in cidr else 4
-    if gateway is not None:
-        # the openstack CLI's `--gateway none` means no gateway
-        body["gateway_ip"] = None if gateway.lower() == "none" else gateway
-    return client.create("subnet", body)
-
-
-def create_port(
-    client: SteerflowClient,
-    name: str,
-    network: str,
-    device: str | None = None,
-    fixed_ips: list[str] | None = None,
-    mac_address: str | None = None,
-    host: str | None = None,
-    description: str | None = None,
-) -> JsonDict:
-    """`fixed_ips` items are `subnet=NAME_OR_ID,ip-address=IP` (either part optional), as in openstack."""
-    body: JsonDict = {"name": name, "network_id": client.find_id("network", network)}
-    body.update(named_fields(None, description))
-    if device is not None:
-        body["device_id"] = device
-    if mac_address is not None:
-        body["mac_address"] = mac_address
-    if host is not None:
-        body["binding:host_id"] = host
-    if fixed_ips:
-        body["fixed_ips"] = [_fixed_ip(client, spec) for spec in fixed_ips]
-    return client.create("port", body)
-
-
-def _fixed_ip(client: SteerflowClient, spec: str) -> JsonDict:
-    pairs = parse_pairs(spec, "--fixed-ip")
-    unknown = set(pairs) - {"subnet", "ip-address"}
-    if unknown:
-        raise typer.BadParameter(f"unknown key(s) {sorted(unknown)}", param_hint="--fixed-ip")
-    out: JsonDict = {}
-    if "subnet" in pairs:
-        out["subnet_id"] = client.find_id("subnet", pairs["subnet"])
-    if "ip-address" in pairs:
-        out["ip_address"] = pairs["ip-address"]
-    return out
+AdminStateOption = Annotated[
+    bool | None, typer.Option("--enable/--disable", help="Administrative state (default: enabled).")
+]
+PortSecurityOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--enable-port-security/--disable-port-security",
+        help="Port security (default: enabled; a port's default is its network's).",
+    ),
+]
+ShareOption = Annotated[
+    bool | None, typer.Option("--share/--no-share", help="Visible to every project (default: no).")
+]
+MtuOption = Annotated[int | None, typer.Option("--mtu", help="MTU of the network (68-65535, default 1442).")]
+GatewayOption = Annotated[
+    str | None, typer.Option("--gateway", metavar="IP|none", help="Gateway IP, or 'none' for no gateway.")
+]
+DhcpOption = Annotated[bool | None, typer.Option("--dhcp/--no-dhcp", help="DHCP on the subnet.")]
+DeviceOption = Annotated[str | None, typer.Option("--device", help="Device (VM) id owning the port.")]
+DeviceOwnerOption = Annotated[
+    str | None, typer.Option("--device-owner", help="What owns the port, e.g. compute:nova.")
+]
+HostOption = Annotated[str | None, typer.Option("--host", help="Binding host (chassis) of the port.")]
+FixedIpOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--fixed-ip",
+        metavar="subnet=SUBNET,ip-address=IP",
+        help="subnet=<subnet>,ip-address=<ip> (repeatable).",
+    ),
+]
 
 
 @network_app.command("create", help="Create a network.")
@@ -103,10 +84,56 @@ def network_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name of the new network.")],
     description: DescriptionOption = None,
+    mtu: MtuOption = None,
+    share: ShareOption = None,
+    port_security: PortSecurityOption = None,
+    enable: AdminStateOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
+    columns: ColumnOption = None,
 ) -> None:
+    body = network_fields(create_fields(name, description, project), mtu, share, port_security, enable)
     with open_client(ctx) as client:
-        emit_one(create_network(client, name, description), fmt)
+        print_one(client, NETWORK, client.create("network", body), fmt, columns)
+
+
+def network_fields(
+    body: JsonDict, mtu: int | None, share: bool | None, port_security: bool | None, enable: bool | None
+) -> JsonDict:
+    return put_if_given(
+        body, mtu=mtu, shared=share, port_security_enabled=port_security, admin_state_up=enable
+    )
+
+
+def network_set(
+    ctx: typer.Context,
+    target: Annotated[str, target_arg("network")],
+    name: NameOption = None,
+    description: DescriptionOption = None,
+    mtu: MtuOption = None,
+    share: ShareOption = None,
+    port_security: PortSecurityOption = None,
+    enable: AdminStateOption = None,
+    fmt: SetFormatOption = None,
+    columns: ColumnOption = None,
+) -> None:
+    body = network_fields(named_fields(name, description), mtu, share, port_security, enable)
+    update_and_show(ctx, NETWORK, target, body, fmt, columns)
+
+
+register_set(network_app, network_set, "Change a network's name, description, MTU, sharing or port security.")
+
+
+def _gateway(text: str) -> str | None:
+    """The openstack CLI's `--gateway none` means no gateway."""
+    return None if text.lower() == "none" else text
+
+
+def _allocation_pool(text: str) -> JsonDict:
+    pairs = parse_pairs(text, "--allocation-pool")
+    if set(pairs) != {"start", "end"}:
+        raise typer.BadParameter(f"expected start=IP,end=IP, got {text!r}", param_hint="--allocation-pool")
+    return pairs
 
 
 @subnet_app.command("create", help="Create a subnet on a network.")
@@ -115,12 +142,48 @@ def subnet_create(
     name: Annotated[str, typer.Argument(help="Name of the new subnet.")],
     network: NetworkOption,
     subnet_range: Annotated[str, typer.Option("--subnet-range", help="CIDR, e.g. 10.0.0.0/24.")],
-    gateway: Annotated[str | None, typer.Option(help="Gateway IP, or 'none'.")] = None,
+    gateway: GatewayOption = None,
+    allocation_pools: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allocation-pool", metavar="start=IP,end=IP", help="Addresses ports get (repeatable)."
+        ),
+    ] = None,
+    dhcp: DhcpOption = None,
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
+    columns: ColumnOption = None,
 ) -> None:
+    body = create_fields(name, description, project)
+    body.update(cidr=subnet_range, ip_version=6 if ":" in subnet_range else 4)
+    if gateway is not None:
+        body["gateway_ip"] = _gateway(gateway)
+    if allocation_pools:
+        body["allocation_pools"] = [_allocation_pool(p) for p in allocation_pools]
+    put_if_given(body, enable_dhcp=dhcp)
     with open_client(ctx) as client:
-        emit_one(create_subnet(client, name, network, subnet_range, gateway, description), fmt)
+        body["network_id"] = client.find_id("network", network)
+        print_one(client, SUBNET, client.create("subnet", body), fmt, columns)
+
+
+def subnet_set(
+    ctx: typer.Context,
+    target: Annotated[str, target_arg("subnet")],
+    name: NameOption = None,
+    description: DescriptionOption = None,
+    gateway: GatewayOption = None,
+    dhcp: DhcpOption = None,
+    fmt: SetFormatOption = None,
+    columns: ColumnOption = None,
+) -> None:
+    body = put_if_given(named_fields(name, description), enable_dhcp=dhcp)
+    if gateway is not None:
+        body["gateway_ip"] = _gateway(gateway)
+    update_and_show(ctx, SUBNET, target, body, fmt, columns)
+
+
+register_set(subnet_app, subnet_set, "Change a subnet's name, description, gateway or DHCP.")
 
 
 @subnet_app.command("list", help="List subnets.")
@@ -129,12 +192,29 @@ def subnet_list(
     name: Annotated[str | None, typer.Option(help="Only the subnets with this name.")] = None,
     network: Annotated[str | None, typer.Option(help="Only the subnets of this network.")] = None,
     fmt: FormatOption = Format.table,
+    columns: ColumnOption = None,
 ) -> None:
     with open_client(ctx) as client:
         query = {"name": name} if name is not None else {}
         if network is not None:
             query["network_id"] = client.find_id("network", network)
-        print_list(client, SUBNET, client.list("subnet", **query), fmt)
+        print_list(client, SUBNET, client.list("subnet", **query), fmt, columns)
+
+
+def fixed_ip(client: SteerflowClient, spec: str) -> JsonDict:
+    """`subnet=NAME_OR_ID,ip-address=IP` (either part optional), as in openstack."""
+    pairs = parse_pairs(spec, "--fixed-ip")
+    unknown = set(pairs) - {"subnet", "ip-address"}
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown key(s) {sorted(unknown)}; the keys are subnet and ip-address", param_hint="--fixed-ip"
+        )
+    out: JsonDict = {}
+    if "subnet" in pairs:
+        out["subnet_id"] = client.find_id("subnet", pairs["subnet"])
+    if "ip-address" in pairs:
+        out["ip_address"] = pairs["ip-address"]
+    return out
 
 
 @port_app.command("create", help="Create a port on a network.")
@@ -142,22 +222,29 @@ def port_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name of the new port.")],
     network: NetworkOption,
-    device: Annotated[str | None, typer.Option(help="Device (VM) id owning the port.")] = None,
-    fixed_ip: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--fixed-ip",
-            metavar="subnet=SUBNET,ip-address=IP",
-            help="subnet=<subnet>,ip-address=<ip> (repeatable).",
-        ),
-    ] = None,
+    device: DeviceOption = None,
+    device_owner: DeviceOwnerOption = None,
+    fixed_ips: FixedIpOption = None,
     mac_address: Annotated[str | None, typer.Option("--mac-address", help="MAC address.")] = None,
-    host: Annotated[str | None, typer.Option(help="Binding host (chassis) of the port.")] = None,
+    host: HostOption = None,
+    port_security: PortSecurityOption = None,
+    enable: AdminStateOption = None,
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
+    columns: ColumnOption = None,
 ) -> None:
+    body = put_if_given(
+        create_fields(name, description, project), device_id=device, device_owner=device_owner,
+        mac_address=mac_address, port_security_enabled=port_security, admin_state_up=enable,
+    )  # fmt: skip
+    if host is not None:
+        body["binding:host_id"] = host
     with open_client(ctx) as client:
-        emit_one(create_port(client, name, network, device, fixed_ip, mac_address, host, description), fmt)
+        body["network_id"] = client.find_id("network", network)
+        if fixed_ips:
+            body["fixed_ips"] = [fixed_ip(client, spec) for spec in fixed_ips]
+        print_one(client, PORT, client.create("port", body), fmt, columns)
 
 
 @port_app.command("list", help="List ports.")
@@ -167,6 +254,7 @@ def port_list(
     network: Annotated[str | None, typer.Option(help="Only the ports on this network.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="Only the ports of this device id.")] = None,
     fmt: FormatOption = Format.table,
+    columns: ColumnOption = None,
 ) -> None:
     with open_client(ctx) as client:
         query = {"name": name} if name is not None else {}
@@ -174,22 +262,78 @@ def port_list(
             query["network_id"] = client.find_id("network", network)
         if device is not None:
             query["device_id"] = device
-        print_list(client, PORT, client.list("port", **query), fmt)
+        print_list(client, PORT, client.list("port", **query), fmt, columns)
 
 
-@port_app.command("update", help="Change a port's name, description, device or binding host.")
-def port_update(
+def port_set(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="PORT", help="port name or id")],
+    target: Annotated[str, target_arg("port")],
     name: NameOption = None,
     description: DescriptionOption = None,
-    device: Annotated[str | None, typer.Option(help="Device (VM) id owning the port.")] = None,
-    host: Annotated[str | None, typer.Option(help="Binding host (chassis) of the port.")] = None,
-    fmt: FormatOption = Format.table,
+    device: DeviceOption = None,
+    device_owner: DeviceOwnerOption = None,
+    host: HostOption = None,
+    fixed_ips: FixedIpOption = None,
+    no_fixed_ip: Annotated[
+        bool, typer.Option("--no-fixed-ip", help="Replace the addresses (else --fixed-ip adds).")
+    ] = False,
+    port_security: PortSecurityOption = None,
+    enable: AdminStateOption = None,
+    fmt: SetFormatOption = None,
+    columns: ColumnOption = None,
 ) -> None:
-    body = named_fields(name, description)
-    if device is not None:
-        body["device_id"] = device
+    body = put_if_given(
+        named_fields(name, description), device_id=device, device_owner=device_owner,
+        port_security_enabled=port_security, admin_state_up=enable,
+    )  # fmt: skip
     if host is not None:
         body["binding:host_id"] = host
-    update_and_show(ctx, "port", target, body, fmt)
+    with open_client(ctx) as client:
+        port = client.find("port", target)
+        if fixed_ips or no_fixed_ip:
+            kept = [] if no_fixed_ip else [_ip_key(ip) for ip in port.get("fixed_ips") or []]
+            body["fixed_ips"] = kept + [fixed_ip(client, spec) for spec in fixed_ips or ()]
+        require_change(body)
+        print_one(client, PORT, client.update("port", port["id"], body), fmt, columns)
+
+
+register_set(
+    port_app, port_set, "Change a port's name, description, device, binding host, addresses or port security."
+)
+
+
+def _ip_key(ip: JsonDict) -> JsonDict:
+    return {"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]}
+
+
+@port_app.command("unset", help="Remove addresses or the binding host from a port.")
+def port_unset(
+    ctx: typer.Context,
+    target: Annotated[str, target_arg("port")],
+    fixed_ips: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fixed-ip",
+            metavar="subnet=SUBNET,ip-address=IP",
+            help="Remove the addresses matching this (repeatable).",
+        ),
+    ] = None,
+    host: Annotated[bool, typer.Option("--host", help="Clear the binding host.")] = False,
+    fmt: SetFormatOption = None,
+    columns: ColumnOption = None,
+) -> None:
+    body: JsonDict = {}
+    if host:
+        body["binding:host_id"] = ""
+    with open_client(ctx) as client:
+        port = client.find("port", target)
+        if fixed_ips:
+            drop = [fixed_ip(client, spec) for spec in fixed_ips]
+            current = [_ip_key(ip) for ip in port.get("fixed_ips") or []]
+            body["fixed_ips"] = [ip for ip in current if not any(_matches(ip, d) for d in drop)]
+        require_change(body)
+        print_one(client, PORT, client.update("port", port["id"], body), fmt, columns)
+
+
+def _matches(ip: JsonDict, pattern: JsonDict) -> bool:
+    return all(ip.get(key) == value for key, value in pattern.items())

@@ -25,6 +25,8 @@ MAX_CHASSIS = 200
 MAX_VMS = 250
 
 lab_app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,
     help="Emulated chassis (netns + userspace OVS) and VMs on this machine. Needs root.",
     no_args_is_help=True,
 )

@@ -1,29 +1,104 @@
-"""The `steerflow` command: the API server, the resource commands and the demo."""
+"""The `steerflow` command: the API server, the agent, the resource commands, the lab and the demo.
+
+Each subcommand's module is imported only when that subcommand runs (or `--help` lists details), so a
+resource command does not pay for the agent's, the lab's or the demo's imports.
+"""
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 from typer import _click
 from typer.core import TyperGroup
 
-from steerflow.cli.agent_cmd import agent, wait
 from steerflow.cli.common import Connection
-from steerflow.cli.core import network_app, port_app, subnet_app
-from steerflow.cli.demo import demo
-from steerflow.cli.lab_cmd import lab_app
 from steerflow.cli.output import print_error
-from steerflow.cli.sfc_chains import flow_classifier_app, port_chain_app, service_graph_app
-from steerflow.cli.sfc_pairs import port_pair_app, port_pair_group_app
 from steerflow.client import DEFAULT_ENDPOINT, ClientError
 
 ENDPOINT_ENV = "STEERFLOW_ENDPOINT"
 TOKEN_ENV = "STEERFLOW_TOKEN"
 
 
-class ErrorReportingGroup(TyperGroup):
-    """Turns every client or API failure of any subcommand into one red line and exit code 1."""
+@dataclass(frozen=True)
+class Lazy:
+    """A subcommand as `module:attribute` (a Typer app, or a function for a single command)."""
+
+    target: str
+    help: str
+
+    def load(self, name: str) -> _click.Command:
+        module, _, attribute = self.target.partition(":")
+        obj = getattr(importlib.import_module(module), attribute)
+        if not isinstance(obj, typer.Typer):
+            single = typer.Typer(add_completion=False, rich_markup_mode=None)
+            single.command(name=name, help=self.help)(obj)
+            obj = single
+        command = typer.main.get_command(obj)
+        command.name = name
+        return command
+
+
+SUBCOMMANDS: dict[str, Lazy] = {
+    "network": Lazy("steerflow.cli.core:network_app", "Networks (Neutron core)."),
+    "subnet": Lazy("steerflow.cli.core:subnet_app", "Subnets (Neutron core)."),
+    "port": Lazy(
+        "steerflow.cli.core:port_app", "Ports (Neutron core): the VM and service function interfaces."
+    ),
+    "port-pair": Lazy(
+        "steerflow.cli.sfc_pairs:port_pair_app",
+        "Port pairs: one service function's ingress and egress ports.",
+    ),
+    "port-pair-group": Lazy(
+        "steerflow.cli.sfc_pairs:port_pair_group_app",
+        "Port pair groups: equivalent service functions one chain hop balances over.",
+    ),
+    "flow-classifier": Lazy(
+        "steerflow.cli.sfc_chains:flow_classifier_app", "Flow classifiers: which traffic enters a chain."
+    ),
+    "port-chain": Lazy(
+        "steerflow.cli.sfc_chains:port_chain_app", "Port chains: classified traffic through port pair groups."
+    ),
+    "service-graph": Lazy(
+        "steerflow.cli.sfc_chains:service_graph_app", "Service graphs: port chains linked into a DAG."
+    ),
+    "api": Lazy(
+        "steerflow.cli.api_cmd:api",
+        "Run the REST API server (networking-sfc compatible) on a northbound store.",
+    ),
+    "agent": Lazy(
+        "steerflow.cli.agent_cmd:agent",
+        "Run the local controller of one chassis (programs its Open vSwitch).",
+    ),
+    "wait": Lazy("steerflow.cli.agent_cmd:wait", "Wait until every chassis has applied an NB revision."),
+    "lab": Lazy(
+        "steerflow.cli.lab_cmd:lab_app", "Emulated chassis (netns + userspace OVS) and VMs on this machine."
+    ),
+    "demo": Lazy(
+        "steerflow.cli.demo:demo",
+        "Send echo datagrams without and then through a service chain, on a lab of 2 chassis (root).",
+    ),
+}
+
+
+class SteerflowGroup(TyperGroup):
+    """Loads subcommands on first use, and turns every client or API failure into one line and exit 1."""
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return [*self.commands, *(name for name in SUBCOMMANDS if name not in self.commands)]
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        if cmd_name not in self.commands and cmd_name in SUBCOMMANDS:
+            self.commands[cmd_name] = SUBCOMMANDS[cmd_name].load(cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        # the listing needs only the one-line helps: no subcommand module is imported for `--help`
+        rows = [(name, SUBCOMMANDS[name].help) for name in SUBCOMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: _click.Context) -> Any:
         try:
@@ -33,12 +108,22 @@ class ErrorReportingGroup(TyperGroup):
             raise typer.Exit(1) from None
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"steerflow {version('steerflow')}")
+        except PackageNotFoundError:
+            typer.echo("steerflow (not installed: version unknown)")
+        raise typer.Exit()
+
+
 app = typer.Typer(
     name="steerflow",
-    cls=ErrorReportingGroup,
+    cls=SteerflowGroup,
     help="steerflow: networking-sfc compatible service function chaining for Open vSwitch.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -48,63 +133,19 @@ app = typer.Typer(
 def root(
     ctx: typer.Context,
     endpoint: Annotated[
-        str, typer.Option(envvar=ENDPOINT_ENV, help="Base URL of the steerflow API.")
+        str, typer.Option(envvar=ENDPOINT_ENV, help="Base URL of the steerflow API (without /v2.0).")
     ] = DEFAULT_ENDPOINT,
     token: Annotated[
         str | None, typer.Option(envvar=TOKEN_ENV, help="Token sent as X-Auth-Token (token mode).")
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print steerflow's version and exit."
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = Connection(endpoint, token)
-
-
-for _name, _sub in (
-    ("network", network_app),
-    ("subnet", subnet_app),
-    ("port", port_app),
-    ("port-pair", port_pair_app),
-    ("port-pair-group", port_pair_group_app),
-    ("flow-classifier", flow_classifier_app),
-    ("port-chain", port_chain_app),
-    ("service-graph", service_graph_app),
-    ("lab", lab_app),
-):
-    app.add_typer(_sub, name=_name)
-
-
-app.command(help="Run the local controller of one chassis (programs its Open vSwitch).")(agent)
-app.command(help="Wait until every chassis has applied an NB revision.")(wait)
-
-
-@app.command(help="Run the REST API server (networking-sfc compatible) on a northbound store.")
-def api(
-    nb: Annotated[
-        str | None,
-        typer.Option(
-            help="Northbound store URL: file:///PATH.db (embedded, default), redis://HOST:PORT/DB, "
-            "etcd://HOST:PORT, memory://. Default: $STEERFLOW_NB or the embedded store."
-        ),
-    ] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 9696,
-    token_file: Annotated[
-        str | None,
-        typer.Option(
-            help='Token mode: JSON file {"TOKEN": {"project_id": ..., "roles": [...]}}. Default: no auth.'
-        ),
-    ] = None,
-) -> None:
-    from steerflow.rest.server import serve
-
-    try:
-        serve(nb, host, port, token_file)
-    except ValueError as exc:  # a bad store URL or token file: say which, without a traceback
-        print_error(str(exc))
-        raise typer.Exit(2) from None
-
-
-app.command(
-    help="Send echo datagrams without and then through a service chain, on a lab of 2 chassis (root)."
-)(demo)
 
 
 def main() -> None:

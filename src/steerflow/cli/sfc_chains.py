@@ -8,23 +8,31 @@ from typing import Annotated, Any
 import typer
 
 from steerflow.cli.common import (
+    ColumnOption,
     DescriptionOption,
     FormatOption,
     ListSpec,
     NameOption,
+    ProjectOption,
+    SetFormatOption,
     add_list_show_delete,
+    create_fields,
     named_fields,
     open_client,
     parse_pairs,
     parse_port_range,
+    print_one,
+    register_set,
     require_change,
     resolve_all,
+    resource_app,
+    target_arg,
 )
-from steerflow.cli.output import Format, JsonDict, emit_one
+from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
 
 
-def classifier_summary(fc: JsonDict) -> str:
+def classifier_summary(fc: JsonDict) -> list[str]:
     """What a classifier matches, in one line per attribute (like the openstack CLI's Summary column)."""
     lines = [f"{fc.get('ethertype') or 'IPv4'} protocol={fc.get('protocol') or 'any'}"]
     for side in ("source", "destination"):
@@ -37,7 +45,7 @@ def classifier_summary(fc: JsonDict) -> str:
                 else f" ports {low if low is not None else 0}:{high or 65535}"
             )
             lines.append(f"{side} {prefix or 'any'}{ports}")
-    return "\n".join(lines)
+    return lines
 
 
 FLOW_CLASSIFIER = ListSpec(
@@ -50,13 +58,9 @@ PORT_CHAIN = ListSpec(
 )  # fmt: skip
 SERVICE_GRAPH = ListSpec("service_graph", ("id", "name", "port_chains"), {"port_chains": "port_chain"})
 
-flow_classifier_app = typer.Typer(
-    help="Flow classifiers: which traffic enters a chain.", no_args_is_help=True
-)
-port_chain_app = typer.Typer(
-    help="Port chains: classified traffic through port pair groups.", no_args_is_help=True
-)
-service_graph_app = typer.Typer(help="Service graphs: port chains linked into a DAG.", no_args_is_help=True)
+flow_classifier_app = resource_app("Flow classifiers: which traffic enters a chain.")
+port_chain_app = resource_app("Port chains: classified traffic through port pair groups.")
+service_graph_app = resource_app("Service graphs: port chains linked into a DAG.")
 add_list_show_delete(flow_classifier_app, FLOW_CLASSIFIER, with_rename=True)
 add_list_show_delete(port_chain_app, PORT_CHAIN)
 add_list_show_delete(service_graph_app, SERVICE_GRAPH, with_rename=True)
@@ -106,10 +110,9 @@ class Match:
         return body
 
 
-def create_flow_classifier(
-    client: SteerflowClient, name: str, match: Match, description: str | None = None
-) -> JsonDict:
-    body = {"name": name, **match.body(client), **named_fields(None, description)}
+def create_flow_classifier(client: SteerflowClient, base: JsonDict, match: Match) -> JsonDict:
+    """`base`: the name, description and project (create_fields)."""
+    body = {**base, **match.body(client)}
     return client.create("flow_classifier", body)
 
 
@@ -127,26 +130,25 @@ def chain_parameters(text: str) -> dict[str, Any]:
 
 def create_port_chain(
     client: SteerflowClient,
-    name: str,
+    base: JsonDict,
     port_pair_groups: list[str],
     flow_classifiers: list[str] | None = None,
     parameters: str | None = None,
-    description: str | None = None,
+    chain_id: int | None = None,
 ) -> JsonDict:
     body: JsonDict = {
-        "name": name,
+        **base,
         "port_pair_groups": resolve_all(client, "port_pair_group", port_pair_groups),
         "flow_classifiers": resolve_all(client, "flow_classifier", flow_classifiers),
-        **named_fields(None, description),
     }
     if parameters is not None:
         body["chain_parameters"] = chain_parameters(parameters)
+    if chain_id is not None:
+        body["chain_id"] = chain_id
     return client.create("port_chain", body)
 
 
-def create_service_graph(
-    client: SteerflowClient, name: str, branching_points: list[str], description: str | None = None
-) -> JsonDict:
+def create_service_graph(client: SteerflowClient, base: JsonDict, branching_points: list[str]) -> JsonDict:
     """Each branching point is `SRC_CHAIN:DST_CHAIN_1,DST_CHAIN_2,...` (names or ids)."""
     graph: dict[str, list[str]] = {}
     for point in branching_points:
@@ -157,7 +159,7 @@ def create_service_graph(
             )
         targets = graph.setdefault(client.find_id("port_chain", src), [])
         targets.extend(client.find_id("port_chain", d) for d in dsts.split(",") if d)
-    body = {"name": name, "port_chains": graph, **named_fields(None, description)}
+    body = {**base, "port_chains": graph}
     return client.create("service_graph", body)
 
 
@@ -180,14 +182,17 @@ def flow_classifier_create(
         str | None, typer.Option(help="Port (name or id) traffic goes to.")
     ] = None,
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
+    columns: ColumnOption = None,
 ) -> None:
     match = Match(
         protocol, ethertype, source_port, destination_port, source_ip_prefix, destination_ip_prefix,
         logical_source_port, logical_destination_port,
     )  # fmt: skip
     with open_client(ctx) as client:
-        emit_one(create_flow_classifier(client, name, match, description), fmt)
+        classifier = create_flow_classifier(client, create_fields(name, description, project), match)
+        print_one(client, FLOW_CLASSIFIER, classifier, fmt, columns)
 
 
 @port_chain_app.command("create", help="Create a port chain.")
@@ -211,18 +216,23 @@ def port_chain_create(
             help="Chain parameters (nsh_md_type: steerflow's NSH metadata type, with correlation=nsh).",
         ),
     ] = None,
+    chain_id: Annotated[
+        int | None, typer.Option("--chain-id", help="Chain id 1-65535 (default: the lowest free one).")
+    ] = None,
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
+    columns: ColumnOption = None,
 ) -> None:
+    base = create_fields(name, description, project)
     with open_client(ctx) as client:
-        chain = create_port_chain(client, name, port_pair_groups, flow_classifiers, parameters, description)
-        emit_one(chain, fmt)
+        chain = create_port_chain(client, base, port_pair_groups, flow_classifiers, parameters, chain_id)
+        print_one(client, PORT_CHAIN, chain, fmt, columns)
 
 
-@port_chain_app.command("update", help="Rename a port chain or change its groups and classifiers.")
-def port_chain_update(
+def port_chain_set(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="PORT_CHAIN", help="port chain name or id")],
+    target: Annotated[str, target_arg("port_chain")],
     name: NameOption = None,
     description: DescriptionOption = None,
     port_pair_groups: PortPairGroupsOption = None,
@@ -235,7 +245,8 @@ def port_chain_update(
         bool,
         typer.Option("--no-flow-classifier", help="Start from no classifiers (else --flow-classifier adds)."),
     ] = False,
-    fmt: FormatOption = Format.table,
+    fmt: SetFormatOption = None,
+    columns: ColumnOption = None,
 ) -> None:
     body = named_fields(name, description)
     with open_client(ctx) as client:
@@ -251,7 +262,45 @@ def port_chain_update(
                 resolve_all(client, "flow_classifier", flow_classifiers),
             )
         require_change(body)
-        emit_one(client.update("port_chain", chain["id"], body), fmt)
+        print_one(client, PORT_CHAIN, client.update("port_chain", chain["id"], body), fmt, columns)
+
+
+register_set(port_chain_app, port_chain_set, "Rename a port chain or change its groups and classifiers.")
+
+
+@port_chain_app.command("unset", help="Remove port pair groups or flow classifiers from a port chain.")
+def port_chain_unset(
+    ctx: typer.Context,
+    target: Annotated[str, target_arg("port_chain")],
+    port_pair_groups: Annotated[
+        list[str] | None,
+        typer.Option("--port-pair-group", metavar="PORT_PAIR_GROUP", help="Group to remove (repeatable)."),
+    ] = None,
+    flow_classifiers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--flow-classifier", metavar="FLOW_CLASSIFIER", help="Classifier to remove (repeatable)."
+        ),
+    ] = None,
+    all_flow_classifiers: Annotated[
+        bool, typer.Option("--all-flow-classifier", help="Remove every flow classifier.")
+    ] = False,
+    fmt: SetFormatOption = None,
+    columns: ColumnOption = None,
+) -> None:
+    body: JsonDict = {}
+    with open_client(ctx) as client:
+        chain = client.find("port_chain", target)
+        if port_pair_groups:
+            drop = set(resolve_all(client, "port_pair_group", port_pair_groups))
+            body["port_pair_groups"] = [g for g in chain["port_pair_groups"] if g not in drop]
+        if flow_classifiers or all_flow_classifiers:
+            drop = set(resolve_all(client, "flow_classifier", flow_classifiers))
+            body["flow_classifiers"] = (
+                [] if all_flow_classifiers else [f for f in chain["flow_classifiers"] if f not in drop]
+            )
+        require_change(body)
+        print_one(client, PORT_CHAIN, client.update("port_chain", chain["id"], body), fmt, columns)
 
 
 def _merge(kept: list[str], added: list[str]) -> list[str]:
@@ -274,7 +323,10 @@ def service_graph_create(
         ),
     ],
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
+    columns: ColumnOption = None,
 ) -> None:
     with open_client(ctx) as client:
-        emit_one(create_service_graph(client, name, branching_points, description), fmt)
+        graph = create_service_graph(client, create_fields(name, description, project), branching_points)
+        print_one(client, SERVICE_GRAPH, graph, fmt, columns)

@@ -7,18 +7,26 @@ from typing import Annotated, Any
 import typer
 
 from steerflow.cli.common import (
+    ColumnOption,
     DescriptionOption,
     FormatOption,
     ListSpec,
     NameOption,
+    ProjectOption,
+    SetFormatOption,
     add_list_show_delete,
+    create_fields,
     named_fields,
     open_client,
     parse_pairs,
+    print_one,
+    register_set,
     require_change,
     resolve_all,
+    resource_app,
+    target_arg,
 )
-from steerflow.cli.output import Format, JsonDict, emit_one
+from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
 
 PORT_PAIR = ListSpec(
@@ -30,14 +38,22 @@ PORT_PAIR_GROUP = ListSpec(
     {"port_pairs": "port_pair"},
 )  # fmt: skip
 
-port_pair_app = typer.Typer(
-    help="Port pairs: one service function's ingress and egress ports.", no_args_is_help=True
-)
-port_pair_group_app = typer.Typer(
-    help="Port pair groups: equivalent service functions one chain hop balances over.", no_args_is_help=True
+port_pair_app = resource_app("Port pairs: one service function's ingress and egress ports.")
+port_pair_group_app = resource_app(
+    "Port pair groups: equivalent service functions one chain hop balances over."
 )
 add_list_show_delete(port_pair_app, PORT_PAIR, with_rename=True)
 add_list_show_delete(port_pair_group_app, PORT_PAIR_GROUP)
+
+
+def n_tuple_option(flag: str, direction: str) -> Any:
+    return typer.Option(
+        flag,
+        metavar="KEY=VALUE,...",
+        help=f"ppg_n_tuple_mapping of traffic {direction} the group's functions: source_ip_prefix, "
+        "destination_ip_prefix, source_port_range_min/max, destination_port_range_min/max.",
+    )
+
 
 PortPairsOption = Annotated[
     list[str] | None,
@@ -46,18 +62,13 @@ PortPairsOption = Annotated[
 
 
 def create_port_pair(
-    client: SteerflowClient,
-    name: str,
-    ingress: str,
-    egress: str,
-    parameters: str | None = None,
-    description: str | None = None,
+    client: SteerflowClient, base: JsonDict, ingress: str, egress: str, parameters: str | None = None
 ) -> JsonDict:
+    """`base`: the name, description and project (create_fields)."""
     body: JsonDict = {
-        "name": name,
+        **base,
         "ingress": client.find_id("port", ingress),
         "egress": client.find_id("port", egress),
-        **named_fields(None, description),
     }
     if parameters is not None:
         body["service_function_parameters"] = sf_parameters(parameters)
@@ -79,19 +90,30 @@ def sf_parameters(text: str) -> dict[str, Any]:
 
 def create_port_pair_group(
     client: SteerflowClient,
-    name: str,
+    base: JsonDict,
     port_pairs: list[str] | None = None,
     tap: bool | None = None,
     parameters: str | None = None,
-    description: str | None = None,
+    n_tuples: dict[str, str] | None = None,
 ) -> JsonDict:
-    body: JsonDict = {"name": name, "port_pairs": resolve_all(client, "port_pair", port_pairs)}
-    body.update(named_fields(None, description))
+    """`n_tuples`: the `key=value,...` text of `ingress_n_tuple` / `egress_n_tuple`, when given."""
+    body: JsonDict = {**base, "port_pairs": resolve_all(client, "port_pair", port_pairs)}
     if tap is not None:
         body["tap_enabled"] = tap
-    if parameters is not None:
-        body["port_pair_group_parameters"] = ppg_parameters(parameters)
+    if parameters is not None or n_tuples:
+        params = ppg_parameters(parameters or "")
+        if n_tuples:
+            params["ppg_n_tuple_mapping"] = {
+                side: n_tuple(text, f"--{side.replace('_', '-')}") for side, text in n_tuples.items()
+            }
+        body["port_pair_group_parameters"] = params
     return client.create("port_pair_group", body)
+
+
+def n_tuple(text: str, option: str) -> dict[str, Any]:
+    """`source_ip_prefix=10.0.0.0/24,destination_port_range_min=80,...`: how a group rewrites the
+    n-tuple on the way in or out (port numbers as integers)."""
+    return {key: int(value) if value.isdigit() else value for key, value in parse_pairs(text, option).items()}
 
 
 def ppg_parameters(text: str) -> dict[str, Any]:
@@ -120,10 +142,15 @@ def port_pair_create(
         ),
     ] = None,
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
+    columns: ColumnOption = None,
 ) -> None:
     with open_client(ctx) as client:
-        emit_one(create_port_pair(client, name, ingress, egress, parameters, description), fmt)
+        pair = create_port_pair(
+            client, create_fields(name, description, project), ingress, egress, parameters
+        )
+        print_one(client, PORT_PAIR, pair, fmt, columns)
 
 
 @port_pair_group_app.command("create", help="Create a port pair group.")
@@ -142,24 +169,32 @@ def port_pair_group_create(
             help="Balance on: eth_src, eth_dst, ip_src, ip_dst, tcp_src, tcp_dst, udp_src, udp_dst.",
         ),
     ] = None,
+    ingress_n_tuple: Annotated[str | None, n_tuple_option("--ingress-n-tuple", "entering")] = None,
+    egress_n_tuple: Annotated[str | None, n_tuple_option("--egress-n-tuple", "leaving")] = None,
     description: DescriptionOption = None,
+    project: ProjectOption = None,
     fmt: FormatOption = Format.table,
+    columns: ColumnOption = None,
 ) -> None:
+    base = create_fields(name, description, project)
+    sides = {"ingress_n_tuple": ingress_n_tuple, "egress_n_tuple": egress_n_tuple}
+    n_tuples = {side: text for side, text in sides.items() if text is not None}
     with open_client(ctx) as client:
-        emit_one(create_port_pair_group(client, name, port_pairs, tap, parameters, description), fmt)
+        group = create_port_pair_group(client, base, port_pairs, tap, parameters, n_tuples)
+        print_one(client, PORT_PAIR_GROUP, group, fmt, columns)
 
 
-@port_pair_group_app.command("update", help="Rename a port pair group or change its port pairs.")
-def port_pair_group_update(
+def port_pair_group_set(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="PORT_PAIR_GROUP", help="port pair group name or id")],
+    target: Annotated[str, target_arg("port_pair_group")],
     name: NameOption = None,
     description: DescriptionOption = None,
     port_pairs: PortPairsOption = None,
     no_port_pair: Annotated[
         bool, typer.Option("--no-port-pair", help="Start from an empty list (else --port-pair adds).")
     ] = False,
-    fmt: FormatOption = Format.table,
+    fmt: SetFormatOption = None,
+    columns: ColumnOption = None,
 ) -> None:
     body = named_fields(name, description)
     with open_client(ctx) as client:
@@ -169,4 +204,29 @@ def port_pair_group_update(
             added = [pp for pp in resolve_all(client, "port_pair", port_pairs) if pp not in kept]
             body["port_pairs"] = kept + added
         require_change(body)
-        emit_one(client.update("port_pair_group", ppg["id"], body), fmt)
+        print_one(client, PORT_PAIR_GROUP, client.update("port_pair_group", ppg["id"], body), fmt, columns)
+
+
+register_set(port_pair_group_app, port_pair_group_set, "Rename a port pair group or change its port pairs.")
+
+
+@port_pair_group_app.command("unset", help="Remove port pairs from a port pair group.")
+def port_pair_group_unset(
+    ctx: typer.Context,
+    target: Annotated[str, target_arg("port_pair_group")],
+    port_pairs: Annotated[
+        list[str] | None,
+        typer.Option("--port-pair", metavar="PORT_PAIR", help="Port pair to remove (repeatable)."),
+    ] = None,
+    all_port_pairs: Annotated[bool, typer.Option("--all-port-pair", help="Remove every port pair.")] = False,
+    fmt: SetFormatOption = None,
+    columns: ColumnOption = None,
+) -> None:
+    if not (port_pairs or all_port_pairs):
+        require_change({})  # a usage error, before any request
+    with open_client(ctx) as client:
+        ppg = client.find("port_pair_group", target)
+        drop = set(resolve_all(client, "port_pair", port_pairs))
+        kept = [] if all_port_pairs else [pp for pp in ppg["port_pairs"] if pp not in drop]
+        updated = client.update("port_pair_group", ppg["id"], {"port_pairs": kept})
+        print_one(client, PORT_PAIR_GROUP, updated, fmt, columns)

@@ -71,7 +71,7 @@ class DemoClient(SteerflowClient):
     def create_applied(self, kind: str, body: JsonDict, wait: float = APPLY_WAIT) -> tuple[JsonDict, Applied]:
         res = RESOURCES[kind]
         response = self._request(
-            "POST", res.path, params={"wait": f"{wait:g}"}, json={res.singular: body}, timeout=wait + 10
+            "POST", res.path, params={"wait": f"{wait:g}"}, json_body={res.singular: body}, timeout=wait + 10
         )
         headers = response.headers
         applied = Applied(
