@@ -35,11 +35,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from steerflow.client import SteerflowClient
+from steerflow.model import schema
 
 BUDGET = 0.2  # seconds, a resource command's start-up (issue 9)
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 PY = sys.executable
 CLI = (PY, "-m", "steerflow.cli")
+LIST = ("network", "list")  # not the NB schema: the command words of `steerflow network list`
 # the commands run this checkout's sources, like the client the bench itself imports
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))}
 
@@ -81,10 +83,10 @@ def running_api() -> Iterator[str]:
 def populate(url: str, networks: int) -> None:
     with SteerflowClient(url) as client:
         for i in range(networks):
-            net = client.create("network", {"name": f"net{i}"})
+            net = client.create(schema.NETWORK, {"name": f"net{i}"})
             cidr = f"10.{i}.0.0/24"
             client.create(
-                "subnet", {"name": f"sub{i}", "network_id": net["id"], "cidr": cidr, "ip_version": 4}
+                schema.SUBNET, {"name": f"sub{i}", "network_id": net["id"], "cidr": cidr, "ip_version": 4}
             )
 
 
@@ -110,11 +112,9 @@ def cases(url: str) -> list[Case]:
     return [
         Case("python -c pass", (PY, "-c", "pass"), False),
         Case("python -c 'import httpx'", (PY, "-c", "import httpx"), False),
-        Case("steerflow network list --help", (*CLI, "network", "list", "--help"), True),
-        Case("steerflow network list", (*CLI, "--endpoint", url, "network", "list"), True),
-        Case(
-            "steerflow network list -f json", (*CLI, "--endpoint", url, "network", "list", "-f", "json"), True
-        ),
+        Case("steerflow network list --help", (*CLI, *LIST, "--help"), True),
+        Case("steerflow network list", (*CLI, "--endpoint", url, *LIST), True),
+        Case("steerflow network list -f json", (*CLI, "--endpoint", url, *LIST, "-f", "json"), True),
     ]
 
 

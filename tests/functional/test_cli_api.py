@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from steerflow.cli.main import app
 from steerflow.client import ApiError, SteerflowClient
 from steerflow.model import schema
+from tests.builders.api_server import free_port
 
 pytestmark = pytest.mark.server
 
@@ -26,13 +27,6 @@ TOKENS = {
     "admin-secret": {"project_id": "ops", "roles": ["admin"], "user_id": "root"},
     "alice-secret": {"project_id": "alice", "roles": ["member"], "user_id": "alice"},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from steerflow.model.correlations import installed_correlations
-from tests.functional.test_cli_resources import make_ports, sf_fails, sf_json
+from tests.builders.steerflow_cli import make_ports, sf_fails, sf_json
 
 pytestmark = pytest.mark.server
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.conftest import free_port
+from tests.builders.api_server import free_port
 
 pytestmark = pytest.mark.server
 

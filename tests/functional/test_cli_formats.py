@@ -13,93 +13,57 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner, Result
 
 from steerflow.cli.main import app
+from tests.builders.steerflow_cli import runner, sf, sf_json, sf_ok
 
 pytestmark = pytest.mark.server
-
-runner = CliRunner()
-
-
-def sf(url: str, *args: str) -> Result:
-    return runner.invoke(app, ["--endpoint", url, *args], env={"STEERFLOW_TOKEN": ""})
-
-
-def ok(url: str, *args: str) -> str:
-    result = sf(url, *args)
-    assert result.exit_code == 0, result.output
-    return result.stdout
 
 
 def make_chain(url: str) -> dict[str, Any]:
     """Ports, a port pair, a group, a classifier and a chain c1 over them; their JSON by name."""
-    objs: dict[str, Any] = {"net": json.loads(ok(url, "network", "create", "-f", "json", "net"))}
-    ok(url, "subnet", "create", "--network", "net", "--subnet-range", "10.7.0.0/24", "sub")
+    objs: dict[str, Any] = {"net": sf_json(url, "network", "create", "net")}
+    sf_ok(url, "subnet", "create", "--network", "net", "--subnet-range", "10.7.0.0/24", "sub")
     for port in ("src", "sf-in", "sf-out"):
-        objs[port] = json.loads(
-            ok(url, "port", "create", "--network", "net", "--device", "vm", "-f", "json", port)
-        )
-    objs["pp"] = json.loads(
-        ok(url, "port-pair", "create", "--ingress", "sf-in", "--egress", "sf-out", "-f", "json", "pp")
+        objs[port] = sf_json(url, "port", "create", "--network", "net", "--device", "vm", port)
+    objs["pp"] = sf_json(url, "port-pair", "create", "--ingress", "sf-in", "--egress", "sf-out", "pp")
+    objs["g1"] = sf_json(url, "port-pair-group", "create", "--port-pair", "pp", "g1")
+    objs["fc"] = sf_json(
+        url, "flow-classifier", "create", "--protocol", "udp", "--logical-source-port", "src", "fc"
     )
-    objs["g1"] = json.loads(ok(url, "port-pair-group", "create", "--port-pair", "pp", "-f", "json", "g1"))
-    objs["fc"] = json.loads(
-        ok(
-            url,
-            "flow-classifier",
-            "create",
-            "--protocol",
-            "udp",
-            "--logical-source-port",
-            "src",
-            "-f",
-            "json",
-            "fc",
-        )
-    )
-    objs["c1"] = json.loads(
-        ok(
-            url,
-            "port-chain",
-            "create",
-            "--port-pair-group",
-            "g1",
-            "--flow-classifier",
-            "fc",
-            "-f",
-            "json",
-            "c1",
-        )
+    objs["c1"] = sf_json(
+        url, "port-chain", "create", "--port-pair-group", "g1", "--flow-classifier", "fc", "c1"
     )
     return objs
 
 
 def test_list_formats(api_url: str) -> None:
-    assert ok(api_url, "port-chain", "list") == ""  # nothing to list: no table, as openstack
-    assert ok(api_url, "port-chain", "list", "-f", "yaml") == "[]\n"
+    assert sf_ok(api_url, "port-chain", "list") == ""  # nothing to list: no table, as openstack
+    assert sf_ok(api_url, "port-chain", "list", "-f", "yaml") == "[]\n"
     objs = make_chain(api_url)
     chain = objs["c1"]
 
-    as_yaml = yaml.safe_load(ok(api_url, "port-chain", "list", "-f", "yaml"))
+    as_yaml = yaml.safe_load(sf_ok(api_url, "port-chain", "list", "-f", "yaml"))
     assert as_yaml == [chain]  # the API's objects, like -f json
-    assert json.loads(ok(api_url, "port-chain", "list", "-f", "json")) == [chain]
+    assert json.loads(sf_ok(api_url, "port-chain", "list", "-f", "json")) == [chain]
 
-    value = ok(api_url, "port-chain", "list", "-f", "value", "-c", "id", "-c", "name")
+    value = sf_ok(api_url, "port-chain", "list", "-f", "value", "-c", "id", "-c", "name")
     assert value == f"{chain['id']} c1\n"
-    groups = ok(
+    groups = sf_ok(
         api_url, "port-chain", "list", "-f", "value", "-c", "port_pair_groups", "-c", "chain_parameters"
     )
     assert groups == f"{objs['g1']['id']} correlation=mpls,symmetric=false\n"
 
-    rows = list(csv.reader(io.StringIO(ok(api_url, "port-chain", "list", "-f", "csv"))))
+    rows = list(csv.reader(io.StringIO(sf_ok(api_url, "port-chain", "list", "-f", "csv"))))
     assert rows[0] == ["ID", "Name", "Chain ID", "Port Pair Groups", "Flow Classifiers", "Chain Parameters"]
     assert rows[1][:4] == [chain["id"], "c1", str(chain["chain_id"]), objs["g1"]["id"]]
 
     # -c takes the field name or the heading, in any case, and picks any field of the objects
-    picked = yaml.safe_load(ok(api_url, "port-chain", "list", "-f", "yaml", "-c", "Name", "-c", "PROJECT_ID"))
+    picked = yaml.safe_load(
+        sf_ok(api_url, "port-chain", "list", "-f", "yaml", "-c", "Name", "-c", "PROJECT_ID")
+    )
     assert picked == [{"name": "c1", "project_id": chain["project_id"]}]
-    table = ok(api_url, "network", "list", "-c", "name", "-c", "mtu")
+    table = sf_ok(api_url, "network", "list", "-c", "name", "-c", "mtu")
     assert table.splitlines()[1].split("|")[1:3] == [" Name ", " MTU  "]
     assert "| net  | 1442 |" in table
 
@@ -107,33 +71,35 @@ def test_list_formats(api_url: str) -> None:
 def test_show_formats_and_names(api_url: str) -> None:
     objs = make_chain(api_url)
     chain, group, fc = objs["c1"], objs["g1"], objs["fc"]
-    table = ok(api_url, "port-chain", "show", "c1")
+    table = sf_ok(api_url, "port-chain", "show", "c1")
     # referenced objects read "name (id)" as in list, one per line
     assert f"| port_pair_groups | g1 ({group['id']})" in table
     assert f"| flow_classifiers | fc ({fc['id']})" in table
     assert f"| id               | {chain['id']}" in table
 
-    assert ok(api_url, "port-chain", "show", "c1", "-f", "value", "-c", "name", "-c", "chain_id") == (
+    assert sf_ok(api_url, "port-chain", "show", "c1", "-f", "value", "-c", "name", "-c", "chain_id") == (
         f"{chain['chain_id']}\nc1\n"  # fields sorted, as the openstack CLI does
     )
-    assert yaml.safe_load(ok(api_url, "port-chain", "show", "c1", "-f", "yaml")) == chain
-    assert json.loads(ok(api_url, "port-chain", "show", "c1", "-f", "json", "-c", "id")) == {
+    assert yaml.safe_load(sf_ok(api_url, "port-chain", "show", "c1", "-f", "yaml")) == chain
+    assert json.loads(sf_ok(api_url, "port-chain", "show", "c1", "-f", "json", "-c", "id")) == {
         "id": chain["id"]
     }
-    rows = list(csv.reader(io.StringIO(ok(api_url, "port-pair", "show", "pp", "-f", "csv", "-c", "ingress"))))
+    rows = list(
+        csv.reader(io.StringIO(sf_ok(api_url, "port-pair", "show", "pp", "-f", "csv", "-c", "ingress")))
+    )
     assert rows == [["ingress"], [objs["sf-in"]["id"]]]
-    port = ok(api_url, "port", "show", "src")
+    port = sf_ok(api_url, "port", "show", "src")
     assert f"net ({objs['net']['id']})" in port  # network_id by name too
     ip = objs["src"]["fixed_ips"][0]
     assert f"| fixed_ips             | subnet_id={ip['subnet_id']}, ip_address={ip['ip_address']} |" in port
-    assert ok(api_url, "port", "show", "src", "-f", "value", "-c", "fixed_ips") == (
+    assert sf_ok(api_url, "port", "show", "src", "-f", "value", "-c", "fixed_ips") == (
         f"subnet_id={ip['subnet_id']},ip_address={ip['ip_address']}\n"
     )
     # computed columns: one line per item in a table, comma-separated in value
-    assert ok(api_url, "flow-classifier", "list", "-f", "value", "-c", "summary", "-c", "name") == (
+    assert sf_ok(api_url, "flow-classifier", "list", "-f", "value", "-c", "summary", "-c", "name") == (
         "fc IPv4 protocol=udp\n"
     )
-    ports = ok(api_url, "port", "list", "-f", "value", "-c", "name", "-c", "ip_addresses").splitlines()
+    ports = sf_ok(api_url, "port", "list", "-f", "value", "-c", "name", "-c", "ip_addresses").splitlines()
     assert f"src {ip['ip_address']}" in ports
 
 

@@ -2,49 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
-from typer.testing import CliRunner, Result
 
-from steerflow.cli.main import app
 from steerflow.client import SteerflowClient
 from steerflow.model import schema
+from tests.builders.steerflow_cli import make_ports, sf, sf_fails, sf_json
 
 pytestmark = pytest.mark.server
-
-runner = CliRunner()
-
-
-def sf(url: str, *args: str) -> Result:
-    """Run `steerflow --endpoint URL ARGS...` in-process."""
-    return runner.invoke(app, ["--endpoint", url, *args], env={"STEERFLOW_TOKEN": ""})
-
-
-def sf_json(url: str, *args: str) -> Any:
-    result = sf(url, *args, "-f", "json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def sf_fails(url: str, *args: str) -> str:
-    """Run a command that must fail like an API error does: exit 1 and one `Error:` line on stderr."""
-    result = sf(url, *args)
-    assert result.exit_code == 1, result.output
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
-
-
-def make_ports(url: str, device: str, *names: str) -> dict[str, dict[str, Any]]:
-    """A network, a subnet and ports on it for one device; the ports by name."""
-    net = sf_json(url, "network", "create", f"net-{device}")
-    sf_json(url, "subnet", "create", "--network", net["id"], "--subnet-range", "10.9.0.0/24", f"sub-{device}")
-    return {
-        n: sf_json(url, "port", "create", "--network", f"net-{device}", "--device", device, n) for n in names
-    }
 
 
 def test_network_subnet_port_lifecycle(api_url: str) -> None:

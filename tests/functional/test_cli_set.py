@@ -3,42 +3,15 @@ option, delete past failures, and errors a user can act on."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from steerflow.cli.main import app
 from steerflow.client import ApiError, SteerflowClient
+from steerflow.model import schema
+from tests.builders.steerflow_cli import make_ports, sf, sf_fails, sf_json, sf_quiet
 
 pytestmark = pytest.mark.server
-
-runner = CliRunner()
-
-
-def sf(url: str, *args: str) -> Result:
-    return runner.invoke(app, ["--endpoint", url, *args], env={"STEERFLOW_TOKEN": ""})
-
-
-def sf_json(url: str, *args: str) -> Any:
-    result = sf(url, *args, "-f", "json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def quiet(url: str, *args: str) -> None:
-    """A set/unset/delete that succeeds prints nothing, as in the openstack CLI."""
-    result = sf(url, *args)
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "", ""), result.output
-
-
-def error_line(url: str, *args: str) -> str:
-    result = sf(url, *args)
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
 
 
 def get(url: str, kind: str, name: str) -> dict[str, Any]:
@@ -53,10 +26,10 @@ def test_network_options_and_set(api_url: str) -> None:
     assert (net["mtu"], net["shared"], net["port_security_enabled"], net["admin_state_up"]) == (
         1400, True, False, False,
     )  # fmt: skip
-    quiet(
+    sf_quiet(
         api_url, "network", "set", "--mtu", "1300", "--no-share", "--enable-port-security", "--enable", "n1"
     )
-    net = get(api_url, "network", "n1")
+    net = get(api_url, schema.NETWORK, "n1")
     assert (net["mtu"], net["shared"], net["port_security_enabled"], net["admin_state_up"]) == (
         1300, False, True, True,
     )  # fmt: skip
@@ -78,11 +51,11 @@ def test_subnet_gateway_and_port_options(api_url: str) -> None:
     )  # fmt: skip
     assert sub["gateway_ip"] is None and sub["enable_dhcp"] is False
     assert sub["allocation_pools"] == [{"start": "10.5.0.10", "end": "10.5.0.20"}]
-    quiet(api_url, "subnet", "set", "--gateway", "10.5.0.1", "--dhcp", "sub")
-    sub = get(api_url, "subnet", "sub")
+    sf_quiet(api_url, "subnet", "set", "--gateway", "10.5.0.1", "--dhcp", "sub")
+    sub = get(api_url, schema.SUBNET, "sub")
     assert (sub["gateway_ip"], sub["enable_dhcp"]) == ("10.5.0.1", True)
-    quiet(api_url, "subnet", "set", "--gateway", "none", "sub")
-    assert get(api_url, "subnet", "sub")["gateway_ip"] is None
+    sf_quiet(api_url, "subnet", "set", "--gateway", "none", "sub")
+    assert get(api_url, schema.SUBNET, "sub")["gateway_ip"] is None
 
     port = sf_json(
         api_url, "port", "create", "--network", "net", "--fixed-ip", "ip-address=10.5.0.11",
@@ -91,22 +64,21 @@ def test_subnet_gateway_and_port_options(api_url: str) -> None:
     assert port["port_security_enabled"] is True and port["device_owner"] == "compute:nova"
     defaulted = sf_json(api_url, "port", "create", "--network", "net", "p2")
     assert defaulted["port_security_enabled"] is False  # the network's
-    quiet(api_url, "port", "set", "--disable-port-security", "--fixed-ip", "ip-address=10.5.0.12", "p1")
-    port = get(api_url, "port", "p1")
+    sf_quiet(api_url, "port", "set", "--disable-port-security", "--fixed-ip", "ip-address=10.5.0.12", "p1")
+    port = get(api_url, schema.PORT, "p1")
     assert port["port_security_enabled"] is False
     assert [ip["ip_address"] for ip in port["fixed_ips"]] == ["10.5.0.11", "10.5.0.12"]
-    quiet(api_url, "port", "unset", "--fixed-ip", "ip-address=10.5.0.11", "p1")
-    assert [ip["ip_address"] for ip in get(api_url, "port", "p1")["fixed_ips"]] == ["10.5.0.12"]
-    quiet(api_url, "port", "set", "--host", "ch1", "p1")
-    assert get(api_url, "port", "p1")["binding:host_id"] == "ch1"
-    quiet(api_url, "port", "unset", "--host", "p1")
-    assert get(api_url, "port", "p1")["binding:host_id"] == ""
+    sf_quiet(api_url, "port", "unset", "--fixed-ip", "ip-address=10.5.0.11", "p1")
+    assert [ip["ip_address"] for ip in get(api_url, schema.PORT, "p1")["fixed_ips"]] == ["10.5.0.12"]
+    sf_quiet(api_url, "port", "set", "--host", "ch1", "p1")
+    assert get(api_url, schema.PORT, "p1")["binding:host_id"] == "ch1"
+    sf_quiet(api_url, "port", "unset", "--host", "p1")
+    assert get(api_url, schema.PORT, "p1")["binding:host_id"] == ""
 
 
 def make_groups(url: str) -> None:
-    sf_json(url, "network", "create", "net")
-    for name in ("src", "in1", "out1", "in2", "out2"):
-        sf_json(url, "port", "create", "--network", "net", "--device", "vm", name)
+    """Ports src, in1, out1, in2, out2; port pairs pp1 and pp2; groups g1 (with both) and g2 (empty)."""
+    make_ports(url, "vm", "src", "in1", "out1", "in2", "out2")
     sf_json(url, "port-pair", "create", "--ingress", "in1", "--egress", "out1", "pp1")
     sf_json(url, "port-pair", "create", "--ingress", "in2", "--egress", "out2", "pp2")
     sf_json(url, "port-pair-group", "create", "--port-pair", "pp1", "--port-pair", "pp2", "g1")
@@ -115,13 +87,13 @@ def make_groups(url: str) -> None:
 
 def test_set_and_unset_of_groups_and_chains(api_url: str) -> None:
     make_groups(api_url)
-    pp1, pp2 = get(api_url, "port_pair", "pp1")["id"], get(api_url, "port_pair", "pp2")["id"]
-    quiet(api_url, "port-pair-group", "unset", "--port-pair", "pp1", "g1")
-    assert get(api_url, "port_pair_group", "g1")["port_pairs"] == [pp2]
-    quiet(api_url, "port-pair-group", "set", "--port-pair", "pp1", "g1")
-    assert get(api_url, "port_pair_group", "g1")["port_pairs"] == [pp2, pp1]
-    quiet(api_url, "port-pair-group", "unset", "--all-port-pair", "g1")
-    assert get(api_url, "port_pair_group", "g1")["port_pairs"] == []
+    pp1, pp2 = get(api_url, schema.PORT_PAIR, "pp1")["id"], get(api_url, schema.PORT_PAIR, "pp2")["id"]
+    sf_quiet(api_url, "port-pair-group", "unset", "--port-pair", "pp1", "g1")
+    assert get(api_url, schema.PORT_PAIR_GROUP, "g1")["port_pairs"] == [pp2]
+    sf_quiet(api_url, "port-pair-group", "set", "--port-pair", "pp1", "g1")
+    assert get(api_url, schema.PORT_PAIR_GROUP, "g1")["port_pairs"] == [pp2, pp1]
+    sf_quiet(api_url, "port-pair-group", "unset", "--all-port-pair", "g1")
+    assert get(api_url, schema.PORT_PAIR_GROUP, "g1")["port_pairs"] == []
     mapped = sf_json(
         api_url, "port-pair-group", "create", "--ingress-n-tuple", "source_ip_prefix=10.0.0.0/24",
         "--egress-n-tuple", "destination_port_range_min=80,destination_port_range_max=90", "g3",
@@ -138,20 +110,19 @@ def test_set_and_unset_of_groups_and_chains(api_url: str) -> None:
         "--flow-classifier", "fa", "--flow-classifier", "fb", "--chain-id", "77", "c1",
     )  # fmt: skip
     assert chain["chain_id"] == 77
-    fb = get(api_url, "flow_classifier", "fb")["id"]
-    quiet(api_url, "port-chain", "unset", "--flow-classifier", "fa", "--port-pair-group", "g1", "c1")
-    chain = get(api_url, "port_chain", "c1")
+    fb = get(api_url, schema.FLOW_CLASSIFIER, "fb")["id"]
+    sf_quiet(api_url, "port-chain", "unset", "--flow-classifier", "fa", "--port-pair-group", "g1", "c1")
+    chain = get(api_url, schema.PORT_CHAIN, "c1")
     assert chain["flow_classifiers"] == [fb]
-    assert chain["port_pair_groups"] == [get(api_url, "port_pair_group", "g2")["id"]]
-    quiet(api_url, "port-chain", "unset", "--all-flow-classifier", "c1")
-    assert get(api_url, "port_chain", "c1")["flow_classifiers"] == []
+    assert chain["port_pair_groups"] == [get(api_url, schema.PORT_PAIR_GROUP, "g2")["id"]]
+    sf_quiet(api_url, "port-chain", "unset", "--all-flow-classifier", "c1")
+    assert get(api_url, schema.PORT_CHAIN, "c1")["flow_classifiers"] == []
     shown = sf_json(api_url, "port-chain", "set", "--description", "d", "c1")  # -f prints the result
     assert shown["description"] == "d"
-    quiet(api_url, "port-pair", "set", "--name", "pp9", "pp1")
-    quiet(api_url, "flow-classifier", "set", "--description", "x", "fa")
-    assert (get(api_url, "port_pair", "pp9")["id"], get(api_url, "flow_classifier", "fa")["description"]) == (
-        pp1, "x",
-    )  # fmt: skip
+    sf_quiet(api_url, "port-pair", "set", "--name", "pp9", "pp1")
+    sf_quiet(api_url, "flow-classifier", "set", "--description", "x", "fa")
+    assert get(api_url, schema.PORT_PAIR, "pp9")["id"] == pp1
+    assert get(api_url, schema.FLOW_CLASSIFIER, "fa")["description"] == "x"
 
 
 def test_delete_goes_on_past_failures(api_url: str) -> None:
@@ -164,36 +135,36 @@ def test_delete_goes_on_past_failures(api_url: str) -> None:
         "Error: 1 of 3 networks failed to delete.",
     ]
     with SteerflowClient(api_url) as client:
-        assert [n["name"] for n in client.list("network")] == ["b"]  # a and c went
-    quiet(api_url, "network", "delete", "b")
-    assert "no network found for 'b'" in error_line(api_url, "network", "delete", "b")
+        assert [n["name"] for n in client.list(schema.NETWORK)] == ["b"]  # a and c went
+    sf_quiet(api_url, "network", "delete", "b")
+    assert "no network found for 'b'" in sf_fails(api_url, "network", "delete", "b")
 
 
 def test_errors_say_what_to_do(api_url: str) -> None:
     first = sf_json(api_url, "network", "create", "twin")
     second = sf_json(api_url, "network", "create", "twin")
-    ambiguous = error_line(api_url, "network", "show", "twin")
+    ambiguous = sf_fails(api_url, "network", "show", "twin")
     assert "more than one network is named 'twin'" in ambiguous
     assert first["id"] in ambiguous and second["id"] in ambiguous
 
-    assert "--endpoint must be an http(s) URL" in error_line("localhost:9696", "network", "list")
-    versioned = error_line(f"{api_url}/v2.0", "network", "list")
+    assert "--endpoint must be an http(s) URL" in sf_fails("localhost:9696", "network", "list")
+    versioned = sf_fails(f"{api_url}/v2.0", "network", "list")
     assert f"give --endpoint the base URL without /v2.0 (--endpoint {api_url})" in versioned
 
     make_groups(api_url)
-    lb = error_line(
+    lb = sf_fails(
         api_url, "port-pair-group", "create", "--port-pair-group-parameters", "lb-fields=ip_foo", "g3"
     )
     assert "Illegal values in a list: ip_foo (valid values: eth_dst, eth_src, ip_dst" in lb
-    protocol = error_line(api_url, "flow-classifier", "create", "--protocol", "sctp", "f0")
+    protocol = sf_fails(api_url, "flow-classifier", "create", "--protocol", "sctp", "f0")
     assert "Supported protocol values are ['tcp', 'udp', 'icmp']" in protocol
-    ethertype = error_line(api_url, "flow-classifier", "create", "--ethertype", "IPv5", "f0")
+    ethertype = sf_fails(api_url, "flow-classifier", "create", "--ethertype", "IPv5", "f0")
     assert "Supported ethertype values are ['IPv4', 'IPv6']" in ethertype
 
     web = sf_json(
         api_url, "flow-classifier", "create", "--protocol", "tcp", "--logical-source-port", "src", "web"
     )
-    conflict = error_line(api_url, "flow-classifier", "create", "--logical-source-port", "src", "all")
+    conflict = sf_fails(api_url, "flow-classifier", "create", "--logical-source-port", "src", "all")
     assert (
         f"conflicts with another Flow Classifier {web['id']} ('web'): both match ethertype IPv4" in conflict
     )
@@ -201,5 +172,5 @@ def test_errors_say_what_to_do(api_url: str) -> None:
 
     chain = sf_json(api_url, "port-chain", "create", "--port-pair-group", "g1", "c1")
     with SteerflowClient(api_url) as client, pytest.raises(ApiError) as caught:
-        client.update("port_chain", chain["id"], {"chain_parameters": {"correlation": "nsh"}})
+        client.update(schema.PORT_CHAIN, chain["id"], {"chain_parameters": {"correlation": "nsh"}})
     assert "it is set when the port chain is created" in str(caught.value)

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from steerflow.client import ApiError, SteerflowClient
+from steerflow.model import schema
 
 NETWORKS = [{"id": f"n{i}", "name": f"net{i}"} for i in range(5)]
 PAGE = 2
@@ -60,11 +61,11 @@ def paging_url() -> Iterator[str]:
 
 def test_list_follows_next_links(paging_url: str) -> None:
     with SteerflowClient(paging_url) as client:
-        assert client.list("network") == NETWORKS
-        assert client.list("network") == NETWORKS  # again, on the kept-alive connection
+        assert client.list(schema.NETWORK) == NETWORKS
+        assert client.list(schema.NETWORK) == NETWORKS  # again, on the kept-alive connection
 
 
 def test_an_error_names_the_type_and_message(paging_url: str) -> None:
     with SteerflowClient(paging_url) as client, pytest.raises(ApiError) as caught:
-        client.list("port")
+        client.list(schema.PORT)
     assert (caught.value.status, str(caught.value)) == (404, "HTTPNotFound: no such path")

@@ -30,11 +30,12 @@ from steerflow.cli.common import (
 )
 from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
+from steerflow.model import schema
 
-NETWORK = ListSpec("network", ("id", "name", "subnets"), {"subnets": "subnet"})
-SUBNET = ListSpec("subnet", ("id", "name", "network_id", "cidr"), {"network_id": "network"})
+NETWORK = ListSpec(schema.NETWORK, ("id", "name", "subnets"), {"subnets": schema.SUBNET})
+SUBNET = ListSpec(schema.SUBNET, ("id", "name", "network_id", "cidr"), {"network_id": schema.NETWORK})
 PORT = ListSpec(
-    "port", ("id", "name", "mac_address", "ip_addresses", "device_id"), {"network_id": "network"},
+    schema.PORT, ("id", "name", "mac_address", "ip_addresses", "device_id"), {"network_id": schema.NETWORK},
     {"ip_addresses": lambda port: [ip.get("ip_address", "") for ip in port.get("fixed_ips") or []]},
 )  # fmt: skip
 
@@ -94,7 +95,7 @@ def network_create(
 ) -> None:
     body = network_fields(create_fields(name, description, project), mtu, share, port_security, enable)
     with open_client(ctx) as client:
-        print_one(client, NETWORK, client.create("network", body), fmt, columns)
+        print_one(client, NETWORK, client.create(schema.NETWORK, body), fmt, columns)
 
 
 def network_fields(
@@ -107,7 +108,7 @@ def network_fields(
 
 def network_set(
     ctx: typer.Context,
-    target: Annotated[str, target_arg("network")],
+    target: Annotated[str, target_arg(schema.NETWORK)],
     name: NameOption = None,
     description: DescriptionOption = None,
     mtu: MtuOption = None,
@@ -163,13 +164,13 @@ def subnet_create(
         body["allocation_pools"] = [_allocation_pool(p) for p in allocation_pools]
     put_if_given(body, enable_dhcp=dhcp)
     with open_client(ctx) as client:
-        body["network_id"] = client.find_id("network", network)
-        print_one(client, SUBNET, client.create("subnet", body), fmt, columns)
+        body["network_id"] = client.find_id(schema.NETWORK, network)
+        print_one(client, SUBNET, client.create(schema.SUBNET, body), fmt, columns)
 
 
 def subnet_set(
     ctx: typer.Context,
-    target: Annotated[str, target_arg("subnet")],
+    target: Annotated[str, target_arg(schema.SUBNET)],
     name: NameOption = None,
     description: DescriptionOption = None,
     gateway: GatewayOption = None,
@@ -197,23 +198,29 @@ def subnet_list(
     with open_client(ctx) as client:
         query = {"name": name} if name is not None else {}
         if network is not None:
-            query["network_id"] = client.find_id("network", network)
-        print_list(client, SUBNET, client.list("subnet", **query), fmt, columns)
+            query["network_id"] = client.find_id(schema.NETWORK, network)
+        print_list(client, SUBNET, client.list(schema.SUBNET, **query), fmt, columns)
+
+
+# the keys of `--fixed-ip subnet=SUBNET,ip-address=IP`, the openstack CLI's words
+SUBNET_KEY = "subnet"  # not the NB schema: a key of the --fixed-ip option
+ADDRESS_KEY = "ip-address"
 
 
 def fixed_ip(client: SteerflowClient, spec: str) -> JsonDict:
     """`subnet=NAME_OR_ID,ip-address=IP` (either part optional), as in openstack."""
     pairs = parse_pairs(spec, "--fixed-ip")
-    unknown = set(pairs) - {"subnet", "ip-address"}
+    unknown = set(pairs) - {SUBNET_KEY, ADDRESS_KEY}
     if unknown:
         raise typer.BadParameter(
-            f"unknown key(s) {sorted(unknown)}; the keys are subnet and ip-address", param_hint="--fixed-ip"
+            f"unknown key(s) {sorted(unknown)}; the keys are {SUBNET_KEY} and {ADDRESS_KEY}",
+            param_hint="--fixed-ip",
         )
     out: JsonDict = {}
-    if "subnet" in pairs:
-        out["subnet_id"] = client.find_id("subnet", pairs["subnet"])
-    if "ip-address" in pairs:
-        out["ip_address"] = pairs["ip-address"]
+    if SUBNET_KEY in pairs:
+        out["subnet_id"] = client.find_id(schema.SUBNET, pairs[SUBNET_KEY])
+    if ADDRESS_KEY in pairs:
+        out["ip_address"] = pairs[ADDRESS_KEY]
     return out
 
 
@@ -241,10 +248,10 @@ def port_create(
     if host is not None:
         body["binding:host_id"] = host
     with open_client(ctx) as client:
-        body["network_id"] = client.find_id("network", network)
+        body["network_id"] = client.find_id(schema.NETWORK, network)
         if fixed_ips:
             body["fixed_ips"] = [fixed_ip(client, spec) for spec in fixed_ips]
-        print_one(client, PORT, client.create("port", body), fmt, columns)
+        print_one(client, PORT, client.create(schema.PORT, body), fmt, columns)
 
 
 @port_app.command("list", help="List ports.")
@@ -259,15 +266,15 @@ def port_list(
     with open_client(ctx) as client:
         query = {"name": name} if name is not None else {}
         if network is not None:
-            query["network_id"] = client.find_id("network", network)
+            query["network_id"] = client.find_id(schema.NETWORK, network)
         if device is not None:
             query["device_id"] = device
-        print_list(client, PORT, client.list("port", **query), fmt, columns)
+        print_list(client, PORT, client.list(schema.PORT, **query), fmt, columns)
 
 
 def port_set(
     ctx: typer.Context,
-    target: Annotated[str, target_arg("port")],
+    target: Annotated[str, target_arg(schema.PORT)],
     name: NameOption = None,
     description: DescriptionOption = None,
     device: DeviceOption = None,
@@ -289,12 +296,12 @@ def port_set(
     if host is not None:
         body["binding:host_id"] = host
     with open_client(ctx) as client:
-        port = client.find("port", target)
+        port = client.find(schema.PORT, target)
         if fixed_ips or no_fixed_ip:
             kept = [] if no_fixed_ip else [_ip_key(ip) for ip in port.get("fixed_ips") or []]
             body["fixed_ips"] = kept + [fixed_ip(client, spec) for spec in fixed_ips or ()]
         require_change(body)
-        print_one(client, PORT, client.update("port", port["id"], body), fmt, columns)
+        print_one(client, PORT, client.update(schema.PORT, port["id"], body), fmt, columns)
 
 
 register_set(
@@ -309,7 +316,7 @@ def _ip_key(ip: JsonDict) -> JsonDict:
 @port_app.command("unset", help="Remove addresses or the binding host from a port.")
 def port_unset(
     ctx: typer.Context,
-    target: Annotated[str, target_arg("port")],
+    target: Annotated[str, target_arg(schema.PORT)],
     fixed_ips: Annotated[
         list[str] | None,
         typer.Option(
@@ -326,13 +333,13 @@ def port_unset(
     if host:
         body["binding:host_id"] = ""
     with open_client(ctx) as client:
-        port = client.find("port", target)
+        port = client.find(schema.PORT, target)
         if fixed_ips:
             drop = [fixed_ip(client, spec) for spec in fixed_ips]
             current = [_ip_key(ip) for ip in port.get("fixed_ips") or []]
             body["fixed_ips"] = [ip for ip in current if not any(_matches(ip, d) for d in drop)]
         require_change(body)
-        print_one(client, PORT, client.update("port", port["id"], body), fmt, columns)
+        print_one(client, PORT, client.update(schema.PORT, port["id"], body), fmt, columns)
 
 
 def _matches(ip: JsonDict, pattern: JsonDict) -> bool:

@@ -167,7 +167,7 @@ def down(
 
 def _status_json(s: ChassisStatus) -> dict[str, object]:
     return {
-        "chassis": s.name,
+        "chassis": s.name,  # not the NB schema: a key of the lab's status report (its chassis' name)
         "netns": s.netns,
         "netns_present": s.netns_present,
         "underlay_ip": s.underlay_ip,
@@ -178,6 +178,7 @@ def _status_json(s: ChassisStatus) -> dict[str, object]:
 
 
 def _print_status(rows: list[ChassisStatus]) -> None:
+    # not the NB schema: a table heading
     table = Table("chassis", "netns", "underlay IP", "ovsdb-server", "ovs-vswitchd", "VMs")
     for s in rows:
         netns = s.netns if s.netns_present else f"[red]{s.netns} (missing)[/red]"

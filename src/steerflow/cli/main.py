@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from steerflow.cli.common import Connection
 from steerflow.cli.output import print_error
 from steerflow.client import DEFAULT_ENDPOINT, ClientError
+from steerflow.model import schema
 
 ENDPOINT_ENV = "STEERFLOW_ENDPOINT"
 TOKEN_ENV = "STEERFLOW_TOKEN"
@@ -41,29 +42,37 @@ class Lazy:
         return command
 
 
-SUBCOMMANDS: dict[str, Lazy] = {
-    "network": Lazy("steerflow.cli.core:network_app", "Networks (Neutron core)."),
-    "subnet": Lazy("steerflow.cli.core:subnet_app", "Subnets (Neutron core)."),
-    "port": Lazy(
+def command_word(kind: str) -> str:
+    """A resource kind's subcommand as the openstack CLI spells it: `port_pair_group` -> `port-pair-group`."""
+    return kind.replace("_", "-")
+
+
+RESOURCES: dict[str, Lazy] = {
+    schema.NETWORK: Lazy("steerflow.cli.core:network_app", "Networks (Neutron core)."),
+    schema.SUBNET: Lazy("steerflow.cli.core:subnet_app", "Subnets (Neutron core)."),
+    schema.PORT: Lazy(
         "steerflow.cli.core:port_app", "Ports (Neutron core): the VM and service function interfaces."
     ),
-    "port-pair": Lazy(
+    schema.PORT_PAIR: Lazy(
         "steerflow.cli.sfc_pairs:port_pair_app",
         "Port pairs: one service function's ingress and egress ports.",
     ),
-    "port-pair-group": Lazy(
+    schema.PORT_PAIR_GROUP: Lazy(
         "steerflow.cli.sfc_pairs:port_pair_group_app",
         "Port pair groups: equivalent service functions one chain hop balances over.",
     ),
-    "flow-classifier": Lazy(
+    schema.FLOW_CLASSIFIER: Lazy(
         "steerflow.cli.sfc_chains:flow_classifier_app", "Flow classifiers: which traffic enters a chain."
     ),
-    "port-chain": Lazy(
+    schema.PORT_CHAIN: Lazy(
         "steerflow.cli.sfc_chains:port_chain_app", "Port chains: classified traffic through port pair groups."
     ),
-    "service-graph": Lazy(
+    schema.SERVICE_GRAPH: Lazy(
         "steerflow.cli.sfc_chains:service_graph_app", "Service graphs: port chains linked into a DAG."
     ),
+}
+SUBCOMMANDS: dict[str, Lazy] = {
+    **{command_word(kind): lazy for kind, lazy in RESOURCES.items()},
     "api": Lazy(
         "steerflow.cli.api_cmd:api",
         "Run the REST API server (networking-sfc compatible) on a northbound store.",

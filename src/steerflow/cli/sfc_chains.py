@@ -30,6 +30,7 @@ from steerflow.cli.common import (
 )
 from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
+from steerflow.model import schema
 
 
 def classifier_summary(fc: JsonDict) -> list[str]:
@@ -49,14 +50,17 @@ def classifier_summary(fc: JsonDict) -> list[str]:
 
 
 FLOW_CLASSIFIER = ListSpec(
-    "flow_classifier", ("id", "name", "summary", "logical_source_port", "logical_destination_port"),
-    {"logical_source_port": "port", "logical_destination_port": "port"}, {"summary": classifier_summary},
+    schema.FLOW_CLASSIFIER, ("id", "name", "summary", "logical_source_port", "logical_destination_port"),
+    {"logical_source_port": schema.PORT, "logical_destination_port": schema.PORT},
+    {"summary": classifier_summary},
 )  # fmt: skip
 PORT_CHAIN = ListSpec(
-    "port_chain", ("id", "name", "chain_id", "port_pair_groups", "flow_classifiers", "chain_parameters"),
-    {"port_pair_groups": "port_pair_group", "flow_classifiers": "flow_classifier"},
+    schema.PORT_CHAIN, ("id", "name", "chain_id", "port_pair_groups", "flow_classifiers", "chain_parameters"),
+    {"port_pair_groups": schema.PORT_PAIR_GROUP, "flow_classifiers": schema.FLOW_CLASSIFIER},
 )  # fmt: skip
-SERVICE_GRAPH = ListSpec("service_graph", ("id", "name", "port_chains"), {"port_chains": "port_chain"})
+SERVICE_GRAPH = ListSpec(
+    schema.SERVICE_GRAPH, ("id", "name", "port_chains"), {"port_chains": schema.PORT_CHAIN}
+)
 
 flow_classifier_app = resource_app("Flow classifiers: which traffic enters a chain.")
 port_chain_app = resource_app("Port chains: classified traffic through port pair groups.")
@@ -106,14 +110,14 @@ class Match:
                 body[f"{key}_range_min"], body[f"{key}_range_max"] = low, high
         for key in ("logical_source_port", "logical_destination_port"):
             if getattr(self, key) is not None:
-                body[key] = client.find_id("port", getattr(self, key))
+                body[key] = client.find_id(schema.PORT, getattr(self, key))
         return body
 
 
 def create_flow_classifier(client: SteerflowClient, base: JsonDict, match: Match) -> JsonDict:
     """`base`: the name, description and project (create_fields)."""
     body = {**base, **match.body(client)}
-    return client.create("flow_classifier", body)
+    return client.create(schema.FLOW_CLASSIFIER, body)
 
 
 def chain_parameters(text: str) -> dict[str, Any]:
@@ -138,14 +142,14 @@ def create_port_chain(
 ) -> JsonDict:
     body: JsonDict = {
         **base,
-        "port_pair_groups": resolve_all(client, "port_pair_group", port_pair_groups),
-        "flow_classifiers": resolve_all(client, "flow_classifier", flow_classifiers),
+        "port_pair_groups": resolve_all(client, schema.PORT_PAIR_GROUP, port_pair_groups),
+        "flow_classifiers": resolve_all(client, schema.FLOW_CLASSIFIER, flow_classifiers),
     }
     if parameters is not None:
         body["chain_parameters"] = chain_parameters(parameters)
     if chain_id is not None:
         body["chain_id"] = chain_id
-    return client.create("port_chain", body)
+    return client.create(schema.PORT_CHAIN, body)
 
 
 def create_service_graph(client: SteerflowClient, base: JsonDict, branching_points: list[str]) -> JsonDict:
@@ -157,10 +161,10 @@ def create_service_graph(client: SteerflowClient, base: JsonDict, branching_poin
             raise typer.BadParameter(
                 f"expected SRC:DST[,DST...], got {point!r}", param_hint="--branching-point"
             )
-        targets = graph.setdefault(client.find_id("port_chain", src), [])
-        targets.extend(client.find_id("port_chain", d) for d in dsts.split(",") if d)
+        targets = graph.setdefault(client.find_id(schema.PORT_CHAIN, src), [])
+        targets.extend(client.find_id(schema.PORT_CHAIN, d) for d in dsts.split(",") if d)
     body = {**base, "port_chains": graph}
-    return client.create("service_graph", body)
+    return client.create(schema.SERVICE_GRAPH, body)
 
 
 @flow_classifier_app.command("create", help="Create a flow classifier.")
@@ -232,7 +236,7 @@ def port_chain_create(
 
 def port_chain_set(
     ctx: typer.Context,
-    target: Annotated[str, target_arg("port_chain")],
+    target: Annotated[str, target_arg(schema.PORT_CHAIN)],
     name: NameOption = None,
     description: DescriptionOption = None,
     port_pair_groups: PortPairGroupsOption = None,
@@ -250,19 +254,19 @@ def port_chain_set(
 ) -> None:
     body = named_fields(name, description)
     with open_client(ctx) as client:
-        chain = client.find("port_chain", target)
+        chain = client.find(schema.PORT_CHAIN, target)
         if port_pair_groups or no_port_pair_group:
             body["port_pair_groups"] = _merge(
                 [] if no_port_pair_group else chain["port_pair_groups"],
-                resolve_all(client, "port_pair_group", port_pair_groups),
+                resolve_all(client, schema.PORT_PAIR_GROUP, port_pair_groups),
             )
         if flow_classifiers or no_flow_classifier:
             body["flow_classifiers"] = _merge(
                 [] if no_flow_classifier else chain["flow_classifiers"],
-                resolve_all(client, "flow_classifier", flow_classifiers),
+                resolve_all(client, schema.FLOW_CLASSIFIER, flow_classifiers),
             )
         require_change(body)
-        print_one(client, PORT_CHAIN, client.update("port_chain", chain["id"], body), fmt, columns)
+        print_one(client, PORT_CHAIN, client.update(schema.PORT_CHAIN, chain["id"], body), fmt, columns)
 
 
 register_set(port_chain_app, port_chain_set, "Rename a port chain or change its groups and classifiers.")
@@ -271,7 +275,7 @@ register_set(port_chain_app, port_chain_set, "Rename a port chain or change its 
 @port_chain_app.command("unset", help="Remove port pair groups or flow classifiers from a port chain.")
 def port_chain_unset(
     ctx: typer.Context,
-    target: Annotated[str, target_arg("port_chain")],
+    target: Annotated[str, target_arg(schema.PORT_CHAIN)],
     port_pair_groups: Annotated[
         list[str] | None,
         typer.Option("--port-pair-group", metavar="PORT_PAIR_GROUP", help="Group to remove (repeatable)."),
@@ -290,17 +294,17 @@ def port_chain_unset(
 ) -> None:
     body: JsonDict = {}
     with open_client(ctx) as client:
-        chain = client.find("port_chain", target)
+        chain = client.find(schema.PORT_CHAIN, target)
         if port_pair_groups:
-            drop = set(resolve_all(client, "port_pair_group", port_pair_groups))
+            drop = set(resolve_all(client, schema.PORT_PAIR_GROUP, port_pair_groups))
             body["port_pair_groups"] = [g for g in chain["port_pair_groups"] if g not in drop]
         if flow_classifiers or all_flow_classifiers:
-            drop = set(resolve_all(client, "flow_classifier", flow_classifiers))
+            drop = set(resolve_all(client, schema.FLOW_CLASSIFIER, flow_classifiers))
             body["flow_classifiers"] = (
                 [] if all_flow_classifiers else [f for f in chain["flow_classifiers"] if f not in drop]
             )
         require_change(body)
-        print_one(client, PORT_CHAIN, client.update("port_chain", chain["id"], body), fmt, columns)
+        print_one(client, PORT_CHAIN, client.update(schema.PORT_CHAIN, chain["id"], body), fmt, columns)
 
 
 def _merge(kept: list[str], added: list[str]) -> list[str]:

@@ -28,15 +28,17 @@ from steerflow.cli.common import (
 )
 from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
+from steerflow.model import schema
 
 PORT_PAIR = ListSpec(
-    "port_pair", ("id", "name", "ingress", "egress", "service_function_parameters"),
-    {"ingress": "port", "egress": "port"},
+    schema.PORT_PAIR, ("id", "name", "ingress", "egress", "service_function_parameters"),
+    {"ingress": schema.PORT, "egress": schema.PORT},
 )  # fmt: skip
 PORT_PAIR_GROUP = ListSpec(
-    "port_pair_group", ("id", "name", "group_id", "port_pairs", "port_pair_group_parameters", "tap_enabled"),
-    {"port_pairs": "port_pair"},
-)  # fmt: skip
+    schema.PORT_PAIR_GROUP,
+    ("id", "name", "group_id", "port_pairs", "port_pair_group_parameters", "tap_enabled"),
+    {"port_pairs": schema.PORT_PAIR},
+)
 
 port_pair_app = resource_app("Port pairs: one service function's ingress and egress ports.")
 port_pair_group_app = resource_app(
@@ -67,12 +69,12 @@ def create_port_pair(
     """`base`: the name, description and project (create_fields)."""
     body: JsonDict = {
         **base,
-        "ingress": client.find_id("port", ingress),
-        "egress": client.find_id("port", egress),
+        "ingress": client.find_id(schema.PORT, ingress),
+        "egress": client.find_id(schema.PORT, egress),
     }
     if parameters is not None:
         body["service_function_parameters"] = sf_parameters(parameters)
-    return client.create("port_pair", body)
+    return client.create(schema.PORT_PAIR, body)
 
 
 def sf_parameters(text: str) -> dict[str, Any]:
@@ -97,7 +99,7 @@ def create_port_pair_group(
     n_tuples: dict[str, str] | None = None,
 ) -> JsonDict:
     """`n_tuples`: the `key=value,...` text of `ingress_n_tuple` / `egress_n_tuple`, when given."""
-    body: JsonDict = {**base, "port_pairs": resolve_all(client, "port_pair", port_pairs)}
+    body: JsonDict = {**base, "port_pairs": resolve_all(client, schema.PORT_PAIR, port_pairs)}
     if tap is not None:
         body["tap_enabled"] = tap
     if parameters is not None or n_tuples:
@@ -107,7 +109,7 @@ def create_port_pair_group(
                 side: n_tuple(text, f"--{side.replace('_', '-')}") for side, text in n_tuples.items()
             }
         body["port_pair_group_parameters"] = params
-    return client.create("port_pair_group", body)
+    return client.create(schema.PORT_PAIR_GROUP, body)
 
 
 def n_tuple(text: str, option: str) -> dict[str, Any]:
@@ -186,7 +188,7 @@ def port_pair_group_create(
 
 def port_pair_group_set(
     ctx: typer.Context,
-    target: Annotated[str, target_arg("port_pair_group")],
+    target: Annotated[str, target_arg(schema.PORT_PAIR_GROUP)],
     name: NameOption = None,
     description: DescriptionOption = None,
     port_pairs: PortPairsOption = None,
@@ -198,13 +200,15 @@ def port_pair_group_set(
 ) -> None:
     body = named_fields(name, description)
     with open_client(ctx) as client:
-        ppg = client.find("port_pair_group", target)
+        ppg = client.find(schema.PORT_PAIR_GROUP, target)
         if port_pairs or no_port_pair:
             kept = [] if no_port_pair else list(ppg["port_pairs"])
-            added = [pp for pp in resolve_all(client, "port_pair", port_pairs) if pp not in kept]
+            added = [pp for pp in resolve_all(client, schema.PORT_PAIR, port_pairs) if pp not in kept]
             body["port_pairs"] = kept + added
         require_change(body)
-        print_one(client, PORT_PAIR_GROUP, client.update("port_pair_group", ppg["id"], body), fmt, columns)
+        print_one(
+            client, PORT_PAIR_GROUP, client.update(schema.PORT_PAIR_GROUP, ppg["id"], body), fmt, columns
+        )
 
 
 register_set(port_pair_group_app, port_pair_group_set, "Rename a port pair group or change its port pairs.")
@@ -213,7 +217,7 @@ register_set(port_pair_group_app, port_pair_group_set, "Rename a port pair group
 @port_pair_group_app.command("unset", help="Remove port pairs from a port pair group.")
 def port_pair_group_unset(
     ctx: typer.Context,
-    target: Annotated[str, target_arg("port_pair_group")],
+    target: Annotated[str, target_arg(schema.PORT_PAIR_GROUP)],
     port_pairs: Annotated[
         list[str] | None,
         typer.Option("--port-pair", metavar="PORT_PAIR", help="Port pair to remove (repeatable)."),
@@ -225,8 +229,8 @@ def port_pair_group_unset(
     if not (port_pairs or all_port_pairs):
         require_change({})  # a usage error, before any request
     with open_client(ctx) as client:
-        ppg = client.find("port_pair_group", target)
-        drop = set(resolve_all(client, "port_pair", port_pairs))
+        ppg = client.find(schema.PORT_PAIR_GROUP, target)
+        drop = set(resolve_all(client, schema.PORT_PAIR, port_pairs))
         kept = [] if all_port_pairs else [pp for pp in ppg["port_pairs"] if pp not in drop]
-        updated = client.update("port_pair_group", ppg["id"], {"port_pairs": kept})
+        updated = client.update(schema.PORT_PAIR_GROUP, ppg["id"], {"port_pairs": kept})
         print_one(client, PORT_PAIR_GROUP, updated, fmt, columns)
