@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from typer.testing import CliRunner, Result
+from click.testing import CliRunner, Result
 
 from steerflow.cli.main import app
 

@@ -130,39 +130,34 @@ def test_piped_tables_are_never_wrapped(api_url: str, api_server: Any) -> None:
         assert obj["id"] in done.stdout
 
 
-def test_version_and_completion(api_url: str) -> None:
-    version = runner.invoke(app, ["--version"])
-    assert version.exit_code == 0 and version.stdout.startswith("steerflow ")
-    script = runner.invoke(app, ["--show-completion", "bash"], prog_name="steerflow")
-    assert script.exit_code == 0 and "_STEERFLOW_COMPLETE=complete_bash" in script.stdout
-    env = {**os.environ, "_STEERFLOW_COMPLETE": "complete_bash", "COMP_WORDS": "steerflow port-chain s"}
-    env["COMP_CWORD"] = "2"
+def complete(words: str, env: dict[str, str]) -> list[str]:
+    """What bash completion offers for the last of `words` (click's protocol: `type,value` lines)."""
+    argv = words.split(" ")
+    env = {
+        **env,
+        "_STEERFLOW_COMPLETE": "bash_complete",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(argv) - 1),
+    }
     done = subprocess.run(
-        [sys.executable, "-c", "from steerflow.cli.main import app; app(prog_name='steerflow')"],
+        [sys.executable, "-c", "from steerflow.cli.main import main; main()"],
         capture_output=True,
         text=True,
         env=env,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["set", "show"]
-    env.update(COMP_WORDS="steerflow network list -f ", COMP_CWORD="4")
-    done = subprocess.run(
-        [sys.executable, "-c", "from steerflow.cli.main import app; app(prog_name='steerflow')"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert done.stdout.split() == ["table", "json", "yaml", "value", "csv"]
+    return [line.partition(",")[2] for line in done.stdout.splitlines()]
+
+
+def test_version_and_completion(api_url: str) -> None:
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.stdout.startswith("steerflow ")
+    script = runner.invoke(app, ["--show-completion", "bash"], prog_name="steerflow")
+    assert script.exit_code == 0 and "_STEERFLOW_COMPLETE=bash_complete" in script.stdout
+    env = {**os.environ}
+    assert complete("steerflow port-chain s", env) == ["set", "show"]
+    assert complete("steerflow network list -f ", env) == ["table", "json", "yaml", "value", "csv"]
 
     make_chain(api_url)  # names or ids complete from the API the root options name
-    env.update(COMP_WORDS=f"steerflow --endpoint {api_url} port show s", COMP_CWORD="5")
-    done = subprocess.run(
-        [sys.executable, "-c", "from steerflow.cli.main import app; app(prog_name='steerflow')"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert done.stdout.split() == ["sf-in", "sf-out", "src"]
+    assert complete(f"steerflow --endpoint {api_url} port show s", env) == ["sf-in", "sf-out", "src"]

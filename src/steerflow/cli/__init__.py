@@ -1,1 +1,1 @@
-"""The `steerflow` command line: API server, resource commands (typer + rich) and the demo."""
+"""The `steerflow` command line (click): API server, agent, resource commands, lab and demo."""

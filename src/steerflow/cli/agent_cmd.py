@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
 from steerflow.cli.output import one_line, print_error
 
@@ -21,26 +21,36 @@ NB_HELP = (
 )
 
 
+@click.command("agent")
+@click.option("--chassis", required=True, help="This chassis' name (ports bound here carry it).")
+@click.option("--encap-ip", required=True, help="Underlay IP other chassis reach this one at (Geneve).")
+@click.option("--ovsdb", required=True, help="OVSDB server of this chassis: unix:PATH.")
+@click.option("--nb", help=NB_HELP)
+@click.option("--bridge", default="br-int", show_default=True, help="Integration bridge the agent owns.")
+@click.option(
+    "--datapath", default="netdev", show_default=True, help="datapath_type of the bridge (netdev: userspace)."
+)
+@click.option("--openflow", help="Bridge management socket unix:PATH. Default: beside the OVSDB socket.")
+@click.option(
+    "--ready-timeout", type=float, default=5.0, show_default=True,
+    help="Seconds a changed chain waits for the chassis it newly sends to (then goes on).",
+)  # fmt: skip
+@click.option(
+    "--retire-grace", type=float, default=5.0, show_default=True,
+    help="Seconds what a changed chain no longer uses stays installed.",
+)  # fmt: skip
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def agent(
-    chassis: Annotated[str, typer.Option(help="This chassis' name (ports bound here carry it).")],
-    encap_ip: Annotated[str, typer.Option(help="Underlay IP other chassis reach this one at (Geneve).")],
-    ovsdb: Annotated[str, typer.Option(help="OVSDB server of this chassis: unix:PATH.")],
-    nb: Annotated[str | None, typer.Option(help=NB_HELP)] = None,
-    bridge: Annotated[str, typer.Option(help="Integration bridge the agent owns.")] = "br-int",
-    datapath: Annotated[
-        str, typer.Option(help="datapath_type of the bridge (netdev: userspace).")
-    ] = "netdev",
-    openflow: Annotated[
-        str | None, typer.Option(help="Bridge management socket unix:PATH. Default: beside the OVSDB socket.")
-    ] = None,
-    ready_timeout: Annotated[
-        float,
-        typer.Option(help="Seconds a changed chain waits for the chassis it newly sends to (then goes on)."),
-    ] = 5.0,
-    retire_grace: Annotated[
-        float, typer.Option(help="Seconds what a changed chain no longer uses stays installed.")
-    ] = 5.0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    chassis: str,
+    encap_ip: str,
+    ovsdb: str,
+    nb: str | None,
+    bridge: str,
+    datapath: str,
+    openflow: str | None,
+    ready_timeout: float,
+    retire_grace: float,
+    verbose: bool,
 ) -> None:
     """Run the local controller of one chassis until SIGTERM/SIGINT."""
     from steerflow.agent.agent import Agent, AgentConfig
@@ -48,13 +58,13 @@ def agent(
 
     if ready_timeout < 0 or retire_grace < 0:
         print_error("--ready-timeout and --retire-grace take seconds, 0 or more")
-        raise typer.Exit(EXIT_CANNOT_RUN)
+        raise click.exceptions.Exit(EXIT_CANNOT_RUN)
     problem = refused_store(nb) or missing_socket(ovsdb, "--ovsdb", "ovsdb-server")
     if problem is None and openflow is not None:
         problem = missing_socket(openflow, "--openflow", "the bridge's ovs-vswitchd")
     if problem is not None:
         print_error(problem)
-        raise typer.Exit(EXIT_CANNOT_RUN)
+        raise click.exceptions.Exit(EXIT_CANNOT_RUN)
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -69,7 +79,7 @@ def agent(
     except Exception as exc:  # a daemon's failure to run is one line, never a traceback
         LOG.debug("the agent stopped", exc_info=True)  # --verbose shows where
         print_error(f"agent of chassis {chassis}: {one_line(exc)}")
-        raise typer.Exit(EXIT_CANNOT_RUN) from None
+        raise click.exceptions.Exit(EXIT_CANNOT_RUN) from None
 
 
 def missing_socket(target: str, option: str, server: str) -> str | None:
@@ -104,13 +114,17 @@ async def _run_until_signalled(agent: Agent) -> None:
     await agent.run(stop)
 
 
-def wait(
-    revision: Annotated[
-        int | None, typer.Option(help="NB revision to wait for. Default: the current one.")
-    ] = None,
-    nb: Annotated[str | None, typer.Option(help=NB_HELP)] = None,
-    timeout: Annotated[float, typer.Option(help="Give up after this many seconds (exit code 1).")] = 30.0,
-) -> None:
+@click.command("wait")
+@click.option("--revision", type=int, help="NB revision to wait for. Default: the current one.")
+@click.option("--nb", help=NB_HELP)
+@click.option(
+    "--timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Give up after this many seconds (exit code 1).",
+)
+def wait(revision: int | None, nb: str | None, timeout: float) -> None:
     """Wait until every registered chassis has applied an NB revision to its switch."""
     from steerflow.nbdb.api import StoreError
     from steerflow.nbdb.status import wait_applied
@@ -120,16 +134,16 @@ def wait(
         store = open_store(nb)
     except ValueError as exc:
         print_error(str(exc))
-        raise typer.Exit(EXIT_CANNOT_RUN) from None
+        raise click.exceptions.Exit(EXIT_CANNOT_RUN) from None
     try:
         target = store.revision() if revision is None else revision
         result = wait_applied(store, target, timeout)
     except StoreError as exc:
         print_error(one_line(exc))
-        raise typer.Exit(EXIT_CANNOT_RUN) from None
+        raise click.exceptions.Exit(EXIT_CANNOT_RUN) from None
     finally:
         store.close()
     if not result.done:
         print_error(f"revision {target} not applied after {timeout:g}s by: {', '.join(result.lagging)}")
-        raise typer.Exit(1)
-    typer.echo(f"revision {target} applied by {len(result.applied)} chassis")
+        raise click.exceptions.Exit(1)
+    click.echo(f"revision {target} applied by {len(result.applied)} chassis")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-from typing import Annotated
 
-import typer
+import click
 
 from steerflow.cli.output import one_line, print_error
 
@@ -37,28 +36,24 @@ def check_listen(host: str, port: int) -> str | None:
     return None
 
 
-def api(
-    nb: Annotated[
-        str | None,
-        typer.Option(
-            help="Northbound store URL: file:///PATH.db (embedded, default), redis://HOST:PORT/DB, "
-            "etcd://HOST:PORT, memory://. Default: $STEERFLOW_NB or the embedded store."
-        ),
-    ] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 9696,
-    token_file: Annotated[
-        str | None,
-        typer.Option(
-            help='Token mode: JSON file {"TOKEN": {"project_id": ..., "roles": [...]}}. Default: no auth.'
-        ),
-    ] = None,
-) -> None:
+@click.command("api")
+@click.option(
+    "--nb",
+    help="Northbound store URL: file:///PATH.db (embedded, default), redis://HOST:PORT/DB, "
+    "etcd://HOST:PORT, memory://. Default: $STEERFLOW_NB or the embedded store.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=9696, show_default=True, help="TCP port to listen on.")
+@click.option(
+    "--token-file",
+    help='Token mode: JSON file {"TOKEN": {"project_id": ..., "roles": [...]}}. Default: no auth.',
+)
+def api(nb: str | None, host: str, port: int, token_file: str | None) -> None:
     """Run the REST API server (networking-sfc compatible) on a northbound store."""
     problem = check_listen(host, port)
     if problem is not None:
         print_error(problem)
-        raise typer.Exit(EXIT_CANNOT_START)
+        raise click.exceptions.Exit(EXIT_CANNOT_START)
     from steerflow.rest.server import serve
 
     try:
@@ -67,12 +62,12 @@ def api(
     except SystemExit as exc:  # uvicorn exits 1 when it cannot bind after all (a race): it logged why
         if exc.code not in (0, None):
             print_error(f"the API server could not start on {host}:{port} (see the log line above)")
-            raise typer.Exit(EXIT_CANNOT_START) from None
+            raise click.exceptions.Exit(EXIT_CANNOT_START) from None
         raise
     except (ValueError, OSError) as exc:  # a bad store URL or token file, an unreachable store
         LOG.debug("steerflow api failed", exc_info=True)
         print_error(one_line(exc))
-        raise typer.Exit(EXIT_CANNOT_START) from None
+        raise click.exceptions.Exit(EXIT_CANNOT_START) from None
 
 
 def check_settings(nb: str | None, token_file: str | None) -> None:

@@ -1,32 +1,54 @@
 """What every resource command shares: connection settings, output options, parsers, list/show/set/delete."""
 
+from __future__ import annotations
+
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any, TypeVar
 
-import typer
-from typer import _click
-from typer.core import TyperGroup
+import click
+from click.shell_completion import CompletionItem
 
 from steerflow.cli.output import ColumnError, Format, JsonDict, emit_list, emit_one, print_error
 from steerflow.client import DEFAULT_ENDPOINT, ApiError, ClientError, SteerflowClient
 
-FormatOption = Annotated[
-    Format, typer.Option("--format", "-f", help="Output format: table, json, yaml, value or csv.")
-]
-SetFormatOption = Annotated[
-    Format | None,
-    typer.Option("--format", "-f", help="Print the changed object in this format (default: print nothing)."),
-]
-ColumnOption = Annotated[
-    list[str] | None,
-    typer.Option("--column", "-c", metavar="COLUMN", help="Show only this column (repeatable)."),
-]
-NameOption = Annotated[str | None, typer.Option("--name", help="New name.")]
-DescriptionOption = Annotated[str | None, typer.Option("--description", help="Description.")]
-ProjectOption = Annotated[
-    str | None, typer.Option("--project", help="Owner project id (admin only; default: the caller's).")
-]
+F = TypeVar("F", bound=Callable[..., Any])
+Decorator = Callable[[F], F]
+
+FORMATS = click.Choice(Format)
+format_option = click.option(
+    "--format", "-f", "fmt", type=FORMATS, default=Format.table, show_default=True,
+    help="Output format: table, json, yaml, value or csv.",
+)  # fmt: skip
+set_format_option = click.option(
+    "--format", "-f", "fmt", type=FORMATS, default=None,
+    help="Print the changed object in this format (default: print nothing).",
+)  # fmt: skip
+column_option = click.option(
+    "--column", "-c", "columns", multiple=True, metavar="COLUMN", help="Show only this column (repeatable)."
+)
+name_option = click.option("--name", help="New name.")
+description_option = click.option("--description", help="Description.")
+project_option = click.option("--project", help="Owner project id (admin only; default: the caller's).")
+
+
+name_argument = click.argument("name")  # the name a `create` gives the new object
+
+
+def flag(on_off: str, name: str, help: str) -> Decorator[Any]:
+    """A `--x/--no-x` option that is None when not given (the API's default then applies)."""
+    return click.option(on_off, name, default=None, help=help)
+
+
+def output_options(f: F) -> F:
+    """`-f` and `-c` of the commands that print an object or a list."""
+    return format_option(column_option(f))
+
+
+def set_output_options(f: F) -> F:
+    """`-f` and `-c` of the commands that change an object (they print nothing unless asked)."""
+    return set_format_option(column_option(f))
 
 
 @dataclass
@@ -40,37 +62,27 @@ class Connection:
         return SteerflowClient(self.endpoint, self.token)
 
 
-class ResourceGroup(TyperGroup):
-    """A resource kind's commands, listed alphabetically (create, delete, list, set, show, unset)."""
-
-    def list_commands(self, ctx: _click.Context) -> list[str]:
-        return sorted(self.commands)
+def resource_group(help: str) -> click.Group:
+    """The subcommand group of one resource kind; click lists its commands alphabetically."""
+    return click.Group(help=help, no_args_is_help=True)
 
 
-def resource_app(help: str) -> typer.Typer:
-    """The subcommand group of one resource kind (plain help text: no rich import for `--help`)."""
-    return typer.Typer(
-        cls=ResourceGroup, help=help, no_args_is_help=True, rich_markup_mode=None, add_completion=False
-    )
-
-
-def target_arg(kind: str, many: bool = False) -> Any:
-    """The positional NAME_OR_ID argument of a command on `kind`, its names completed from the API."""
-    label = kind.replace("_", " ")
+def target_argument(kind: str, many: bool = False) -> Decorator[Any]:
+    """The positional NAME_OR_ID argument (`target`, or `targets` with `many`) of a command on `kind`,
+    its names completed from the API."""
     if many:
-        return typer.Argument(
-            metavar=f"{kind.upper()}...", help=f"{label} names or ids", autocompletion=names_of(kind)
-        )
-    return typer.Argument(metavar=kind.upper(), help=f"{label} name or id", autocompletion=names_of(kind))
+        return click.argument("targets", nargs=-1, required=True, metavar=f"{kind.upper()}...",
+                              shell_complete=names_of(kind))  # fmt: skip
+    return click.argument("target", metavar=kind.upper(), shell_complete=names_of(kind))
 
 
 COMPLETION_TIMEOUT = 2.0  # seconds a <TAB> may wait for the API
 
 
-def names_of(kind: str) -> Callable[[typer.Context, str], list[str]]:
+def names_of(kind: str) -> Callable[[click.Context, click.Parameter, str], list[CompletionItem]]:
     """Shell completion of a name-or-id argument: the names (else ids) of `kind` the API lists."""
 
-    def complete(ctx: typer.Context, incomplete: str) -> list[str]:
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
         params = ctx.find_root().params  # completion parses the root options but runs no callback
         endpoint, token = params.get("endpoint") or DEFAULT_ENDPOINT, params.get("token")
         try:
@@ -78,17 +90,17 @@ def names_of(kind: str) -> Callable[[typer.Context, str], list[str]]:
                 names = {str(o.get("name") or o["id"]) for o in client.list(kind)}
         except ClientError:
             return []
-        return sorted(n for n in names if n.startswith(incomplete))
+        return [CompletionItem(n) for n in sorted(names) if n.startswith(incomplete)]
 
     return complete
 
 
-def connection(ctx: typer.Context) -> Connection:
+def connection(ctx: click.Context) -> Connection:
     obj = ctx.find_root().obj
     return obj if isinstance(obj, Connection) else Connection()
 
 
-def open_client(ctx: typer.Context) -> SteerflowClient:
+def open_client(ctx: click.Context) -> SteerflowClient:
     return connection(ctx).client()
 
 
@@ -122,8 +134,8 @@ class NameCache:
         return self._names[kind].get(id, "")
 
 
-def usage_error(exc: ColumnError) -> typer.BadParameter:
-    return typer.BadParameter(str(exc), param_hint="'--column' / '-c'")
+def usage_error(exc: ColumnError) -> click.BadParameter:
+    return click.BadParameter(str(exc), param_hint="'--column' / '-c'")
 
 
 def print_list(
@@ -157,75 +169,71 @@ def print_one(
         raise usage_error(exc) from None
 
 
-def register_set(app: typer.Typer, command: Callable[..., None], help: str) -> None:
-    """`set`, and `update` as its alias (the name steerflow used first)."""
-    app.command("set", help=help)(command)
-    app.command("update", help=f"Alias of set: {help[0].lower()}{help[1:]}", hidden=True)(command)
+def register_set(group: click.Group, callback: Callable[..., None], help: str) -> None:
+    """`set`, and `update` as its hidden alias (the name steerflow used first)."""
+    command = group.command("set", help=help)(callback)
+    alias = copy.copy(command)
+    alias.name, alias.hidden, alias.help = "update", True, f"Alias of set: {help[0].lower()}{help[1:]}"
+    group.add_command(alias)
 
 
 def add_list_show_delete(
-    app: typer.Typer, spec: ListSpec, with_list: bool = True, with_rename: bool = False
+    group: click.Group, spec: ListSpec, with_list: bool = True, with_rename: bool = False
 ) -> None:
     """Register `list` (filtered by `--name`), `show` and `delete` for one resource kind, and with
     `with_rename` a `set` that changes only name and description (all those kinds allow)."""
-    _add_show(app, spec)
-    _add_delete(app, spec)
+    _add_show(group, spec)
+    _add_delete(group, spec)
     if with_rename:
-        _add_rename(app, spec)
+        _add_rename(group, spec)
     if not with_list:
         return
     label = spec.label
 
-    @app.command("list", help=f"List {label}s.")
-    def list_command(
-        ctx: typer.Context,
-        name: Annotated[str | None, typer.Option("--name", help=f"Only the {label}s with this name.")] = None,
-        fmt: FormatOption = Format.table,
-        columns: ColumnOption = None,
-    ) -> None:
+    @group.command("list", help=f"List {label}s.")
+    @click.option("--name", help=f"Only the {label}s with this name.")
+    @output_options
+    @click.pass_context
+    def list_command(ctx: click.Context, name: str | None, fmt: Format, columns: Sequence[str]) -> None:
         with open_client(ctx) as client:
             query = {"name": name} if name is not None else {}
             print_list(client, spec, client.list(spec.kind, **query), fmt, columns)
 
 
-def _add_show(app: typer.Typer, spec: ListSpec) -> None:
-    label = spec.label
-
-    @app.command("show", help=f"Show one {label}.")
-    def show(
-        ctx: typer.Context,
-        target: Annotated[str, target_arg(spec.kind)],
-        fmt: FormatOption = Format.table,
-        columns: ColumnOption = None,
-    ) -> None:
+def _add_show(group: click.Group, spec: ListSpec) -> None:
+    @group.command("show", help=f"Show one {spec.label}.")
+    @target_argument(spec.kind)
+    @output_options
+    @click.pass_context
+    def show(ctx: click.Context, target: str, fmt: Format, columns: Sequence[str]) -> None:
         with open_client(ctx) as client:
             print_one(client, spec, client.find(spec.kind, target), fmt, columns)
 
 
-def _add_rename(app: typer.Typer, spec: ListSpec) -> None:
-    label = spec.label
-
+def _add_rename(group: click.Group, spec: ListSpec) -> None:
+    @target_argument(spec.kind)
+    @name_option
+    @description_option
+    @set_output_options
+    @click.pass_context
     def rename(
-        ctx: typer.Context,
-        target: Annotated[str, target_arg(spec.kind)],
-        name: NameOption = None,
-        description: DescriptionOption = None,
-        fmt: SetFormatOption = None,
-        columns: ColumnOption = None,
+        ctx: click.Context,
+        target: str,
+        name: str | None,
+        description: str | None,
+        fmt: Format | None,
+        columns: Sequence[str],
     ) -> None:
         update_and_show(ctx, spec, target, named_fields(name, description), fmt, columns)
 
-    register_set(app, rename, f"Change a {label}'s name or description.")
+    register_set(group, rename, f"Change a {spec.label}'s name or description.")
 
 
-def _add_delete(app: typer.Typer, spec: ListSpec) -> None:
-    label = spec.label
-
-    @app.command("delete", help=f"Delete {label}s (goes on past a failure, then exits 1).")
-    def delete(
-        ctx: typer.Context,
-        targets: Annotated[list[str], target_arg(spec.kind, many=True)],
-    ) -> None:
+def _add_delete(group: click.Group, spec: ListSpec) -> None:
+    @group.command("delete", help=f"Delete {spec.label}s (goes on past a failure, then exits 1).")
+    @target_argument(spec.kind, many=True)
+    @click.pass_context
+    def delete(ctx: click.Context, targets: Sequence[str]) -> None:
         with open_client(ctx) as client:
             delete_each(client, spec, targets)
 
@@ -245,7 +253,7 @@ def delete_each(client: SteerflowClient, spec: ListSpec, targets: Sequence[str])
             print_error(f"failed to delete {spec.label} with name or ID {target!r}: {exc}")
     if failed:
         print_error(f"{failed} of {len(targets)} {spec.label}s failed to delete.")
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
 def parse_pairs(text: str, option: str) -> dict[str, str]:
@@ -254,7 +262,7 @@ def parse_pairs(text: str, option: str) -> dict[str, str]:
     for item in filter(None, text.split(",")):
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"expected key=value[,key=value...], got {item!r}", param_hint=option)
+            raise click.BadParameter(f"expected key=value[,key=value...], got {item!r}", param_hint=option)
         out[key.strip()] = value.strip()
     return out
 
@@ -266,7 +274,7 @@ def parse_port_range(text: str, option: str) -> tuple[int, int]:
         first = int(low)
         return first, int(high) if sep else first
     except ValueError:
-        raise typer.BadParameter(f"expected <min-port>:<max-port>, got {text!r}", param_hint=option) from None
+        raise click.BadParameter(f"expected <min-port>:<max-port>, got {text!r}", param_hint=option) from None
 
 
 def named_fields(name: str | None, description: str | None) -> JsonDict:
@@ -296,11 +304,11 @@ def resolve_all(client: SteerflowClient, kind: str, names: Sequence[str] | None)
 
 def require_change(body: Mapping[str, Any]) -> None:
     if not body:
-        raise typer.BadParameter("nothing to change: give at least one option")
+        raise click.BadParameter("nothing to change: give at least one option")
 
 
 def update_and_show(
-    ctx: typer.Context,
+    ctx: click.Context,
     spec: ListSpec,
     target: str,
     body: JsonDict,

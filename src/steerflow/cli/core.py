@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
 
-import typer
+import click
 
 from steerflow.cli.common import (
-    ColumnOption,
-    DescriptionOption,
-    FormatOption,
     ListSpec,
-    NameOption,
-    ProjectOption,
-    SetFormatOption,
     add_list_show_delete,
     create_fields,
+    description_option,
+    flag,
+    name_argument,
+    name_option,
     named_fields,
     open_client,
+    output_options,
     parse_pairs,
     print_list,
     print_one,
+    project_option,
     put_if_given,
     register_set,
     require_change,
-    resource_app,
-    target_arg,
+    resource_group,
+    set_output_options,
+    target_argument,
     update_and_show,
 )
 from steerflow.cli.output import Format, JsonDict
@@ -39,59 +40,53 @@ PORT = ListSpec(
     {"ip_addresses": lambda port: [ip.get("ip_address", "") for ip in port.get("fixed_ips") or []]},
 )  # fmt: skip
 
-network_app = resource_app("Networks (Neutron core).")
-subnet_app = resource_app("Subnets (Neutron core).")
-port_app = resource_app("Ports (Neutron core): the VM and service function interfaces.")
-add_list_show_delete(network_app, NETWORK)
-add_list_show_delete(subnet_app, SUBNET, with_list=False)
-add_list_show_delete(port_app, PORT, with_list=False)
+network_commands = resource_group("Networks (Neutron core).")
+subnet_commands = resource_group("Subnets (Neutron core).")
+port_commands = resource_group("Ports (Neutron core): the VM and service function interfaces.")
+add_list_show_delete(network_commands, NETWORK)
+add_list_show_delete(subnet_commands, SUBNET, with_list=False)
+add_list_show_delete(port_commands, PORT, with_list=False)
 
-NetworkOption = Annotated[str, typer.Option("--network", help="Network name or id.")]
-AdminStateOption = Annotated[
-    bool | None, typer.Option("--enable/--disable", help="Administrative state (default: enabled).")
-]
-PortSecurityOption = Annotated[
-    bool | None,
-    typer.Option(
-        "--enable-port-security/--disable-port-security",
-        help="Port security (default: enabled; a port's default is its network's).",
-    ),
-]
-ShareOption = Annotated[
-    bool | None, typer.Option("--share/--no-share", help="Visible to every project (default: no).")
-]
-MtuOption = Annotated[int | None, typer.Option("--mtu", help="MTU of the network (68-65535, default 1442).")]
-GatewayOption = Annotated[
-    str | None, typer.Option("--gateway", metavar="IP|none", help="Gateway IP, or 'none' for no gateway.")
-]
-DhcpOption = Annotated[bool | None, typer.Option("--dhcp/--no-dhcp", help="DHCP on the subnet.")]
-DeviceOption = Annotated[str | None, typer.Option("--device", help="Device (VM) id owning the port.")]
-DeviceOwnerOption = Annotated[
-    str | None, typer.Option("--device-owner", help="What owns the port, e.g. compute:nova.")
-]
-HostOption = Annotated[str | None, typer.Option("--host", help="Binding host (chassis) of the port.")]
-FixedIpOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--fixed-ip",
-        metavar="subnet=SUBNET,ip-address=IP",
-        help="subnet=<subnet>,ip-address=<ip> (repeatable).",
-    ),
-]
+network_option = click.option("--network", required=True, help="Network name or id.")
+admin_state_option = flag("--enable/--disable", "enable", "Administrative state (default: enabled).")
+port_security_option = flag(
+    "--enable-port-security/--disable-port-security", "port_security",
+    "Port security (default: enabled; a port's default is its network's).",
+)  # fmt: skip
+share_option = flag("--share/--no-share", "share", "Visible to every project (default: no).")
+mtu_option = click.option("--mtu", type=int, help="MTU of the network (68-65535, default 1442).")
+gateway_option = click.option("--gateway", metavar="IP|none", help="Gateway IP, or 'none' for no gateway.")
+dhcp_option = flag("--dhcp/--no-dhcp", "dhcp", "DHCP on the subnet.")
+device_option = click.option("--device", help="Device (VM) id owning the port.")
+device_owner_option = click.option("--device-owner", help="What owns the port, e.g. compute:nova.")
+host_option = click.option("--host", help="Binding host (chassis) of the port.")
+fixed_ip_option = click.option(
+    "--fixed-ip", "fixed_ips", multiple=True, metavar="subnet=SUBNET,ip-address=IP",
+    help="subnet=<subnet>,ip-address=<ip> (repeatable).",
+)  # fmt: skip
 
 
-@network_app.command("create", help="Create a network.")
+@network_commands.command("create", help="Create a network.")
+@name_argument
+@description_option
+@mtu_option
+@share_option
+@port_security_option
+@admin_state_option
+@project_option
+@output_options
+@click.pass_context
 def network_create(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Name of the new network.")],
-    description: DescriptionOption = None,
-    mtu: MtuOption = None,
-    share: ShareOption = None,
-    port_security: PortSecurityOption = None,
-    enable: AdminStateOption = None,
-    project: ProjectOption = None,
-    fmt: FormatOption = Format.table,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    name: str,
+    description: str | None,
+    mtu: int | None,
+    share: bool | None,
+    port_security: bool | None,
+    enable: bool | None,
+    project: str | None,
+    fmt: Format,
+    columns: Sequence[str],
 ) -> None:
     body = network_fields(create_fields(name, description, project), mtu, share, port_security, enable)
     with open_client(ctx) as client:
@@ -106,23 +101,34 @@ def network_fields(
     )
 
 
+@target_argument(schema.NETWORK)
+@name_option
+@description_option
+@mtu_option
+@share_option
+@port_security_option
+@admin_state_option
+@set_output_options
+@click.pass_context
 def network_set(
-    ctx: typer.Context,
-    target: Annotated[str, target_arg(schema.NETWORK)],
-    name: NameOption = None,
-    description: DescriptionOption = None,
-    mtu: MtuOption = None,
-    share: ShareOption = None,
-    port_security: PortSecurityOption = None,
-    enable: AdminStateOption = None,
-    fmt: SetFormatOption = None,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    target: str,
+    name: str | None,
+    description: str | None,
+    mtu: int | None,
+    share: bool | None,
+    port_security: bool | None,
+    enable: bool | None,
+    fmt: Format | None,
+    columns: Sequence[str],
 ) -> None:
     body = network_fields(named_fields(name, description), mtu, share, port_security, enable)
     update_and_show(ctx, NETWORK, target, body, fmt, columns)
 
 
-register_set(network_app, network_set, "Change a network's name, description, MTU, sharing or port security.")
+register_set(
+    network_commands, network_set, "Change a network's name, description, MTU, sharing or port security."
+)
 
 
 def _gateway(text: str) -> str | None:
@@ -133,28 +139,36 @@ def _gateway(text: str) -> str | None:
 def _allocation_pool(text: str) -> JsonDict:
     pairs = parse_pairs(text, "--allocation-pool")
     if set(pairs) != {"start", "end"}:
-        raise typer.BadParameter(f"expected start=IP,end=IP, got {text!r}", param_hint="--allocation-pool")
+        raise click.BadParameter(f"expected start=IP,end=IP, got {text!r}", param_hint="--allocation-pool")
     return pairs
 
 
-@subnet_app.command("create", help="Create a subnet on a network.")
+@subnet_commands.command("create", help="Create a subnet on a network.")
+@name_argument
+@network_option
+@click.option("--subnet-range", required=True, help="CIDR, e.g. 10.0.0.0/24.")
+@gateway_option
+@click.option(
+    "--allocation-pool", "allocation_pools", multiple=True, metavar="start=IP,end=IP",
+    help="Addresses ports get (repeatable).",
+)  # fmt: skip
+@dhcp_option
+@description_option
+@project_option
+@output_options
+@click.pass_context
 def subnet_create(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Name of the new subnet.")],
-    network: NetworkOption,
-    subnet_range: Annotated[str, typer.Option("--subnet-range", help="CIDR, e.g. 10.0.0.0/24.")],
-    gateway: GatewayOption = None,
-    allocation_pools: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--allocation-pool", metavar="start=IP,end=IP", help="Addresses ports get (repeatable)."
-        ),
-    ] = None,
-    dhcp: DhcpOption = None,
-    description: DescriptionOption = None,
-    project: ProjectOption = None,
-    fmt: FormatOption = Format.table,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    name: str,
+    network: str,
+    subnet_range: str,
+    gateway: str | None,
+    allocation_pools: Sequence[str],
+    dhcp: bool | None,
+    description: str | None,
+    project: str | None,
+    fmt: Format,
+    columns: Sequence[str],
 ) -> None:
     body = create_fields(name, description, project)
     body.update(cidr=subnet_range, ip_version=6 if ":" in subnet_range else 4)
@@ -168,15 +182,22 @@ def subnet_create(
         print_one(client, SUBNET, client.create(schema.SUBNET, body), fmt, columns)
 
 
+@target_argument(schema.SUBNET)
+@name_option
+@description_option
+@gateway_option
+@dhcp_option
+@set_output_options
+@click.pass_context
 def subnet_set(
-    ctx: typer.Context,
-    target: Annotated[str, target_arg(schema.SUBNET)],
-    name: NameOption = None,
-    description: DescriptionOption = None,
-    gateway: GatewayOption = None,
-    dhcp: DhcpOption = None,
-    fmt: SetFormatOption = None,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    target: str,
+    name: str | None,
+    description: str | None,
+    gateway: str | None,
+    dhcp: bool | None,
+    fmt: Format | None,
+    columns: Sequence[str],
 ) -> None:
     body = put_if_given(named_fields(name, description), enable_dhcp=dhcp)
     if gateway is not None:
@@ -184,16 +205,16 @@ def subnet_set(
     update_and_show(ctx, SUBNET, target, body, fmt, columns)
 
 
-register_set(subnet_app, subnet_set, "Change a subnet's name, description, gateway or DHCP.")
+register_set(subnet_commands, subnet_set, "Change a subnet's name, description, gateway or DHCP.")
 
 
-@subnet_app.command("list", help="List subnets.")
+@subnet_commands.command("list", help="List subnets.")
+@click.option("--name", help="Only the subnets with this name.")
+@click.option("--network", help="Only the subnets of this network.")
+@output_options
+@click.pass_context
 def subnet_list(
-    ctx: typer.Context,
-    name: Annotated[str | None, typer.Option(help="Only the subnets with this name.")] = None,
-    network: Annotated[str | None, typer.Option(help="Only the subnets of this network.")] = None,
-    fmt: FormatOption = Format.table,
-    columns: ColumnOption = None,
+    ctx: click.Context, name: str | None, network: str | None, fmt: Format, columns: Sequence[str]
 ) -> None:
     with open_client(ctx) as client:
         query = {"name": name} if name is not None else {}
@@ -212,7 +233,7 @@ def fixed_ip(client: SteerflowClient, spec: str) -> JsonDict:
     pairs = parse_pairs(spec, "--fixed-ip")
     unknown = set(pairs) - {SUBNET_KEY, ADDRESS_KEY}
     if unknown:
-        raise typer.BadParameter(
+        raise click.BadParameter(
             f"unknown key(s) {sorted(unknown)}; the keys are {SUBNET_KEY} and {ADDRESS_KEY}",
             param_hint="--fixed-ip",
         )
@@ -224,22 +245,35 @@ def fixed_ip(client: SteerflowClient, spec: str) -> JsonDict:
     return out
 
 
-@port_app.command("create", help="Create a port on a network.")
+@port_commands.command("create", help="Create a port on a network.")
+@name_argument
+@network_option
+@device_option
+@device_owner_option
+@fixed_ip_option
+@click.option("--mac-address", help="MAC address.")
+@host_option
+@port_security_option
+@admin_state_option
+@description_option
+@project_option
+@output_options
+@click.pass_context
 def port_create(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Name of the new port.")],
-    network: NetworkOption,
-    device: DeviceOption = None,
-    device_owner: DeviceOwnerOption = None,
-    fixed_ips: FixedIpOption = None,
-    mac_address: Annotated[str | None, typer.Option("--mac-address", help="MAC address.")] = None,
-    host: HostOption = None,
-    port_security: PortSecurityOption = None,
-    enable: AdminStateOption = None,
-    description: DescriptionOption = None,
-    project: ProjectOption = None,
-    fmt: FormatOption = Format.table,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    name: str,
+    network: str,
+    device: str | None,
+    device_owner: str | None,
+    fixed_ips: Sequence[str],
+    mac_address: str | None,
+    host: str | None,
+    port_security: bool | None,
+    enable: bool | None,
+    description: str | None,
+    project: str | None,
+    fmt: Format,
+    columns: Sequence[str],
 ) -> None:
     body = put_if_given(
         create_fields(name, description, project), device_id=device, device_owner=device_owner,
@@ -254,14 +288,19 @@ def port_create(
         print_one(client, PORT, client.create(schema.PORT, body), fmt, columns)
 
 
-@port_app.command("list", help="List ports.")
+@port_commands.command("list", help="List ports.")
+@click.option("--name", help="Only the ports with this name.")
+@click.option("--network", help="Only the ports on this network.")
+@click.option("--device", help="Only the ports of this device id.")
+@output_options
+@click.pass_context
 def port_list(
-    ctx: typer.Context,
-    name: Annotated[str | None, typer.Option(help="Only the ports with this name.")] = None,
-    network: Annotated[str | None, typer.Option(help="Only the ports on this network.")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="Only the ports of this device id.")] = None,
-    fmt: FormatOption = Format.table,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    name: str | None,
+    network: str | None,
+    device: str | None,
+    fmt: Format,
+    columns: Sequence[str],
 ) -> None:
     with open_client(ctx) as client:
         query = {"name": name} if name is not None else {}
@@ -272,22 +311,32 @@ def port_list(
         print_list(client, PORT, client.list(schema.PORT, **query), fmt, columns)
 
 
+@target_argument(schema.PORT)
+@name_option
+@description_option
+@device_option
+@device_owner_option
+@host_option
+@fixed_ip_option
+@click.option("--no-fixed-ip", is_flag=True, help="Replace the addresses (else --fixed-ip adds).")
+@port_security_option
+@admin_state_option
+@set_output_options
+@click.pass_context
 def port_set(
-    ctx: typer.Context,
-    target: Annotated[str, target_arg(schema.PORT)],
-    name: NameOption = None,
-    description: DescriptionOption = None,
-    device: DeviceOption = None,
-    device_owner: DeviceOwnerOption = None,
-    host: HostOption = None,
-    fixed_ips: FixedIpOption = None,
-    no_fixed_ip: Annotated[
-        bool, typer.Option("--no-fixed-ip", help="Replace the addresses (else --fixed-ip adds).")
-    ] = False,
-    port_security: PortSecurityOption = None,
-    enable: AdminStateOption = None,
-    fmt: SetFormatOption = None,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    target: str,
+    name: str | None,
+    description: str | None,
+    device: str | None,
+    device_owner: str | None,
+    host: str | None,
+    fixed_ips: Sequence[str],
+    no_fixed_ip: bool,
+    port_security: bool | None,
+    enable: bool | None,
+    fmt: Format | None,
+    columns: Sequence[str],
 ) -> None:
     body = put_if_given(
         named_fields(name, description), device_id=device, device_owner=device_owner,
@@ -305,7 +354,9 @@ def port_set(
 
 
 register_set(
-    port_app, port_set, "Change a port's name, description, device, binding host, addresses or port security."
+    port_commands,
+    port_set,
+    "Change a port's name, description, device, binding host, addresses or port security.",
 )
 
 
@@ -313,21 +364,22 @@ def _ip_key(ip: JsonDict) -> JsonDict:
     return {"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]}
 
 
-@port_app.command("unset", help="Remove addresses or the binding host from a port.")
+@port_commands.command("unset", help="Remove addresses or the binding host from a port.")
+@target_argument(schema.PORT)
+@click.option(
+    "--fixed-ip", "fixed_ips", multiple=True, metavar="subnet=SUBNET,ip-address=IP",
+    help="Remove the addresses matching this (repeatable).",
+)  # fmt: skip
+@click.option("--host", is_flag=True, help="Clear the binding host.")
+@set_output_options
+@click.pass_context
 def port_unset(
-    ctx: typer.Context,
-    target: Annotated[str, target_arg(schema.PORT)],
-    fixed_ips: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--fixed-ip",
-            metavar="subnet=SUBNET,ip-address=IP",
-            help="Remove the addresses matching this (repeatable).",
-        ),
-    ] = None,
-    host: Annotated[bool, typer.Option("--host", help="Clear the binding host.")] = False,
-    fmt: SetFormatOption = None,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    target: str,
+    fixed_ips: Sequence[str],
+    host: bool,
+    fmt: Format | None,
+    columns: Sequence[str],
 ) -> None:
     body: JsonDict = {}
     if host:

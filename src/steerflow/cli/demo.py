@@ -18,9 +18,9 @@ from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 from rich.console import Console
 
 from steerflow.cli.output import print_error
@@ -42,37 +42,43 @@ class Encap(StrEnum):
     nsh = "nsh"
 
 
+@click.command("demo")
+@click.option(
+    "--keep/--no-keep", default=False, show_default=True,
+    help="Leave the API, the agents and the lab up at the end, and say how to explore.",
+)  # fmt: skip
+@click.option(
+    "--encap", type=click.Choice(Encap),
+    help="mpls: an MPLS-aware function; nsh: an NSH chain (default: MPLS, unaware function).",
+)  # fmt: skip
+@click.option("--down", is_flag=True, help="Remove a demo left up with --keep, and exit.")
+@click.option(
+    "--prefix", envvar="STEERFLOW_DEMO_PREFIX", default="sfdemo", show_default=True,
+    help="Lab name prefix (<= 8 chars).",
+)  # fmt: skip
+@click.option(
+    "--run-dir", type=click.Path(path_type=Path),
+    help="Where the demo keeps its files (default /tmp/steerflow-demo-PREFIX).",
+)  # fmt: skip
+@click.option(
+    "--port", type=int, default=0, show_default=True, help="Port for the demo's API (0: a free one)."
+)
+@click.option("--message", "-m", multiple=True, help="A datagram to send (repeatable).")
 def demo(
-    keep: Annotated[
-        bool,
-        typer.Option(help="Leave the API, the agents and the lab up at the end, and say how to explore."),
-    ] = False,
-    encap: Annotated[
-        Encap | None,
-        typer.Option(
-            help="mpls: an MPLS-aware function; nsh: an NSH chain (default: MPLS, unaware function)."
-        ),
-    ] = None,
-    down: Annotated[
-        bool, typer.Option("--down", help="Remove a demo left up with --keep, and exit.")
-    ] = False,
-    prefix: Annotated[
-        str, typer.Option(envvar="STEERFLOW_DEMO_PREFIX", help="Lab name prefix (<= 8 chars).")
-    ] = "sfdemo",
-    run_dir: Annotated[
-        Path | None, typer.Option(help="Where the demo keeps its files (default /tmp/steerflow-demo-PREFIX).")
-    ] = None,
-    port: Annotated[int, typer.Option(help="Port for the demo's API (0: a free one).")] = 0,
-    message: Annotated[
-        list[str] | None, typer.Option("--message", "-m", help="A datagram to send (repeatable).")
-    ] = None,
+    keep: bool,
+    encap: Encap | None,
+    down: bool,
+    prefix: str,
+    run_dir: Path | None,
+    port: int,
+    message: Sequence[str],
 ) -> None:
     """Build 2 chassis with real agents, a client, an echo server and a service function; send datagrams
     without and then with a port chain created through the REST API; show both replies side by side."""
     if down:
-        raise typer.Exit(run_down(prefix, run_dir))
+        raise click.exceptions.Exit(run_down(prefix, run_dir))
     encap_name = encap.value if encap is not None else None
-    raise typer.Exit(run_demo(keep, encap_name, prefix, run_dir, port, message))
+    raise click.exceptions.Exit(run_demo(keep, encap_name, prefix, run_dir, port, message))
 
 
 def unavailable(encap: str | None) -> str | None:
@@ -209,8 +215,7 @@ def run_cli(endpoint: str, argv: Sequence[str]) -> int:
     """Run one steerflow CLI command in this process, exactly as a user would type it."""
     from steerflow.cli.main import app
 
-    command = typer.main.get_command(app)
-    result = command.main(["--endpoint", endpoint, *argv], prog_name="steerflow", standalone_mode=False)
+    result = app.main(["--endpoint", endpoint, *argv], prog_name="steerflow", standalone_mode=False)
     return int(result or 0)
 
 
@@ -252,8 +257,8 @@ def run_down(prefix: str, run_dir: Path | None) -> int:
         print_error(str(exc))
         return 1
     for line in done:
-        typer.echo(line)
-    typer.echo(f"demo {paths.prefix} is down" if done else f"no demo {paths.prefix} to remove")
+        click.echo(line)
+    click.echo(f"demo {paths.prefix} is down" if done else f"no demo {paths.prefix} to remove")
     return 0
 
 

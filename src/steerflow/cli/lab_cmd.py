@@ -8,9 +8,9 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import NoReturn
 
-import typer
+import click
 from rich.console import Console
 from rich.table import Table
 
@@ -24,35 +24,29 @@ DEFAULT_PREFIX = "sflab"
 MAX_CHASSIS = 200
 MAX_VMS = 250
 
-lab_app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,
+lab_commands = click.Group(
+    "lab",
     help="Emulated chassis (netns + userspace OVS) and VMs on this machine. Needs root.",
     no_args_is_help=True,
 )
 
 
-def _valid_prefix(prefix: str) -> str:
+def _valid_prefix(ctx: click.Context, param: click.Parameter, prefix: str) -> str:
     try:
         return check_prefix(prefix)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc)) from None
 
 
-PrefixOption = Annotated[
-    str,
-    typer.Option(
-        "--prefix",
-        envvar=PREFIX_ENV,
-        callback=_valid_prefix,
-        help="Name prefix of every namespace and link (<= 8 chars).",
-    ),
-]
-RunDirOption = Annotated[
-    Path | None,
-    typer.Option("--run-dir", envvar=RUN_DIR_ENV, help="Run dir (default /tmp/steerflow-lab-<prefix>)."),
-]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+prefix_option = click.option(
+    "--prefix", envvar=PREFIX_ENV, default=DEFAULT_PREFIX, show_default=True, callback=_valid_prefix,
+    help="Name prefix of every namespace and link (<= 8 chars).",
+)  # fmt: skip
+run_dir_option = click.option(
+    "--run-dir", type=click.Path(path_type=Path), envvar=RUN_DIR_ENV,
+    help="Run dir (default /tmp/steerflow-lab-<prefix>).",
+)  # fmt: skip
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")
 
 
 @dataclass(frozen=True)
@@ -74,19 +68,23 @@ def run_dir_for(prefix: str, run_dir: Path | None) -> Path:
     return run_dir if run_dir is not None else Path(f"/tmp/steerflow-lab-{prefix}")
 
 
-@lab_app.command("up")
+@lab_commands.command("up")
+@click.option(
+    "--chassis", type=click.IntRange(1, MAX_CHASSIS), default=2, show_default=True, help="Number of chassis."
+)
+@click.option("--vms", type=click.IntRange(min=0), default=2, show_default=True, help="VMs on each chassis.")
+@prefix_option
+@run_dir_option
+@click.option(
+    "--br-int/--no-br-int", default=True, show_default=True, help="Create br-int (else the agent will)."
+)
+@click.option(
+    "--static-flows/--no-static-flows", default=True, show_default=True,
+    help="Connect all VMs with static L2 flows.",
+)  # fmt: skip
+@quiet_option
 def up(
-    chassis: Annotated[int, typer.Option("--chassis", min=1, max=MAX_CHASSIS, help="Number of chassis.")] = 2,
-    vms: Annotated[int, typer.Option("--vms", min=0, help="VMs on each chassis.")] = 2,
-    prefix: PrefixOption = DEFAULT_PREFIX,
-    run_dir: RunDirOption = None,
-    br_int: Annotated[
-        bool, typer.Option("--br-int/--no-br-int", help="Create br-int (else the agent will).")
-    ] = True,
-    static_flows: Annotated[
-        bool, typer.Option("--static-flows/--no-static-flows", help="Connect all VMs with static L2 flows.")
-    ] = True,
-    quiet: QuietOption = False,
+    chassis: int, vms: int, prefix: str, run_dir: Path | None, br_int: bool, static_flows: bool, quiet: bool
 ) -> None:
     """Build the lab (replacing leftovers of an earlier lab with this prefix); on failure remove it again."""
     _setup(quiet)
@@ -102,7 +100,7 @@ def up(
         lab.teardown()
         _fail(f"lab up failed and was rolled back: {exc}")
     _print_status(lab.status())
-    typer.echo(f"lab {prefix} is up; run dir {lab.run_dir}")
+    click.echo(f"lab {prefix} is up; run dir {lab.run_dir}")
 
 
 def _build(lab: Lab, plan: LabPlan, br_int: bool) -> None:
@@ -124,12 +122,11 @@ def _check_connectivity(lab: Lab) -> None:
             vms[0].wait_ping(dst.ipv6, timeout=5.0)
 
 
-@lab_app.command("status")
-def status(
-    prefix: PrefixOption = DEFAULT_PREFIX,
-    run_dir: RunDirOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
+@lab_commands.command("status")
+@prefix_option
+@run_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status(prefix: str, run_dir: Path | None, as_json: bool) -> None:
     """Show the lab's chassis: namespace, underlay address, daemon pids (alive or not) and VMs."""
     directory = run_dir_for(prefix, run_dir)
     try:
@@ -138,17 +135,18 @@ def status(
         _fail(f"no lab in {directory}")
     rows = lab.status()
     if as_json:
-        typer.echo(json.dumps([_status_json(s) for s in rows], indent=2))
+        click.echo(json.dumps([_status_json(s) for s in rows], indent=2))
     else:
         _print_status(rows)
     if not all(s.healthy for s in rows):
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
-@lab_app.command("down")
-def down(
-    prefix: PrefixOption = DEFAULT_PREFIX, run_dir: RunDirOption = None, quiet: QuietOption = False
-) -> None:
+@lab_commands.command("down")
+@prefix_option
+@run_dir_option
+@quiet_option
+def down(prefix: str, run_dir: Path | None, quiet: bool) -> None:
     """Remove the lab: its daemons (by pid), namespaces, links, bridge and run dir. Safe to repeat."""
     _setup(quiet)
     directory = run_dir_for(prefix, run_dir)
@@ -162,7 +160,7 @@ def down(
     namespaces, links = leftovers(prefix)
     if namespaces or links:
         _fail(f"leftovers of lab {prefix}: {namespaces + links}")
-    typer.echo(f"lab {prefix} is down")
+    click.echo(f"lab {prefix} is down")
 
 
 def _status_json(s: ChassisStatus) -> dict[str, object]:
@@ -199,9 +197,9 @@ def _setup(quiet: bool) -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(1)
+    click.echo(f"Error: {message}", err=True)
+    raise click.exceptions.Exit(1)
 
 
 if __name__ == "__main__":
-    lab_app()
+    lab_commands()

@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 
 from steerflow.cli.common import (
-    ColumnOption,
-    DescriptionOption,
-    FormatOption,
     ListSpec,
-    NameOption,
-    ProjectOption,
-    SetFormatOption,
     add_list_show_delete,
     create_fields,
+    description_option,
+    name_argument,
+    name_option,
     named_fields,
     open_client,
+    output_options,
     parse_pairs,
     parse_port_range,
     print_one,
+    project_option,
     register_set,
     require_change,
     resolve_all,
-    resource_app,
-    target_arg,
+    resource_group,
+    set_output_options,
+    target_argument,
 )
 from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
@@ -62,27 +63,21 @@ SERVICE_GRAPH = ListSpec(
     schema.SERVICE_GRAPH, ("id", "name", "port_chains"), {"port_chains": schema.PORT_CHAIN}
 )
 
-flow_classifier_app = resource_app("Flow classifiers: which traffic enters a chain.")
-port_chain_app = resource_app("Port chains: classified traffic through port pair groups.")
-service_graph_app = resource_app("Service graphs: port chains linked into a DAG.")
-add_list_show_delete(flow_classifier_app, FLOW_CLASSIFIER, with_rename=True)
-add_list_show_delete(port_chain_app, PORT_CHAIN)
-add_list_show_delete(service_graph_app, SERVICE_GRAPH, with_rename=True)
+flow_classifier_commands = resource_group("Flow classifiers: which traffic enters a chain.")
+port_chain_commands = resource_group("Port chains: classified traffic through port pair groups.")
+service_graph_commands = resource_group("Service graphs: port chains linked into a DAG.")
+add_list_show_delete(flow_classifier_commands, FLOW_CLASSIFIER, with_rename=True)
+add_list_show_delete(port_chain_commands, PORT_CHAIN)
+add_list_show_delete(service_graph_commands, SERVICE_GRAPH, with_rename=True)
 
-PortPairGroupsOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--port-pair-group",
-        metavar="PORT_PAIR_GROUP",
-        help="Port pair group name or id (repeatable, in order).",
-    ),
-]
-FlowClassifiersOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--flow-classifier", metavar="FLOW_CLASSIFIER", help="Flow classifier name or id (repeatable)."
-    ),
-]
+port_pair_groups_option = click.option(
+    "--port-pair-group", "port_pair_groups", multiple=True, metavar="PORT_PAIR_GROUP",
+    help="Port pair group name or id (repeatable, in order).",
+)  # fmt: skip
+flow_classifiers_option = click.option(
+    "--flow-classifier", "flow_classifiers", multiple=True, metavar="FLOW_CLASSIFIER",
+    help="Flow classifier name or id (repeatable).",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -135,8 +130,8 @@ def chain_parameters(text: str) -> dict[str, Any]:
 def create_port_chain(
     client: SteerflowClient,
     base: JsonDict,
-    port_pair_groups: list[str],
-    flow_classifiers: list[str] | None = None,
+    port_pair_groups: Sequence[str],
+    flow_classifiers: Sequence[str] = (),
     parameters: str | None = None,
     chain_id: int | None = None,
 ) -> JsonDict:
@@ -152,13 +147,15 @@ def create_port_chain(
     return client.create(schema.PORT_CHAIN, body)
 
 
-def create_service_graph(client: SteerflowClient, base: JsonDict, branching_points: list[str]) -> JsonDict:
+def create_service_graph(
+    client: SteerflowClient, base: JsonDict, branching_points: Sequence[str]
+) -> JsonDict:
     """Each branching point is `SRC_CHAIN:DST_CHAIN_1,DST_CHAIN_2,...` (names or ids)."""
     graph: dict[str, list[str]] = {}
     for point in branching_points:
         src, sep, dsts = point.partition(":")
         if not sep or not src or not dsts:
-            raise typer.BadParameter(
+            raise click.BadParameter(
                 f"expected SRC:DST[,DST...], got {point!r}", param_hint="--branching-point"
             )
         targets = graph.setdefault(client.find_id(schema.PORT_CHAIN, src), [])
@@ -167,28 +164,35 @@ def create_service_graph(client: SteerflowClient, base: JsonDict, branching_poin
     return client.create(schema.SERVICE_GRAPH, body)
 
 
-@flow_classifier_app.command("create", help="Create a flow classifier.")
+@flow_classifier_commands.command("create", help="Create a flow classifier.")
+@name_argument
+@click.option("--protocol", help="tcp, udp or icmp (default: any).")
+@click.option("--ethertype", help="IPv4 (default) or IPv6.")
+@click.option("--source-port", metavar="MIN:MAX", help="Source port range.")
+@click.option("--destination-port", metavar="MIN:MAX", help="Destination port range.")
+@click.option("--source-ip-prefix", help="Source CIDR.")
+@click.option("--destination-ip-prefix", help="Destination CIDR.")
+@click.option("--logical-source-port", help="Port (name or id) traffic comes from.")
+@click.option("--logical-destination-port", help="Port (name or id) traffic goes to.")
+@description_option
+@project_option
+@output_options
+@click.pass_context
 def flow_classifier_create(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Name of the new flow classifier.")],
-    protocol: Annotated[str | None, typer.Option(help="tcp, udp or icmp (default: any).")] = None,
-    ethertype: Annotated[str | None, typer.Option(help="IPv4 (default) or IPv6.")] = None,
-    source_port: Annotated[str | None, typer.Option(metavar="MIN:MAX", help="Source port range.")] = None,
-    destination_port: Annotated[
-        str | None, typer.Option(metavar="MIN:MAX", help="Destination port range.")
-    ] = None,
-    source_ip_prefix: Annotated[str | None, typer.Option(help="Source CIDR.")] = None,
-    destination_ip_prefix: Annotated[str | None, typer.Option(help="Destination CIDR.")] = None,
-    logical_source_port: Annotated[
-        str | None, typer.Option(help="Port (name or id) traffic comes from.")
-    ] = None,
-    logical_destination_port: Annotated[
-        str | None, typer.Option(help="Port (name or id) traffic goes to.")
-    ] = None,
-    description: DescriptionOption = None,
-    project: ProjectOption = None,
-    fmt: FormatOption = Format.table,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    name: str,
+    protocol: str | None,
+    ethertype: str | None,
+    source_port: str | None,
+    destination_port: str | None,
+    source_ip_prefix: str | None,
+    destination_ip_prefix: str | None,
+    logical_source_port: str | None,
+    logical_destination_port: str | None,
+    description: str | None,
+    project: str | None,
+    fmt: Format,
+    columns: Sequence[str],
 ) -> None:
     match = Match(
         protocol, ethertype, source_port, destination_port, source_ip_prefix, destination_ip_prefix,
@@ -199,34 +203,34 @@ def flow_classifier_create(
         print_one(client, FLOW_CLASSIFIER, classifier, fmt, columns)
 
 
-@port_chain_app.command("create", help="Create a port chain.")
+@port_chain_commands.command("create", help="Create a port chain.")
+@name_argument
+@click.option(
+    "--port-pair-group", "port_pair_groups", multiple=True, required=True, metavar="PORT_PAIR_GROUP",
+    help="Port pair group name or id (repeatable, in order).",
+)  # fmt: skip
+@flow_classifiers_option
+@click.option(
+    "--chain-parameters", "parameters",
+    metavar="correlation=<mpls|nsh>,symmetric=<true|false>[,nsh_md_type=<1|2>]",
+    help="Chain parameters (nsh_md_type: steerflow's NSH metadata type, with correlation=nsh).",
+)  # fmt: skip
+@click.option("--chain-id", type=int, help="Chain id 1-65535 (default: the lowest free one).")
+@description_option
+@project_option
+@output_options
+@click.pass_context
 def port_chain_create(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Name of the new port chain.")],
-    port_pair_groups: Annotated[
-        list[str],
-        typer.Option(
-            "--port-pair-group",
-            metavar="PORT_PAIR_GROUP",
-            help="Port pair group name or id (repeatable, in order).",
-        ),
-    ],
-    flow_classifiers: FlowClassifiersOption = None,
-    parameters: Annotated[
-        str | None,
-        typer.Option(
-            "--chain-parameters",
-            metavar="correlation=<mpls|nsh>,symmetric=<true|false>[,nsh_md_type=<1|2>]",
-            help="Chain parameters (nsh_md_type: steerflow's NSH metadata type, with correlation=nsh).",
-        ),
-    ] = None,
-    chain_id: Annotated[
-        int | None, typer.Option("--chain-id", help="Chain id 1-65535 (default: the lowest free one).")
-    ] = None,
-    description: DescriptionOption = None,
-    project: ProjectOption = None,
-    fmt: FormatOption = Format.table,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    name: str,
+    port_pair_groups: Sequence[str],
+    flow_classifiers: Sequence[str],
+    parameters: str | None,
+    chain_id: int | None,
+    description: str | None,
+    project: str | None,
+    fmt: Format,
+    columns: Sequence[str],
 ) -> None:
     base = create_fields(name, description, project)
     with open_client(ctx) as client:
@@ -234,23 +238,30 @@ def port_chain_create(
         print_one(client, PORT_CHAIN, chain, fmt, columns)
 
 
+@target_argument(schema.PORT_CHAIN)
+@name_option
+@description_option
+@port_pair_groups_option
+@click.option(
+    "--no-port-pair-group", is_flag=True, help="Replace the groups (else --port-pair-group appends)."
+)
+@flow_classifiers_option
+@click.option(
+    "--no-flow-classifier", is_flag=True, help="Start from no classifiers (else --flow-classifier adds)."
+)
+@set_output_options
+@click.pass_context
 def port_chain_set(
-    ctx: typer.Context,
-    target: Annotated[str, target_arg(schema.PORT_CHAIN)],
-    name: NameOption = None,
-    description: DescriptionOption = None,
-    port_pair_groups: PortPairGroupsOption = None,
-    no_port_pair_group: Annotated[
-        bool,
-        typer.Option("--no-port-pair-group", help="Replace the groups (else --port-pair-group appends)."),
-    ] = False,
-    flow_classifiers: FlowClassifiersOption = None,
-    no_flow_classifier: Annotated[
-        bool,
-        typer.Option("--no-flow-classifier", help="Start from no classifiers (else --flow-classifier adds)."),
-    ] = False,
-    fmt: SetFormatOption = None,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    target: str,
+    name: str | None,
+    description: str | None,
+    port_pair_groups: Sequence[str],
+    no_port_pair_group: bool,
+    flow_classifiers: Sequence[str],
+    no_flow_classifier: bool,
+    fmt: Format | None,
+    columns: Sequence[str],
 ) -> None:
     body = named_fields(name, description)
     with open_client(ctx) as client:
@@ -269,28 +280,32 @@ def port_chain_set(
         print_one(client, PORT_CHAIN, client.update(schema.PORT_CHAIN, chain["id"], body), fmt, columns)
 
 
-register_set(port_chain_app, port_chain_set, "Rename a port chain or change its groups and classifiers.")
+register_set(port_chain_commands, port_chain_set, "Rename a port chain or change its groups and classifiers.")
 
 
-@port_chain_app.command("unset", help="Remove port pair groups or flow classifiers from a port chain.")
+@port_chain_commands.command("unset", help="Remove port pair groups or flow classifiers from a port chain.")
+@target_argument(schema.PORT_CHAIN)
+@click.option(
+    "--port-pair-group", "port_pair_groups", multiple=True, metavar="PORT_PAIR_GROUP",
+    help="Group to remove (repeatable).",
+)  # fmt: skip
+@click.option(
+    "--flow-classifier", "flow_classifiers", multiple=True, metavar="FLOW_CLASSIFIER",
+    help="Classifier to remove (repeatable).",
+)  # fmt: skip
+@click.option(
+    "--all-flow-classifier", "all_flow_classifiers", is_flag=True, help="Remove every flow classifier."
+)
+@set_output_options
+@click.pass_context
 def port_chain_unset(
-    ctx: typer.Context,
-    target: Annotated[str, target_arg(schema.PORT_CHAIN)],
-    port_pair_groups: Annotated[
-        list[str] | None,
-        typer.Option("--port-pair-group", metavar="PORT_PAIR_GROUP", help="Group to remove (repeatable)."),
-    ] = None,
-    flow_classifiers: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--flow-classifier", metavar="FLOW_CLASSIFIER", help="Classifier to remove (repeatable)."
-        ),
-    ] = None,
-    all_flow_classifiers: Annotated[
-        bool, typer.Option("--all-flow-classifier", help="Remove every flow classifier.")
-    ] = False,
-    fmt: SetFormatOption = None,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    target: str,
+    port_pair_groups: Sequence[str],
+    flow_classifiers: Sequence[str],
+    all_flow_classifiers: bool,
+    fmt: Format | None,
+    columns: Sequence[str],
 ) -> None:
     body: JsonDict = {}
     with open_client(ctx) as client:
@@ -314,22 +329,25 @@ def _merge(kept: list[str], added: list[str]) -> list[str]:
     return out
 
 
-@service_graph_app.command("create", help="Create a service graph of port chains.")
+@service_graph_commands.command("create", help="Create a service graph of port chains.")
+@name_argument
+@click.option(
+    "--branching-point", "branching_points", multiple=True, required=True,
+    metavar="SRC_CHAIN:DST_CHAIN_1,DST_CHAIN_2",
+    help="A source chain and the chains its traffic may continue in (repeatable).",
+)  # fmt: skip
+@description_option
+@project_option
+@output_options
+@click.pass_context
 def service_graph_create(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Name of the new service graph.")],
-    branching_points: Annotated[
-        list[str],
-        typer.Option(
-            "--branching-point",
-            metavar="SRC_CHAIN:DST_CHAIN_1,DST_CHAIN_2",
-            help="A source chain and the chains its traffic may continue in (repeatable).",
-        ),
-    ],
-    description: DescriptionOption = None,
-    project: ProjectOption = None,
-    fmt: FormatOption = Format.table,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    name: str,
+    branching_points: Sequence[str],
+    description: str | None,
+    project: str | None,
+    fmt: Format,
+    columns: Sequence[str],
 ) -> None:
     with open_client(ctx) as client:
         graph = create_service_graph(client, create_fields(name, description, project), branching_points)

@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Any
 
-import typer
+import click
 
 from steerflow.cli.common import (
-    ColumnOption,
-    DescriptionOption,
-    FormatOption,
+    Decorator,
     ListSpec,
-    NameOption,
-    ProjectOption,
-    SetFormatOption,
     add_list_show_delete,
     create_fields,
+    description_option,
+    name_argument,
+    name_option,
     named_fields,
     open_client,
+    output_options,
     parse_pairs,
     print_one,
+    project_option,
     register_set,
     require_change,
     resolve_all,
-    resource_app,
-    target_arg,
+    resource_group,
+    set_output_options,
+    target_argument,
 )
 from steerflow.cli.output import Format, JsonDict
 from steerflow.client import SteerflowClient
@@ -40,27 +42,27 @@ PORT_PAIR_GROUP = ListSpec(
     {"port_pairs": schema.PORT_PAIR},
 )
 
-port_pair_app = resource_app("Port pairs: one service function's ingress and egress ports.")
-port_pair_group_app = resource_app(
+port_pair_commands = resource_group("Port pairs: one service function's ingress and egress ports.")
+port_pair_group_commands = resource_group(
     "Port pair groups: equivalent service functions one chain hop balances over."
 )
-add_list_show_delete(port_pair_app, PORT_PAIR, with_rename=True)
-add_list_show_delete(port_pair_group_app, PORT_PAIR_GROUP)
+add_list_show_delete(port_pair_commands, PORT_PAIR, with_rename=True)
+add_list_show_delete(port_pair_group_commands, PORT_PAIR_GROUP)
 
 
-def n_tuple_option(flag: str, direction: str) -> Any:
-    return typer.Option(
+def n_tuple_option(flag: str, name: str, direction: str) -> Decorator[Any]:
+    return click.option(
         flag,
+        name,
         metavar="KEY=VALUE,...",
         help=f"ppg_n_tuple_mapping of traffic {direction} the group's functions: source_ip_prefix, "
         "destination_ip_prefix, source_port_range_min/max, destination_port_range_min/max.",
     )
 
 
-PortPairsOption = Annotated[
-    list[str] | None,
-    typer.Option("--port-pair", metavar="PORT_PAIR", help="Port pair name or id (repeatable)."),
-]
+port_pairs_option = click.option(
+    "--port-pair", "port_pairs", multiple=True, metavar="PORT_PAIR", help="Port pair name or id (repeatable)."
+)
 
 
 def create_port_pair(
@@ -93,7 +95,7 @@ def sf_parameters(text: str) -> dict[str, Any]:
 def create_port_pair_group(
     client: SteerflowClient,
     base: JsonDict,
-    port_pairs: list[str] | None = None,
+    port_pairs: Sequence[str] = (),
     tap: bool | None = None,
     parameters: str | None = None,
     n_tuples: dict[str, str] | None = None,
@@ -129,24 +131,28 @@ def ppg_parameters(text: str) -> dict[str, Any]:
     return params
 
 
-@port_pair_app.command("create", help="Create a port pair (a service function's ingress and egress).")
+@port_pair_commands.command("create", help="Create a port pair (a service function's ingress and egress).")
+@name_argument
+@click.option("--ingress", required=True, help="Ingress port name or id.")
+@click.option("--egress", required=True, help="Egress port name or id.")
+@click.option(
+    "--service-function-parameters", "parameters", metavar="correlation=<none|mpls|nsh>,weight=<n>",
+    help="Service function parameters.",
+)  # fmt: skip
+@description_option
+@project_option
+@output_options
+@click.pass_context
 def port_pair_create(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Name of the new port pair.")],
-    ingress: Annotated[str, typer.Option(help="Ingress port name or id.")],
-    egress: Annotated[str, typer.Option(help="Egress port name or id.")],
-    parameters: Annotated[
-        str | None,
-        typer.Option(
-            "--service-function-parameters",
-            metavar="correlation=<none|mpls|nsh>,weight=<n>",
-            help="Service function parameters.",
-        ),
-    ] = None,
-    description: DescriptionOption = None,
-    project: ProjectOption = None,
-    fmt: FormatOption = Format.table,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    name: str,
+    ingress: str,
+    egress: str,
+    parameters: str | None,
+    description: str | None,
+    project: str | None,
+    fmt: Format,
+    columns: Sequence[str],
 ) -> None:
     with open_client(ctx) as client:
         pair = create_port_pair(
@@ -155,28 +161,32 @@ def port_pair_create(
         print_one(client, PORT_PAIR, pair, fmt, columns)
 
 
-@port_pair_group_app.command("create", help="Create a port pair group.")
+@port_pair_group_commands.command("create", help="Create a port pair group.")
+@name_argument
+@port_pairs_option
+@click.option("--enable-tap/--disable-tap", "tap", default=None, help="Passive (tap) service functions.")
+@click.option(
+    "--port-pair-group-parameters", "parameters", metavar="lb-fields=<field>&<field>...",
+    help="Balance on: eth_src, eth_dst, ip_src, ip_dst, tcp_src, tcp_dst, udp_src, udp_dst.",
+)  # fmt: skip
+@n_tuple_option("--ingress-n-tuple", "ingress_n_tuple", "entering")
+@n_tuple_option("--egress-n-tuple", "egress_n_tuple", "leaving")
+@description_option
+@project_option
+@output_options
+@click.pass_context
 def port_pair_group_create(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Name of the new port pair group.")],
-    port_pairs: PortPairsOption = None,
-    tap: Annotated[
-        bool | None, typer.Option("--enable-tap/--disable-tap", help="Passive (tap) service functions.")
-    ] = None,
-    parameters: Annotated[
-        str | None,
-        typer.Option(
-            "--port-pair-group-parameters",
-            metavar="lb-fields=<field>&<field>...",
-            help="Balance on: eth_src, eth_dst, ip_src, ip_dst, tcp_src, tcp_dst, udp_src, udp_dst.",
-        ),
-    ] = None,
-    ingress_n_tuple: Annotated[str | None, n_tuple_option("--ingress-n-tuple", "entering")] = None,
-    egress_n_tuple: Annotated[str | None, n_tuple_option("--egress-n-tuple", "leaving")] = None,
-    description: DescriptionOption = None,
-    project: ProjectOption = None,
-    fmt: FormatOption = Format.table,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    name: str,
+    port_pairs: Sequence[str],
+    tap: bool | None,
+    parameters: str | None,
+    ingress_n_tuple: str | None,
+    egress_n_tuple: str | None,
+    description: str | None,
+    project: str | None,
+    fmt: Format,
+    columns: Sequence[str],
 ) -> None:
     base = create_fields(name, description, project)
     sides = {"ingress_n_tuple": ingress_n_tuple, "egress_n_tuple": egress_n_tuple}
@@ -186,17 +196,22 @@ def port_pair_group_create(
         print_one(client, PORT_PAIR_GROUP, group, fmt, columns)
 
 
+@target_argument(schema.PORT_PAIR_GROUP)
+@name_option
+@description_option
+@port_pairs_option
+@click.option("--no-port-pair", is_flag=True, help="Start from an empty list (else --port-pair adds).")
+@set_output_options
+@click.pass_context
 def port_pair_group_set(
-    ctx: typer.Context,
-    target: Annotated[str, target_arg(schema.PORT_PAIR_GROUP)],
-    name: NameOption = None,
-    description: DescriptionOption = None,
-    port_pairs: PortPairsOption = None,
-    no_port_pair: Annotated[
-        bool, typer.Option("--no-port-pair", help="Start from an empty list (else --port-pair adds).")
-    ] = False,
-    fmt: SetFormatOption = None,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    target: str,
+    name: str | None,
+    description: str | None,
+    port_pairs: Sequence[str],
+    no_port_pair: bool,
+    fmt: Format | None,
+    columns: Sequence[str],
 ) -> None:
     body = named_fields(name, description)
     with open_client(ctx) as client:
@@ -211,20 +226,26 @@ def port_pair_group_set(
         )
 
 
-register_set(port_pair_group_app, port_pair_group_set, "Rename a port pair group or change its port pairs.")
+register_set(
+    port_pair_group_commands, port_pair_group_set, "Rename a port pair group or change its port pairs."
+)
 
 
-@port_pair_group_app.command("unset", help="Remove port pairs from a port pair group.")
+@port_pair_group_commands.command("unset", help="Remove port pairs from a port pair group.")
+@target_argument(schema.PORT_PAIR_GROUP)
+@click.option(
+    "--port-pair", "port_pairs", multiple=True, metavar="PORT_PAIR", help="Port pair to remove (repeatable)."
+)
+@click.option("--all-port-pair", "all_port_pairs", is_flag=True, help="Remove every port pair.")
+@set_output_options
+@click.pass_context
 def port_pair_group_unset(
-    ctx: typer.Context,
-    target: Annotated[str, target_arg(schema.PORT_PAIR_GROUP)],
-    port_pairs: Annotated[
-        list[str] | None,
-        typer.Option("--port-pair", metavar="PORT_PAIR", help="Port pair to remove (repeatable)."),
-    ] = None,
-    all_port_pairs: Annotated[bool, typer.Option("--all-port-pair", help="Remove every port pair.")] = False,
-    fmt: SetFormatOption = None,
-    columns: ColumnOption = None,
+    ctx: click.Context,
+    target: str,
+    port_pairs: Sequence[str],
+    all_port_pairs: bool,
+    fmt: Format | None,
+    columns: Sequence[str],
 ) -> None:
     if not (port_pairs or all_port_pairs):
         require_change({})  # a usage error, before any request
