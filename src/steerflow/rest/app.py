@@ -43,9 +43,11 @@ def build_app(
     handlers: Sequence[ResourceHandler] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     settle_heap: bool = False,
+    pagination_max_limit: int | None = None,
 ) -> FastAPI:
     """The ASGI app serving `handlers` (None = every resource steerflow has) over `store`;
-    `settle_heap`: the app owns its process (see `middleware.SettleHeap`)."""
+    `settle_heap`: the app owns its process (see `middleware.SettleHeap`); `pagination_max_limit`:
+    Neutron's option of that name, the largest page a list answers (None: no limit)."""
     chosen = list(handlers) if handlers is not None else default_handlers(store)
     _check_unique(chosen)
     app = FastAPI(
@@ -62,7 +64,7 @@ def build_app(
     install_error_handlers(app)
     _add_discovery_routes(app, chosen, auth)
     for handler in chosen:
-        _add_resource_routes(app, ResourceRoutes(handler, auth, store))
+        _add_resource_routes(app, ResourceRoutes(handler, auth, store, pagination_max_limit))
     install_openapi(app, chosen)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     if settle_heap:
