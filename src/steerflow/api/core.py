@@ -46,7 +46,7 @@ class ChassisResource(StoredResource):
     not_found = ChassisNotFound
     sort_keys = frozenset({"id", "name"})
     native_pagination = True
-    read_only = True  # served with GET only: other methods are 405 with `Allow: GET`
+    read_only = True  # routed for GET alone: other methods are 405 with `Allow: GET`
     attribute_schemas: Mapping[str, JsonDict] = {
         "id": {"type": "string", "description": "the chassis name (read-only)"},
         "name": {"type": "string", "description": "host name ports are bound to (read-only)"},

@@ -19,7 +19,7 @@ from steerflow.api.resource import ResourceHandler
 from steerflow.nbdb.api import JsonDict, NorthboundStore
 from steerflow.rest.auth import Authenticator
 from steerflow.rest.body import decode_json, unwrap_create, unwrap_update
-from steerflow.rest.errors import HTTPMethodNotAllowed, as_neutron_error, error_response
+from steerflow.rest.errors import as_neutron_error, error_response
 
 LOG = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ class ResourceRoutes:
         self.auth = auth
         self.store = store
         self.max_limit = max_limit  # Neutron's pagination_max_limit: every list is paged by it
+        # a read-only handler (chassis) is routed for GET alone: other methods are a 405 with `Allow`
         self.read_only: bool = getattr(handler, "read_only", False)
 
     @property
@@ -136,8 +137,6 @@ class ResourceRoutes:
     async def collection(self, request: Request) -> Response:
         try:
             ctx = await self._authenticate(request)
-            if request.method not in self.collection_methods:
-                await run_in_threadpool(lambda: self._refuse_write(request, ctx))
             if request.method == "POST":
                 wait = wait_seconds(request)  # checked before writing: bad input writes nothing
                 return await self._applied(wait, await self._create(request, ctx))
@@ -148,8 +147,6 @@ class ResourceRoutes:
     async def member(self, request: Request) -> Response:
         try:
             ctx = await self._authenticate(request)
-            if request.method not in self.member_methods:
-                await run_in_threadpool(lambda: self._refuse_write(request, ctx))
             if request.method in ("PUT", "DELETE"):
                 wait = wait_seconds(request)
                 write = self._update if request.method == "PUT" else self._delete
@@ -157,17 +154,6 @@ class ResourceRoutes:
             return await self._show(request, ctx)
         except Exception as exc:
             return _refusal(exc, self.member_methods)
-
-    def _refuse_write(self, request: Request, ctx: Context) -> None:
-        """A read-only handler's own refusal of a write (its 405 and message), before any body is read."""
-        h = self.handler
-        if request.method == "POST":
-            h.create(ctx, {})
-        elif request.method == "PUT":
-            h.update(ctx, member_id(request), {})
-        else:
-            h.delete(ctx, member_id(request))
-        raise HTTPMethodNotAllowed(method=request.method)  # in case the handler did not refuse
 
     async def _applied(self, timeout: float | None, response: Response) -> Response:
         """With `?wait[=SECONDS]`, hold the answer until every chassis has applied this change.
