@@ -99,6 +99,7 @@ class StoredResource:
     # networking-sfc), and whether pages are ordered by id (core plugin) or slices of the list (emulated)
     sort_keys: frozenset[str] = frozenset()
     native_pagination: bool = False
+    ignores_unknown_marker: bool = False  # native paging: an unknown marker is the 404, else ignored
 
     def __init__(self, store: NorthboundStore, quota: int | None = None) -> None:
         self.store = store

@@ -88,6 +88,7 @@ class SubnetResource(StoredResource):
         }
     )
     native_pagination = True
+    ignores_unknown_marker = True  # upstream's subnets (versioned objects) page as if it were absent
     collection = "subnets"
     attributes = SUBNET_ATTRIBUTES
     not_found = SubnetNotFound

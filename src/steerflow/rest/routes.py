@@ -190,7 +190,13 @@ class ResourceRoutes:
         if not getattr(self.handler, "native_pagination", False):
             return paging.emulated_page(objs, query)
         # native: the marker must be an object the caller may see (else its 404), filtered out or not
-        marker = self.handler.get(ctx, query.marker) if query.limit and query.marker else None
+        marker = None
+        if query.limit and query.marker:
+            try:
+                marker = self.handler.get(ctx, query.marker)
+            except NeutronError as exc:
+                if exc.status != 404 or not getattr(self.handler, "ignores_unknown_marker", False):
+                    raise
         return paging.native_page(objs, query, marker)
 
     async def _create(self, request: Request, ctx: Context) -> Response:
