@@ -10,6 +10,7 @@ import os
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -224,17 +225,33 @@ def _walk(side: Side, collection: str, query: str, rel: str) -> list[Page]:
     return pages
 
 
-def _named(side: Side, collection: str, tag: str, names: list[str]) -> None:
+@contextmanager
+def _named(sides: tuple[Side, Side], collection: str, names: list[str]) -> Iterator[str]:
+    """Objects of these names on both sides, described by a fresh tag (yielded), deleted afterwards
+    (the reference server keeps its objects and its quotas between runs)."""
+    tag = f"paging-{uuid.uuid4().hex[:8]}"
     resource = {"networks": "network", "sfc/port_pair_groups": "port_pair_group"}[collection]
-    for name in names:
-        resp = side.http.post(f"/v2.0/{collection}", json={resource: {"name": name, "description": tag}})
-        assert resp.status_code == 201, resp.text
+    made: list[tuple[Side, str]] = []
+    try:
+        for side in sides:
+            for name in names:
+                resp = side.http.post(
+                    f"/v2.0/{collection}", json={resource: {"name": name, "description": tag}}
+                )
+                assert resp.status_code == 201, resp.text
+                made.append((side, resp.json()[resource]["id"]))
+        yield tag
+    finally:
+        for side, id in made:
+            side.http.delete(f"/v2.0/{collection}/{id}")
 
 
 def test_same_sorted_pages_as_neutron(sides: tuple[Side, Side]) -> None:
-    tag = f"paging-{uuid.uuid4().hex[:8]}"
-    for side in sides:
-        _named(side, "networks", tag, ["b", "e", "a", "d", "c"])
+    with _named(sides, "networks", ["b", "e", "a", "d", "c"]) as tag:
+        _compare_sorted_pages(sides, tag)
+
+
+def _compare_sorted_pages(sides: tuple[Side, Side], tag: str) -> None:
     for query, rel in (
         (f"description={tag}&sort_key=name&sort_dir=asc&limit=2&fields=id&fields=name", "next"),
         (f"description={tag}&sort_key=name&sort_dir=desc&limit=2", "next"),
@@ -250,9 +267,11 @@ def test_same_sorted_pages_as_neutron(sides: tuple[Side, Side]) -> None:
 def test_same_emulated_pages_as_neutron(sides: tuple[Side, Side]) -> None:
     """networking-sfc pages its lists by position: same page sizes and links; the order of an sfc list
     is creation order upstream and id order here (docs/api-differences.md), so names compare as sets."""
-    tag = f"paging-{uuid.uuid4().hex[:8]}"
-    for side in sides:
-        _named(side, "sfc/port_pair_groups", tag, ["g1", "g2", "g3", "g4", "g5"])
+    with _named(sides, "sfc/port_pair_groups", ["g1", "g2", "g3", "g4", "g5"]) as tag:
+        _compare_emulated_pages(sides, tag)
+
+
+def _compare_emulated_pages(sides: tuple[Side, Side], tag: str) -> None:
     for query, rel in (
         (f"description={tag}&limit=2", "next"),
         (f"description={tag}&limit=2&page_reverse=true", "previous"),
