@@ -223,13 +223,12 @@ def resource_schemas(handler: ResourceHandler) -> dict[str, JsonDict]:
     update = {a.name: props.get(a.name, {}) for a in all_attrs if a.allow_put}
     required = [a.name for a in all_attrs if _required(a)]
     r, c = handler.resource, handler.collection
-    hidden = sorted(a.name for a in all_attrs if not a.is_visible)
     obj: JsonDict = {"type": "object", "properties": props}
-    if hidden:
+    if any(not a.is_visible for a in all_attrs):  # named nowhere: nobody should guess at them
         obj["description"] = (
-            f"Stored with internal attributes ({', '.join(hidden)}) that are in no response, not "
-            'filterable (ignored like unknown filters), and refused in a body: POST 400 "Attribute '
-            '\'X\' not allowed in POST", PUT 400 "Cannot update read-only attribute X".'
+            "Stored with internal dataplane attributes the server allocates: they are in no response, "
+            "not filterable (ignored like unknown filters) and refused in a body (POST: 400 \"Attribute "
+            "'X' not allowed in POST\", PUT: 400 \"Cannot update read-only attribute X\")."
         )
     schemas: dict[str, JsonDict] = {
         name: obj,
