@@ -10,14 +10,7 @@ from fastapi.openapi.utils import get_openapi
 
 from steerflow.api import attributes as attrs
 from steerflow.api.resource import ResourceHandler
-from steerflow.api.sfc_attributes import (
-    MAX_CHAIN_ID,
-    NSH_MD_TYPES,
-    SUPPORTED_LB_FIELDS,
-    normalize_ethertype,
-    normalize_port_value,
-    normalize_protocol,
-)
+from steerflow.api.sfc_attributes import MAX_CHAIN_ID, NSH_MD_TYPES, SUPPORTED_LB_FIELDS
 from steerflow.api.sfc_errors import FC_SUPPORTED_ETHERTYPES, FC_SUPPORTED_PROTOCOLS
 from steerflow.nbdb.api import JsonDict
 from steerflow.rest.routes import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
@@ -162,10 +155,11 @@ def _ref(name: str) -> JsonDict:
 def attribute_schema(handler: ResourceHandler, attr: attrs.Attribute) -> JsonDict:
     """JSON schema of one attribute: the handler's explicit one, else inferred from validator/default."""
     explicit: Mapping[str, JsonDict] = getattr(handler, "attribute_schemas", {})
+    if _boolean_converter(attr.converter):  # what it takes, not only what it answers
+        described = explicit.get(attr.name, {}).get("description")
+        return {**BOOLEAN_INPUT, "description": described} if described else dict(BOOLEAN_INPUT)
     if attr.name in explicit:
         return dict(explicit[attr.name])
-    if attr.converter is attrs.convert_to_boolean:
-        return dict(BOOLEAN_INPUT)
     known = _BY_RESOURCE.get((handler.resource, attr.name), _BY_NAME.get(attr.name))
     if known is not None:
         return dict(known)
@@ -227,8 +221,8 @@ def resource_schemas(handler: ResourceHandler) -> dict[str, JsonDict]:
     if any(not a.is_visible for a in all_attrs):  # named nowhere: nobody should guess at them
         obj["description"] = (
             "Stored with internal dataplane attributes the server allocates: they are in no response, "
-            "not filterable (ignored like unknown filters) and refused in a body (POST: 400 \"Attribute "
-            "'X' not allowed in POST\", PUT: 400 \"Cannot update read-only attribute X\")."
+            'not filterable (ignored like unknown filters) and refused in a body (POST: 400 "Attribute '
+            '\'X\' not allowed in POST", PUT: 400 "Cannot update read-only attribute X").'
         )
     schemas: dict[str, JsonDict] = {
         name: obj,
@@ -300,20 +294,37 @@ FIELDS_PARAM: JsonDict = {
 ID_PARAM: JsonDict = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def _filter_schema(attr: attrs.Attribute) -> JsonDict:
-    """What one filter value may be: the attribute's converter refuses other spellings (400)."""
+def _converts(conv: Callable[[Any], Any], raw: Any) -> bool:
+    try:
+        conv(raw)
+    except Exception:
+        return False
+    return True
+
+
+def _boolean_converter(conv: Callable[[Any], Any] | None) -> bool:
+    """Whether `conv` is Neutron's boolean conversion (possibly wrapped): found by what it does."""
+    return (
+        conv is not None and _converts(conv, "yes") and conv("yes") is True and not _converts(conv, "maybe")
+    )
+
+
+def _filter_schema(handler: ResourceHandler, attr: attrs.Attribute) -> JsonDict:
+    """What one filter value may be, found by asking the attribute's converter (others: 400)."""
     conv = attr.filter_converter if attr.filter_converter is not None else attr.converter
-    if conv is attrs.convert_to_boolean:
-        return {"type": "boolean"}
-    if conv in (attrs.convert_to_int, attrs.convert_to_int_if_not_none):
-        return {"type": "integer"}
-    if conv is normalize_port_value:
-        return {"type": "integer", "minimum": 0, "maximum": 65535}
-    if conv is normalize_ethertype:
-        return {"enum": list(FC_SUPPORTED_ETHERTYPES)}
-    if conv is normalize_protocol:
-        return {"enum": list(FC_SUPPORTED_PROTOCOLS)}
-    return {"type": "string"}
+    if conv is None or _converts(conv, "some text"):
+        return {"type": "string"}
+    if _boolean_converter(conv):  # true/false, or any spelling the converter takes
+        return {"anyOf": [{"type": "boolean"}, BOOLEAN_INPUT["anyOf"][2]]}
+    if _converts(conv, "7") and conv("7") == 7:
+        schema: JsonDict = {"type": "integer"}
+        if not _converts(conv, "-1"):
+            schema["minimum"] = 0
+        if not _converts(conv, "65536"):
+            schema["maximum"] = 65535
+        return schema
+    known = attribute_schema(handler, attr).get("enum", [])
+    return {"enum": [v for v in known if isinstance(v, str) and _converts(conv, v)]}
 
 
 def _filter_params(handler: ResourceHandler) -> list[JsonDict]:
@@ -325,7 +336,7 @@ def _filter_params(handler: ResourceHandler) -> list[JsonDict]:
             "in": "query",
             "required": False,
             "description": f"Only objects whose {a.name} equals one of these values (repeatable).",
-            "schema": {"type": "array", "items": _filter_schema(a)},
+            "schema": {"type": "array", "items": _filter_schema(handler, a)},
             "style": "form",
             "explode": True,
         }
