@@ -42,7 +42,15 @@ _BY_DEFAULT_TYPE: list[tuple[type, JsonDict]] = [
 NAME_MAX = 255
 _TEXT: JsonDict = {"type": "string", "maxLength": NAME_MAX}
 _UUID_LIST: JsonDict = {"type": "array", "items": UUID, "uniqueItems": True}
-_PORT: JsonDict = {"type": ["integer", "null"], "minimum": 0, "maximum": 65535}
+# An L4 port as networking-sfc's normalize_port_value takes it: int() of a number or a digit string
+# (so 80.7 is 80 and " 80" is 80), then 0-65535; null for none.
+_PORT: JsonDict = {
+    "anyOf": [
+        {"type": "null"},
+        {"type": "number", "exclusiveMinimum": -1, "exclusiveMaximum": 65536},
+        {"type": "string", "pattern": "^\\s*[+-]?[0-9]+\\s*$", "description": "digits, 0-65535"},
+    ]
+}
 _N_TUPLE: JsonDict = {
     "type": ["object", "null"],
     "properties": {
@@ -56,6 +64,15 @@ _N_TUPLE: JsonDict = {
     "additionalProperties": False,
 }
 
+
+def _or_default(schema: JsonDict) -> JsonDict:
+    """A parameters dict that any empty JSON value (null, false, 0, "", [], {}) resets to its default,
+    as networking-sfc's converters read `not value`."""
+    described = {k: v for k, v in schema.items() if k == "description"}
+    shape = {k: v for k, v in schema.items() if k != "description"}
+    return {"anyOf": [{**shape, "type": "object"}, {"enum": [None, False, 0, "", []]}], **described}
+
+
 # Attributes named alike in every resource (Neutron's common attribute definitions).
 _BY_NAME: dict[str, JsonDict] = {
     "id": {"type": "string"},
@@ -68,45 +85,51 @@ _BY_NAME: dict[str, JsonDict] = {
 # What the networking-sfc attribute maps accept, key by key (their converters are not introspectable).
 _BY_RESOURCE: dict[tuple[str, str], JsonDict] = {
     ("network", "mtu"): {"type": "integer", "minimum": 68, "maximum": 65535},
-    ("port_pair", "service_function_parameters"): {
-        "type": ["object", "null"],
-        "description": "null or {} = the default {correlation: null, weight: 1}",
-        "properties": {
-            "correlation": {"enum": [None, "mpls", "nsh"]},
-            "weight": {"type": "integer", "minimum": 0},
-        },
-        "additionalProperties": False,
-    },
+    ("port_pair", "service_function_parameters"): _or_default(
+        {
+            "type": ["object", "null"],
+            "description": "null or {} = the default {correlation: null, weight: 1}",
+            "properties": {
+                "correlation": {"enum": [None, "mpls", "nsh"]},
+                "weight": {"type": "integer", "minimum": 0},
+            },
+            "additionalProperties": False,
+        }
+    ),
     ("port_pair_group", "group_id"): {"type": "integer"},
     ("port_pair_group", "port_pairs"): {**_UUID_LIST, "type": ["array", "null"]},
-    ("port_pair_group", "port_pair_group_parameters"): {
-        "type": ["object", "null"],
-        "description": "null or {} = {lb_fields: [], ppg_n_tuple_mapping: {ingress_n_tuple: {}, "
-        "egress_n_tuple: {}}}",
-        "properties": {
-            "lb_fields": {"type": "array", "items": {"enum": list(SUPPORTED_LB_FIELDS)}},
-            "ppg_n_tuple_mapping": {
-                "type": ["object", "null"],
-                "properties": {"ingress_n_tuple": _N_TUPLE, "egress_n_tuple": _N_TUPLE},
-                "additionalProperties": False,
+    ("port_pair_group", "port_pair_group_parameters"): _or_default(
+        {
+            "type": ["object", "null"],
+            "description": "null or {} = {lb_fields: [], ppg_n_tuple_mapping: {ingress_n_tuple: {}, "
+            "egress_n_tuple: {}}}",
+            "properties": {
+                "lb_fields": {"type": "array", "items": {"enum": list(SUPPORTED_LB_FIELDS)}},
+                "ppg_n_tuple_mapping": {
+                    "type": ["object", "null"],
+                    "properties": {"ingress_n_tuple": _N_TUPLE, "egress_n_tuple": _N_TUPLE},
+                    "additionalProperties": False,
+                },
             },
-        },
-        "additionalProperties": False,
-    },
+            "additionalProperties": False,
+        }
+    ),
     ("port_chain", "chain_id"): {"type": "integer", "minimum": 0, "maximum": MAX_CHAIN_ID},
     ("port_chain", "port_pair_groups"): {**_UUID_LIST, "minItems": 1},
     ("port_chain", "flow_classifiers"): {**_UUID_LIST, "type": ["array", "null"]},
-    ("port_chain", "chain_parameters"): {
-        "type": ["object", "null"],
-        "description": "missing keys take their defaults: correlation mpls, symmetric false; "
-        "nsh_md_type (steerflow's, NSH chains only) is never filled in",
-        "properties": {
-            "correlation": {"enum": ["mpls", "nsh"]},
-            "symmetric": {"type": "boolean"},
-            "nsh_md_type": {"enum": list(NSH_MD_TYPES)},
-        },
-        "additionalProperties": False,
-    },
+    ("port_chain", "chain_parameters"): _or_default(
+        {
+            "type": ["object", "null"],
+            "description": "missing keys take their defaults: correlation mpls, symmetric false; "
+            "nsh_md_type (steerflow's, NSH chains only) is never filled in",
+            "properties": {
+                "correlation": {"enum": ["mpls", "nsh"]},
+                "symmetric": {"type": "boolean"},
+                "nsh_md_type": {"enum": list(NSH_MD_TYPES)},
+            },
+            "additionalProperties": False,
+        }
+    ),
     ("flow_classifier", "name"): {**_TEXT, "type": ["string", "null"]},
     ("flow_classifier", "description"): {**_TEXT, "type": ["string", "null"]},
     ("flow_classifier", "ethertype"): {"enum": [*FC_SUPPORTED_ETHERTYPES, None]},
@@ -117,8 +140,8 @@ _BY_RESOURCE: dict[tuple[str, str], JsonDict] = {
     ("flow_classifier", "destination_port_range_max"): _PORT,
     ("flow_classifier", "l7_parameters"): {"type": ["object", "null"], "maxProperties": 0},
     ("service_graph", "port_chains"): {
-        "type": "object",
-        "description": "{source chain id: [destination chain ids]}",
+        "type": ["object", "null"],
+        "description": "{source chain id: [destination chain ids]} (null: {})",
         "propertyNames": UUID,
         "additionalProperties": {"type": "array", "items": UUID},
     },
@@ -378,8 +401,9 @@ def _paging_params(handler: ResourceHandler) -> list[JsonDict]:
                 "name": "sort_key",
                 "in": "query",
                 "required": False,
-                "description": "Sort by this attribute (repeatable); each needs its sort_dir, in order.",
-                "schema": {"type": "array", "items": {"enum": keys}},
+                "description": "Sort by this attribute (repeatable); each needs its sort_dir, in order. "
+                "Empty values are skipped.",
+                "schema": {"type": "array", "items": {"enum": [*keys, ""]}},
                 "style": "form",
                 "explode": True,
             },
@@ -387,8 +411,9 @@ def _paging_params(handler: ResourceHandler) -> list[JsonDict]:
                 "name": "sort_dir",
                 "in": "query",
                 "required": False,
-                "description": "asc or desc, one per sort_key, in the same order (else 400).",
-                "schema": {"type": "array", "items": {"enum": ["asc", "desc"]}},
+                "description": "asc or desc, one per sort_key, in the same order (else 400). Empty "
+                "values are skipped.",
+                "schema": {"type": "array", "items": {"enum": ["asc", "desc", ""]}},
                 "style": "form",
                 "explode": True,
             },
@@ -405,7 +430,12 @@ WAIT_PARAM: JsonDict = {
     "`wait=false`. The change is committed either way; the X-Steerflow-* headers tell.",
     "schema": {
         "anyOf": [
-            {"enum": ["", "true", "false", "1", "0", "yes", "no"]},
+            {  # case and surrounding blanks do not matter (wait_seconds strips and lowers)
+                "type": "string",
+                "pattern": "^\\s*("
+                + "|".join(_any_case(w) for w in ("", "true", "false", "1", "0", "yes", "no"))
+                + ")\\s*$",
+            },
             {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WAIT_SECONDS},
         ]
     },
