@@ -16,7 +16,6 @@ is excused; every other schema-valid request must succeed.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,8 +29,7 @@ from schemathesis.engine import Status, events, from_schema  # noqa: E402
 pytestmark = [pytest.mark.server]
 
 SEED = 20261206
-MAX_EXAMPLES = 8
-BUDGET_SECONDS = 120.0
+MAX_EXAMPLES = 20  # per operation and phase: about 35 s here (pytest's timeout bounds it at 300 s)
 EXPECTED_CHECKS = {
     "not_a_server_error",
     "status_code_conformance",
@@ -109,10 +107,7 @@ def _failed_checks(event: events.ScenarioFinished) -> list[str]:
 
 
 def test_openapi_document_tells_the_truth(memory_api: ApiServer) -> None:
-    started = time.monotonic()
     found, ran = failures_of(memory_api)
-    elapsed = time.monotonic() - started
     assert ran >= EXPECTED_CHECKS, f"checks that never ran: {EXPECTED_CHECKS - ran}"
     assert not found, f"{len(found)} failures:\n" + "\n".join(sorted(set(found))[:40])
-    assert elapsed < BUDGET_SECONDS, f"schemathesis took {elapsed:.0f}s"
-    assert "unexpected error while serving a request" not in memory_api.log_text()
+    assert "ERROR steerflow.rest.errors: unexpected error" not in memory_api.log_text()
