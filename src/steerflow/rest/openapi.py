@@ -299,8 +299,11 @@ def _errors(*codes: int) -> JsonDict:
     meanings = {
         400: "Invalid input",
         401: "Missing or unknown token",
+        403: "Not allowed to this project (token mode)",
         404: "Not found (a list: its marker)",
         409: "Conflict",
+        413: "Body over the size limit",
+        503: "The NB store is unavailable",
     }
     return {str(c): _json(ERROR_REF, meanings[c]) for c in codes}
 
@@ -478,7 +481,7 @@ def _collection_item(handler: ResourceHandler) -> JsonDict:
             "tags": tag,
             "summary": f"List {r}s",
             "parameters": [FIELDS_PARAM, *_paging_params(handler), *_filter_params(handler)],
-            "responses": {"200": _json(_ref(f"{name}ListEnvelope"), "OK"), **_errors(400, 401, 404)},
+            "responses": {"200": _json(_ref(f"{name}ListEnvelope"), "OK"), **_errors(400, 404, 503)},
         },
     }
     if _read_only(handler):
@@ -490,7 +493,7 @@ def _collection_item(handler: ResourceHandler) -> JsonDict:
         "summary": f"Create a {r} (or several: bulk, all or nothing)",
         "parameters": [WAIT_PARAM],
         "requestBody": {"required": True, "content": {"application/json": {"schema": create_body}}},
-        "responses": {"201": _written(created, "Created"), **_errors(400, 401, 404, 409)},
+        "responses": {"201": _written(created, "Created"), **_errors(400, 404, 409, 413, 503)},
     }
     return item
 
@@ -503,7 +506,7 @@ def _member_item(handler: ResourceHandler) -> JsonDict:
             "tags": tag,
             "summary": f"Show a {r}",
             "parameters": [FIELDS_PARAM],
-            "responses": {"200": _json(_ref(f"{name}Envelope"), "OK"), **_errors(401, 404)},
+            "responses": {"200": _json(_ref(f"{name}Envelope"), "OK"), **_errors(404, 503)},
         },
     }
     if _read_only(handler):
@@ -513,7 +516,7 @@ def _member_item(handler: ResourceHandler) -> JsonDict:
         "summary": f"Update a {r}",
         "parameters": [WAIT_PARAM],
         "requestBody": {**_json(_ref(f"{name}UpdateRequest"), "The attributes to change"), "required": True},
-        "responses": {"200": _written(_ref(f"{name}Envelope"), "OK"), **_errors(400, 401, 404, 409)},
+        "responses": {"200": _written(_ref(f"{name}Envelope"), "OK"), **_errors(400, 404, 409, 413, 503)},
     }
     item["delete"] = {
         "tags": tag,
@@ -521,7 +524,7 @@ def _member_item(handler: ResourceHandler) -> JsonDict:
         "parameters": [WAIT_PARAM],
         "responses": {
             "204": {"description": "Deleted", "headers": WAIT_HEADERS},
-            **_errors(400, 401, 404, 409),
+            **_errors(400, 404, 409, 503),
         },
     }
     return item
@@ -565,6 +568,8 @@ def build_openapi(app: FastAPI, handlers: Sequence[ResourceHandler], tokens: boo
                 if method != "parameters" and path.startswith("/v2.0"):
                     operation["security"] = [{"token": []}]
                     operation["responses"].setdefault("401", _errors(401)["401"])
+                    if method in ("post", "put", "delete"):
+                        operation["responses"].setdefault("403", _errors(403)["403"])
     return doc
 
 
