@@ -4,7 +4,8 @@ Every phase (examples, coverage, fuzzing, stateful) and every check but `ignored
 without authentication, and then its document declares none): status codes and response schemas as
 documented, schema-violating requests rejected (4xx), schema-valid ones accepted, 405 with `Allow` for
 undocumented methods, deleted objects gone. A bounded number of examples and a fixed seed keep it
-deterministic and well under two minutes.
+deterministic and well under two minutes. A second run against a server in token mode (an admin
+token sent) adds the auth checks: requests without a token, or with a wrong one, must be refused.
 
 One relaxation, for what JSON Schema cannot say: a POST or PUT body whose every attribute is
 schema-valid may still break a rule between attributes or with stored objects (project_id vs
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import ApiServer, start_api_server
+from tests.functional.conftest import ApiServer, TokenFile, start_api_server
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.engine import Status, events, from_schema  # noqa: E402
@@ -42,7 +43,7 @@ EXPECTED_CHECKS = {
     "use_after_free",
     "ensure_resource_availability",
 }
-CONFIG = {
+CONFIG: dict[str, Any] = {
     "seed": SEED,
     "generation": {"max-examples": MAX_EXAMPLES, "database": "none"},  # the seed alone decides
     "phases": {"stateful": {"max-steps": 40}},
@@ -58,10 +59,10 @@ def memory_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         yield server
 
 
-def failures_of(server: ApiServer) -> tuple[list[str], set[str]]:
+def failures_of(server: ApiServer, settings: dict[str, Any] = CONFIG) -> tuple[list[str], set[str]]:
     """Run every phase and check; the failures (operation, check, what was sent) and the checks that
     ran."""
-    config = schemathesis.Config.from_dict(CONFIG)
+    config = schemathesis.Config.from_dict(settings)
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json", config=config)
     found: list[str] = []
     ran: set[str] = set()
@@ -104,6 +105,27 @@ def _failed_checks(event: events.ScenarioFinished) -> list[str]:
             sent = node.value.as_curl_command() if node is not None else case_id
             out.append(f"{event.recorder.label} {check.name}: {failure.title}: {failure.message}\n  {sent}")
     return out
+
+
+@pytest.fixture(scope="module")
+def token_api(tmp_path_factory: pytest.TempPathFactory, token_file: TokenFile) -> Iterator[ApiServer]:
+    workdir = tmp_path_factory.mktemp("st-token")
+    with start_api_server(workdir, nb_url="memory://", token_file=token_file.path) as server:
+        yield server
+
+
+def test_token_mode_document_with_every_check(token_api: ApiServer, token_file: TokenFile) -> None:
+    """With tokens, the auth checks too: a request without one (or with a bad one) must be refused."""
+    settings = {
+        **CONFIG,
+        "generation": {**CONFIG["generation"], "max-examples": 10},
+        "checks": {},
+        "headers": {"X-Auth-Token": token_file.admin},
+    }
+    found, ran = failures_of(token_api, settings)
+    assert ran >= EXPECTED_CHECKS | {"ignored_auth", "missing_required_header"}, ran
+    assert not found, f"{len(found)} failures:\n" + "\n".join(sorted(set(found))[:40])
+    assert "ERROR steerflow.rest.errors: unexpected error" not in token_api.log_text()
 
 
 def test_openapi_document_tells_the_truth(memory_api: ApiServer) -> None:
