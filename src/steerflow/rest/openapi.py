@@ -39,6 +39,57 @@ _BY_DEFAULT_TYPE: list[tuple[type, JsonDict]] = [
 ]
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+# What convert_to_boolean takes (oslo's strict bool_from_string): a boolean, 0 or 1, or a spelling.
+BOOLEAN_INPUT: JsonDict = {
+    "anyOf": [
+        {"type": "boolean"},
+        {"enum": [0, 1]},
+        {
+            "type": "string",
+            "pattern": "^\\s*("
+            + "|".join(_any_case(w) for w in sorted(attrs._TRUE_STRINGS | attrs._FALSE_STRINGS))
+            + ")\\s*$",
+        },
+    ]
+}
+
+
+DIGITS: JsonDict = {"type": "string", "pattern": "^\\s*[+-]?[0-9]+\\s*$", "description": "digits"}
+
+
+def lenient_int(lo: int | None = None, hi: int | None = None, values: Sequence[int] = ()) -> JsonDict:
+    """An integer as Neutron's convert_to_int takes it, int() of anything: a number (truncated), a digit
+    string, a boolean; then the validator's range [lo, hi] or its `values` (positive ones)."""
+    if values:
+        numbers: list[JsonDict] = [
+            {"type": "number", "minimum": v, "exclusiveMaximum": v + 1} for v in values
+        ]
+        fits = [n in values for n in (0, 1)]
+    else:
+        number: JsonDict = {"type": "number"}
+        if lo is not None:
+            number["exclusiveMinimum"] = lo - 1
+        if hi is not None:
+            number["exclusiveMaximum"] = hi + 1
+        numbers = [number]
+        fits = [(lo is None or lo <= n) and (hi is None or n <= hi) for n in (0, 1)]
+    booleans = [b for b, fit in zip((False, True), fits, strict=True) if fit]
+    options = [*numbers, DIGITS, *([{"enum": booleans}] if booleans else [])]
+    return {"anyOf": options}
+
+
+# Integer attributes: the range or values their validator allows.
+_INT_RANGES: dict[tuple[str, str], JsonDict] = {
+    ("network", "mtu"): lenient_int(68, 65535),
+    ("subnet", "ip_version"): lenient_int(values=(4, 6)),
+    ("port_chain", "chain_id"): lenient_int(0, MAX_CHAIN_ID),
+}
+
+
 NAME_MAX = 255
 _TEXT: JsonDict = {"type": "string", "maxLength": NAME_MAX}
 _UUID_LIST: JsonDict = {"type": "array", "items": UUID, "uniqueItems": True}
@@ -48,7 +99,7 @@ _PORT: JsonDict = {
     "anyOf": [
         {"type": "null"},
         {"type": "number", "exclusiveMinimum": -1, "exclusiveMaximum": 65536},
-        {"type": "string", "pattern": "^\\s*[+-]?[0-9]+\\s*$", "description": "digits, 0-65535"},
+        {**DIGITS, "description": "digits, 0-65535"},
     ]
 }
 _N_TUPLE: JsonDict = {
@@ -84,14 +135,13 @@ _BY_NAME: dict[str, JsonDict] = {
 
 # What the networking-sfc attribute maps accept, key by key (their converters are not introspectable).
 _BY_RESOURCE: dict[tuple[str, str], JsonDict] = {
-    ("network", "mtu"): {"type": "integer", "minimum": 68, "maximum": 65535},
     ("port_pair", "service_function_parameters"): _or_default(
         {
             "type": ["object", "null"],
             "description": "null or {} = the default {correlation: null, weight: 1}",
             "properties": {
                 "correlation": {"enum": [None, "mpls", "nsh"]},
-                "weight": {"type": "integer", "minimum": 0},
+                "weight": lenient_int(0),
             },
             "additionalProperties": False,
         }
@@ -114,7 +164,6 @@ _BY_RESOURCE: dict[tuple[str, str], JsonDict] = {
             "additionalProperties": False,
         }
     ),
-    ("port_chain", "chain_id"): {"type": "integer", "minimum": 0, "maximum": MAX_CHAIN_ID},
     ("port_chain", "port_pair_groups"): {**_UUID_LIST, "minItems": 1},
     ("port_chain", "flow_classifiers"): {**_UUID_LIST, "type": ["array", "null"]},
     ("port_chain", "chain_parameters"): _or_default(
@@ -124,8 +173,8 @@ _BY_RESOURCE: dict[tuple[str, str], JsonDict] = {
             "nsh_md_type (steerflow's, NSH chains only) is never filled in",
             "properties": {
                 "correlation": {"enum": ["mpls", "nsh"]},
-                "symmetric": {"type": "boolean"},
-                "nsh_md_type": {"enum": list(NSH_MD_TYPES)},
+                "symmetric": BOOLEAN_INPUT,
+                "nsh_md_type": lenient_int(values=NSH_MD_TYPES),
             },
             "additionalProperties": False,
         }
@@ -148,25 +197,6 @@ _BY_RESOURCE: dict[tuple[str, str], JsonDict] = {
 }
 
 
-def _any_case(word: str) -> str:
-    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
-
-
-# What convert_to_boolean takes (oslo's strict bool_from_string): a boolean, 0 or 1, or a spelling.
-BOOLEAN_INPUT: JsonDict = {
-    "anyOf": [
-        {"type": "boolean"},
-        {"enum": [0, 1]},
-        {
-            "type": "string",
-            "pattern": "^\\s*("
-            + "|".join(_any_case(w) for w in sorted(attrs._TRUE_STRINGS | attrs._FALSE_STRINGS))
-            + ")\\s*$",
-        },
-    ]
-}
-
-
 def _camel(resource: str) -> str:
     return "".join(part.capitalize() for part in resource.split("_"))
 
@@ -181,6 +211,8 @@ def attribute_schema(handler: ResourceHandler, attr: attrs.Attribute) -> JsonDic
     if _boolean_converter(attr.converter):  # what it takes, not only what it answers
         described = explicit.get(attr.name, {}).get("description")
         return {**BOOLEAN_INPUT, "description": described} if described else dict(BOOLEAN_INPUT)
+    if (attr.allow_post or attr.allow_put) and (handler.resource, attr.name) in _INT_RANGES:
+        return dict(_INT_RANGES[(handler.resource, attr.name)])
     if attr.name in explicit:
         return dict(explicit[attr.name])
     known = _BY_RESOURCE.get((handler.resource, attr.name), _BY_NAME.get(attr.name))
