@@ -142,7 +142,7 @@ class ResourceRoutes:
                 return await self._applied(wait, await self._create(request, ctx))
             return await self._list(request, ctx)
         except Exception as exc:
-            return _refusal(exc, self.collection_methods)
+            return error_response(as_neutron_error(exc))
 
     async def member(self, request: Request) -> Response:
         try:
@@ -153,7 +153,7 @@ class ResourceRoutes:
                 return await self._applied(wait, await write(request, ctx))
             return await self._show(request, ctx)
         except Exception as exc:
-            return _refusal(exc, self.member_methods)
+            return error_response(as_neutron_error(exc))
 
     async def _applied(self, timeout: float | None, response: Response) -> Response:
         """With `?wait[=SECONDS]`, hold the answer until every chassis has applied this change.
@@ -224,12 +224,6 @@ class ResourceRoutes:
         id = member_id(request)
         await run_in_threadpool(lambda: self.handler.delete(ctx, id))
         return Response(status_code=204)
-
-
-def _refusal(exc: Exception, allowed: Sequence[str]) -> Response:
-    """The NeutronError answer to `exc`; a 405 names the methods the path has (`Allow`)."""
-    err: NeutronError = as_neutron_error(exc)
-    return error_response(err, {"Allow": ", ".join(allowed)} if err.status == 405 else None)
 
 
 def wait_seconds(request: Request) -> float | None:
