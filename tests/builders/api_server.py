@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,13 +84,16 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=STOP_TIMEOUT)
 
 
-def _launch(workdir: Path, nb_url: str, token_file: Path | None) -> tuple[subprocess.Popen[bytes], str]:
+def _launch(
+    workdir: Path, nb_url: str, token_file: Path | None, extra_args: Sequence[str] = ()
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start the server; return it once it answers, or raise with its log if it never does."""
     port = free_port()
     argv = [sys.executable, "-m", "steerflow.rest", "--nb", nb_url, "--host", "127.0.0.1"]
     argv += ["--port", str(port)]
     if token_file is not None:
         argv += ["--token-file", str(token_file)]
+    argv += extra_args
     log = workdir / "api.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
@@ -106,14 +109,15 @@ def _launch(workdir: Path, nb_url: str, token_file: Path | None) -> tuple[subpro
 
 @contextmanager
 def start_api_server(
-    workdir: Path, nb_url: str | None = None, token_file: Path | None = None
+    workdir: Path, nb_url: str | None = None, token_file: Path | None = None, extra_args: Sequence[str] = ()
 ) -> Iterator[ApiServer]:
-    """A real API server over `nb_url` (default: an embedded store in `workdir`), always stopped."""
+    """A real API server over `nb_url` (default: an embedded store in `workdir`), always stopped;
+    `extra_args` go to `python -m steerflow.rest` (e.g. `--pagination-max-limit 4`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     nb = nb_url or (workdir / "nb.db").as_uri()
     for attempt in range(START_ATTEMPTS):
         try:
-            proc, url = _launch(workdir, nb, token_file)
+            proc, url = _launch(workdir, nb, token_file, extra_args)
             break
         except RuntimeError:
             if attempt == START_ATTEMPTS - 1:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from steerflow.client import SteerflowClient
 from steerflow.model import schema
-from tests.builders.api_server import ApiServer, TokenFile
+from tests.builders.api_server import ApiServer, TokenFile, start_api_server
 
 ROOT = Path(__file__).resolve().parents[2]
 OSC_VENV = Path(os.environ.get("STEERFLOW_OSC_VENV") or ROOT / ".venv-osc")
@@ -222,3 +224,69 @@ def test_token_mode_with_admin_token_auth(token_api_server: ApiServer, token_fil
 
 def osc_json_token(url: str, token: str, *args: str) -> Any:
     return json.loads(osc_ok(url, *args, "-f", "json", token=token))
+
+
+MANY = 1000
+PAGE_CAP = 100  # the server's --pagination-max-limit: no page is longer, so the CLI must follow links
+
+
+@pytest.fixture(scope="module")
+def capped_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    args = ("--pagination-max-limit", str(PAGE_CAP))
+    with start_api_server(tmp_path_factory.mktemp("osc-capped"), extra_args=args) as server:
+        yield server
+
+
+def _bulk(url: str, collection: str, resource: str, items: list[dict[str, Any]]) -> list[str]:
+    resp = httpx.post(f"{url}/v2.0{collection}", json={resource + "s": items}, timeout=120.0)
+    assert resp.status_code == 201, resp.text[:500]
+    return [o["id"] for o in resp.json()[resource + "s"]]
+
+
+def _many_ports_and_pairs(url: str) -> tuple[list[str], list[str]]:
+    """1,000 ports (two projects: the port quota is 500 each) and 1,000 port pairs over 32 of them
+    (ten projects: the port pair quota is 100 each), all in bulk requests."""
+    net = httpx.post(f"{url}/v2.0/networks", json={schema.NETWORK: {"name": "many"}}).json()[schema.NETWORK]
+    sub = {"network_id": net["id"], "cidr": "10.8.0.0/22", "ip_version": 4}
+    assert httpx.post(f"{url}/v2.0/subnets", json={schema.SUBNET: sub}).status_code == 201
+    ports: list[str] = []
+    for project in ("default", "other"):
+        items = [
+            {
+                "network_id": net["id"],
+                "device_id": "vm-many",
+                "name": f"p{len(ports) + i}",
+                "project_id": project,
+            }
+            for i in range(MANY // 2)
+        ]
+        ports += _bulk(url, "/ports", schema.PORT, items)
+    combos = [(a, b) for a in ports[:32] for b in ports[:32]][:MANY]
+    pairs: list[str] = []
+    for k in range(MANY // 100):
+        items = [
+            {"name": f"pp{100 * k + i}", "ingress": a, "egress": b, "project_id": f"proj{k}"}
+            for i, (a, b) in enumerate(combos[100 * k : 100 * (k + 1)])
+        ]
+        pairs += _bulk(url, "/sfc/port_pairs", schema.PORT_PAIR, items)
+    return ports, pairs
+
+
+def _list_requests(server: ApiServer, path: str) -> list[str]:
+    """The access-log lines of GETs of `path` (with their query strings)."""
+    return [ln for ln in server.log_text().splitlines() if f"GET {path}?" in ln or f"GET {path} " in ln]
+
+
+def test_paged_listing_of_a_thousand_objects(capped_api: ApiServer) -> None:
+    ports, pairs = _many_ports_and_pairs(capped_api.url)
+    before = len(_list_requests(capped_api, "/v2.0/sfc/port_pairs"))
+    listed = osc_json(capped_api.url, "sfc", "port", "pair", "list")
+    assert sorted(p["ID"] for p in listed) == sorted(pairs) and len(listed) == MANY
+    requests = _list_requests(capped_api, "/v2.0/sfc/port_pairs")[before:]
+    # the server answers 100 at a time and the CLI followed the next links (one more page: empty)
+    assert len(requests) >= MANY // PAGE_CAP and sum("marker=" in r for r in requests) >= MANY // PAGE_CAP - 1
+    before = len(_list_requests(capped_api, "/v2.0/ports"))
+    listed = osc_json(capped_api.url, "port", "list", "--limit", "250")
+    assert sorted(p["ID"] for p in listed) == sorted(ports)
+    requests = _list_requests(capped_api, "/v2.0/ports")[before:]
+    assert sum("limit=" in r and "marker=" in r for r in requests) >= 3, requests

@@ -227,7 +227,10 @@ def test_unknown_routes_and_methods(rest: Rest, world: World) -> None:
         ("DELETE", "/"),
     ):
         resp = rest.http.request(method, path, json={schema.NETWORK: {}})
-        assert assert_neutron_error(resp, 405)["type"] == "HTTPMethodNotAllowed"
+        err = assert_neutron_error(resp, 405)
+        assert err["type"] == "HTTPMethodNotAllowed"
+        assert err["message"] == f"The method {method} is not allowed for this resource."
+        assert method not in resp.headers["allow"]
 
 
 @pytest.mark.usefixtures("untouched")

@@ -168,3 +168,35 @@ def test_server_with_bad_token_file_exits_with_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("steerflow api: token file")
     assert "Traceback" not in done.stderr
+
+
+def test_a_plain_handler_pages_by_position_and_sorts_on_nothing(client: TestClient) -> None:
+    for name in ("a", "b", "c"):
+        client.post("/v2.0/test/widgets", json={"widget": {"name": name}})
+    first = client.get("/v2.0/test/widgets?limit=2").json()
+    assert [w["name"] for w in first["widgets"]] == ["a", "b"]
+    after = next(link["href"] for link in first["widgets_links"] if link["rel"] == "next")
+    assert [w["name"] for w in client.get(after).json()["widgets"]] == ["c"]
+    refused = client.get("/v2.0/test/widgets?sort_key=name&sort_dir=asc")
+    assert refused.json()["NeutronError"]["message"] == "['name'] is invalid attribute for sort_keys"
+
+
+def test_the_document_asks_for_tokens_only_when_the_server_does(tmp_path: Path) -> None:
+    tokens = TokenFileAuth.from_file(write(tmp_path, {"t": {"project_id": "p", "roles": ["admin"]}}))
+    open_doc = TestClient(build_app(MemoryStore(), NoAuth())).get("/openapi.json").json()
+    token_doc = TestClient(build_app(MemoryStore(), tokens)).get("/openapi.json").json()
+    assert "securitySchemes" not in open_doc["components"] and "security" not in open_doc
+    operations = [op for item in open_doc["paths"].values() for m, op in item.items() if m != "parameters"]
+    assert operations and not any("security" in op or "401" in op["responses"] for op in operations)
+    assert token_doc["components"]["securitySchemes"]["token"]["name"] == "X-Auth-Token"
+    for path, item in token_doc["paths"].items():
+        for method, operation in item.items():
+            if method != "parameters":
+                guarded = path.startswith("/v2.0")
+                assert ("security" in operation) == guarded, (method, path)
+                assert ("401" in operation["responses"]) == guarded, (method, path)
+    chassis = token_doc["paths"]["/v2.0/steerflow/chassis"]
+    assert set(chassis) == {"get"} and set(token_doc["paths"]["/v2.0/steerflow/chassis/{id}"]) == {
+        "get",
+        "parameters",
+    }

@@ -105,6 +105,11 @@ class StoredResource:
     attributes: AttributeMap
     not_found: type[NeutronError] = NotFound  # raised as not_found(id=...)
     default_quota: int = UNLIMITED  # objects per project; negative = unlimited
+    # Neutron's list paging (`api/paging.py`): the attributes upstream marks `is_sort_key` (none for
+    # networking-sfc), and whether pages are ordered by id (core plugin) or slices of the list (emulated)
+    sort_keys: frozenset[str] = frozenset()
+    native_pagination: bool = False
+    ignores_unknown_marker: bool = False  # native paging: an unknown marker is the 404, else ignored
 
     def __init__(self, store: NorthboundStore, quota: int | None = None) -> None:
         self.store = store

@@ -39,6 +39,9 @@ class ChassisResource(StoredResource):
     path_prefix = "/steerflow"
     attributes = CHASSIS_ATTRIBUTES
     not_found = ChassisNotFound
+    sort_keys = frozenset({"id", "name"})
+    native_pagination = True
+    read_only = True  # routed for GET alone: other methods are 405 with `Allow: GET`
     attribute_schemas: Mapping[str, JsonDict] = {
         "id": {"type": "string", "description": "the chassis name (read-only)"},
         "name": {"type": "string", "description": "host name ports are bound to (read-only)"},

@@ -90,6 +90,19 @@ class NetworkResource(StoredResource):
     """`/v2.0/networks`: a network owns its subnets; it cannot go while it has ports."""
 
     resource = schema.NETWORK
+    # neutron-lib's is_sort_key attributes
+    sort_keys = frozenset(
+        {
+            "admin_state_up",
+            "id",
+            "mtu",
+            "name",
+            "project_id",
+            "status",
+            "tenant_id",
+        }
+    )
+    native_pagination = True
     collection = "networks"
     attributes = NETWORK_ATTRIBUTES
     not_found = NetworkNotFound

@@ -100,6 +100,22 @@ class PortResource(StoredResource):
     """`/v2.0/ports`: MACs unique per network, fixed IPs allocated from the network's subnets."""
 
     resource = schema.PORT
+    # neutron-lib's is_sort_key attributes
+    sort_keys = frozenset(
+        {
+            "admin_state_up",
+            "device_id",
+            "device_owner",
+            "id",
+            "mac_address",
+            "name",
+            "network_id",
+            "project_id",
+            "status",
+            "tenant_id",
+        }
+    )
+    native_pagination = True
     collection = "ports"
     attributes = PORT_ATTRIBUTES
     not_found = PortNotFound

@@ -74,6 +74,22 @@ class SubnetResource(StoredResource):
     """`/v2.0/subnets`: subnets of one network never overlap; one in use by a port cannot go."""
 
     resource = schema.SUBNET
+    # neutron-lib's is_sort_key attributes
+    sort_keys = frozenset(
+        {
+            "cidr",
+            "enable_dhcp",
+            "gateway_ip",
+            "id",
+            "ip_version",
+            "name",
+            "network_id",
+            "project_id",
+            "tenant_id",
+        }
+    )
+    native_pagination = True
+    ignores_unknown_marker = True  # upstream's subnets (versioned objects) page as if it were absent
     collection = "subnets"
     attributes = SUBNET_ATTRIBUTES
     not_found = SubnetNotFound

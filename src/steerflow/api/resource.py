@@ -15,6 +15,11 @@ class ResourceHandler(Protocol):
 
     Handlers convert and validate attributes, check references and conflicts, allocate ids and write
     the store atomically; on any error they raise a `NeutronError` and write nothing.
+
+    Optional attributes the REST layer reads: `sort_keys` (attributes lists may be sorted on; none
+    by default), `native_pagination` (pages ordered by id and started after the marker object, which
+    must exist; by default pages are slices of the list, `api/paging.py`), `ignores_unknown_marker`
+    and `read_only` (routed for GET alone).
     """
 
     resource: str  # singular, e.g. "port_pair"; also the NB kind

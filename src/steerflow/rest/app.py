@@ -12,7 +12,8 @@ from starlette.responses import JSONResponse, Response
 from steerflow.api.resource import ResourceHandler
 from steerflow.nbdb.api import JsonDict, NorthboundStore
 from steerflow.rest import discovery
-from steerflow.rest.auth import Authenticator
+from steerflow.rest.auth import Authenticator, NoAuth
+from steerflow.rest.docs import install_docs
 from steerflow.rest.errors import ExtensionNotFound, as_neutron_error, error_response, install_error_handlers
 from steerflow.rest.middleware import MAX_BODY_BYTES, AccessLog, BodyLimit, SettleHeap
 from steerflow.rest.openapi import install_openapi
@@ -20,6 +21,7 @@ from steerflow.rest.routes import JSON_SUFFIX, ResourceRoutes
 
 LOG = logging.getLogger(__name__)
 Gate = Callable[[Request], Awaitable[None]]
+OPENAPI_URL = "/openapi.json"
 
 
 def default_handlers(store: NorthboundStore) -> list[ResourceHandler]:
@@ -43,18 +45,20 @@ def build_app(
     handlers: Sequence[ResourceHandler] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     settle_heap: bool = False,
+    pagination_max_limit: int | None = None,
 ) -> FastAPI:
     """The ASGI app serving `handlers` (None = every resource steerflow has) over `store`;
-    `settle_heap`: the app owns its process (see `middleware.SettleHeap`)."""
+    `settle_heap`: the app owns its process (see `middleware.SettleHeap`); `pagination_max_limit`:
+    Neutron's option of that name, the largest page a list answers (None: no limit)."""
     chosen = list(handlers) if handlers is not None else default_handlers(store)
     _check_unique(chosen)
     app = FastAPI(
         title="steerflow API",
         version="2.0",
         description="Neutron-compatible API (networking-sfc and the Neutron core resources chains need).",
-        docs_url="/docs",
+        docs_url=None,  # our own /docs: Swagger UI from local assets (rest/docs.py)
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url=OPENAPI_URL,
         redirect_slashes=False,
     )
     app.state.store = store
@@ -62,8 +66,9 @@ def build_app(
     install_error_handlers(app)
     _add_discovery_routes(app, chosen, auth)
     for handler in chosen:
-        _add_resource_routes(app, ResourceRoutes(handler, auth, store))
-    install_openapi(app, chosen)
+        _add_resource_routes(app, ResourceRoutes(handler, auth, store, pagination_max_limit))
+    install_openapi(app, chosen, tokens=not isinstance(auth, NoAuth))
+    install_docs(app, OPENAPI_URL)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     if settle_heap:
         app.add_middleware(SettleHeap)
@@ -83,8 +88,10 @@ def _check_unique(handlers: Sequence[ResourceHandler]) -> None:
 def _add_resource_routes(app: FastAPI, routes: ResourceRoutes) -> None:
     base = routes.base_path
     for path in (base, base + "/", base + JSON_SUFFIX):
-        app.add_route(path, routes.collection, methods=["GET", "POST"], include_in_schema=False)
-    app.add_route(base + "/{id}", routes.member, methods=["GET", "PUT", "DELETE"], include_in_schema=False)
+        app.add_route(
+            path, routes.collection, methods=list(routes.collection_methods), include_in_schema=False
+        )
+    app.add_route(base + "/{id}", routes.member, methods=list(routes.member_methods), include_in_schema=False)
 
 
 def _add_discovery_routes(app: FastAPI, handlers: Sequence[ResourceHandler], auth: Authenticator) -> None:

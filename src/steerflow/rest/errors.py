@@ -23,10 +23,10 @@ class HTTPNotFound(NeutronError):
 
 
 class HTTPMethodNotAllowed(NeutronError):
+    """A method the path does not have (Neutron says so with its 400 text; we name the method)."""
+
     status = 405
-    template = (
-        "The server could not comply with the request since it is either malformed or otherwise incorrect."
-    )
+    template = "The method %(method)s is not allowed for this resource."
 
 
 class HTTPRequestEntityTooLarge(NeutronError):
@@ -59,11 +59,11 @@ def as_neutron_error(exc: BaseException) -> NeutronError:
     return HTTPInternalServerError()
 
 
-def _http_error(status: int) -> NeutronError:
+def _http_error(status: int, method: str) -> NeutronError:
     if status == 404:
         return HTTPNotFound()
     if status == 405:
-        return HTTPMethodNotAllowed()
+        return HTTPMethodNotAllowed(method=method)
     if status == 413:
         return HTTPRequestEntityTooLarge()
     if 400 <= status < 500:
@@ -75,10 +75,10 @@ async def _on_neutron_error(_request: Request, exc: Exception) -> Response:
     return error_response(as_neutron_error(exc))
 
 
-async def _on_http_exception(_request: Request, exc: Exception) -> Response:
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(_http_error(exc.status_code), headers)
+    return error_response(_http_error(exc.status_code, request.method), headers)
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> Response:

@@ -123,7 +123,9 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            path = scope.get("path", "")
+            # as sent (percent-encoded): a decoded path could carry newlines into the log
+            raw = scope.get("raw_path")
+            path = raw.decode("latin-1") if isinstance(raw, bytes) else scope.get("path", "")
             if scope.get("query_string"):
                 path = f"{path}?{scope['query_string'].decode('latin-1')}"
             millis = (time.perf_counter() - start) * 1000

@@ -11,8 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from steerflow.api import paging
 from steerflow.api.context import Context
-from steerflow.api.errors import HTTPBadRequest
+from steerflow.api.errors import HTTPBadRequest, NeutronError
 from steerflow.api.resource import ResourceHandler
 from steerflow.nbdb.api import JsonDict, NorthboundStore
 from steerflow.nbdb.status import wait_applied
@@ -47,6 +48,26 @@ def list_filters(request: Request) -> dict[str, builtins.list[str]]:
         if key not in RESERVED_PARAMS:
             filters.setdefault(key, []).append(value)
     return filters
+
+
+def list_query(request: Request, handler: ResourceHandler, max_limit: int | None = None) -> paging.ListQuery:
+    """The paging and sorting a list request asks for (Neutron's rules; the last `limit` counts)."""
+    params = request.query_params
+    return paging.ListQuery(
+        limit=paging.parse_limit(params.get("limit"), max_limit),
+        marker=params.get("marker") or None,
+        reverse=paging.parse_page_reverse(params.get("page_reverse")),
+        sorts=paging.parse_sorts(
+            params.getlist("sort_key"), params.getlist("sort_dir"), getattr(handler, "sort_keys", frozenset())
+        ),
+    )
+
+
+def page_url(request: Request) -> str:
+    """The URL the page links repeat: the request's, without its query (scheme as the proxy saw it)."""
+    url = request.url.replace(query="")
+    proto = request.headers.get("x-forwarded-proto")
+    return str(url.replace(scheme=proto) if proto in ("http", "https") else url)
 
 
 def member_id(request: Request) -> str:
@@ -84,11 +105,26 @@ class ResourceRoutes:
     """Endpoints of one collection: GET/POST on the collection, GET/PUT/DELETE on a member."""
 
     def __init__(
-        self, handler: ResourceHandler, auth: Authenticator, store: NorthboundStore | None = None
+        self,
+        handler: ResourceHandler,
+        auth: Authenticator,
+        store: NorthboundStore | None = None,
+        max_limit: int | None = None,
     ) -> None:
         self.handler = handler
         self.auth = auth
         self.store = store
+        self.max_limit = max_limit  # Neutron's pagination_max_limit: every list is paged by it
+        # a read-only handler (chassis) is routed for GET alone: other methods are a 405 with `Allow`
+        self.read_only: bool = getattr(handler, "read_only", False)
+
+    @property
+    def collection_methods(self) -> tuple[str, ...]:
+        return ("GET",) if self.read_only else ("GET", "POST")
+
+    @property
+    def member_methods(self) -> tuple[str, ...]:
+        return ("GET",) if self.read_only else ("GET", "PUT", "DELETE")
 
     @property
     def base_path(self) -> str:
@@ -137,9 +173,31 @@ class ResourceRoutes:
         return response
 
     async def _list(self, request: Request, ctx: Context) -> Response:
+        """Filter, then (as neutron-server checks them, in this order) page and sort; `fields` last, so
+        that sort keys and the marker's id need not be among them."""
         filters, fields = list_filters(request), requested_fields(request)
         objs = await run_in_threadpool(lambda: self.handler.list(ctx, filters))
-        return JSONResponse({self.handler.collection: [select_fields(o, fields) for o in objs]})
+        query = list_query(request, self.handler, self.max_limit)
+        page = await run_in_threadpool(lambda: self._page(ctx, objs, query))
+        collection = self.handler.collection
+        body: JsonDict = {collection: [select_fields(o, fields) for o in page]}
+        links = paging.page_links(page_url(request), request.query_params.multi_items(), page, query)
+        if links:
+            body[f"{collection}_links"] = links
+        return JSONResponse(body)
+
+    def _page(self, ctx: Context, objs: list[JsonDict], query: paging.ListQuery) -> list[JsonDict]:
+        if not getattr(self.handler, "native_pagination", False):
+            return paging.emulated_page(objs, query)
+        # native: the marker must be an object the caller may see (else its 404), filtered out or not
+        marker = None
+        if query.limit and query.marker:
+            try:
+                marker = self.handler.get(ctx, query.marker)
+            except NeutronError as exc:
+                if exc.status != 404 or not getattr(self.handler, "ignores_unknown_marker", False):
+                    raise
+        return paging.native_page(objs, query, marker)
 
     async def _create(self, request: Request, ctx: Context) -> Response:
         doc = await _request_document(request)

@@ -27,13 +27,20 @@ def authenticator(token_file: str | None) -> Authenticator:
     return NoAuth()
 
 
-def serve(nb_url: str | None, host: str, port: int, token_file: str | None) -> None:
-    """Serve the API on host:port over the NB store at `nb_url` (None: the default) until interrupted."""
+def serve(
+    nb_url: str | None,
+    host: str,
+    port: int,
+    token_file: str | None,
+    pagination_max_limit: int | None = None,
+) -> None:
+    """Serve the API on host:port over the NB store at `nb_url` (None: the default) until interrupted;
+    `pagination_max_limit` caps every list page (None: unlimited, as Neutron's default)."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     auth = authenticator(token_file)
     store = open_store(nb_url)
     try:
-        app = build_app(store, auth, settle_heap=True)
+        app = build_app(store, auth, settle_heap=True, pagination_max_limit=pagination_max_limit)
         LOG.info("steerflow API on http://%s:%d over %s", host, port, nb_url or "the default NB store")
         # our AccessLog middleware logs each request with its duration; uvicorn's would repeat it
         uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
@@ -51,13 +58,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--token-file", default=None, help="JSON file of token -> identity")
+    parser.add_argument(
+        "--pagination-max-limit",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="largest page a list answers, with next/previous links (Neutron's pagination_max_limit; "
+        "default: no limit)",
+    )
     return parser.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     try:
-        serve(args.nb, args.host, args.port, args.token_file)
+        serve(args.nb, args.host, args.port, args.token_file, args.pagination_max_limit)
     except (TokenFileError, ValueError) as exc:  # a bad token file or store URL: one line, exit 2
         print(f"steerflow api: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
