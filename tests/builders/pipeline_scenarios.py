@@ -17,6 +17,7 @@ from typing import Any
 from steerflow.compiler.compile import ChassisCompiler, DesiredState, compile_nb
 from steerflow.compiler.rollout import RolloutTimes
 from steerflow.model import schema
+from tests.builders.classification import stored_terms
 
 Docs = dict[str, dict[str, dict[str, Any]]]
 CHASSIS = ("ch1", "ch2", "ch3")
@@ -203,6 +204,28 @@ def classifiers() -> Scenario:
     return Scenario("classifiers", world.docs)
 
 
+def classification_groups() -> Scenario:
+    """One chain whose classifiers use classification groups: MACs, VLAN, DSCP, ECN, TCP flags."""
+    world = World()
+    client, _server = world.ends()
+    other = world.port("other", "ch1")
+    marked = stored_terms(
+        "OR",
+        ("ethernet", {"src_addr": "02:00:00:00:00:aa", "vlan_id": 10}),
+        ("ipv4", {"dscp": 46, "ecn": 1}),
+    )
+    syn = stored_terms("AND", ("tcp", {"flags": 0x002, "flags_mask": 0x012}), ("tcp", {"dst_port_min": 80}))
+    fcs = [
+        world.classifier("marked", logical_source_port=client, classification_group_id="cg-marked",
+                         **{schema.MATCH_TERMS: marked}),
+        world.classifier("syn", protocol="tcp", logical_source_port=other, classification_group_id="cg-syn",
+                         **{schema.MATCH_TERMS: syn}),
+    ]  # fmt: skip
+    world.group("g", [world.function("f", "ch2", None)])
+    world.chain("c", ["g"], fcs)
+    return Scenario("classification-groups", world.docs)
+
+
 def symmetric(header: str) -> Scenario:
     """A symmetric chain: a balanced aware group, then an unaware function; to the server's port 7."""
     world = World()
@@ -266,7 +289,7 @@ def odd_shapes() -> Scenario:
 
 def scenarios() -> list[Scenario]:
     """Every scenario: the set a rule over compiled flows must hold for."""
-    found = [l2(), classifiers(), shared(), balance(), odd_shapes()]
+    found = [l2(), classifiers(), classification_groups(), shared(), balance(), odd_shapes()]
     for header in HEADERS:
         found += [four_hops(header), symmetric(header)]
         found += [single_hop(header, aware, where) for aware in (True, False) for where in ("ch1", "ch2")]

@@ -14,6 +14,7 @@ from steerflow.api import sfc_attributes, sfc_labels
 from steerflow.api.context import Context
 from steerflow.api.errors import NeutronError
 from steerflow.api.sfc_chains import FlowClassifiers, PortChains
+from steerflow.api.sfc_classifications import ClassificationGroups, Classifications
 from steerflow.api.sfc_graphs import ServiceGraphs
 from steerflow.api.sfc_pairs import PortPairGroups, PortPairs
 from steerflow.model import schema
@@ -38,6 +39,8 @@ class World:
         self.pc = PortChains(self.store)
         self.fc = FlowClassifiers(self.store)
         self.sg = ServiceGraphs(self.store)
+        self.cls = Classifications(self.store)
+        self.cg = ClassificationGroups(self.store)
         self._subnets = itertools.count(1)
 
     def port(self, device_id: str = "", project: str = "alice", **extra: Any) -> str:

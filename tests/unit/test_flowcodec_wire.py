@@ -193,22 +193,34 @@ def test_foreign_instructions_timeouts_and_actions_are_opaque_and_re_encode_exac
 
 
 def test_unknown_match_fields_keep_their_exact_bytes() -> None:
-    # ct_ipv6_src (NXM1 122, 16 bytes) and tcp_flags (ONF experimenter 0x4f4e4600, field 42), masked
+    # ct_ipv6_src (NXM1 122, 16 bytes) and actset_output (ONF experimenter 0x4f4e4600, field 43), masked
     ct_ipv6_src = "0001f410" + "00" * 15 + "01"
-    tcp_flags = "ffff5508" + "4f4e4600" + "0002" + "0fff"
-    body = bytes.fromhex(ct_ipv6_src + tcp_flags)
+    actset_output = "ffff5708" + "4f4e4600" + "0002" + "0fff"
+    body = bytes.fromhex(ct_ipv6_src + actset_output)
     length = 4 + len(body)
     data = (1).to_bytes(2, "big") + length.to_bytes(2, "big") + body + bytes(-length % 8)
     match = decode_match(data)
     assert match.fields == (
         Field("oxm_0001_122_16", "0x" + "00" * 15 + "01"),
-        Field("oxm_ffff_42_4f4e4600_2", "0x0002", "0x0fff"),
+        Field("oxm_ffff_43_4f4e4600_2", "0x0002", "0x0fff"),
     )
     encoded, canonical = encode_match(match)
-    assert canonical and sorted(_tlvs(encoded)) == sorted([ct_ipv6_src, tcp_flags])
+    assert canonical and sorted(_tlvs(encoded)) == sorted([ct_ipv6_src, actset_output])
     flow = Flow(0, 5, match)
     delete = FlowCodec().flow_mod(flow, OFPFC_DELETE_STRICT)
     assert entry_of(delete).match == encoded  # delete-strict names exactly that match
+
+
+def test_tcp_flags_are_the_onf_experimenter_field_ovs_dumps() -> None:
+    # OVS writes tcp_flags in OpenFlow 1.3 dumps as ONF extension 56: class 0xffff, field 42
+    tcp_flags = "ffff5508" + "4f4e4600" + "0002" + "0012"
+    body = bytes.fromhex(tcp_flags)
+    length = 4 + len(body)
+    data = (1).to_bytes(2, "big") + length.to_bytes(2, "big") + body + bytes(-length % 8)
+    match = decode_match(data)
+    assert match.fields == (Field("tcp_flags", 2, 0x12),)
+    encoded, canonical = encode_match(match)
+    assert canonical and _tlvs(encoded) == [tcp_flags]
 
 
 def _tlvs(match: bytes) -> list[str]:

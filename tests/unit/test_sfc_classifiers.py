@@ -40,6 +40,7 @@ def test_defaults(w: World) -> None:
         "logical_source_port": None,
         "logical_destination_port": None,
         "l7_parameters": {},
+        "classification_group_id": None,
     }
 
 

@@ -18,8 +18,9 @@ class ResourceHandler(Protocol):
 
     Optional attributes the REST layer reads: `sort_keys` (attributes lists may be sorted on; none
     by default), `native_pagination` (pages ordered by id and started after the marker object, which
-    must exist; by default pages are slices of the list, `api/paging.py`), `ignores_unknown_marker`
-    and `read_only` (routed for GET alone).
+    must exist; by default pages are slices of the list, `api/paging.py`), `ignores_unknown_marker`,
+    `read_only` (routed for GET alone) and `extension_alias` (an extension's collection even without
+    a path prefix: not listed among the core resources).
     """
 
     resource: str  # singular, e.g. "port_pair"; also the NB kind

@@ -7,6 +7,11 @@ from collections.abc import Mapping
 from steerflow.api.base import StoredResource
 from steerflow.api.resource import ResourceHandler
 from steerflow.api.sfc_chains import FlowClassifiers, PortChains
+from steerflow.api.sfc_classifications import (
+    CLASSIFIER_EXTENSION_ALIAS,
+    ClassificationGroups,
+    Classifications,
+)
 from steerflow.api.sfc_graphs import ServiceGraphs
 from steerflow.api.sfc_pairs import PortPairGroups, PortPairs
 from steerflow.nbdb.api import NorthboundStore
@@ -17,11 +22,19 @@ SFC_HANDLER_CLASSES: tuple[type[StoredResource], ...] = (
     PortChains,
     FlowClassifiers,
     ServiceGraphs,
+    Classifications,
+    ClassificationGroups,
 )
 
 # Aliases the API advertises in GET /v2.0/extensions for these resources.
 # not the NB schema: networking-sfc's extension aliases
-SFC_EXTENSION_ALIASES = ("sfc", "flow_classifier", "service_graph", "networking-sfc-tap")
+SFC_EXTENSION_ALIASES = (
+    "sfc",
+    "flow_classifier",
+    "service_graph",
+    "networking-sfc-tap",
+    CLASSIFIER_EXTENSION_ALIAS,
+)
 
 
 def sfc_handlers(store: NorthboundStore, quotas: Mapping[str, int] | None = None) -> list[ResourceHandler]:
@@ -32,6 +45,8 @@ def sfc_handlers(store: NorthboundStore, quotas: Mapping[str, int] | None = None
 
 __all__ = [
     "SFC_EXTENSION_ALIASES",
+    "ClassificationGroups",
+    "Classifications",
     "FlowClassifiers",
     "PortChains",
     "PortPairGroups",

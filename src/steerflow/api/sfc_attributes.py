@@ -294,6 +294,10 @@ FLOW_CLASSIFIER: Final = AttributeMap(
             validator=attr.dict_validator(),
             filter_converter=attr.identity,
         ),
+        # steerflow's extension (neutron-classifier's groups): ANDed with the fields above
+        Attribute("classification_group_id", default=None, validator=attr.validate_uuid_or_none),
+        # internal: the group's terms, copied at creation (the group is immutable while referenced)
+        Attribute(schema.MATCH_TERMS, allow_post=False, default=None, is_visible=False),
     ],
 )
 

@@ -12,6 +12,7 @@ from steerflow.api.context import Context
 from steerflow.api.errors import InvalidInput
 from steerflow.api.numbers import numbers_index
 from steerflow.api.sfc_attributes import FLOW_CLASSIFIER, MAX_CHAIN_ID, PORT_CHAIN
+from steerflow.api.sfc_classifications import referenced
 from steerflow.api.sfc_conflicts import basic_conflict, conflict, overlap_text
 from steerflow.api.sfc_index import (
     CHAIN_CLASSIFIERS,
@@ -52,6 +53,8 @@ class FlowClassifiers(StoredResource):
             port = obj[f"logical_{side}_port"]
             if port is not None:
                 require_visible(ctx, snap, schema.PORT, port, err.FlowClassifierPortNotFound)
+        if obj["classification_group_id"] is not None:
+            _with_group_terms(ctx, snap, obj)
         new = FlowClassifier.from_dict(obj)
         every = snap.of(self.resource)
         for other_id in sorted(classifier_candidates(snap.index(CLASSIFIER_BLOCKS), new, every)):
@@ -66,6 +69,15 @@ class FlowClassifiers(StoredResource):
         if snap.index(CHAIN_CLASSIFIERS).holder.get(current["id"]) is not None:
             raise err.FlowClassifierInUse(id=current["id"])
         return []
+
+
+def _with_group_terms(ctx: Context, snap: Snapshot, obj: JsonDict) -> None:
+    """Copy the classification group's terms into the classifier; 400 when no packet matches both."""
+    group_id = obj["classification_group_id"]
+    group = referenced(ctx, snap, schema.CLASSIFICATION_GROUP, group_id, err.ClassificationGroupNotFound)
+    obj[schema.MATCH_TERMS] = group.get(schema.MATCH_TERMS) or []
+    if not FlowClassifier.from_dict(obj).terms():
+        raise err.FlowClassifierClassificationGroupConflict(group=group_id)
 
 
 def _check_port_range(low: int | None, high: int | None, protocol: str | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from steerflow.model import classification as cls_terms
 from steerflow.model.sfc import FlowClassifier, PortRange
 
 
@@ -60,7 +61,15 @@ def basic_conflict(first: FlowClassifier, second: FlowClassifier) -> bool:
         )
         and prefixes_intersect(first.source_ip_prefix, second.source_ip_prefix)
         and prefixes_intersect(first.destination_ip_prefix, second.destination_ip_prefix)
+        and _groups_overlap(first, second)
     )
+
+
+def _groups_overlap(first: FlowClassifier, second: FlowClassifier) -> bool:
+    """With a classification group, some alternative of each (ANDed with its own fields) overlaps."""
+    if first.group_terms is None and second.group_terms is None:
+        return True  # the fields compared above are all there is
+    return cls_terms.overlaps(first.terms(), second.terms())
 
 
 def conflict(first: FlowClassifier, second: FlowClassifier) -> bool:
@@ -88,6 +97,9 @@ def overlap_text(first: FlowClassifier, second: FlowClassifier, logical_ports: b
         mine_range, their_range = getattr(first, f"{side}_ports"), getattr(second, f"{side}_ports")
         if not (mine_range.is_any and their_range.is_any):
             parts.append(f"{side} ports {_pair(_range_text(mine_range), _range_text(their_range))}")
+    mine_group, their_group = first.classification_group_id, second.classification_group_id
+    if mine_group is not None or their_group is not None:
+        parts.append(f"classification group {_pair(_text(mine_group), _text(their_group))}")
     return ", ".join(parts)
 
 

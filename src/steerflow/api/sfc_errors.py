@@ -285,3 +285,41 @@ class PortPairUnavailableKey(Conflict):
 def conflict_detail(name: str, overlap: str) -> dict[str, str]:
     """The parts a conflict message adds to upstream's: the other classifier's name, what both match."""
     return {"name": f" ({name!r})" if name else "", "overlap": f": both match {overlap}"}
+
+
+# --- classifications and classification groups (neutron-classifier's shape, steerflow's messages) ------
+
+
+class ClassificationNotFound(NotFound):
+    template = "Classification %(id)s not found."
+
+
+class ClassificationGroupNotFound(NotFound):
+    template = "Classification Group %(id)s not found."
+
+
+class ClassificationInUse(InUse):
+    template = "Classification %(id)s in use by Classification Group %(group)s."
+
+
+class ClassificationGroupInUse(InUse):
+    template = "Classification Group %(id)s in use by %(user)s."
+
+
+class InvalidClassificationDefinition(InvalidInput):
+    template = "Invalid %(c_type)s classification definition: %(reason)s."
+
+
+class InvalidClassificationGroup(InvalidInput):
+    template = "Invalid Classification Group: %(reason)s."
+
+
+class FlowClassifierClassificationGroupConflict(InvalidInput):
+    template = (
+        "Flow Classifier fields contradict every alternative of Classification Group %(group)s: "
+        "it would match no packet."
+    )
+
+
+class FlowClassifierClassificationGroupTooLarge(InvalidInput):
+    template = "Flow Classifier with Classification Group %(group)s: %(reason)s."

@@ -9,11 +9,15 @@ disjoint, so they can share one priority and one action. See docs/classifier.md.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from steerflow.flows.types import FieldValue, Match
+from steerflow.model import classification as cls_terms
 from steerflow.model.sfc import (
+    ETH_TYPES,
+    IP_PROTOS,
     Ethertype,
     FlowClassifier,
     FlowClassifierId,
@@ -27,15 +31,6 @@ PORT_BITS = 16
 PORT_MASK = (1 << PORT_BITS) - 1
 MAX_PORT_MASKS = 2 * PORT_BITS - 2  # [1, 65534] needs 30 (value, mask) pairs, the worst case
 
-ETH_TYPES = {Ethertype.IPV4: 0x0800, Ethertype.IPV6: 0x86DD}
-IP_PROTOS = {
-    (Ethertype.IPV4, Protocol.TCP): 6,
-    (Ethertype.IPV4, Protocol.UDP): 17,
-    (Ethertype.IPV4, Protocol.ICMP): 1,
-    (Ethertype.IPV6, Protocol.TCP): 6,
-    (Ethertype.IPV6, Protocol.UDP): 17,
-    (Ethertype.IPV6, Protocol.ICMP): 58,  # ICMPv6: an "icmp" classifier on IPv6 means this one
-}
 L4_FIELDS = {Protocol.TCP: ("tcp_src", "tcp_dst"), Protocol.UDP: ("udp_src", "udp_dst")}
 IP_FIELDS = {Ethertype.IPV4: ("ipv4_src", "ipv4_dst"), Ethertype.IPV6: ("ipv6_src", "ipv6_dst")}
 
@@ -109,8 +104,12 @@ def classifier_matches(fc: FlowClassifier) -> tuple[Match, ...]:
 
     One match without L4 ports; with tcp/udp port ranges, the cross product of the source and
     destination ranges' blocks (at most 30 x 30 = 900, for ranges like 1-65534 on both sides).
+    With a classification group, the matches of each term of `fc.terms()`: those of different terms
+    may overlap (an OR), which is harmless, as all of them share one priority and one action.
     """
     _check(fc)
+    if fc.group_terms is not None:
+        return _terms_matches(fc)
     base: _Fields = {"eth_type": ETH_TYPES[fc.ethertype], **_prefix_fields(fc)}
     if fc.protocol is not None:
         base["ip_proto"] = IP_PROTOS[(fc.ethertype, fc.protocol)]
@@ -122,6 +121,30 @@ def classifier_matches(fc: FlowClassifier) -> tuple[Match, ...]:
         Match.of(**base, **_port_field(src_name, src), **_port_field(dst_name, dst))
         for src in port_range_masks(*fc.source_ports.bounds())
         for dst in port_range_masks(*fc.destination_ports.bounds())
+    )
+
+
+def _terms_matches(fc: FlowClassifier) -> tuple[Match, ...]:
+    terms = fc.terms()
+    if not terms:
+        raise ClassifierError(f"classifier {fc.id}: its fields contradict every term of its group")
+    return tuple(dict.fromkeys(m for t in terms for m in term_matches(t)))
+
+
+def term_matches(term: cls_terms.Term) -> tuple[Match, ...]:
+    """One term as OpenFlow matches: port ranges as their blocks' cross product, the rest as is."""
+    base: _Fields = {}
+    ranges: list[list[_Fields]] = []
+    for name, value in term:
+        if name in cls_terms.RANGE_FIELDS and isinstance(value, tuple):
+            ranges.append([_port_field(name, block) for block in port_range_masks(*value)])
+        elif name == "tcp_flags" and isinstance(value, tuple) and value[1] == cls_terms.TCP_FLAGS_MASK:
+            base[name] = value[0]  # a full mask is an exact match, as the switch reports it
+        else:
+            base[name] = value
+    return tuple(
+        Match.of(**base, **{k: v for fields in combo for k, v in fields.items()})
+        for combo in itertools.product(*ranges)
     )
 
 
@@ -169,6 +192,7 @@ def reversed_classifier(fc: FlowClassifier) -> FlowClassifier:
         destination_port_range_max=fc.source_port_range_max,
         logical_source_port=fc.logical_destination_port,
         logical_destination_port=fc.logical_source_port,
+        group_terms=None if fc.group_terms is None else cls_terms.swapped(fc.group_terms),
     )
 
 

@@ -19,6 +19,9 @@ PORT_PAIR_GROUP: Final = "port_pair_group"
 PORT_CHAIN: Final = "port_chain"
 FLOW_CLASSIFIER: Final = "flow_classifier"
 SERVICE_GRAPH: Final = "service_graph"
+# neutron-classifier's Common Classification Framework: reusable matches a flow classifier may reference
+CLASSIFICATION: Final = "classification"
+CLASSIFICATION_GROUP: Final = "classification_group"
 
 # --- kinds the agents write ---------------------------------------------------------------------------
 # A hypervisor running an agent. A `port_binding` or `chassis_status` document names its chassis under
@@ -29,8 +32,9 @@ CHASSIS_STATUS: Final = "chassis_status"  # an agent's report: what its switch h
 
 CORE_KINDS: Final = (NETWORK, SUBNET, PORT, CHASSIS)
 SFC_KINDS: Final = (PORT_PAIR, PORT_PAIR_GROUP, PORT_CHAIN, FLOW_CLASSIFIER, SERVICE_GRAPH)
+CLASSIFIER_KINDS: Final = (CLASSIFICATION, CLASSIFICATION_GROUP)
 AGENT_KINDS: Final = (CHASSIS, PORT_BINDING, CHASSIS_STATUS)
-KINDS: Final = frozenset({*CORE_KINDS, *SFC_KINDS, *AGENT_KINDS})
+KINDS: Final = frozenset({*CORE_KINDS, *SFC_KINDS, *CLASSIFIER_KINDS, *AGENT_KINDS})
 
 # --- attributes the API allocates for the dataplane ---------------------------------------------------
 # A network's Geneve VNI (shown read-only, as Neutron's provider extension does).
@@ -44,8 +48,12 @@ EXIT_LABEL: Final = "exit_label"
 REVERSE_HOP_LABELS: Final = "reverse_hop_labels"
 REVERSE_EXIT_LABEL: Final = "reverse_exit_label"
 
+# hidden: the disjunction of match terms (`model.classification`) of a classification group, and a copy
+# of it on each flow classifier that references the group (what the compiler and conflicts read)
+MATCH_TERMS: Final = "match_terms"
+
 LABEL_ATTRIBUTES: Final = frozenset({HOP_LABELS, EXIT_LABEL, REVERSE_HOP_LABELS, REVERSE_EXIT_LABEL})
-HIDDEN_ATTRIBUTES: Final = frozenset({TUNNEL_KEY, PAIR_KEY, *LABEL_ATTRIBUTES})
+HIDDEN_ATTRIBUTES: Final = frozenset({TUNNEL_KEY, PAIR_KEY, MATCH_TERMS, *LABEL_ATTRIBUTES})
 ALLOCATED_ATTRIBUTES: Final = frozenset({SEGMENTATION_ID, *HIDDEN_ATTRIBUTES})
 
 NAMES: Final = frozenset({*KINDS, *ALLOCATED_ATTRIBUTES})  # what nothing else may spell

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, NewType
 
+from steerflow.model import classification as cls_terms
+from steerflow.model import schema
+
 PortId = NewType("PortId", str)
 FlowClassifierId = NewType("FlowClassifierId", str)
 ProjectId = NewType("ProjectId", str)
@@ -215,6 +218,10 @@ class FlowClassifier(_Owned):
     logical_source_port: PortId | None = None
     logical_destination_port: PortId | None = None
     l7_parameters: tuple[tuple[str, str], ...] = ()
+    # steerflow's extension: a classification group ANDed with the fields above, and that group's
+    # terms as the API stored them with the classifier (the group is immutable while in use)
+    classification_group_id: str | None = None
+    group_terms: cls_terms.Disjunction | None = None
 
     @property
     def source_ports(self) -> PortRange:
@@ -253,6 +260,8 @@ class FlowClassifier(_Owned):
             logical_source_port=None if lsp is None else PortId(lsp),
             logical_destination_port=None if ldp is None else PortId(ldp),
             l7_parameters=tuple(sorted((d.get("l7_parameters") or {}).items())),
+            classification_group_id=d.get("classification_group_id"),
+            group_terms=_group_terms(d),
         )
 
     def to_dict(self) -> JsonDict:
@@ -269,4 +278,44 @@ class FlowClassifier(_Owned):
             "logical_source_port": self.logical_source_port,
             "logical_destination_port": self.logical_destination_port,
             "l7_parameters": dict(self.l7_parameters),
+            "classification_group_id": self.classification_group_id,
         }
+
+    def own_term(self) -> cls_terms.Term:
+        """The classifier's own header fields (logical ports aside) as one term."""
+        fields: dict[str, cls_terms.Value] = {"eth_type": ETH_TYPES[self.ethertype]}
+        ip = "ipv4" if self.ethertype is Ethertype.IPV4 else "ipv6"
+        for side, network in (("src", self.source_network), ("dst", self.destination_network)):
+            if network is not None and network.prefixlen:
+                fields[f"{ip}_{side}"] = str(network)
+        if self.protocol is not None:
+            fields["ip_proto"] = IP_PROTOS[(self.ethertype, self.protocol)]
+        if self.protocol in (Protocol.TCP, Protocol.UDP):
+            for side, ports in (("src", self.source_ports), ("dst", self.destination_ports)):
+                if not ports.is_any and ports.bounds() != (0, 65535):
+                    fields[f"{self.protocol}_{side}"] = ports.bounds()
+        return cls_terms.term(fields)
+
+    def terms(self) -> cls_terms.Disjunction:
+        """Every packet the classifier matches (logical ports aside): its own term ANDed with its
+        group's terms, if any; empty when they contradict each other."""
+        own = self.own_term()
+        if self.group_terms is None:
+            return (own,)
+        return tuple(dict.fromkeys(m for t in self.group_terms if (m := cls_terms.merge(own, t)) is not None))
+
+
+def _group_terms(d: Mapping[str, Any]) -> cls_terms.Disjunction | None:
+    raw = d.get(schema.MATCH_TERMS)
+    return None if raw is None else cls_terms.from_json(raw)
+
+
+ETH_TYPES: dict[Ethertype, int] = {Ethertype.IPV4: 0x0800, Ethertype.IPV6: 0x86DD}
+IP_PROTOS: dict[tuple[Ethertype, Protocol], int] = {
+    (Ethertype.IPV4, Protocol.TCP): 6,
+    (Ethertype.IPV4, Protocol.UDP): 17,
+    (Ethertype.IPV4, Protocol.ICMP): 1,
+    (Ethertype.IPV6, Protocol.TCP): 6,
+    (Ethertype.IPV6, Protocol.UDP): 17,
+    (Ethertype.IPV6, Protocol.ICMP): 58,  # ICMPv6: an "icmp" classifier on IPv6 means this one
+}

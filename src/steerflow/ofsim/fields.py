@@ -147,6 +147,7 @@ _SPECS: list[FieldSpec] = [
     _spec("ipv6_flabel", 20, _H, prereqs=(IPV6,)),
     _spec("tcp_src", 16, _H, prereqs=TCP),
     _spec("tcp_dst", 16, _H, prereqs=TCP),
+    _spec("tcp_flags", 12, _H, prereqs=TCP, writable=False),
     _spec("udp_src", 16, _H, prereqs=UDP),
     _spec("udp_dst", 16, _H, prereqs=UDP),
     _spec("sctp_src", 16, _H, prereqs=SCTP),

@@ -142,7 +142,9 @@ def _describe(cond: Condition) -> str:
 
 def overlapping(flows: Iterable[Flow]) -> list[tuple[Flow, Flow]]:
     """Pairs of flows with the same table and priority that some packet could match both: OVS would pick
-    either one. Opt-in (`Switch(reject_overlaps=True)`): overlaps no real packet can reach are legal."""
+    either one. Opt-in (`Switch(reject_overlaps=True)`): overlaps no real packet can reach are legal, and
+    so are overlaps of flows that behave alike (same actions, continuation and cookie: either one does
+    what the other would, as the alternatives of one classifier's OR do)."""
     groups: dict[tuple[int, int], list[tuple[Flow, CompiledMatch]]] = {}
     for flow in flows:
         groups.setdefault((flow.table, flow.priority), []).append(
@@ -158,6 +160,8 @@ def _overlaps_within(entries: Sequence[tuple[Flow, CompiledMatch]]) -> list[tupl
     found = []
     for i, (flow_a, match_a) in enumerate(entries):
         for flow_b, match_b in entries[i + 1 :]:
-            if flow_a.match != flow_b.match and not match_a.disjoint(match_b):
+            if flow_a.match == flow_b.match or flow_a.same_behaviour(flow_b):
+                continue
+            if not match_a.disjoint(match_b):
                 found.append((flow_a, flow_b))
     return found

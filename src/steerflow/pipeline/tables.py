@@ -85,11 +85,16 @@ PIPELINE: tuple[Table, ...] = (
         (
             reg.NETWORK,
             reg.SRC_PORT,
+            "eth_src",  # eth_src, vlan_vid, ip_dscp, ip_ecn, tcp_flags: classification groups'
             "eth_dst",
             "eth_type",
+            "vlan_vid",
             *_ADDRESSES,
             "ip_proto",
+            "ip_dscp",
+            "ip_ecn",
             *_L4_PORTS,
+            "tcp_flags",
             "icmpv6_type",
         ),
         ("SFC_DISPATCH", "ARP_RESPONDER"),

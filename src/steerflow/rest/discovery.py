@@ -51,6 +51,13 @@ EXTENSIONS: tuple[Extension, ...] = (
         "Extension for Passive TAP Service Function support",
         "2017-10-20T10:00:00-00:00",
     ),
+    Extension(
+        "neutron_classifier",
+        "Neutron Common Classification Framework",
+        "Classifications and classification groups; flow classifiers reference a group "
+        "(classification_group_id, steerflow's extension).",
+        "2026-12-06T00:00:00-00:00",
+    ),
     Extension("port-security", "Port Security", "Provides port security", "2012-07-23T10:00:00-00:00"),
     Extension(
         "project-id",
@@ -83,9 +90,10 @@ def versions(base_url: str) -> JsonDict:
 
 
 def resources(base_url: str, handlers: Sequence[ResourceHandler]) -> JsonDict:
-    """`GET /v2.0/`: the core collections (Neutron lists only those, not extension collections)."""
+    """`GET /v2.0/`: the core collections (Neutron lists only those, not extension collections, even
+    those without a path prefix: a handler naming its `extension_alias` is one)."""
     root = f"{base_url.rstrip('/')}/{API_VERSION}"
-    listed = [h for h in handlers if not h.path_prefix]
+    listed = [h for h in handlers if not h.path_prefix and not getattr(h, "extension_alias", None)]
     return {
         "resources": [
             {

@@ -23,6 +23,7 @@ OFPXMC_NXM_1 = 0x0001
 OFPXMC_ERICSSON = 0x1000
 OFPXMC_OPENFLOW_BASIC = 0x8000
 OFPXMC_EXPERIMENTER = 0xFFFF
+ONF_EXPERIMENTER = 0x4F4E4600  # the Open Networking Foundation's extensions to OpenFlow 1.3
 NSH_EXPERIMENTER = 0x005AD650  # OVS's NSH fields are experimenter OXMs (class 0xffff)
 OFPMT_OXM = 1
 
@@ -212,6 +213,8 @@ CODECS: tuple[FieldCodec, ...] = (
     _codec("ipv4_dst", (_B, 12), 4, kind=_V4, nxm=(_N0, 8)),
     _codec("tcp_src", (_B, 13), 2, nxm=(_N0, 9)),
     _codec("tcp_dst", (_B, 14), 2, nxm=(_N0, 10)),
+    # OpenFlow 1.3's ONF extension 56 (OpenFlow 1.5's tcp_flags), as OVS writes it in 1.3 flow dumps
+    _codec("tcp_flags", (OFPXMC_EXPERIMENTER, 42), 2, 12, nxm=(_N1, 34), experimenter=ONF_EXPERIMENTER),
     _codec("udp_src", (_B, 15), 2, nxm=(_N0, 11)),
     _codec("udp_dst", (_B, 16), 2, nxm=(_N0, 12)),
     _codec("sctp_src", (_B, 17), 2),

@@ -141,6 +141,7 @@ WIRE_ORDER: tuple[str, ...] = (
     "arp_tha",
     "tcp_src",
     "tcp_dst",
+    "tcp_flags",
     "udp_src",
     "udp_dst",
     "sctp_src",
