@@ -12,6 +12,7 @@ from steerflow.api import attributes as attrs
 from steerflow.api.resource import ResourceHandler
 from steerflow.api.sfc_attributes import MAX_CHAIN_ID, NSH_MD_TYPES, SUPPORTED_LB_FIELDS
 from steerflow.api.sfc_errors import FC_SUPPORTED_ETHERTYPES, FC_SUPPORTED_PROTOCOLS
+from steerflow.model import classification as cls_terms
 from steerflow.model import schema
 from steerflow.model.correlations import installed_correlations
 from steerflow.nbdb.api import JsonDict
@@ -196,6 +197,51 @@ _BY_RESOURCE: dict[tuple[str, str], JsonDict] = {
         "propertyNames": UUID,
         "additionalProperties": {"type": "array", "items": UUID},
     },
+}
+
+
+# A classification's definition: the keys of every type (which ones a type takes: its description).
+_DEFINITION_INTS: dict[str, tuple[int, int]] = {
+    "ethertype": (0x0600, 0xFFFF),
+    "vlan_id": (0, 4095),
+    "protocol": (0, 255),
+    "next_header": (0, 255),
+    "dscp": (0, 63),
+    "dscp_mask": (0, 63),
+    "ecn": (0, 3),
+    "traffic_class": (0, 255),
+    "traffic_class_mask": (0, 255),
+    "flags": (0, cls_terms.TCP_FLAGS_MASK),
+    "flags_mask": (0, cls_terms.TCP_FLAGS_MASK),
+    **{f"{side}_port_{end}": (0, 65535) for side in ("src", "dst") for end in ("min", "max")},
+}
+
+
+def _definition_key(key: str) -> JsonDict:
+    if key in _DEFINITION_INTS:
+        lo, hi = _DEFINITION_INTS[key]
+        return {"type": ["integer", "null"], "minimum": lo, "maximum": hi}
+    return {"type": ["string", "null"], "description": "MAC address (ethernet), address or CIDR (ipv4, ipv6)"}
+
+
+_DEFINITION: JsonDict = {
+    "type": "object",
+    "description": "by type: "
+    + "; ".join(f"{t}: {', '.join(cls_terms.supported_keys(t))}" for t in cls_terms.CLASSIFICATION_TYPES)
+    + " (null: not matched); other keys are refused",
+    "properties": {
+        key: _definition_key(key)
+        for t in cls_terms.CLASSIFICATION_TYPES
+        for key in cls_terms.supported_keys(t)
+    },
+    "additionalProperties": False,
+}
+_BY_RESOURCE |= {
+    (schema.CLASSIFICATION, "type"): {"enum": list(cls_terms.CLASSIFICATION_TYPES)},
+    (schema.CLASSIFICATION, "definition"): _DEFINITION,
+    (schema.CLASSIFICATION_GROUP, "operator"): {"enum": list(cls_terms.OPERATORS)},
+    (schema.CLASSIFICATION_GROUP, "classifications"): {**_UUID_LIST, "type": ["array", "null"]},
+    (schema.CLASSIFICATION_GROUP, "classification_groups"): {**_UUID_LIST, "type": ["array", "null"]},
 }
 
 
