@@ -267,10 +267,10 @@ def test_a_flow_classifier_refuses_a_group_it_cannot_use(w: World) -> None:
     ):
         rejects(w, exc, status, w.fc.create, ctx, {"classification_group_id": group_id})
     # its own fields and the group's contradict: udp vs tcp, other ports, IPv6 vs an IPv4 group
-    for own in ({"protocol": "udp"}, {"protocol": "icmp"},
-                {"protocol": "tcp", "destination_port_range_min": 81, "destination_port_range_max": 90}):  # fmt: skip
-        rejects(w, err.FlowClassifierClassificationGroupConflict, 400, w.fc.create, ALICE,
-                {**own, "classification_group_id": tcp})  # fmt: skip
+    other_ports = {"protocol": "tcp", "destination_port_range_min": 81, "destination_port_range_max": 90}
+    for own in ({"protocol": "udp"}, {"protocol": "icmp"}, other_ports):
+        body = {**own, "classification_group_id": tcp}
+        rejects(w, err.FlowClassifierClassificationGroupConflict, 400, w.fc.create, ALICE, body)
     v4 = group(w, "AND", [classification(w, "ipv4", src_addr="10.9.0.0/16")])
     body = {"ethertype": "IPv6", "classification_group_id": v4}
     rejects(w, err.FlowClassifierClassificationGroupConflict, 400, w.fc.create, ALICE, body)
