@@ -1,7 +1,8 @@
 """Switch: a pipeline of flows and groups that runs packets with OpenFlow 1.3 + Nicira semantics as OVS does.
 
 Per table the highest-priority matching flow wins; two matching flows of the same priority raise
-`AmbiguousMatch` (OVS would pick either: a compiler bug). A miss drops (fail_mode=secure); a miss in a
+`AmbiguousMatch` (OVS would pick either: a compiler bug), unless they behave alike (same actions,
+continuation and cookie: either one does the same). A miss drops (fail_mode=secure); a miss in a
 resubmitted table returns to the caller. Actions apply in order, then goto_table continues. resubmit
 recurses and returns; a resubmit's in_port is used for its lookup only. Group buckets run on a copy of
 the packet; what they change does not leak out. Limits are OVS's: resubmits nest at most 64 deep
@@ -86,7 +87,7 @@ class Switch:
         """The flow `packet` matches in `table` (None: a miss); `AmbiguousMatch` on a priority tie."""
         classifier = self._tables.get(table)
         found = [] if classifier is None else classifier.find(packet)
-        if len(found) > 1:
+        if len(found) > 1 and not all(e.flow.same_behaviour(found[0].flow) for e in found[1:]):
             raise AmbiguousMatch(table, tuple(e.flow for e in found))
         return found[0].flow if found else None
 
