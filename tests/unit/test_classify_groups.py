@@ -23,8 +23,8 @@ def grouped(*members: Definition, operator: str = "AND", **attrs: Any) -> FlowCl
     return fc(classification_group_id="cg", group_terms=terms(operator, *members), **attrs)
 
 
-def probe(pkt: Pkt = Pkt(), **extra: Any) -> Packet:
-    return pkt.packet().set(**extra)
+def probe(pkt: Pkt | None = None, **extra: Any) -> Packet:
+    return (pkt or Pkt()).packet().set(**extra)
 
 
 def classified(classifier: FlowClassifier, packet: Packet) -> bool:
