@@ -7,11 +7,23 @@ from typing import Any
 from hypothesis import strategies as st
 
 from steerflow.model import schema
+from tests.builders.classification import stored_terms
 
 Docs = dict[str, dict[str, dict[str, Any]]]
 CHASSIS = ("ch1", "ch2", "ch3")
 PORTS, PAIRS, GROUPS, CLASSIFIERS, CHAINS = 8, 5, 4, 4, 4
 TUNNEL = 100
+# A classifier's classification group, as the API copies its terms into the classifier: none, an OR
+# (one alternative contradicts tcp classifiers), an AND (contradicts udp ones: the compiler skips those)
+GROUPS_TERMS: tuple[tuple[str, list[dict[str, Any]]] | None, ...] = (
+    None,
+    ("cg-or", stored_terms("OR", ("ipv4", {"dscp": 46}), ("udp", {"src_port_min": 53, "src_port_max": 53}))),
+    ("cg-and", stored_terms("AND", ("tcp", {"flags": 2, "flags_mask": 0x12}), ("ipv4", {"ecn": 1}))),
+    (
+        "cg-l2",
+        stored_terms("OR", ("ethernet", {"vlan_id": 10}), ("ethernet", {"src_addr": "02:00:00:00:00:01"})),
+    ),
+)
 
 
 def fixed_docs() -> Docs:
@@ -92,6 +104,12 @@ def _chains(draw: st.DrawFn, docs: Docs) -> None:
             "destination_port_range_min": 100 + f,
             "destination_port_range_max": 100 + f + draw(st.integers(0, 5)),
         }
+        grouped = draw(st.sampled_from(GROUPS_TERMS))
+        if grouped is not None:
+            docs[schema.FLOW_CLASSIFIER][f"fc{f}"] |= {
+                "classification_group_id": grouped[0],
+                schema.MATCH_TERMS: grouped[1],
+            }
     docs[schema.PORT_CHAIN] = {}
     for c in range(CHAINS):
         if draw(st.booleans()):

@@ -19,6 +19,7 @@ from steerflow.compiler.compile import DesiredState
 from steerflow.flows.types import Flow, FlowKey, Output
 from steerflow.model.sfc import Ethertype, FlowClassifier, Protocol
 from steerflow.ofsim import Switch
+from tests.builders.classification import terms
 from tests.builders.classify import Pkt
 from tests.builders.ovs_fixtures import OvsSandbox, sandbox_or_skip
 from tests.builders.reconciler import (
@@ -57,6 +58,21 @@ CLASSIFIERS = [
     ),
     FlowClassifier(id="v6-icmp", ethertype=V6, protocol=Protocol.ICMP),
     FlowClassifier(id="v6-tcp-open", ethertype=V6, protocol=Protocol.TCP, source_port_range_min=1024),
+    # a classification group's fields: MACs, VLAN, DSCP, ECN, TCP flags (masked and exact)
+    FlowClassifier(
+        id="v4-grouped",
+        source_ip_prefix="100.64.0.0/24",
+        destination_ip_prefix="128.0.0.0/2",
+        classification_group_id="cg",
+        group_terms=terms(
+            "OR",
+            ("ethernet", {"src_addr": "02:00:00:00:00:aa", "vlan_id": 10}),
+            ("ipv4", {"dscp": 46, "ecn": 1}),
+            ("tcp", {"flags": 0x002, "flags_mask": 0x012, "dst_port_min": 443, "dst_port_max": 443}),
+            ("tcp", {"flags": 0x011, "dst_port_min": 22, "dst_port_max": 22}),
+            ("ethernet", {"dst_addr": "02:00:00:00:00:bb"}),
+        ),
+    ),
 ]
 PACKETS = [
     Pkt("IPv4", src="192.0.2.1", dst="198.51.100.9", proto="sctp"),
@@ -75,6 +91,18 @@ PACKETS = [
     Pkt("IPv6", proto="tcp", sport=1024),
     Pkt("IPv6", proto="tcp", sport=1023),
     Pkt("arp"),
+]
+GROUPED = Pkt("IPv4", src="100.64.0.5", dst="172.16.0.1", proto="udp")
+GROUPED_TCP = Pkt("IPv4", src="100.64.0.5", dst="172.16.0.1", proto="tcp", dport=443)
+PROBES = [
+    GROUPED.packet().set(ip_dscp=46, ip_ecn=1),
+    GROUPED.packet().set(ip_dscp=46, ip_ecn=0),
+    GROUPED_TCP.packet().set(tcp_flags=0x0C2),
+    GROUPED_TCP.packet().set(tcp_flags=0x012),
+    GROUPED_TCP.packet().set(tcp_dst=22, tcp_flags=0x011),
+    GROUPED_TCP.packet().set(tcp_dst=22, tcp_flags=0x010),
+    GROUPED.packet().set(eth_dst="02:00:00:00:00:bb"),
+    GROUPED.packet().set(eth_dst="02:00:00:00:00:bc"),
 ]
 BYPASS, INGRESS = 3, 4
 
@@ -126,7 +154,7 @@ def test_ovs_classifies_the_same_packets_as_ofsim(switch: OvsSandbox) -> None:
     ctl = str(Path(switch.rundir) / "ovs-vswitchd.ctl")
     verdicts = []
     solicitation = Pkt("IPv6", proto="icmp6").packet().set(icmpv6_type=135)  # takes the ND bypass
-    for sent in [*(p.packet() for p in PACKETS), solicitation]:
+    for sent in [*(p.packet() for p in PACKETS), *PROBES, solicitation]:
         packet = sent.set(in_port=INGRESS)
         trace = switch.run("ovs-appctl", "-t", ctl, "ofproto/trace", switch.bridge, packet.ovs_flow())
         rule = next(line for line in trace.splitlines() if line.startswith(" 0. "))
@@ -135,5 +163,5 @@ def test_ovs_classifies_the_same_packets_as_ofsim(switch: OvsSandbox) -> None:
         verdicts.append((packet, port, expected))
         assert (port,) == expected if expected else "No match" in rule, (packet, trace)
     classified = [v for v in verdicts if v[2]]
-    assert 7 <= len(classified) < len(verdicts)
+    assert 11 <= len(classified) < len(verdicts)
     assert verdicts[-1][1] == BYPASS

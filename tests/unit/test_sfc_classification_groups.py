@@ -325,20 +325,20 @@ def test_the_collections_sit_at_the_api_root_with_their_extension(client: TestCl
     headers = {"X-Project-Id": "alice"}
     made = client.post(
         "/v2.0/classifications",
-        json={"classification": {"type": "tcp", "definition": {"flags": 2}, "project_id": "alice"}},
+        json={schema.CLASSIFICATION: {"type": "tcp", "definition": {"flags": 2}, "project_id": "alice"}},
         headers=headers,
     )
     assert made.status_code == 201, made.text
-    cid = made.json()["classification"]["id"]
-    body = {"classification_group": {"classifications": [cid], "project_id": "alice"}}
+    cid = made.json()[schema.CLASSIFICATION]["id"]
+    body = {schema.CLASSIFICATION_GROUP: {"classifications": [cid], "project_id": "alice"}}
     made_group = client.post("/v2.0/classification_groups", json=body, headers=headers)
     assert made_group.status_code == 201, made_group.text
-    gid = made_group.json()["classification_group"]["id"]
+    gid = made_group.json()[schema.CLASSIFICATION_GROUP]["id"]
     gone = client.delete(f"/v2.0/classifications/{cid}", headers=headers)
     assert gone.status_code == 409 and gone.json()["NeutronError"]["type"] == "ClassificationInUse"
     bad = client.post(
         "/v2.0/classifications",
-        json={"classification": {"type": "udp", "definition": {"window_min": 1}, "project_id": "alice"}},
+        json={schema.CLASSIFICATION: {"type": "udp", "definition": {"window_min": 1}, "project_id": "alice"}},
         headers=headers,
     )
     assert bad.status_code == 400 and bad.json()["NeutronError"]["type"] == "InvalidClassificationDefinition"
