@@ -68,6 +68,14 @@ RESOURCES: dict[str, Lazy] = {
     schema.SERVICE_GRAPH: Lazy(
         "steerflow.cli.sfc_chains:service_graph_commands", "Service graphs: port chains linked into a DAG."
     ),
+    schema.CLASSIFICATION: Lazy(
+        "steerflow.cli.classifications:classification_commands",
+        "Classifications: one layer's match (ethernet, ipv4, ipv6, tcp, udp).",
+    ),
+    schema.CLASSIFICATION_GROUP: Lazy(
+        "steerflow.cli.classifications:classification_group_commands",
+        "Classification groups: classifications joined by AND or OR.",
+    ),
 }
 SUBCOMMANDS: dict[str, Lazy] = {
     **{command_word(kind): lazy for kind, lazy in RESOURCES.items()},

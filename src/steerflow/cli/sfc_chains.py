@@ -92,6 +92,7 @@ class Match:
     destination_ip_prefix: str | None = None
     logical_source_port: str | None = None
     logical_destination_port: str | None = None
+    classification_group: str | None = None
 
     def body(self, client: SteerflowClient) -> JsonDict:
         body: JsonDict = {"ethertype": self.ethertype or "IPv4"}
@@ -106,6 +107,10 @@ class Match:
         for key in ("logical_source_port", "logical_destination_port"):
             if getattr(self, key) is not None:
                 body[key] = client.find_id(schema.PORT, getattr(self, key))
+        if self.classification_group is not None:
+            body["classification_group_id"] = client.find_id(
+                schema.CLASSIFICATION_GROUP, self.classification_group
+            )
         return body
 
 
@@ -174,6 +179,7 @@ def create_service_graph(
 @click.option("--destination-ip-prefix", help="Destination CIDR.")
 @click.option("--logical-source-port", help="Port (name or id) traffic comes from.")
 @click.option("--logical-destination-port", help="Port (name or id) traffic goes to.")
+@click.option("--classification-group", help="Classification group (name or id) ANDed with the fields above.")
 @description_option
 @project_option
 @output_options
@@ -189,6 +195,7 @@ def flow_classifier_create(
     destination_ip_prefix: str | None,
     logical_source_port: str | None,
     logical_destination_port: str | None,
+    classification_group: str | None,
     description: str | None,
     project: str | None,
     fmt: Format,
@@ -196,7 +203,7 @@ def flow_classifier_create(
 ) -> None:
     match = Match(
         protocol, ethertype, source_port, destination_port, source_ip_prefix, destination_ip_prefix,
-        logical_source_port, logical_destination_port,
+        logical_source_port, logical_destination_port, classification_group,
     )  # fmt: skip
     with open_client(ctx) as client:
         classifier = create_flow_classifier(client, create_fields(name, description, project), match)
