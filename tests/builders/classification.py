@@ -7,19 +7,22 @@ from typing import Any
 from steerflow.model import classification as cls_terms
 
 Definition = tuple[str, dict[str, Any]]  # (classification type, definition)
+Member = Definition | cls_terms.Disjunction  # a classification, or a nested group's terms
 
 
-def terms(operator: str, *members: Definition | cls_terms.Disjunction) -> cls_terms.Disjunction:
-    """A group's disjunction: its classifications' terms (and nested groups' disjunctions) ANDed or ORed."""
-    parts = [
-        (cls_terms.definition_term(m[0], m[1]),) if isinstance(m[0], str) else m  # type: ignore[arg-type]
-        for m in members
-    ]
-    if operator == "AND":
-        return cls_terms.conjunction(parts)  # type: ignore[arg-type]
-    return cls_terms.disjunction(parts)  # type: ignore[arg-type]
+def _part(member: Member) -> cls_terms.Disjunction:
+    if isinstance(member[0], str):
+        c_type, definition = member
+        return (cls_terms.definition_term(c_type, definition),)
+    return member
 
 
-def stored_terms(operator: str, *members: Definition | cls_terms.Disjunction) -> list[dict[str, Any]]:
+def terms(operator: str, *members: Member) -> cls_terms.Disjunction:
+    """A group's disjunction: its members' terms ANDed or ORed, as the API expands them."""
+    parts = [_part(m) for m in members]
+    return cls_terms.conjunction(parts) if operator == "AND" else cls_terms.disjunction(parts)
+
+
+def stored_terms(operator: str, *members: Member) -> list[dict[str, Any]]:
     """The same, in the JSON form a flow classifier document holds under `schema.MATCH_TERMS`."""
     return cls_terms.to_json(terms(operator, *members))

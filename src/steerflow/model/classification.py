@@ -164,8 +164,8 @@ def definition_term(c_type: str, definition: Any) -> Term:
     unknown = sorted(str(k) for k in definition if k not in fields)
     if unknown:
         raise DefinitionError(
-            f"{c_type} definition keys {', '.join(unknown)} are not supported "
-            f"(supported: {', '.join(fields)}; see docs/classifier.md)"
+            f"{c_type} definition keys {', '.join(unknown)} are not supported: OpenFlow cannot match "
+            f"them, or they are unknown (supported: {', '.join(fields)}; see docs/classifier.md)"
         )
     out: dict[str, Value] = dict(implied)
     given = {k: v for k, v in definition.items() if v is not None}
@@ -337,13 +337,6 @@ _READERS: Final[dict[str, tuple[tuple[str, ...], tuple[Reader, ...], dict[str, V
         (_port_fields("udp"),),
         {"ip_proto": PROTO_UDP},
     ),
-}
-# The keys of neutron-classifier's definitions that OpenFlow cannot match (refused, never ignored).
-UNSUPPORTED_KEYS: Final = {
-    "ipv4": ("length_min", "length_max", "flags", "flags_mask", "ttl_min", "ttl_max"),
-    "ipv6": ("length_min", "length_max", "hops_min", "hops_max"),
-    "tcp": ("window_min", "window_max"),
-    "udp": ("length_min", "length_max"),
 }
 
 
