@@ -222,7 +222,7 @@ def classification_groups() -> Scenario:
                          **{schema.MATCH_TERMS: syn}),
     ]  # fmt: skip
     world.group("g", [world.function("f", "ch2", None)])
-    world.chain("c", ["g"], fcs)
+    world.chain("c", ["g"], fcs, symmetric=True)  # the reverse direction swaps the groups' fields
     return Scenario("classification-groups", world.docs)
 
 
