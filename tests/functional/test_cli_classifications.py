@@ -30,6 +30,8 @@ def test_classifications_groups_and_a_classifier_using_one(api_url: str) -> None
     assert outer["classification_groups"] == [either["id"]] and outer["operator"] == "AND"
     fc = sf_json(api_url, "flow-classifier", "create", "--classification-group", "outer", "fc")
     assert fc["classification_group_id"] == outer["id"]
+    summary = sf(api_url, "flow-classifier", "list")
+    assert summary.exit_code == 0 and f"and classification group {outer['id']}" in summary.stdout
 
     table = sf(api_url, "classification-group", "list")
     assert table.exit_code == 0 and "dns-or-ef" in table.stdout and "outer" in table.stdout

@@ -47,6 +47,8 @@ def classifier_summary(fc: JsonDict) -> list[str]:
                 else f" ports {low if low is not None else 0}:{high or 65535}"
             )
             lines.append(f"{side} {prefix or 'any'}{ports}")
+    if fc.get("classification_group_id"):
+        lines.append(f"and classification group {fc['classification_group_id']}")
     return lines
 
 
