@@ -100,9 +100,10 @@ PIPELINE: tuple[Table, ...] = (
         "SFC_DISPATCH",
         "Traffic heading to a hop (its label in reg2): a hop with one function picks it (reg4); "
         "otherwise multipath hashes the plain packet's lb_fields into one of the hop's balance slots "
-        "(reg9). The exit label hands the packet back to L2.",
+        "(reg9). The exit label hands the packet back to L2, or, for a service graph's source chain, "
+        "to SFC_BRANCH.",
         (reg.HOP,),
-        ("SFC_BALANCE", "SFC_ENCAP", "L2_LOOKUP"),
+        ("SFC_BALANCE", "SFC_ENCAP", "SFC_BRANCH", "L2_LOOKUP"),
         bands=(Band("hop or exit", 100, 100),),
     ),
     Table(
@@ -175,6 +176,18 @@ PIPELINE: tuple[Table, ...] = (
         (reg.NSH_PATH, reg.ORIGIN),
         (),
         bands=(Band("any origin", 1, 1), Band("origin", 100, 100)),
+    ),
+    Table(
+        37,
+        "SFC_BRANCH",
+        "Service graphs: a source chain's traffic leaving its last hop (its exit label in reg2) enters "
+        "the destination chain whose classifiers match the packet as the functions left it, their "
+        "logical source port ignored (reg2 = that chain's first hop, dispatched again); no match "
+        "leaves the graph: plain L2 in the source chain's home network.",
+        (reg.HOP, "eth_dst", "eth_type", *_ADDRESSES, "ip_proto", *_L4_PORTS),
+        ("L2_LOOKUP",),
+        resubmits=("SFC_DISPATCH",),
+        bands=(Band("leave the graph", 1, 1), Band("branch", 100, 100)),
     ),
     Table(
         40,

@@ -1,0 +1,71 @@
+"""Service graphs on real OVS across three chassis, proven by payload: each function adds its own
+amount to every payload byte (1, 2, 4), so what reaches the server says exactly which functions the
+packet crossed; the source chain's function moves the UDP destination port up by 100 like a NAT, and
+the graph branches on the port it leaves with."""
+
+from typing import Any
+
+import pytest
+
+from steerflow.lab import VmHandle
+from steerflow.lab.traffic import udp_transfer
+from steerflow.model import schema
+from tests.builders.chain_lab import PAYLOADS, chain_world, shifted
+from tests.builders.fabric import Fabric
+from tests.builders.lab_fixtures import requires_lab
+
+pytestmark = [pytest.mark.root, requires_lab]
+
+NAT = 100
+A, B, C = 1, 2, 4  # what each function adds: every sum of a subset is distinct
+
+
+def _chain(
+    fabric: Fabric,
+    client: VmHandle,
+    name: str,
+    pair: dict[str, Any],
+    ports: tuple[int, int],
+    correlation: str,
+) -> dict[str, Any]:
+    group = fabric.create(schema.PORT_PAIR_GROUP, name=f"g-{name}", port_pairs=[pair["id"]])
+    fc = fabric.create(
+        schema.FLOW_CLASSIFIER, name=f"fc-{name}", protocol="udp", logical_source_port=client.iface_id,
+        destination_port_range_min=ports[0], destination_port_range_max=ports[1],
+    )  # fmt: skip
+    return fabric.create(
+        schema.PORT_CHAIN, name=name, port_pair_groups=[group["id"]], flow_classifiers=[fc["id"]],
+        chain_parameters={"correlation": correlation},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("correlation", ["mpls", "nsh"])
+def test_a_graph_branches_on_what_the_source_chain_left_and_deleting_it_unlinks(
+    fabric: Fabric, correlation: str
+) -> None:
+    net, client, server = chain_world(fabric)
+    _fa, pa = fabric.plug_function("ch2", "fa", net, correlation=correlation, add=A, nat_udp_dst=NAT)
+    _fb, pb = fabric.plug_function("ch3", "fb", net, correlation=correlation, add=B)
+    _fc, pc = fabric.plug_function("ch1", "fc", net, correlation=correlation, add=C)
+    chain_a = _chain(fabric, client, "a", pa, (7, 9), correlation)
+    chain_b = _chain(fabric, client, "b", pb, (107, 107), correlation)
+    chain_c = _chain(fabric, client, "c", pc, (108, 108), correlation)
+    fabric.wait_applied()
+    client.wait_ping(server.ipv4)
+
+    def crossed(port: int) -> list[bytes]:
+        return udp_transfer(client, server, PAYLOADS, port=port, arrive_port=port + NAT)
+
+    assert crossed(7) == shifted(A)  # separate chains: A's traffic ends after its function
+    links = {chain_a["id"]: [chain_b["id"], chain_c["id"]]}
+    graph = fabric.create(schema.SERVICE_GRAPH, name="g", port_chains=links)
+    fabric.wait_applied()
+    assert crossed(7) == shifted(A + B)  # 107 after fa: into B
+    assert crossed(8) == shifted(A + C)  # 108: into C
+    assert crossed(9) == shifted(A)  # 109: no destination matches, it leaves the graph
+    # a destination chain still classifies its own traffic where its classifier says
+    assert udp_transfer(client, server, PAYLOADS, port=107) == shifted(B)
+    fabric.assert_switches_hold_compiled_state()
+    fabric.delete(schema.SERVICE_GRAPH, graph["id"])
+    fabric.wait_applied()
+    assert crossed(7) == shifted(A)
