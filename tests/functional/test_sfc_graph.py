@@ -13,6 +13,7 @@ from steerflow.model import schema
 from tests.builders.chain_lab import PAYLOADS, chain_world, shifted
 from tests.builders.fabric import Fabric
 from tests.builders.lab_fixtures import requires_lab
+from tests.builders.stream import stream_through
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -101,3 +102,34 @@ def test_joins_several_start_chains_and_levels(fabric: Fabric, correlation: str)
     assert arrives(8, 208) == shifted(A + C + 8)  # A, C, then D (the join)
     assert arrives(9, 109) == shifted(A)  # leaves the graph after A
     assert arrives(10, 210) == shifted(16 + B)  # the second start chain into B; D takes nothing
+
+
+def test_graph_create_and_delete_lose_nothing_moved_or_not(fabric: Fabric) -> None:
+    """A stream the graph moves (port 7: A, then A and B, then A again) and one it does not (B's own,
+    port 107) cross a graph's creation and deletion without losing a datagram."""
+    net, client, server = chain_world(fabric)
+    _fa, pa = fabric.plug_function("ch2", "fa", net, correlation="mpls", add=A, nat_udp_dst=NAT)
+    _fb, pb = fabric.plug_function("ch3", "fb", net, correlation="mpls", add=B)
+    chain_a = _chain(fabric, client, "a", pa, [7], "mpls")
+    chain_b = _chain(fabric, client, "b", pb, [107], "mpls")
+    fabric.wait_applied()
+    client.wait_ping(server.ipv4)
+    graph: dict[str, Any] = {}
+
+    def create() -> None:
+        graph.update(fabric.create(schema.SERVICE_GRAPH, name="g", port_chains={chain_a: [chain_b]}))
+
+    steps = [
+        ("graph created", create),
+        ("graph deleted", lambda: fabric.delete(schema.SERVICE_GRAPH, graph["id"])),
+    ]
+    moved = stream_through(fabric, client, server, 7, steps, arrive_port=7 + NAT)
+    assert _shifts(moved) == {A, A + B}, moved
+    graph.clear()
+    untouched = stream_through(fabric, client, server, 7 + NAT, steps)
+    assert _shifts(untouched) == {B}, untouched
+
+
+def _shifts(report: str) -> set[int]:
+    """What the datagrams of a stream report crossed: the amounts added to them."""
+    return {int(part.split("x")[0]) for part in report.splitlines()[0].split()[1:]}
