@@ -116,3 +116,12 @@ def test_graph_create_is_hitless_until_its_destinations_are_installed_everywhere
         compiler.compile(reported, [(schema.CHASSIS_STATUS, c) for c in CHASSIS], revision=2, now=1.5)
     states = {c: compiler.state for c, compiler in compilers.items()}
     assert walk(linked, udp_from_client(7), states=states).functions == ("fa", "fb", "fd")
+
+
+def test_renaming_a_graph_changes_no_flow() -> None:
+    docs = graph_world("mpls").docs
+    compiler = ChassisCompiler("ch3", TUNNEL)
+    compiler.compile(docs)
+    renamed = {**docs, schema.SERVICE_GRAPH: {GRAPH: {**docs[schema.SERVICE_GRAPH][GRAPH], "name": "new"}}}
+    delta = compiler.compile(renamed, [(schema.SERVICE_GRAPH, GRAPH)])
+    assert not delta.flows and not delta.groups and not delta.everything
