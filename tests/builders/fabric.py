@@ -105,16 +105,19 @@ class Fabric:
         correlation: str | None = None,
         add: int = 1,
         weight: int = 1,
+        nat_udp_dst: int = 0,
     ) -> tuple[FunctionHandle, dict[str, Any]]:
         """A service function instance: NB ingress and egress ports, the emulator wearing their MACs and
-        addresses on `chassis`, and its port pair (`correlation` None: SFC-unaware)."""
+        addresses on `chassis`, and its port pair (`correlation` None: SFC-unaware; `nat_udp_dst`: it
+        moves UDP destination ports up, like a NAT)."""
         nb_in, nb_out = (
             self.create(schema.PORT, network_id=network["id"], name=f"{name}-{side}", device_id=name)
             for side in ("in", "out")
         )
         fn = plug_function(
-            self.lab, self.chassis[chassis], name, nb_in, nb_out, mode=correlation or "unaware", add=add
-        )
+            self.lab, self.chassis[chassis], name, nb_in, nb_out, mode=correlation or "unaware", add=add,
+            nat_udp_dst=nat_udp_dst,
+        )  # fmt: skip
         for port in (nb_in, nb_out):
             self.wait_bound(port["id"], chassis)
         params = {"correlation": correlation, "weight": weight}

@@ -3,7 +3,8 @@
 `World` builds NB documents (networks, ports bound on chassis, functions as port pairs, groups,
 classifiers, chains with their labels); `scenarios()` is the set: the L2 fabric, classifiers of every
 field, MPLS and NSH (MD1, MD2) chains over SFC-aware and unaware functions on the classifying chassis
-and elsewhere, symmetric chains, functions shared by chains, load balancing, incomplete models.
+and elsewhere, symmetric chains, functions shared by chains, load balancing, incomplete models,
+service graphs.
 `compiled_states` compiles a scenario on every chassis; `rollout_states` steps a chain change through
 the make-before-break views (pending, retiring) the agent compiles.
 """
@@ -290,8 +291,10 @@ def odd_shapes() -> Scenario:
 def scenarios() -> list[Scenario]:
     """Every scenario: the set a rule over compiled flows must hold for."""
     found = [l2(), classifiers(), classification_groups(), shared(), balance(), odd_shapes()]
+    from tests.builders.graph_docs import graph_scenario  # it builds on `World`
+
     for header in HEADERS:
-        found += [four_hops(header), symmetric(header)]
+        found += [four_hops(header), symmetric(header), graph_scenario(header)]
         found += [single_hop(header, aware, where) for aware in (True, False) for where in ("ch1", "ch2")]
     return found
 

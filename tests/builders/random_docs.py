@@ -115,6 +115,15 @@ def _chains(draw: st.DrawFn, docs: Docs) -> None:
         if draw(st.booleans()):
             continue
         docs[schema.PORT_CHAIN][f"c{c}"] = _chain_doc(draw, c)
+    docs[schema.SERVICE_GRAPH] = {}
+    chains = [f"c{c}" for c in range(CHAINS)]  # present or not
+    for g in range(draw(st.integers(0, 2))):
+        sources = draw(st.lists(st.sampled_from(chains), min_size=1, max_size=2, unique=True))
+        links = {
+            src: draw(st.lists(st.sampled_from(chains), min_size=1, max_size=2, unique=True))
+            for src in sources
+        }
+        docs[schema.SERVICE_GRAPH][f"sg{g}"] = {"id": f"sg{g}", "port_chains": links}
 
 
 HEADERS = (

@@ -60,8 +60,8 @@ def assert_nothing_left(prefix: str, output: str) -> None:
     assert processes_under(run_dir) == []
 
 
-def assert_doctored(out: str) -> None:
-    assert "[9/9] Send the same datagrams again, through the chain" in out, out
+def assert_doctored(out: str, steps: int = 9) -> None:
+    assert f"[9/{steps}] Send the same datagrams again, through the chain" in out, out
     row = next(line for line in out.splitlines() if line.count(HELLO) == 2)  # sent, and replied unchanged
     assert HELLO_DOCTORED in row and "doctored: +1 per byte" in row, out
     assert '"IBM!:111"' in out  # "HAL 9000", one byte up
@@ -172,3 +172,23 @@ def test_encap_nsh_runs_the_nsh_variant_or_says_it_is_unavailable() -> None:
     assert_doctored(done.stdout)
     assert "NSH chain, NSH-aware function" in done.stdout and "correlation=nsh" in done.stdout
     assert_nothing_left(prefix, done.stdout)
+
+
+@pytest.mark.root
+@requires_lab
+def test_graph_fans_the_requests_out_by_the_port_the_nat_gave_them_and_cleans_up() -> None:
+    prefix = new_prefix()
+    try:
+        done = steerflow("demo", "--graph", "--prefix", prefix)
+    finally:
+        down(prefix)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert_doctored(out, steps=15)
+    assert "[15/15] Ask ports 7 and 8 again" in out, out
+    assert "port 7: echoed from 107, unchanged; port 8: echoed from 108, unchanged" in out
+    assert "port 7: via-a, doctor-a +1, doctored; port 8: via-b, doctor-b +2, doctored" in out
+    rows = [line for line in out.splitlines() if line.count(HELLO) == 2 and "port " in line]
+    assert len(rows) == 2 and HELLO_DOCTORED in rows[0] and '"jgnnq\\x22uvggthnqy"' in rows[1], out
+    assert "front (" in out and "-> via-a (" in out  # the service-graph show table
+    assert_nothing_left(prefix, out)

@@ -46,9 +46,9 @@ def pseudo(v6: bool, proto: int, length: int) -> bytes:
     return V4_A + V4_B + bytes([0, proto]) + length.to_bytes(2, "big")
 
 
-def udp(payload: bytes, v6: bool, *, no_checksum: bool = False) -> bytes:
+def udp(payload: bytes, v6: bool, *, no_checksum: bool = False, dst_port: int = 5000) -> bytes:
     length = 8 + len(payload)
-    header = struct.pack("!HHHH", 40000, 5000, length, 0)
+    header = struct.pack("!HHHH", 40000, dst_port, length, 0)
     if no_checksum:
         return header + payload
     checksum = ref_checksum(pseudo(v6, UDP, length) + header + payload) or 0xFFFF
@@ -205,6 +205,30 @@ def test_mpls_label_stack_is_walked_to_the_bottom() -> None:
     out = rewrite_frame(eth(ETH_MPLS, mpls(100, inner, bos=False)), Mode.MPLS)
     assert out.frame == eth(ETH_MPLS, mpls(100, mpls(200, packet(False, "udp", plus(PAYLOAD))), bos=False))
     assert "mpls[100, 200]" in out.summary
+
+
+# ---- a NAT: the UDP destination port moves -------------------------------------------------------
+
+
+@pytest.mark.parametrize("v6", [False, True])
+@pytest.mark.parametrize(("step", "moved"), [(100, 5100), (65536 - 5000, 0), (-1, 4999)])
+def test_nat_moves_the_udp_destination_port_and_keeps_the_checksum_valid(
+    v6: bool, step: int, moved: int
+) -> None:
+    def frame(dst_port: int, payload: bytes) -> bytes:
+        l4 = udp(payload, v6, dst_port=dst_port)
+        return eth(ETH_MPLS, mpls(100, ipv6(UDP, l4) if v6 else ipv4(UDP, l4)))
+
+    out = rewrite_frame(frame(5000, PAYLOAD), Mode.MPLS, nat_udp_dst=step)
+    assert out.frame == frame(moved, plus(PAYLOAD))
+    assert f"udp 40000>{moved}" in out.summary
+
+
+def test_nat_leaves_tcp_ports_alone() -> None:
+    frame = ip_eth(False, packet(False, "tcp", PAYLOAD))
+    assert rewrite_frame(frame, Mode.UNAWARE, nat_udp_dst=100).frame == ip_eth(
+        False, packet(False, "tcp", plus(PAYLOAD))
+    )
 
 
 # ---- VLAN-aware -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -27,6 +27,7 @@ from steerflow.cli.output import print_error
 
 if TYPE_CHECKING:  # the lab and the orchestration load only when the demo runs
     from steerflow.demo import DemoWorld, Scenario
+    from steerflow.demo.graph_scene import GraphScene
 
 EXIT_UNAVAILABLE = 2
 LAB_TOOLS = ("ip", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl",
@@ -51,6 +52,10 @@ class Encap(StrEnum):
     "--encap", type=click.Choice(Encap),
     help="mpls: an MPLS-aware function; nsh: an NSH chain (default: MPLS, unaware function).",
 )  # fmt: skip
+@click.option(
+    "--graph", is_flag=True,
+    help="Then a second scene: a service graph whose branch a NAT-like function selects.",
+)  # fmt: skip
 @click.option("--down", is_flag=True, help="Remove a demo left up with --keep, and exit.")
 @click.option(
     "--prefix", envvar="STEERFLOW_DEMO_PREFIX", default="sfdemo", show_default=True,
@@ -67,6 +72,7 @@ class Encap(StrEnum):
 def demo(
     keep: bool,
     encap: Encap | None,
+    graph: bool,
     down: bool,
     prefix: str,
     run_dir: Path | None,
@@ -74,11 +80,12 @@ def demo(
     message: Sequence[str],
 ) -> None:
     """Build 2 chassis with real agents, a client, an echo server and a service function; send datagrams
-    without and then with a port chain created through the REST API; show both replies side by side."""
+    without and then with a port chain created through the REST API; show both replies side by side.
+    With --graph, then fan requests out through a service graph."""
     if down:
         raise click.exceptions.Exit(run_down(prefix, run_dir))
     encap_name = encap.value if encap is not None else None
-    raise click.exceptions.Exit(run_demo(keep, encap_name, prefix, run_dir, port, message))
+    raise click.exceptions.Exit(run_demo(keep, encap_name, prefix, run_dir, port, message, graph))
 
 
 def unavailable(encap: str | None) -> str | None:
@@ -120,8 +127,10 @@ def run_demo(
     run_dir: Path | None = None,
     port: int = 0,
     messages: Sequence[str] | None = None,
+    graph: bool = False,
 ) -> int:
-    """The whole demo; returns the exit code. Without `keep` (or after a failure) nothing stays behind."""
+    """The whole demo (`graph`: with the service graph scene); returns the exit code. Without `keep` (or
+    after a failure) nothing stays behind."""
     problem = unavailable(encap)
     if problem:
         print_error(problem)
@@ -137,10 +146,15 @@ def run_demo(
     payloads = [m.encode() for m in (messages or DEFAULT_MESSAGES)]
     world = DemoWorld(paths, api_port=port)
     scenario = Scenario(world, variant(encap), payloads)
-    return _run(_console(), world, scenario, keep)
+    scene = None
+    if graph:
+        from steerflow.demo.graph_scene import GraphScene
+
+        scene = GraphScene(scenario)
+    return _run(_console(), world, scenario, keep, scene)
 
 
-def _run(out: Console, world: DemoWorld, scenario: Scenario, keep: bool) -> int:
+def _run(out: Console, world: DemoWorld, scenario: Scenario, keep: bool, scene: GraphScene | None) -> int:
     from steerflow.client import ClientError
     from steerflow.demo.scenario import DemoError
     from steerflow.lab import LabError
@@ -163,8 +177,8 @@ def _run(out: Console, world: DemoWorld, scenario: Scenario, keep: bool) -> int:
         try:
             for line in world.prepare():
                 out.print(f"[dim]earlier demo: {line}[/]")
-            _steps(out, scenario)
-            code = _results(out, scenario)
+            _steps(out, [*scenario.steps(), *(scene.steps() if scene is not None else ())])
+            code = _results(out, scenario, scene)
             kept = keep
         except KeyboardInterrupt:
             out.print("[yellow]interrupted[/]")
@@ -185,8 +199,7 @@ def _run(out: Console, world: DemoWorld, scenario: Scenario, keep: bool) -> int:
     return code
 
 
-def _steps(out: Console, scenario: Scenario) -> None:
-    steps = scenario.steps()
+def _steps(out: Console, steps: Sequence[tuple[str, Callable[[], str]]]) -> None:
     for number, (title, step) in enumerate(steps, 1):
         out.print(f"[bold cyan][{number}/{len(steps)}][/] {title}")
         began = time.monotonic()
@@ -194,7 +207,7 @@ def _steps(out: Console, scenario: Scenario) -> None:
         out.print(f"      {detail} [dim]({time.monotonic() - began:.1f} s)[/]", soft_wrap=True)
 
 
-def _results(out: Console, scenario: Scenario) -> int:
+def _results(out: Console, scenario: Scenario, scene: GraphScene | None) -> int:
     from steerflow.demo.render import path_lines, replies_table
     from steerflow.demo.scenario import NAMES
 
@@ -207,6 +220,21 @@ def _results(out: Console, scenario: Scenario) -> int:
     run_cli(scenario.client.endpoint, ["port-chain", "show", NAMES["chain"]])
     if not scenario.result.doctored_ok:
         print_error("the replies through the chain are not the doctored ones (see the table)")
+        return 1
+    return _graph_results(out, scenario, scene) if scene is not None else 0
+
+
+def _graph_results(out: Console, scenario: Scenario, scene: GraphScene) -> int:
+    from steerflow.demo.graph_scene import GRAPH_NAMES, graph_table
+
+    assert scenario.client is not None
+    out.print()
+    out.print(graph_table(scene.result))
+    out.print()
+    out.rule(f"[bold]The graph[/]: steerflow service-graph show {GRAPH_NAMES['graph']}")
+    run_cli(scenario.client.endpoint, ["service-graph", "show", GRAPH_NAMES["graph"]])
+    if not scene.result.ok:
+        print_error("the echoes through the graph are not the ones its branches doctor (see the table)")
         return 1
     return 0
 

@@ -9,7 +9,8 @@ to the instance's chassis (VNI = the instance's delivery VNI), where SFC_DELIVER
 header for an unaware function: the proxy). What the function sends back from its egress port skips
 port security into SFC_RETURN, which tells the hop (by header, or by port for an unaware function),
 strips the header and dispatches the next hop; after the last one, the exit label hands the packet,
-plain and untouched, to ordinary L2 forwarding in the chain's home network.
+plain and untouched, to ordinary L2 forwarding in the chain's home network (a service graph's source
+chain first tries its destination chains' classifiers in SFC_BRANCH: `_branches`).
 
 An unaware function serving several (chain, hop)s cannot be told apart by its egress port: on its
 chassis, delivery commits each IP connection in the instance's conntrack zone with the hop label as
@@ -42,6 +43,7 @@ from steerflow.compiler.tables import (
     INGRESS_PORT,
     L2_LOOKUP,
     PORT_SECURITY,
+    SFC_BRANCH,
     SFC_DELIVER,
     SFC_DISPATCH,
     SFC_ENCAP,
@@ -60,6 +62,7 @@ from steerflow.flows.types import (
     Resubmit,
     SetField,
 )
+from steerflow.model.sfc import FlowClassifier
 from steerflow.pipeline import registers as reg
 from steerflow.pipeline.cookies import CookieKind, cookie
 
@@ -70,6 +73,7 @@ CLASSIFY_PRIORITY = 100
 RETURN_PRIORITY = 120  # above port security's own flows for the same port
 TRACKED_PRIORITY = 105  # a shared unaware function's IP packets: above its plain delivery
 ARRIVAL_PRIORITY = 115  # a shared unaware function's tunnelled packets, by hop: above the plain strip
+BRANCH_PRIORITY, BRANCH_MISS_PRIORITY = 100, 1  # a graph's branches; no branch matches: leave the graph
 
 DriverFor = Callable[[str], EncapDriver]
 
@@ -102,6 +106,11 @@ def instance_uses(chain: Chain, driver_for: DriverFor) -> Iterator[InstanceUse]:
                 yield InstanceUse(
                     inst, chain.id, direction.reverse, hop.label, str(chain.correlation), remembered
                 )
+    for dst in chain.branches:  # its traffic enters their first hops here (`_branches`)
+        first = dst.hops[0]
+        for inst in first.instances:
+            remembered = driver.remembers(dst, inst)
+            yield InstanceUse(inst, dst.id, False, first.label, str(dst.correlation), remembered)
 
 
 def chain_unit(
@@ -120,7 +129,8 @@ def chain_unit(
         involved = involved or bool(entries)
         if entry:
             flows.extend(entries)
-        flows.append(_exit(direction))
+        flows.extend(_exit(direction))
+        flows.extend(_branches(view, direction, shared, driver_for))
         flows.extend(_metadata(view, direction, driver))
         for hop in direction.hops:
             flows.extend(_dispatch(direction, hop))
@@ -242,28 +252,79 @@ def _dispatch(chain: Chain, hop: Hop) -> Iterator[Flow]:
     yield from dispatch_flows(hop, chain.symmetric)
 
 
-def _exit(chain: Chain) -> Flow:
-    """After the last hop: back to plain L2 in the home network, registers cleared."""
+def _exit(chain: Chain) -> Iterator[Flow]:
+    """After the last hop: back to plain L2 in the home network, registers cleared; a graph's source
+    chain first tries its branches (`_branches`), and leaves the graph the same way when none matches."""
     clear: tuple[Action, ...] = tuple(
         SetField(r, 0) for r in (reg.HOP, reg.INSTANCE, reg.FLAGS, reg.SRC_PORT)
     )
     actions = (SetField(reg.NETWORK, chain.home_network), *clear)
     match = Match.of(**{reg.HOP: chain.exit_label})
-    return Flow(SFC_DISPATCH, 100, match, actions, goto=L2_LOOKUP, cookie=cookie(CookieKind.CHAIN, chain.id))
+    ck = cookie(CookieKind.CHAIN, chain.id)
+    if not chain.branches:
+        yield Flow(SFC_DISPATCH, 100, match, actions, goto=L2_LOOKUP, cookie=ck)
+        return
+    yield Flow(SFC_DISPATCH, 100, match, goto=SFC_BRANCH, cookie=ck)
+    leave = cookie(CookieKind.GRAPH, chain.graph_id)
+    yield Flow(SFC_BRANCH, BRANCH_MISS_PRIORITY, match, actions, goto=L2_LOOKUP, cookie=leave)
+
+
+# ---- service graphs ------------------------------------------------------------------------------------
+
+
+def _branches(
+    view: ChassisView, chain: Chain, shared: AbstractSet[int], driver_for: DriverFor
+) -> Iterator[Flow]:
+    """A graph's source chain, after its last hop: the packet as the functions left it enters the
+    destination chain whose classifiers match it (their logical source port ignored, their destination
+    port kept), at that chain's first hop, whose dispatch and header push this chassis then needs too
+    (it may hold nothing else of that chain). The API keeps one branch point's classifiers disjoint
+    (rule 37), so they share one priority."""
+    ck = cookie(CookieKind.GRAPH, chain.graph_id)
+    left = Match.of(**{reg.HOP: chain.exit_label})
+    for dst in chain.branches:
+        first = dst.hops[0]
+        enter = (SetField(reg.HOP, first.label), Resubmit(SFC_DISPATCH))
+        for fc in dst.classifiers:
+            for header in _branch_matches(view, dst, fc):
+                yield Flow(SFC_BRANCH, BRANCH_PRIORITY, _merge(left, header), enter, cookie=ck)
+        driver = driver_for(str(dst.correlation))
+        yield from _dispatch(dst, first)
+        for inst in first.instances:
+            yield from _encap(view, dst, first, inst, driver, inst.key in shared)
+        yield from _metadata(view, dst, driver, chain)
+
+
+def _branch_matches(view: ChassisView, dst: Chain, fc: FlowClassifier) -> tuple[Match, ...]:
+    """A destination chain's classifier as a branch matches it: headers and destination port."""
+    to_dst = Match()
+    if fc.logical_destination_port:
+        port = view.port_index.get(fc.logical_destination_port)
+        if port is None:
+            return ()  # its destination port is gone: nothing can match
+        to_dst = Match.of(eth_dst=port.mac)
+    try:
+        return tuple(_merge(to_dst, header) for header in classifier_matches(fc))
+    except ClassifierError as exc:  # the API refuses these; one stray must not stop the chassis
+        LOG.error("classifier %s of chain %s ignored: %s", fc.id, dst.id, exc)
+        return ()
 
 
 # ---- header and delivery --------------------------------------------------------------------------------
 
 
-def _metadata(view: ChassisView, chain: Chain, driver: EncapDriver) -> Iterator[Flow]:
-    """The driver's per-origin header pushes (NSH MD2), for every port the chain may take packets from:
-    on any chassis, since a function's forwarder pushes what a tunnel carried to it."""
+def _metadata(
+    view: ChassisView, chain: Chain, driver: EncapDriver, source: Chain | None = None
+) -> Iterator[Flow]:
+    """The driver's per-origin header pushes (NSH MD2), for every port the chain may take packets from
+    (`source`: a graph's source chain, whose packets it takes at its first hop): on any chassis, since a
+    function's forwarder pushes what a tunnel carried to it."""
     ck = cookie(CookieKind.CHAIN, chain.id)
     fallback = driver.with_origin(chain, None)
     if fallback is None:
         return
     yield Flow(SFC_METADATA, 1, *fallback, cookie=ck)
-    for origin in sorted({port.key for port in _origins(view, chain)}):
+    for origin in sorted({port.key for port in _origins(view, source or chain)}):
         found = driver.with_origin(chain, origin)
         if found is not None:
             yield Flow(SFC_METADATA, 100, *found, cookie=ck)

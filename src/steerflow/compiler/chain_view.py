@@ -60,6 +60,9 @@ class Chain:
     reverse_exit_label: int = 0
     reverse: bool = False  # this is the reverse direction of a symmetric chain (built by `symmetric`)
     nsh_md_type: int = 1  # NSH chains: the metadata type the functions receive (`chain_parameters`)
+    graph_id: str = ""  # the service graph in which this chain is a source (its branches), if any
+    branches: tuple[Chain, ...] = ()  # the graph's destination chains of this one (resolved without
+    # branches of their own): its traffic leaving the last hop enters the one whose classifiers match
 
     def next_label(self, position: int) -> int:
         """The label after hop `position`: the next hop's, or the exit."""
@@ -88,9 +91,10 @@ class DocReader:
         return self.ports.get(id)
 
 
-def resolve_chain(doc: Mapping[str, Any], reader: DocReader) -> Chain | None:
+def resolve_chain(doc: Mapping[str, Any], reader: DocReader, *, branching: bool = True) -> Chain | None:
     """One chain document resolved, or None while it cannot carry traffic; `reader.read` then names
-    every document (and port) the answer depends on."""
+    every document (and port) the answer depends on. `branching`: with the destination chains of the
+    service graph in which it is a source (`Chain.branches`)."""
     reader.read.add((schema.PORT_CHAIN, str(doc["id"])))
     labels: Mapping[str, int] = doc.get(schema.HOP_LABELS) or {}
     classifiers = _classifiers(doc, reader)
@@ -126,7 +130,27 @@ def resolve_chain(doc: Mapping[str, Any], reader: DocReader) -> Chain | None:
         project,
         nsh_md_type=int(params.get("nsh_md_type") or 1),
     )
+    if branching:
+        chain = _with_branches(chain, reader)
     return _with_reverse_labels(chain, doc) if params.get("symmetric") else chain
+
+
+def _with_branches(chain: Chain, reader: DocReader) -> Chain:
+    """The chain with the destination chains of the graph in which it is a source (none usable: as
+    it is). A graph created later names the chain itself (`ChassisCompiler.compile` looks)."""
+    for graph_id, graph in sorted(reader.objects.get(schema.SERVICE_GRAPH, {}).items()):
+        destinations = (graph.get("port_chains") or {}).get(chain.id)
+        if destinations is None:
+            continue
+        reader.doc(schema.SERVICE_GRAPH, graph_id)
+        branches = []
+        for dst_id in destinations:
+            dst_doc = reader.doc(schema.PORT_CHAIN, str(dst_id))
+            dst = None if dst_doc is None else resolve_chain(dst_doc, reader, branching=False)
+            if dst is not None:
+                branches.append(replace(dst, symmetric=False, reverse_labels=(), reverse_exit_label=0))
+        return replace(chain, graph_id=str(graph_id), branches=tuple(branches))
+    return chain
 
 
 def _with_reverse_labels(chain: Chain, doc: Mapping[str, Any]) -> Chain:

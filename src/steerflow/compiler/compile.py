@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from steerflow.compiler.chain import (
     DriverFor,
@@ -227,6 +227,7 @@ class ChassisCompiler:
         if port_ids:
             keys, groups = self._compile_fabric(objects)
         dirty = {id for kind, id in changed if kind == schema.PORT_CHAIN}
+        dirty |= _graph_sources(objects, changed)
         dirty |= self._chains.concerned(
             (schema.PORT if kind in PORT_KINDS else kind, id) for kind, id in changed
         )
@@ -290,6 +291,9 @@ class ChassisCompiler:
                 if why is not None:  # never half-wired: the chain stays inert here
                     LOG.error("chain %s cannot be compiled on %s: %s", chain_id, self.chassis, why)
                     chain = None
+                elif chain is not None and chain.branches:  # an inert destination is no branch
+                    usable = tuple(b for b in chain.branches if unusable(b, self.driver_for) is None)
+                    chain = replace(chain, branches=usable)
             rollout = chains.rollouts.setdefault(chain_id, ChainRollout())
             if clock is None:
                 rollout.establish(chain)
@@ -358,6 +362,18 @@ class ChassisCompiler:
         drivers = [self.driver_for(name) for name in names]
         tracked = key in self._chains.shared
         return self._union.replace(unit, instance_unit(self._view, instance, drivers, tracked))
+
+
+def _graph_sources(objects: Docs, changed: Collection[Dependency]) -> set[str]:
+    """The source chains of the changed service graphs that exist: a graph names its chains, which did
+    not depend on it before it existed (a deleted graph's chains did: `DocReader`)."""
+    graphs = objects.get(schema.SERVICE_GRAPH, {})
+    found: set[str] = set()
+    for kind, id in changed:
+        graph = graphs.get(id) if kind == schema.SERVICE_GRAPH else None
+        if graph is not None:
+            found |= set(graph.get("port_chains") or {})
+    return found
 
 
 @dataclass(frozen=True)

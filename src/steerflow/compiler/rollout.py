@@ -130,10 +130,13 @@ class ChainRollout:
 def placements(chain: Chain | None, driver_for: DriverFor) -> frozenset[Placement]:
     """Where the chain's traffic is delivered: every (hop, direction, instance), the instance's chassis
     and the header a sender tunnels to it there (NSH's SI follows the hop's position: a hop that moves
-    is a new placement; an MPLS label does not)."""
+    is a new placement; an MPLS label does not); a graph's source chain also places its branches'
+    first hops."""
     if chain is None:
         return frozenset()
     driver = driver_for(str(chain.correlation))
+    hops = [(direction, hop) for direction in with_reverses((chain,)) for hop in direction.hops]
+    hops += [(dst, dst.hops[0]) for dst in chain.branches]  # a graph's branches enter these here
     return frozenset(
         (
             hop.label,
@@ -142,7 +145,6 @@ def placements(chain: Chain | None, driver_for: DriverFor) -> frozenset[Placemen
             inst.ingress.chassis,
             driver.carry(direction, hop, inst, IPV4),
         )
-        for direction in with_reverses((chain,))
-        for hop in direction.hops
+        for direction, hop in hops
         for inst in hop.instances
     )

@@ -62,6 +62,7 @@ def reverse_chain(chain: Chain) -> Chain | None:
         reverse_labels=(),
         reverse_exit_label=0,
         reverse=True,
+        branches=(),  # a graph links forward directions only
     )
 
 

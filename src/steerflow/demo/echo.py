@@ -30,13 +30,20 @@ def serve(bind: str, port: int) -> None:
             print(f"echoed {len(data)} bytes to {peer[0]}:{peer[1]}", flush=True)
 
 
-def ask_all(dst: str, port: int, payloads: Sequence[str], timeout: float, text: bool = False) -> None:
+def ask_all(
+    dst: str, port: int, payloads: Sequence[str], timeout: float, text: bool = False, reply_port: int = 0
+) -> None:
     """For each payload (hex, or UTF-8 text with `text`): send it, print the reply (hex, or text) or `-`
-    if none came within `timeout`."""
+    if none came within `timeout`. `reply_port`: the replies come from that port of `dst` (a NAT on the
+    way moved the request's destination port), not from `port`."""
     with socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.connect((dst, port))  # only the server's replies are read
+        sock.connect((dst, reply_port or port))  # only the server's replies are read
         for payload in payloads:
-            sock.send(payload.encode() if text else bytes.fromhex(payload))
+            data = payload.encode() if text else bytes.fromhex(payload)
+            if reply_port:
+                sock.sendto(data, (dst, port))  # a connected socket still sends elsewhere with sendto
+            else:
+                sock.send(data)
             reply = _reply(sock, timeout)
             if reply is None:
                 print(NO_REPLY, flush=True)
@@ -63,13 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--dst", required=True)
     cli.add_argument("--port", type=int, default=ECHO_PORT)
     cli.add_argument("--timeout", type=float, default=2.0)
+    cli.add_argument("--reply-port", type=int, default=0, help="replies come from this port (a NAT)")
     cli.add_argument("--text", action="store_true", help="payloads and replies as text, not hex")
     cli.add_argument("payloads", nargs="+", help="hex (or text with --text)")
     args = parser.parse_args(argv)
     if args.cmd == "serve":
         serve(args.bind, args.port)
     else:
-        ask_all(args.dst, args.port, args.payloads, args.timeout, args.text)
+        ask_all(args.dst, args.port, args.payloads, args.timeout, args.text, args.reply_port)
     return 0
 
 

@@ -63,9 +63,12 @@ def ask(
     *,
     port: int = ECHO_PORT,
     timeout: float = 2.0,
+    reply_port: int = 0,
 ) -> list[bytes | None]:
-    """Send each payload from `client` to the echo server, one at a time; the replies (None: no reply)."""
+    """Send each payload from `client` to the echo server, one at a time; the replies (None: no reply),
+    from `reply_port` when a NAT on the way moves the requests' port (0: from `port`)."""
     args = ["ask", "--dst", server_ip, "--port", str(port), "--timeout", f"{timeout:g}"]
+    args += ["--reply-port", str(reply_port)] if reply_port else []
     argv = in_netns(client.netns, _module(*args, *(p.hex() for p in payloads)))
     limit = timeout * len(payloads) + 10.0  # the interpreter's start in the namespace, on a busy machine
     done = subprocess.run(argv, capture_output=True, text=True, timeout=limit, check=False)

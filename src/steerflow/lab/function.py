@@ -65,6 +65,7 @@ class FunctionHandle:
     egress: FunctionNic  # the ingress NIC itself for a single-NIC function
     run_dir: Path
     pid: int
+    nat_udp_dst: int = 0  # added to UDP destination ports, like a NAT
 
     @property
     def single_nic(self) -> bool:
@@ -150,6 +151,7 @@ class FunctionPlan:
     decrement_si: bool
     mtu: int
     nics: tuple[NicPlan, ...]
+    nat_udp_dst: int = 0
 
 
 def nic_plan(mac: str, ip_cidr: str | None, iface_id: str, link: tuple[str, str]) -> NicPlan:
@@ -172,6 +174,7 @@ def create_function(ch: ChassisHandle, plan: FunctionPlan) -> FunctionHandle:
     return FunctionHandle(
         name=plan.name, netns=plan.netns, chassis=ch.name, mode=plan.mode.value, add=plan.add,
         decrement_si=plan.decrement_si, ingress=ingress, egress=egress, run_dir=plan.run_dir, pid=pid,
+        nat_udp_dst=plan.nat_udp_dst,
     )  # fmt: skip
 
 
@@ -213,6 +216,8 @@ def _start_emulator(plan: FunctionPlan, ingress: str, egress: str) -> int:
     ]  # fmt: skip
     if plan.decrement_si:
         argv.append("--decrement-si")
+    if plan.nat_udp_dst:
+        argv += ["--nat-udp-dst", str(plan.nat_udp_dst)]
     log.info("function %s: starting sfemu %s -> %s (mode %s)", plan.name, ingress, egress, plan.mode.value)
     with log_file.open("ab") as err:  # tracebacks land next to the emulator's own log lines
         # `ip netns exec` execs the command, so this pid is the emulator's; a new session keeps a terminal's

@@ -178,9 +178,11 @@ class Lab:
         add: int = 1,
         decrement_si: bool = False,
         mtu: int = DEFAULT_FUNCTION_MTU,
+        nat_udp_dst: int = 0,
     ) -> FunctionHandle:
         """A service function on `chassis`: a namespace whose ingress (and egress) NIC is plugged into br-int
-        with external_ids:iface-id like a VM's, and an sfemu forwarder adding `add` to each L4 payload byte.
+        with external_ids:iface-id like a VM's, and an sfemu forwarder adding `add` to each L4 payload byte
+        (and `nat_udp_dst` to UDP destination ports, like a NAT).
         One NIC only when egress_mac is None or both iface ids are the same port."""
         ch = self._state.chassis[chassis if isinstance(chassis, str) else chassis.name]
         check_name("function", name)
@@ -195,6 +197,7 @@ class Lab:
         plan = FunctionPlan(
             name=name, netns=self.names.netns(name), run_dir=self.run_dir / name, mode=Mode(mode),
             add=add % 256, decrement_si=decrement_si, mtu=mtu, nics=tuple(nics),
+            nat_udp_dst=nat_udp_dst % 0x10000,
         )  # fmt: skip
         save_state(self._state)
         function = create_function(ch, plan)

@@ -1,7 +1,7 @@
 """sfemu: a service function emulator that forwards frames between two NICs, adding N to each L4 payload byte.
 
     python -m steerflow.lab.sfemu --ingress IF --egress IF --mode unaware|mpls|nsh|vlan [--add N]
-        [--decrement-si] [--log FILE] [--status FILE]
+        [--decrement-si] [--nat-udp-dst N] [--log FILE] [--status FILE]
 
 It reads every frame arriving on the ingress NIC with an AF_PACKET socket in promiscuous mode (the
 forwarder keeps the original MACs, so frames are not addressed to it), rewrites it with
@@ -69,6 +69,7 @@ class Config:
     add: int
     decrement_si: bool
     status: Path | None
+    nat_udp_dst: int = 0  # added to UDP destination ports, like a NAT (`rewrite_frame`)
 
 
 class Emulator:
@@ -117,7 +118,9 @@ class Emulator:
         self._dirty = True
         cfg = self.config
         try:
-            out = rewrite_frame(frame, cfg.mode, cfg.add, decrement_si=cfg.decrement_si)
+            out = rewrite_frame(
+                frame, cfg.mode, cfg.add, decrement_si=cfg.decrement_si, nat_udp_dst=cfg.nat_udp_dst
+            )
         except Ignored as exc:
             c.ignored += 1
             c.ignored_reasons[str(exc)] = c.ignored_reasons.get(str(exc), 0) + 1
@@ -180,11 +183,13 @@ def _parse_args(argv: list[str] | None) -> Config:
     p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.UNAWARE.value)
     p.add_argument("--add", type=int, default=1, help="added to every L4 payload byte, mod 256")
     p.add_argument("--decrement-si", action="store_true", help="NSH: decrement the service index")
+    p.add_argument("--nat-udp-dst", type=int, default=0, help="added to UDP destination ports (a NAT)")
     p.add_argument("--log", type=Path, help="log file (DEBUG: one line per frame); default stderr at INFO")
     p.add_argument("--status", type=Path, help="JSON counters file, rewritten as they change")
     args = p.parse_args(argv)
     _setup_logging(args.log)
-    return Config(args.ingress, args.egress, Mode(args.mode), args.add % 256, args.decrement_si, args.status)
+    mode, add, nat = Mode(args.mode), args.add % 256, args.nat_udp_dst % 0x10000
+    return Config(args.ingress, args.egress, mode, add, args.decrement_si, args.status, nat)
 
 
 def _setup_logging(path: Path | None) -> None:

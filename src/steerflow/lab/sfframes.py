@@ -31,6 +31,15 @@ _ICMP_ECHO = {4: (0, 8), 6: (128, 129)}  # echo reply / request: the only ICMP w
 PseudoHeader = Callable[[int, int], bytes]  # (protocol, upper-layer length) -> pseudo-header bytes
 
 
+@dataclass(frozen=True)
+class _Edit:
+    """What a function does to a packet: payload bytes through `payload` (a translation table), the
+    UDP destination port up by `nat_udp_dst`."""
+
+    payload: bytes
+    nat_udp_dst: int
+
+
 class Mode(enum.StrEnum):
     """What a function expects on its ingress NIC."""
 
@@ -67,21 +76,25 @@ class Rewritten:
     vlan_vid: int | None = None  # the VLAN tag's VID (Mode.VLAN)
 
 
-def rewrite_frame(frame: bytes, mode: Mode, add: int = 1, *, decrement_si: bool = False) -> Rewritten:
+def rewrite_frame(
+    frame: bytes, mode: Mode, add: int = 1, *, decrement_si: bool = False, nat_udp_dst: int = 0
+) -> Rewritten:
     """Add `add` (mod 256) to every L4 payload byte and fix the L4 checksum; everything else (MACs, labels,
-    NSH fields but the SI when `decrement_si`) is left as it was. Raises Ignored for unexpected frames."""
+    NSH fields but the SI when `decrement_si`) is left as it was, but a UDP destination port, which moves
+    up by `nat_udp_dst` (mod 65536), like a NAT (service graphs branch on what functions rewrite).
+    Raises Ignored for unexpected frames."""
     buf = bytearray(frame)
     ethertype, offset = _ethernet(buf, 0)
-    table = bytes((i + add) % 256 for i in range(256))
+    edit = _Edit(bytes((i + add) % 256 for i in range(256)), nat_udp_dst % 0x10000)
     if mode is Mode.UNAWARE:
-        summary = _rewrite_ip(buf, offset, _ip_version_of(ethertype), table)
+        summary = _rewrite_ip(buf, offset, _ip_version_of(ethertype), edit)
     elif mode is Mode.MPLS:
-        summary = _rewrite_mpls(buf, ethertype, offset, table)
+        summary = _rewrite_mpls(buf, ethertype, offset, edit)
     elif mode is Mode.VLAN:
-        summary = _rewrite_vlan(buf, ethertype, offset, table)
+        summary = _rewrite_vlan(buf, ethertype, offset, edit)
         return Rewritten(bytes(buf), summary, vlan_vid=struct.unpack_from("!H", buf, offset)[0] & 0xFFF)
     else:
-        summary, nsh = _rewrite_nsh(buf, ethertype, offset, table, decrement_si)
+        summary, nsh = _rewrite_nsh(buf, ethertype, offset, edit, decrement_si)
         return Rewritten(bytes(buf), summary, nsh)
     return Rewritten(bytes(buf), summary)
 
@@ -133,7 +146,7 @@ def _md2_tlvs(buf: bytes | bytearray, start: int, end: int) -> list[str]:
     return tlvs
 
 
-def _rewrite_mpls(buf: bytearray, ethertype: int, offset: int, table: bytes) -> str:
+def _rewrite_mpls(buf: bytearray, ethertype: int, offset: int, edit: _Edit) -> str:
     if ethertype not in (ETH_P_MPLS_UC, ETH_P_MPLS_MC):
         raise Ignored(f"ethertype {ethertype:#06x} (expected MPLS)")
     labels: list[int] = []
@@ -145,7 +158,7 @@ def _rewrite_mpls(buf: bytearray, ethertype: int, offset: int, table: bytes) -> 
         if entry & 0x100:  # bottom of stack
             break
     version = buf[offset] >> 4 if offset < len(buf) else 0
-    inner = _rewrite_ip(buf, offset, version, table)
+    inner = _rewrite_ip(buf, offset, version, edit)
     return f"mpls{labels} {inner}"
 
 
@@ -155,16 +168,16 @@ def with_vlan_tag(frame: bytes, tci: int, tpid: int = ETH_P_8021Q) -> bytes:
     return frame[:12] + struct.pack("!HH", tpid, tci) + frame[12:]
 
 
-def _rewrite_vlan(buf: bytearray, ethertype: int, offset: int, table: bytes) -> str:
+def _rewrite_vlan(buf: bytearray, ethertype: int, offset: int, edit: _Edit) -> str:
     if ethertype not in (ETH_P_8021Q, ETH_P_8021AD):
         raise Ignored(f"ethertype {ethertype:#06x} (expected a VLAN tag)")
     _need(buf, offset, VLAN_TAG, "VLAN tag")
     tci, inner = struct.unpack_from("!HH", buf, offset)
-    return f"vlan vid={tci & 0xFFF} {_rewrite_ip(buf, offset + VLAN_TAG, _ip_version_of(inner), table)}"
+    return f"vlan vid={tci & 0xFFF} {_rewrite_ip(buf, offset + VLAN_TAG, _ip_version_of(inner), edit)}"
 
 
 def _rewrite_nsh(
-    buf: bytearray, ethertype: int, offset: int, table: bytes, decrement_si: bool
+    buf: bytearray, ethertype: int, offset: int, edit: _Edit, decrement_si: bool
 ) -> tuple[str, NshHeader]:
     if ethertype != ETH_P_NSH:
         raise Ignored(f"ethertype {ethertype:#06x} (expected NSH)")
@@ -183,7 +196,7 @@ def _rewrite_nsh(
         raise Ignored(f"NSH next protocol {nsh.next_protocol}")
     si = f"{nsh.si}->{nsh.si - 1}" if decrement_si else str(nsh.si)
     head = f"nsh md{nsh.md_type} spi={nsh.spi:#x} si={si} np={nsh.next_protocol}"
-    return f"{head} {_rewrite_ip(buf, inner, version, table)}", nsh
+    return f"{head} {_rewrite_ip(buf, inner, version, edit)}", nsh
 
 
 def _ethernet(buf: bytes | bytearray, offset: int) -> tuple[int, int]:
@@ -200,7 +213,7 @@ def _ip_version_of(ethertype: int) -> int:
     raise Ignored(f"ethertype {ethertype:#06x} (not IP)")
 
 
-def _rewrite_ip(buf: bytearray, offset: int, version: int, table: bytes) -> str:
+def _rewrite_ip(buf: bytearray, offset: int, version: int, edit: _Edit) -> str:
     if version == 4:
         proto, l4, end, src, dst = _ipv4(buf, offset)
     elif version == 6:
@@ -213,7 +226,7 @@ def _rewrite_ip(buf: bytearray, offset: int, version: int, table: bytes) -> str:
             return src + dst + struct.pack("!BBH", 0, protocol, length)
         return src + dst + struct.pack("!IxxxB", length, protocol)
 
-    l4_summary = _rewrite_l4(buf, l4, end, proto, version, pseudo, table)
+    l4_summary = _rewrite_l4(buf, l4, end, proto, version, pseudo, edit)
     return f"ipv{version} {ipaddress.ip_address(src)}>{ipaddress.ip_address(dst)} {l4_summary}"
 
 
@@ -248,35 +261,38 @@ def _ipv6(buf: bytearray, off: int) -> tuple[int, int, int, bytes, bytes]:
 
 
 def _rewrite_l4(
-    buf: bytearray, l4: int, end: int, proto: int, version: int, pseudo: PseudoHeader, table: bytes
+    buf: bytearray, l4: int, end: int, proto: int, version: int, pseudo: PseudoHeader, edit: _Edit
 ) -> str:
     if proto == IPPROTO_UDP:
-        return _rewrite_udp(buf, l4, end, version, pseudo, table)
+        return _rewrite_udp(buf, l4, end, version, pseudo, edit)
     if proto == IPPROTO_TCP:
         _need(buf, l4, 20, "TCP header")
         data = (buf[l4 + 12] >> 4) * 4
         if data < 20 or l4 + data > end:
             raise Ignored("malformed TCP header")
-        _add(buf, l4 + data, end, table)
+        _add(buf, l4 + data, end, edit.payload)
         _set_checksum(buf, l4, end, l4 + 16, pseudo(IPPROTO_TCP, end - l4))
         return f"tcp {_ports(buf, l4)} payload={end - l4 - data}"
     if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6) and (proto == IPPROTO_ICMP) == (version == 4):
         _need(buf, l4, 8, "ICMP echo header")
         if buf[l4] not in _ICMP_ECHO[version]:
             raise Ignored(f"ICMPv{version} type {buf[l4]}")
-        _add(buf, l4 + 8, end, table)
+        _add(buf, l4 + 8, end, edit.payload)
         prefix = pseudo(proto, end - l4) if version == 6 else b""  # ICMPv4 has no pseudo-header
         _set_checksum(buf, l4, end, l4 + 2, prefix)
         return f"icmp type={buf[l4]} payload={end - l4 - 8}"
     raise Ignored(f"IP protocol {proto}")
 
 
-def _rewrite_udp(buf: bytearray, l4: int, end: int, version: int, pseudo: PseudoHeader, table: bytes) -> str:
+def _rewrite_udp(buf: bytearray, l4: int, end: int, version: int, pseudo: PseudoHeader, edit: _Edit) -> str:
     _need(buf, l4, 8, "UDP header")
     length = struct.unpack_from("!H", buf, l4 + 4)[0]
     if length < 8 or l4 + length > end:
         raise Ignored("malformed UDP length")
-    _add(buf, l4 + 8, l4 + length, table)
+    _add(buf, l4 + 8, l4 + length, edit.payload)
+    if edit.nat_udp_dst:
+        port = struct.unpack_from("!H", buf, l4 + 2)[0]
+        struct.pack_into("!H", buf, l4 + 2, (port + edit.nat_udp_dst) % 0x10000)
     # Over IPv4 a zero checksum means "none": keep the sender's choice. IPv6 always needs a valid one.
     if version == 6 or struct.unpack_from("!H", buf, l4 + 6)[0] != 0:
         _set_checksum(buf, l4, l4 + length, l4 + 6, pseudo(IPPROTO_UDP, length), zero_as=0xFFFF)

@@ -37,11 +37,13 @@ def udp_transfer(
     port: int = DEFAULT_UDP_PORT,
     ipv6: bool = False,
     timeout: float = 5.0,
+    arrive_port: int | None = None,
 ) -> list[bytes]:
     """Send each payload as one UDP datagram from `src` to `dst`:port; return the payloads that arrived
-    at `dst`, in arrival order, once all did or `timeout` seconds passed."""
+    at `dst` (on `arrive_port`, when functions on the way rewrite the port: default `port`), in arrival
+    order, once all did or `timeout` seconds passed."""
     address = _address(dst, ipv6)
-    recv_args = ["udp-recv", "--bind", address, "--port", str(port)]
+    recv_args = ["udp-recv", "--bind", address, "--port", str(port if arrive_port is None else arrive_port)]
     recv_args += ["--count", str(len(payloads)), "--timeout", f"{timeout:g}"]
     with _Receiver(dst.netns, recv_args, timeout) as receiver:
         send_args = ["udp-send", "--dst", address, "--port", str(port), *(p.hex() for p in payloads)]

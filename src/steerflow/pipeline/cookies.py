@@ -2,8 +2,9 @@
 
 The top byte names the kind, the low 56 bits come from the NB object's id (`object_bits`: the same
 hash wherever a flow is compiled). Every kind points to exactly one NB kind (`OWNER_KINDS`), so
-`owner` maps a flow's cookie back to the port, network, classifier, chain, port pair group or port
-pair that owns it, given the NB objects: what a trace or per-hop counters need to name a flow.
+`owner` maps a flow's cookie back to the port, network, classifier, chain, port pair group, port
+pair or service graph that owns it, given the NB objects: what a trace or per-hop counters need to
+name a flow.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class CookieKind(enum.IntEnum):
     CHAIN = 0x11
     HOP = 0x12
     INSTANCE = 0x13
+    GRAPH = 0x14
 
 
 # The NB kind each cookie kind's id belongs to; INFRA has none.
@@ -42,6 +44,7 @@ OWNER_KINDS: Mapping[CookieKind, str] = {
     CookieKind.CHAIN: schema.PORT_CHAIN,
     CookieKind.HOP: schema.PORT_PAIR_GROUP,
     CookieKind.INSTANCE: schema.PORT_PAIR,
+    CookieKind.GRAPH: schema.SERVICE_GRAPH,
 }
 
 # What the flows of each kind do for their object.
@@ -56,6 +59,8 @@ PURPOSES: Mapping[CookieKind, str] = {
     CookieKind.CHAIN: "a port chain's exit and its NSH MD2 header pushes",
     CookieKind.HOP: "a hop (a port pair group in its chain): dispatch, balance, header push, returns",
     CookieKind.INSTANCE: "a function instance (a port pair): delivery to it, packets tunnelled to its VNI",
+    CookieKind.GRAPH: "a service graph's branching: a source chain's traffic into the destination chain "
+    "its classifiers match, or out of the graph",
 }
 
 

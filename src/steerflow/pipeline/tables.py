@@ -18,6 +18,21 @@ from steerflow.pipeline.cookies import OWNER_KINDS, PURPOSES, CookieKind
 
 _ADDRESSES = ("ipv4_src", "ipv4_dst", "ipv6_src", "ipv6_dst")  # a classifier's prefixes
 _L4_PORTS = ("tcp_src", "tcp_dst", "udp_src", "udp_dst")  # a classifier's port ranges
+# What a classifier's matches may hold besides its logical ports (CLASSIFY, and SFC_BRANCH, where a graph's
+# destination chains classify): eth_src, vlan_vid, ip_dscp, ip_ecn and tcp_flags come from classification
+# groups only.
+_CLASSIFIER_FIELDS = (
+    "eth_src",
+    "eth_dst",
+    "eth_type",
+    "vlan_vid",
+    *_ADDRESSES,
+    "ip_proto",
+    "ip_dscp",
+    "ip_ecn",
+    *_L4_PORTS,
+    "tcp_flags",
+)
 # In a table's `matches`: the fields of a service header, which the encapsulation drivers declare
 # (`EncapDriver.header_fields`: MPLS label and TC, NSH MD type, SPI and SI, a third party's own).
 HEADER = "service header"
@@ -85,16 +100,7 @@ PIPELINE: tuple[Table, ...] = (
         (
             reg.NETWORK,
             reg.SRC_PORT,
-            "eth_src",  # eth_src, vlan_vid, ip_dscp, ip_ecn, tcp_flags: classification groups'
-            "eth_dst",
-            "eth_type",
-            "vlan_vid",
-            *_ADDRESSES,
-            "ip_proto",
-            "ip_dscp",
-            "ip_ecn",
-            *_L4_PORTS,
-            "tcp_flags",
+            *_CLASSIFIER_FIELDS,
             "icmpv6_type",
         ),
         ("SFC_DISPATCH", "ARP_RESPONDER"),
@@ -105,9 +111,10 @@ PIPELINE: tuple[Table, ...] = (
         "SFC_DISPATCH",
         "Traffic heading to a hop (its label in reg2): a hop with one function picks it (reg4); "
         "otherwise multipath hashes the plain packet's lb_fields into one of the hop's balance slots "
-        "(reg9). The exit label hands the packet back to L2.",
+        "(reg9). The exit label hands the packet back to L2, or, for a service graph's source chain, "
+        "to SFC_BRANCH.",
         (reg.HOP,),
-        ("SFC_BALANCE", "SFC_ENCAP", "L2_LOOKUP"),
+        ("SFC_BALANCE", "SFC_ENCAP", "SFC_BRANCH", "L2_LOOKUP"),
         bands=(Band("hop or exit", 100, 100),),
     ),
     Table(
@@ -180,6 +187,18 @@ PIPELINE: tuple[Table, ...] = (
         (reg.NSH_PATH, reg.ORIGIN),
         (),
         bands=(Band("any origin", 1, 1), Band("origin", 100, 100)),
+    ),
+    Table(
+        37,
+        "SFC_BRANCH",
+        "Service graphs: a source chain's traffic leaving its last hop (its exit label in reg2) enters "
+        "the destination chain whose classifiers match the packet as the functions left it, their "
+        "logical source port ignored (reg2 = that chain's first hop, dispatched again); no match "
+        "leaves the graph: plain L2 in the source chain's home network.",
+        (reg.HOP, *_CLASSIFIER_FIELDS),
+        ("L2_LOOKUP",),
+        resubmits=("SFC_DISPATCH",),
+        bands=(Band("leave the graph", 1, 1), Band("branch", 100, 100)),
     ),
     Table(
         40,
