@@ -11,6 +11,12 @@ port security into SFC_RETURN, which tells the hop (by header, or by port for an
 strips the header and dispatches the next hop; after the last one, the exit label hands the packet,
 plain and untouched, to ordinary L2 forwarding in the chain's home network.
 
+A tap hop (a `tap_enabled` group) is not crossed: its SFC_DISPATCH flow hands a clone of the plain
+packet to its instance (`clone(reg4=<instance>, resubmit SFC_ENCAP)`: header, delivery and tunnel as for
+any instance, on a copy whose changes do not leak out), then dispatches the packet itself, as it was,
+to the next hop (or the exit). What a tap sends back from its egress port is dropped in SFC_RETURN,
+never dispatched; tap instances are never tracked (nothing of theirs comes back to recall).
+
 An unaware function serving several (chain, hop)s cannot be told apart by its egress port: on its
 chassis, delivery commits each IP connection in the instance's conntrack zone with the hop label as
 ct_mark (from reg2, or for a tunnelled arrival from the header before it is stripped), and its returns
@@ -52,6 +58,7 @@ from steerflow.compiler.tables import (
 from steerflow.compiler.view import ChassisView, LogicalPort
 from steerflow.flows.types import (
     Action,
+    Clone,
     Ct,
     Flow,
     Match,
@@ -70,6 +77,8 @@ CLASSIFY_PRIORITY = 100
 RETURN_PRIORITY = 120  # above port security's own flows for the same port
 TRACKED_PRIORITY = 105  # a shared unaware function's IP packets: above its plain delivery
 ARRIVAL_PRIORITY = 115  # a shared unaware function's tunnelled packets, by hop: above the plain strip
+TAP_DISPATCH_PRIORITY = 100  # a tap hop's label, as any hop's
+TAP_DROP_PRIORITY = 90  # what a tap sends back: below the returns band
 
 DriverFor = Callable[[str], EncapDriver]
 
@@ -84,6 +93,7 @@ class InstanceUse:
     label: int  # the hop's label: stable while a chain changes (its position is not)
     correlation: str
     remembered: bool = False  # its connections are remembered for the header's sake (`remembers`)
+    tap: bool = False  # a tap hop's: nothing comes back, so it never needs tracking
 
     @property
     def identity(self) -> tuple[int, str, bool, int]:
@@ -98,9 +108,9 @@ def instance_uses(chain: Chain, driver_for: DriverFor) -> Iterator[InstanceUse]:
     for direction in with_reverses((chain,)):
         for hop in direction.hops:
             for inst in hop.instances:
-                remembered = driver.remembers(direction, inst)
+                remembered = driver.remembers(direction, inst) and not hop.tap
                 yield InstanceUse(
-                    inst, chain.id, direction.reverse, hop.label, str(chain.correlation), remembered
+                    inst, chain.id, direction.reverse, hop.label, str(chain.correlation), remembered, hop.tap
                 )
 
 
@@ -123,6 +133,9 @@ def chain_unit(
         flows.append(_exit(direction))
         flows.extend(_metadata(view, direction, driver))
         for hop in direction.hops:
+            if hop.tap:
+                flows.extend(_tap(view, direction, hop, driver))
+                continue
             flows.extend(_dispatch(direction, hop))
             for inst in hop.instances:
                 tracked = inst.key in shared
@@ -250,6 +263,23 @@ def _exit(chain: Chain) -> Flow:
     actions = (SetField(reg.NETWORK, chain.home_network), *clear)
     match = Match.of(**{reg.HOP: chain.exit_label})
     return Flow(SFC_DISPATCH, 100, match, actions, goto=L2_LOOKUP, cookie=cookie(CookieKind.CHAIN, chain.id))
+
+
+# ---- taps ------------------------------------------------------------------------------------------------
+
+
+def _tap(view: ChassisView, chain: Chain, hop: Hop, driver: EncapDriver) -> Iterator[Flow]:
+    """A tap hop: a copy of the plain packet to each instance (the API allows one per tap group), the
+    packet itself on to the next hop unaltered; the tap's header push, and the drop of what it sends."""
+    ck = cookie(CookieKind.HOP, hop.group_id)
+    copies = tuple(Clone((SetField(reg.INSTANCE, inst.key), Resubmit(SFC_ENCAP))) for inst in hop.instances)
+    onward = (SetField(reg.HOP, chain.next_label(hop.position)), Resubmit(SFC_DISPATCH))
+    heading = Match.of(**{reg.HOP: hop.label})
+    yield Flow(SFC_DISPATCH, TAP_DISPATCH_PRIORITY, heading, (*copies, *onward), cookie=ck)
+    for inst in hop.instances:
+        yield from _encap(view, chain, hop, inst, driver, tracked=False)
+        if _is_local(view, inst.egress):  # a tap's output is never a return
+            yield Flow(SFC_RETURN, TAP_DROP_PRIORITY, _from_port(inst.egress), (), cookie=ck)
 
 
 # ---- header and delivery --------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 Per table the highest-priority matching flow wins; two matching flows of the same priority raise
 `AmbiguousMatch` (OVS would pick either: a compiler bug). A miss drops (fail_mode=secure); a miss in a
 resubmitted table returns to the caller. Actions apply in order, then goto_table continues. resubmit
-recurses and returns; a resubmit's in_port is used for its lookup only. Group buckets run on a copy of
-the packet; what they change does not leak out. Limits are OVS's: resubmits nest at most 64 deep
-(counting only those to the same or an earlier table) and one packet makes at most 4096 lookups.
+recurses and returns; a resubmit's in_port is used for its lookup only. Group buckets and clone's
+actions run on a copy of the packet; what they change does not leak out. Limits are OVS's: resubmits
+nest at most 64 deep (counting only those to the same or an earlier table) and one packet makes at
+most 4096 lookups.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 
 from steerflow.flows.types import (
     Action,
+    Clone,
     Ct,
     Decap,
     Drop,
@@ -208,6 +210,8 @@ class _Run:
             self.packet = mp.apply(action, self.packet)
         elif isinstance(action, Ct):
             self.track(action, nest=nest, depth=depth)
+        elif isinstance(action, Clone):
+            self.clone(action, nest=nest, depth=depth, table=table)
         else:
             self.packet = _encap(self.packet, action)
 
@@ -259,6 +263,12 @@ class _Run:
             self.packet = tracker.lookup(action.zone, saved)
             self.table(action.table, depth=depth, nest=nest + 1, via="ct")
             self.packet = saved
+
+    def clone(self, action: Clone, *, nest: int, depth: int, table: int) -> None:
+        """The nested actions on a copy: the packet and its registers come back as they were."""
+        saved = self.packet
+        self.execute(action.actions, hop=None, nest=nest + 1, depth=depth, table=table)
+        self.packet = saved
 
     def group(self, group_id: int, *, nest: int, depth: int, table: int) -> None:
         group = self.switch.groups[group_id]
