@@ -173,16 +173,17 @@ def four_hops(header: str) -> Scenario:
 
 
 def taps(header: str) -> Scenario:
-    """Taps first (aware, on a third chassis), between inline functions (unaware) and last (aware, on
-    the classifying chassis), in a symmetric chain: clones to every kind of tap delivery, drops."""
+    """Taps first (aware, on the classifying chassis), between inline functions (unaware, elsewhere)
+    and last (aware, on a third chassis), in a symmetric chain: clones to every kind of tap delivery
+    (pushed, carried, plain), drops."""
     world = World()
     client, server = world.ends()
     groups = [
-        world.group("t-first", [world.function("t1", "ch3", _aware(header))], tap=True),
+        world.group("t-first", [world.function("t1", "ch1", _aware(header))], tap=True),
         world.group("g-u", [world.function("u", "ch1", None)]),
         world.group("t-middle", [world.function("t2", "ch2", None)], tap=True),
         world.group("g-a", [world.function("a", "ch2", _aware(header))]),
-        world.group("t-last", [world.function("t3", "ch1", _aware(header))], tap=True),
+        world.group("t-last", [world.function("t3", "ch3", _aware(header))], tap=True),
     ]
     fc = world.classifier("fc", protocol="udp", logical_source_port=client, logical_destination_port=server)
     world.chain("c", groups, [fc], header, symmetric=True)

@@ -99,8 +99,8 @@ def test_actions_in_a_clone_are_checked_against_the_packet_before_it() -> None:
 
 
 def test_the_pipeline_check_sees_resubmits_inside_a_clone() -> None:
-    encap, return_table = table_id("SFC_ENCAP"), table_id("SFC_RETURN")
-    allowed = Flow(table_id("SFC_DISPATCH"), 100, Match.of(reg2=1), (Clone((Resubmit(encap),)),))
+    deliver, return_table = table_id("SFC_DELIVER"), table_id("SFC_RETURN")
+    allowed = Flow(table_id("SFC_DISPATCH"), 100, Match.of(reg2=1), (Clone((Resubmit(deliver),)),))
     assert not check([allowed])
     wrong = Flow(table_id("SFC_DISPATCH"), 100, Match.of(reg2=1), (Clone((Resubmit(return_table),)),))
     (violation,) = check([wrong])

@@ -12,10 +12,11 @@ strips the header and dispatches the next hop; after the last one, the exit labe
 plain and untouched, to ordinary L2 forwarding in the chain's home network.
 
 A tap hop (a `tap_enabled` group) is not crossed: its SFC_DISPATCH flow hands a clone of the plain
-packet to its instance (`clone(reg4=<instance>, resubmit SFC_ENCAP)`: header, delivery and tunnel as for
-any instance, on a copy whose changes do not leak out), then dispatches the packet itself, as it was,
-to the next hop (or the exit). What a tap sends back from its egress port is dropped in SFC_RETURN,
-never dispatched; tap instances are never tracked (nothing of theirs comes back to recall).
+packet to its instance (`clone(reg4=<instance>, <header>, resubmit SFC_DELIVER)`: header, delivery and
+tunnel as for any instance, on a copy whose changes do not leak out), then dispatches the packet
+itself, as it was, to the next hop (or the exit). What a tap sends back from its egress port is
+dropped in SFC_RETURN, never dispatched; tap instances are never tracked (nothing of theirs comes back
+to recall).
 
 An unaware function serving several (chain, hop)s cannot be told apart by its egress port: on its
 chassis, delivery commits each IP connection in the instance's conntrack zone with the hop label as
@@ -269,15 +270,30 @@ def _exit(chain: Chain) -> Flow:
 
 
 def _tap(view: ChassisView, chain: Chain, hop: Hop, driver: EncapDriver) -> Iterator[Flow]:
-    """A tap hop: a copy of the plain packet to each instance (the API allows one per tap group), the
-    packet itself on to the next hop unaltered; the tap's header push, and the drop of what it sends."""
+    """A tap hop: per inner ethertype, a copy of the plain packet to each instance (the API allows one
+    per tap group), the packet itself on to the next hop unaltered; the drop of what the tap sends.
+
+    The copy's header is pushed inside the clone itself, not in SFC_ENCAP through a resubmit: OVS
+    translates a clone whose own actions it deems reversible (set_field, resubmit) without a datapath
+    clone, undoing its changes afterwards, and cannot undo an encap(nsh) done in a resubmitted table
+    (the packet went on with the tap's NSH header). An encap among the clone's own actions makes it a
+    datapath clone; an MPLS or VLAN push is undone correctly either way."""
     ck = cookie(CookieKind.HOP, hop.group_id)
-    copies = tuple(Clone((SetField(reg.INSTANCE, inst.key), Resubmit(SFC_ENCAP))) for inst in hop.instances)
     onward = (SetField(reg.HOP, chain.next_label(hop.position)), Resubmit(SFC_DISPATCH))
-    heading = Match.of(**{reg.HOP: hop.label})
-    yield Flow(SFC_DISPATCH, TAP_DISPATCH_PRIORITY, heading, (*copies, *onward), cookie=ck)
+    for ethertype in INNER_ETHERTYPES:
+        copies = tuple(
+            Clone(
+                (
+                    SetField(reg.INSTANCE, inst.key),
+                    *_header(view, chain, hop, inst, driver, ethertype),
+                    Resubmit(SFC_DELIVER),
+                )
+            )
+            for inst in hop.instances
+        )
+        heading = Match.of(**{reg.HOP: hop.label}, eth_type=ethertype)
+        yield Flow(SFC_DISPATCH, TAP_DISPATCH_PRIORITY, heading, (*copies, *onward), cookie=ck)
     for inst in hop.instances:
-        yield from _encap(view, chain, hop, inst, driver, tracked=False)
         if _is_local(view, inst.egress):  # a tap's output is never a return
             yield Flow(SFC_RETURN, TAP_DROP_PRIORITY, _from_port(inst.egress), (), cookie=ck)
 
@@ -309,13 +325,20 @@ def _encap(
         yield Flow(SFC_ENCAP, 100, base, goto=SFC_DELIVER, cookie=ck)  # the proxy: never pushed
         return
     for ethertype in INNER_ETHERTYPES:
-        if not local:
-            actions = driver.carry(chain, hop, inst, ethertype)
-        elif tracked:  # remembered before the push: conntrack cannot see through the header
-            actions = (_remember(inst), *driver.push(chain, hop, inst, ethertype))
-        else:
-            actions = driver.push(chain, hop, inst, ethertype)
+        actions = _header(view, chain, hop, inst, driver, ethertype)
+        if local and tracked:  # remembered before the push: conntrack cannot see through the header
+            actions = (_remember(inst), *actions)
         yield Flow(SFC_ENCAP, 100, base.extend(eth_type=ethertype), actions, goto=SFC_DELIVER, cookie=ck)
+
+
+def _header(
+    view: ChassisView, chain: Chain, hop: Hop, inst: Instance, driver: EncapDriver, ethertype: int
+) -> tuple[Action, ...]:
+    """The header a plain packet heading to `inst` gets here: the driver's push for a local aware
+    function, its carry for a function elsewhere, none for a local unaware one (the proxy)."""
+    if not _is_local(view, inst.ingress):
+        return driver.carry(chain, hop, inst, ethertype)
+    return driver.push(chain, hop, inst, ethertype) if inst.aware else ()
 
 
 def _remember(inst: Instance) -> Ct:

@@ -100,11 +100,12 @@ PIPELINE: tuple[Table, ...] = (
         "SFC_DISPATCH",
         "Traffic heading to a hop (its label in reg2): a hop with one function picks it (reg4); "
         "otherwise multipath hashes the plain packet's lb_fields into one of the hop's balance slots "
-        "(reg9). The exit label hands the packet back to L2. A tap hop clones the packet to its "
-        "function (reg4, then SFC_ENCAP) and dispatches the packet itself, unaltered, to the next label.",
-        (reg.HOP,),
+        "(reg9). The exit label hands the packet back to L2. A tap hop (per inner ethertype) clones "
+        "the packet to its function (reg4, the header pushed in the clone, then SFC_DELIVER) and "
+        "dispatches the packet itself, unaltered, to the next label.",
+        (reg.HOP, "eth_type"),
         ("SFC_BALANCE", "SFC_ENCAP", "L2_LOOKUP"),
-        resubmits=("SFC_ENCAP", "SFC_DISPATCH"),
+        resubmits=("SFC_DELIVER", "SFC_METADATA", "SFC_DISPATCH"),
         bands=(Band("hop or exit", 100, 100),),
     ),
     Table(
