@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from steerflow.flows.types import (
     Clone,
     Ct,
+    EncapEthernet,
+    EncapNsh,
     Flow,
     Match,
     Move,
@@ -21,7 +23,7 @@ from steerflow.flows.types import (
     SetField,
 )
 from steerflow.ofsim import Packet, Switch
-from steerflow.ofsim.errors import InvalidFlow
+from steerflow.ofsim.errors import InvalidFlow, PipelineError
 from steerflow.pipeline.check import check
 from steerflow.pipeline.tables import table_id
 from steerflow.southbound.flowcodec import FlowCodec
@@ -105,3 +107,17 @@ def test_the_pipeline_check_sees_resubmits_inside_a_clone() -> None:
     wrong = Flow(table_id("SFC_DISPATCH"), 100, Match.of(reg2=1), (Clone((Resubmit(return_table),)),))
     (violation,) = check([wrong])
     assert "clone resubmits to SFC_RETURN" in violation.problem
+
+
+def test_an_encap_behind_a_resubmit_in_a_clone_of_reversible_actions_is_refused() -> None:
+    """OVS would undo the clone's set_field and resubmit, not the encap(nsh) the resubmit ran: the
+    packet after the clone would still carry the NSH header."""
+    nsh = (EncapNsh(1), SetField("nsh_spi", 7), EncapEthernet(), Output(3))
+    ip = Match.of(eth_type=0x0800)
+    behind = Switch(
+        [Flow(0, 100, ip, (Clone((SetField("reg4", 5), Resubmit(1))), Output(2))), Flow(1, 100, ip, nsh)]
+    )
+    with pytest.raises(PipelineError, match="cannot undo"):
+        behind.run(_packet())
+    inside = Switch([Flow(0, 100, ip, (Clone(nsh), Output(2)))])
+    assert [d.packet["eth_type"] for d in inside.run(_packet()).outputs] == [0x894F, 0x0800]

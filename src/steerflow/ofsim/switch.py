@@ -47,6 +47,8 @@ from steerflow.ofsim.trace import Delivery, Event, GroupChoice, Hop, Trace
 from steerflow.ofsim.validate import OFPP_IN_PORT, check_flow, check_group
 
 MAX_DEPTH = 64
+# actions that make OVS translate a clone as a datapath clone (ofproto-dpif-xlate's reversible_actions)
+IRREVERSIBLE = (Ct, EncapNsh, EncapEthernet, Decap)
 MAX_LOOKUPS = 4096
 
 
@@ -142,6 +144,7 @@ class _Run:
         self.choices: list[GroupChoice] = []
         self.warnings: list[str] = []
         self.lookups = 0
+        self.encaps = 0  # encap/decap actions run so far (`clone`)
 
     def trace(self) -> Trace:
         hops = tuple(
@@ -213,6 +216,8 @@ class _Run:
         elif isinstance(action, Clone):
             self.clone(action, nest=nest, depth=depth, table=table)
         else:
+            if isinstance(action, EncapNsh | EncapEthernet | Decap):
+                self.encaps += 1
             self.packet = _encap(self.packet, action)
 
     def output(self, port: int, nest: int) -> None:
@@ -265,10 +270,19 @@ class _Run:
             self.packet = saved
 
     def clone(self, action: Clone, *, nest: int, depth: int, table: int) -> None:
-        """The nested actions on a copy: the packet and its registers come back as they were."""
-        saved = self.packet
+        """The nested actions on a copy: the packet and its registers come back as they were.
+
+        OVS translates a clone whose own actions are all reversible (no encap, decap, ct among them)
+        without a datapath clone, undoing their effects afterwards; an encap or decap reached through a
+        resubmit cannot be undone that way (the packet goes on encapsulated), so it is refused here."""
+        saved, encaps = self.packet, self.encaps
         self.execute(action.actions, hop=None, nest=nest + 1, depth=depth, table=table)
         self.packet = saved
+        if self.encaps != encaps and all(not isinstance(a, IRREVERSIBLE) for a in action.actions):
+            raise PipelineError(
+                f"{action}: an encap or decap in a table it resubmits to, which OVS cannot undo after "
+                "a clone of reversible actions: put an encap among the clone's own actions"
+            )
 
     def group(self, group_id: int, *, nest: int, depth: int, table: int) -> None:
         group = self.switch.groups[group_id]
