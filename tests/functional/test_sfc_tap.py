@@ -39,6 +39,7 @@ CASES = {
     "middle-aware-mpls": Case("mpls", True, 1, "ch2", (("ch1", 1), ("ch3", 10))),
     "middle-aware-mpls-beside-the-previous": Case("mpls", True, 1, "ch1", (("ch1", 1), ("ch3", 10))),
     "last-aware-nsh": Case("nsh", True, 2, "ch2", (("ch3", 1), ("ch1", 10))),
+    "middle-aware-vlan": Case("vlan", True, 1, "ch3", (("ch2", 1), ("ch1", 10))),  # a third party's
     "middle-unaware-nsh": Case("nsh", False, 1, "ch1", (("ch3", 1), ("ch2", 10))),
     "first-aware-nsh-alone-elsewhere": Case("nsh", True, 0, "ch2", ()),
 }

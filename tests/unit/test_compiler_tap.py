@@ -40,7 +40,10 @@ class Fn:
 
 
 def _port(pid: str, key: int, mac: str) -> dict[str, Any]:
-    ips = [{"subnet_id": "s", "ip_address": f"203.0.113.{key}"}]
+    ips = [
+        {"subnet_id": "s", "ip_address": f"203.0.113.{key}"},
+        {"subnet_id": "s6", "ip_address": f"2001:db8::{key}"},
+    ]
     return {"id": pid, "network_id": NET, schema.TUNNEL_KEY: key, "mac_address": mac, "project_id": "p1",
             "fixed_ips": ips, "port_security_enabled": True}  # fmt: skip
 
@@ -49,7 +52,9 @@ def _ofports(i: int) -> tuple[int, int]:
     return 10 + 2 * i, 11 + 2 * i
 
 
-def tap_nb(fns: list[Fn], correlation: str = "mpls", symmetric: bool = False) -> dict[str, Any]:
+def tap_nb(
+    fns: list[Fn], correlation: str = "mpls", symmetric: bool = False, ethertype: str = "IPv4"
+) -> dict[str, Any]:
     """client (ch1) -> one group per function, in order -> server (ch2); UDP to port 7."""
     where = {"client": ("ch1", CLIENT_PORT), "server": ("ch2", SERVER_PORT)}
     for i, fn in enumerate(fns):
@@ -93,7 +98,7 @@ def tap_nb(fns: list[Fn], correlation: str = "mpls", symmetric: bool = False) ->
         schema.FLOW_CLASSIFIER: {
             "fc1": {
                 "id": "fc1",
-                "ethertype": "IPv4",
+                "ethertype": ethertype,
                 "protocol": "udp",
                 "logical_source_port": "client",
                 "destination_port_range_min": 7,
@@ -260,3 +265,16 @@ def test_a_tap_hop_clones_per_ethertype_and_its_instance_is_never_tracked() -> N
     assert len(clones) == 2  # one per inner ethertype (IPv4, IPv6)
     assert not [f for f in flows if "ct(" in str(f) and "reg4=0x1" in str(f)]
     assert not [f for f in flows if "ct_mark=0x64" in str(f)]  # nothing recalls the tap's hop (100)
+
+
+@pytest.mark.parametrize(("correlation", "aware"), [("mpls", True), ("mpls", False), ("nsh", True)])
+def test_ipv6_is_tapped_alike(correlation: str, aware: bool) -> None:
+    fns = [Fn("ch1", aware, shift=1), Fn("ch3", aware, tap=True), Fn("ch2", aware, shift=2)]
+    fabric = Fabric(fns, tap_nb(fns, correlation, ethertype="IPv6"))
+    v6 = {"eth_type": 0x86DD, "ipv6_src": "2001:db8::1", "ipv6_dst": "2001:db8::2"}
+    fabric.send(_udp().without("ipv4_src", "ipv4_dst").set(**v6).with_payload(PAYLOAD))
+    (delivered,) = fabric.at_server
+    assert delivered["eth_type"] == 0x86DD and delivered.payload == _shifted(3)
+    (copy,) = fabric.headers[1]
+    assert copy.payload == _shifted(1)
+    assert fabric.seen == Counter({0: 1, 1: 1, 2: 1})
