@@ -17,6 +17,7 @@ from steerflow.model import schema
 from tests.builders.chain_lab import PAYLOADS, chain_world
 from tests.builders.fabric import Fabric
 from tests.builders.lab_fixtures import requires_lab
+from tests.builders.live_stream import STREAM_PACKETS, set_attrs, stream_through
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -98,3 +99,37 @@ def _udp_datagrams(vm: VmHandle) -> int:
     head, values = (line for line in lines if line[0] == "Udp:")
     counts = dict(zip(head[1:], map(int, values[1:]), strict=True))
     return counts["InDatagrams"] + counts["NoPorts"] + counts["InErrors"]
+
+
+@pytest.mark.parametrize("correlation", [None, "mpls"], ids=["unaware", "mpls"])
+def test_a_tap_comes_moves_and_goes_under_a_steady_stream_without_loss(
+    fabric: Fabric, correlation: str | None
+) -> None:
+    """Taps go into force like any hop (make-before-break): the stream loses nothing while a tap on a
+    third chassis is inserted after the inline function, moved before it and removed, and no datagram
+    ever arrives shifted by what the tap sent back."""
+    net, client, server = fabric.client_and_server()
+    _fn, pair = fabric.plug_function("ch2", "f1", net, correlation=correlation)
+    tap, tap_pair = fabric.plug_function("ch3", "tap", net, correlation=correlation, add=TAP_ADD)
+    fabric.lab.warm_underlay()
+    g1 = fabric.create(schema.PORT_PAIR_GROUP, name="g1", port_pairs=[pair["id"]])["id"]
+    t = fabric.create(schema.PORT_PAIR_GROUP, name="t", port_pairs=[tap_pair["id"]], tap_enabled=True)["id"]
+    fc = fabric.create(
+        schema.FLOW_CLASSIFIER, name="u7", protocol="udp", destination_port_range_min=7,
+        destination_port_range_max=7, logical_source_port=client.iface_id,
+    )  # fmt: skip
+    chain = fabric.create(
+        schema.PORT_CHAIN, name="c", port_pair_groups=[g1], flow_classifiers=[fc["id"]],
+        chain_parameters={"correlation": correlation or "mpls"},
+    )  # fmt: skip
+    fabric.wait_applied()
+    client.wait_ping(server.ipv4)
+    chains = fabric.handlers[schema.PORT_CHAIN]
+    report = stream_through(fabric, client, server, 7, [
+        ("tap (ch3) after g1", set_attrs(chains, chain["id"], port_pair_groups=[g1, t])),
+        ("tap before g1", set_attrs(chains, chain["id"], port_pair_groups=[t, g1])),
+        ("tap removed", set_attrs(chains, chain["id"], port_pair_groups=[g1])),
+    ])  # fmt: skip
+    assert report.splitlines()[0] == f"hops: 1x{STREAM_PACKETS}", report  # f1 once each, never the tap
+    assert 0 < tap.counters().forwarded < STREAM_PACKETS, report  # it saw the stream while it was there
+    fabric.assert_switches_hold_compiled_state()
