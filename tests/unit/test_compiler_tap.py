@@ -271,7 +271,7 @@ def test_a_tap_hop_clones_per_ethertype_and_its_instance_is_never_tracked() -> N
 def test_ipv6_is_tapped_alike(correlation: str, aware: bool) -> None:
     fns = [Fn("ch1", aware, shift=1), Fn("ch3", aware, tap=True), Fn("ch2", aware, shift=2)]
     fabric = Fabric(fns, tap_nb(fns, correlation, ethertype="IPv6"))
-    v6 = {"eth_type": 0x86DD, "ipv6_src": "2001:db8::1", "ipv6_dst": "2001:db8::2"}
+    v6: dict[str, int | str] = {"eth_type": 0x86DD, "ipv6_src": "2001:db8::1", "ipv6_dst": "2001:db8::2"}
     fabric.send(_udp().without("ipv4_src", "ipv4_dst").set(**v6).with_payload(PAYLOAD))
     (delivered,) = fabric.at_server
     assert delivered["eth_type"] == 0x86DD and delivered.payload == _shifted(3)
