@@ -3,7 +3,7 @@
 `World` builds NB documents (networks, ports bound on chassis, functions as port pairs, groups,
 classifiers, chains with their labels); `scenarios()` is the set: the L2 fabric, classifiers of every
 field, MPLS and NSH (MD1, MD2) chains over SFC-aware and unaware functions on the classifying chassis
-and elsewhere, symmetric chains, functions shared by chains, load balancing, incomplete models,
+and elsewhere, symmetric chains, functions shared by chains, load balancing, taps, incomplete models,
 service graphs.
 `compiled_states` compiles a scenario on every chassis; `rollout_states` steps a chain change through
 the make-before-break views (pending, retiring) the agent compiles.
@@ -92,11 +92,13 @@ class World:
             "service_function_parameters": params,
         })  # fmt: skip
 
-    def group(self, gid: str, pairs: Sequence[str], lb_fields: Sequence[str] = ()) -> str:
+    def group(
+        self, gid: str, pairs: Sequence[str], lb_fields: Sequence[str] = (), *, tap: bool = False
+    ) -> str:
         params = {"lb_fields": list(lb_fields)}
         return self.add(
             schema.PORT_PAIR_GROUP,
-            {"id": gid, "port_pairs": list(pairs), "port_pair_group_parameters": params},
+            {"id": gid, "port_pairs": list(pairs), "port_pair_group_parameters": params, "tap_enabled": tap},
         )
 
     def classifier(self, fid: str, **attrs: Any) -> str:
@@ -170,6 +172,24 @@ def four_hops(header: str) -> Scenario:
     fc = world.classifier("fc", protocol="tcp", logical_source_port=client)
     world.chain("c", hops, [fc], header)
     return Scenario(f"four-hops/{header}", world.docs)
+
+
+def taps(header: str) -> Scenario:
+    """Taps first (aware, on the classifying chassis), between inline functions (unaware, elsewhere)
+    and last (aware, on a third chassis), in a symmetric chain: clones to every kind of tap delivery
+    (pushed, carried, plain), drops."""
+    world = World()
+    client, server = world.ends()
+    groups = [
+        world.group("t-first", [world.function("t1", "ch1", _aware(header))], tap=True),
+        world.group("g-u", [world.function("u", "ch1", None)]),
+        world.group("t-middle", [world.function("t2", "ch2", None)], tap=True),
+        world.group("g-a", [world.function("a", "ch2", _aware(header))]),
+        world.group("t-last", [world.function("t3", "ch3", _aware(header))], tap=True),
+    ]
+    fc = world.classifier("fc", protocol="udp", logical_source_port=client, logical_destination_port=server)
+    world.chain("c", groups, [fc], header, symmetric=True)
+    return Scenario(f"taps/{header}", world.docs)
 
 
 def classifiers() -> Scenario:
@@ -294,7 +314,7 @@ def scenarios() -> list[Scenario]:
     from tests.builders.graph_docs import graph_scenario  # it builds on `World`
 
     for header in HEADERS:
-        found += [four_hops(header), symmetric(header), graph_scenario(header)]
+        found += [four_hops(header), symmetric(header), taps(header), graph_scenario(header)]
         found += [single_hop(header, aware, where) for aware in (True, False) for where in ("ch1", "ch2")]
     return found
 

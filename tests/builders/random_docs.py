@@ -87,6 +87,7 @@ def _functions(draw: st.DrawFn, docs: Docs) -> None:
             "id": f"g{g}",
             "port_pairs": pairs,
             "port_pair_group_parameters": {"lb_fields": lb},
+            "tap_enabled": draw(st.sampled_from((False, False, True))),  # a tap: a copy, never crossed
         }
 
 

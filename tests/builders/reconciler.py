@@ -18,7 +18,9 @@ from steerflow.compiler.compile import DesiredState, compile_chassis
 from steerflow.compiler.view import build_view
 from steerflow.flows.types import (
     Bucket,
+    Clone,
     Decap,
+    EncapEthernet,
     EncapNsh,
     Flow,
     FlowKey,
@@ -87,11 +89,13 @@ def nb(extra_ports: int = 0) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def extras() -> list[Flow]:
-    """Flows beyond the L2 compiler: MPLS push/pop, VLAN push/pop, NSH encap/decap, resubmit, a select
-    group."""
+    """Flows beyond the L2 compiler: MPLS push/pop, VLAN push/pop, NSH encap/decap, resubmit, clones
+    (a tap's copy), a select group."""
     t = EXTRA_TABLE
     ip = Match.of(eth_type=0x0800)
     tag = (PushVlan(), SetField("vlan_vid", 0x1000 | 77))
+    mpls_copy = (SetField("reg4", 5), PushMpls(), SetField("mpls_label", 78), Resubmit(t + 1))
+    nsh_copy = (EncapNsh(1), SetField("nsh_spi", 6), EncapEthernet(), Output(9))
     return [
         Flow(t, 10, ip.extend(ipv4_dst="192.0.2.0/24"), (PushMpls(), SetField("mpls_label", 77), Output(9))),
         Flow(t, 11, Match.of(eth_type=0x8847, mpls_label=77), (PopMpls(0x0800), Resubmit(t + 1))),
@@ -99,6 +103,10 @@ def extras() -> list[Flow]:
         Flow(t, 13, Match.of(packet_type=0x1894F, nsh_spi=5, nsh_si=255), (Decap(),), goto=t + 1),
         Flow(t, 14, ip.extend(ipv4_dst="198.18.0.0/15"), (*tag, Output(9))),
         Flow(t, 15, Match.of(vlan_vid=0x1000 | 77), (PopVlan(), Resubmit(t + 1))),
+        Flow(
+            t, 16, ip.extend(ipv4_dst="198.51.100.0/24"), (Clone(mpls_copy), SetField("reg2", 9), Output(10))
+        ),
+        Flow(t, 17, ip.extend(ipv4_dst="203.0.113.0/24"), (Clone(nsh_copy), Output(10))),
         Flow(t + 1, 5, ip, (GroupAction(7),), cookie=0x1200000000000007),
     ]
 

@@ -16,8 +16,24 @@ from pathlib import Path
 
 import pytest
 
-from steerflow.flows import Bucket, Flow, Group, GroupAction, Match, Move, Output, Resubmit, SetField
+from steerflow.flows import (
+    Action,
+    Bucket,
+    Clone,
+    EncapEthernet,
+    EncapNsh,
+    Flow,
+    Group,
+    GroupAction,
+    Match,
+    Move,
+    Output,
+    PushMpls,
+    Resubmit,
+    SetField,
+)
 from steerflow.ofsim import Packet, Switch, Trace
+from steerflow.ofsim.errors import PipelineError
 from tests.builders.ofsim_chains import mpls_chain, nsh_chain, vm_packet
 from tests.builders.ovs_fixtures import OvsSandbox, ovs_missing, ovs_sandbox
 
@@ -181,3 +197,42 @@ def test_nsh_encap_agrees(ovs: OvsSandbox) -> None:
     [(sim, real)] = assert_agree(ovs, nsh_chain(), [vm_packet()])
     out = sim.only(9)
     assert f"mdtype=1,np=3,spi={out['nsh_spi']:#x},si={out['nsh_si']},c1={out['nsh_c1']:#x}" in real.datapath
+
+
+def _clone_pipeline(copy: tuple[Action, ...], table_1: tuple[Action, ...]) -> Switch:
+    ip = Match.of(eth_type=0x0800)
+    return Switch(
+        [Flow(0, 100, ip, (Clone(copy), Output(2)), cookie=0xE1), Flow(1, 100, ip, table_1, cookie=0xE2)]
+    )
+
+
+def test_a_clone_pushing_mpls_through_a_resubmit_agrees(ovs: OvsSandbox) -> None:
+    """A clone of reversible actions: OVS undoes the push after it (pop_mpls), the original goes out plain."""
+    mpls = (PushMpls(), SetField("mpls_label", 77), Output(3))
+    [(sim, real)] = assert_agree(
+        ovs, _clone_pipeline((SetField("reg4", 5), Resubmit(1)), mpls), [vm_packet()]
+    )
+    assert [d.packet["eth_type"] for d in sim.outputs] == [0x8847, 0x0800]
+    assert "push_mpls(label=77" in real.datapath and "pop_mpls(eth_type=0x800)" in real.datapath
+
+
+def test_a_clone_with_its_own_nsh_encap_is_a_datapath_clone(ovs: OvsSandbox) -> None:
+    nsh = (EncapNsh(1), SetField("nsh_spi", 7), EncapEthernet(), Output(3))
+    switch = _clone_pipeline((SetField("reg4", 5), *nsh), ())
+    dp_ports = install(ovs, switch)
+    sim, real = switch.run(vm_packet()), ovs_trace(ovs, dp_ports, vm_packet())
+    assert [(d.port, d.packet["eth_type"]) for d in sim.outputs] == [(3, 0x894F), (2, 0x0800)]
+    inner, after = real.datapath.removeprefix("Datapath actions: ").rsplit(",", 1)
+    assert inner.startswith("clone(push_nsh(") and dp_ports[int(after)] == 2, real.datapath
+
+
+def test_an_nsh_encap_behind_a_resubmit_leaks_out_of_the_clone_as_ofsim_says(ovs: OvsSandbox) -> None:
+    """Why the compiler keeps a tap's encap among the clone's own actions: OVS pushes NSH for the copy
+    and never pops it, so the original leaves with it; the simulator refuses the pipeline."""
+    nsh = (EncapNsh(1), SetField("nsh_spi", 7), EncapEthernet(), Output(3))
+    switch = _clone_pipeline((SetField("reg4", 5), Resubmit(1)), nsh)
+    dp_ports = install(ovs, switch)
+    real = ovs_trace(ovs, dp_ports, vm_packet())
+    assert real.datapath.startswith("Datapath actions: push_nsh(") and "clone(" not in real.datapath
+    with pytest.raises(PipelineError, match="cannot undo"):
+        switch.run(vm_packet())

@@ -3,6 +3,8 @@ each kind of departure from the declaration."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from steerflow.compiler.compile import DesiredState
@@ -17,7 +19,19 @@ from steerflow.compiler.tables import (
     SFC_RETURN,
     SFC_RETURN_CT,
 )
-from steerflow.flows.types import Bucket, Ct, Flow, Group, GroupAction, Match, Output, Resubmit, SetField
+from steerflow.flows.types import (
+    Action,
+    Bucket,
+    Clone,
+    Ct,
+    Flow,
+    Group,
+    GroupAction,
+    Match,
+    Output,
+    Resubmit,
+    SetField,
+)
 from steerflow.pipeline.check import Violation, check
 from steerflow.pipeline.tables import BY_ID, HEADER, PIPELINE
 from tests.builders.pipeline_scenarios import HEADERS, compiled_states, rollout_states, scenarios
@@ -70,11 +84,18 @@ def _uses(flow: Flow) -> set[tuple[str, str, str]]:
     found |= {(table.name, "band", band.name)} if band is not None else set()
     if flow.goto is not None:
         found.add((table.name, "goto", BY_ID[flow.goto].name))
-    for action in flow.actions:
-        target = action.table if isinstance(action, Resubmit | Ct) else None
-        if target is not None:
-            found.add((table.name, "resubmit", BY_ID[target].name))
+    for target in _targets(flow.actions):
+        found.add((table.name, "resubmit", BY_ID[target].name))
     return found
+
+
+def _targets(actions: tuple[Action, ...]) -> Iterator[int]:
+    """The tables `actions` resubmit to (or recirculate to), a clone's included."""
+    for action in actions:
+        if isinstance(action, Clone):
+            yield from _targets(action.actions)
+        elif isinstance(action, Resubmit | Ct) and action.table is not None:
+            yield action.table
 
 
 # ---- the checker itself ------------------------------------------------------------------------------

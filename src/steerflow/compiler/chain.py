@@ -12,6 +12,13 @@ strips the header and dispatches the next hop; after the last one, the exit labe
 plain and untouched, to ordinary L2 forwarding in the chain's home network (a service graph's source
 chain first tries its destination chains' classifiers in SFC_BRANCH: `_branches`).
 
+A tap hop (a `tap_enabled` group) is not crossed: its SFC_DISPATCH flow hands a clone of the plain
+packet to its instance (`clone(reg4=<instance>, <header>, resubmit SFC_DELIVER)`: header, delivery and
+tunnel as for any instance, on a copy whose changes do not leak out), then dispatches the packet
+itself, as it was, to the next hop (or the exit). What a tap sends back from its egress port is
+dropped in SFC_RETURN, never dispatched; tap instances are never tracked (nothing of theirs comes back
+to recall).
+
 An unaware function serving several (chain, hop)s cannot be told apart by its egress port: on its
 chassis, delivery commits each IP connection in the instance's conntrack zone with the hop label as
 ct_mark (from reg2, or for a tunnelled arrival from the header before it is stripped), and its returns
@@ -54,6 +61,7 @@ from steerflow.compiler.tables import (
 from steerflow.compiler.view import ChassisView, LogicalPort
 from steerflow.flows.types import (
     Action,
+    Clone,
     Ct,
     Flow,
     Match,
@@ -74,6 +82,8 @@ RETURN_PRIORITY = 120  # above port security's own flows for the same port
 TRACKED_PRIORITY = 105  # a shared unaware function's IP packets: above its plain delivery
 ARRIVAL_PRIORITY = 115  # a shared unaware function's tunnelled packets, by hop: above the plain strip
 BRANCH_PRIORITY, BRANCH_MISS_PRIORITY = 100, 1  # a graph's branches; no branch matches: leave the graph
+TAP_DISPATCH_PRIORITY = 100  # a tap hop's label, as any hop's
+TAP_DROP_PRIORITY = 90  # what a tap sends back: below the returns band
 
 DriverFor = Callable[[str], EncapDriver]
 
@@ -88,6 +98,7 @@ class InstanceUse:
     label: int  # the hop's label: stable while a chain changes (its position is not)
     correlation: str
     remembered: bool = False  # its connections are remembered for the header's sake (`remembers`)
+    tap: bool = False  # a tap hop's: nothing comes back, so it never needs tracking
 
     @property
     def identity(self) -> tuple[int, str, bool, int]:
@@ -102,9 +113,9 @@ def instance_uses(chain: Chain, driver_for: DriverFor) -> Iterator[InstanceUse]:
     for direction in with_reverses((chain,)):
         for hop in direction.hops:
             for inst in hop.instances:
-                remembered = driver.remembers(direction, inst)
+                remembered = driver.remembers(direction, inst) and not hop.tap
                 yield InstanceUse(
-                    inst, chain.id, direction.reverse, hop.label, str(chain.correlation), remembered
+                    inst, chain.id, direction.reverse, hop.label, str(chain.correlation), remembered, hop.tap
                 )
     for dst in chain.branches:  # its traffic enters their first hops here (`_branches`)
         first = dst.hops[0]
@@ -133,6 +144,9 @@ def chain_unit(
         flows.extend(_branches(view, direction, shared, driver_for))
         flows.extend(_metadata(view, direction, driver))
         for hop in direction.hops:
+            if hop.tap:
+                flows.extend(_tap(view, direction, hop, driver))
+                continue
             flows.extend(_dispatch(direction, hop))
             for inst in hop.instances:
                 tracked = inst.key in shared
@@ -310,6 +324,38 @@ def _branch_matches(view: ChassisView, dst: Chain, fc: FlowClassifier) -> tuple[
         return ()
 
 
+# ---- taps ------------------------------------------------------------------------------------------------
+
+
+def _tap(view: ChassisView, chain: Chain, hop: Hop, driver: EncapDriver) -> Iterator[Flow]:
+    """A tap hop: per inner ethertype, a copy of the plain packet to each instance (the API allows one
+    per tap group), the packet itself on to the next hop unaltered; the drop of what the tap sends.
+
+    The copy's header is pushed inside the clone itself, not in SFC_ENCAP through a resubmit: OVS
+    translates a clone whose own actions it deems reversible (set_field, resubmit) without a datapath
+    clone, undoing its changes afterwards, and cannot undo an encap(nsh) done in a resubmitted table
+    (the packet went on with the tap's NSH header). An encap among the clone's own actions makes it a
+    datapath clone; an MPLS or VLAN push is undone correctly either way."""
+    ck = cookie(CookieKind.HOP, hop.group_id)
+    onward = (SetField(reg.HOP, chain.next_label(hop.position)), Resubmit(SFC_DISPATCH))
+    for ethertype in INNER_ETHERTYPES:
+        copies = tuple(
+            Clone(
+                (
+                    SetField(reg.INSTANCE, inst.key),
+                    *_header(view, chain, hop, inst, driver, ethertype),
+                    Resubmit(SFC_DELIVER),
+                )
+            )
+            for inst in hop.instances
+        )
+        heading = Match.of(**{reg.HOP: hop.label}, eth_type=ethertype)
+        yield Flow(SFC_DISPATCH, TAP_DISPATCH_PRIORITY, heading, (*copies, *onward), cookie=ck)
+    for inst in hop.instances:
+        if _is_local(view, inst.egress):  # a tap's output is never a return
+            yield Flow(SFC_RETURN, TAP_DROP_PRIORITY, _from_port(inst.egress), (), cookie=ck)
+
+
 # ---- header and delivery --------------------------------------------------------------------------------
 
 
@@ -340,13 +386,20 @@ def _encap(
         yield Flow(SFC_ENCAP, 100, base, goto=SFC_DELIVER, cookie=ck)  # the proxy: never pushed
         return
     for ethertype in INNER_ETHERTYPES:
-        if not local:
-            actions = driver.carry(chain, hop, inst, ethertype)
-        elif tracked:  # remembered before the push: conntrack cannot see through the header
-            actions = (_remember(inst), *driver.push(chain, hop, inst, ethertype))
-        else:
-            actions = driver.push(chain, hop, inst, ethertype)
+        actions = _header(view, chain, hop, inst, driver, ethertype)
+        if local and tracked:  # remembered before the push: conntrack cannot see through the header
+            actions = (_remember(inst), *actions)
         yield Flow(SFC_ENCAP, 100, base.extend(eth_type=ethertype), actions, goto=SFC_DELIVER, cookie=ck)
+
+
+def _header(
+    view: ChassisView, chain: Chain, hop: Hop, inst: Instance, driver: EncapDriver, ethertype: int
+) -> tuple[Action, ...]:
+    """The header a plain packet heading to `inst` gets here: the driver's push for a local aware
+    function, its carry for a function elsewhere, none for a local unaware one (the proxy)."""
+    if not _is_local(view, inst.ingress):
+        return driver.carry(chain, hop, inst, ethertype)
+    return driver.push(chain, hop, inst, ethertype) if inst.aware else ()
 
 
 def _remember(inst: Instance) -> Ct:

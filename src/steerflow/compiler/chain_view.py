@@ -43,6 +43,7 @@ class Hop:
     position: int
     instances: tuple[Instance, ...]
     lb_fields: tuple[str, ...] = ()  # the group's lb_fields: what picking an instance hashes
+    tap: bool = False  # tap_enabled: its instance gets a copy, the packet goes on unaltered (`chain`)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ def resolve_chain(doc: Mapping[str, Any], reader: DocReader, *, branching: bool 
         if not instances:
             return None
         lb_fields = tuple((group.get("port_pair_group_parameters") or {}).get("lb_fields") or ())
-        hops.append(Hop(group_id, int(label), position, instances, lb_fields))
+        tap = bool(group.get("tap_enabled"))
+        hops.append(Hop(group_id, int(label), position, instances, lb_fields, tap))
     ports = reader.ports
     home = _home_network(classifiers, hops, ports)
     if not hops or home is None:

@@ -132,7 +132,7 @@ class _Chains:
 
     def _count(self, use: InstanceUse, step: int) -> None:
         key = use.instance.key
-        if not use.instance.aware:
+        if not use.instance.aware and not use.tap:  # a tap's returns are dropped: nothing to tell
             self.unaware[key] += step  # each use is a distinct (chain, direction, hop)
         if use.remembered:
             self.remembered[key] += step

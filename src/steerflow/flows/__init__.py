@@ -3,6 +3,7 @@
 from steerflow.flows.types import (
     Action,
     Bucket,
+    Clone,
     Ct,
     Decap,
     Drop,
@@ -30,6 +31,7 @@ from steerflow.flows.types import (
 __all__ = [
     "Action",
     "Bucket",
+    "Clone",
     "Ct",
     "Decap",
     "Drop",

@@ -297,6 +297,17 @@ class GroupAction:
 
 
 @dataclass(frozen=True)
+class Clone:
+    """Nicira clone: run `actions` on a copy of the packet; the packet and its pipeline state
+    (registers, metadata, tunnel fields) are restored afterwards, so what they change does not leak out."""
+
+    actions: tuple[Action, ...]
+
+    def __str__(self) -> str:
+        return f"clone({','.join(str(a) for a in self.actions)})"
+
+
+@dataclass(frozen=True)
 class Drop:
     def __str__(self) -> str:
         return "drop"
@@ -333,6 +344,7 @@ Action = (
     | EncapEthernet
     | Decap
     | GroupAction
+    | Clone
     | Drop
     | Opaque
 )

@@ -4,9 +4,10 @@ Per table the highest-priority matching flow wins; two matching flows of the sam
 `AmbiguousMatch` (OVS would pick either: a compiler bug), unless they behave alike (same actions,
 continuation and cookie: either one does the same). A miss drops (fail_mode=secure); a miss in a
 resubmitted table returns to the caller. Actions apply in order, then goto_table continues. resubmit
-recurses and returns; a resubmit's in_port is used for its lookup only. Group buckets run on a copy of
-the packet; what they change does not leak out. Limits are OVS's: resubmits nest at most 64 deep
-(counting only those to the same or an earlier table) and one packet makes at most 4096 lookups.
+recurses and returns; a resubmit's in_port is used for its lookup only. Group buckets and clone's
+actions run on a copy of the packet; what they change does not leak out. Limits are OVS's: resubmits
+nest at most 64 deep (counting only those to the same or an earlier table) and one packet makes at
+most 4096 lookups.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 
 from steerflow.flows.types import (
     Action,
+    Clone,
     Ct,
     Decap,
     Drop,
@@ -46,6 +48,8 @@ from steerflow.ofsim.trace import Delivery, Event, GroupChoice, Hop, Trace
 from steerflow.ofsim.validate import OFPP_IN_PORT, check_flow, check_group
 
 MAX_DEPTH = 64
+# actions that make OVS translate a clone as a datapath clone (ofproto-dpif-xlate's reversible_actions)
+IRREVERSIBLE = (Ct, EncapNsh, EncapEthernet, Decap)
 MAX_LOOKUPS = 4096
 
 
@@ -141,6 +145,7 @@ class _Run:
         self.choices: list[GroupChoice] = []
         self.warnings: list[str] = []
         self.lookups = 0
+        self.encaps = 0  # encap/decap actions run so far (`clone`)
 
     def trace(self) -> Trace:
         hops = tuple(
@@ -209,7 +214,11 @@ class _Run:
             self.packet = mp.apply(action, self.packet)
         elif isinstance(action, Ct):
             self.track(action, nest=nest, depth=depth)
+        elif isinstance(action, Clone):
+            self.clone(action, nest=nest, depth=depth, table=table)
         else:
+            if isinstance(action, EncapNsh | EncapEthernet | Decap):
+                self.encaps += 1
             self.packet = _encap(self.packet, action)
 
     def output(self, port: int, nest: int) -> None:
@@ -260,6 +269,21 @@ class _Run:
             self.packet = tracker.lookup(action.zone, saved)
             self.table(action.table, depth=depth, nest=nest + 1, via="ct")
             self.packet = saved
+
+    def clone(self, action: Clone, *, nest: int, depth: int, table: int) -> None:
+        """The nested actions on a copy: the packet and its registers come back as they were.
+
+        OVS translates a clone whose own actions are all reversible (no encap, decap, ct among them)
+        without a datapath clone, undoing their effects afterwards; an encap or decap reached through a
+        resubmit cannot be undone that way (the packet goes on encapsulated), so it is refused here."""
+        saved, encaps = self.packet, self.encaps
+        self.execute(action.actions, hop=None, nest=nest + 1, depth=depth, table=table)
+        self.packet = saved
+        if self.encaps != encaps and all(not isinstance(a, IRREVERSIBLE) for a in action.actions):
+            raise PipelineError(
+                f"{action}: an encap or decap in a table it resubmits to, which OVS cannot undo after "
+                "a clone of reversible actions: put an encap among the clone's own actions"
+            )
 
     def group(self, group_id: int, *, nest: int, depth: int, table: int) -> None:
         group = self.switch.groups[group_id]

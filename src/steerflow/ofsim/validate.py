@@ -4,7 +4,8 @@ Actions are checked like OVS's `ofpacts_check`: against the flow's own match (un
 zero), updated by each action in turn (push_mpls makes the packet MPLS, encap(nsh) makes it NSH). A
 resubmit does not count: the flow after it sees whatever the packet became, so a table reached after
 push_mpls must itself match eth_type=0x8847 to set mpls_label. Group buckets are checked for structure
-only, as OVS does.
+only, as OVS does. A clone's actions are checked in turn from the packet before it, which comes back
+unchanged afterwards.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from steerflow.flows.types import (
     MULTIPATH_ALGORITHMS,
     MULTIPATH_FIELDS,
     Action,
+    Clone,
     Ct,
     Decap,
     Drop,
@@ -114,6 +116,9 @@ def check_structure(action: Action, group_ids: frozenset[int], where: str) -> No
             raise InvalidFlow(f"{where}: {action}: push_vlan takes 0x8100 or 0x88a8")
     elif isinstance(action, Ct):
         _check_ct(action, where)
+    elif isinstance(action, Clone):
+        for inner in action.actions:
+            check_structure(inner, group_ids, where)
     elif isinstance(action, EncapNsh) and action.md_type not in (1, 2):
         raise InvalidFlow(f"{where}: {action}: md_type is 1 or 2")
 
@@ -193,6 +198,11 @@ def _step(action: Action, state: State, where: str) -> State:
         return state
     if isinstance(action, PushVlan | PopVlan):
         return _vlan_step(action, state)
+    if isinstance(action, Clone):  # its changes stay inside it
+        inner = state
+        for nested in action.actions:
+            inner = _step(nested, inner, where)
+        return state
     if state is None or not isinstance(action, PushMpls | PopMpls | EncapNsh | EncapEthernet | Decap):
         return state
     return _encap_step(action, state, where)

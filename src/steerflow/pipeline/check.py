@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from steerflow.flows.types import Action, Ct, Flow, Group, GroupAction, Resubmit
+from steerflow.flows.types import Action, Clone, Ct, Flow, Group, GroupAction, Resubmit
 from steerflow.pipeline.tables import HEADER, PIPELINE, Table
 
 
@@ -86,6 +86,9 @@ def _sends(actions: Iterable[Action], groups: Mapping[int, Group]) -> Iterator[t
             yield "resubmits", action.table
         elif isinstance(action, Ct) and action.table is not None:
             yield "recirculates (ct)", action.table
+        elif isinstance(action, Clone):
+            for how, table in _sends(action.actions, groups):
+                yield f"clone {how}", table
         elif isinstance(action, GroupAction) and action.group_id in groups:
             for bucket in groups[action.group_id].buckets:
                 for how, table in _sends(bucket.actions, {}):

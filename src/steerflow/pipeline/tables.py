@@ -112,9 +112,12 @@ PIPELINE: tuple[Table, ...] = (
         "Traffic heading to a hop (its label in reg2): a hop with one function picks it (reg4); "
         "otherwise multipath hashes the plain packet's lb_fields into one of the hop's balance slots "
         "(reg9). The exit label hands the packet back to L2, or, for a service graph's source chain, "
-        "to SFC_BRANCH.",
-        (reg.HOP,),
+        "to SFC_BRANCH. A tap hop (per inner ethertype) clones the packet to its function (reg4, the "
+        "header pushed in the clone, then SFC_DELIVER) and dispatches the packet itself, unaltered, to "
+        "the next label.",
+        (reg.HOP, "eth_type"),
         ("SFC_BALANCE", "SFC_ENCAP", "SFC_BRANCH", "L2_LOOKUP"),
+        resubmits=("SFC_DELIVER", "SFC_METADATA", "SFC_DISPATCH"),
         bands=(Band("hop or exit", 100, 100),),
     ),
     Table(
@@ -161,11 +164,12 @@ PIPELINE: tuple[Table, ...] = (
         "Traffic coming back from a function's egress port: tell the hop from the header (or, for an "
         "unaware function, from the port), strip it, and dispatch to the next hop. An unaware function "
         "serving several hops, or losing NSH metadata: conntrack in its zone recalls the connection's "
-        "hop and origin (ct(table=SFC_RETURN_CT)), after an aware one's header is stripped (reg5 flag).",
+        "hop and origin (ct(table=SFC_RETURN_CT)), after an aware one's header is stripped (reg5 flag). "
+        "What a tap function sends is dropped.",
         (reg.NETWORK, reg.SRC_PORT, reg.FLAGS, "eth_type", HEADER),
         (),
         resubmits=("SFC_DISPATCH", "SFC_RETURN", "SFC_RETURN_CT"),
-        bands=(Band("miss", 0, 0), Band("return", 100, 100)),
+        bands=(Band("miss", 0, 0), Band("tap drop", 90, 90), Band("return", 100, 100)),
     ),
     Table(
         35,

@@ -1,9 +1,10 @@
 """OpenFlow 1.3 actions and instructions on the wire, as OVS writes them, to and from `flows` values.
 
 Standard actions (output, group, set_field, push/pop_mpls, push/pop_vlan) and the Nicira extensions
-steerflow uses (resubmit, reg_move, multipath, encap/decap) have an exact encoding here. Anything else
-a switch reports (an action or instruction someone else wrote) decodes to `Opaque` carrying its bytes,
-so a foreign flow compares unequal to every flow we compile and re-encodes to the very same bytes.
+steerflow uses (resubmit, reg_move, multipath, encap/decap, ct, clone) have an exact encoding here.
+Anything else a switch reports (an action or instruction someone else wrote) decodes to `Opaque`
+carrying its bytes, so a foreign flow compares unequal to every flow we compile and re-encodes to the
+very same bytes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from steerflow.flows.types import (
     MULTIPATH_ALGORITHMS,
     MULTIPATH_FIELDS,
     Action,
+    Clone,
     Ct,
     Decap,
     Drop,
@@ -50,6 +52,7 @@ OFPIT_GOTO_TABLE, OFPIT_APPLY_ACTIONS = 1, 4
 NX_VENDOR = 0x00002320
 NXAST_REG_MOVE, NXAST_MULTIPATH, NXAST_RESUBMIT_TABLE, NXAST_ENCAP, NXAST_DECAP = 6, 10, 14, 46, 47
 NXAST_CT = 35
+NXAST_CLONE = 42
 _CT_COMMIT, _CT_NO_TABLE = 0x1, 0xFF
 OFPP_IN_PORT = 0xFFFFFFF8
 OFPP_CONTROLLER = 0xFFFFFFFD
@@ -73,6 +76,7 @@ _ENCAP = struct.Struct("!HHIHHI")  # ..., hdr_size, new_pkt_type; properties fol
 _DECAP = struct.Struct("!HHIH2xI")
 # ..., flags, zone_src (0: immediate), zone, recirc_table, pad, alg; nested actions follow: 24 bytes
 _CT = struct.Struct("!HHIHHIHB3xH")
+_CLONE = struct.Struct("!HHIH6x")  # ext_action_header; nested actions follow: 16 bytes
 _NSH_MD_TYPE = struct.Struct("!HBBB3x")
 _NSH_TLV = struct.Struct("!HBBHBB")
 _INSTRUCTION = struct.Struct("!HH4x")
@@ -189,6 +193,13 @@ def _ct(action: Action) -> tuple[bytes, bool]:
     return head + nested, canonical
 
 
+def _clone(action: Action) -> tuple[bytes, bool]:
+    assert isinstance(action, Clone)
+    nested, canonical = encode_actions(action.actions)
+    head = _CLONE.pack(OFPAT_EXPERIMENTER, _CLONE.size + len(nested), NX_VENDOR, NXAST_CLONE)
+    return head + nested, canonical
+
+
 def _resubmit(action: Action) -> tuple[bytes, bool]:
     assert isinstance(action, Resubmit)
     port = action.in_port
@@ -272,6 +283,7 @@ _ENCODERS: dict[type, Callable[[Action], tuple[bytes, bool]]] = {
     Move: _move,
     Multipath: _multipath,
     Ct: _ct,
+    Clone: _clone,
     Resubmit: _resubmit,
     PushMpls: _push_mpls,
     PopMpls: _pop_mpls,
@@ -463,6 +475,12 @@ def _decode_ct(raw: bytes) -> Action | None:
     return Ct(bool(flags & _CT_COMMIT), zone, None if table == _CT_NO_TABLE else table, actions)
 
 
+def _decode_clone(raw: bytes) -> Action | None:
+    if len(raw) < _CLONE.size:
+        return None
+    return Clone(tuple(decode_actions(raw, _CLONE.size)))
+
+
 _NX_DECODERS: dict[int, Callable[[bytes], Action | None]] = {
     NXAST_RESUBMIT_TABLE: _decode_resubmit,
     NXAST_REG_MOVE: _decode_move,
@@ -470,6 +488,7 @@ _NX_DECODERS: dict[int, Callable[[bytes], Action | None]] = {
     NXAST_ENCAP: _decode_encap,
     NXAST_DECAP: _decode_decap,
     NXAST_CT: _decode_ct,
+    NXAST_CLONE: _decode_clone,
 }
 
 
