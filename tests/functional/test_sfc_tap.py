@@ -17,7 +17,7 @@ from steerflow.model import schema
 from tests.builders.chain_lab import PAYLOADS, chain_world
 from tests.builders.fabric import Fabric
 from tests.builders.lab_fixtures import requires_lab
-from tests.builders.live_stream import STREAM_PACKETS, stream_through
+from tests.builders.stream import STREAM_PACKETS, stream_through, updated
 
 pytestmark = [pytest.mark.root, requires_lab]
 
