@@ -35,6 +35,7 @@ from steerflow.compiler.balance import dispatch_flows
 from steerflow.compiler.chain_view import Chain, Hop, Instance
 from steerflow.compiler.classify import NEIGHBOUR_DISCOVERY, ClassifierError, classifier_matches
 from steerflow.compiler.encap import INNER_ETHERTYPES, EncapDriver
+from steerflow.compiler.l2 import SERVICE_PORT_PRIORITY
 from steerflow.compiler.symmetric import with_reverses
 from steerflow.compiler.tables import (
     ARP_RESPONDER,
@@ -67,7 +68,8 @@ LOG = logging.getLogger(__name__)
 
 
 CLASSIFY_PRIORITY = 100
-RETURN_PRIORITY = 120  # above port security's own flows for the same port
+RETURN_PRIORITY = SERVICE_PORT_PRIORITY  # the fabric's own flow for a service port (`l2`)
+NOT_A_RETURN_PRIORITY = 130  # address resolution from a function: never steered, so never a return
 TRACKED_PRIORITY = 105  # a shared unaware function's IP packets: above its plain delivery
 ARRIVAL_PRIORITY = 115  # a shared unaware function's tunnelled packets, by hop: above the plain strip
 
@@ -159,11 +161,11 @@ def _egress_returns(view: ChassisView, inst: Instance) -> Iterator[Flow]:
 
 def infra_flows() -> list[Flow]:
     """What every chassis holds, chains or not."""
-    flows = [Flow(SFC_RETURN, 0, Match(), cookie=cookie(CookieKind.INFRA))]  # unknown returns: drop
-    for nd in NEIGHBOUR_DISCOVERY:  # address resolution is never steered into a chain
-        flows.append(
-            Flow(CLASSIFY, CLASSIFY_PRIORITY + 10, nd, goto=ARP_RESPONDER, cookie=cookie(CookieKind.INFRA))
-        )
+    infra = cookie(CookieKind.INFRA)
+    flows = [Flow(SFC_RETURN, 0, Match(), cookie=infra)]  # unknown returns: drop
+    for nd in NEIGHBOUR_DISCOVERY:  # address resolution is never steered into a chain...
+        flows.append(Flow(CLASSIFY, CLASSIFY_PRIORITY + 10, nd, goto=ARP_RESPONDER, cookie=infra))
+        flows.append(Flow(SFC_RETURN, NOT_A_RETURN_PRIORITY, nd, cookie=infra))  # ...nor a return
     return flows
 
 
@@ -365,8 +367,9 @@ def _return(
         for header, strip in driver.returned(chain, hop):
             yield Flow(SFC_RETURN, 100, _merge(from_egress, header), (*strip, *onward), cookie=ck)
         return
-    if not tracked:
-        yield Flow(SFC_RETURN, 100, from_egress, onward, cookie=ck)
+    if not tracked:  # what was delivered is IP: whatever else the function emits is not a return
+        for ethertype in INNER_ETHERTYPES:
+            yield Flow(SFC_RETURN, 100, from_egress.extend(eth_type=ethertype), onward, cookie=ck)
         return
     yield from _recall(chain, hop, inst, driver, from_egress, onward)
 

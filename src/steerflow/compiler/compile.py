@@ -224,7 +224,7 @@ class ChassisCompiler:
         port_ids = {id for kind, id in changed if kind in PORT_KINDS}
         keys: set[FlowKey] = set()
         groups = False
-        if port_ids:
+        if port_ids or any(kind == schema.PORT_PAIR for kind, _ in changed):  # pairs make service ports
             keys, groups = self._compile_fabric(objects)
         dirty = {id for kind, id in changed if kind == schema.PORT_CHAIN}
         dirty |= self._chains.concerned(
