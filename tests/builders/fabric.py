@@ -105,6 +105,7 @@ class Fabric:
         correlation: str | None = None,
         add: int = 1,
         weight: int = 1,
+        bridge: bool = False,
     ) -> tuple[FunctionHandle, dict[str, Any]]:
         """A service function instance: NB ingress and egress ports, the emulator wearing their MACs and
         addresses on `chassis`, and its port pair (`correlation` None: SFC-unaware)."""
@@ -113,8 +114,9 @@ class Fabric:
             for side in ("in", "out")
         )
         fn = plug_function(
-            self.lab, self.chassis[chassis], name, nb_in, nb_out, mode=correlation or "unaware", add=add
-        )
+            self.lab, self.chassis[chassis], name, nb_in, nb_out, mode=correlation or "unaware", add=add,
+            bridge=bridge,
+        )  # fmt: skip
         for port in (nb_in, nb_out):
             self.wait_bound(port["id"], chassis)
         params = {"correlation": correlation, "weight": weight}

@@ -40,12 +40,15 @@ def plug_function(
     mode: str = "unaware",
     add: int = 1,
     v4_len: int = 24,
+    bridge: bool = False,
 ) -> FunctionHandle:
     """A service function on `chassis` whose NICs are the NB ports `ingress` and `egress` (a port pair's),
-    running the emulator in `mode` (unaware, mpls, nsh) that adds `add` to each payload byte."""
+    running the emulator in `mode` (unaware, mpls, nsh) that adds `add` to each payload byte (`bridge`:
+    and forwards every other frame too, both ways, like a transparent firewall)."""
     return lab.add_function(
         chassis, name,
         str(ingress["mac_address"]), f"{ipv4_of(ingress)}/{v4_len}",
         str(egress["mac_address"]), f"{ipv4_of(egress)}/{v4_len}",
         ingress_iface_id=str(ingress["id"]), egress_iface_id=str(egress["id"]), mode=mode, add=add,
+        bridge=bridge,
     )  # fmt: skip

@@ -49,6 +49,8 @@ class FunctionCounters:
     send_errors: int
     ignored_reasons: dict[str, int]
     metadata: dict[str, int] = field(default_factory=dict)  # forwarded frames per NSH metadata / VLAN VID
+    bridged: int = 0  # forwarded unchanged (a bridging function's frames it does not recognise)
+    backwards: int = 0  # forwarded egress -> ingress (a bridging function)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class FunctionHandle:
     egress: FunctionNic  # the ingress NIC itself for a single-NIC function
     run_dir: Path
     pid: int
+    bridge: bool = False  # a bump in the wire: every frame, both ways (sfemu --bridge)
 
     @property
     def single_nic(self) -> bool:
@@ -150,6 +153,7 @@ class FunctionPlan:
     decrement_si: bool
     mtu: int
     nics: tuple[NicPlan, ...]
+    bridge: bool = False
 
 
 def nic_plan(mac: str, ip_cidr: str | None, iface_id: str, link: tuple[str, str]) -> NicPlan:
@@ -172,6 +176,7 @@ def create_function(ch: ChassisHandle, plan: FunctionPlan) -> FunctionHandle:
     return FunctionHandle(
         name=plan.name, netns=plan.netns, chassis=ch.name, mode=plan.mode.value, add=plan.add,
         decrement_si=plan.decrement_si, ingress=ingress, egress=egress, run_dir=plan.run_dir, pid=pid,
+        bridge=plan.bridge,
     )  # fmt: skip
 
 
@@ -213,6 +218,8 @@ def _start_emulator(plan: FunctionPlan, ingress: str, egress: str) -> int:
     ]  # fmt: skip
     if plan.decrement_si:
         argv.append("--decrement-si")
+    if plan.bridge:
+        argv.append("--bridge")
     log.info("function %s: starting sfemu %s -> %s (mode %s)", plan.name, ingress, egress, plan.mode.value)
     with log_file.open("ab") as err:  # tracebacks land next to the emulator's own log lines
         # `ip netns exec` execs the command, so this pid is the emulator's; a new session keeps a terminal's

@@ -178,10 +178,12 @@ class Lab:
         add: int = 1,
         decrement_si: bool = False,
         mtu: int = DEFAULT_FUNCTION_MTU,
+        bridge: bool = False,
     ) -> FunctionHandle:
         """A service function on `chassis`: a namespace whose ingress (and egress) NIC is plugged into br-int
         with external_ids:iface-id like a VM's, and an sfemu forwarder adding `add` to each L4 payload byte.
-        One NIC only when egress_mac is None or both iface ids are the same port."""
+        One NIC only when egress_mac is None or both iface ids are the same port. `bridge`: a bump in the
+        wire that forwards every frame both ways, ARP, ND, broadcasts and multicast included."""
         ch = self._state.chassis[chassis if isinstance(chassis, str) else chassis.name]
         check_name("function", name)
         self._check_free(name, None)
@@ -194,7 +196,7 @@ class Lab:
             raise ValueError(f"function {name}: one port ({in_id}) cannot have two MACs")
         plan = FunctionPlan(
             name=name, netns=self.names.netns(name), run_dir=self.run_dir / name, mode=Mode(mode),
-            add=add % 256, decrement_si=decrement_si, mtu=mtu, nics=tuple(nics),
+            add=add % 256, decrement_si=decrement_si, mtu=mtu, nics=tuple(nics), bridge=bridge,
         )  # fmt: skip
         save_state(self._state)
         function = create_function(ch, plan)
