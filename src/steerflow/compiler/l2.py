@@ -52,6 +52,7 @@ FLOOD_GROUP_BASE = 1 << 28  # + network key: flood to local ports and remote cha
 LOCAL_FLOOD_GROUP_BASE = 2 << 28  # + network key: flood to local ports only (packets from a tunnel)
 FROM_TUNNEL = (reg.FLAG_FROM_TUNNEL, reg.FLAG_FROM_TUNNEL)
 SERVICE_PORT_PRIORITY = 120  # above port security's own flows: a service port's frames go to SFC_RETURN
+OWN_FRAME_PRIORITY = 125  # above that: what a function sends from its own MAC is never a return
 
 
 def l2_flows(view: ChassisView) -> Iterator[Flow]:
@@ -130,6 +131,10 @@ def _service_port(port: LogicalPort) -> Iterator[Flow]:
     match = Match.of(**{reg.NETWORK: port.network_key, reg.SRC_PORT: port.key})
     ck = cookie(CookieKind.PORT, port.id)
     yield Flow(PORT_SECURITY, SERVICE_PORT_PRIORITY, match, goto=SFC_RETURN, cookie=ck)
+    # Its own frames (the function's kernel: ARP, ND, MLD, pings) carry its MAC, a steered packet never
+    # does (the forwarder keeps the original MACs and a service port is never classified): dropped,
+    # even where the port alone would pass them as an unaware function's return.
+    yield Flow(PORT_SECURITY, OWN_FRAME_PRIORITY, match.extend(eth_src=port.mac), cookie=ck)
 
 
 def _ipv6_sources(port: LogicalPort) -> list[str]:

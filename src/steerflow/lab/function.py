@@ -199,6 +199,9 @@ def _plug_nic(ch: ChassisHandle, plan: FunctionPlan, nic: NicPlan, *, promiscuou
     if nic.ip_cidr:
         extra = ["nodad"] if ipaddress.ip_interface(nic.ip_cidr).version == 6 else []
         run(["ip", "-n", ns, "addr", "add", nic.ip_cidr, "dev", nic.nic, *extra])
+    # The chassis' own kernel must not talk on a function's wire (IPv6 DAD, MLD, router solicitations
+    # on its end of the veth): a function gets what OVS sends it and nothing else.
+    run(["sysctl", "-q", "-w", f"net.ipv6.conf.{nic.port}.disable_ipv6=1"], netns=ch.netns)
     run(["ip", "-n", ch.netns, "link", "set", nic.port, "mtu", str(plan.mtu), "up"])
     log.info("function %s: plugging %s into %s (iface-id=%s)", plan.name, nic.port, INTEGRATION_BRIDGE,
              nic.iface_id)  # fmt: skip

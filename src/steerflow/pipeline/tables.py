@@ -73,10 +73,15 @@ PIPELINE: tuple[Table, ...] = (
         "PORT_SECURITY",
         "Drop frames whose source MAC/IP are not the logical port's own (unless "
         "port security is disabled on it); a service port's frames (a port pair's ingress or egress) "
-        "skip it, to SFC_RETURN.",
+        "skip it, to SFC_RETURN, except those from its own MAC (the function's own traffic): dropped.",
         (reg.NETWORK, reg.SRC_PORT, "eth_src", "eth_type", "ipv4_src", "ipv6_src", "arp_spa", "arp_sha"),
         ("CLASSIFY", "SFC_RETURN"),
-        bands=(Band("per port", 100, 100), Band("own address", 110, 110), Band("function return", 120, 120)),
+        bands=(
+            Band("per port", 100, 100),
+            Band("own address", 110, 110),
+            Band("function return", 120, 120),
+            Band("a function's own frame", 125, 125),
+        ),
     ),
     Table(
         20,
