@@ -7,9 +7,11 @@ instance, see `balance`); SFC_ENCAP pushes the header (unless a
 local unaware instance was picked); SFC_DELIVER outputs to the instance, or tunnels it with the header
 to the instance's chassis (VNI = the instance's delivery VNI), where SFC_DELIVER outputs it (popping the
 header for an unaware function: the proxy). What the function sends back from its egress port skips
-port security into SFC_RETURN, which tells the hop (by header, or by port for an unaware function),
-strips the header and dispatches the next hop; after the last one, the exit label hands the packet,
-plain and untouched, to ordinary L2 forwarding in the chain's home network.
+port security into SFC_RETURN (every port of a pair is a service port, `l2`: nothing but a chain's
+delivery reaches it, and what leaves it is a return or dropped), which tells the hop (by header, or
+by port for an unaware function), strips the header and dispatches the next hop; after the last one,
+the exit label hands the packet, plain and untouched, to ordinary L2 forwarding in the chain's home
+network.
 
 An unaware function serving several (chain, hop)s cannot be told apart by its egress port: on its
 chassis, delivery commits each IP connection in the instance's conntrack zone with the hop label as

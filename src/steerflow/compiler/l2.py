@@ -6,8 +6,9 @@ hosts the destination. Packets from a tunnel are only ever delivered locally, so
 
 Service ports (the ingress and egress ports of port pairs, `LogicalPort.service`) are no part of the
 fabric: floods leave them out (both flood groups, so a flood tunnelled to their chassis skips them too),
-frames addressed to their MAC are dropped, their addresses are not answered for, and every frame from
-them goes to SFC_RETURN, where only a steered return goes on (anything else is dropped). A function
+frames addressed to their MAC are dropped, their addresses are not answered for, every frame from
+them goes to SFC_RETURN, where only a steered return goes on (anything else is dropped), and frames
+from their own MAC (the function's own kernel talking) are dropped before that. A function
 thus receives what a chain delivers to it and nothing else, and what it emits either continues that
 chain or goes nowhere: a function that bridges everything cannot loop (docs/sfc.md).
 """
