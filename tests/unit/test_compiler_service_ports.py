@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from steerflow.compiler.compile import ChassisCompiler, compile_nb
+from steerflow.compiler.tables import CLASSIFY
 from steerflow.model import schema
 from steerflow.ofsim import Packet, Switch
 
@@ -235,3 +236,22 @@ def test_a_port_pair_without_a_chain_makes_service_ports_and_the_incremental_com
     fabric = Fabric(nb, ports)
     fabric.send("ch1", _arp_request(1, CLIENT, "203.0.113.1", "203.0.113.99"))
     assert dict(fabric.received) == {"server": 1}
+
+
+def test_a_classifier_without_source_port_never_classifies_a_function_and_follows_pair_changes() -> None:
+    nb, _ = _world((1,), None)
+    nb[schema.FLOW_CLASSIFIER]["fc1"].pop("logical_source_port")  # every port of the project
+    x = Port("x", 9, "ch2")  # a VM on f1's chassis, until a pair no chain uses names its port
+    nb[schema.PORT]["x"], nb[schema.PORT_BINDING]["x"] = _port_doc(x), _binding(x)
+    compiler = ChassisCompiler("ch2", TUNNEL)
+    compiler.compile(nb)
+
+    def classified() -> set[str]:  # the source port keys (reg6) classified here
+        flows = compiler.state.flows.values()
+        return {str(f.match.get("reg6")) for f in flows if f.table == CLASSIFY and f.priority == 100}
+
+    assert classified() == {"reg6=9"}  # not f1's ports (3, 4)
+    nb[schema.PORT_PAIR]["pp9"] = {"id": "pp9", "ingress": "x", "egress": "x", schema.PAIR_KEY: 9}
+    compiler.compile(nb, {(schema.PORT_PAIR, "pp9")})
+    assert classified() == set()
+    assert dict(compiler.state.flows) == dict(compile_nb(nb, "ch2", TUNNEL).flows)

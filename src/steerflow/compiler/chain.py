@@ -204,13 +204,10 @@ def _classified_where(
 ) -> tuple[Match, ...]:
     """Which packets a classifier may see here: from its source port (only where that port lives), or,
     without one, from every local port of the chain's home network that belongs to the chain's project
-    (one project never steers another's traffic)."""
+    (one project never steers another's traffic) and is no function's (a service port's frames never
+    reach classification, `l2`)."""
     if src_id is None:
-        return tuple(
-            _from_port(port)
-            for port in view.local_ports()
-            if port.network_key == chain.home_network and chain.project_id in ("", port.project_id)
-        )
+        return tuple(_from_port(port) for port in view.local_ports() if _may_originate(chain, port))
     if src is None or not _is_local(view, src):
         return ()
     return (_from_port(src),)
@@ -225,8 +222,14 @@ def _origins(view: ChassisView, chain: Chain) -> Iterator[LogicalPort]:
                 yield port
             continue
         for port in view.ports:
-            if port.network_key == chain.home_network and chain.project_id in ("", port.project_id):
+            if _may_originate(chain, port):
                 yield port
+
+
+def _may_originate(chain: Chain, port: LogicalPort) -> bool:
+    """Whether a classifier without source port takes the port's packets into the chain."""
+    mine = chain.project_id in ("", port.project_id)
+    return port.network_key == chain.home_network and mine and not port.service
 
 
 def _from_port(port: LogicalPort) -> Match:
