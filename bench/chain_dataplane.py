@@ -10,7 +10,12 @@ redirect from the ingress NIC to the egress NIC), so the forwarder, not the func
 
 A function only forwards frames of the type its mode expects, and after every stream the bench checks
 that its filter redirected at least as many bytes as the receiver counted: a ratio cannot silently
-measure a path that skips the function or a header that never reached it.
+measure a path that skips the function or a header that never reached it. With `--bridging` the
+controller lab's functions are bumps in the wire instead, as a transparent firewall or an IPS is: they
+redirect every frame, whatever its type (ARP, ND, broadcasts, multicast), both ways (ingress -> egress
+and egress -> ingress), so the run also shows that floods never come back through them (steerflow's
+service ports, docs/sfc.md). The static lab keeps the typed filters: its hand-written L2 floods to
+every port, so a function bridging everything there would loop.
 
 - the controller lab: the REST API on an embedded store and a `steerflow agent` per chassis; one network,
   the three functions, each a port pair in its own group;
@@ -28,6 +33,7 @@ ovs-vswitchd). Per case the bench also reports each chassis' datapath passes per
 flows (`dpctl/dump-flows -m`) of the first round to DIR. See docs/benchmarks.md.
 
     sudo .venv/bin/python bench/chain_dataplane.py [--seconds 5] [--repeat 3] [--pace GBPS] [--dump DIR]
+        [--bridging]
 """
 
 from __future__ import annotations
@@ -210,15 +216,22 @@ TC_MATCH = {
 }
 
 
-def kernel_passthrough(fn: FunctionHandle, mode: str) -> None:
+EVERYTHING = ["protocol", "all", "u32", "match", "u32", "0", "0"]  # a bridging function's filter
+
+
+def kernel_passthrough(fn: FunctionHandle, mode: str, *, bridging: bool = False) -> None:
     """Replace the emulator by a tc `mirred` redirect from the ingress NIC to the egress NIC: every frame
     of the mode's type leaves unchanged at kernel speed (an aware function returning the MPLS label as
-    is, or the NSH header without decrementing SI, which steerflow accepts)."""
+    is, or the NSH header without decrementing SI, which steerflow accepts). `bridging`: every frame of
+    any type, and the egress NIC's frames back out of the ingress NIC too (a bump in the wire)."""
     fn.stop()
     ns, nic_in, nic_out = fn.netns, fn.ingress.nic, fn.egress.nic
-    run(["tc", "qdisc", "add", "dev", nic_in, "ingress"], netns=ns)
-    redirect = ["action", "mirred", "egress", "redirect", "dev", nic_out]
-    run(["tc", "filter", "add", "dev", nic_in, "parent", "ffff:", *TC_MATCH[mode], *redirect], netns=ns)
+    ways = [(nic_in, nic_out), (nic_out, nic_in)] if bridging else [(nic_in, nic_out)]
+    for source, target in ways:
+        run(["tc", "qdisc", "add", "dev", source, "ingress"], netns=ns)
+        redirect = ["action", "mirred", "egress", "redirect", "dev", target]
+        match = EVERYTHING if bridging else TC_MATCH[mode]
+        run(["tc", "filter", "add", "dev", source, "parent", "ffff:", *match, *redirect], netns=ns)
 
 
 def redirected(fn: FunctionHandle) -> tuple[int, int]:
@@ -243,6 +256,7 @@ def ip(name: str, net: str = "203.0.113") -> str:
 @dataclass
 class ControllerLab:
     world: DemoWorld
+    bridging: bool = False  # the functions are bumps in the wire (`kernel_passthrough`)
     client: DemoClient | None = None
     ports: dict[str, dict[str, Any]] = field(default_factory=dict)
     vms: dict[str, VmHandle] = field(default_factory=dict)
@@ -266,13 +280,16 @@ class ControllerLab:
                 self.ports[name + side] = c.create(schema.PORT, body)
         lab = self.world.lab
         self.vms = {n: plug_vm(lab, ch, n, self.ports[n]) for n, ch in (("client", "ch1"), ("server", "ch2"))}
-        for name, mode in MODES.items():
+        for name in MODES:
             fn = plug_function(lab, "ch2", name, self.ports[f"{name}-in"], self.ports[f"{name}-out"], add=0)
-            kernel_passthrough(fn, mode)
             self.functions[name] = fn
         self.wait_bound()
         lab.warm_underlay()
         self.make_groups()
+        # after its port pair exists: a bridging function on a port that is not yet a service port
+        # would bridge floods back into the network
+        for name, mode in MODES.items():
+            kernel_passthrough(self.functions[name], mode, bridging=self.bridging)
 
     def make_groups(self) -> None:
         c = self._c()
@@ -431,6 +448,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--pace", type=float, default=0.0,
                     help="send at this many Gbit/s instead of as fast as possible: CPU per GB is then "
                     "compared at the same packet rate (default 0: unpaced)")  # fmt: skip
+    ap.add_argument("--bridging", action="store_true",
+                    help="the controller lab's functions forward every frame both ways, like a "
+                    "transparent firewall (default: each forwards only what its mode expects)")  # fmt: skip
     return ap.parse_args()
 
 
@@ -462,9 +482,10 @@ def main() -> int:
     static_lab = Lab(Path("/tmp/steerflow-bench-dp-static"), "sfbst")
     try:
         world.prepare()
-        ctl = ControllerLab(world)
+        ctl = ControllerLab(world, bridging=args.bridging)
         ctl.build()
-        progress("controller lab ready (2 chassis, agents, 3 functions)")
+        kind = "bridging" if args.bridging else "typed"
+        progress(f"controller lab ready (2 chassis, agents, 3 {kind} functions)")
         static = build_static(static_lab)
         progress("static lab ready (2 chassis, hand-written flows, 3 functions)")
         measure_all(ctl, static, args)

@@ -106,6 +106,7 @@ class Fabric:
         add: int = 1,
         weight: int = 1,
         nat_udp_dst: int = 0,
+        bridge: bool = False,
     ) -> tuple[FunctionHandle, dict[str, Any]]:
         """A service function instance: NB ingress and egress ports, the emulator wearing their MACs and
         addresses on `chassis`, and its port pair (`correlation` None: SFC-unaware; `nat_udp_dst`: it
@@ -117,6 +118,7 @@ class Fabric:
         fn = plug_function(
             self.lab, self.chassis[chassis], name, nb_in, nb_out, mode=correlation or "unaware", add=add,
             nat_udp_dst=nat_udp_dst,
+            bridge=bridge,
         )  # fmt: skip
         for port in (nb_in, nb_out):
             self.wait_bound(port["id"], chassis)

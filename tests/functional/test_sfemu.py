@@ -105,6 +105,26 @@ def test_two_functions_in_a_row_one_with_a_single_nic(lab: LabFactory) -> None:
         fn.wait_counters(lambda c: c.forwarded >= 2 * len(PAYLOADS) and c.send_errors == 0)
 
 
+def test_bridging_function_is_a_bump_in_the_wire_both_ways(lab: LabFactory) -> None:
+    bench = _bench(lab)
+    a, b, fn = bench.a, bench.b, bench.function("fn", 1, bridge=True)
+    assert fn.bridge
+    side_a, side_b = fn.ingress.ofport, fn.egress.ofport
+    bench.ch.add_flows([  # a and b see each other only through the function: ARP, ND, everything
+        f"priority=200,in_port={a.ofport},actions=output:{side_a}",
+        f"priority=200,in_port={side_a},actions=output:{a.ofport}",
+        f"priority=200,in_port={b.ofport},actions=output:{side_b}",
+        f"priority=200,in_port={side_b},actions=output:{b.ofport}",
+    ])  # fmt: skip
+    for vm in (a, b):
+        vm.exec(["ip", "neigh", "flush", "dev", vm.nic])  # address resolution must cross it, both ways
+    # both directions add 1: a datagram gets +1, and the TCP stream (acks and data) still goes through
+    _assert_udp_and_tcp(bench, 1, tcp=False)
+    counters = fn.wait_counters(lambda c: c.bridged > 0 and c.backwards > 0)
+    assert counters.ignored == 0 and counters.send_errors == 0, counters
+    assert "bridged" in fn.log_text()
+
+
 # The recipes documented in docs/lab.md ("Steering to a function with static flows").
 MPLS_TO = "push_mpls:0x8847,set_field:100->mpls_label,set_field:{tc}->mpls_tc,output:{port}"
 MPLS_BACK = "mpls,mpls_label=100,mpls_tc={tc},actions=pop_mpls:{ethertype},output:{port}"

@@ -146,7 +146,8 @@ def test_md2_pushes_grow_with_origin_ports_not_with_hops() -> None:
         port["project_id"] = "p1"
     flows = compile_nb(nb, "ch1", TUNNEL).flows.values()
     pushes = [f for f in flows if f.table == SFC_METADATA]
-    assert len(pushes) == len(nb[schema.PORT]) + 1  # one per origin port, and a fallback without origin TLV
+    origins = len(nb[schema.PORT]) - 2  # the function's two ports are service ports: never origins
+    assert len(pushes) == origins + 1  # one per origin port, and a fallback without origin TLV
 
 
 def _two_hop_nb(md_type: int) -> dict[str, Any]:

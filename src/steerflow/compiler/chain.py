@@ -7,10 +7,12 @@ instance, see `balance`); SFC_ENCAP pushes the header (unless a
 local unaware instance was picked); SFC_DELIVER outputs to the instance, or tunnels it with the header
 to the instance's chassis (VNI = the instance's delivery VNI), where SFC_DELIVER outputs it (popping the
 header for an unaware function: the proxy). What the function sends back from its egress port skips
-port security into SFC_RETURN, which tells the hop (by header, or by port for an unaware function),
-strips the header and dispatches the next hop; after the last one, the exit label hands the packet,
-plain and untouched, to ordinary L2 forwarding in the chain's home network (a service graph's source
-chain first tries its destination chains' classifiers in SFC_BRANCH: `_branches`).
+port security into SFC_RETURN (every port of a pair is a service port, `l2`: nothing but a chain's
+delivery reaches it, and what leaves it is a return or dropped), which tells the hop (by header, or
+by port for an unaware function), strips the header and dispatches the next hop; after the last one,
+the exit label hands the packet, plain and untouched, to ordinary L2 forwarding in the chain's home
+network (a service graph's source chain first tries its destination chains' classifiers in
+SFC_BRANCH: `_branches`).
 
 A tap hop (a `tap_enabled` group) is not crossed: its SFC_DISPATCH flow hands a clone of the plain
 packet to its instance (`clone(reg4=<instance>, <header>, resubmit SFC_DELIVER)`: header, delivery and
@@ -43,6 +45,7 @@ from steerflow.compiler.balance import dispatch_flows
 from steerflow.compiler.chain_view import Chain, Hop, Instance
 from steerflow.compiler.classify import NEIGHBOUR_DISCOVERY, ClassifierError, classifier_matches
 from steerflow.compiler.encap import INNER_ETHERTYPES, EncapDriver
+from steerflow.compiler.l2 import SERVICE_PORT_PRIORITY
 from steerflow.compiler.symmetric import with_reverses
 from steerflow.compiler.tables import (
     ARP_RESPONDER,
@@ -78,7 +81,8 @@ LOG = logging.getLogger(__name__)
 
 
 CLASSIFY_PRIORITY = 100
-RETURN_PRIORITY = 120  # above port security's own flows for the same port
+RETURN_PRIORITY = SERVICE_PORT_PRIORITY  # the fabric's own flow for a service port (`l2`)
+NOT_A_RETURN_PRIORITY = 130  # address resolution from a function: never steered, so never a return
 TRACKED_PRIORITY = 105  # a shared unaware function's IP packets: above its plain delivery
 ARRIVAL_PRIORITY = 115  # a shared unaware function's tunnelled packets, by hop: above the plain strip
 BRANCH_PRIORITY, BRANCH_MISS_PRIORITY = 100, 1  # a graph's branches; no branch matches: leave the graph
@@ -183,11 +187,11 @@ def _egress_returns(view: ChassisView, inst: Instance) -> Iterator[Flow]:
 
 def infra_flows() -> list[Flow]:
     """What every chassis holds, chains or not."""
-    flows = [Flow(SFC_RETURN, 0, Match(), cookie=cookie(CookieKind.INFRA))]  # unknown returns: drop
-    for nd in NEIGHBOUR_DISCOVERY:  # address resolution is never steered into a chain
-        flows.append(
-            Flow(CLASSIFY, CLASSIFY_PRIORITY + 10, nd, goto=ARP_RESPONDER, cookie=cookie(CookieKind.INFRA))
-        )
+    infra = cookie(CookieKind.INFRA)
+    flows = [Flow(SFC_RETURN, 0, Match(), cookie=infra)]  # unknown returns: drop
+    for nd in NEIGHBOUR_DISCOVERY:  # address resolution is never steered into a chain...
+        flows.append(Flow(CLASSIFY, CLASSIFY_PRIORITY + 10, nd, goto=ARP_RESPONDER, cookie=infra))
+        flows.append(Flow(SFC_RETURN, NOT_A_RETURN_PRIORITY, nd, cookie=infra))  # ...nor a return
     return flows
 
 
@@ -224,13 +228,10 @@ def _classified_where(
 ) -> tuple[Match, ...]:
     """Which packets a classifier may see here: from its source port (only where that port lives), or,
     without one, from every local port of the chain's home network that belongs to the chain's project
-    (one project never steers another's traffic)."""
+    (one project never steers another's traffic) and is no function's (a service port's frames never
+    reach classification, `l2`)."""
     if src_id is None:
-        return tuple(
-            _from_port(port)
-            for port in view.local_ports()
-            if port.network_key == chain.home_network and chain.project_id in ("", port.project_id)
-        )
+        return tuple(_from_port(port) for port in view.local_ports() if _may_originate(chain, port))
     if src is None or not _is_local(view, src):
         return ()
     return (_from_port(src),)
@@ -245,8 +246,14 @@ def _origins(view: ChassisView, chain: Chain) -> Iterator[LogicalPort]:
                 yield port
             continue
         for port in view.ports:
-            if port.network_key == chain.home_network and chain.project_id in ("", port.project_id):
+            if _may_originate(chain, port):
                 yield port
+
+
+def _may_originate(chain: Chain, port: LogicalPort) -> bool:
+    """Whether a classifier without source port takes the port's packets into the chain."""
+    mine = chain.project_id in ("", port.project_id)
+    return port.network_key == chain.home_network and mine and not port.service
 
 
 def _from_port(port: LogicalPort) -> Match:
@@ -479,8 +486,9 @@ def _return(
         for header, strip in driver.returned(chain, hop):
             yield Flow(SFC_RETURN, 100, _merge(from_egress, header), (*strip, *onward), cookie=ck)
         return
-    if not tracked:
-        yield Flow(SFC_RETURN, 100, from_egress, onward, cookie=ck)
+    if not tracked:  # what was delivered is IP: whatever else the function emits is not a return
+        for ethertype in INNER_ETHERTYPES:
+            yield Flow(SFC_RETURN, 100, from_egress.extend(eth_type=ethertype), onward, cookie=ck)
         return
     yield from _recall(chain, hop, inst, driver, from_egress, onward)
 

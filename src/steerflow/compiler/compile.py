@@ -222,16 +222,17 @@ class ChassisCompiler:
         if changed is None or self._view is None or any(kind in GLOBAL_KINDS for kind, _ in changed):
             return self._compile_all(objects, clock)
         port_ids = {id for kind, id in changed if kind in PORT_KINDS}
+        pairs = any(kind == schema.PORT_PAIR for kind, _ in changed)  # pairs make service ports
         keys: set[FlowKey] = set()
         groups = False
-        if port_ids:
+        if port_ids or pairs:
             keys, groups = self._compile_fabric(objects)
         dirty = {id for kind, id in changed if kind == schema.PORT_CHAIN}
         dirty |= _graph_sources(objects, changed)
         dirty |= self._chains.concerned(
             (schema.PORT if kind in PORT_KINDS else kind, id) for kind, id in changed
         )
-        if port_ids:
+        if port_ids or pairs:
             dirty |= self._chains.concerned((LOCAL_PORTS,))
         keys |= self._recompile(objects, dirty, clock)
         return Delta(frozenset(keys), groups)

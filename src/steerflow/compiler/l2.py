@@ -3,6 +3,14 @@
 Every chassis forwards for itself: a packet from a local port is looked up by destination MAC in its
 network and goes straight to the local port or through Geneve (VNI = network key) to the chassis that
 hosts the destination. Packets from a tunnel are only ever delivered locally, so nothing loops.
+
+Service ports (the ingress and egress ports of port pairs, `LogicalPort.service`) are no part of the
+fabric: floods leave them out (both flood groups, so a flood tunnelled to their chassis skips them too),
+frames addressed to their MAC are dropped, their addresses are not answered for, every frame from
+them goes to SFC_RETURN, where only a steered return goes on (anything else is dropped), and frames
+from their own MAC (the function's own kernel talking) are dropped before that. A function
+thus receives what a chain delivers to it and nothing else, and what it emits either continues that
+chain or goes nowhere: a function that bridges everything cannot loop (docs/sfc.md).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from steerflow.compiler.tables import (
     L2_LOOKUP,
     ND_REPLY,
     PORT_SECURITY,
+    SFC_RETURN,
 )
 from steerflow.compiler.view import ChassisView, LogicalNetwork, LogicalPort, RemoteChassis
 from steerflow.flows.types import (
@@ -43,19 +52,23 @@ ND_OPTION_TARGET_LL = 2
 FLOOD_GROUP_BASE = 1 << 28  # + network key: flood to local ports and remote chassis
 LOCAL_FLOOD_GROUP_BASE = 2 << 28  # + network key: flood to local ports only (packets from a tunnel)
 FROM_TUNNEL = (reg.FLAG_FROM_TUNNEL, reg.FLAG_FROM_TUNNEL)
+SERVICE_PORT_PRIORITY = 120  # above port security's own flows: a service port's frames go to SFC_RETURN
+OWN_FRAME_PRIORITY = 125  # above that: what a function sends from its own MAC is never a return
 
 
 def l2_flows(view: ChassisView) -> Iterator[Flow]:
     """Every flow of the L2 fabric on this chassis."""
     for port in view.local_ports():
         yield from _port_ingress(port)
-        yield from _port_security(port)
+        yield from _service_port(port) if port.service else _port_security(port)
     for network in view.networks:
         yield _tunnel_ingress(view, network)
         yield from _network_lookup(view, network)
     for network in view.networks:
         yield _no_answer_for_duplicate_address_detection(network)
     for port in view.ports:
+        if port.service:
+            continue  # not an endpoint: nobody is told its MAC, and nothing addressed to it passes
         yield from _arp_responder(port)
         yield from _nd_responder(port)
         yield from _egress(view, port)
@@ -67,7 +80,8 @@ def l2_groups(view: ChassisView) -> Iterator[Group]:
     """The two flood groups of every network."""
     local_by_network: dict[int, list[LogicalPort]] = {n.key: [] for n in view.networks}
     for port in view.local_ports():
-        local_by_network.setdefault(port.network_key, []).append(port)
+        if not port.service:  # floods never reach a function
+            local_by_network.setdefault(port.network_key, []).append(port)
     for network in view.networks:
         local = tuple(Bucket((Output(_ofport(p)),)) for p in local_by_network[network.key])
         remote = tuple(Bucket(_tunnel_to(view, r, network.key)) for r in view.remote_chassis_of(network.key))
@@ -111,6 +125,19 @@ def _port_security(port: LogicalPort) -> Iterator[Flow]:
     yield Flow(PORT_SECURITY, 100, mine, cookie=ck)  # anything else from this port: drop
 
 
+def _service_port(port: LogicalPort) -> Iterator[Flow]:
+    """Everything from a service port to SFC_RETURN: a steered return goes on, the rest is dropped there.
+    The same flow as a chain's instance unit holds for its egress (`chain._egress_returns`), so a port
+    pair's removal leaves the returns of the views still retiring in place."""
+    match = Match.of(**{reg.NETWORK: port.network_key, reg.SRC_PORT: port.key})
+    ck = cookie(CookieKind.PORT, port.id)
+    yield Flow(PORT_SECURITY, SERVICE_PORT_PRIORITY, match, goto=SFC_RETURN, cookie=ck)
+    # Its own frames (the function's kernel: ARP, ND, MLD, pings) carry its MAC, a steered packet never
+    # does (the forwarder keeps the original MACs and a service port is never classified): dropped,
+    # even where the port alone would pass them as an unaware function's return.
+    yield Flow(PORT_SECURITY, OWN_FRAME_PRIORITY, match.extend(eth_src=port.mac), cookie=ck)
+
+
 def _ipv6_sources(port: LogicalPort) -> list[str]:
     """The IPv6 sources a port may use: its addresses, its EUI-64 link-local one, and :: for DAD."""
     own = [str(ip) for ip in port.ips if ip.version == 6]
@@ -143,14 +170,11 @@ def _network_lookup(view: ChassisView, network: LogicalNetwork) -> Iterator[Flow
     net = Match.of(**{reg.NETWORK: network_key})
     ck = cookie(CookieKind.NETWORK, network.id)
     for port in view.ports_of(network_key):
-        yield Flow(
-            L2_LOOKUP,
-            100,
-            net.extend(eth_dst=port.mac),
-            (SetField(reg.DST_PORT, port.key),),
-            goto=EGRESS,
-            cookie=ck,
-        )
+        to_mac = net.extend(eth_dst=port.mac)
+        if port.service:  # unicast to a function's MAC: dropped, not flooded
+            yield Flow(L2_LOOKUP, 100, to_mac, cookie=ck)
+            continue
+        yield Flow(L2_LOOKUP, 100, to_mac, (SetField(reg.DST_PORT, port.key),), goto=EGRESS, cookie=ck)
     yield Flow(L2_LOOKUP, 80, net, (GroupAction(FLOOD_GROUP_BASE + network_key),), cookie=ck)
     from_tunnel = net.extend(**{reg.FLAGS: FROM_TUNNEL})
     yield Flow(L2_LOOKUP, 85, from_tunnel, (GroupAction(LOCAL_FLOOD_GROUP_BASE + network_key),), cookie=ck)

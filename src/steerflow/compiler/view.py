@@ -30,6 +30,7 @@ class LogicalPort:
     chassis: str | None  # bound on this chassis name, or None
     ofport: int | None  # the OpenFlow port when bound on the chassis being compiled
     project_id: str = ""
+    service: bool = False  # the ingress or egress of a port pair: steered traffic only (`l2`)
 
 
 @dataclass(frozen=True)
@@ -92,12 +93,19 @@ def build_view(objects: Docs, chassis: str, tunnel_ofport: int) -> ChassisView:
         for name, doc in objects.get(schema.CHASSIS, {}).items()
         if name != chassis and doc.get("underlay_ip")
     }
+    service = service_port_ids(objects)
     ports = tuple(
         port
         for doc in sorted(objects.get(schema.PORT, {}).values(), key=lambda d: str(d["id"]))
-        if (port := _port(doc, keys, bindings.get(str(doc["id"])), chassis, remotes)) is not None
+        if (port := _port(doc, keys, bindings.get(str(doc["id"])), chassis, remotes, service)) is not None
     )
     return ChassisView(chassis, tunnel_ofport, networks, ports, remotes)
+
+
+def service_port_ids(objects: Docs) -> frozenset[str]:
+    """The ports some port pair names as its ingress or egress, chain or not: service ports."""
+    pairs = objects.get(schema.PORT_PAIR, {}).values()
+    return frozenset(str(pair[side]) for pair in pairs for side in ("ingress", "egress") if pair.get(side))
 
 
 def _networks(docs: Mapping[str, Mapping[str, Any]]) -> tuple[LogicalNetwork, ...]:
@@ -115,6 +123,7 @@ def _port(
     binding: Mapping[str, Any] | None,
     chassis: str,
     remotes: Mapping[str, RemoteChassis],
+    service: frozenset[str],
 ) -> LogicalPort | None:
     network_key = network_keys.get(str(doc.get("network_id")))
     key = doc.get(schema.TUNNEL_KEY)
@@ -134,4 +143,5 @@ def _port(
         chassis=bound_on,
         ofport=ofport,
         project_id=str(doc.get("project_id") or doc.get("tenant_id") or ""),
+        service=str(doc["id"]) in service,
     )

@@ -41,14 +41,17 @@ def plug_function(
     add: int = 1,
     v4_len: int = 24,
     nat_udp_dst: int = 0,
+    bridge: bool = False,
 ) -> FunctionHandle:
     """A service function on `chassis` whose NICs are the NB ports `ingress` and `egress` (a port pair's),
     running the emulator in `mode` (unaware, mpls, nsh) that adds `add` to each payload byte (and
-    `nat_udp_dst` to UDP destination ports, like a NAT)."""
+    `nat_udp_dst` to UDP destination ports, like a NAT; `bridge`: and forwards every other frame too,
+    both ways, like a transparent firewall)."""
     return lab.add_function(
         chassis, name,
         str(ingress["mac_address"]), f"{ipv4_of(ingress)}/{v4_len}",
         str(egress["mac_address"]), f"{ipv4_of(egress)}/{v4_len}",
         ingress_iface_id=str(ingress["id"]), egress_iface_id=str(egress["id"]), mode=mode, add=add,
         nat_udp_dst=nat_udp_dst,
+        bridge=bridge,
     )  # fmt: skip

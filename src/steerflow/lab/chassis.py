@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -108,6 +109,14 @@ class ChassisHandle:
         out = self.ovs_ofctl("dump-flows", "--no-stats", f"unix:{self.bridge_mgmt_socket(bridge)}")
         return [line.strip() for line in out.splitlines() if line.strip() and "reply" not in line]
 
+    def port_packets(self, bridge: str = INTEGRATION_BRIDGE) -> dict[str, tuple[int, int]]:
+        """Packets each port of `bridge` received and sent so far: {ofport or "LOCAL": (rx, tx)}."""
+        out = self.ovs_ofctl("dump-ports", f"unix:{self.bridge_mgmt_socket(bridge)}")
+        counts: dict[str, tuple[int, int]] = {}
+        for port, rx, tx in _PORT_STATS.findall(out):
+            counts[port.strip('"')] = (int(rx), int(tx))
+        return counts
+
     def ensure_br_int(self) -> None:
         """Create br-int if missing, the way a VIF plugger does (`--may-exist`): netdev, fail_mode secure."""
         self.ovs_vsctl(
@@ -117,6 +126,9 @@ class ChassisHandle:
 
     def ofport(self, interface: str) -> int:
         return int(self.ovs_vsctl("get", "Interface", interface, "ofport"))
+
+
+_PORT_STATS = re.compile(r"port\s+(\S+):\s*rx pkts=(\d+),.*?\n\s*tx pkts=(\d+),")
 
 
 def start_chassis(ch: ChassisHandle, underlay_bridge: str, root_uplink: str) -> None:

@@ -49,6 +49,8 @@ class FunctionCounters:
     send_errors: int
     ignored_reasons: dict[str, int]
     metadata: dict[str, int] = field(default_factory=dict)  # forwarded frames per NSH metadata / VLAN VID
+    bridged: int = 0  # forwarded unchanged (a bridging function's frames it does not recognise)
+    backwards: int = 0  # forwarded egress -> ingress (a bridging function)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class FunctionHandle:
     run_dir: Path
     pid: int
     nat_udp_dst: int = 0  # added to UDP destination ports, like a NAT
+    bridge: bool = False  # a bump in the wire: every frame, both ways (sfemu --bridge)
 
     @property
     def single_nic(self) -> bool:
@@ -152,6 +155,7 @@ class FunctionPlan:
     mtu: int
     nics: tuple[NicPlan, ...]
     nat_udp_dst: int = 0
+    bridge: bool = False
 
 
 def nic_plan(mac: str, ip_cidr: str | None, iface_id: str, link: tuple[str, str]) -> NicPlan:
@@ -175,6 +179,7 @@ def create_function(ch: ChassisHandle, plan: FunctionPlan) -> FunctionHandle:
         name=plan.name, netns=plan.netns, chassis=ch.name, mode=plan.mode.value, add=plan.add,
         decrement_si=plan.decrement_si, ingress=ingress, egress=egress, run_dir=plan.run_dir, pid=pid,
         nat_udp_dst=plan.nat_udp_dst,
+        bridge=plan.bridge,
     )  # fmt: skip
 
 
@@ -197,6 +202,9 @@ def _plug_nic(ch: ChassisHandle, plan: FunctionPlan, nic: NicPlan, *, promiscuou
     if nic.ip_cidr:
         extra = ["nodad"] if ipaddress.ip_interface(nic.ip_cidr).version == 6 else []
         run(["ip", "-n", ns, "addr", "add", nic.ip_cidr, "dev", nic.nic, *extra])
+    # The chassis' own kernel must not talk on a function's wire (IPv6 DAD, MLD, router solicitations
+    # on its end of the veth): a function gets what OVS sends it and nothing else.
+    run(["sysctl", "-q", "-w", f"net.ipv6.conf.{nic.port}.disable_ipv6=1"], netns=ch.netns)
     run(["ip", "-n", ch.netns, "link", "set", nic.port, "mtu", str(plan.mtu), "up"])
     log.info("function %s: plugging %s into %s (iface-id=%s)", plan.name, nic.port, INTEGRATION_BRIDGE,
              nic.iface_id)  # fmt: skip
@@ -218,6 +226,8 @@ def _start_emulator(plan: FunctionPlan, ingress: str, egress: str) -> int:
         argv.append("--decrement-si")
     if plan.nat_udp_dst:
         argv += ["--nat-udp-dst", str(plan.nat_udp_dst)]
+    if plan.bridge:
+        argv.append("--bridge")
     log.info("function %s: starting sfemu %s -> %s (mode %s)", plan.name, ingress, egress, plan.mode.value)
     with log_file.open("ab") as err:  # tracebacks land next to the emulator's own log lines
         # `ip netns exec` execs the command, so this pid is the emulator's; a new session keeps a terminal's

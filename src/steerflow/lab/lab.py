@@ -179,11 +179,13 @@ class Lab:
         decrement_si: bool = False,
         mtu: int = DEFAULT_FUNCTION_MTU,
         nat_udp_dst: int = 0,
+        bridge: bool = False,
     ) -> FunctionHandle:
         """A service function on `chassis`: a namespace whose ingress (and egress) NIC is plugged into br-int
         with external_ids:iface-id like a VM's, and an sfemu forwarder adding `add` to each L4 payload byte
         (and `nat_udp_dst` to UDP destination ports, like a NAT).
-        One NIC only when egress_mac is None or both iface ids are the same port."""
+        One NIC only when egress_mac is None or both iface ids are the same port. `bridge`: a bump in the
+        wire that forwards every frame both ways, ARP, ND, broadcasts and multicast included."""
         ch = self._state.chassis[chassis if isinstance(chassis, str) else chassis.name]
         check_name("function", name)
         self._check_free(name, None)
@@ -196,7 +198,7 @@ class Lab:
             raise ValueError(f"function {name}: one port ({in_id}) cannot have two MACs")
         plan = FunctionPlan(
             name=name, netns=self.names.netns(name), run_dir=self.run_dir / name, mode=Mode(mode),
-            add=add % 256, decrement_si=decrement_si, mtu=mtu, nics=tuple(nics),
+            add=add % 256, decrement_si=decrement_si, mtu=mtu, nics=tuple(nics), bridge=bridge,
             nat_udp_dst=nat_udp_dst % 0x10000,
         )  # fmt: skip
         save_state(self._state)

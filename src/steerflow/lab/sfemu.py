@@ -1,7 +1,7 @@
 """sfemu: a service function emulator that forwards frames between two NICs, adding N to each L4 payload byte.
 
     python -m steerflow.lab.sfemu --ingress IF --egress IF --mode unaware|mpls|nsh|vlan [--add N]
-        [--decrement-si] [--nat-udp-dst N] [--log FILE] [--status FILE]
+        [--decrement-si] [--nat-udp-dst N] [--bridge] [--log FILE] [--status FILE]
 
 It reads every frame arriving on the ingress NIC with an AF_PACKET socket in promiscuous mode (the
 forwarder keeps the original MACs, so frames are not addressed to it), rewrites it with
@@ -9,6 +9,11 @@ forwarder keeps the original MACs, so frames are not addressed to it), rewrites 
 egress). The kernel takes a VLAN tag off a received frame into packet metadata: the emulator reads it
 back (PACKET_AUXDATA) and puts it in place, so a VLAN-aware function sees, and returns, the tag it got.
 Frames it does not expect (ARP, ND, LLDP, another encapsulation) are counted and dropped.
+
+`--bridge` makes it a bump in the wire, like a transparent firewall or an IPS: every frame goes
+through, both ways (ingress -> egress and egress -> ingress), broadcasts, multicast and non-IP
+included. What it recognises is rewritten as above (in either direction); what it does not goes
+through unchanged (counted as `bridged`). A single-NIC function sends everything back out of its NIC.
 Counters go to the status file (JSON, rewritten atomically; they include how many frames carried
 each NSH metadata or VLAN VID seen, so a test can check what every hop received); SIGTERM or SIGINT
 makes it exit cleanly.
@@ -57,6 +62,8 @@ class Counters:
     forwarded: int = 0
     ignored: int = 0
     send_errors: int = 0
+    bridged: int = 0  # forwarded unchanged (`--bridge`: frames it does not recognise)
+    backwards: int = 0  # forwarded egress -> ingress (`--bridge`)
     ignored_reasons: dict[str, int] = field(default_factory=dict)
     metadata: dict[str, int] = field(default_factory=dict)  # NSH metadata (`NshHeader.metadata`), VLAN VIDs
 
@@ -70,17 +77,24 @@ class Config:
     decrement_si: bool
     status: Path | None
     nat_udp_dst: int = 0  # added to UDP destination ports, like a NAT (`rewrite_frame`)
+    bridge: bool = False
 
 
 class Emulator:
-    """The forwarding loop over one receive socket and one send socket (the same one for a single NIC)."""
+    """The forwarding loop over one receive socket and one send socket (the same one for a single NIC);
+    when bridging two NICs, the egress socket is read too, and what it gets goes out of the ingress."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.counters = Counters()
         self.stop_requested = False
         self._rx = _packet_socket(config.ingress, promiscuous=True)
-        self._tx = self._rx if config.egress == config.ingress else _packet_socket(config.egress)
+        two_nics = config.egress != config.ingress
+        self._tx = _packet_socket(config.egress, promiscuous=config.bridge) if two_nics else self._rx
+        # receiving socket -> (sending socket, the reverse direction?)
+        self._routes = {self._rx: (self._tx, False)}
+        if config.bridge and two_nics:
+            self._routes[self._tx] = (self._rx, True)
         self._dirty = True
         self._last_status = 0.0
 
@@ -90,9 +104,9 @@ class Emulator:
                  self.config.mode, self.config.add)  # fmt: skip
         try:
             while not self.stop_requested:
-                ready, _, _ = select.select([self._rx], [], [], POLL_INTERVAL)
-                if ready:
-                    self._drain()
+                ready, _, _ = select.select(list(self._routes), [], [], POLL_INTERVAL)
+                for sock in ready:
+                    self._drain(sock)
                 if self._dirty and (not ready or time.monotonic() - self._last_status > STATUS_INTERVAL):
                     self.write_status("running")
         finally:
@@ -101,18 +115,19 @@ class Emulator:
             self._tx.close()
             log.info("stopped: %s", asdict(self.counters))
 
-    def _drain(self) -> None:
+    def _drain(self, rx: socket.socket) -> None:
         """Handle what is queued without blocking (bounded, so a flood never starves the status file)."""
+        tx, backwards = self._routes[rx]
         for _ in range(256):
             try:
-                frame, ancillary, _, addr = self._rx.recvmsg(MAX_FRAME, socket.CMSG_SPACE(AUXDATA.size),
-                                                             socket.MSG_DONTWAIT)  # fmt: skip
+                frame, ancillary, _, addr = rx.recvmsg(MAX_FRAME, socket.CMSG_SPACE(AUXDATA.size),
+                                                       socket.MSG_DONTWAIT)  # fmt: skip
             except BlockingIOError:
                 return
             if addr[2] != PACKET_OUTGOING:  # not what we (or the kernel) sent ourselves
-                self.handle(_retagged(frame, ancillary))
+                self.handle(_retagged(frame, ancillary), tx, backwards=backwards)
 
-    def handle(self, frame: bytes) -> None:
+    def handle(self, frame: bytes, tx: socket.socket | None = None, *, backwards: bool = False) -> None:
         c = self.counters
         c.seen += 1
         self._dirty = True
@@ -122,23 +137,39 @@ class Emulator:
                 frame, cfg.mode, cfg.add, decrement_si=cfg.decrement_si, nat_udp_dst=cfg.nat_udp_dst
             )
         except Ignored as exc:
+            if cfg.bridge:  # a bump in the wire lets through what it does not understand
+                self._send(frame, tx, f"unchanged ({exc})", backwards=backwards, bridged=True)
+                return
             c.ignored += 1
             c.ignored_reasons[str(exc)] = c.ignored_reasons.get(str(exc), 0) + 1
             log.debug("ignored %d bytes %s: %s", len(frame), _macs(frame), exc)
             return
-        try:
-            self._tx.send(out.frame)
-        except OSError as exc:
-            c.send_errors += 1
-            log.warning("could not send %d bytes (%s): %s", len(out.frame), out.summary, exc)
+        if not self._send(out.frame, tx, out.summary, backwards=backwards):
             return
-        c.forwarded += 1
         seen = out.nsh.metadata if out.nsh is not None else None
         if out.vlan_vid is not None:
             seen = f"vlan vid={out.vlan_vid}"
         if seen is not None:
             c.metadata[seen] = c.metadata.get(seen, 0) + 1
         log.debug("forwarded %d bytes %s: %s", len(out.frame), _macs(frame), out.summary)
+
+    def _send(
+        self, frame: bytes, tx: socket.socket | None, summary: str, *, backwards: bool, bridged: bool = False
+    ) -> bool:
+        c = self.counters
+        try:
+            (tx or self._tx).send(frame)
+        except OSError as exc:
+            c.send_errors += 1
+            log.warning("could not send %d bytes (%s): %s", len(frame), summary, exc)
+            return False
+        c.forwarded += 1
+        c.bridged += bridged
+        c.backwards += backwards
+        if bridged:
+            way = "egress->ingress" if backwards else "ingress->egress"
+            log.debug("bridged %d bytes %s %s: %s", len(frame), _macs(frame), way, summary)
+        return True
 
     def write_status(self, state: str) -> None:
         self._dirty = False
@@ -184,12 +215,14 @@ def _parse_args(argv: list[str] | None) -> Config:
     p.add_argument("--add", type=int, default=1, help="added to every L4 payload byte, mod 256")
     p.add_argument("--decrement-si", action="store_true", help="NSH: decrement the service index")
     p.add_argument("--nat-udp-dst", type=int, default=0, help="added to UDP destination ports (a NAT)")
+    bridge = "bump in the wire: forward every frame both ways, unknown ones unchanged"
+    p.add_argument("--bridge", action="store_true", help=bridge)
     p.add_argument("--log", type=Path, help="log file (DEBUG: one line per frame); default stderr at INFO")
     p.add_argument("--status", type=Path, help="JSON counters file, rewritten as they change")
     args = p.parse_args(argv)
     _setup_logging(args.log)
     mode, add, nat = Mode(args.mode), args.add % 256, args.nat_udp_dst % 0x10000
-    return Config(args.ingress, args.egress, mode, add, args.decrement_si, args.status, nat)
+    return Config(args.ingress, args.egress, mode, add, args.decrement_si, args.status, nat, args.bridge)
 
 
 def _setup_logging(path: Path | None) -> None:

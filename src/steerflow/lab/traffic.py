@@ -74,6 +74,29 @@ def udp_flows(
         return {int(source): bytes.fromhex(data) for source, data in lines}
 
 
+def udp_flow_datagrams(
+    src: VmHandle,
+    dst: VmHandle,
+    payload: bytes,
+    *,
+    flows: int,
+    first_source_port: int = 20000,
+    port: int = DEFAULT_UDP_PORT,
+    wait: float = 3.0,
+) -> list[tuple[int, bytes]]:
+    """Like `udp_flows`, but listening `wait` seconds whatever arrives: every datagram that did, as
+    (source port, payload), duplicates included (each flow sends one)."""
+    address = _address(dst, ipv6=False)
+    recv_args = ["udp-recv", "--bind", address, "--port", str(port), "--with-source"]
+    recv_args += ["--count", str(4 * flows), "--timeout", f"{wait:g}"]
+    with _Receiver(dst.netns, recv_args, wait) as receiver:
+        send_args = ["udp-send", "--dst", address, "--port", str(port)]
+        send_args += ["--source-ports", f"{first_source_port}:{flows}", payload.hex()]
+        _run_module(src.netns, send_args, wait)
+        lines = (line.split() for line in receiver.lines())
+        return [(int(source), bytes.fromhex(data)) for source, data in lines]
+
+
 def _port_range(spec: str | None) -> range | None:
     if spec is None:
         return None

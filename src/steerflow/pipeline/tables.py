@@ -87,10 +87,16 @@ PIPELINE: tuple[Table, ...] = (
         10,
         "PORT_SECURITY",
         "Drop frames whose source MAC/IP are not the logical port's own (unless "
-        "port security is disabled on it); a function's egress port skips it, to SFC_RETURN.",
+        "port security is disabled on it); a service port's frames (a port pair's ingress or egress) "
+        "skip it, to SFC_RETURN, except those from its own MAC (the function's own traffic): dropped.",
         (reg.NETWORK, reg.SRC_PORT, "eth_src", "eth_type", "ipv4_src", "ipv6_src", "arp_spa", "arp_sha"),
         ("CLASSIFY", "SFC_RETURN"),
-        bands=(Band("per port", 100, 100), Band("own address", 110, 110), Band("function return", 120, 120)),
+        bands=(
+            Band("per port", 100, 100),
+            Band("own address", 110, 110),
+            Band("function return", 120, 120),
+            Band("a function's own frame", 125, 125),
+        ),
     ),
     Table(
         20,
@@ -165,11 +171,18 @@ PIPELINE: tuple[Table, ...] = (
         "unaware function, from the port), strip it, and dispatch to the next hop. An unaware function "
         "serving several hops, or losing NSH metadata: conntrack in its zone recalls the connection's "
         "hop and origin (ct(table=SFC_RETURN_CT)), after an aware one's header is stripped (reg5 flag). "
-        "What a tap function sends is dropped.",
-        (reg.NETWORK, reg.SRC_PORT, reg.FLAGS, "eth_type", HEADER),
+        "Every frame from a service port (a port pair's ingress or egress) comes here: what is not a "
+        "steered return (neighbour discovery, non-IP from an unaware function, unknown) is dropped; "
+        "so is whatever a tap function sends.",
+        (reg.NETWORK, reg.SRC_PORT, reg.FLAGS, "eth_type", HEADER, "ip_proto", "icmpv6_type"),
         (),
         resubmits=("SFC_DISPATCH", "SFC_RETURN", "SFC_RETURN_CT"),
-        bands=(Band("miss", 0, 0), Band("tap drop", 90, 90), Band("return", 100, 100)),
+        bands=(
+            Band("miss", 0, 0),
+            Band("tap drop", 90, 90),
+            Band("return", 100, 100),
+            Band("neighbour discovery", 130, 130),
+        ),
     ),
     Table(
         35,
@@ -235,7 +248,8 @@ PIPELINE: tuple[Table, ...] = (
         50,
         "L2_LOOKUP",
         "Destination MAC within the network: set the destination port key, or flood "
-        "broadcast/unknown to the network's ports (only the local ones for a tunnelled packet).",
+        "broadcast/unknown to the network's ports (only the local ones for a tunnelled packet); "
+        "service ports get no flood, and frames addressed to them are dropped.",
         (reg.NETWORK, reg.FLAGS, "eth_dst"),
         ("EGRESS",),
         bands=(Band("flood", 80, 80), Band("flood from tunnel", 85, 85), Band("known MAC", 100, 100)),
