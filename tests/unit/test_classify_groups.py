@@ -52,6 +52,7 @@ FIELD_CASES = [
     (("ipv6", {"src_addr": "2001:db8:a::/48"}), probe(Pkt(V6)), probe(Pkt(V6, src="2001:db8:b::1"))),
     (("ipv6", {"dst_addr": "2001:db8:b::20/128"}), probe(Pkt(V6)), probe(Pkt(V6, dst="2001:db8:b::21"))),
     (("ipv6", {"next_header": 6}), probe(Pkt(V6)), probe(Pkt(V6, proto="udp"))),
+    (("ipv6", {"dscp": 46, "ecn": 1}), probe(Pkt(V6), ip_dscp=46, ip_ecn=1), probe(Pkt(V6), ip_dscp=46)),
     (("ipv6", {"traffic_class": 0xB9}), probe(Pkt(V6), ip_dscp=46, ip_ecn=1), probe(Pkt(V6), ip_dscp=46)),
     (("ipv6", {"traffic_class": 0xB8, "traffic_class_mask": 0xFC}), probe(Pkt(V6), ip_dscp=46, ip_ecn=2),
      probe(Pkt(V6), ip_dscp=47)),

@@ -79,6 +79,7 @@ BAD_DEFINITIONS = [
     ("ipv6", {"src_addr": "10.0.0.1"}, "is not an IPv6 address or prefix"),
     ("ipv6", {"traffic_class": 184, "traffic_class_mask": 0xF0}, "only 0xff, 0xfc (DSCP) or 0x03 (ECN)"),
     ("ipv6", {"traffic_class_mask": 0xFF}, "traffic_class_mask needs traffic_class"),
+    ("ipv6", {"traffic_class": 184, "dscp": 46}, "traffic_class and dscp both set the traffic class"),
     ("ipv6", {"hops_min": 1}, "keys hops_min are not supported"),
     ("tcp", {"src_port_min": 90, "src_port_max": 80}, "src_port_min 90 is above src_port_max 80"),
     ("tcp", {"dst_port_max": 65536}, "is not an integer in 0-65535"),

@@ -59,7 +59,7 @@ def definition(text: str) -> dict[str, Any]:
 @click.option(
     "--definition", "text", default="", metavar="KEY=VALUE,...",
     help="What to match, by type: ethernet src_addr, dst_addr, ethertype, vlan_id; ipv4 src_addr, dst_addr, "
-    "protocol, dscp, ecn; ipv6 src_addr, dst_addr, next_header, traffic_class[_mask]; tcp "
+    "protocol, dscp, ecn; ipv6 src_addr, dst_addr, next_header, dscp, ecn, traffic_class[_mask]; tcp "
     "src/dst_port_min/max, flags, flags_mask; udp src/dst_port_min/max.",
 )  # fmt: skip
 @shared_option

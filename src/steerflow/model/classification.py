@@ -243,7 +243,8 @@ def _protocol_field(key: str) -> Reader:
     return read
 
 
-def _ipv4_tos(c_type: str, given: Mapping[str, Any]) -> dict[str, Value]:
+def _dscp_ecn(c_type: str, given: Mapping[str, Any]) -> dict[str, Value]:
+    """neutron-classifier's dscp (with dscp_mask) and ecn, for ipv4 and ipv6 alike."""
     out: dict[str, Value] = {}
     dscp = _int(c_type, given, "dscp", 0, 63)
     mask = _int(c_type, given, "dscp_mask", 0, 63)
@@ -260,8 +261,12 @@ def _ipv4_tos(c_type: str, given: Mapping[str, Any]) -> dict[str, Value]:
 
 
 def _ipv6_traffic_class(c_type: str, given: Mapping[str, Any]) -> dict[str, Value]:
-    """traffic_class is DSCP (high 6 bits) and ECN (low 2); a mask may keep either or both."""
+    """traffic_class (steerflow's) is DSCP (high 6 bits) and ECN (low 2); a mask may keep either or
+    both. Not together with neutron-classifier's dscp/ecn, which say the same."""
     tc = _int(c_type, given, "traffic_class", 0, 255)
+    both = sorted(key for key in ("dscp", "dscp_mask", "ecn") if key in given)
+    if tc is not None and both:
+        raise DefinitionError(f"{c_type} traffic_class and {', '.join(both)} both set the traffic class")
     mask = _int(c_type, given, "traffic_class_mask", 0, 255)
     if tc is None:
         if mask is not None:
@@ -319,12 +324,21 @@ _READERS: Final[dict[str, tuple[tuple[str, ...], tuple[Reader, ...], dict[str, V
     "ethernet": (("src_addr", "dst_addr", "ethertype", "vlan_id"), (_ethernet_fields,), {}),
     "ipv4": (
         ("src_addr", "dst_addr", "protocol", "dscp", "dscp_mask", "ecn"),
-        (_prefix_fields(4), _protocol_field("protocol"), _ipv4_tos),
+        (_prefix_fields(4), _protocol_field("protocol"), _dscp_ecn),
         {"eth_type": ETH_IPV4},
     ),
     "ipv6": (
-        ("src_addr", "dst_addr", "next_header", "traffic_class", "traffic_class_mask"),
-        (_prefix_fields(6), _protocol_field("next_header"), _ipv6_traffic_class),
+        (
+            "src_addr",
+            "dst_addr",
+            "next_header",
+            "dscp",
+            "dscp_mask",
+            "ecn",
+            "traffic_class",
+            "traffic_class_mask",
+        ),
+        (_prefix_fields(6), _protocol_field("next_header"), _dscp_ecn, _ipv6_traffic_class),
         {"eth_type": ETH_IPV6},
     ),
     "tcp": (
