@@ -227,9 +227,11 @@ def test_an_unaware_tap_gets_the_plain_packet() -> None:
 def test_what_a_tap_sends_is_dropped_whatever_it_is() -> None:
     fns = [Fn("ch3", tap=True), Fn("ch3", shift=1)]
     fabric = Fabric(fns, tap_nb(fns))
-    egress = _ofports(0)[1]
+    ingress, egress = _ofports(0)
     ch3 = fabric.switches["ch3"]
     for stray in (
+        _udp(in_port=ingress),  # from its ingress too: a service port, never ordinary traffic
+        _udp(in_port=ingress, eth_dst="ff:ff:ff:ff:ff:ff"),
         _udp(in_port=egress),  # a copy sent back as it came
         _udp(in_port=egress, eth_type=0x8847, mpls_label=100, mpls_tc=0),  # with its hop's header
         _udp(in_port=egress, eth_type=0x8847, mpls_label=101, mpls_tc=0),  # with the next hop's
