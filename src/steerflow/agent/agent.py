@@ -19,11 +19,14 @@ from pathlib import Path
 from steerflow import heap
 from steerflow.agent.binding import BindingLoop
 from steerflow.agent.chassis import register_chassis
+from steerflow.agent.counters import by_object, labelled, poll
+from steerflow.agent.metrics import AgentMetrics, serve
 from steerflow.agent.nbcache import CacheUpdate, NbCache
 from steerflow.compiler.compile import ChassisCompiler
 from steerflow.compiler.rollout import RolloutTimes
 from steerflow.flows.types import FlowKey
 from steerflow.nbdb.api import NorthboundStore, StoreError
+from steerflow.nbdb.counters import Tally, report_counters
 from steerflow.nbdb.status import report_applied
 from steerflow.nbdb.url import open_store
 from steerflow.reconcile.ofctrl import ApplyFailed, Reconciler
@@ -47,6 +50,8 @@ class AgentConfig:
     datapath_type: str = "netdev"
     openflow: str | None = None  # unix:PATH of the bridge's management socket; default beside ovsdb's
     rollout: RolloutTimes = DEFAULT_ROLLOUT  # how changed chains go into force (`compiler.rollout`)
+    metrics: str | None = None  # HOST:PORT to serve Prometheus /metrics on; None: not served
+    stats_interval: float = 1.0  # seconds between two reads of the per-hop counters (0: never)
 
     @property
     def openflow_target(self) -> str:
@@ -71,6 +76,7 @@ class Agent:
         self._unapplied: set[FlowKey] | None = None  # keys changed since the last apply; None: all
         self._reported_in_force = 0  # the applied (in force) revision last reported
         self._timer: asyncio.TimerHandle | None = None  # wakes when a rollout has something to do
+        self.metrics = AgentMetrics(config.chassis)
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
@@ -118,9 +124,11 @@ class Agent:
         with OvsdbClient(cfg.ovsdb, bridge=cfg.bridge) as ovsdb, BindingLoop(store, ovsdb, cfg.chassis):
             cache.start()
             connection = asyncio.create_task(channel.run_forever(self._on_connected(reconciler)))
+            counting = asyncio.create_task(self._count_forever(store, cache, channel, reconciler))
             try:
                 await self._converge_until(stop, store, cache, channel, reconciler)
             finally:
+                counting.cancel()
                 cache.stop()
                 await channel.close()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -182,6 +190,8 @@ class Agent:
             return
         self._unapplied = set()
         self._arm_timer(compiler)
+        health = self.metrics.health
+        health.applied_revision, health.last_apply = revision, time.time()
         heap.settle()  # the desired state and the switch's record live long: keep the collector off them
         if result.flow_mods_sent or result.group_mods_sent or result.resynced:
             LOG.info(
@@ -201,6 +211,42 @@ class Agent:
         in_force = compiler.in_force_revision(desired)
         if report or in_force > self._reported_in_force:
             await self._report(store, in_force, desired)
+
+    async def _count_forever(
+        self, store: NorthboundStore, cache: NbCache, channel: OpenFlowChannel, reconciler: Reconciler
+    ) -> None:
+        """Read the per-hop counters every `stats_interval` (`agent.counters`): for /metrics, and into
+        the NB for the API's statistics, written only when a counter moved."""
+        cfg = self.config
+        if cfg.metrics:
+            serve(self.metrics, cfg.metrics)
+            LOG.info("serving Prometheus metrics at http://%s/metrics", cfg.metrics)
+        if cfg.stats_interval <= 0:
+            return
+        reported: Tally | None = None
+        while True:
+            await asyncio.sleep(cfg.stats_interval)
+            health = self.metrics.health
+            health.nb_revision, health.reconnects = cache.revision, max(0, channel.session - 1)
+            health.flows_installed = len(reconciler.installed_flows)
+            if not channel.connected:
+                continue
+            try:
+                reported = await self._count_once(store, cache, channel, reported)
+            except (ChannelError, StoreError) as exc:
+                LOG.warning("reading or reporting the per-hop counters failed: %s", exc)
+
+    async def _count_once(
+        self, store: NorthboundStore, cache: NbCache, channel: OpenFlowChannel, reported: Tally | None
+    ) -> Tally | None:
+        reading = await poll(channel)
+        with cache.held() as objects:
+            tally = by_object(reading, objects)
+            self.metrics.update(labelled(tally, objects))
+        if tally == reported:
+            return reported
+        await asyncio.to_thread(report_counters, store, self.config.chassis, tally)
+        return tally
 
     def _arm_timer(self, compiler: ChassisCompiler) -> None:
         """Wake when a rollout times out or a retired view's grace ends."""

@@ -80,6 +80,12 @@ class NbCache:
             changed, self._changed = self._changed, set()
             yield self.revision, self._objects, changed
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[Mapping[str, Mapping[str, JsonDict]]]:
+        """The cache held still, without taking its changes (what the compiler's `taken` consumes)."""
+        with self._lock:
+            yield self._objects
+
     def _follow(self) -> None:
         while not self._stopping.is_set():
             try:

@@ -39,6 +39,11 @@ NB_HELP = (
     "--retire-grace", type=float, default=5.0, show_default=True,
     help="Seconds what a changed chain no longer uses stays installed.",
 )  # fmt: skip
+@click.option("--metrics", help="Serve Prometheus /metrics at HOST:PORT (per-hop counters, agent health).")
+@click.option(
+    "--stats-interval", type=float, default=1.0, show_default=True,
+    help="Seconds between two reads of the per-hop counters (0: never read them).",
+)  # fmt: skip
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def agent(
     chassis: str,
@@ -50,16 +55,20 @@ def agent(
     openflow: str | None,
     ready_timeout: float,
     retire_grace: float,
+    metrics: str | None,
+    stats_interval: float,
     verbose: bool,
 ) -> None:
     """Run the local controller of one chassis until SIGTERM/SIGINT."""
     from steerflow.agent.agent import Agent, AgentConfig
     from steerflow.compiler.rollout import RolloutTimes
 
-    if ready_timeout < 0 or retire_grace < 0:
-        print_error("--ready-timeout and --retire-grace take seconds, 0 or more")
+    if ready_timeout < 0 or retire_grace < 0 or stats_interval < 0:
+        print_error("--ready-timeout, --retire-grace and --stats-interval take seconds, 0 or more")
         raise click.exceptions.Exit(EXIT_CANNOT_RUN)
     problem = refused_store(nb) or missing_socket(ovsdb, "--ovsdb", "ovsdb-server")
+    if problem is None and metrics is not None and not metrics.rpartition(":")[2].isdigit():
+        problem = f"--metrics takes HOST:PORT, not {metrics!r}"
     if problem is None and openflow is not None:
         problem = missing_socket(openflow, "--openflow", "the bridge's ovs-vswitchd")
     if problem is not None:
@@ -73,6 +82,7 @@ def agent(
     config = AgentConfig(
         chassis=chassis, encap_ip=encap_ip, ovsdb=ovsdb, nb_url=nb, bridge=bridge,
         datapath_type=datapath, openflow=openflow, rollout=RolloutTimes(ready_timeout, retire_grace),
+        metrics=metrics, stats_interval=stats_interval,
     )  # fmt: skip
     try:
         asyncio.run(_run_until_signalled(Agent(config)))

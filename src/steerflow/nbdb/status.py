@@ -24,7 +24,7 @@ INSTALLED_ATTR = "installed_revision"  # in a report: the switch holds it, chang
 # Kinds that report state rather than ask for it: re-derivable, so a store may write them without waiting
 # for the disk; agents compile for them only while one of their chains waits for another chassis
 # (`compiler.rollout`).
-STATUS_KINDS = frozenset({schema.CHASSIS_STATUS})
+STATUS_KINDS = frozenset({schema.CHASSIS_STATUS, schema.CHASSIS_COUNTERS})
 
 
 def reported_revisions(report: Mapping[str, Any]) -> tuple[int, int]:

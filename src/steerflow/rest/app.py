@@ -10,6 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from steerflow.api.resource import ResourceHandler
+from steerflow.api.sfc_statistics import chain_statistics
+from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, NorthboundStore
 from steerflow.rest import discovery
 from steerflow.rest.auth import Authenticator, NoAuth
@@ -17,7 +19,7 @@ from steerflow.rest.docs import install_docs
 from steerflow.rest.errors import ExtensionNotFound, as_neutron_error, error_response, install_error_handlers
 from steerflow.rest.middleware import MAX_BODY_BYTES, AccessLog, BodyLimit, SettleHeap
 from steerflow.rest.openapi import install_openapi
-from steerflow.rest.routes import JSON_SUFFIX, ResourceRoutes
+from steerflow.rest.routes import JSON_SUFFIX, ResourceRoutes, statistics_path
 
 LOG = logging.getLogger(__name__)
 Gate = Callable[[Request], Awaitable[None]]
@@ -67,6 +69,7 @@ def build_app(
     _add_discovery_routes(app, chosen, auth)
     for handler in chosen:
         _add_resource_routes(app, ResourceRoutes(handler, auth, store, pagination_max_limit))
+    _add_statistics_route(app, chosen, auth, store)
     install_openapi(app, chosen, tokens=not isinstance(auth, NoAuth))
     install_docs(app, OPENAPI_URL)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
@@ -92,6 +95,27 @@ def _add_resource_routes(app: FastAPI, routes: ResourceRoutes) -> None:
             path, routes.collection, methods=list(routes.collection_methods), include_in_schema=False
         )
     app.add_route(base + "/{id}", routes.member, methods=list(routes.member_methods), include_in_schema=False)
+
+
+def _add_statistics_route(
+    app: FastAPI, handlers: Sequence[ResourceHandler], auth: Authenticator, store: NorthboundStore
+) -> None:
+    """GET a port chain's per-hop counters (`api.sfc_statistics`): who may see the chain may see them."""
+    path = statistics_path(handlers)
+    chains = next((h for h in handlers if h.resource == schema.PORT_CHAIN), None)
+    if path is None or chains is None:
+        return
+
+    async def statistics(request: Request) -> Response:
+        try:
+            ctx = await run_in_threadpool(auth.authenticate, request.headers)
+            chain = await run_in_threadpool(chains.get, ctx, request.path_params["id"])
+            body = await run_in_threadpool(chain_statistics, store, chain)
+        except Exception as exc:
+            return error_response(as_neutron_error(exc))
+        return JSONResponse(body)
+
+    app.add_route(path, statistics, methods=["GET"], include_in_schema=False)
 
 
 def _add_discovery_routes(app: FastAPI, handlers: Sequence[ResourceHandler], auth: Authenticator) -> None:

@@ -16,7 +16,7 @@ from steerflow.model import classification as cls_terms
 from steerflow.model import schema
 from steerflow.model.correlations import installed_correlations
 from steerflow.nbdb.api import JsonDict
-from steerflow.rest.routes import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS
+from steerflow.rest.routes import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS, statistics_path
 
 UUID: JsonDict = {"type": "string", "format": "uuid"}
 ERROR_REF: JsonDict = {"$ref": "#/components/schemas/NeutronError"}
@@ -641,6 +641,10 @@ def build_openapi(app: FastAPI, handlers: Sequence[ResourceHandler], tokens: boo
     for handler in handlers:
         schemas.update(resource_schemas(handler))
         paths.update(resource_paths(handler))
+    stats = statistics_path(handlers)
+    if stats is not None:
+        schemas.update(STATISTICS_SCHEMAS)
+        paths[stats] = _statistics_item()
     _describe_discovery(paths, tokens)
     if tokens:
         for path, item in paths.items():
@@ -651,6 +655,67 @@ def build_openapi(app: FastAPI, handlers: Sequence[ResourceHandler], tokens: boo
                     if method in ("post", "put", "delete"):
                         operation["responses"].setdefault("403", _errors(403)["403"])
     return doc
+
+
+def _counter(extra: JsonDict | None = None, description: str = "") -> JsonDict:
+    props: JsonDict = {
+        **(extra or {}),
+        "packets": {"type": "integer", "minimum": 0},
+        "bytes": {"type": "integer", "minimum": 0},
+    }
+    return {**_object(props, list(props)), "description": description}
+
+
+STATISTICS_SCHEMAS: dict[str, JsonDict] = {
+    "PortChainStatistics": _object(
+        {
+            "port_chain_id": {"type": "string"},
+            "chassis": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The registered chassis whose agents' reports are summed",
+            },
+            "flow_classifiers": {
+                "type": "array",
+                "items": _counter({"id": {"type": "string"}}, "Packets the classifier took into the chain"),
+            },
+            "port_pair_groups": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "id": {"type": "string"},
+                        "position": {"type": "integer", "minimum": 1},
+                        "packets": {"type": "integer", "minimum": 0},
+                        "bytes": {"type": "integer", "minimum": 0},
+                        "dropped": _counter(description="Packets the hop dropped failing closed"),
+                        "port_pairs": {
+                            "type": "array",
+                            "items": _counter(
+                                {"id": {"type": "string"}}, "Packets delivered to the instance"
+                            ),
+                        },
+                    },
+                    ["id", "position", "packets", "bytes", "dropped", "port_pairs"],
+                ),
+                "description": "Each hop in chain order: packets dispatched to it",
+            },
+            "exited": _counter(description="Packets that left the chain after its last hop"),
+        },
+        ["port_chain_id", "chassis", "flow_classifiers", "port_pair_groups", "exited"],
+    ),
+}
+
+
+def _statistics_item() -> JsonDict:
+    envelope = _object({"port_chain_statistics": _ref("PortChainStatistics")}, ["port_chain_statistics"])
+    return {
+        "parameters": [ID_PARAM],
+        "get": {
+            "tags": ["port_chains"],
+            "summary": "A port chain's packet and byte counters, summed over the chassis",
+            "responses": {"200": _json(envelope, "OK"), **_errors(404, 503)},
+        },
+    }
 
 
 def _describe_discovery(paths: JsonDict, tokens: bool) -> None:

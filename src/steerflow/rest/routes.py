@@ -15,6 +15,7 @@ from steerflow.api import paging
 from steerflow.api.context import Context
 from steerflow.api.errors import HTTPBadRequest, NeutronError
 from steerflow.api.resource import ResourceHandler
+from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, NorthboundStore
 from steerflow.nbdb.status import wait_applied
 from steerflow.rest.auth import Authenticator
@@ -249,3 +250,9 @@ async def _request_document(request: Request) -> Any:
     if not raw.strip():
         return {}  # Neutron reads an empty body as an empty document
     return decode_json(raw)
+
+
+def statistics_path(handlers: Sequence[ResourceHandler]) -> str | None:
+    """Where a port chain's statistics are served; None without the port chain resource."""
+    chains = next((h for h in handlers if h.resource == schema.PORT_CHAIN), None)
+    return None if chains is None else f"/v2.0{chains.path_prefix}/{chains.collection}/{{id}}/statistics"

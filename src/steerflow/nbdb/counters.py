@@ -1,0 +1,55 @@
+"""Per-hop counters: each agent's report of its switch's packets and bytes per chain object, summed.
+
+Everything about the `chassis_counters` kind lives here. An agent (`agent.counters`) reads its flows'
+statistics by cookie and writes one document per chassis, only when a counter moved and at most once
+per poll interval; the kind is status (`nbdb.status.STATUS_KINDS`): committed without waiting for the
+disk, and no compiler recompiles for it. A document holds, per role, NB id -> [packets, bytes]:
+
+- `classifiers`: packets a flow classifier took into its chain (both directions of a symmetric chain);
+- `hops`: packets dispatched to a hop (a port pair group), counted on the chassis that dispatched them;
+- `instances`: packets delivered to a function instance (a port pair), on the chassis that hosts it;
+- `chains`: packets that left a chain after its last hop;
+- `drops`: packets a hop dropped because it failed closed (none until a hop can fail closed).
+
+A packet tunnelled between chassis is counted once per hop and once per delivery, whichever chassis
+did what. Counters are the switch's: they restart when an agent's flows are reinstalled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from steerflow.model import schema
+from steerflow.nbdb.api import JsonDict, NorthboundStore, Put
+
+ROLES = ("classifiers", "hops", "instances", "chains", "drops")
+Tally = dict[str, dict[str, list[int]]]  # role -> NB id -> [packets, bytes]
+
+
+def report_counters(store: NorthboundStore, chassis: str, tally: Tally) -> None:
+    """Write `chassis`' counters (only its own agent writes its document: no transaction needed)."""
+    doc: JsonDict = {"id": chassis, schema.CHASSIS: chassis, "reported_at": time.time()}
+    doc.update({role: {k: list(v) for k, v in tally.get(role, {}).items()} for role in ROLES})
+    store.commit([Put(schema.CHASSIS_COUNTERS, chassis, doc)])
+
+
+def summed(reports: Iterable[Mapping[str, Any]], chassis: Iterable[str] | None = None) -> Tally:
+    """The counters of `reports` (chassis_counters documents) added up; `chassis`: only those chassis'
+    reports (None: all)."""
+    wanted = None if chassis is None else set(chassis)
+    total: Tally = {role: {} for role in ROLES}
+    for report in reports:
+        if wanted is not None and report.get(schema.CHASSIS) not in wanted:
+            continue
+        for role in ROLES:
+            for oid, (packets, nbytes) in report.get(role, {}).items():
+                held = total[role].setdefault(oid, [0, 0])
+                held[0] += int(packets)
+                held[1] += int(nbytes)
+    return total
+
+
+def all_reports(store: NorthboundStore) -> list[JsonDict]:
+    return [r.value for r in store.list(schema.CHASSIS_COUNTERS)]
