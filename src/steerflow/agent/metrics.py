@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from steerflow.agent.counters import Labelled
+from steerflow.model import schema
 
 PREFIX = "steerflow"
 # role -> (metric name, help, label names taken from a Labelled)
@@ -61,7 +62,7 @@ class AgentMetrics(Collector):
 
     def _counter_families(self, counters: list[Labelled]) -> Iterator[Metric]:
         for role, (name, what, labels) in _ROLES.items():
-            names = ["chassis", *labels]
+            names = [schema.CHASSIS, *labels]
             packets = CounterMetricFamily(f"{PREFIX}_{name}_packets", f"Packets {what}.", labels=names)
             nbytes = CounterMetricFamily(f"{PREFIX}_{name}_bytes", f"Bytes {what}.", labels=names)
             for c in counters:
@@ -74,7 +75,7 @@ class AgentMetrics(Collector):
 
     def _health_families(self, h: Health) -> Iterator[Metric]:
         def gauge(name: str, what: str, value: float) -> GaugeMetricFamily:
-            family = GaugeMetricFamily(f"{PREFIX}_agent_{name}", what, labels=["chassis"])
+            family = GaugeMetricFamily(f"{PREFIX}_agent_{name}", what, labels=[schema.CHASSIS])
             family.add_metric([self.chassis], value)
             return family
 
@@ -85,7 +86,9 @@ class AgentMetrics(Collector):
         yield gauge("last_apply_timestamp_seconds", "Unix time of the last successful apply.", h.last_apply)
         yield gauge("flows_installed", "Flows the agent has installed in its switch.", h.flows_installed)
         reconnects = CounterMetricFamily(
-            f"{PREFIX}_agent_openflow_reconnects", "OpenFlow sessions after the first.", labels=["chassis"]
+            f"{PREFIX}_agent_openflow_reconnects",
+            "OpenFlow sessions after the first.",
+            labels=[schema.CHASSIS],
         )
         reconnects.add_metric([self.chassis], h.reconnects)
         yield reconnects

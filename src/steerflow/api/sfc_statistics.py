@@ -27,7 +27,7 @@ def chain_statistics(store: NorthboundStore, chain: Mapping[str, Any]) -> JsonDi
     ]
     body: JsonDict = {
         "port_chain_id": chain["id"],
-        "chassis": sorted(str(r.get(schema.CHASSIS)) for r in reports),
+        schema.CHASSIS: sorted(str(r.get(schema.CHASSIS)) for r in reports),
         "flow_classifiers": _counted(total, "classifiers", chain.get("flow_classifiers", ()), "id"),
         "port_pair_groups": hops,
         "exited": _pair(total, "chains", str(chain["id"])),

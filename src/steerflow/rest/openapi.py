@@ -670,7 +670,7 @@ STATISTICS_SCHEMAS: dict[str, JsonDict] = {
     "PortChainStatistics": _object(
         {
             "port_chain_id": {"type": "string"},
-            "chassis": {
+            schema.CHASSIS: {
                 "type": "array",
                 "items": {"type": "string"},
                 "description": "The registered chassis whose agents' reports are summed",
@@ -701,7 +701,7 @@ STATISTICS_SCHEMAS: dict[str, JsonDict] = {
             },
             "exited": _counter(description="Packets that left the chain after its last hop"),
         },
-        ["port_chain_id", "chassis", "flow_classifiers", "port_pair_groups", "exited"],
+        ["port_chain_id", schema.CHASSIS, "flow_classifiers", "port_pair_groups", "exited"],
     ),
 }
 
