@@ -243,6 +243,11 @@ class SteerflowClient:
     def delete(self, kind: str, id: str) -> None:
         self._request("DELETE", f"{RESOURCES[kind].path}/{id}")
 
+    def chain_statistics(self, chain_id: str) -> JsonDict:
+        """A port chain's packet and byte counters, summed over the chassis (the API's statistics)."""
+        res = RESOURCES[schema.PORT_CHAIN]
+        return dict(self._request("GET", f"{res.path}/{chain_id}/statistics").json()["port_chain_statistics"])
+
     def find(self, kind: str, name_or_id: str) -> JsonDict:
         """The one object whose id, or else whose name, is `name_or_id`."""
         try:

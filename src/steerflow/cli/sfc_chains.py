@@ -16,6 +16,7 @@ from steerflow.cli.common import (
     name_argument,
     name_option,
     named_fields,
+    names_of,
     open_client,
     output_options,
     parse_pairs,
@@ -361,3 +362,21 @@ def service_graph_create(
     with open_client(ctx) as client:
         graph = create_service_graph(client, create_fields(name, description, project), branching_points)
         print_one(client, SERVICE_GRAPH, graph, fmt, columns)
+
+
+@port_chain_commands.command(
+    "stats", help="Packets and bytes through a port chain's classifiers, hops and instances."
+)
+@click.argument("target", metavar="PORT_CHAIN", shell_complete=names_of(schema.PORT_CHAIN))
+@click.option("--watch", is_flag=True, help="Refresh until interrupted, with rates.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between refreshes with --watch.")  # fmt: skip
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def port_chain_stats(ctx: click.Context, target: str, watch: bool, interval: float, fmt: str) -> None:
+    from steerflow.cli.chain_stats import show_stats
+
+    with open_client(ctx) as client:
+        show_stats(client, client.find_id(schema.PORT_CHAIN, target), watch, interval, fmt == "json")

@@ -1,0 +1,167 @@
+"""Per-hop counters: which flows count what, keyed by NB object, summed over chassis, served by the API."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import pytest
+
+from steerflow.agent.counters import by_object, drops, labelled, tally
+from steerflow.agent.metrics import AgentMetrics, Health
+from steerflow.api.sfc_statistics import chain_statistics
+from steerflow.compiler.tables import CLASSIFY, SFC_DELIVER, SFC_DISPATCH
+from steerflow.flows.types import Output, SetField
+from steerflow.model import schema
+from steerflow.nbdb.api import Put
+from steerflow.nbdb.counters import report_counters, summed
+from steerflow.pipeline.cookies import CookieKind, cookie
+from steerflow.rest.app import build_app
+from steerflow.rest.auth import NoAuth
+from steerflow.southbound.flowcodec_actions import encode_instructions
+from steerflow.southbound.ofcodec import FlowEntry
+from tests.builders.sfc_world import World
+
+with warnings.catch_warnings():  # starlette's TestClient nags about httpx; the client is fine
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from fastapi.testclient import TestClient
+
+CHAIN, GROUP, PAIR, FC = "chain-1", "group-1", "pair-1", "fc-1"
+OBJECTS = {
+    schema.PORT_CHAIN: {CHAIN: {"port_pair_groups": [GROUP], "flow_classifiers": [FC]}},
+    schema.PORT_PAIR_GROUP: {GROUP: {"port_pairs": [PAIR]}},
+    schema.PORT_PAIR: {PAIR: {}},
+    schema.FLOW_CLASSIFIER: {FC: {}},
+}
+
+
+def entry(table: int, ck: int, packets: int, nbytes: int, instructions: bytes = b"") -> FlowEntry:
+    return FlowEntry(table, 100, ck, 0, 0, 0, packets, nbytes, b"", instructions)
+
+
+def forwarding(goto: int | None = SFC_DISPATCH) -> bytes:
+    return encode_instructions((SetField("reg2", 1),), goto)[0]
+
+
+def test_a_flow_drops_only_without_action_and_goto() -> None:
+    assert drops(encode_instructions((), None)[0])
+    assert drops(b"")
+    assert not drops(encode_instructions((), SFC_DISPATCH)[0])
+    assert not drops(encode_instructions((Output(3),), None)[0])
+
+
+def test_tally_sums_each_objects_flows_in_its_counting_table_only() -> None:
+    fc, hop = cookie(CookieKind.CLASSIFIER, FC), cookie(CookieKind.HOP, GROUP)
+    inst, chain = cookie(CookieKind.INSTANCE, PAIR), cookie(CookieKind.CHAIN, CHAIN)
+    reading = tally(
+        classify=[entry(CLASSIFY, fc, 3, 300), entry(CLASSIFY, fc, 2, 200)],  # e.g. ipv4 and ipv6
+        dispatch=[
+            entry(SFC_DISPATCH, hop, 4, 400, forwarding()),
+            entry(SFC_DISPATCH, hop, 1, 100, forwarding()),
+            entry(SFC_DISPATCH, hop, 7, 700),  # fail closed: a drop
+            entry(SFC_DISPATCH, chain, 5, 500, forwarding()),
+        ],
+        deliver=[entry(SFC_DELIVER, inst, 5, 500, forwarding(None))],
+        hosted={inst},
+    )
+    assert reading.counts == {
+        ("classifiers", fc): (5, 500),
+        ("hops", hop): (5, 500),
+        ("drops", hop): (7, 700),
+        ("chains", chain): (5, 500),
+        ("instances", inst): (5, 500),
+    }
+
+
+def test_an_instance_is_counted_only_where_it_is_hosted() -> None:
+    inst = cookie(CookieKind.INSTANCE, PAIR)
+    tunnelled = entry(SFC_DELIVER, inst, 9, 900, forwarding(None))
+    assert tally([], [], [tunnelled], hosted=set()).counts == {}
+
+
+def test_counters_are_keyed_by_nb_object_with_their_chain_and_hop() -> None:
+    reading = tally(
+        [entry(CLASSIFY, cookie(CookieKind.CLASSIFIER, FC), 2, 20)],
+        [entry(SFC_DISPATCH, cookie(CookieKind.HOP, "gone"), 1, 10, forwarding())],
+        [entry(SFC_DELIVER, cookie(CookieKind.INSTANCE, PAIR), 2, 20)],
+        {cookie(CookieKind.INSTANCE, PAIR)},
+    )
+    counted = by_object(reading, OBJECTS)
+    assert counted == {"classifiers": {FC: [2, 20]}, "instances": {PAIR: [2, 20]}}  # "gone": no object
+    rows = {(c.role, c.object_id): (c.chain, c.hop) for c in labelled(counted, OBJECTS)}
+    assert rows == {("classifiers", FC): (CHAIN, ""), ("instances", PAIR): (CHAIN, GROUP)}
+
+
+def test_metrics_render_counters_and_health_with_labels() -> None:
+    metrics = AgentMetrics("ch1", Health(nb_revision=12, applied_revision=10, flows_installed=40))
+    metrics.update(labelled({"instances": {PAIR: [2, 20]}}, OBJECTS))
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value for m in metrics.collect() for s in m.samples
+    }
+    labels = (("chain", CHAIN), ("chassis", "ch1"), ("hop", GROUP), ("instance", PAIR))
+    assert samples[("steerflow_instance_packets_total", labels)] == 2
+    assert samples[("steerflow_instance_bytes_total", labels)] == 20
+    assert samples[("steerflow_agent_nb_revision_lag", (("chassis", "ch1"),))] == 2
+    assert samples[("steerflow_agent_flows_installed", (("chassis", "ch1"),))] == 40
+
+
+def test_reports_sum_over_the_chassis_asked_for() -> None:
+    a = {schema.CHASSIS: "a", "hops": {GROUP: [3, 30]}}
+    b = {schema.CHASSIS: "b", "hops": {GROUP: [4, 40]}, "instances": {PAIR: [7, 70]}}
+    assert summed([a, b])["hops"] == {GROUP: [7, 70]}
+    assert summed([a, b], chassis=["a"])["instances"] == {}
+
+
+@pytest.fixture
+def w() -> World:
+    return World()
+
+
+def _register(w: World, chassis: str) -> None:
+    w.store.commit([Put(schema.CHASSIS, chassis, {"id": chassis, "name": chassis})])
+
+
+def test_chain_statistics_sum_registered_chassis_per_classifier_hop_and_instance(w: World) -> None:
+    fc = w.classifier()
+    group = w.group()
+    chain = w.chain(groups=[group["id"]], fcs=[fc["id"]])
+    pair = group["port_pairs"][0]
+    for chassis in ("ch1", "ch2"):
+        _register(w, chassis)
+    report_counters(
+        w.store, "ch1", {"classifiers": {fc["id"]: [10, 1000]}, "hops": {group["id"]: [10, 1000]}}
+    )
+    report_counters(w.store, "ch2", {"instances": {pair: [10, 1000]}, "chains": {chain["id"]: [9, 900]}})
+    report_counters(w.store, "deleted", {"instances": {pair: [99, 9900]}})  # not a registered chassis
+    body = chain_statistics(w.store, chain)["port_chain_statistics"]
+    assert body[schema.CHASSIS] == ["ch1", "ch2"]
+    assert body["flow_classifiers"] == [{"id": fc["id"], "packets": 10, "bytes": 1000}]
+    (hop,) = body["port_pair_groups"]
+    assert (hop["id"], hop["position"], hop["packets"], hop["bytes"]) == (group["id"], 1, 10, 1000)
+    assert hop["port_pairs"] == [{"id": pair, "packets": 10, "bytes": 1000}]
+    assert hop["dropped"] == {"packets": 0, "bytes": 0}
+    assert body["exited"] == {"packets": 9, "bytes": 900}
+
+
+@pytest.fixture
+def client(w: World) -> Iterator[TestClient]:
+    with TestClient(build_app(w.store, NoAuth(), [w.fc, w.pc, w.ppg, w.pp])) as c:
+        yield c
+
+
+def test_the_api_serves_a_chains_statistics_and_404s_an_unknown_chain(w: World, client: TestClient) -> None:
+    chain = w.chain()
+    reply = client.get(f"/v2.0/sfc/port_chains/{chain['id']}/statistics")
+    assert reply.status_code == 200
+    assert reply.json()["port_chain_statistics"]["port_chain_id"] == chain["id"]
+    missing = client.get("/v2.0/sfc/port_chains/6a3f6a36-3a0f-4b6e-9d6f-1f1f1f1f1f1f/statistics")
+    assert missing.status_code == 404
+    assert missing.json()["NeutronError"]["type"] == "PortChainNotFound"
+    assert client.post(f"/v2.0/sfc/port_chains/{chain['id']}/statistics").status_code == 405
+
+
+def test_the_openapi_document_describes_the_statistics(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    item = doc["paths"]["/v2.0/sfc/port_chains/{id}/statistics"]["get"]
+    assert set(item["responses"]) >= {"200", "404"}
+    assert "PortChainStatistics" in doc["components"]["schemas"]
