@@ -7,6 +7,8 @@ NB port's MAC and addresses, and waits on applied revisions, never on sleeps.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from tests.builders.lab_fixtures import LabFactory
 ADMIN = Context.admin()
 APPLY_TIMEOUT = 30.0
 T = TypeVar("T")
+METRICS_PORT = 9464  # each agent's /metrics, on its chassis' loopback (`scrape_metrics`)
 RETIRE_GRACE = 1.0  # what changed chains stop using lingers this long (`compiler.rollout`)
 
 
@@ -44,6 +47,7 @@ class Fabric:
     handlers: dict[str, ResourceHandler] = field(default_factory=dict)
     chassis: dict[str, ChassisHandle] = field(default_factory=dict)
     agents: dict[str, AgentProcess] = field(default_factory=dict)
+    metrics: dict[str, str] = field(default_factory=dict)  # chassis -> HOST:PORT of its agent's /metrics
 
     @property
     def nb_url(self) -> str:
@@ -59,7 +63,9 @@ class Fabric:
 
     def start_agent(self, name: str) -> AgentProcess:
         log = self.workdir / f"agent-{name}.log"
-        agent = start_agent(self.chassis[name], self.nb_url, log, extra=("--retire-grace", str(RETIRE_GRACE)))
+        self.metrics.setdefault(name, f"127.0.0.1:{METRICS_PORT}")  # in the chassis' namespace
+        extra = ("--retire-grace", str(RETIRE_GRACE), "--metrics", self.metrics[name])
+        agent = start_agent(self.chassis[name], self.nb_url, log, extra=extra)
         self.agents[name] = agent
         return agent
 
@@ -161,6 +167,14 @@ class Fabric:
             )
             installed = after_grace(lambda ch=ch: _installed_flows(ch), compiled)  # type: ignore[misc]
             assert compiled and installed == compiled, f"{name} differs from the compiler's output"
+
+    def scrape_metrics(self, name: str) -> str:
+        """The text of chassis `name`'s agent's /metrics, fetched inside its namespace."""
+        url = f"http://{self.metrics[name]}/metrics"
+        read = f"urllib.request.urlopen({url!r}, timeout=5).read().decode()"
+        fetch = f"import sys, urllib.request; sys.stdout.write({read})"
+        argv = ["ip", "netns", "exec", self.chassis[name].netns, sys.executable, "-c", fetch]
+        return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=20).stdout
 
     def agent_logs(self) -> str:
         return "\n".join(f"--- agent {n} ---\n{a.log_text()[-4000:]}" for n, a in self.agents.items())

@@ -219,8 +219,11 @@ class Agent:
         the NB for the API's statistics, written only when a counter moved."""
         cfg = self.config
         if cfg.metrics:
-            serve(self.metrics, cfg.metrics)
-            LOG.info("serving Prometheus metrics at http://%s/metrics", cfg.metrics)
+            try:
+                serve(self.metrics, cfg.metrics)
+                LOG.info("serving Prometheus metrics at http://%s/metrics", cfg.metrics)
+            except OSError as exc:  # the chassis' controller runs on without its metrics
+                LOG.error("cannot serve metrics at %s: %s", cfg.metrics, exc)
         if cfg.stats_interval <= 0:
             return
         reported: Tally | None = None
@@ -235,6 +238,8 @@ class Agent:
                 reported = await self._count_once(store, cache, channel, reported)
             except (ChannelError, StoreError) as exc:
                 LOG.warning("reading or reporting the per-hop counters failed: %s", exc)
+            except Exception:  # a bug here must not stop counting, nor the controller
+                LOG.exception("counting failed; trying again in %.0fs", cfg.stats_interval)
 
     async def _count_once(
         self, store: NorthboundStore, cache: NbCache, channel: OpenFlowChannel, reported: Tally | None

@@ -43,7 +43,7 @@ class Health:
     reconnects: int = 0  # OpenFlow sessions after the first
 
 
-@dataclass
+@dataclass(eq=False)  # the registry keys collectors by identity
 class AgentMetrics(Collector):
     chassis: str
     health: Health = field(default_factory=Health)
