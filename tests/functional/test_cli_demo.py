@@ -16,6 +16,7 @@ import pytest
 from steerflow.cli.demo import run_demo as run_demo_in_process
 from steerflow.client import SteerflowClient, UnreachableError
 from steerflow.demo import default_run_dir
+from steerflow.demo.scenario import DEFAULT_MESSAGES
 from steerflow.lab import leftovers
 from steerflow.lab.procs import cmdline, pid_alive
 from steerflow.model import schema
@@ -113,6 +114,13 @@ def test_the_chain_doctors_the_echo_replies_and_the_demo_cleans_up() -> None:
         assert "MPLS chain, SFC-unaware function" in out
         assert "$ steerflow" not in out  # no CLI walkthrough: the objects come from the REST API
         assert "correlation=mpls" in out and "doctor-replies" in out  # the port-chain show table
+        # the demo ends with the chain's counters: each reply crossed the classifier, the hop, the function
+        counted = {
+            what: int(n)
+            for what, n in re.findall(r"^\s*(classifier|hop 1|instance)\s+\S+\s+(\d+)", out, re.M)
+        }
+        assert counted == dict.fromkeys(("classifier", "hop 1", "instance"), len(DEFAULT_MESSAGES)), out
+        assert re.search(rf"^\s*exited\s+{len(DEFAULT_MESSAGES)}\s", out, re.M), out
         endpoint = re.search(r"API ready at (http://127\.0\.0\.1:\d+)", out)
         assert endpoint, out
         assert_nothing_left(prefix, out)

@@ -24,12 +24,14 @@ import click
 from rich.console import Console
 
 from steerflow.cli.output import print_error
+from steerflow.model import schema
 
 if TYPE_CHECKING:  # the lab and the orchestration load only when the demo runs
     from steerflow.demo import DemoWorld, Scenario
     from steerflow.demo.graph_scene import GraphScene
 
 EXIT_UNAVAILABLE = 2
+COUNTERS_WAIT = 5.0  # seconds the demo waits for the agents to report the chain's counters
 LAB_TOOLS = ("ip", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl",
              "ethtool", "ping")  # fmt: skip
 NOT_ROOT = (
@@ -218,10 +220,30 @@ def _results(out: Console, scenario: Scenario, scene: GraphScene | None) -> int:
     out.print()
     out.rule(f"[bold]The chain[/]: steerflow port-chain show {NAMES['chain']}")
     run_cli(scenario.client.endpoint, ["port-chain", "show", NAMES["chain"]])
+    _counters(out, scenario)
     if not scenario.result.doctored_ok:
         print_error("the replies through the chain are not the doctored ones (see the table)")
         return 1
     return _graph_results(out, scenario, scene) if scene is not None else 0
+
+
+def _counters(out: Console, scenario: Scenario) -> None:
+    """The chain's counters once the agents have reported the replies it carried (they read their
+    switches' counters every second)."""
+    from steerflow.demo.scenario import NAMES
+
+    assert scenario.client is not None
+    client, carried = scenario.client, len(scenario.result.messages)
+    chain_id = client.find_id(schema.PORT_CHAIN, NAMES["chain"])
+    deadline = time.monotonic() + COUNTERS_WAIT
+    while time.monotonic() < deadline:
+        stats = client.chain_statistics(chain_id)
+        if sum(fc["packets"] for fc in stats["flow_classifiers"]) >= carried:
+            break
+        time.sleep(0.25)
+    out.print()
+    out.rule(f"[bold]Its counters[/]: steerflow port-chain stats {NAMES['chain']}")
+    run_cli(client.endpoint, ["port-chain", "stats", NAMES["chain"]])
 
 
 def _graph_results(out: Console, scenario: Scenario, scene: GraphScene) -> int:
