@@ -98,11 +98,11 @@ def test_metrics_render_counters_and_health_with_labels() -> None:
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value for m in metrics.collect() for s in m.samples
     }
-    labels = (("chain", CHAIN), ("chassis", "ch1"), ("hop", GROUP), ("instance", PAIR))
+    labels = (("chain", CHAIN), (schema.CHASSIS, "ch1"), ("hop", GROUP), ("instance", PAIR))
     assert samples[("steerflow_instance_packets_total", labels)] == 2
     assert samples[("steerflow_instance_bytes_total", labels)] == 20
-    assert samples[("steerflow_agent_nb_revision_lag", (("chassis", "ch1"),))] == 2
-    assert samples[("steerflow_agent_flows_installed", (("chassis", "ch1"),))] == 40
+    assert samples[("steerflow_agent_nb_revision_lag", ((schema.CHASSIS, "ch1"),))] == 2
+    assert samples[("steerflow_agent_flows_installed", ((schema.CHASSIS, "ch1"),))] == 40
 
 
 def test_reports_sum_over_the_chassis_asked_for() -> None:
