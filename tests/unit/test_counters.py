@@ -6,10 +6,12 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from rich.console import Console
 
 from steerflow.agent.counters import by_object, drops, labelled, tally
 from steerflow.agent.metrics import AgentMetrics, Health
 from steerflow.api.sfc_statistics import chain_statistics
+from steerflow.cli.chain_stats import render
 from steerflow.compiler.tables import CLASSIFY, SFC_DELIVER, SFC_DISPATCH
 from steerflow.flows.types import Output, SetField
 from steerflow.model import schema
@@ -165,3 +167,15 @@ def test_the_openapi_document_describes_the_statistics(client: TestClient) -> No
     item = doc["paths"]["/v2.0/sfc/port_chains/{id}/statistics"]["get"]
     assert set(item["responses"]) >= {"200", "404"}
     assert "PortChainStatistics" in doc["components"]["schemas"]
+
+
+def test_the_stats_table_shows_rates_since_the_previous_refresh() -> None:
+    before = [("hop 1", "balanced", 100, 10_000)]
+    now = [("hop 1", "balanced", 110, 11_000), ("instance", "a", 4, 400)]
+    console = Console(width=120, record=True)
+    console.print(render(now, before, 2.0))
+    lines = console.export_text().splitlines()
+    hop = next(line for line in lines if "balanced" in line).split()
+    assert hop[-2:] == ["5.0", "500"]  # 10 packets and 1000 bytes in 2 s
+    instance = next(line for line in lines if line.split()[:1] == ["instance"]).split()
+    assert instance[-2:] == ["-", "-"]  # no previous reading: no rate
