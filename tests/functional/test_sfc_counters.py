@@ -133,3 +133,38 @@ def _parse(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def test_a_tap_hop_counts_its_copies_and_what_crossed_it(fabric: Fabric) -> None:
+    """A tap (ch2) then an inline hop (ch3), MPLS: the tap's instance gets a copy of each datagram, the
+    inline one the datagram itself; the tap's echo is dropped and counted nowhere."""
+    net, client, server = fabric.client_and_server()
+    tap, tap_pair = fabric.plug_function("ch2", "tap", net, correlation="mpls", add=100)
+    _inline, inline_pair = fabric.plug_function("ch3", "inline", net, add=1)
+    fabric.lab.warm_underlay()
+    tap_group = fabric.create(
+        schema.PORT_PAIR_GROUP, name="tap", port_pairs=[tap_pair["id"]], tap_enabled=True
+    )
+    inline_group = fabric.create(schema.PORT_PAIR_GROUP, name="inline", port_pairs=[inline_pair["id"]])
+    fc = fabric.create(
+        schema.FLOW_CLASSIFIER, name="udp", protocol="udp", logical_source_port=client.iface_id
+    )
+    chain = fabric.create(
+        schema.PORT_CHAIN, name="tapped", port_pair_groups=[tap_group["id"], inline_group["id"]],
+        flow_classifiers=[fc["id"]], chain_parameters={"correlation": "mpls"},
+    )  # fmt: skip
+    fabric.wait_applied()
+    client.wait_ping(server.ipv4)
+
+    received = udp_flows(client, server, PAYLOAD, flows=DATAGRAMS, port=7)
+    assert len(received) == DATAGRAMS and set(received.values()) == {bytes(b + 1 for b in PAYLOAD)}
+    tap.wait_counters(lambda c: c.forwarded >= DATAGRAMS)
+    expected = {
+        "classifiers": {fc["id"]: DATAGRAMS},
+        "hops": {tap_group["id"]: DATAGRAMS, inline_group["id"]: DATAGRAMS},
+        "instances": {tap_pair["id"]: DATAGRAMS, inline_pair["id"]: DATAGRAMS},
+        "chains": {chain["id"]: DATAGRAMS},
+        "drops": {tap_group["id"]: 0, inline_group["id"]: 0},  # the tap's echo is not a fail-closed drop
+    }
+    totals = _settled(lambda: _packets(summed(all_reports(fabric.store)), expected), expected)
+    assert totals == expected
