@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 
 from steerflow.api.errors import HTTPBadRequest
 from steerflow.compiler.balance import healthy_owners, slot_owners
-from steerflow.compiler.compile import compile_nb
+from steerflow.compiler.compile import ChassisCompiler, compile_nb
 from steerflow.compiler.tables import SFC_DISPATCH
 from steerflow.model import schema
+from steerflow.nbdb.health import CheckSettings, HealthCounter, check_settings, is_healthy, report_health
+from steerflow.nbdb.memory import MemoryStore
 from steerflow.ofsim import Packet, Switch
-from steerflow.pipeline.cookies import CookieKind, owner
+from steerflow.pipeline.cookies import CookieKind, cookie, owner
 from tests.builders.chain_docs import CLIENT, SERVER, TUNNEL, chain_nb, chain_port
 from tests.builders.sfc_world import ALICE, World, rejects
 
@@ -155,6 +157,20 @@ def test_an_unreported_instance_counts_as_healthy() -> None:
     assert not _switch(nb).run(_flows()[0]).dropped
 
 
+def test_a_health_change_recompiles_that_group_s_hop_incrementally_and_nothing_else() -> None:
+    before = _nb({"health_check": CHECK})
+    compiler = ChassisCompiler("ch1", TUNNEL)
+    compiler.compile(before)
+    after = _nb({"health_check": CHECK}, failed=("pp1",))
+    delta = compiler.compile(after, {(schema.FUNCTION_HEALTH, "pp1")})
+    assert not delta.everything and delta.flows
+    assert dict(compiler.state.flows) == dict(compile_nb(after, "ch1", TUNNEL).flows)
+    hop = cookie(CookieKind.HOP, "ppg1")
+    assert {compiler.state.flows[k].cookie for k in delta.flows if k in compiler.state.flows} == {hop}
+    unrelated = compiler.compile(after, {(schema.FUNCTION_HEALTH, "pp-elsewhere")})
+    assert not unrelated.flows and not unrelated.everything
+
+
 # ---- the API --------------------------------------------------------------------------------------------
 
 
@@ -201,3 +217,37 @@ def test_bad_health_parameters_are_a_400_and_write_nothing(params: dict[str, Any
         {"port_pairs": [pair], "port_pair_group_parameters": params},
     )
     assert "port_pair_group_parameters" in str(e)
+
+
+# ---- reports ------------------------------------------------------------------------------------------
+
+
+def test_an_instance_fails_after_the_group_s_count_of_failed_probes_in_a_row_and_one_success_heals() -> None:
+    counter = HealthCounter(failures=3)
+    assert [counter.record(ok) for ok in (False, False, True, False, False)] == [False] * 5
+    assert counter.healthy
+    assert counter.record(False) is True and not counter.healthy  # the third in a row
+    assert counter.record(False) is False and not counter.healthy
+    assert counter.record(True) is True and counter.healthy
+
+
+def test_a_report_is_written_only_when_the_health_changes() -> None:
+    store = MemoryStore()
+    assert (
+        not report_health(store, "pp1", "ch1", True) or store.get(schema.FUNCTION_HEALTH, "pp1") is not None
+    )
+    revision = store.revision()
+    assert report_health(store, "pp1", "ch1", True) is False and store.revision() == revision
+    assert report_health(store, "pp1", "ch1", False) is True
+    report = store.get(schema.FUNCTION_HEALTH, "pp1")
+    assert report is not None and not is_healthy(report.value)
+    assert report_health(store, "pp1", "ch1", False) is False
+    assert report_health(store, "pp1", "ch2", False) is True  # the instance moved: its new agent reports
+
+
+def test_check_settings_read_the_group_s_parameters() -> None:
+    w = World()
+    g = w.group(port_pair_group_parameters={"health_check": {"type": "tcp", "tcp_port": 22, "failures": 2}})
+    assert check_settings(g) == CheckSettings("tcp", 200, 2, 22)
+    assert check_settings(w.group()) is None
+    assert check_settings(w.group(port_pair_group_parameters={"health_check": None})) is None

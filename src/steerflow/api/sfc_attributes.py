@@ -18,6 +18,7 @@ from steerflow.api.errors import HTTPBadRequest
 from steerflow.model import schema
 from steerflow.model.correlations import installed_correlations, is_installed, one_of
 from steerflow.model.sfc import N_TUPLE_KEYS, LbField
+from steerflow.nbdb.health import DEFAULT_FAILURES, DEFAULT_INTERVAL_MS
 
 MAX_CHAIN_ID: Final = 65535
 # A chain's MPLS labels (`schema.LABEL_ATTRIBUTES`): 0-15 are reserved label values (RFC 3032), 20 bits.
@@ -97,7 +98,7 @@ PORT_PAIR: Final = AttributeMap(
 # healthy instance does. Neither is filled in when absent, so upstream-shaped bodies stay so.
 HEALTH_CHECK_TYPES: Final = ("none", "datapath", "icmp", "arp", "tcp")
 FAIL_MODES: Final = ("open", "closed")
-HEALTH_CHECK_DEFAULTS: Final = {"interval_ms": 200, "failures": 3}
+HEALTH_CHECK_DEFAULTS: Final = {"interval_ms": DEFAULT_INTERVAL_MS, "failures": DEFAULT_FAILURES}
 HEALTH_CHECK_RANGES: Final = {"interval_ms": (50, 60000), "failures": (1, 100), "tcp_port": (1, 65535)}
 
 

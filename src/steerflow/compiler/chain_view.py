@@ -14,6 +14,7 @@ from typing import Any
 from steerflow.compiler.view import LogicalPort
 from steerflow.model import schema
 from steerflow.model.sfc import DEFAULT_CORRELATION, Correlation, FlowClassifier
+from steerflow.nbdb.health import check_settings, is_healthy
 
 DELIVERY_VNI_BASE = 1 << 23  # Geneve VNIs from here address one function instance, not a network
 # A group's `fail_mode` (port_pair_group_parameters): what a hop with no healthy instance does
@@ -192,21 +193,8 @@ def _classifiers(doc: Mapping[str, Any], reader: DocReader) -> tuple[FlowClassif
     return tuple(found)
 
 
-def _checked(group: Mapping[str, Any]) -> bool:
-    """Whether the group's instances are health-checked (`health_check` type other than none)."""
-    check = (group.get("port_pair_group_parameters") or {}).get("health_check") or {}
-    return str(check.get("type") or "none") != "none"
-
-
-def _healthy(pair_id: str, reader: DocReader) -> bool:
-    """The instance's last health report; none yet (not probed, or its agent gone): healthy, so that a
-    check never takes an instance out of service before it has failed."""
-    report = reader.doc(schema.FUNCTION_HEALTH, pair_id)
-    return report is None or bool(report.get("healthy", True))
-
-
 def _instances(group: Mapping[str, Any], reader: DocReader) -> tuple[Instance, ...]:
-    checked = _checked(group)
+    checked = check_settings(group) is not None
     found = []
     for pair_id in sorted(group.get("port_pairs", ())):
         pair = reader.doc(schema.PORT_PAIR, pair_id)
@@ -220,7 +208,7 @@ def _instances(group: Mapping[str, Any], reader: DocReader) -> tuple[Instance, .
         if weight <= 0:
             continue  # weight 0 drains an instance
         aware = params.get("correlation") is not None
-        healthy = not checked or _healthy(str(pair_id), reader)
+        healthy = not checked or is_healthy(reader.doc(schema.FUNCTION_HEALTH, str(pair_id)))
         key = int(pair[schema.PAIR_KEY])
         found.append(Instance(str(pair_id), key, ingress, egress, weight, aware, healthy))
     return tuple(found)
