@@ -251,3 +251,11 @@ def test_check_settings_read_the_group_s_parameters() -> None:
     assert check_settings(g) == CheckSettings("tcp", 200, 2, 22)
     assert check_settings(w.group()) is None
     assert check_settings(w.group(port_pair_group_parameters={"health_check": None})) is None
+
+
+def test_health_parameters_are_read_only_like_the_rest_of_the_group_parameters() -> None:
+    w = World()
+    g = w.group()
+    update = {"port_pair_group_parameters": {"fail_mode": "closed"}}
+    e = rejects(w, HTTPBadRequest, 400, w.ppg.update, ALICE, g["id"], update)
+    assert "read-only" in str(e)
