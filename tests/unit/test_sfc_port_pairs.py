@@ -256,7 +256,7 @@ def test_group_id_lowest_free_global_and_reused(w: World) -> None:
         (
             {"bogus": 1},
             "Invalid input for port_pair_group_parameters. Reason: Unexpected keys supplied: bogus "
-            "(valid keys: lb_fields, ppg_n_tuple_mapping).",
+            "(valid keys: lb_fields, ppg_n_tuple_mapping, health_check, fail_mode).",
         ),
         ("x", "Invalid input for port_pair_group_parameters. Reason: 'x' is not a dictionary."),
     ],

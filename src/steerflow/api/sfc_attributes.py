@@ -7,6 +7,7 @@ converters answer a 400 instead; see docs/api-differences.md.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any, Final
 
@@ -17,6 +18,7 @@ from steerflow.api.errors import HTTPBadRequest
 from steerflow.model import schema
 from steerflow.model.correlations import installed_correlations, is_installed, one_of
 from steerflow.model.sfc import N_TUPLE_KEYS, LbField
+from steerflow.nbdb.health import DEFAULT_FAILURES, DEFAULT_INTERVAL_MS
 
 MAX_CHAIN_ID: Final = 65535
 # A chain's MPLS labels (`schema.LABEL_ATTRIBUTES`): 0-15 are reserved label values (RFC 3032), 20 bits.
@@ -92,9 +94,51 @@ PORT_PAIR: Final = AttributeMap(
 
 # --- port pair group ------------------------------------------------------------------------------
 
+# steerflow's extension (docs/health.md): how agents check the group's instances, and what a hop with no
+# healthy instance does. Neither is filled in when absent, so upstream-shaped bodies stay so.
+HEALTH_CHECK_TYPES: Final = ("none", "datapath", "icmp", "arp", "tcp")
+FAIL_MODES: Final = ("open", "closed")
+HEALTH_CHECK_DEFAULTS: Final = {"interval_ms": DEFAULT_INTERVAL_MS, "failures": DEFAULT_FAILURES}
+HEALTH_CHECK_RANGES: Final = {"interval_ms": (50, 60000), "failures": (1, 100), "tcp_port": (1, 65535)}
+
+
+def convert_health_check(value: Any) -> Any:
+    """null -> no check; a dict gets the default interval and failure count, its numbers as ints
+    (what cannot convert is left for `validate_health_check` to report)."""
+    if value is None:
+        return {"type": "none"}
+    if not isinstance(value, dict):
+        return value
+    out = {**HEALTH_CHECK_DEFAULTS, **value}
+    for key in HEALTH_CHECK_RANGES:
+        if key in out:
+            with contextlib.suppress(ValueError, TypeError, OverflowError):
+                out[key] = int(out[key])
+    return out
+
+
+def validate_health_check(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f"health_check '{value}' is not a dictionary"
+    unknown = sorted(str(k) for k in value if k not in ("type", *HEALTH_CHECK_RANGES))
+    if unknown:
+        return f"health_check: unknown keys {', '.join(unknown)}"
+    if value.get("type") not in HEALTH_CHECK_TYPES:
+        return f"health_check type {value.get('type')} is not in valid_values {list(HEALTH_CHECK_TYPES)}"
+    for key, (low, high) in HEALTH_CHECK_RANGES.items():
+        number = value.get(key)
+        if key in value and (type(number) is not int or not low <= number <= high):
+            return f"health_check {key} '{number}' must be an integer from {low} to {high}"
+    if (value["type"] == "tcp") != ("tcp_port" in value):
+        return "health_check tcp_port is required with type tcp and only then"
+    return None
+
+
 PPG_PARAMETER_SPECS: Final = {
     "lb_fields": KeySpec(validator=attr.allowed_values_list_validator(SUPPORTED_LB_FIELDS)),
     "ppg_n_tuple_mapping": KeySpec(converter=attr.convert_none_to_empty_dict),
+    "health_check": KeySpec(converter=convert_health_check, validator=validate_health_check),
+    "fail_mode": KeySpec(validator=attr.values_validator(FAIL_MODES)),
 }
 
 

@@ -7,6 +7,11 @@ it (reg4). The number of slots never changes, so a flow's slot is a function of 
 its instance changes only when its slot changes owner. Each instance owns slots in proportion to its
 weight (never none), and ownership is decided per slot by rendezvous hashing over the instances, so a
 membership or weight change hands over few slots (docs/balance.md has the numbers).
+
+Function health (docs/health.md): the slots are owned over the whole membership, healthy or not, and
+only a failed instance's slots are handed, by the same rendezvous ranks, to the healthy ones, so the
+flows of healthy instances never move when another one fails or comes back. A hop with no healthy
+instance is skipped (`fail_mode` open: straight to the next label) or drops (closed).
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from functools import lru_cache
 
-from steerflow.compiler.chain_view import Hop
+from steerflow.compiler.chain_view import FAIL_CLOSED, Hop
 from steerflow.compiler.tables import SFC_BALANCE, SFC_DISPATCH, SFC_ENCAP
-from steerflow.flows.types import Flow, Match, Multipath, SetField
+from steerflow.flows.types import Flow, Match, Multipath, Resubmit, SetField
 from steerflow.pipeline import registers as reg
 from steerflow.pipeline.cookies import CookieKind, cookie
 
@@ -100,19 +105,61 @@ def slot_owners(ids: tuple[str, ...], weights: tuple[int, ...]) -> tuple[int, ..
     return tuple(owners[slot] for slot in range(slots))
 
 
+def healthy_owners(
+    ids: tuple[str, ...], weights: tuple[int, ...], healthy: tuple[bool, ...]
+) -> tuple[int, ...]:
+    """`slot_owners` with the slots of unhealthy instances handed to healthy ones (at least one).
+
+    Slots of healthy instances keep their owner; the failed ones' slots are shared by the healthy
+    instances' weights, granted best rendezvous rank first, so which instance takes over a slot does not
+    depend on the order of the ids."""
+    owners = list(slot_owners(ids, weights))
+    alive = [i for i, ok in enumerate(healthy) if ok]
+    if not alive:
+        raise ValueError("no healthy instance to own the slots")
+    orphans = [slot for slot, owner in enumerate(owners) if not healthy[owner]]
+    if not orphans:
+        return tuple(owners)
+    if len(orphans) >= len(alive):
+        left = dict(zip(alive, slot_quotas([weights[i] for i in alive], len(orphans)), strict=True))
+    else:  # fewer orphans than heirs: at most one each
+        left = dict.fromkeys(alive, 1)
+    ranked = sorted(((_rank(slot, ids[i]), slot, i) for slot in orphans for i in alive), reverse=True)
+    granted: set[int] = set()
+    for _, slot, i in ranked:
+        if slot not in granted and left[i] > 0:
+            owners[slot] = i
+            granted.add(slot)
+            left[i] -= 1
+    return tuple(owners)
+
+
 def _rank(slot: int, instance_id: str) -> bytes:
     return hashlib.blake2b(f"{slot}/{instance_id}".encode(), digest_size=8).digest()
 
 
-def dispatch_flows(hop: Hop, symmetric: bool = False) -> Iterator[Flow]:
-    """SFC_DISPATCH's flow for `hop` (its label in reg2) and, with several instances, SFC_BALANCE's."""
+def dispatch_flows(hop: Hop, symmetric: bool = False, *, next_label: int | None = None) -> Iterator[Flow]:
+    """SFC_DISPATCH's flow for `hop` (its label in reg2) and, with several instances, SFC_BALANCE's;
+    with no healthy instance, the hop's fail mode: on to `next_label`, or a drop (the group's cookie, so
+    its counters count the drops)."""
     ck = cookie(CookieKind.HOP, hop.group_id)
     heading = Match.of(**{reg.HOP: hop.label})
+    healthy = tuple(i.healthy for i in hop.instances)
+    if not any(healthy):
+        if hop.fail_mode == FAIL_CLOSED:
+            yield Flow(SFC_DISPATCH, DISPATCH_PRIORITY, heading, (), cookie=ck)
+            return
+        if next_label is None:
+            raise ValueError(f"hop {hop.group_id} fails open: the next label is needed")
+        onward = (SetField(reg.HOP, next_label), Resubmit(SFC_DISPATCH))
+        yield Flow(SFC_DISPATCH, DISPATCH_PRIORITY, heading, onward, cookie=ck)
+        return
     if len(hop.instances) == 1:  # nothing to choose: no hash, no per-flow megaflows
         pick = (SetField(reg.INSTANCE, hop.instances[0].key),)
         yield Flow(SFC_DISPATCH, DISPATCH_PRIORITY, heading, pick, goto=SFC_ENCAP, cookie=ck)
         return
-    owners = slot_owners(tuple(i.id for i in hop.instances), tuple(i.weight for i in hop.instances))
+    ids, weights = tuple(i.id for i in hop.instances), tuple(i.weight for i in hop.instances)
+    owners = healthy_owners(ids, weights, healthy) if not all(healthy) else slot_owners(ids, weights)
     fields = hash_fields(hop.lb_fields, symmetric)
     spread = Multipath(fields, 0, "hrw", len(owners), 0, reg.SLOT, 0, SLOT_BITS)
     yield Flow(SFC_DISPATCH, DISPATCH_PRIORITY, heading, (spread,), goto=SFC_BALANCE, cookie=ck)

@@ -270,7 +270,7 @@ def _merge(a: Match, b: Match) -> Match:
 
 def _dispatch(chain: Chain, hop: Hop) -> Iterator[Flow]:
     """Pick the hop's instance (reg4): directly if it has one, else by hash and balance slot."""
-    yield from dispatch_flows(hop, chain.symmetric)
+    yield from dispatch_flows(hop, chain.symmetric, next_label=chain.next_label(hop.position))
 
 
 def _exit(chain: Chain) -> Iterator[Flow]:

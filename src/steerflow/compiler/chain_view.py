@@ -14,8 +14,12 @@ from typing import Any
 from steerflow.compiler.view import LogicalPort
 from steerflow.model import schema
 from steerflow.model.sfc import DEFAULT_CORRELATION, Correlation, FlowClassifier
+from steerflow.nbdb.health import check_settings, is_healthy
 
 DELIVERY_VNI_BASE = 1 << 23  # Geneve VNIs from here address one function instance, not a network
+# A group's `fail_mode` (port_pair_group_parameters): what a hop with no healthy instance does
+FAIL_OPEN = "open"  # skipped: traffic goes on to the next hop (or the exit)
+FAIL_CLOSED = "closed"  # dropped
 
 Docs = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
@@ -30,6 +34,7 @@ class Instance:
     egress: LogicalPort
     weight: int
     aware: bool  # understands the chain's header (correlation set), else the forwarder proxies
+    healthy: bool = True  # its agent's last health report (`FUNCTION_HEALTH`); unchecked: healthy
 
     @property
     def vni(self) -> int:
@@ -44,6 +49,7 @@ class Hop:
     instances: tuple[Instance, ...]
     lb_fields: tuple[str, ...] = ()  # the group's lb_fields: what picking an instance hashes
     tap: bool = False  # tap_enabled: its instance gets a copy, the packet goes on unaltered (`chain`)
+    fail_mode: str = FAIL_OPEN  # with no healthy instance: skipped (open) or dropped (closed)
 
 
 @dataclass(frozen=True)
@@ -111,9 +117,11 @@ def resolve_chain(doc: Mapping[str, Any], reader: DocReader, *, branching: bool 
         instances = _instances(group, reader)
         if not instances:
             return None
-        lb_fields = tuple((group.get("port_pair_group_parameters") or {}).get("lb_fields") or ())
+        group_params = group.get("port_pair_group_parameters") or {}
+        lb_fields = tuple(group_params.get("lb_fields") or ())
         tap = bool(group.get("tap_enabled"))
-        hops.append(Hop(group_id, int(label), position, instances, lb_fields, tap))
+        fail_mode = str(group_params.get("fail_mode") or FAIL_OPEN)
+        hops.append(Hop(group_id, int(label), position, instances, lb_fields, tap, fail_mode))
     ports = reader.ports
     home = _home_network(classifiers, hops, ports)
     if not hops or home is None:
@@ -186,6 +194,7 @@ def _classifiers(doc: Mapping[str, Any], reader: DocReader) -> tuple[FlowClassif
 
 
 def _instances(group: Mapping[str, Any], reader: DocReader) -> tuple[Instance, ...]:
+    checked = check_settings(group) is not None
     found = []
     for pair_id in sorted(group.get("port_pairs", ())):
         pair = reader.doc(schema.PORT_PAIR, pair_id)
@@ -199,7 +208,9 @@ def _instances(group: Mapping[str, Any], reader: DocReader) -> tuple[Instance, .
         if weight <= 0:
             continue  # weight 0 drains an instance
         aware = params.get("correlation") is not None
-        found.append(Instance(str(pair_id), int(pair[schema.PAIR_KEY]), ingress, egress, weight, aware))
+        healthy = not checked or is_healthy(reader.doc(schema.FUNCTION_HEALTH, str(pair_id)))
+        key = int(pair[schema.PAIR_KEY])
+        found.append(Instance(str(pair_id), key, ingress, egress, weight, aware, healthy))
     return tuple(found)
 
 

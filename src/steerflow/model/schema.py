@@ -30,11 +30,14 @@ CHASSIS: Final = "chassis"
 PORT_BINDING: Final = "port_binding"  # where a port is bound (its id is the port's id)
 CHASSIS_STATUS: Final = "chassis_status"  # an agent's report: what its switch holds (`nbdb.status`)
 CHASSIS_COUNTERS: Final = "chassis_counters"  # an agent's per-hop packet counters (`nbdb.counters`)
+# An agent's health report on one function instance on its chassis (its id is the port pair's id):
+# {"chassis": name, "healthy": bool}; the compiler leaves unhealthy instances out of their group's balance
+FUNCTION_HEALTH: Final = "function_health"
 
 CORE_KINDS: Final = (NETWORK, SUBNET, PORT, CHASSIS)
 SFC_KINDS: Final = (PORT_PAIR, PORT_PAIR_GROUP, PORT_CHAIN, FLOW_CLASSIFIER, SERVICE_GRAPH)
 CLASSIFIER_KINDS: Final = (CLASSIFICATION, CLASSIFICATION_GROUP)
-AGENT_KINDS: Final = (CHASSIS, PORT_BINDING, CHASSIS_STATUS, CHASSIS_COUNTERS)
+AGENT_KINDS: Final = (CHASSIS, PORT_BINDING, CHASSIS_STATUS, CHASSIS_COUNTERS, FUNCTION_HEALTH)
 KINDS: Final = frozenset({*CORE_KINDS, *SFC_KINDS, *CLASSIFIER_KINDS, *AGENT_KINDS})
 
 # --- attributes the API allocates for the dataplane ---------------------------------------------------

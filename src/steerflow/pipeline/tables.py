@@ -120,7 +120,8 @@ PIPELINE: tuple[Table, ...] = (
         "(reg9). The exit label hands the packet back to L2, or, for a service graph's source chain, "
         "to SFC_BRANCH. A tap hop (per inner ethertype) clones the packet to its function (reg4, the "
         "header pushed in the clone, then SFC_DELIVER) and dispatches the packet itself, unaltered, to "
-        "the next label.",
+        "the next label. A checked group with no healthy function (docs/health.md) dispatches to the "
+        "next label (fail_mode open) or drops (closed, under the hop's cookie).",
         (reg.HOP, "eth_type"),
         ("SFC_BALANCE", "SFC_ENCAP", "SFC_BRANCH", "L2_LOOKUP"),
         resubmits=("SFC_DELIVER", "SFC_METADATA", "SFC_DISPATCH"),
@@ -130,7 +131,8 @@ PIPELINE: tuple[Table, ...] = (
         31,
         "SFC_BALANCE",
         "A hop's balance slot to the function that owns it (reg4): each function owns slots in "
-        "proportion to its weight, and keeps most of them when the group's membership changes.",
+        "proportion to its weight, and keeps most of them when the group's membership changes; a "
+        "failed function's slots go to the healthy ones, whose own slots stay.",
         (reg.HOP, reg.SLOT),
         ("SFC_ENCAP",),
         bands=(Band("slot", 100, 100),),

@@ -10,7 +10,14 @@ from fastapi.openapi.utils import get_openapi
 
 from steerflow.api import attributes as attrs
 from steerflow.api.resource import ResourceHandler
-from steerflow.api.sfc_attributes import MAX_CHAIN_ID, NSH_MD_TYPES, SUPPORTED_LB_FIELDS
+from steerflow.api.sfc_attributes import (
+    FAIL_MODES,
+    HEALTH_CHECK_RANGES,
+    HEALTH_CHECK_TYPES,
+    MAX_CHAIN_ID,
+    NSH_MD_TYPES,
+    SUPPORTED_LB_FIELDS,
+)
 from steerflow.api.sfc_errors import FC_SUPPORTED_ETHERTYPES, FC_SUPPORTED_PROTOCOLS
 from steerflow.model import classification as cls_terms
 from steerflow.model import schema
@@ -105,6 +112,36 @@ _PORT: JsonDict = {
         {**DIGITS, "description": "digits, 0-65535"},
     ]
 }
+# steerflow's function health extension (docs/health.md); the tcp check alone has, and needs, a port
+_HEALTH_CHECK_COMMON: JsonDict = {
+    "interval_ms": lenient_int(*HEALTH_CHECK_RANGES["interval_ms"]),
+    "failures": lenient_int(*HEALTH_CHECK_RANGES["failures"]),
+}
+_HEALTH_CHECK: JsonDict = {
+    "description": "null = {type: none}; interval_ms (default 200) and failures (default 3) per group",
+    "anyOf": [
+        {"type": "null"},
+        {
+            "type": "object",
+            "properties": {
+                "type": {"enum": ["tcp"]},
+                "tcp_port": lenient_int(*HEALTH_CHECK_RANGES["tcp_port"]),
+                **_HEALTH_CHECK_COMMON,
+            },
+            "required": ["type", "tcp_port"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {
+                "type": {"enum": [t for t in HEALTH_CHECK_TYPES if t != "tcp"]},
+                **_HEALTH_CHECK_COMMON,
+            },
+            "required": ["type"],
+            "additionalProperties": False,
+        },
+    ],
+}
 _N_TUPLE: JsonDict = {
     "type": ["object", "null"],
     "properties": {
@@ -163,6 +200,8 @@ _BY_RESOURCE: dict[tuple[str, str], JsonDict] = {
                     "properties": {"ingress_n_tuple": _N_TUPLE, "egress_n_tuple": _N_TUPLE},
                     "additionalProperties": False,
                 },
+                "health_check": _HEALTH_CHECK,
+                "fail_mode": {"enum": list(FAIL_MODES)},
             },
             "additionalProperties": False,
         }

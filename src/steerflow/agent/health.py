@@ -1,0 +1,126 @@
+"""The agent's health checks: which local function instances to probe, and the probing loops.
+
+The mechanism of one probe (`Probe`) is given by the caller; this module decides what is probed (the
+instances of checked groups whose ingress is bound on this chassis), paces each instance by its group's
+`interval_ms`, counts failures (`nbdb.health.HealthCounter`) and reports the first result and every
+change (`Report`, e.g. `nbdb.health.report_health` in a thread). A probe that does not answer within
+the interval counts as failed, so a hung function is detected like a dead one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from steerflow.model import schema
+from steerflow.nbdb.health import CheckSettings, HealthCounter, check_settings
+
+LOG = logging.getLogger(__name__)
+
+Docs = Mapping[str, Mapping[str, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class LocalCheck:
+    """One function instance this chassis probes: its port pair, ports (and their ofports here)."""
+
+    pair_id: str
+    settings: CheckSettings
+    ingress: str
+    egress: str
+    ingress_ofport: int | None = None
+    egress_ofport: int | None = None
+
+
+Probe = Callable[[LocalCheck], Awaitable[bool]]
+Report = Callable[[str, bool], Awaitable[None]]
+
+
+def local_checks(objects: Docs, chassis: str) -> dict[str, LocalCheck]:
+    """pair id -> its check, for every instance of a checked group whose ingress is bound on `chassis`
+    (a pair in several checked groups is probed once, with the first group's settings by id)."""
+    bindings = objects.get(schema.PORT_BINDING, {})
+    found: dict[str, LocalCheck] = {}
+    for _, group in sorted(objects.get(schema.PORT_PAIR_GROUP, {}).items()):
+        settings = check_settings(group)
+        if settings is None:
+            continue
+        for pair_id in group.get("port_pairs") or ():
+            pair = objects.get(schema.PORT_PAIR, {}).get(pair_id)
+            if pair is None or pair_id in found:
+                continue
+            ingress, egress = bindings.get(pair["ingress"]), bindings.get(pair["egress"])
+            if ingress is None or ingress.get(schema.CHASSIS) != chassis:
+                continue
+            found[pair_id] = LocalCheck(
+                pair_id,
+                settings,
+                pair["ingress"],
+                pair["egress"],
+                ingress.get("ofport"),
+                None if egress is None else egress.get("ofport"),
+            )
+    return found
+
+
+class HealthProber:
+    """One probing task per local check; `update` follows the NB, `close` stops them all."""
+
+    def __init__(self, probe: Probe, report: Report) -> None:
+        self._probe = probe
+        self._report = report
+        self._tasks: dict[str, tuple[LocalCheck, asyncio.Task[None]]] = {}
+
+    @property
+    def probing(self) -> frozenset[str]:
+        return frozenset(self._tasks)
+
+    def update(self, checks: Mapping[str, LocalCheck]) -> None:
+        """Start the checks that are new or changed, stop the ones gone (a changed one restarts)."""
+        for pair_id in list(self._tasks):
+            check, task = self._tasks[pair_id]
+            if checks.get(pair_id) != check:
+                task.cancel()
+                del self._tasks[pair_id]
+        for pair_id, check in checks.items():
+            if pair_id not in self._tasks:
+                self._tasks[pair_id] = (check, asyncio.create_task(self._run(check)))
+
+    async def close(self) -> None:
+        tasks = [task for _, task in self._tasks.values()]
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self, check: LocalCheck) -> None:
+        interval = check.settings.interval_ms / 1000
+        counter = HealthCounter(check.settings.failures)
+        reported: bool | None = None
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            ok = await self._one_probe(check, interval)
+            counter.record(ok)
+            if counter.healthy != reported:
+                try:
+                    await self._report(check.pair_id, counter.healthy)
+                    reported = counter.healthy
+                except Exception:  # the store is down: report again after the next probe
+                    LOG.exception("reporting the health of %s failed", check.pair_id)
+            await asyncio.sleep(max(0.0, started + interval - loop.time()))
+
+    async def _one_probe(self, check: LocalCheck, interval: float) -> bool:
+        try:
+            return await asyncio.wait_for(self._probe(check), timeout=interval)
+        except TimeoutError:
+            return False
+        except Exception:  # a probe that cannot run fails, it does not stop the loop
+            LOG.exception("probing %s failed", check.pair_id)
+            return False

@@ -1,0 +1,69 @@
+"""The agent's health checks: what is probed on a chassis, and the probing loops' reports."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from steerflow.agent.health import HealthProber, LocalCheck, local_checks
+from steerflow.model import schema
+from steerflow.nbdb.health import CheckSettings
+from tests.builders.chain_docs import chain_nb
+
+FAST = CheckSettings("datapath", interval_ms=10, failures=2)
+
+
+def _checked_nb(params: dict[str, Any] | None) -> dict[str, Any]:
+    nb = chain_nb(correlation=None, sf_chassis="ch2")
+    if params is not None:
+        nb[schema.PORT_PAIR_GROUP]["ppg1"]["port_pair_group_parameters"] = params
+    return nb
+
+
+def test_the_chassis_of_a_checked_instance_s_ingress_probes_it_with_the_group_s_settings() -> None:
+    nb = _checked_nb({"health_check": {"type": "icmp", "interval_ms": 100, "failures": 2}})
+    checks = local_checks(nb, "ch2")
+    assert checks == {"pp1": LocalCheck("pp1", CheckSettings("icmp", 100, 2), "sf-in", "sf-out", 3, 4)}
+    assert local_checks(nb, "ch1") == {}
+    assert local_checks(_checked_nb(None), "ch2") == {}
+    assert local_checks(_checked_nb({"health_check": {"type": "none"}}), "ch2") == {}
+
+
+def _check(pair_id: str) -> LocalCheck:
+    return LocalCheck(pair_id, FAST, f"{pair_id}-in", f"{pair_id}-out")
+
+
+async def _probe_for(seconds: float, alive: dict[str, bool], hung: frozenset[str] = frozenset()) -> list[Any]:
+    reports: list[tuple[str, bool]] = []
+
+    async def probe(check: LocalCheck) -> bool:
+        if check.pair_id in hung:
+            await asyncio.sleep(3600)
+        return alive[check.pair_id]
+
+    async def report(pair_id: str, healthy: bool) -> None:
+        reports.append((pair_id, healthy))
+
+    prober = HealthProber(probe, report)
+    prober.update({p: _check(p) for p in alive})
+    await asyncio.sleep(seconds)
+    alive["a"] = False  # "a" dies
+    await asyncio.sleep(seconds)
+    alive["a"] = True
+    await asyncio.sleep(seconds)
+    prober.update({"b": _check("b")})
+    assert prober.probing == {"b"}
+    await prober.close()
+    return reports
+
+
+def test_the_first_result_and_each_change_are_reported_and_nothing_else() -> None:
+    reports = asyncio.run(_probe_for(0.3, {"a": True, "b": True}))
+    assert [r for r in reports if r[0] == "a"] == [("a", True), ("a", False), ("a", True)]
+    assert [r for r in reports if r[0] == "b"] == [("b", True)]
+
+
+def test_a_probe_that_never_answers_fails() -> None:
+    reports = asyncio.run(_probe_for(0.3, {"a": True, "h": True}, hung=frozenset({"h"})))
+    # one timeout is not yet `failures` (2) in a row: healthy first, then out
+    assert [r for r in reports if r[0] == "h"] == [("h", True), ("h", False)]
