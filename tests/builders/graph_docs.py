@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from steerflow.compiler.compile import DesiredState
 from steerflow.model import schema
-from steerflow.ofsim import Packet, Switch
+from steerflow.ofsim import Packet
 from steerflow.ofsim.packet import Frame
 from steerflow.trace.fabric import Fabric
 from tests.builders.classification import stored_terms

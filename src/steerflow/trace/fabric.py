@@ -72,7 +72,9 @@ class Walk:
 
     def deliveries(self) -> list[tuple[str, Leg]]:
         """(chassis, leg) of every delivery to a port that is no function's."""
-        return [(s.chassis, leg) for s in self.steps() for leg in s.legs if leg.kind in ("delivery", "unknown")]
+        return [
+            (s.chassis, leg) for s in self.steps() for leg in s.legs if leg.kind in ("delivery", "unknown")
+        ]
 
 
 class Fabric:
@@ -92,11 +94,10 @@ class Fabric:
         self.tunnel_ofport = tunnel_ofport
         self.states = states
         self.switches = {
-            c: Switch(s.flows.values(), s.groups.values(), bridge=c, reject_overlaps=reject_overlaps) for c, s in states.items()
+            c: Switch(s.flows.values(), s.groups.values(), bridge=c, reject_overlaps=reject_overlaps)
+            for c, s in states.items()
         }
-        self.by_underlay = {
-            str(doc.get("underlay_ip")): c for c, doc in docs.get(schema.CHASSIS, {}).items()
-        }
+        self.by_underlay = {str(doc.get("underlay_ip")): c for c, doc in docs.get(schema.CHASSIS, {}).items()}
         self.ports = _ports_by_ofport(docs)
         self.pairs = _pairs_by_ingress(docs)
 
@@ -111,7 +112,9 @@ class Fabric:
         first = self._step(chassis, packet, "", function, budget)
         return Walk(first, budget[0] <= 0)
 
-    def _step(self, chassis: str, packet: Packet, came_from: str, function: FunctionModel, budget: list[int]) -> Step:
+    def _step(
+        self, chassis: str, packet: Packet, came_from: str, function: FunctionModel, budget: list[int]
+    ) -> Step:
         budget[0] -= 1
         trace = self.switches[chassis].run(packet)
         legs = tuple(self._leg(chassis, d.port, d.packet, function, budget) for d in trace.outputs)
@@ -132,7 +135,9 @@ class Fabric:
         logical = self.ports.get((chassis, port))
         return Leg(port, out, "delivery" if logical else "unknown", logical or "")
 
-    def _next(self, chassis: str, packet: Packet, came_from: str, function: FunctionModel, budget: list[int]) -> Step | None:
+    def _next(
+        self, chassis: str, packet: Packet, came_from: str, function: FunctionModel, budget: list[int]
+    ) -> Step | None:
         if budget[0] <= 0:
             return None
         return self._step(chassis, packet, came_from, function, budget)
