@@ -91,7 +91,7 @@ def trace(
         raise click.exceptions.Exit(1)
     walk = fabric.walk(sent.packet, sent.chassis)
     described = describe(walk, fabric)
-    described["probe"] = {"from": sent.source, "chassis": sent.chassis, "packet": sent.summary}
+    described["probe"] = {"from": sent.source, "on": sent.chassis, "packet": sent.summary}
     if chassis is not None:
         described["live"] = _live(walk, docs, chassis, unixctl, ovs_rundir)
     if as_json:
@@ -121,7 +121,7 @@ def _live(walk: Any, docs: Any, chassis: str, unixctl: Path | None, rundir: Path
     found = drift(step.trace, text)
     names = owners(docs, [*found.compiled, *found.installed])
     return {
-        "chassis": chassis,
+        "on": chassis,
         "ofproto_trace": annotate(text, docs),
         "drift": not found.same,
         "only_compiled": [cookie_text(c, docs, names) + f" {c:#x}" for c in found.only_compiled()],
@@ -130,7 +130,7 @@ def _live(walk: Any, docs: Any, chassis: str, unixctl: Path | None, rundir: Path
 
 
 def _print_live(live: dict[str, Any]) -> None:
-    click.echo(f"\nchassis {live['chassis']}'s switch (ofproto/trace):")
+    click.echo(f"\nchassis {live['on']}'s switch (ofproto/trace):")
     click.echo(live["ofproto_trace"].rstrip())
     if not live["drift"]:
         click.echo("\nno drift: the installed flows ran the same steerflow flows as the compiled ones")

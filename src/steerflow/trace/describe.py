@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from steerflow.flows.types import Group
+from steerflow.flows.types import Group, Multipath
 from steerflow.model import schema
 from steerflow.ofsim import Packet
 from steerflow.ofsim.groups import selection_key
+from steerflow.ofsim.multipath import choose_link, flow_hash
 from steerflow.ofsim.trace import Trace
 from steerflow.pipeline.cookies import Owner, owners
 from steerflow.pipeline.tables import BY_ID
@@ -30,8 +31,9 @@ def describe(walk: Walk, fabric: Fabric) -> JsonDict:
         "truncated": walk.truncated,
         "path": _step(walk.first, context),
         "functions": list(walk.functions()),
+        "taps": [leg.target for s in walk.steps() for leg in s.legs if leg.kind == "tap"],
         "deliveries": [
-            {"chassis": chassis, "port": leg.target, "ofport": leg.port} for chassis, leg in walk.deliveries()
+            {"on": chassis, "to_port": leg.target, "ofport": leg.port} for chassis, leg in walk.deliveries()
         ],
     }
 
@@ -51,7 +53,7 @@ class _Context:
 
 def _step(step: Step, ctx: _Context) -> JsonDict:
     return {
-        "chassis": step.chassis,
+        "on": step.chassis,
         "came_from": step.came_from,
         "packet": str(step.packet),
         "matched": _matched(step.trace, ctx),
@@ -84,7 +86,28 @@ def _matched(trace: Trace, ctx: _Context) -> list[JsonDict]:
 
 
 def _choices(step: Step, switch_groups: Mapping[int, Group]) -> list[JsonDict]:
-    """Each select group's pick: the fields hashed and the bucket (the instance shows in what follows)."""
+    """Each balancing pick, multipath or select group: the fields hashed, the hash and the slot or
+    bucket it chose (the instance shows in what follows)."""
+    return [*_multipaths(step.trace), *_selects(step, switch_groups)]
+
+
+def _multipaths(trace: Trace) -> list[JsonDict]:
+    found = []
+    for hop in trace.hops:
+        actions = hop.flow.actions if hop.flow is not None else ()
+        for action in actions:
+            if not isinstance(action, Multipath):
+                continue
+            hashed = flow_hash(action.fields, action.basis, hop.packet)
+            slot = choose_link(hashed, action.algorithm, action.n_links, action.arg)
+            found.append({
+                "action": str(action), "fields": [action.fields], "hash": f"{hashed:#010x}",
+                "chosen": slot, "of": action.n_links, "algorithm": action.algorithm,
+            })  # fmt: skip
+    return found
+
+
+def _selects(step: Step, switch_groups: Mapping[int, Group]) -> list[JsonDict]:
     choices = []
     for choice in step.trace.choices:
         group = switch_groups.get(choice.group_id)
@@ -93,11 +116,12 @@ def _choices(step: Step, switch_groups: Mapping[int, Group]) -> list[JsonDict]:
         packet = _packet_at_group(step.trace, choice.group_id)
         key = selection_key(group.selection_fields, packet).decode()
         choices.append({
-            "group": choice.group_id,
+            "action": f"group:{choice.group_id}",
             "fields": list(group.selection_fields) or ["symmetric L4 tuple (OVS's default)"],
-            "hashed": key,
-            "bucket": choice.bucket,
-            "buckets": len(group.buckets),
+            "hash": key,
+            "chosen": choice.bucket,
+            "of": len(group.buckets),
+            "algorithm": "select group (bucket)",
         })  # fmt: skip
     return choices
 
@@ -114,12 +138,13 @@ def _leg(leg: Leg, ctx: _Context) -> JsonDict:
     docs = ctx.docs
     out: JsonDict = {"kind": leg.kind, "ofport": leg.port, "header": header(leg.packet)}
     if leg.kind == "tunnel":
-        out["chassis"] = leg.target
+        out["to"] = leg.target
         out["vni"] = leg.packet.get("tunnel_id")
-    elif leg.kind == "function":
-        out["port_pair"] = object_ref(docs, schema.PORT_PAIR, leg.target)
+    elif leg.kind in ("function", "tap"):
+        out["function"] = object_ref(docs, schema.PORT_PAIR, leg.target)
+        out["entered_by"] = leg.side
     elif leg.kind == "delivery":
-        out["port"] = object_ref(docs, schema.PORT, leg.target)
+        out["to_port"] = object_ref(docs, schema.PORT, leg.target)
         out["packet"] = str(leg.packet)
     if leg.next is not None:
         out["next"] = _step(leg.next, ctx)

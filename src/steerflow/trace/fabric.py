@@ -3,8 +3,10 @@
 Each chassis is an ofsim `Switch`. An output on the tunnel port continues on the chassis whose underlay
 address is the tunnel's destination; an output on a function's ingress port continues from that
 function's egress port with what the `FunctionModel` returns (by default what it got: the trace
-assumes a function forwards what it gets, its header as it came if it is aware, plain if not); any
-other output is a delivery. Several outputs (taps, floods) make several branches.
+assumes a function forwards what it gets, its header as it came if it is aware, plain if not); a tap
+(a function of a tap-enabled group) only receives; any other output is a delivery. A reverse chain
+enters a function by its egress port: it returns by its ingress. Several outputs (taps, floods) make
+several branches.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from steerflow.ofsim.trace import Trace
 Docs = Mapping[str, Mapping[str, Mapping[str, Any]]]
 FunctionModel = Callable[[str, Packet], Packet]  # (port pair id, what it received) -> what it returns
 MAX_STEPS = 64  # switch passes per walk: a loop in the flows ends here, reported
-LegKind = Literal["tunnel", "function", "delivery", "unknown"]
+LegKind = Literal["tunnel", "function", "tap", "delivery", "unknown"]
 
 
 def forwards(pair: str, packet: Packet) -> Packet:
@@ -38,6 +40,7 @@ class Leg:
     kind: LegKind
     target: str = ""  # tunnel: the chassis; function: the port pair; port: the logical port
     next: Step | None = None  # the pass it led to (tunnel, function)
+    side: str = ""  # function: the port it entered by, "ingress" or "egress" (a reverse chain)
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,13 @@ class Fabric:
         }
         self.by_underlay = {str(doc.get("underlay_ip")): c for c, doc in docs.get(schema.CHASSIS, {}).items()}
         self.ports = _ports_by_ofport(docs)
-        self.pairs = _pairs_by_ingress(docs)
+        self.pairs = _pairs_by_port(docs)
+        self.taps = {
+            pair
+            for group in docs.get(schema.PORT_PAIR_GROUP, {}).values()
+            if group.get("tap_enabled")
+            for pair in group.get("port_pairs", [])
+        }
 
     def port_at(self, port_id: str) -> tuple[str, int]:
         """(chassis, ofport) where a logical port is bound; KeyError if it is not."""
@@ -129,9 +138,12 @@ class Fabric:
             return Leg(port, out, "tunnel", remote, nxt)
         pair = self.pairs.get((chassis, port))
         if pair is not None:
-            name, egress = pair
-            returned = function(name, out).set(in_port=egress)
-            return Leg(port, out, "function", name, self._next(chassis, returned, name, function, budget))
+            name, other, side = pair
+            if name in self.taps:
+                return Leg(port, out, "tap", name, side=side)
+            returned = function(name, out).set(in_port=other)
+            nxt = self._next(chassis, returned, name, function, budget)
+            return Leg(port, out, "function", name, nxt, side)
         logical = self.ports.get((chassis, port))
         return Leg(port, out, "delivery" if logical else "unknown", logical or "")
 
@@ -151,15 +163,18 @@ def _ports_by_ofport(docs: Docs) -> dict[tuple[str, int], str]:
     }
 
 
-def _pairs_by_ingress(docs: Docs) -> dict[tuple[str, int], tuple[str, int]]:
-    """(chassis, ingress ofport) -> (port pair id, egress ofport), for pairs whose ports are bound."""
+def _pairs_by_port(docs: Docs) -> dict[tuple[str, int], tuple[str, int, str]]:
+    """(chassis, ofport) -> (port pair id, its other ofport, "ingress" or "egress"), for pairs whose
+    ports are bound."""
     bindings = docs.get(schema.PORT_BINDING, {})
     found = {}
     for pid, pair in docs.get(schema.PORT_PAIR, {}).items():
         ingress, egress = bindings.get(pair["ingress"]), bindings.get(pair["egress"])
         if ingress is None or egress is None or ingress.get("ofport") is None or egress.get("ofport") is None:
             continue
-        found[(str(ingress[schema.CHASSIS]), int(ingress["ofport"]))] = (pid, int(egress["ofport"]))
+        there = str(ingress[schema.CHASSIS])
+        found[(there, int(egress["ofport"]))] = (pid, int(ingress["ofport"]), "egress")
+        found[(there, int(ingress["ofport"]))] = (pid, int(egress["ofport"]), "ingress")
     return found
 
 

@@ -38,14 +38,14 @@ def render(described: JsonDict, title: str, *, colour: bool | None = None, width
 
 
 def _step(parent: Tree, step: JsonDict) -> None:
-    node = parent.add(f"[bold]chassis {escape(step['chassis'])}[/]{_arrival(step['came_from'])}")
+    node = parent.add(f"[bold]chassis {escape(step['on'])}[/]{_arrival(step['came_from'])}")
     for entry in step["matched"]:
         node.add(_matched(entry))
     for choice in step["choices"]:
         fields = ", ".join(choice["fields"])
         node.add(
-            f"[green]balanced[/]: bucket {choice['bucket']} of {choice['buckets']} "
-            f"(group {choice['group']}, hash of {escape(fields)}: {escape(choice['hashed'])})"
+            f"[green]balanced[/]: {choice['chosen']} of {choice['of']} by hash {escape(choice['hash'])} "
+            f"of {escape(fields)} [dim]({escape(choice['action'])})[/]"
         )
     for warning in step["warnings"]:
         node.add(f"[red]warning: {escape(warning)}[/]")
@@ -74,11 +74,14 @@ def _matched(entry: JsonDict) -> str:
 def _output(node: Tree, out: JsonDict) -> None:
     header = _header(out["header"])
     if out["kind"] == "tunnel":
-        text = f"[blue]tunnel[/] to chassis {escape(out['chassis'] or '?')} (VNI {out['vni']}){header}"
+        text = f"[blue]tunnel[/] to chassis {escape(out['to'] or '?')} (VNI {out['vni']}){header}"
     elif out["kind"] == "function":
-        text = f"[green]to function[/] {_name(out['port_pair'])}{header}"
+        side = " (by its egress port: reverse)" if out["entered_by"] == "egress" else ""
+        text = f"[green]to function[/] {_name(out['function'])}{side}{header}"
+    elif out["kind"] == "tap":
+        text = f"[cyan]copy to tap[/] {_name(out['function'])}{header}"
     elif out["kind"] == "delivery":
-        text = f"[bold green]delivered[/] to port {_name(out['port'])} (ofport {out['ofport']}){header}"
+        text = f"[bold green]delivered[/] to port {_name(out['to_port'])} (ofport {out['ofport']}){header}"
     else:
         text = f"[yellow]out of ofport {out['ofport']}[/] (no port of the model){header}"
     child = node.add(text)
