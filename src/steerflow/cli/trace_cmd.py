@@ -106,7 +106,7 @@ def _live(walk: Any, docs: Any, chassis: str, unixctl: Path | None, rundir: Path
     """ofproto/trace of the packet as it first enters `chassis` in the walk, annotated, and the drift."""
     from steerflow.pipeline.cookies import owners
     from steerflow.trace.detrace import annotate, cookie_text
-    from steerflow.trace.live import LiveError, drift, ofproto_trace, unixctl_for
+    from steerflow.trace.live import LiveError, drift, instances, ofproto_trace, unixctl_for
 
     step = next((s for s in walk.steps() if s.chassis == chassis), None)
     if step is None:
@@ -119,11 +119,13 @@ def _live(walk: Any, docs: Any, chassis: str, unixctl: Path | None, rundir: Path
         print_error(str(exc))
         raise click.exceptions.Exit(EXIT_CANNOT_RUN) from None
     found = drift(step.trace, text)
-    names = owners(docs, [*found.compiled, *found.installed])
+    chosen = instances(text)
+    names = owners(docs, [*found.compiled, *found.installed, *chosen])
     return {
         "on": chassis,
         "ofproto_trace": annotate(text, docs),
         "drift": not found.same,
+        "instances": [owner.id for c in chosen if (owner := names[c]) is not None],
         "only_compiled": [cookie_text(c, docs, names) + f" {c:#x}" for c in found.only_compiled()],
         "only_installed": [cookie_text(c, docs, names) + f" {c:#x}" for c in found.only_installed()],
     }
@@ -132,6 +134,8 @@ def _live(walk: Any, docs: Any, chassis: str, unixctl: Path | None, rundir: Path
 def _print_live(live: dict[str, Any]) -> None:
     click.echo(f"\nchassis {live['on']}'s switch (ofproto/trace):")
     click.echo(live["ofproto_trace"].rstrip())
+    if live["instances"]:
+        click.echo(f"\ninstances the switch chose: {', '.join(live['instances'])}")
     if not live["drift"]:
         click.echo("\nno drift: the installed flows ran the same steerflow flows as the compiled ones")
         return

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from steerflow.flows.types import Multipath
 from steerflow.ofsim import Packet
 from steerflow.ofsim.trace import Trace
+from steerflow.pipeline.cookies import CookieKind, cookie_kind
 from steerflow.trace.detrace import cookies_in
 
 DAEMON_SOCKET = "ovs-vswitchd.ctl"  # the lab's unixctl socket name under each chassis' run dir
@@ -53,8 +56,19 @@ def ofproto_trace(unixctl: Path, bridge: str, packet: Packet, timeout: float = 1
 
 
 def drift(compiled: Trace, installed_text: str) -> Drift:
-    """The steerflow flows each side ran (cookie 0 is no flow of steerflow's: left out)."""
-    return Drift(
-        tuple(c for c in compiled.cookies if c),
-        tuple(c for c in cookies_in(installed_text.splitlines()) if c),
-    )
+    """The steerflow flows each side ran (cookie 0 is no flow of steerflow's: left out). Where the
+    packet was balanced, the instances' flows are left out too: ofsim's hash is not OVS's, so the
+    switch may rightly pick another instance (`instances` says which it picked)."""
+    balanced = any(isinstance(a, Multipath) for h in compiled.hops if h.flow for a in h.flow.actions)
+    balanced = balanced or bool(compiled.choices)
+
+    def kept(cookies: Iterable[int]) -> tuple[int, ...]:
+        return tuple(c for c in cookies if c and not (balanced and cookie_kind(c) is CookieKind.INSTANCE))
+
+    return Drift(kept(compiled.cookies), kept(cookies_in(installed_text.splitlines())))
+
+
+def instances(installed_text: str) -> list[int]:
+    """The cookies of the function instances whose flows the switch ran, in order, once each."""
+    found = (c for c in cookies_in(installed_text.splitlines()) if cookie_kind(c) is CookieKind.INSTANCE)
+    return list(dict.fromkeys(found))
