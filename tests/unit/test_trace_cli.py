@@ -15,6 +15,7 @@ from steerflow.nbdb.api import Put
 from steerflow.nbdb.url import open_store
 from steerflow.pipeline.cookies import CookieKind, cookie
 from steerflow.southbound.ovsdb import TUNNEL_OFPORT
+from steerflow.trace.run import TUNNEL_OFPORT as TRACED_TUNNEL
 from tests.builders.pipeline_scenarios import TUNNEL, single_hop
 
 runner = CliRunner()
@@ -23,7 +24,7 @@ runner = CliRunner()
 @pytest.fixture
 def nb(tmp_path: Path) -> str:
     """An NB store holding one chain: client (ch1) -> aware MPLS function f (ch2) -> server (ch2)."""
-    assert TUNNEL == TUNNEL_OFPORT  # the scenarios' tunnel port is the agent's
+    assert TUNNEL == TUNNEL_OFPORT == TRACED_TUNNEL  # the scenarios' and trace's tunnel port is the agent's
     url = f"file://{tmp_path / 'nb.db'}"
     store = open_store(url)
     docs = single_hop("mpls", True, "ch2").docs

@@ -18,6 +18,7 @@ def _docs(nb: str | None) -> dict[str, dict[str, dict[str, Any]]]:
     """Every NB document (kind -> id -> value), as one consistent snapshot."""
     from steerflow.nbdb.api import StoreError
     from steerflow.nbdb.url import open_store
+    from steerflow.trace.run import snapshot_docs
 
     try:
         store = open_store(nb)
@@ -25,16 +26,12 @@ def _docs(nb: str | None) -> dict[str, dict[str, dict[str, Any]]]:
         print_error(str(exc))
         raise click.exceptions.Exit(EXIT_CANNOT_RUN) from None
     try:
-        _, records = store.snapshot()
+        return snapshot_docs(store)
     except StoreError as exc:
         print_error(one_line(exc))
         raise click.exceptions.Exit(EXIT_CANNOT_RUN) from None
     finally:
         store.close()
-    docs: dict[str, dict[str, dict[str, Any]]] = {}
-    for record in records:
-        docs.setdefault(record.kind, {})[record.id] = record.value
-    return docs
 
 
 @click.command("trace")
@@ -73,31 +70,23 @@ def trace(
     """Follow one packet across every chassis in the model's terms: classifier, chain, hop, instance and
     hash, header, tunnel, delivery. Computed from the NB (the compiled state); with --chassis, also
     from that switch's installed flows."""
-    from steerflow.southbound.ovsdb import TUNNEL_OFPORT
-    from steerflow.trace.describe import describe
-    from steerflow.trace.fabric import Fabric
-    from steerflow.trace.probe import ProbeError, probe
+    from steerflow.trace.probe import ProbeError
     from steerflow.trace.render import render
+    from steerflow.trace.run import trace_path
 
     docs = _docs(nb)
     try:
-        sent = probe(docs, source, to, proto=proto, dport=dport, sport=sport, ipv6=ipv6)
+        described, walk = trace_path(docs, source, to, proto=proto, dport=dport, sport=sport, ipv6=ipv6)
     except ProbeError as exc:
         print_error(str(exc))
         raise click.exceptions.Exit(1) from None
-    fabric = Fabric(docs, TUNNEL_OFPORT)
-    if sent.chassis not in fabric.switches:
-        print_error(f"port {source!r} is bound to chassis {sent.chassis!r}, which is not registered")
-        raise click.exceptions.Exit(1)
-    walk = fabric.walk(sent.packet, sent.chassis)
-    described = describe(walk, fabric)
-    described["probe"] = {"from": sent.source, "on": sent.chassis, "packet": sent.summary}
     if chassis is not None:
         described["live"] = _live(walk, docs, chassis, unixctl, ovs_rundir)
     if as_json:
         print_json(described)
         return
-    sys.stdout.write(render(described, f"{sent.summary} from {source} on {sent.chassis}"))
+    probe = described["probe"]
+    sys.stdout.write(render(described, f"{probe['packet']} from {source} on {probe['on']}"))
     if "live" in described:
         _print_live(described["live"])
 
