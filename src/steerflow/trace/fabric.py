@@ -12,7 +12,7 @@ several branches.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from steerflow.compiler.compile import DesiredState, compile_nb
@@ -21,7 +21,13 @@ from steerflow.ofsim import Packet, Switch
 from steerflow.ofsim.trace import Trace
 
 Docs = Mapping[str, Mapping[str, Mapping[str, Any]]]
-FunctionModel = Callable[[str, Packet], Packet]  # (port pair id, what it received) -> what it returns
+# (port pair id, what it received) -> what it sends back from its other port (None: nothing)
+FunctionModel = Callable[[str, Packet], Packet | None]
+# What a tunnel carries besides the frame; the pipeline's registers, metadata and conntrack state
+# never leave the switch.
+TUNNEL_FIELDS = frozenset(
+    ("tunnel_id", "tun_ipv4_src", "tun_ipv4_dst", *(f"tun_metadata{i}" for i in range(64)))
+)
 MAX_STEPS = 64  # switch passes per walk: a loop in the flows ends here, reported
 LegKind = Literal["tunnel", "function", "tap", "delivery", "unknown"]
 
@@ -80,6 +86,12 @@ class Walk:
         ]
 
 
+@dataclass(frozen=True)
+class _Models:
+    function: FunctionModel
+    tap: FunctionModel | None
+
+
 class Fabric:
     """Every chassis' switch, the tunnels between them and the function ports, from NB documents."""
 
@@ -115,21 +127,29 @@ class Fabric:
         binding = self.docs.get(schema.PORT_BINDING, {})[port_id]
         return str(binding[schema.CHASSIS]), int(binding["ofport"])
 
-    def walk(self, packet: Packet, chassis: str, function: FunctionModel = forwards) -> Walk:
-        """Carry `packet` (its in_port set) from `chassis` through the fabric."""
+    def walk(
+        self,
+        packet: Packet,
+        chassis: str,
+        function: FunctionModel = forwards,
+        tap: FunctionModel | None = None,
+    ) -> Walk:
+        """Carry `packet` (its in_port set) from `chassis` through the fabric; functions do `function`,
+        taps `tap` (None: they only receive)."""
         budget = [MAX_STEPS]
-        first = self._step(chassis, packet, "", function, budget)
+        first = self._step(chassis, packet, "", _Models(function, tap), budget)
         return Walk(first, budget[0] <= 0)
 
     def _step(
-        self, chassis: str, packet: Packet, came_from: str, function: FunctionModel, budget: list[int]
+        self, chassis: str, packet: Packet, came_from: str, function: _Models, budget: list[int]
     ) -> Step:
         budget[0] -= 1
         trace = self.switches[chassis].run(packet)
         legs = tuple(self._leg(chassis, d.port, d.packet, function, budget) for d in trace.outputs)
         return Step(chassis, packet, trace, legs, came_from)
 
-    def _leg(self, chassis: str, port: int, out: Packet, function: FunctionModel, budget: list[int]) -> Leg:
+    def _leg(self, chassis: str, port: int, left: Packet, function: _Models, budget: list[int]) -> Leg:
+        out = _wire(left, keep=TUNNEL_FIELDS if port == self.tunnel_ofport else frozenset())
         if port == self.tunnel_ofport:
             remote = self.by_underlay.get(_ip(out.get("tun_ipv4_dst")), "")
             if not remote or remote not in self.switches:
@@ -139,20 +159,27 @@ class Fabric:
         pair = self.pairs.get((chassis, port))
         if pair is not None:
             name, other, side = pair
-            if name in self.taps:
-                return Leg(port, out, "tap", name, side=side)
-            returned = function(name, out).set(in_port=other)
-            nxt = self._next(chassis, returned, name, function, budget)
-            return Leg(port, out, "function", name, nxt, side)
+            kind: LegKind = "tap" if name in self.taps else "function"
+            model = function.function if kind == "function" else function.tap
+            returned = model(name, out) if model is not None else None
+            if returned is None:
+                return Leg(port, out, kind, name, side=side)
+            nxt = self._next(chassis, returned.set(in_port=other), name, function, budget)
+            return Leg(port, out, kind, name, nxt, side)
         logical = self.ports.get((chassis, port))
         return Leg(port, out, "delivery" if logical else "unknown", logical or "")
 
     def _next(
-        self, chassis: str, packet: Packet, came_from: str, function: FunctionModel, budget: list[int]
+        self, chassis: str, packet: Packet, came_from: str, function: _Models, budget: list[int]
     ) -> Step | None:
         if budget[0] <= 0:
             return None
         return self._step(chassis, packet, came_from, function, budget)
+
+
+def _wire(packet: Packet, keep: frozenset[str]) -> Packet:
+    """The packet as it leaves: the frame, and of the switch's metadata only `keep` (a tunnel's fields)."""
+    return replace(packet, meta=tuple((k, v) for k, v in packet.meta if k in keep))
 
 
 def _ports_by_ofport(docs: Docs) -> dict[tuple[str, int], str]:
