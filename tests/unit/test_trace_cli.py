@@ -1,4 +1,5 @@
-"""`steerflow trace` and `steerflow detrace` on an NB store: the path as text and JSON, errors, names."""
+"""`steerflow trace` and `steerflow detrace` on an NB store: the path as text and JSON, errors, names,
+and the drift between a compiled and an installed trace."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from steerflow.cli.main import app
 from steerflow.model import schema
 from steerflow.nbdb.api import Put
 from steerflow.nbdb.url import open_store
-from steerflow.pipeline.cookies import CookieKind, cookie
+from steerflow.pipeline.cookies import CookieKind, cookie, cookie_kind
 from steerflow.southbound.ovsdb import TUNNEL_OFPORT
+from steerflow.trace.fabric import Fabric
+from steerflow.trace.live import drift, instances
+from steerflow.trace.probe import probe
 from steerflow.trace.run import TUNNEL_OFPORT as TRACED_TUNNEL
-from tests.builders.pipeline_scenarios import TUNNEL, single_hop
+from tests.builders.pipeline_scenarios import TUNNEL, balance, single_hop
 
 runner = CliRunner()
 
@@ -116,3 +120,23 @@ def test_detrace_names_every_cookie(nb: str) -> None:
     assert lines[9].endswith("  [infra: table defaults and misses]")
     assert lines[11].endswith("  [chain of an object not in the NB]")
     assert lines[5] == "    set_field:0xa->metadata"  # lines without a cookie are unchanged
+
+
+def test_drift_lists_what_each_side_ran_alone_and_forgives_a_balanced_instance() -> None:
+    docs = balance().docs
+    fabric = Fabric(docs, TUNNEL)
+    sent = probe(docs, "client", "server")
+    compiled = fabric.walk(sent.packet, sent.chassis).first.trace
+    ran = [c for c in compiled.cookies if c]
+    as_ofproto = "\n".join(f"{i:2d}. priority 100, cookie {c:#x}" for i, c in enumerate(ran))
+    assert drift(compiled, as_ofproto).same
+    chosen = {c for c in ran if cookie_kind(c) is CookieKind.INSTANCE}
+    others = (cookie(CookieKind.INSTANCE, f"f0-{i}") for i in (1, 3))  # weight 0 never wins: not f0-0
+    other_instance = next(c for c in others if c not in chosen)  # the switch's own hash may pick it
+    swapped = "\n".join(
+        f"cookie {other_instance if cookie_kind(c) is CookieKind.INSTANCE else c:#x}" for c in ran
+    )
+    assert drift(compiled, swapped).same
+    assert instances(swapped) == [other_instance]
+    missing = drift(compiled, "\n".join(f"cookie {c:#x}" for c in ran[:2]))
+    assert not missing.same and missing.only_compiled() and missing.only_installed() == []
