@@ -4,7 +4,6 @@ Each function adds its own amount to every payload byte (1, 2, 4...), so what re
 which functions a datagram crossed; the emulators' counters say which ones saw it. `trace --chassis`
 asks the live switch (ofproto/trace) and finds no drift; detrace names its flows."""
 
-import json
 import time
 from typing import Any
 
@@ -18,16 +17,14 @@ from steerflow.model import schema
 from tests.builders.chain_lab import PAYLOADS, chain_world, make_chain
 from tests.builders.fabric import ADMIN, Fabric
 from tests.builders.lab_fixtures import requires_lab
+from tests.builders.trace_cli import trace_json
 
 pytestmark = [pytest.mark.root, requires_lab]
 runner = CliRunner()
 
 
 def trace(fabric: Fabric, *args: str) -> dict[str, Any]:
-    result = runner.invoke(app, ["trace", "--nb", fabric.nb_url, "--json", *args])
-    assert result.exit_code == 0, result.output
-    doc: dict[str, Any] = json.loads(result.stdout)
-    return doc
+    return trace_json(fabric.nb_url, *args)
 
 
 def names(fabric: Fabric, pair_ids: list[str]) -> list[str]:
