@@ -78,7 +78,8 @@ def _matched(trace: Trace, ctx: _Context) -> list[JsonDict]:
             "object": object_ref(ctx.docs, owner.kind, owner.id) if owner else None,
         }
         if found and found[-1]["object"] == entry["object"] and found[-1]["role"] == entry["role"]:
-            found[-1]["tables"].append(entry["table"])
+            if found[-1]["tables"][-1] != entry["table"]:  # a resubmit back into the same table
+                found[-1]["tables"].append(entry["table"])
             continue
         entry["tables"] = [entry.pop("table")]
         found.append(entry)
