@@ -133,10 +133,11 @@ class Fabric:
         chassis: str,
         function: FunctionModel = forwards,
         tap: FunctionModel | None = None,
+        max_steps: int = MAX_STEPS,
     ) -> Walk:
         """Carry `packet` (its in_port set) from `chassis` through the fabric; functions do `function`,
-        taps `tap` (None: they only receive)."""
-        budget = [MAX_STEPS]
+        taps `tap` (None: they only receive); at most `max_steps` switch passes."""
+        budget = [max_steps]
         first = self._step(chassis, packet, "", _Models(function, tap), budget)
         return Walk(first, budget[0] <= 0)
 
