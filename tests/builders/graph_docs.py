@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from steerflow.compiler.compile import DesiredState, compile_nb
+from steerflow.compiler.compile import DesiredState
 from steerflow.model import schema
-from steerflow.ofsim import Packet, Switch
+from steerflow.ofsim import Packet
 from steerflow.ofsim.packet import Frame
+from steerflow.trace.fabric import Fabric
 from tests.builders.classification import stored_terms
 from tests.builders.pipeline_scenarios import TUNNEL, Docs, Scenario, World
 
@@ -116,33 +117,22 @@ def walk(
     states: Mapping[str, DesiredState] | None = None,
 ) -> Walk:
     """Carry `packet` from `start` through every chassis' switch (`states`, else `docs` compiled from
-    scratch): tunnels lead to the chassis of their underlay address, a function's ingress port to the
-    function (`function`), which sends it back from its egress port; any other port ends the walk.
-    Exactly one output at each step."""
-    if states is None:
-        states = {c: compile_nb(docs, c, TUNNEL) for c in docs[schema.CHASSIS]}
-    switches = {
-        c: Switch(s.flows.values(), s.groups.values(), reject_overlaps=True) for c, s in states.items()
-    }
-    by_ip = {str(doc["underlay_ip"]): c for c, doc in docs[schema.CHASSIS].items()}
-    pairs = _pairs_by_ingress(docs)
+    scratch) with steerflow trace's fabric walker, each function doing `function`. Exactly one output
+    at each step."""
+    fabric = Fabric(docs, TUNNEL, states, reject_overlaps=True)
+    step = fabric.walk(packet, start, lambda _pair, p: function(p)).first
     crossed: list[str] = []
     delivered: list[Packet] = []
-    chassis = start
-    for _ in range(40):
-        trace = switches[chassis].run(packet)
-        assert len(trace.outputs) == 1, f"on {chassis}: {trace}"
-        port, out = trace.outputs[0].port, trace.outputs[0].packet
-        if port == TUNNEL:
-            chassis, packet = by_ip[_ip(out["tun_ipv4_dst"])], out.set(in_port=TUNNEL)
-        elif (chassis, port) in pairs:
-            name, egress = pairs[(chassis, port)]
-            crossed.append(name)
-            delivered.append(out)
-            packet = function(out).set(in_port=egress)
-        else:
-            return Walk(tuple(crossed), chassis, port, out, tuple(delivered))
-    raise AssertionError(f"no end after 40 steps: {crossed}")
+    while True:
+        assert len(step.legs) == 1, f"on {step.chassis}: {step.trace}"
+        leg = step.legs[0]
+        if leg.kind == "function":
+            crossed.append(leg.target)
+            delivered.append(leg.packet)
+        if leg.next is None:
+            assert leg.kind in ("delivery", "unknown"), f"no end: {crossed}"
+            return Walk(tuple(crossed), step.chassis, leg.port, leg.packet, tuple(delivered))
+        step = leg.next
 
 
 def udp_from_client(dst_port: int) -> Packet:
@@ -151,22 +141,3 @@ def udp_from_client(dst_port: int) -> Packet:
         in_port=1, eth_src="02:00:00:00:01:01", eth_dst="02:00:00:00:01:02", eth_type=0x0800,
         ip_proto=17, ipv4_src="203.0.113.1", ipv4_dst="203.0.113.2", udp_src=5000, udp_dst=dst_port,
     )  # fmt: skip
-
-
-def _pairs_by_ingress(docs: Docs) -> Mapping[tuple[str, int], tuple[str, int]]:
-    """(chassis, ingress ofport) -> (pair name, egress ofport)."""
-    bindings = docs[schema.PORT_BINDING]
-    found = {}
-    for pair in docs[schema.PORT_PAIR].values():
-        ingress, egress = bindings[pair["ingress"]], bindings[pair["egress"]]
-        found[(str(ingress[schema.CHASSIS]), int(ingress["ofport"]))] = (
-            str(pair["id"]),
-            int(egress["ofport"]),
-        )
-    return found
-
-
-def _ip(value: object) -> str:
-    if isinstance(value, int):
-        return ".".join(str((value >> s) & 0xFF) for s in (24, 16, 8, 0))
-    return str(value)

@@ -61,8 +61,10 @@ def assert_nothing_left(prefix: str, output: str) -> None:
     assert processes_under(run_dir) == []
 
 
-def assert_doctored(out: str, steps: int = 9) -> None:
+def assert_doctored(out: str, steps: int = 10) -> None:
     assert f"[9/{steps}] Send the same datagrams again, through the chain" in out, out
+    assert f"[{steps}/{steps}] Trace one reply datagram through the model (steerflow trace)" in out, out
+    assert "udp 203.0.113.20:7 -> 203.0.113.10:40000: crosses doctor; delivered to client on ch1" in out, out
     row = next(line for line in out.splitlines() if line.count(HELLO) == 2)  # sent, and replied unchanged
     assert HELLO_DOCTORED in row and "doctored: +1 per byte" in row, out
     assert '"IBM!:111"' in out  # "HAL 9000", one byte up
@@ -192,8 +194,8 @@ def test_graph_fans_the_requests_out_by_the_port_the_nat_gave_them_and_cleans_up
         down(prefix)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
-    assert_doctored(out, steps=15)
-    assert "[15/15] Ask ports 7 and 8 again" in out, out
+    assert_doctored(out, steps=16)
+    assert "[15/16] Ask ports 7 and 8 again" in out, out
     assert "port 7: echoed from 107, unchanged; port 8: echoed from 108, unchanged" in out
     assert "port 7: via-a, doctor-a +1, doctored; port 8: via-b, doctor-b +2, doctored" in out
     rows = [line for line in out.splitlines() if line.count(HELLO) == 2 and "port " in line]

@@ -10,10 +10,13 @@ import pytest
 from steerflow.lab import VmHandle
 from steerflow.lab.traffic import udp_transfer
 from steerflow.model import schema
+from steerflow.ofsim import Packet
 from tests.builders.chain_lab import PAYLOADS, chain_world, shifted
 from tests.builders.fabric import Fabric
+from tests.builders.graph_docs import nat
 from tests.builders.lab_fixtures import requires_lab
 from tests.builders.stream import stream_through
+from tests.builders.trace_cli import traced_functions
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -64,6 +67,15 @@ def test_a_graph_branches_on_what_the_source_chain_left_and_deleting_it_unlinks(
     assert crossed(7) == shifted(A + B)  # 107 after fa: into B
     assert crossed(8) == shifted(A + C)  # 108: into C
     assert crossed(9) == shifted(A)  # 109: no destination matches, it leaves the graph
+
+    # steerflow trace's walker, told that fa is a NAT, takes the same branches
+    def nat_at_fa(pair: str, packet: Packet) -> Packet:
+        return nat(packet) if pair == pa["id"] else packet
+
+    def traced(port: int) -> list[str]:
+        return traced_functions(fabric.store, client.iface_id, server.ipv4, port, nat_at_fa)
+
+    assert (traced(7), traced(8), traced(9)) == ([pa["id"], pb["id"]], [pa["id"], pc["id"]], [pa["id"]])
     # a destination chain still classifies its own traffic where its classifier says
     assert udp_transfer(client, server, PAYLOADS, port=107) == shifted(B)
     fabric.assert_switches_hold_compiled_state()

@@ -1,5 +1,6 @@
 """Correlation x group shapes on real OVS across three chassis: every flow crosses each group exactly
-once (payload + number of groups), whichever instances the balancer picks, wherever they live."""
+once (payload + number of groups), whichever instances the balancer picks, wherever they live; and
+`steerflow trace` says so too (one instance of each group, in order, then the server)."""
 
 import pytest
 
@@ -7,6 +8,7 @@ from steerflow.lab.traffic import udp_flows
 from steerflow.model import schema
 from tests.builders.fabric import Fabric
 from tests.builders.lab_fixtures import requires_lab
+from tests.builders.trace_cli import trace_json
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -35,7 +37,7 @@ def test_every_flow_crosses_each_group_once(
     fabric: Fabric, encap: str, correlation: str | None, shape: tuple[int, ...]
 ) -> None:
     net, client, server = fabric.client_and_server()
-    groups, n = [], 0
+    groups, group_of, n = [], {}, 0
     for g, size in enumerate(shape):
         pairs = []
         for _ in range(size):
@@ -44,6 +46,7 @@ def test_every_flow_crosses_each_group_once(
                 fabric.plug_function(f"ch{1 + n % 3}", f"f{n}", net, correlation=correlation)[1]["id"]
             )
         groups.append(fabric.create(schema.PORT_PAIR_GROUP, name=f"g{g}", port_pairs=pairs)["id"])
+        group_of |= dict.fromkeys(pairs, groups[-1])
     fabric.lab.warm_underlay()
     fc = fabric.create(
         schema.FLOW_CLASSIFIER, name="udp", protocol="udp", logical_source_port=client.iface_id
@@ -62,3 +65,6 @@ def test_every_flow_crosses_each_group_once(
     received = udp_flows(client, server, PAYLOAD, flows=20, port=7)
     expected = bytes((b + len(shape)) % 256 for b in PAYLOAD)
     assert len(received) == 20 and set(received.values()) == {expected}
+    path = trace_json(fabric.nb_url, "--from", client.iface_id, "--to", server.ipv4, "--dport", "7")
+    assert [group_of[f] for f in path["functions"]] == groups
+    assert [d["to_port"] for d in path["deliveries"]] == [server.iface_id]

@@ -29,6 +29,7 @@ from steerflow.lab.vm import VmHandle
 from steerflow.model import schema
 from tests.builders.fabric import Fabric
 from tests.builders.lab_fixtures import requires_lab
+from tests.builders.trace_cli import trace_json
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -112,3 +113,13 @@ def test_symmetric_forward_and_reverse_of_each_flow_meet_the_same_instances(
     wrong = {port: s for port, s in shifts.items() if s not in (22, 24)}
     assert not wrong, f"replies not shifted by one instance both ways (22 or 24): {wrong}"
     assert set(shifts.values()) == {22, 24}, "both instances of the first group serve some flows"
+    # steerflow trace: a reply crosses the forward path's instances backwards (which instance of g1
+    # serves a flow is the switch's hash; trace's own hash picks one, the same both ways)
+    for port in sorted(shifts)[:3]:
+        there = trace_json(fabric.nb_url, "--from", client.iface_id, "--to", server.ipv4,
+                           "--sport", str(port), "--dport", "7")  # fmt: skip
+        back = trace_json(fabric.nb_url, "--from", server.iface_id, "--to", client.ipv4,
+                          "--sport", "7", "--dport", str(port))  # fmt: skip
+        assert there["functions"][0] in (a["id"], b["id"]) and there["functions"][1:] == [c["id"]]
+        assert back["functions"] == there["functions"][::-1]
+        assert [d["to_port"] for d in back["deliveries"]] == [client.iface_id]

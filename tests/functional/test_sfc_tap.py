@@ -18,6 +18,7 @@ from tests.builders.chain_lab import PAYLOADS, chain_world
 from tests.builders.fabric import Fabric
 from tests.builders.lab_fixtures import requires_lab
 from tests.builders.stream import STREAM_PACKETS, stream_through, updated
+from tests.builders.trace_cli import trace_json
 
 pytestmark = [pytest.mark.root, requires_lab]
 
@@ -91,6 +92,11 @@ def test_the_server_gets_each_datagram_once_and_the_tap_saw_every_one(fabric: Fa
     if case.tap_aware and case.encap == "nsh":
         assert sum(seen.metadata.values()) == n  # each copy came with its NSH header
     fabric.assert_switches_hold_compiled_state()
+    # steerflow trace tells the same: the inline functions in order, one copy to the tap, one delivery
+    path = trace_json(fabric.nb_url, "--from", client.iface_id, "--to", server.ipv4, "--dport", "7")
+    assert path["functions"] == [pair["id"] for _, pair in inline]
+    assert path["taps"] == [tap_pair["id"]]
+    assert [d["to_port"] for d in path["deliveries"]] == [server.iface_id]
 
 
 def _udp_datagrams(vm: VmHandle) -> int:

@@ -1,9 +1,9 @@
 """Tap functions through the simulated switches of three chassis: a copy to the tap, the packet on unaltered.
 
-Every packet is followed across the fabric: outputs to a tunnel arrive at the chassis the tunnel names,
-an inline function adds its shift to every payload byte and sends the frame back from its egress port
-(an aware one keeps the header it got), a tap counts what it gets and sends it back too (+100), and the
-server records what reaches it.
+Every packet is followed across the fabric (`steerflow.trace.fabric`): outputs to a tunnel arrive at the
+chassis the tunnel names, an inline function adds its shift to every payload byte and sends the frame
+back from its egress port (an aware one keeps the header it got), a tap counts what it gets and sends it
+back too (+100), and the server records what reaches it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import pytest
 from steerflow.compiler.compile import compile_nb
 from steerflow.flows.types import Clone
 from steerflow.model import schema
-from steerflow.ofsim import Packet, Switch
+from steerflow.ofsim import Packet
+from steerflow.trace.fabric import Fabric as TraceFabric
+from steerflow.trace.fabric import Leg
 
 TUNNEL = 100
 NET = "net-a"
@@ -26,7 +28,6 @@ CLIENT_PORT, SERVER_PORT = 1, 2
 CHASSIS = {"ch1": "198.51.100.11", "ch2": "198.51.100.12", "ch3": "198.51.100.13"}
 TAP_SHIFT = 100  # what a tap adds to what it sends back: any of it reaching the server shows
 PAYLOAD = bytes(range(8))
-WIRE = ("metadata", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "reg8", "reg9")
 
 
 @dataclass(frozen=True)
@@ -111,53 +112,45 @@ def tap_nb(
 
 @dataclass
 class Fabric:
-    """The chassis' simulated switches and what the functions and the server received."""
+    """The chassis' simulated switches (steerflow trace's fabric walker) and what the functions and the
+    server received."""
 
     fns: list[Fn]
     nb: dict[str, Any]
-    switches: dict[str, Switch] = field(default_factory=dict)
     seen: Counter[int] = field(default_factory=Counter)  # function index -> packets received
     headers: dict[int, list[Packet]] = field(default_factory=dict)  # function index -> what it got
     at_server: list[Packet] = field(default_factory=list)
     at_client: list[Packet] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for ch in CHASSIS:
-            state = compile_nb(self.nb, ch, TUNNEL)
-            self.switches[ch] = Switch(state.flows.values(), state.groups.values(), reject_overlaps=True)
+        self.fabric = TraceFabric(self.nb, TUNNEL, reject_overlaps=True)
+        self.switches = self.fabric.switches
 
     def send(self, packet: Packet, chassis: str = "ch1") -> None:
-        queue = [(chassis, packet)]
-        steps = 0
-        while queue:
-            steps += 1
-            assert steps < 100, "a packet loop"
-            ch, pkt = queue.pop(0)
-            for out in self.switches[ch].run(pkt).outputs:
-                queue.extend(self._receive(ch, out.port, out.packet))
+        walk = self.fabric.walk(packet, chassis, self._function, tap=self._function)
+        assert not walk.truncated, "a packet loop"
+        for step in walk.steps():
+            for leg in step.legs:
+                self._receive(step.chassis, leg)
 
-    def _receive(self, ch: str, port: int, packet: Packet) -> list[tuple[str, Packet]]:
-        wire = packet.without(*(f for f in WIRE if f in packet))
-        if port == TUNNEL:
-            there = next(c for c, ip in CHASSIS.items() if ip == packet["tun_ipv4_dst"])
-            return [(there, wire.set(in_port=TUNNEL))]
-        wire = wire.without(*(f for f in ("tunnel_id", "tun_ipv4_dst") if f in wire))
-        if (ch, port) == ("ch2", SERVER_PORT):
-            self.at_server.append(wire)
-            return []
-        if (ch, port) == ("ch1", CLIENT_PORT):
-            self.at_client.append(wire)
-            return []
-        for i, fn in enumerate(self.fns):
-            ingress, egress = _ofports(i)
-            if ch == fn.chassis and port in (ingress, egress):  # a symmetric chain enters at egress
-                self.seen[i] += 1
-                self.headers.setdefault(i, []).append(wire)
-                shift = TAP_SHIFT if fn.tap else fn.shift
-                payload = bytes((b + shift) % 256 for b in wire.payload)
-                back = egress if port == ingress else ingress
-                return [(ch, wire.with_payload(payload).set(in_port=back))]
-        raise AssertionError(f"output to unknown port {port} on {ch}")
+    def _receive(self, ch: str, leg: Leg) -> None:
+        if leg.kind in ("function", "tap"):
+            i = int(leg.target.removeprefix("pp"))
+            self.seen[i] += 1
+            self.headers.setdefault(i, []).append(leg.packet)
+        elif (ch, leg.port) == ("ch2", SERVER_PORT):
+            self.at_server.append(leg.packet)
+        elif (ch, leg.port) == ("ch1", CLIENT_PORT):
+            self.at_client.append(leg.packet)
+        elif leg.kind != "tunnel":
+            raise AssertionError(f"output to unknown port {leg.port} on {ch}")
+
+    def _function(self, pair: str, packet: Packet) -> Packet:
+        """An inline function adds its shift to every payload byte, a tap TAP_SHIFT (a symmetric chain
+        enters at the egress port: it goes back out of the ingress)."""
+        fn = self.fns[int(pair.removeprefix("pp"))]
+        shift = TAP_SHIFT if fn.tap else fn.shift
+        return packet.with_payload(bytes((b + shift) % 256 for b in packet.payload))
 
 
 def _udp(**extra: Any) -> Packet:

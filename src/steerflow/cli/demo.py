@@ -179,7 +179,8 @@ def _run(out: Console, world: DemoWorld, scenario: Scenario, keep: bool, scene: 
         try:
             for line in world.prepare():
                 out.print(f"[dim]earlier demo: {line}[/]")
-            _steps(out, [*scenario.steps(), *(scene.steps() if scene is not None else ())])
+            last = ("Trace one reply datagram through the model (steerflow trace)", scenario.trace_one)
+            _steps(out, [*scenario.steps(), *(scene.steps() if scene is not None else ()), last])
             code = _results(out, scenario, scene)
             kept = keep
         except KeyboardInterrupt:

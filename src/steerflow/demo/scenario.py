@@ -238,6 +238,20 @@ class Scenario:
         n = len(self.messages)
         return f"{n} datagrams, {replies} replies, doctored; doctor forwarded {counters.forwarded}"
 
+    def trace_one(self) -> str:
+        from steerflow.nbdb.url import open_store
+        from steerflow.trace.run import snapshot_docs, summary, trace_path
+
+        store = open_store(self.world.paths.nb_url)
+        try:
+            docs = snapshot_docs(store)
+        finally:
+            store.close()
+        server, client = self.ports["server"]["id"], self.ports["client"]["id"]
+        described, _ = trace_path(docs, server, client, sport=ECHO_PORT, dport=40000)
+        command = f"steerflow trace --nb {self.world.paths.nb_url} --from server --to client"
+        return f"{summary(described, docs)} (the whole path: {command} --sport {ECHO_PORT})"
+
     # ---- helpers -----------------------------------------------------------------------------------
 
     def _api(self) -> DemoClient:
