@@ -87,7 +87,11 @@ SUBCOMMANDS: dict[str, Lazy] = {
         "steerflow.cli.agent_cmd:agent",
         "Run the local controller of one chassis (programs its Open vSwitch).",
     ),
-    "wait": Lazy("steerflow.cli.agent_cmd:wait", "Wait until every chassis has applied an NB revision."),
+    "wait": Lazy("steerflow.cli.agent_cmd:wait", "Wait until every live chassis has applied an NB revision."),
+    schema.CHASSIS: Lazy(
+        "steerflow.cli.chassis_cmd:chassis_commands",
+        "Chassis (admin): the hypervisors agents registered, and their liveness.",
+    ),
     "lab": Lazy(
         "steerflow.cli.lab_cmd:lab_commands",
         "Emulated chassis (netns + userspace OVS) and VMs on this machine.",

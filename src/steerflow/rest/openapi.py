@@ -537,6 +537,11 @@ WAIT_HEADERS: JsonDict = {
         "description": "With ?wait, on timeout: the chassis that had not applied it, comma-separated.",
         "schema": {"type": "string"},
     },
+    "X-Steerflow-Skipped": {
+        "description": "With ?wait: the chassis not waited for because they are down (not heard from "
+        "within the down-after time), comma-separated.",
+        "schema": {"type": "string"},
+    },
 }
 
 
@@ -589,15 +594,19 @@ def _member_item(handler: ResourceHandler) -> JsonDict:
             "responses": {"200": _json(_ref(f"{name}Envelope"), "OK"), **_errors(404, 503)},
         },
     }
-    if _read_only(handler):
+    if not _read_only(handler):
+        item["put"] = {
+            "tags": tag,
+            "summary": f"Update a {r}",
+            "parameters": [WAIT_PARAM],
+            "requestBody": {
+                **_json(_ref(f"{name}UpdateRequest"), "The attributes to change"),
+                "required": True,
+            },
+            "responses": {"200": _written(_ref(f"{name}Envelope"), "OK"), **_errors(400, 404, 409, 413, 503)},
+        }
+    elif not getattr(handler, "deletable", False):
         return item
-    item["put"] = {
-        "tags": tag,
-        "summary": f"Update a {r}",
-        "parameters": [WAIT_PARAM],
-        "requestBody": {**_json(_ref(f"{name}UpdateRequest"), "The attributes to change"), "required": True},
-        "responses": {"200": _written(_ref(f"{name}Envelope"), "OK"), **_errors(400, 404, 409, 413, 503)},
-    }
     item["delete"] = {
         "tags": tag,
         "summary": f"Delete a {r}",
