@@ -85,6 +85,7 @@ class Agent:
 
     async def _prepare_switch(self, store: NorthboundStore) -> None:
         cfg = self.config
+        await asyncio.to_thread(store.revision)  # an unreachable store fails now, not after the bridge
         for attempt in range(1, BRIDGE_ATTEMPTS + 1):
             try:
                 report = await asyncio.to_thread(self._ensure_bridge)

@@ -92,11 +92,22 @@ def agent(
 
 
 def missing_socket(target: str, option: str, server: str) -> str | None:
-    """Why a unix:PATH socket cannot be reached (no file there), before anything is registered."""
+    """Why a unix:PATH socket cannot be reached (no file there, or nobody listening on it: what a dead
+    server leaves behind), before anything is registered."""
+    import socket
     from pathlib import Path
 
-    if target.startswith("unix:") and not Path(target.removeprefix("unix:")).exists():
+    if not target.startswith("unix:"):
+        return None
+    path = Path(target.removeprefix("unix:"))
+    if not path.exists():
         return f"cannot reach {server} at {target} ({option}): no socket there (is it running?)"
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.settimeout(2.0)
+        try:
+            probe.connect(str(path))
+        except OSError as exc:
+            return f"cannot reach {server} at {target} ({option}): {exc.strerror or exc} (is it running?)"
     return None
 
 
