@@ -44,6 +44,7 @@ class Fabric:
     handlers: dict[str, ResourceHandler] = field(default_factory=dict)
     chassis: dict[str, ChassisHandle] = field(default_factory=dict)
     agents: dict[str, AgentProcess] = field(default_factory=dict)
+    agent_args: tuple[str, ...] = ()  # more `steerflow agent` options, e.g. ("--heartbeat", "0.5")
 
     @property
     def nb_url(self) -> str:
@@ -59,7 +60,8 @@ class Fabric:
 
     def start_agent(self, name: str) -> AgentProcess:
         log = self.workdir / f"agent-{name}.log"
-        agent = start_agent(self.chassis[name], self.nb_url, log, extra=("--retire-grace", str(RETIRE_GRACE)))
+        extra = ("--retire-grace", str(RETIRE_GRACE), *self.agent_args)
+        agent = start_agent(self.chassis[name], self.nb_url, log, extra=extra)
         self.agents[name] = agent
         return agent
 

@@ -72,7 +72,8 @@ def _delete_one(client: SteerflowClient, target: str) -> None:
     chassis = client.find(schema.CHASSIS, target)
     client.delete(schema.CHASSIS, str(chassis["id"]))
     if chassis.get("alive"):
-        print_error(
-            f"warning: chassis {chassis['id']} was alive: its agent registers it again within a "
-            "heartbeat; stop the agent first to remove the chassis for good"
+        click.echo(
+            f"Warning: chassis {chassis['id']} was alive: its agent registers it again within a "
+            "heartbeat; stop the agent first to remove the chassis for good",
+            err=True,
         )
