@@ -30,7 +30,7 @@ def _steerflow(*args: str, endpoint: str = "") -> subprocess.CompletedProcess[st
 
 
 def _alive(endpoint: str) -> dict[str, bool]:
-    done = _steerflow("chassis", "list", "-f", "json", endpoint=endpoint)
+    done = _steerflow(schema.CHASSIS, "list", "-f", "json", endpoint=endpoint)
     assert done.returncode == 0, done.stderr
     return {c["id"]: c["alive"] for c in json.loads(done.stdout)}
 
@@ -70,13 +70,13 @@ def test_a_dead_agent_is_skipped_then_its_chassis_deleted(
         assert waited.stdout.strip().endswith("applied by 1 chassis (skipped, down: ch2)")
 
         assert fabric.store.get(schema.PORT_BINDING, port_b) is not None
-        deleted = _steerflow("chassis", "delete", "ch2", endpoint=api.url)
+        deleted = _steerflow(schema.CHASSIS, "delete", "ch2", endpoint=api.url)
         assert (deleted.returncode, deleted.stderr) == (0, "")  # no warning: it was down
         assert fabric.store.get(schema.PORT_BINDING, port_b) is None
         port = fabric.store.get(schema.PORT, port_b)
         assert port is not None and port.value["status"] == "DOWN"
         assert _alive(api.url) == {"ch1": True}
-        shown = _steerflow("chassis", "show", "ch2", endpoint=api.url)
+        shown = _steerflow(schema.CHASSIS, "show", "ch2", endpoint=api.url)
         assert (shown.returncode, shown.stderr) == (1, "Error: no chassis found for 'ch2'\n")
 
         # a live agent comes back: its chassis registers again within a heartbeat
@@ -99,7 +99,7 @@ def test_deleting_a_live_chassis_warns_and_its_agent_registers_it_again(
     fabric.add_chassis("ch1", "198.51.100.11")
     fabric.wait_applied()
     with start_api_server(tmp_path / "api", fabric.nb_url) as api:
-        deleted = _steerflow("chassis", "delete", "ch1", endpoint=api.url)
+        deleted = _steerflow(schema.CHASSIS, "delete", "ch1", endpoint=api.url)
         assert deleted.returncode == 0
         assert deleted.stderr.startswith("Warning: chassis ch1 was alive: its agent registers it again")
         deadline = time.monotonic() + 20
