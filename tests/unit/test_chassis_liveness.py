@@ -216,3 +216,14 @@ def test_wait_headers_name_the_skipped_chassis(store: MemoryStore, client: TestC
     r = client.post("/v2.0/networks?wait=5", json={schema.NETWORK: {"name": "n"}}, headers=ADMIN)
     assert r.status_code == 201
     assert (r.headers["X-Steerflow-Applied"], r.headers["X-Steerflow-Skipped"]) == ("true", "ch2")
+
+
+def test_the_openapi_document_lists_the_chassis_delete_and_liveness(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    member, collection = doc["paths"][f"{CHASSIS_URL}/{{id}}"], doc["paths"][CHASSIS_URL]
+    methods = sorted(k for k in member if k != "parameters")
+    assert (methods, sorted(collection)) == (["delete", "get"], ["get"])
+    assert "X-Steerflow-Skipped" in member["delete"]["responses"]["204"]["headers"]
+    props = doc["components"]["schemas"]["Chassis"]["properties"]
+    assert (props["alive"]["type"], props["heartbeat_age"]["type"]) == ("boolean", ["number", "null"])
+    assert "alive" in {p["name"] for p in collection["get"]["parameters"]}

@@ -40,7 +40,7 @@ CHASSIS_ATTRIBUTES = A.AttributeMap(
         A.Attribute("encapsulations", allow_post=False, default=None, filter_converter=A.identity),
         A.Attribute(APPLIED_ATTR, allow_post=False, default=None, converter=A.convert_to_int),
         A.Attribute(INSTALLED_ATTR, allow_post=False, default=None, converter=A.convert_to_int),
-        A.Attribute(ALIVE, allow_post=False, default=None, converter=A.convert_to_boolean),
+        A.Attribute(ALIVE, allow_post=False, default=None, filter_converter=A.convert_to_boolean),
         A.Attribute(LAST_SEEN, allow_post=False, default=None),
         A.Attribute(HEARTBEAT_AGE, allow_post=False, default=None, filter_converter=A.identity),
     ],
@@ -81,16 +81,15 @@ class ChassisResource(StoredResource):
         ALIVE: {
             "type": "boolean",
             "description": "its agent was heard from within the down-after time (`steerflow api "
-            "--chassis-down-after`, default 10 s); waits skip a chassis that is not (read-only)",
+            "--chassis-down-after`, default 10 s); waits skip a chassis that is not",
         },
         LAST_SEEN: {
             "type": ["string", "null"],
-            "description": "UTC time of its agent's last heartbeat or report, ISO 8601; null if never "
-            "(read-only)",
+            "description": "UTC time of its agent's last heartbeat or report, ISO 8601; null if never",
         },
         HEARTBEAT_AGE: {
             "type": ["number", "null"],
-            "description": "seconds since its agent's last heartbeat or report; null if never (read-only)",
+            "description": "seconds since its agent's last heartbeat or report; null if never",
         },
     }
 
