@@ -46,6 +46,7 @@ RESOURCES: dict[str, Resource] = {
         Resource(schema.FLOW_CLASSIFIER, "flow_classifiers", "/v2.0/sfc/flow_classifiers"),
         Resource(schema.PORT_CHAIN, "port_chains", "/v2.0/sfc/port_chains"),
         Resource(schema.SERVICE_GRAPH, "service_graphs", "/v2.0/sfc/service_graphs"),
+        Resource(schema.CHASSIS, schema.CHASSIS, "/v2.0/steerflow/chassis"),  # plural = singular
         Resource(schema.CLASSIFICATION, "classifications", "/v2.0/classifications"),
         Resource(schema.CLASSIFICATION_GROUP, "classification_groups", "/v2.0/classification_groups"),
     )

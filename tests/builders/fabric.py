@@ -48,6 +48,7 @@ class Fabric:
     chassis: dict[str, ChassisHandle] = field(default_factory=dict)
     agents: dict[str, AgentProcess] = field(default_factory=dict)
     metrics: dict[str, str] = field(default_factory=dict)  # chassis -> HOST:PORT of its agent's /metrics
+    agent_args: tuple[str, ...] = ()  # more `steerflow agent` options, e.g. ("--heartbeat", "0.5")
 
     @property
     def nb_url(self) -> str:
@@ -64,7 +65,7 @@ class Fabric:
     def start_agent(self, name: str) -> AgentProcess:
         log = self.workdir / f"agent-{name}.log"
         self.metrics.setdefault(name, f"127.0.0.1:{METRICS_PORT}")  # in the chassis' namespace
-        extra = ("--retire-grace", str(RETIRE_GRACE), "--metrics", self.metrics[name])
+        extra = ("--retire-grace", str(RETIRE_GRACE), "--metrics", self.metrics[name], *self.agent_args)
         agent = start_agent(self.chassis[name], self.nb_url, log, extra=extra)
         self.agents[name] = agent
         return agent

@@ -106,3 +106,27 @@ def test_agent_unreachable_sockets_and_store(tmp_path: Path, unix_socket: str) -
     unreachable = f"redis://127.0.0.1:{free_port()}/0"
     assert "redis unreachable" in fails_in_one_line(*AGENT, "--ovsdb", unix_socket, "--nb", unreachable)
     assert "redis unreachable" in fails_in_one_line("wait", "--nb", unreachable, "--timeout", "1")
+
+
+def test_agent_on_a_socket_that_is_no_ovsdb_server_registers_nothing(tmp_path: Path) -> None:
+    """A wrong --ovsdb (a socket file nobody serves, as a dead ovsdb-server leaves behind): the agent
+    gives up preparing its bridge in one line, and never registered its chassis, which would then be
+    waited for by every `?wait`."""
+    from steerflow.model import schema
+    from steerflow.nbdb.url import open_store
+
+    stale = tmp_path / "db.sock"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(stale))  # closed at once: the file stays, connecting is refused
+    nb = (tmp_path / "nb.db").as_uri()
+    line = fails_in_one_line(*AGENT, "--ovsdb", f"unix:{stale}", "--nb", nb)
+    assert (
+        line
+        == f"Error: cannot reach ovsdb-server at unix:{stale} (--ovsdb): Connection refused (is it running?)"
+    )
+    if (tmp_path / "nb.db").exists():
+        store = open_store(nb)
+        try:
+            assert (store.list(schema.CHASSIS), store.list(schema.CHASSIS_STATUS)) == ([], [])
+        finally:
+            store.close()

@@ -23,8 +23,18 @@ def test_registering_writes_the_chassis_the_api_shows() -> None:
         "encapsulations": ["geneve"],
         "applied_revision": 0,  # its agent has not reported yet (`chassis_status`)
         "installed_revision": 0,
+        "alive": False,  # nor sent a heartbeat: never heard from
+        "last_seen": None,
+        "heartbeat_age": None,
     }
-    assert shown == {**chassis.to_dict(), "applied_revision": 0, "installed_revision": 0}
+    assert shown == {
+        **chassis.to_dict(),
+        "applied_revision": 0,
+        "installed_revision": 0,
+        "alive": False,
+        "last_seen": None,
+        "heartbeat_age": None,
+    }
 
 
 def test_registering_again_writes_nothing() -> None:

@@ -4,13 +4,14 @@ from steerflow.agent.chassis import register_chassis
 from steerflow.model import schema
 from steerflow.nbdb import Put
 from steerflow.nbdb.memory import MemoryStore
-from steerflow.nbdb.status import report_applied, wait_applied
+from steerflow.nbdb.status import heartbeat, report_applied, wait_applied
 
 
 def _two_chassis() -> MemoryStore:
     store = MemoryStore()
-    register_chassis(store, "ch1", "198.51.100.11")
-    register_chassis(store, "ch2", "198.51.100.12")
+    for name, ip in (("ch1", "198.51.100.11"), ("ch2", "198.51.100.12")):
+        register_chassis(store, name, ip)
+        heartbeat(store, name)  # what the agent does next: alive
     return store
 
 

@@ -17,6 +17,7 @@ from steerflow.flows.types import Output, SetField
 from steerflow.model import schema
 from steerflow.nbdb.api import Put
 from steerflow.nbdb.counters import report_counters, summed
+from steerflow.nbdb.status import heartbeat
 from steerflow.pipeline.cookies import CookieKind, cookie
 from steerflow.rest.app import build_app
 from steerflow.rest.auth import NoAuth
@@ -119,17 +120,21 @@ def w() -> World:
     return World()
 
 
-def _register(w: World, chassis: str) -> None:
+def _register(w: World, chassis: str, alive: bool = True) -> None:
     w.store.commit([Put(schema.CHASSIS, chassis, {"id": chassis, "name": chassis})])
+    if alive:
+        heartbeat(w.store, chassis)
 
 
-def test_chain_statistics_sum_registered_chassis_per_classifier_hop_and_instance(w: World) -> None:
+def test_chain_statistics_sum_live_chassis_per_classifier_hop_and_instance(w: World) -> None:
     fc = w.classifier()
     group = w.group()
     chain = w.chain(groups=[group["id"]], fcs=[fc["id"]])
     pair = group["port_pairs"][0]
     for chassis in ("ch1", "ch2"):
         _register(w, chassis)
+    _register(w, "dead", alive=False)  # never heard from: down, its report is left out
+    report_counters(w.store, "dead", {"instances": {pair: [77, 7700]}})
     report_counters(
         w.store, "ch1", {"classifiers": {fc["id"]: [10, 1000]}, "hops": {group["id"]: [10, 1000]}}
     )

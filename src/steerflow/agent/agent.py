@@ -18,7 +18,7 @@ from pathlib import Path
 
 from steerflow import heap
 from steerflow.agent.binding import BindingLoop
-from steerflow.agent.chassis import register_chassis
+from steerflow.agent.chassis import beat, register_chassis
 from steerflow.agent.counters import by_object, labelled, poll
 from steerflow.agent.metrics import AgentMetrics, serve
 from steerflow.agent.nbcache import CacheUpdate, NbCache
@@ -27,7 +27,7 @@ from steerflow.compiler.rollout import RolloutTimes
 from steerflow.flows.types import FlowKey
 from steerflow.nbdb.api import NorthboundStore, StoreError
 from steerflow.nbdb.counters import Tally, report_counters
-from steerflow.nbdb.status import report_applied
+from steerflow.nbdb.status import DEFAULT_HEARTBEAT_INTERVAL, report_applied
 from steerflow.nbdb.url import open_store
 from steerflow.reconcile.ofctrl import ApplyFailed, Reconciler
 from steerflow.southbound.oferrors import ChannelError
@@ -52,6 +52,7 @@ class AgentConfig:
     rollout: RolloutTimes = DEFAULT_ROLLOUT  # how changed chains go into force (`compiler.rollout`)
     metrics: str | None = None  # HOST:PORT to serve Prometheus /metrics on; None: not served
     stats_interval: float = 1.0  # seconds between two reads of the per-hop counters (0: never)
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL  # seconds between heartbeats (`nbdb.status`)
 
     @property
     def openflow_target(self) -> str:
@@ -77,6 +78,7 @@ class Agent:
         self._reported_in_force = 0  # the applied (in force) revision last reported
         self._timer: asyncio.TimerHandle | None = None  # wakes when a rollout has something to do
         self.metrics = AgentMetrics(config.chassis)
+        self._status_lock: asyncio.Lock | None = None  # one status write at a time: none loses another's
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
@@ -89,8 +91,7 @@ class Agent:
 
     async def _prepare_switch(self, store: NorthboundStore) -> None:
         cfg = self.config
-        await asyncio.to_thread(register_chassis, store, cfg.chassis, cfg.encap_ip)
-        LOG.info("chassis %s registered (encap %s)", cfg.chassis, cfg.encap_ip)
+        await asyncio.to_thread(store.revision)  # an unreachable store fails now, not after the bridge
         for attempt in range(1, BRIDGE_ATTEMPTS + 1):
             try:
                 report = await asyncio.to_thread(self._ensure_bridge)
@@ -104,6 +105,11 @@ class Agent:
                 )
                 await asyncio.sleep(RETRY_SECONDS * attempt / 4)
         LOG.info("bridge %s ready (%s)", cfg.bridge, "created" if report.created else "adopted")
+        # registered only now: a chassis whose switch cannot be prepared never shows up in the NB, where
+        # it would be waited for
+        await asyncio.to_thread(register_chassis, store, cfg.chassis, cfg.encap_ip)
+        await asyncio.to_thread(beat, store, cfg.chassis, cfg.encap_ip)  # alive from now on
+        LOG.info("chassis %s registered (encap %s)", cfg.chassis, cfg.encap_ip)
 
     def _ensure_bridge(self) -> BridgeReport:
         cfg = self.config
@@ -125,14 +131,35 @@ class Agent:
             cache.start()
             connection = asyncio.create_task(channel.run_forever(self._on_connected(reconciler)))
             counting = asyncio.create_task(self._count_forever(store, cache, channel, reconciler))
+            beating = asyncio.create_task(self._beat_until(stop, store))
             try:
                 await self._converge_until(stop, store, cache, channel, reconciler)
             finally:
                 counting.cancel()
+                beating.cancel()
                 cache.stop()
                 await channel.close()
                 with contextlib.suppress(asyncio.CancelledError):
                     await connection
+
+    async def _beat_until(self, stop: asyncio.Event, store: NorthboundStore) -> None:
+        """Heartbeat through the NB every `heartbeat_interval` seconds: waiters skip a chassis whose
+        agent stopped beating (`nbdb.status.liveness`). A failed beat is logged and tried next time."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.heartbeat_interval)
+            if stop.is_set():
+                return
+            try:
+                async with self._lock():
+                    await asyncio.to_thread(beat, store, self.config.chassis, self.config.encap_ip)
+            except StoreError as exc:
+                LOG.warning("heartbeat of chassis %s failed: %s", self.config.chassis, exc)
+
+    def _lock(self) -> asyncio.Lock:
+        if self._status_lock is None:  # created in the running loop
+            self._status_lock = asyncio.Lock()
+        return self._status_lock
 
     def _on_connected(self, reconciler: Reconciler) -> OnConnected:
         async def connected(channel: OpenFlowChannel) -> None:
@@ -291,7 +318,8 @@ class Agent:
 
     async def _report(self, store: NorthboundStore, in_force: int, installed: int) -> None:
         try:
-            await asyncio.to_thread(report_applied, store, self.config.chassis, in_force, installed)
+            async with self._lock():
+                await asyncio.to_thread(report_applied, store, self.config.chassis, in_force, installed)
         except StoreError as exc:
             LOG.warning("could not report applied revision %d: %s; retrying", in_force, exc)
             self._unreported = True

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from steerflow.model import schema
 from steerflow.model.core import Chassis, ChassisName
 from steerflow.nbdb.api import NorthboundStore, Operation, Put
+from steerflow.nbdb.status import heartbeat
 from steerflow.nbdb.txn import Plan, Snapshot, transact
 
 LOG = logging.getLogger(__name__)
@@ -20,7 +21,8 @@ def register_chassis(
     """Create or update the NB `chassis` object `name`; writes nothing when it is already up to date.
 
     What others added to the object (extra attributes) is kept: only the
-    identity, the underlay address and the encapsulations are ours to set here.
+    identity, the underlay address and the encapsulations are ours to set here. The agent follows it
+    with a heartbeat (`beat`): a chassis never heard from is down (`nbdb.status.liveness`).
     """
     if not name:
         raise ValueError("a chassis needs a name")
@@ -46,3 +48,12 @@ def register_chassis(
     verb = "registered" if changed else "already registered"
     LOG.info("chassis %s %s: underlay %s, encapsulations %s", name, verb, underlay, ", ".join(encaps))
     return chassis
+
+
+def beat(store: NorthboundStore, name: str, encap_ip: str) -> None:
+    """One heartbeat of a running agent; registers the chassis again when an admin deleted it (a live
+    agent comes back: `DELETE .../chassis/NAME` is for chassis whose agent is gone)."""
+    if store.get(schema.CHASSIS, name) is None:
+        LOG.warning("chassis %s was deleted from the NB while its agent runs: registering it again", name)
+        register_chassis(store, name, encap_ip)
+    heartbeat(store, name)

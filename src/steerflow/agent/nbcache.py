@@ -1,9 +1,10 @@
 """A local copy of the NB store kept current by its watch: what the agent compiles from.
 
 A background thread follows `watch(since_revision)`; every batch is applied to the copy under a lock and
-announced to a listener with the revision reached and whether anything but chassis status changed. A
-watch that fails (server restarting) is retried from the same revision, so no change is ever lost; a
-resync (history gone) replaces the whole copy. `taken` lends the copy with the documents changed
+announced to a listener with the revision reached and whether anything but chassis status changed (a
+report that only moved its heartbeat is no status change either: heartbeats never make an agent
+compile). A watch that fails (server restarting) is retried from the same revision, so no change is
+ever lost; a resync (history gone) replaces the whole copy. `taken` lends the copy with the documents changed
 since the previous loan, so the compiler recompiles only what they concern.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from steerflow.nbdb.api import JsonDict, NorthboundStore, StoreError, WatchBatch
-from steerflow.nbdb.status import STATUS_KINDS
+from steerflow.nbdb.status import STATUS_KINDS, only_heartbeat_moved
 
 LOG = logging.getLogger(__name__)
 
@@ -108,16 +109,20 @@ class NbCache:
                 relevant = status = True
                 self.desired_revision = batch.revision
             else:
+                status = False
                 for event in batch.events:
                     bucket = self._objects.setdefault(event.kind, {})
+                    before = bucket.get(event.id)
                     if event.value is None:
                         bucket.pop(event.id, None)
                     else:
                         bucket[event.id] = event.value
-                    if self._changed is not None and event.kind not in STATUS_KINDS:
-                        self._changed.add((event.kind, event.id))
+                    if event.kind not in STATUS_KINDS:
+                        if self._changed is not None:
+                            self._changed.add((event.kind, event.id))
+                    elif not only_heartbeat_moved(before, event.value):
+                        status = True  # a heartbeat alone wakes no rollout: nothing it waits for moved
                 relevant = any(e.kind not in STATUS_KINDS for e in batch.events)
-                status = any(e.kind in STATUS_KINDS for e in batch.events)
                 desired = [e.revision for e in batch.events if e.kind not in STATUS_KINDS]
                 self.desired_revision = max(desired, default=self.desired_revision)
             self.revision = batch.revision

@@ -1,7 +1,8 @@
 """A port chain's statistics: its classifiers', hops' and instances' packets and bytes, over all chassis.
 
 The agents' `chassis_counters` reports (`nbdb.counters`: what each counts and where) are summed over
-the registered chassis; a chassis whose agent stopped keeps its last report until it is deleted.
+the live chassis (`nbdb.status.chassis_liveness`): a chassis whose agent stopped drops out of the sums
+once it is down, as it drops out of waits.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from typing import Any
 from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, NorthboundStore
 from steerflow.nbdb.counters import Tally, all_reports, summed
+from steerflow.nbdb.status import chassis_liveness
 
 RESOURCE = "port_chain_statistics"
 
 
 def chain_statistics(store: NorthboundStore, chain: Mapping[str, Any]) -> JsonDict:
     """The statistics body of `chain` (a port chain as the API shows it)."""
-    registered = [c.id for c in store.list(schema.CHASSIS)]
-    reports = [r for r in all_reports(store) if r.get(schema.CHASSIS) in set(registered)]
+    alive = {name for name, life in chassis_liveness(store).items() if life.alive}
+    reports = [r for r in all_reports(store) if r.get(schema.CHASSIS) in alive]
     total = summed(reports)
     hops = [
         _hop(store, total, position, group_id)

@@ -41,8 +41,15 @@ NB_HELP = (
 )  # fmt: skip
 @click.option("--metrics", help="Serve Prometheus /metrics at HOST:PORT (per-hop counters, agent health).")
 @click.option(
-    "--stats-interval", type=float, default=1.0, show_default=True,
+    "--stats-interval",
+    type=float,
+    default=1.0,
+    show_default=True,
     help="Seconds between two reads of the per-hop counters (0: never read them).",
+)
+@click.option(
+    "--heartbeat", "heartbeat_interval", type=float, default=3.0, show_default=True,
+    help="Seconds between heartbeats (a chassis silent for the API's --chassis-down-after is down).",
 )  # fmt: skip
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def agent(
@@ -57,6 +64,7 @@ def agent(
     retire_grace: float,
     metrics: str | None,
     stats_interval: float,
+    heartbeat_interval: float,
     verbose: bool,
 ) -> None:
     """Run the local controller of one chassis until SIGTERM/SIGINT."""
@@ -65,6 +73,9 @@ def agent(
 
     if ready_timeout < 0 or retire_grace < 0 or stats_interval < 0:
         print_error("--ready-timeout, --retire-grace and --stats-interval take seconds, 0 or more")
+        raise click.exceptions.Exit(EXIT_CANNOT_RUN)
+    if not heartbeat_interval > 0:
+        print_error("--heartbeat takes seconds, more than 0")
         raise click.exceptions.Exit(EXIT_CANNOT_RUN)
     problem = refused_store(nb) or missing_socket(ovsdb, "--ovsdb", "ovsdb-server")
     if problem is None and metrics is not None and not metrics.rpartition(":")[2].isdigit():
@@ -82,7 +93,7 @@ def agent(
     config = AgentConfig(
         chassis=chassis, encap_ip=encap_ip, ovsdb=ovsdb, nb_url=nb, bridge=bridge,
         datapath_type=datapath, openflow=openflow, rollout=RolloutTimes(ready_timeout, retire_grace),
-        metrics=metrics, stats_interval=stats_interval,
+        metrics=metrics, stats_interval=stats_interval, heartbeat_interval=heartbeat_interval,
     )  # fmt: skip
     try:
         asyncio.run(_run_until_signalled(Agent(config)))
@@ -93,11 +104,22 @@ def agent(
 
 
 def missing_socket(target: str, option: str, server: str) -> str | None:
-    """Why a unix:PATH socket cannot be reached (no file there), before anything is registered."""
+    """Why a unix:PATH socket cannot be reached (no file there, or nobody listening on it: what a dead
+    server leaves behind), before anything is registered."""
+    import socket
     from pathlib import Path
 
-    if target.startswith("unix:") and not Path(target.removeprefix("unix:")).exists():
+    if not target.startswith("unix:"):
+        return None
+    path = Path(target.removeprefix("unix:"))
+    if not path.exists():
         return f"cannot reach {server} at {target} ({option}): no socket there (is it running?)"
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.settimeout(2.0)
+        try:
+            probe.connect(str(path))
+        except OSError as exc:
+            return f"cannot reach {server} at {target} ({option}): {exc.strerror or exc} (is it running?)"
     return None
 
 
@@ -134,26 +156,35 @@ async def _run_until_signalled(agent: Agent) -> None:
     show_default=True,
     help="Give up after this many seconds (exit code 1).",
 )
-def wait(revision: int | None, nb: str | None, timeout: float) -> None:
-    """Wait until every registered chassis has applied an NB revision to its switch."""
+@click.option(
+    "--down-after",
+    type=click.FloatRange(min=0, min_open=True),
+    help="A chassis not heard from for this many seconds is down and not waited for. "
+    "Default: $STEERFLOW_CHASSIS_DOWN_AFTER or 10.",
+)
+def wait(revision: int | None, nb: str | None, timeout: float, down_after: float | None) -> None:
+    """Wait until every live chassis has applied an NB revision to its switch (down ones are skipped)."""
     from steerflow.nbdb.api import StoreError
-    from steerflow.nbdb.status import wait_applied
+    from steerflow.nbdb.status import down_after_seconds, wait_applied
     from steerflow.nbdb.url import open_store
 
     try:
+        limit = down_after_seconds() if down_after is None else down_after
         store = open_store(nb)
     except ValueError as exc:
         print_error(str(exc))
         raise click.exceptions.Exit(EXIT_CANNOT_RUN) from None
     try:
         target = store.revision() if revision is None else revision
-        result = wait_applied(store, target, timeout)
+        result = wait_applied(store, target, timeout, down_after=limit)
     except StoreError as exc:
         print_error(one_line(exc))
         raise click.exceptions.Exit(EXIT_CANNOT_RUN) from None
     finally:
         store.close()
+    skipped = f" (skipped, down: {', '.join(result.skipped)})" if result.skipped else ""
     if not result.done:
-        print_error(f"revision {target} not applied after {timeout:g}s by: {', '.join(result.lagging)}")
+        lagging = ", ".join(result.lagging)
+        print_error(f"revision {target} not applied after {timeout:g}s by: {lagging}{skipped}")
         raise click.exceptions.Exit(1)
-    click.echo(f"revision {target} applied by {len(result.applied)} chassis")
+    click.echo(f"revision {target} applied by {len(result.applied)} chassis{skipped}")

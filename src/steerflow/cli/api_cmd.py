@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 
 import click
@@ -48,8 +49,19 @@ def check_listen(host: str, port: int) -> str | None:
     "--token-file",
     help='Token mode: JSON file {"TOKEN": {"project_id": ..., "roles": [...]}}. Default: no auth.',
 )
-def api(nb: str | None, host: str, port: int, token_file: str | None) -> None:
+@click.option(
+    "--chassis-down-after",
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="STEERFLOW_CHASSIS_DOWN_AFTER",
+    show_envvar=True,
+    help="Seconds without a heartbeat after which a chassis is down (not waited for by ?wait). Default: 10.",
+)
+def api(
+    nb: str | None, host: str, port: int, token_file: str | None, chassis_down_after: float | None
+) -> None:
     """Run the REST API server (networking-sfc compatible) on a northbound store."""
+    if chassis_down_after is not None:  # read where liveness is computed (`nbdb.status.down_after_seconds`)
+        os.environ["STEERFLOW_CHASSIS_DOWN_AFTER"] = repr(chassis_down_after)
     problem = check_listen(host, port)
     if problem is not None:
         print_error(problem)

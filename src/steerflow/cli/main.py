@@ -87,13 +87,17 @@ SUBCOMMANDS: dict[str, Lazy] = {
         "steerflow.cli.agent_cmd:agent",
         "Run the local controller of one chassis (programs its Open vSwitch).",
     ),
-    "wait": Lazy("steerflow.cli.agent_cmd:wait", "Wait until every chassis has applied an NB revision."),
+    "wait": Lazy("steerflow.cli.agent_cmd:wait", "Wait until every live chassis has applied an NB revision."),
     "trace": Lazy(
         "steerflow.cli.trace_cmd:trace",
         "Follow one packet across the chassis in the model's terms (from the NB; --chassis: a live switch).",
     ),
     "detrace": Lazy(
         "steerflow.cli.trace_cmd:detrace", "Name the NB object of every flow in ofproto/trace output (stdin)."
+    ),
+    schema.CHASSIS: Lazy(
+        "steerflow.cli.chassis_cmd:chassis_commands",
+        "Chassis (admin): the hypervisors agents registered, and their liveness.",
     ),
     "lab": Lazy(
         "steerflow.cli.lab_cmd:lab_commands",

@@ -7,13 +7,17 @@ desired state: a report makes another agent compile only while one of its chains
 reported: `installed_revision`, what the switch holds (changed chains included, not yet in force: other
 chassis wait for this before sending to them) and `applied_revision`, the newest revision whose changes
 are all in force (what `wait_applied`, `?wait` and the CLI wait for).
+
+The same document carries the agent's heartbeat (`heartbeat_at`, the agent's wall clock): a chassis not
+heard from for `down_after` seconds is down; waits skip it (and say so) rather than block on it.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from steerflow.model import schema
@@ -21,6 +25,12 @@ from steerflow.nbdb.api import NorthboundStore, Put
 
 APPLIED_ATTR = "applied_revision"  # in a report: every change up to it is in force (what waiters wait for)
 INSTALLED_ATTR = "installed_revision"  # in a report: the switch holds it, changes not yet in force included
+HEARTBEAT_ATTR = "heartbeat_at"  # in a report: the agent's wall clock (epoch seconds) when it last beat
+REPORTED_AT = "reported_at"  # in a report: when the revisions last moved (a heartbeat too)
+DEFAULT_HEARTBEAT_INTERVAL = 3.0  # seconds between an agent's heartbeats (`steerflow agent --heartbeat`)
+DEFAULT_DOWN_AFTER = 10.0  # a chassis not heard from for this long is down: three beats missed, and some
+DOWN_AFTER_ENV = "STEERFLOW_CHASSIS_DOWN_AFTER"  # the API's and `steerflow wait`'s down-after, seconds
+Clock = Callable[[], float]
 # Kinds that report state rather than ask for it: re-derivable, so a store may write them without waiting
 # for the disk; agents compile for them only while one of their chains waits for another chassis
 # (`compiler.rollout`).
@@ -54,15 +64,89 @@ def report_applied(store: NorthboundStore, chassis: str, revision: int, installe
         if held[0] >= revision and held[1] >= installed:
             return
         revision, installed = max(held[0], revision), max(held[1], installed)
+    now = time.time()
     doc = {"id": chassis, schema.CHASSIS: chassis, APPLIED_ATTR: revision, INSTALLED_ATTR: installed}
-    doc["reported_at"] = time.time()
+    doc[REPORTED_AT] = doc[HEARTBEAT_ATTR] = now  # a report is a sign of life too
     store.commit([Put(schema.CHASSIS_STATUS, chassis, doc)])
+
+
+def heartbeat(store: NorthboundStore, chassis: str, now: float | None = None) -> None:
+    """Record that `chassis`' agent is alive at `now` (default: this machine's clock), keeping its
+    reported revisions: only `heartbeat_at` moves, so agents never recompile for it (`agent.nbcache`).
+
+    Like `report_applied`, only the chassis' own agent writes this document, and never concurrently with
+    its reports (the agent serializes both), so a plain read and write cannot lose a report.
+    """
+    current = store.get(schema.CHASSIS_STATUS, chassis)
+    doc: dict[str, Any] = dict(current.value) if current is not None else {}
+    applied, installed = reported_revisions(doc)
+    doc.update({"id": chassis, schema.CHASSIS: chassis, APPLIED_ATTR: applied, INSTALLED_ATTR: installed})
+    doc[HEARTBEAT_ATTR] = time.time() if now is None else now
+    store.commit([Put(schema.CHASSIS_STATUS, chassis, doc)])
+
+
+def only_heartbeat_moved(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> bool:
+    """Whether a status document changed only its heartbeat (what no compiler needs to see)."""
+    if before is None or after is None:
+        return False
+    return reported_revisions(before) == reported_revisions(after)
+
+
+def down_after_seconds(environ: Mapping[str, str] = os.environ) -> float:
+    """The down-after time from $STEERFLOW_CHASSIS_DOWN_AFTER (seconds > 0), else the default."""
+    raw = environ.get(DOWN_AFTER_ENV, "").strip()
+    if not raw:
+        return DEFAULT_DOWN_AFTER
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(f"${DOWN_AFTER_ENV} takes seconds, got {raw!r}") from None
+    if not seconds > 0:
+        raise ValueError(f"${DOWN_AFTER_ENV} must be more than 0 seconds, got {raw!r}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """What the heartbeats say about one chassis at a given time."""
+
+    alive: bool
+    last_seen: float | None  # epoch seconds of the last heartbeat or report; None: never heard from
+    age: float | None  # seconds since then (never negative: a clock ahead of ours reads as just now)
+
+
+def liveness(report: Mapping[str, Any] | None, now: float, down_after: float) -> Liveness:
+    """Alive when its agent beat or reported within `down_after` seconds before `now`; a chassis that
+    never did (no status document) is down."""
+    seen = _last_seen(report or {})
+    if seen is None:
+        return Liveness(False, None, None)
+    age = max(0.0, now - seen)
+    return Liveness(age <= down_after, seen, age)
+
+
+def _last_seen(report: Mapping[str, Any]) -> float | None:
+    stamps = [
+        float(report[k]) for k in (HEARTBEAT_ATTR, REPORTED_AT) if isinstance(report.get(k), int | float)
+    ]
+    return max(stamps, default=None)
+
+
+def chassis_liveness(
+    store: NorthboundStore, down_after: float | None = None, now: float | None = None
+) -> dict[str, Liveness]:
+    """Every registered chassis and its liveness (defaults: `down_after_seconds()`, this clock)."""
+    limit = down_after_seconds() if down_after is None else down_after
+    at = time.time() if now is None else now
+    reports = {r.id: r.value for r in store.list(schema.CHASSIS_STATUS)}
+    return {c.id: liveness(reports.get(c.id), at, limit) for c in store.list(schema.CHASSIS)}
 
 
 @dataclass(frozen=True)
 class WaitResult:
     revision: int
-    applied: Mapping[str, int]  # chassis -> applied revision when the wait ended
+    applied: Mapping[str, int]  # live chassis -> applied revision when the wait ended
+    skipped: tuple[str, ...] = field(default=())  # chassis down (not heard from): not waited for
 
     @property
     def done(self) -> bool:
@@ -79,17 +163,34 @@ def applied_revisions(store: NorthboundStore) -> dict[str, int]:
     return {c.id: reports.get(c.id, 0) for c in store.list(schema.CHASSIS)}
 
 
-def wait_applied(store: NorthboundStore, revision: int, timeout: float) -> WaitResult:
-    """Block until every registered chassis has applied `revision`, or `timeout` seconds pass.
+def live_applied(store: NorthboundStore, revision: int, down_after: float, now: float) -> WaitResult:
+    """The applied revisions of the chassis alive at `now`; the others listed as skipped."""
+    alive = chassis_liveness(store, down_after, now)
+    applied = applied_revisions(store)
+    skipped = tuple(sorted(c for c, life in alive.items() if not life.alive))
+    return WaitResult(revision, {c: r for c, r in applied.items() if c not in skipped}, skipped)
 
-    Revisions that only carry status reports change no switch, so a chassis that applied everything
-    before them counts as having applied them too (agents never report for status alone, or their
-    reports would chase each other forever).
+
+def wait_applied(
+    store: NorthboundStore,
+    revision: int,
+    timeout: float,
+    down_after: float | None = None,
+    clock: Clock = time.time,
+) -> WaitResult:
+    """Block until every live chassis has applied `revision`, or `timeout` seconds pass.
+
+    A chassis down (not heard from for `down_after` seconds, default `down_after_seconds()`) is skipped
+    and named in the result: a dead agent must not hold every writer for the whole timeout. Revisions
+    that only carry status reports change no switch, so a chassis that applied everything before them
+    counts as having applied them too (agents never report for status alone, or their reports would
+    chase each other forever).
     """
+    limit = down_after_seconds() if down_after is None else down_after
     deadline = time.monotonic() + timeout
     since = store.revision()
     while True:
-        result = _effective(store, WaitResult(revision, applied_revisions(store)))
+        result = _effective(store, live_applied(store, revision, limit, clock()))
         left = deadline - time.monotonic()
         if result.done or left <= 0:
             return result
@@ -103,7 +204,7 @@ def _effective(store: NorthboundStore, result: WaitResult) -> WaitResult:
         return result
     quiet_since = _last_desired_change(store, min(behind), result.revision)
     applied = {c: (result.revision if r >= quiet_since else r) for c, r in result.applied.items()}
-    return WaitResult(result.revision, applied)
+    return WaitResult(result.revision, applied, result.skipped)
 
 
 def _last_desired_change(store: NorthboundStore, since: int, upto: int) -> int:

@@ -576,6 +576,11 @@ WAIT_HEADERS: JsonDict = {
         "description": "With ?wait, on timeout: the chassis that had not applied it, comma-separated.",
         "schema": {"type": "string"},
     },
+    "X-Steerflow-Skipped": {
+        "description": "With ?wait: the chassis not waited for because they are down (not heard from "
+        "within the down-after time), comma-separated.",
+        "schema": {"type": "string"},
+    },
 }
 
 
@@ -628,15 +633,19 @@ def _member_item(handler: ResourceHandler) -> JsonDict:
             "responses": {"200": _json(_ref(f"{name}Envelope"), "OK"), **_errors(404, 503)},
         },
     }
-    if _read_only(handler):
+    if not _read_only(handler):
+        item["put"] = {
+            "tags": tag,
+            "summary": f"Update a {r}",
+            "parameters": [WAIT_PARAM],
+            "requestBody": {
+                **_json(_ref(f"{name}UpdateRequest"), "The attributes to change"),
+                "required": True,
+            },
+            "responses": {"200": _written(_ref(f"{name}Envelope"), "OK"), **_errors(400, 404, 409, 413, 503)},
+        }
+    elif not getattr(handler, "deletable", False):
         return item
-    item["put"] = {
-        "tags": tag,
-        "summary": f"Update a {r}",
-        "parameters": [WAIT_PARAM],
-        "requestBody": {**_json(_ref(f"{name}UpdateRequest"), "The attributes to change"), "required": True},
-        "responses": {"200": _written(_ref(f"{name}Envelope"), "OK"), **_errors(400, 404, 409, 413, 503)},
-    }
     item["delete"] = {
         "tags": tag,
         "summary": f"Delete a {r}",
@@ -712,7 +721,7 @@ STATISTICS_SCHEMAS: dict[str, JsonDict] = {
             schema.CHASSIS: {
                 "type": "array",
                 "items": {"type": "string"},
-                "description": "The registered chassis whose agents' reports are summed",
+                "description": "The live chassis whose agents' reports are summed",
             },
             "flow_classifiers": {
                 "type": "array",

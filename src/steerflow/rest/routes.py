@@ -116,8 +116,10 @@ class ResourceRoutes:
         self.auth = auth
         self.store = store
         self.max_limit = max_limit  # Neutron's pagination_max_limit: every list is paged by it
-        # a read-only handler (chassis) is routed for GET alone: other methods are a 405 with `Allow`
+        # a read-only handler (chassis) is routed for GET (and DELETE if `deletable`) alone: other
+        # methods are a 405 with `Allow`
         self.read_only: bool = getattr(handler, "read_only", False)
+        self.deletable: bool = getattr(handler, "deletable", False)
 
     @property
     def collection_methods(self) -> tuple[str, ...]:
@@ -125,7 +127,9 @@ class ResourceRoutes:
 
     @property
     def member_methods(self) -> tuple[str, ...]:
-        return ("GET",) if self.read_only else ("GET", "PUT", "DELETE")
+        if self.read_only:
+            return ("GET", "DELETE") if self.deletable else ("GET",)
+        return ("GET", "PUT", "DELETE")
 
     @property
     def base_path(self) -> str:
@@ -157,10 +161,11 @@ class ResourceRoutes:
             return error_response(as_neutron_error(exc))
 
     async def _applied(self, timeout: float | None, response: Response) -> Response:
-        """With `?wait[=SECONDS]`, hold the answer until every chassis has applied this change.
+        """With `?wait[=SECONDS]`, hold the answer until every live chassis has applied this change.
 
         The change is committed either way; headers say which NB revision holds it and whether every
-        chassis had installed it when the answer left (`X-Steerflow-Applied`), else who lags.
+        live chassis had installed it when the answer left (`X-Steerflow-Applied`), else who lags, and
+        which chassis were down and not waited for (`X-Steerflow-Skipped`).
         """
         if timeout is None or self.store is None:
             return response
@@ -171,6 +176,8 @@ class ResourceRoutes:
         response.headers["X-Steerflow-Applied"] = "true" if result.done else "false"
         if not result.done:
             response.headers["X-Steerflow-Lagging"] = ",".join(result.lagging)
+        if result.skipped:
+            response.headers["X-Steerflow-Skipped"] = ",".join(result.skipped)
         return response
 
     async def _list(self, request: Request, ctx: Context) -> Response:

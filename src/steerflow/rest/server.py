@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from steerflow.nbdb.status import down_after_seconds
 from steerflow.nbdb.url import ENV_VAR, open_store
 from steerflow.rest.app import build_app
 from steerflow.rest.auth import Authenticator, NoAuth, TokenFileAuth, TokenFileError
@@ -79,6 +80,7 @@ def _positive(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     try:
+        down_after_seconds()  # a bad $STEERFLOW_CHASSIS_DOWN_AFTER fails here, not in every chassis request
         serve(args.nb, args.host, args.port, args.token_file, args.pagination_max_limit)
     except (TokenFileError, ValueError) as exc:  # a bad token file or store URL: one line, exit 2
         print(f"steerflow api: {exc}", file=sys.stderr)
