@@ -156,7 +156,7 @@ def test_version_and_completion(api_url: str) -> None:
     script = runner.invoke(app, ["--show-completion", "bash"], prog_name="steerflow")
     assert script.exit_code == 0 and "_STEERFLOW_COMPLETE=bash_complete" in script.stdout
     env = {**os.environ}
-    assert complete("steerflow port-chain s", env) == ["set", "show"]
+    assert complete("steerflow port-chain s", env) == ["set", "show", "stats"]
     assert complete("steerflow network list -f ", env) == ["table", "json", "yaml", "value", "csv"]
 
     make_chain(api_url)  # names or ids complete from the API the root options name
