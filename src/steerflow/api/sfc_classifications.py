@@ -105,6 +105,13 @@ class _Shareable(StoredResource):
         if not can_see(ctx, current):
             raise self.not_found(id=current["id"])
 
+    def plan_update(
+        self, ctx: Context, snap: Snapshot, current: JsonDict, changes: JsonDict
+    ) -> tuple[JsonDict, list[Operation]]:
+        """Only name and description change (the attribute maps refuse the rest), by the owner."""
+        self._check_owner(ctx, current)
+        return {**current, **changes}, []
+
 
 class Classifications(_Shareable):
     """`/classifications`: one layer's match (ethernet, ipv4, ipv6, tcp, udp), by its definition."""
@@ -117,12 +124,6 @@ class Classifications(_Shareable):
     def plan_create(self, ctx: Context, snap: Snapshot, obj: JsonDict) -> tuple[JsonDict, list[Operation]]:
         classification_term(obj)
         return obj, []
-
-    def plan_update(
-        self, ctx: Context, snap: Snapshot, current: JsonDict, changes: JsonDict
-    ) -> tuple[JsonDict, list[Operation]]:
-        self._check_owner(ctx, current)
-        return {**current, **changes}, []
 
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
         self._check_owner(ctx, current)
@@ -148,12 +149,6 @@ class ClassificationGroups(_Shareable):
             )
         obj[schema.MATCH_TERMS] = cls_terms.to_json(_expand(obj["operator"], members))
         return obj, []
-
-    def plan_update(
-        self, ctx: Context, snap: Snapshot, current: JsonDict, changes: JsonDict
-    ) -> tuple[JsonDict, list[Operation]]:
-        self._check_owner(ctx, current)
-        return {**current, **changes}, []
 
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
         self._check_owner(ctx, current)
