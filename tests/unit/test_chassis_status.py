@@ -3,6 +3,7 @@
 from steerflow.agent.chassis import register_chassis
 from steerflow.model import schema
 from steerflow.nbdb import Put
+from steerflow.nbdb.counters import report_counters
 from steerflow.nbdb.memory import MemoryStore
 from steerflow.nbdb.status import heartbeat, report_applied, wait_applied
 
@@ -36,6 +37,18 @@ def test_revisions_that_only_carry_reports_count_as_applied() -> None:
     assert wait_applied(store, store.revision(), timeout=0).lagging == ["ch1", "ch2"]
     report_applied(store, "ch1", later)
     report_applied(store, "ch2", later)
+    assert wait_applied(store, store.revision(), timeout=0).done
+
+
+def test_counters_and_heartbeats_never_hold_a_waiter_back() -> None:
+    """Every status kind (reports, heartbeats, per-hop counters) is quiet for waits, not only reports."""
+    store = _two_chassis()
+    change = store.commit([Put(schema.NETWORK, "n1", {"id": "n1"})])
+    report_applied(store, "ch1", change)
+    report_applied(store, "ch2", change)
+    report_counters(store, "ch1", {"hops": {"g1": [5, 500]}})
+    heartbeat(store, "ch2")
+    assert store.revision() > change + 2
     assert wait_applied(store, store.revision(), timeout=0).done
 
 

@@ -212,5 +212,5 @@ def _last_desired_change(store: NorthboundStore, since: int, upto: int) -> int:
     batch = store.watch(since, timeout=0)
     if batch.resync:
         return upto  # history gone: only an exact report will do
-    changes = [e.revision for e in batch.events if e.revision <= upto and e.kind != schema.CHASSIS_STATUS]
+    changes = [e.revision for e in batch.events if e.revision <= upto and e.kind not in STATUS_KINDS]
     return max(changes, default=since)
