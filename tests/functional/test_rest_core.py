@@ -217,24 +217,27 @@ def test_subnet_delete_updates_its_network(rest: Rest) -> None:
     assert rest.http.get(f"/v2.0/networks/{net['id']}").json()[schema.NETWORK]["subnets"] == [b["id"]]
 
 
-def test_chassis_are_read_only_and_admin_only(rest: Rest, api_server: ApiServer) -> None:
+def test_chassis_are_admin_only_and_deletable_not_writable(rest: Rest, api_server: ApiServer) -> None:
     from steerflow.model.core import Chassis
     from steerflow.nbdb.api import Put
 
     chassis = Chassis.from_dict({"name": "hv1", "underlay_ip": "192.0.2.1"})
     api_server.store.commit([Put(schema.CHASSIS, chassis.id, chassis.to_dict())])
     listed = rest.http.get("/v2.0/steerflow/chassis").json()[schema.CHASSIS]
-    assert listed == [{**chassis.to_dict(), "applied_revision": 0, "installed_revision": 0}]  # no report yet
+    never_heard = {"alive": False, "last_seen": None, "heartbeat_age": None}  # no report yet: down
+    assert listed == [{**chassis.to_dict(), "applied_revision": 0, "installed_revision": 0, **never_heard}]
     report = {"id": "hv1", "applied_revision": 9, "installed_revision": 11}  # the agent's (`nbdb.status`)
     api_server.store.commit([Put(schema.CHASSIS_STATUS, "hv1", report)])
     shown = rest.http.get("/v2.0/steerflow/chassis/hv1").json()[schema.CHASSIS]
     assert (shown["applied_revision"], shown["installed_revision"]) == (9, 11)
     listed = rest.http.get("/v2.0/steerflow/chassis").json()[schema.CHASSIS]
     assert [(c["applied_revision"], c["installed_revision"]) for c in listed] == [(9, 11)]
-    # read-only: routed for GET alone, so writes are a 405 naming the method, with `Allow`
+    # agents register chassis: POST and PUT are a 405 naming the method, with `Allow`
     refused = rest.http.post("/v2.0/steerflow/chassis", json={schema.CHASSIS: {"name": "x"}})
     assert error_of(refused, 405)["message"] == "The method POST is not allowed for this resource."
     assert "POST" not in refused.headers["allow"] and "GET" in refused.headers["allow"]
-    deleted = rest.http.delete("/v2.0/steerflow/chassis/hv1")
-    assert error_of(deleted, 405)["type"] == "HTTPMethodNotAllowed"
-    assert rest.http.get("/v2.0/steerflow/chassis/hv1").status_code == 200
+    assert (
+        error_of(rest.http.put("/v2.0/steerflow/chassis/hv1", json={}), 405)["type"] == "HTTPMethodNotAllowed"
+    )
+    assert rest.http.delete("/v2.0/steerflow/chassis/hv1").status_code == 204  # an admin forgets a dead one
+    assert rest.http.get("/v2.0/steerflow/chassis/hv1").status_code == 404
