@@ -21,8 +21,6 @@ from steerflow.demo.plug import plug_function
 from steerflow.demo.render import payload_text
 from steerflow.demo.scenario import (
     ADDRESSES,
-    APPLY_WAIT,
-    Applied,
     DemoClient,
     DemoError,
     Scenario,
@@ -156,7 +154,7 @@ class GraphScene:
     def create_graph(self) -> str:
         front = self.chains["front"]["id"]
         links = {front: [self.chains[b.chain]["id"] for b in BRANCHES]}
-        graph, applied = self._applied(
+        graph, applied = self.scenario.applied(
             schema.SERVICE_GRAPH, {"name": GRAPH_NAMES["graph"], "port_chains": links}
         )
         shape = f"{GRAPH_NAMES['front']} -> {' | '.join(b.chain for b in BRANCHES)}"
@@ -185,22 +183,13 @@ class GraphScene:
         group = api.create(schema.PORT_PAIR_GROUP, {"name": name, "port_pairs": [self.pairs[function]["id"]]})
         body = {"name": name, "port_pair_groups": [group["id"]], "flow_classifiers": [fc["id"]],
                 "chain_parameters": {"correlation": self.scenario.variant.encap}}  # fmt: skip
-        chain, _ = self._applied(schema.PORT_CHAIN, body)
+        chain, _ = self.scenario.applied(schema.PORT_CHAIN, body)
         return chain
 
     def _api(self) -> DemoClient:
         if self.scenario.client is None:
             raise DemoError("the API is not started")
         return self.scenario.client
-
-    def _applied(self, kind: str, body: JsonDict) -> tuple[JsonDict, Applied]:
-        created, applied = self._api().create_applied(kind, body)
-        if not applied.done:
-            raise DemoError(
-                f"{kind} {body.get('name')} committed at revision {applied.revision} but not applied within "
-                f"{APPLY_WAIT:g}s by: {applied.lagging or '?'} (see the agent logs)"
-            )
-        return created, applied
 
     def _ask_all(self) -> dict[int, list[bytes | None]]:
         client, server = self.scenario.vms["client"], self.scenario.vms["server"]

@@ -193,7 +193,7 @@ class Scenario:
         pair = api.create(schema.PORT_PAIR, {"name": NAMES["pair"], "ingress": ports["doctor-in"]["id"],
                                         "egress": ports["doctor-out"]["id"],
                                         "service_function_parameters": params})  # fmt: skip
-        _, applied = self._applied(
+        _, applied = self.applied(
             schema.PORT_PAIR_GROUP, {"name": NAMES["group"], "port_pairs": [pair["id"]]}
         )
         self.vms["client"].wait_ping(self.vms["server"].ipv4)
@@ -221,7 +221,7 @@ class Scenario:
         group = api.find(schema.PORT_PAIR_GROUP, NAMES["group"])
         body = {"name": NAMES["chain"], "port_pair_groups": [group["id"]], "flow_classifiers": [fc["id"]],
                 "chain_parameters": {"correlation": self.variant.encap}}  # fmt: skip
-        self.result.chain, applied = self._applied(schema.PORT_CHAIN, body)
+        self.result.chain, applied = self.applied(schema.PORT_CHAIN, body)
         return (
             f"classifier {NAMES['classifier']} (UDP from the server's port, source port {ECHO_PORT}); chain "
             f"{NAMES['chain']} (chain_id {self.result.chain['chain_id']}, {self.variant.description}); "
@@ -267,7 +267,8 @@ class Scenario:
     def _ask(self) -> list[bytes | None]:
         return ask(self.vms["client"], self.vms["server"].ipv4, self.messages)
 
-    def _applied(self, kind: str, body: JsonDict) -> tuple[JsonDict, Applied]:
+    def applied(self, kind: str, body: JsonDict) -> tuple[JsonDict, Applied]:
+        """Create through the API and wait until every chassis applied it; a DemoError if none did."""
         created, applied = self._api().create_applied(kind, body)
         if not applied.done:
             raise DemoError(
