@@ -156,10 +156,19 @@ class StoredResource:
             if self.can_see(ctx, rec.value) and matches_filters(rec.value, wanted)
         ]
 
-    def create(self, ctx: Context, body: JsonDict) -> JsonDict:
-        values = self.attributes.prepare_post(ctx, body)
-        values["id"] = new_id()  # stable across transaction retries
+    def create(self, ctx: Context, body: JsonDict, id: str | None = None) -> JsonDict:
+        """Create from a POST body; `id` is for a mirror whose source allocated it (steerflow-neutron)."""
+        values = self._prepared_create(ctx, body, id)
         return transact(self.store, lambda snap: self._plan_create(ctx, snap, values))
+
+    def check_create(self, ctx: Context, body: JsonDict, id: str) -> JsonDict:
+        """What `create` would answer, validated on the NB as it is now, writing nothing (a precommit)."""
+        return self._plan_create(ctx, txn.take_snapshot(self.store), self._prepared_create(ctx, body, id))[1]
+
+    def check_update(self, ctx: Context, id: str, body: JsonDict) -> JsonDict:
+        """What `update` would answer, validated on the NB as it is now, writing nothing (a precommit)."""
+        changes = self.attributes.prepare_put(ctx, body)
+        return self._plan_update(ctx, txn.take_snapshot(self.store), id, changes)[1]
 
     def create_bulk(self, ctx: Context, bodies: Sequence[JsonDict]) -> builtins.list[JsonDict]:
         """Neutron's bulk POST, atomic: each object is checked on a snapshot already holding the ones
@@ -179,6 +188,11 @@ class StoredResource:
         transact(self.store, lambda snap: self._plan_delete(ctx, snap, id))
 
     # --- internals ----------------------------------------------------------------------------------
+
+    def _prepared_create(self, ctx: Context, body: JsonDict, id: str | None) -> JsonDict:
+        values = self.attributes.prepare_post(ctx, body)
+        values["id"] = id or new_id()  # stable across transaction retries
+        return values
 
     def _converted_filters(self, filters: Mapping[str, Sequence[str]]) -> dict[str, builtins.list[Any]]:
         out: dict[str, builtins.list[Any]] = {}

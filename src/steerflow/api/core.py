@@ -116,7 +116,7 @@ class ChassisResource(StoredResource):
     def _refuse(self) -> NoReturn:
         raise ReadOnlyResource(collection=schema.CHASSIS)
 
-    def create(self, ctx: Context, body: JsonDict) -> JsonDict:
+    def create(self, ctx: Context, body: JsonDict, id: str | None = None) -> JsonDict:
         self._refuse()
 
     def create_bulk(self, ctx: Context, bodies: Sequence[JsonDict]) -> builtins.list[JsonDict]:

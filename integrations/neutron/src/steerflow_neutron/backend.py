@@ -1,0 +1,104 @@
+"""What the drivers inside neutron-server share: the `[steerflow]` options, the NB store and the mirror.
+
+Writes that the NB cannot take because it is unreachable are logged and left to `steerflow-neutron
+resync` (Neutron stays available while the NB is away); a write steerflow refuses is the caller's to
+turn into its driver error, so Neutron undoes what it just created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any, Final
+
+from oslo_config import cfg  # type: ignore[import-untyped]
+from oslo_log import log  # type: ignore[import-untyped]
+
+from steerflow.api.errors import NeutronError
+from steerflow.model import schema
+from steerflow.nbdb import default_nb_url, open_store
+from steerflow.nbdb.api import StoreError
+from steerflow_neutron.mirror import Mirror, refuses
+
+LOG = log.getLogger(__name__)
+GROUP: Final = "steerflow"
+OPTIONS: Final = [
+    cfg.StrOpt(
+        "nb_url",
+        default=None,
+        help="steerflow's NB store (file:///..., redis://..., etcd://...); default: $STEERFLOW_NB, else "
+        + default_nb_url(),
+    ),
+]
+RESYNC_HINT: Final = "the NB is unreachable (%s): %s %s %s is not mirrored; run `steerflow-neutron resync`"
+
+_lock = threading.Lock()
+_mirrors: dict[int, Mirror] = {}
+
+
+def register_options() -> None:
+    # the ML2 and SFC drivers both register them (oslo accepts equal options registered twice)
+    with contextlib.suppress(cfg.DuplicateOptError):
+        cfg.CONF.register_opts(OPTIONS, group=GROUP)
+
+
+def mirror() -> Mirror:
+    """This process's mirror (neutron-server forks workers: each opens its own store connection)."""
+    pid = os.getpid()
+    with _lock:
+        if pid not in _mirrors:
+            _mirrors[pid] = Mirror(open_store(cfg.CONF.steerflow.nb_url))
+        return _mirrors[pid]
+
+
+def check(kind: str, obj: Mapping[str, Any]) -> str | None:
+    """Why steerflow would refuse to mirror `obj` (bad input it cannot steer), or None.
+
+    Only steerflow's own 400s count: a reference the NB lacks or an unreachable NB is a divergence the
+    resync mends, never a reason to refuse a user's request.
+    """
+    try:
+        mirror().check(kind, obj)
+    except NeutronError as exc:
+        return exc.message if refuses(exc) else None
+    except StoreError as exc:
+        LOG.warning("steerflow: cannot check %s %s against the NB (%s)", kind, obj.get("id"), exc)
+    return None
+
+
+def write(kind: str, obj: Mapping[str, Any]) -> str | None:
+    """Mirror `obj` into the NB; the reason if steerflow refused it (the caller raises), else None."""
+    try:
+        change = mirror().put(kind, obj)
+    except NeutronError as exc:
+        LOG.error("steerflow refused %s %s: %s", kind, obj.get("id"), exc.message)
+        return exc.message
+    except StoreError as exc:
+        LOG.warning(RESYNC_HINT, exc, "write of", kind, obj.get("id"))
+        return None
+    if change:
+        LOG.debug("steerflow: %s %s %s", change, kind, obj.get("id"))
+    return None
+
+
+def remove(kind: str, id: str) -> None:
+    """Delete the NB object; failures are logged (Neutron has deleted it already: resync mends)."""
+    try:
+        mirror().remove(kind, id)
+    except NeutronError as exc:
+        LOG.error("steerflow refused to delete %s %s: %s", kind, id, exc.message)
+    except StoreError as exc:
+        LOG.warning(RESYNC_HINT, exc, "delete of", kind, id)
+
+
+def runs_agent(host: str) -> bool:
+    """Whether `host` runs a steerflow agent: its agent registered a chassis of that name in the NB."""
+    if not host:
+        return False
+    try:
+        return mirror().store.get(schema.CHASSIS, host) is not None
+    except StoreError as exc:
+        LOG.warning("steerflow: cannot read the chassis of %s from the NB (%s): not binding", host, exc)
+        return False

@@ -1,0 +1,136 @@
+"""The ML2 mechanism driver: networks, subnets and ports mirrored into steerflow's NB; ports bound to
+hosts that run a steerflow agent.
+
+Mirrored: what steerflow's API keeps of each (names, project, MTU, port security, CIDRs, gateways and
+pools, MACs, fixed IPs, device id and owner, binding host, admin state). Not mirrored: security groups
+and their rules, allowed address pairs, extra DHCP options, QoS, trunks, routers and floating IPs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from neutron_lib import (
+    constants,  # type: ignore[import-untyped]
+    exceptions,  # type: ignore[import-untyped]
+)
+from neutron_lib.api.definitions import portbindings  # type: ignore[import-untyped]
+from neutron_lib.plugins.ml2 import api  # type: ignore[import-untyped]
+from oslo_log import log  # type: ignore[import-untyped]
+
+from steerflow.model import schema
+from steerflow_neutron import backend
+
+LOG = log.getLogger(__name__)
+# Neutron's segment is only a placeholder to bind to: steerflow gives every network its own Geneve VNI
+# and tunnels between chassis itself. Segments on a physical network (flat, vlan) it cannot serve.
+OVERLAY_TYPES: Final = frozenset({"geneve", "vxlan", "local"})
+INTEGRATION_BRIDGE: Final = "br-int"
+VIF_DETAILS: Final = {
+    portbindings.CAP_PORT_FILTER: False,  # no security groups: steerflow does port security only
+    portbindings.OVS_HYBRID_PLUG: False,  # the tap goes straight into br-int, iface-id = the port id
+    portbindings.VIF_DETAILS_BRIDGE_NAME: INTEGRATION_BRIDGE,
+    portbindings.VIF_DETAILS_CONNECTIVITY: portbindings.CONNECTIVITY_L2,
+}
+
+
+class SteerflowMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
+    """ML2 `mechanism_drivers = steerflow`."""
+
+    def initialize(self) -> None:
+        backend.register_options()
+
+    @property
+    def connectivity(self) -> str:
+        return str(portbindings.CONNECTIVITY_L2)
+
+    # --- precommit: refuse what steerflow cannot carry (inside Neutron's transaction) --------------
+
+    def create_network_precommit(self, context: Any) -> None:
+        _refuse_if_unsteerable(schema.NETWORK, context.current)
+
+    def update_network_precommit(self, context: Any) -> None:
+        _refuse_if_unsteerable(schema.NETWORK, context.current)
+
+    def create_subnet_precommit(self, context: Any) -> None:
+        _refuse_if_unsteerable(schema.SUBNET, context.current)
+
+    def update_subnet_precommit(self, context: Any) -> None:
+        _refuse_if_unsteerable(schema.SUBNET, context.current)
+
+    def create_port_precommit(self, context: Any) -> None:
+        _refuse_if_unsteerable(schema.PORT, context.current)
+
+    def update_port_precommit(self, context: Any) -> None:
+        _refuse_if_unsteerable(schema.PORT, context.current)
+
+    # --- postcommit: write the NB -------------------------------------------------------------------
+
+    def create_network_postcommit(self, context: Any) -> None:
+        _write(schema.NETWORK, context.current)
+
+    def update_network_postcommit(self, context: Any) -> None:
+        _write(schema.NETWORK, context.current)
+
+    def delete_network_postcommit(self, context: Any) -> None:
+        backend.remove(schema.NETWORK, context.current["id"])
+
+    def create_subnet_postcommit(self, context: Any) -> None:
+        _write(schema.SUBNET, context.current)
+
+    def update_subnet_postcommit(self, context: Any) -> None:
+        _write(schema.SUBNET, context.current)
+
+    def delete_subnet_postcommit(self, context: Any) -> None:
+        backend.remove(schema.SUBNET, context.current["id"])
+
+    def create_port_postcommit(self, context: Any) -> None:
+        _write(schema.PORT, context.current)
+
+    def update_port_postcommit(self, context: Any) -> None:
+        _write(schema.PORT, context.current)
+
+    def delete_port_postcommit(self, context: Any) -> None:
+        backend.remove(schema.PORT, context.current["id"])
+
+    # --- binding ------------------------------------------------------------------------------------
+
+    def bind_port(self, context: Any) -> None:
+        """Bind a normal port on a host whose steerflow agent registered a chassis; vif type ovs.
+
+        Nova (os-vif) then plugs the VM's tap into br-int with `external_ids:iface-id` = the port id,
+        which is what the agent binds by. The port is ACTIVE at once: steerflow's agent reports its own
+        binding in the NB, not back to Neutron (yet).
+        """
+        port = context.current
+        if port.get(portbindings.VNIC_TYPE, portbindings.VNIC_NORMAL) != portbindings.VNIC_NORMAL:
+            return
+        if not backend.runs_agent(context.host):
+            LOG.debug("steerflow: no chassis %s in the NB, not binding port %s", context.host, port["id"])
+            return
+        for segment in context.segments_to_bind:
+            if segment[api.NETWORK_TYPE] in OVERLAY_TYPES:
+                context.set_binding(
+                    segment[api.ID], portbindings.VIF_TYPE_OVS, dict(VIF_DETAILS),
+                    status=constants.PORT_STATUS_ACTIVE,
+                )
+                return
+        LOG.info("steerflow: port %s has no overlay segment to bind on %s", port["id"], context.host)
+
+
+def _refuse_if_unsteerable(kind: str, obj: Any) -> None:
+    reason = backend.check(kind, obj)
+    if reason is not None:
+        raise _refused(kind, reason)
+
+
+def _write(kind: str, obj: Any) -> None:
+    reason = backend.write(kind, obj)
+    if reason is not None:
+        raise _refused(kind, reason)
+
+
+def _refused(kind: str, reason: str) -> Exception:
+    """Neutron's own 400 (InvalidInput), saying what steerflow cannot carry."""
+    what = kind.replace("_", " ")
+    return exceptions.InvalidInput(error_message=f"steerflow cannot carry this {what}: {reason}")  # type: ignore[no-any-return]

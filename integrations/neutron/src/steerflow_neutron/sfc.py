@@ -1,0 +1,115 @@
+"""networking-sfc drivers: port pairs, groups, chains, service graphs and flow classifiers written to
+steerflow's NB with Neutron's ids (`[sfc] drivers = steerflow`, `[flowclassifier] drivers = steerflow`).
+
+Precommit runs steerflow's own validation on the NB without writing and refuses, with networking-sfc's
+`SfcBadRequest` / `FlowClassifierBadRequest` (400), what steerflow would not store. Postcommit writes
+through steerflow's API handlers, so chain labels are allocated as steerflow's API allocates them and the
+chain keeps Neutron's `chain_id`; a write steerflow refuses there raises the driver error, upon which
+networking-sfc deletes the object it just created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from networking_sfc.services.flowclassifier.common import (  # type: ignore[import-untyped]
+    exceptions as fc_exc,
+)
+from networking_sfc.services.flowclassifier.drivers import (  # type: ignore[import-untyped]
+    base as fc_driver,
+)
+from networking_sfc.services.sfc.common import exceptions as sfc_exc  # type: ignore[import-untyped]
+from networking_sfc.services.sfc.drivers import base as sfc_driver  # type: ignore[import-untyped]
+
+from steerflow.model import schema
+from steerflow_neutron import backend
+
+Refusal = Callable[..., Exception]
+
+
+def _checked(kind: str, refusal: Refusal) -> Callable[[Any, Any], None]:
+    def precommit(self: Any, context: Any) -> None:
+        reason = backend.check(kind, context.current)
+        if reason is not None:
+            raise refusal(message=f"steerflow cannot steer this {kind.replace('_', ' ')}: {reason}")
+
+    return precommit
+
+
+def _written(kind: str, failure: Refusal) -> Callable[[Any, Any], None]:
+    def postcommit(self: Any, context: Any) -> None:
+        if backend.write(kind, context.current) is not None:
+            raise failure(method=f"steerflow: writing {kind} {context.current['id']}")
+
+    return postcommit
+
+
+def _removed(kind: str) -> Callable[[Any, Any], None]:
+    def postcommit(self: Any, context: Any) -> None:
+        backend.remove(kind, context.current["id"])
+
+    return postcommit
+
+
+def _nothing(self: Any, context: Any) -> None:
+    """The legacy hooks: networking-sfc calls them from the *_postcommit defaults we replace, and
+    `delete_*` before its own delete, when nothing is committed yet."""
+
+
+class SteerflowSfcDriver(sfc_driver.SfcDriverBase):  # type: ignore[misc]
+    """`[sfc] drivers = steerflow`."""
+
+    def initialize(self) -> None:
+        backend.register_options()
+
+    create_port_pair = update_port_pair = delete_port_pair = _nothing
+    create_port_pair_group = update_port_pair_group = delete_port_pair_group = _nothing
+    create_port_chain = update_port_chain = delete_port_chain = _nothing
+
+    create_port_pair_precommit = update_port_pair_precommit = _checked(
+        schema.PORT_PAIR, sfc_exc.SfcBadRequest
+    )
+    create_port_pair_group_precommit = update_port_pair_group_precommit = _checked(
+        schema.PORT_PAIR_GROUP, sfc_exc.SfcBadRequest
+    )
+    create_port_chain_precommit = update_port_chain_precommit = _checked(
+        schema.PORT_CHAIN, sfc_exc.SfcBadRequest
+    )
+    create_service_graph_precommit = update_service_graph_precommit = _checked(
+        schema.SERVICE_GRAPH, sfc_exc.SfcBadRequest
+    )
+
+    create_port_pair_postcommit = update_port_pair_postcommit = _written(
+        schema.PORT_PAIR, sfc_exc.SfcDriverError
+    )
+    create_port_pair_group_postcommit = update_port_pair_group_postcommit = _written(
+        schema.PORT_PAIR_GROUP, sfc_exc.SfcDriverError
+    )
+    create_port_chain_postcommit = update_port_chain_postcommit = _written(
+        schema.PORT_CHAIN, sfc_exc.SfcDriverError
+    )
+    create_service_graph_postcommit = update_service_graph_postcommit = _written(
+        schema.SERVICE_GRAPH, sfc_exc.SfcDriverError
+    )
+
+    delete_port_pair_postcommit = _removed(schema.PORT_PAIR)
+    delete_port_pair_group_postcommit = _removed(schema.PORT_PAIR_GROUP)
+    delete_port_chain_postcommit = _removed(schema.PORT_CHAIN)
+    delete_service_graph_postcommit = _removed(schema.SERVICE_GRAPH)
+
+
+class SteerflowFlowClassifierDriver(fc_driver.FlowClassifierDriverBase):  # type: ignore[misc]
+    """`[flowclassifier] drivers = steerflow`."""
+
+    def initialize(self) -> None:
+        backend.register_options()
+
+    create_flow_classifier = update_flow_classifier = delete_flow_classifier = _nothing
+    create_flow_classifier_precommit = update_flow_classifier_precommit = _checked(
+        schema.FLOW_CLASSIFIER, fc_exc.FlowClassifierBadRequest
+    )
+    create_flow_classifier_postcommit = update_flow_classifier_postcommit = _written(
+        schema.FLOW_CLASSIFIER, fc_exc.FlowClassifierDriverError
+    )
+    delete_flow_classifier_postcommit = _removed(schema.FLOW_CLASSIFIER)

@@ -1,0 +1,196 @@
+"""A real neutron-server with networking-sfc and steerflow's drivers (noauth, sqlite, fake RPC).
+
+It runs from the Neutron virtualenv `./run.sh install` builds (`$STEERFLOW_NEUTRON_VENV`, default
+`.venv-neutron`: neutron, networking-sfc, and steerflow + steerflow-neutron installed editable), with
+`mechanism_drivers = steerflow`, `[sfc] drivers = steerflow`, `[flowclassifier] drivers = steerflow`
+and `[steerflow] nb_url` pointing at the test's NB store.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.builders.servers import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent / "neutron"
+VENV = Path(os.environ.get("STEERFLOW_NEUTRON_VENV", REPO / ".venv-neutron"))
+START_TIMEOUT = 90.0
+
+
+def missing_venv() -> str | None:
+    """Why the real-Neutron tests cannot run here, or None."""
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        return f"no Neutron virtualenv at {VENV} (./run.sh install builds it; or set STEERFLOW_NEUTRON_VENV)"
+    probe = subprocess.run(
+        [str(python), "-c", "import neutron, networking_sfc, steerflow_neutron"], capture_output=True
+    )
+    if probe.returncode != 0:
+        return f"{VENV} lacks neutron, networking-sfc or steerflow-neutron: {probe.stderr.decode()[-300:]}"
+    return None
+
+
+def empty_database(cache_dir: Path) -> Path:
+    """Neutron's schema in a sqlite file, created once per cache dir (a copy is each server's)."""
+    db = cache_dir / "neutron-schema.db"
+    if not db.exists():
+        tmp = cache_dir / "neutron-schema.db.tmp"
+        subprocess.run([str(VENV / "bin" / "python"), str(HERE / "mkdb.py"), str(tmp)], check=True,
+                       capture_output=True)
+        tmp.rename(db)
+    return db
+
+
+class NeutronServer:
+    """One neutron-server process in `workdir`, writing steerflow's NB at `nb_url`."""
+
+    def __init__(self, workdir: Path, nb_url: str, schema_db: Path) -> None:
+        self.workdir = workdir
+        self.nb_url = nb_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / "neutron-server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(schema_db, workdir / "neutron.db")
+        self._configure()
+
+    def _configure(self) -> None:
+        ml2 = self.workdir / "plugins" / "ml2"
+        ml2.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "lock").mkdir(exist_ok=True)
+        shutil.copy(VENV / "etc" / "neutron" / "api-paste.ini", self.workdir / "api-paste.ini")
+        (self.workdir / "neutron.conf").write_text(
+            f"""[DEFAULT]
+api_paste_config = {self.workdir}/api-paste.ini
+core_plugin = ml2
+service_plugins = flow_classifier,sfc
+auth_strategy = noauth
+transport_url = fake://
+[database]
+connection = sqlite:///{self.workdir}/neutron.db
+[sfc]
+drivers = steerflow
+[flowclassifier]
+drivers = steerflow
+[steerflow]
+nb_url = {self.nb_url}
+[oslo_concurrency]
+lock_path = {self.workdir}/lock
+"""
+        )
+        (ml2 / "ml2_conf.ini").write_text(
+            """[ml2]
+type_drivers = geneve,vxlan,local
+tenant_network_types = geneve
+mechanism_drivers = steerflow
+extension_drivers = port_security
+[ml2_type_geneve]
+vni_ranges = 1:1000
+"""
+        )
+
+    def start(self) -> None:
+        env = {**os.environ, "OS_NEUTRON_CONFIG_DIR": str(self.workdir), "PORT": str(self.port)}
+        env.pop("PYTHONPATH", None)  # the venv has steerflow installed (editable): its own imports only
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [str(VENV / "bin" / "python"), str(HERE / "serve.py")],
+                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._answers():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"neutron-server did not start; log:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def _answers(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/v2.0/extensions", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+
+class Neutron:
+    """Neutron's REST API as a test uses it: POST/PUT/DELETE bodies, answers checked."""
+
+    def __init__(self, url: str, project_id: str = "demo") -> None:
+        self.http = httpx.Client(base_url=f"{url}/v2.0", timeout=60, headers={"X-Project-Id": project_id})
+        self.project_id = project_id
+
+    def create(self, path: str, member: str, **body: Any) -> dict[str, Any]:
+        resp = self.http.post(path, json={member: {"project_id": self.project_id, **body}})
+        assert resp.status_code == 201, resp.text
+        obj: dict[str, Any] = resp.json()[member]
+        return obj
+
+    def update(self, path: str, member: str, id: str, **body: Any) -> dict[str, Any]:
+        resp = self.http.put(f"{path}/{id}", json={member: body})
+        assert resp.status_code == 200, resp.text
+        obj: dict[str, Any] = resp.json()[member]
+        return obj
+
+    def delete(self, path: str, id: str) -> None:
+        resp = self.http.delete(f"{path}/{id}")
+        assert resp.status_code == 204, resp.text
+
+    def refused(self, path: str, member: str, **body: Any) -> httpx.Response:
+        return self.http.post(path, json={member: {"project_id": self.project_id, **body}})
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _device(role: str) -> str:
+    """The VM a port belongs to: both ports of the function on one VM (networking-sfc requires it)."""
+    return "vm-sf" if role.startswith("sf-") else f"vm-{role}"
+
+
+def neutron_chain(neutron: Neutron, cidr: str = "10.0.0.0/24", host: str = "") -> dict[str, Any]:
+    """A network, a subnet, four ports (client, sf-in, sf-out, server) and a one-function UDP chain from
+    the client, created through Neutron's API; every object by role (`world["chain"]["id"]`...)."""
+    world: dict[str, Any] = {}
+    net = world["network"] = neutron.create("/networks", "network", name="net1")
+    world["subnet"] = neutron.create(
+        "/subnets", "subnet", network_id=net["id"], cidr=cidr, ip_version=4, name="sub1"
+    )
+    for role in ("client", "sf-in", "sf-out", "server"):
+        world[role] = neutron.create(
+            "/ports", "port", network_id=net["id"], name=role, device_id=_device(role),
+            **({"binding:host_id": host} if host else {}),
+        )
+    world["pair"] = neutron.create(
+        "/sfc/port_pairs", "port_pair", ingress=world["sf-in"]["id"], egress=world["sf-out"]["id"], name="sf1"
+    )
+    world["group"] = neutron.create(
+        "/sfc/port_pair_groups", "port_pair_group", port_pairs=[world["pair"]["id"]], name="hop1"
+    )
+    world["classifier"] = neutron.create(
+        "/sfc/flow_classifiers", "flow_classifier", protocol="udp", ethertype="IPv4",
+        logical_source_port=world["client"]["id"], name="udp-from-client",
+    )
+    world["chain"] = neutron.create(
+        "/sfc/port_chains", "port_chain", port_pair_groups=[world["group"]["id"]],
+        flow_classifiers=[world["classifier"]["id"]], name="chain1",
+    )
+    return world

@@ -1,0 +1,51 @@
+"""Fixtures of the real-Neutron tests: a Redis NB store and neutron-server with steerflow's drivers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from steerflow.nbdb import open_store
+from steerflow.nbdb.api import NorthboundStore
+from tests.builders.neutron_server import Neutron, NeutronServer, empty_database, missing_venv
+from tests.builders.servers import RedisServer, missing
+
+
+@pytest.fixture(scope="session")
+def neutron_schema(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    why = missing_venv() or missing("redis-server")
+    if why:
+        pytest.skip(why)
+    return empty_database(tmp_path_factory.mktemp("neutron-schema"))
+
+
+@pytest.fixture()
+def redis_nb(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture()
+def nb(redis_nb: RedisServer) -> Iterator[NorthboundStore]:
+    store = open_store(redis_nb.url)
+    yield store
+    store.close()
+
+
+@pytest.fixture()
+def neutron_server(tmp_path: Path, neutron_schema: Path, redis_nb: RedisServer) -> Iterator[NeutronServer]:
+    server = NeutronServer(tmp_path / "neutron", redis_nb.url, neutron_schema)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def neutron(neutron_server: NeutronServer) -> Iterator[Neutron]:
+    client = Neutron(neutron_server.url)
+    yield client
+    client.close()
