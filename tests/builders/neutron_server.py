@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from steerflow_neutron.resync import NEUTRON_COLLECTIONS
 
+from steerflow.model import schema
 from tests.builders.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,24 +140,22 @@ class Neutron:
         self.http = httpx.Client(base_url=f"{url}/v2.0", timeout=60, headers={"X-Project-Id": project_id})
         self.project_id = project_id
 
-    def create(self, path: str, member: str, **body: Any) -> dict[str, Any]:
-        resp = self.http.post(path, json={member: {"project_id": self.project_id, **body}})
+    def create(self, kind: str, **body: Any) -> dict[str, Any]:
+        """POST a `kind` (an NB kind is also Neutron's member name) in the client's project."""
+        resp = self.http.post(NEUTRON_COLLECTIONS[kind], json={kind: {"project_id": self.project_id, **body}})
         assert resp.status_code == 201, resp.text
-        obj: dict[str, Any] = resp.json()[member]
+        obj: dict[str, Any] = resp.json()[kind]
         return obj
 
-    def update(self, path: str, member: str, id: str, **body: Any) -> dict[str, Any]:
-        resp = self.http.put(f"{path}/{id}", json={member: body})
+    def update(self, kind: str, id: str, **body: Any) -> dict[str, Any]:
+        resp = self.http.put(f"{NEUTRON_COLLECTIONS[kind]}/{id}", json={kind: body})
         assert resp.status_code == 200, resp.text
-        obj: dict[str, Any] = resp.json()[member]
+        obj: dict[str, Any] = resp.json()[kind]
         return obj
 
-    def delete(self, path: str, id: str) -> None:
-        resp = self.http.delete(f"{path}/{id}")
+    def delete(self, kind: str, id: str) -> None:
+        resp = self.http.delete(f"{NEUTRON_COLLECTIONS[kind]}/{id}")
         assert resp.status_code == 204, resp.text
-
-    def refused(self, path: str, member: str, **body: Any) -> httpx.Response:
-        return self.http.post(path, json={member: {"project_id": self.project_id, **body}})
 
     def close(self) -> None:
         self.http.close()
@@ -170,27 +170,27 @@ def neutron_chain(neutron: Neutron, cidr: str = "10.0.0.0/24", host: str = "") -
     """A network, a subnet, four ports (client, sf-in, sf-out, server) and a one-function UDP chain from
     the client, created through Neutron's API; every object by role (`world["chain"]["id"]`...)."""
     world: dict[str, Any] = {}
-    net = world["network"] = neutron.create("/networks", "network", name="net1")
-    world["subnet"] = neutron.create(
-        "/subnets", "subnet", network_id=net["id"], cidr=cidr, ip_version=4, name="sub1"
+    net = world["net"] = neutron.create(schema.NETWORK, name="net1")
+    world["sub"] = neutron.create(
+        schema.SUBNET, network_id=net["id"], cidr=cidr, ip_version=4, name="sub1"
     )
     for role in ("client", "sf-in", "sf-out", "server"):
         world[role] = neutron.create(
-            "/ports", "port", network_id=net["id"], name=role, device_id=_device(role),
+            schema.PORT, network_id=net["id"], name=role, device_id=_device(role),
             **({"binding:host_id": host} if host else {}),
         )
     world["pair"] = neutron.create(
-        "/sfc/port_pairs", "port_pair", ingress=world["sf-in"]["id"], egress=world["sf-out"]["id"], name="sf1"
+        schema.PORT_PAIR, ingress=world["sf-in"]["id"], egress=world["sf-out"]["id"], name="sf1"
     )
     world["group"] = neutron.create(
-        "/sfc/port_pair_groups", "port_pair_group", port_pairs=[world["pair"]["id"]], name="hop1"
+        schema.PORT_PAIR_GROUP, port_pairs=[world["pair"]["id"]], name="hop1"
     )
     world["classifier"] = neutron.create(
-        "/sfc/flow_classifiers", "flow_classifier", protocol="udp", ethertype="IPv4",
+        schema.FLOW_CLASSIFIER, protocol="udp", ethertype="IPv4",
         logical_source_port=world["client"]["id"], name="udp-from-client",
     )
     world["chain"] = neutron.create(
-        "/sfc/port_chains", "port_chain", port_pair_groups=[world["group"]["id"]],
+        schema.PORT_CHAIN, port_pair_groups=[world["group"]["id"]],
         flow_classifiers=[world["classifier"]["id"]], name="chain1",
     )
     return world

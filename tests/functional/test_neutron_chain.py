@@ -10,6 +10,7 @@ import pytest
 
 from steerflow.demo.plug import plug_function, plug_vm
 from steerflow.lab.traffic import udp_transfer
+from steerflow.model import schema
 from tests.builders.chain_lab import PAYLOADS, shifted
 from tests.builders.fabric import Fabric
 from tests.builders.lab_fixtures import requires_lab
@@ -40,11 +41,11 @@ def test_a_chain_made_through_neutron_steers_packets_across_chassis(
     neutron = neutron_on
     for i in (1, 2):
         fabric.add_chassis(f"ch{i}", f"198.51.100.{10 + i}")
-    net = neutron.create("/networks", "network", name="net")
-    neutron.create("/subnets", "subnet", network_id=net["id"], cidr="203.0.113.0/24", ip_version=4)
+    net = neutron.create(schema.NETWORK, name="net")
+    neutron.create(schema.SUBNET, network_id=net["id"], cidr="203.0.113.0/24", ip_version=4)
 
     def port(name: str, host: str, device: str) -> dict[str, Any]:
-        made = neutron.create("/ports", "port", network_id=net["id"], name=name, device_id=device,
+        made = neutron.create(schema.PORT, network_id=net["id"], name=name, device_id=device,
                               **{"binding:host_id": host})  # fmt: skip
         assert made["binding:vif_type"] == "ovs", made  # bound: a steerflow agent runs on `host`
         return made
@@ -61,16 +62,16 @@ def test_a_chain_made_through_neutron_steers_packets_across_chassis(
     client.wait_ping(server.ipv4)
     assert udp_transfer(client, server, PAYLOADS, port=7) == PAYLOADS  # no chain yet
 
-    pair = neutron.create("/sfc/port_pairs", "port_pair", ingress=sf_in["id"], egress=sf_out["id"])
-    group = neutron.create("/sfc/port_pair_groups", "port_pair_group", port_pairs=[pair["id"]])
-    fc = neutron.create("/sfc/flow_classifiers", "flow_classifier", protocol="udp", ethertype="IPv4",
+    pair = neutron.create(schema.PORT_PAIR, ingress=sf_in["id"], egress=sf_out["id"])
+    group = neutron.create(schema.PORT_PAIR_GROUP, port_pairs=[pair["id"]])
+    fc = neutron.create(schema.FLOW_CLASSIFIER, protocol="udp", ethertype="IPv4",
                         destination_port_range_min=7, destination_port_range_max=7,
                         logical_source_port=client_port["id"])  # fmt: skip
-    chain = neutron.create("/sfc/port_chains", "port_chain", port_pair_groups=[group["id"]],
+    chain = neutron.create(schema.PORT_CHAIN, port_pair_groups=[group["id"]],
                            flow_classifiers=[fc["id"]])  # fmt: skip
     fabric.wait_applied()
     assert udp_transfer(client, server, PAYLOADS, port=7) == shifted(1)
     assert udp_transfer(client, server, PAYLOADS, port=8) == PAYLOADS  # not classified: untouched
-    neutron.delete("/sfc/port_chains", chain["id"])
+    neutron.delete(schema.PORT_CHAIN, chain["id"])
     fabric.wait_applied()
     assert udp_transfer(client, server, PAYLOADS, port=7) == PAYLOADS

@@ -19,10 +19,10 @@ def test_networks_ports_and_a_chain_are_mirrored_with_neutrons_ids(
     neutron: Neutron, nb: NorthboundStore
 ) -> None:
     world = neutron_chain(neutron)
-    net = stored(nb, schema.NETWORK, world["network"]["id"])
-    assert net["name"] == "net1" and net["subnets"] == [world["subnet"]["id"]]
+    net = stored(nb, schema.NETWORK, world["net"]["id"])
+    assert net["name"] == "net1" and net["subnets"] == [world["sub"]["id"]]
     assert net[schema.SEGMENTATION_ID] >= 1  # steerflow's own Geneve VNI
-    assert stored(nb, schema.SUBNET, world["subnet"]["id"])["cidr"] == "10.0.0.0/24"
+    assert stored(nb, schema.SUBNET, world["sub"]["id"])["cidr"] == "10.0.0.0/24"
     for role in ("client", "sf-in", "sf-out", "server"):
         port, theirs = stored(nb, schema.PORT, world[role]["id"]), world[role]
         assert (port["mac_address"], port["fixed_ips"]) == (theirs["mac_address"], theirs["fixed_ips"])
@@ -42,22 +42,22 @@ def test_networks_ports_and_a_chain_are_mirrored_with_neutrons_ids(
 def test_updates_and_deletes_follow(neutron: Neutron, nb: NorthboundStore) -> None:
     world = neutron_chain(neutron)
     client = world["client"]["id"]
-    neutron.update("/ports", "port", client, name="renamed", device_id="vm-other",
+    neutron.update(schema.PORT, client, name="renamed", device_id="vm-other",
                    port_security_enabled=False, security_groups=[])
     port = stored(nb, schema.PORT, client)
     assert (port["name"], port["device_id"], port["port_security_enabled"]) == ("renamed", "vm-other", False)
-    second = neutron.create("/sfc/flow_classifiers", "flow_classifier", protocol="tcp", ethertype="IPv4",
+    second = neutron.create(schema.FLOW_CLASSIFIER, protocol="tcp", ethertype="IPv4",
                             logical_source_port=client, destination_port_range_min=80,
                             destination_port_range_max=80)
-    neutron.update("/sfc/port_chains", "port_chain", world["chain"]["id"],
+    neutron.update(schema.PORT_CHAIN, world["chain"]["id"],
                    flow_classifiers=[world["classifier"]["id"], second["id"]])
     chain = stored(nb, schema.PORT_CHAIN, world["chain"]["id"])
     assert chain["flow_classifiers"] == [world["classifier"]["id"], second["id"]]
-    neutron.delete("/sfc/port_chains", world["chain"]["id"])
+    neutron.delete(schema.PORT_CHAIN, world["chain"]["id"])
     assert nb.get(schema.PORT_CHAIN, world["chain"]["id"]) is None
-    neutron.delete("/sfc/port_pair_groups", world["group"]["id"])
-    neutron.delete("/sfc/port_pairs", world["pair"]["id"])
-    neutron.delete("/ports", world["server"]["id"])
+    neutron.delete(schema.PORT_PAIR_GROUP, world["group"]["id"])
+    neutron.delete(schema.PORT_PAIR, world["pair"]["id"])
+    neutron.delete(schema.PORT, world["server"]["id"])
     for kind, id in ((schema.PORT_PAIR_GROUP, world["group"]["id"]), (schema.PORT_PAIR, world["pair"]["id"]),
                      (schema.PORT, world["server"]["id"])):
         assert nb.get(kind, id) is None, f"{kind} {id} is still in the NB"
@@ -66,12 +66,12 @@ def test_updates_and_deletes_follow(neutron: Neutron, nb: NorthboundStore) -> No
 def test_ports_bind_on_hosts_that_run_a_steerflow_agent(neutron: Neutron, nb: NorthboundStore) -> None:
     nb.commit([Put(schema.CHASSIS, "hv1", {"id": "hv1", "name": "hv1", "underlay_ip": "192.0.2.1",
                                              "encapsulations": ["geneve"]})])
-    net = neutron.create("/networks", "network", name="net1")
-    neutron.create("/subnets", "subnet", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
-    bound = neutron.create("/ports", "port", network_id=net["id"], **{"binding:host_id": "hv1"})
+    net = neutron.create(schema.NETWORK, name="net1")
+    neutron.create(schema.SUBNET, network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
+    bound = neutron.create(schema.PORT, network_id=net["id"], **{"binding:host_id": "hv1"})
     assert bound["binding:vif_type"] == "ovs"
     assert bound["binding:vif_details"]["bridge_name"] == "br-int"
     assert bound["status"] == "ACTIVE"
     assert stored(nb, schema.PORT, bound["id"])["binding:host_id"] == "hv1"
-    elsewhere = neutron.create("/ports", "port", network_id=net["id"], **{"binding:host_id": "hv9"})
+    elsewhere = neutron.create(schema.PORT, network_id=net["id"], **{"binding:host_id": "hv9"})
     assert elsewhere["binding:vif_type"] == "binding_failed"  # no steerflow agent on hv9

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-
-from steerflow.api.core_network import NetworkResource
-from steerflow.api.context import Context
-from steerflow.model import schema
-from steerflow.nbdb.api import NorthboundStore, Put
 from steerflow_neutron.cli import main as steerflow_neutron
 from steerflow_neutron.mirror import MIRRORED_KINDS, Mirror
 from steerflow_neutron.resync import read_neutron
+
+from steerflow.api.context import Context
+from steerflow.api.core_network import NetworkResource
+from steerflow.model import schema
+from steerflow.nbdb.api import NorthboundStore, Put
 from tests.builders.neutron_server import Neutron, NeutronServer, neutron_chain
 from tests.builders.servers import RedisServer
 
@@ -40,9 +40,9 @@ def test_writes_while_the_nb_is_down_are_mirrored_by_resync(
     world = neutron_chain(neutron)
     redis_nb.kill()
     # Neutron stays writable while the NB is away (the drivers log and leave it to resync)
-    late = neutron.create("/ports", "port", network_id=world["network"]["id"], name="late")
-    neutron.update("/ports", "port", world["server"]["id"], name="renamed")
-    neutron.delete("/sfc/port_chains", world["chain"]["id"])
+    late = neutron.create(schema.PORT, network_id=world["net"]["id"], name="late")
+    neutron.update(schema.PORT, world["server"]["id"], name="renamed")
+    neutron.delete(schema.PORT_CHAIN, world["chain"]["id"])
     redis_nb.start()
     assert nb.get(schema.PORT, late["id"]) is None
     assert nb.get(schema.PORT_CHAIN, world["chain"]["id"]) is not None
