@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # steerflow's two entry points on a fresh Debian 12 machine (run as root, or with sudo):
 #   ./run.sh demo   installs what is needed, then runs the main job (the demo on the embedded store)
-#   ./run.sh test   installs what is needed, then runs every test
+#   ./run.sh test   installs what is needed (the Neutron venv for steerflow-neutron's tests too), then runs
+#                   every test
 # Other verbs: install (only install), lint (ruff + mypy + lint-imports).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE"
 VENV=${STEERFLOW_VENV:-$HERE/.venv}
 OSC_VENV=${STEERFLOW_OSC_VENV:-$HERE/.venv-osc}
+NEUTRON_VENV=${STEERFLOW_NEUTRON_VENV:-$HERE/.venv-neutron}
+NEUTRON_DIR=integrations/neutron
+# the versions steerflow-neutron is tested with (integrations/neutron/README.md)
+NEUTRON_PACKAGES=(neutron==29.0.0 networking-sfc==23.0.0)
 PLUGIN_DIR=tests/plugins/steerflow_vlan_encap
 APT_PACKAGES=(python3-venv openvswitch-switch redis-server etcd-server etcd-client iproute2 iputils-ping ethtool curl)
 
@@ -41,6 +46,21 @@ install_python() {
   # its own distribution, which the tests prove pluggable (docs/encap.md)
   say "installing the test encapsulation driver $PLUGIN_DIR into $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e "$PLUGIN_DIR"
+  say "installing steerflow-neutron ($NEUTRON_DIR: the resync command) into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e "$NEUTRON_DIR"
+}
+
+install_neutron() {
+  # a real neutron-server for the tests of steerflow-neutron, in its own venv (Neutron's pins are its own);
+  # steerflow and the drivers go in editable, as an operator installs them beside neutron-server
+  if ! "$NEUTRON_VENV/bin/python" -c 'import neutron, networking_sfc' 2>/dev/null; then
+    say "installing ${NEUTRON_PACKAGES[*]} into $NEUTRON_VENV (a few minutes, once)"
+    python3 -m venv "$NEUTRON_VENV"
+    "$NEUTRON_VENV/bin/pip" install -q --disable-pip-version-check "${NEUTRON_PACKAGES[@]}"
+  fi
+  say "installing steerflow and steerflow-neutron into $NEUTRON_VENV"
+  "$NEUTRON_VENV/bin/pip" install -q --disable-pip-version-check -e .
+  "$NEUTRON_VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e "$NEUTRON_DIR"
 }
 
 install_osc() {
@@ -52,21 +72,27 @@ install_osc() {
   fi
 }
 
-install_all() { install_system; install_python; install_osc; }
+install_all() { install_system; install_python; install_osc; install_neutron; }
+
+lint() {
+  "$VENV/bin/ruff" check src tests bench "$NEUTRON_DIR"
+  "$VENV/bin/mypy"
+  "$VENV/bin/mypy" "$PLUGIN_DIR/src"
+  "$VENV/bin/mypy" --config-file "$NEUTRON_DIR/pyproject.toml" "$NEUTRON_DIR/src"
+  "$VENV/bin/lint-imports"
+  "$VENV/bin/lint-imports" --config "$NEUTRON_DIR/pyproject.toml"
+}
 
 run_tests() {
   install_all
   say "lint: ruff, mypy --strict and the import contracts (lint-imports)"
-  "$VENV/bin/ruff" check src tests bench 2>/dev/null || "$VENV/bin/ruff" check src tests
-  "$VENV/bin/mypy"
-  "$VENV/bin/mypy" "$PLUGIN_DIR/src"
-  "$VENV/bin/lint-imports"
+  lint
   say "tests"
-  STEERFLOW_OSC_VENV="$OSC_VENV" "$VENV/bin/python" -m pytest "$@"
+  STEERFLOW_OSC_VENV="$OSC_VENV" STEERFLOW_NEUTRON_VENV="$NEUTRON_VENV" "$VENV/bin/python" -m pytest "$@"
 }
 
 run_demo() {
-  install_all
+  install_system; install_python; install_osc  # not the Neutron venv: only its tests need it
   # the demo builds network namespaces and OVS daemons: root
   local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo "$VENV/bin/steerflow" demo "$@"
@@ -78,6 +104,6 @@ case "$verb" in
   install) install_all ;;
   test) run_tests "$@" ;;
   demo) run_demo "$@" ;;
-  lint) "$VENV/bin/ruff" check src tests && "$VENV/bin/mypy" && "$VENV/bin/mypy" "$PLUGIN_DIR/src" && "$VENV/bin/lint-imports" ;;
+  lint) lint ;;
   *) echo "usage: $0 {demo|test|install|lint}" >&2; exit 2 ;;
 esac

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
-from oslo_config import cfg  # type: ignore[import-untyped]
-from oslo_log import log  # type: ignore[import-untyped]
+from oslo_config import cfg
+from oslo_log import log
 
 from steerflow.api.errors import NeutronError
 from steerflow.model import schema

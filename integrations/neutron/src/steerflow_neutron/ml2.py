@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 from neutron_lib import (
-    constants,  # type: ignore[import-untyped]
-    exceptions,  # type: ignore[import-untyped]
+    constants,
+    exceptions,
 )
-from neutron_lib.api.definitions import portbindings  # type: ignore[import-untyped]
-from neutron_lib.plugins.ml2 import api  # type: ignore[import-untyped]
-from oslo_log import log  # type: ignore[import-untyped]
+from neutron_lib.api.definitions import portbindings
+from neutron_lib.plugins.ml2 import api
+from oslo_log import log
 
 from steerflow.model import schema
 from steerflow_neutron import backend

@@ -13,14 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from networking_sfc.services.flowclassifier.common import (  # type: ignore[import-untyped]
-    exceptions as fc_exc,
-)
-from networking_sfc.services.flowclassifier.drivers import (  # type: ignore[import-untyped]
-    base as fc_driver,
-)
-from networking_sfc.services.sfc.common import exceptions as sfc_exc  # type: ignore[import-untyped]
-from networking_sfc.services.sfc.drivers import base as sfc_driver  # type: ignore[import-untyped]
+from networking_sfc.services.flowclassifier.common import exceptions as fc_exc
+from networking_sfc.services.flowclassifier.drivers import base as fc_driver
+from networking_sfc.services.sfc.common import exceptions as sfc_exc
+from networking_sfc.services.sfc.drivers import base as sfc_driver
 
 from steerflow.model import schema
 from steerflow_neutron import backend
