@@ -157,6 +157,10 @@ class Neutron:
         resp = self.http.delete(f"{NEUTRON_COLLECTIONS[kind]}/{id}")
         assert resp.status_code == 204, resp.text
 
+    def refused(self, kind: str, **body: Any) -> httpx.Response:
+        """The answer to a POST expected to fail (the caller checks it)."""
+        return self.http.post(NEUTRON_COLLECTIONS[kind], json={kind: {"project_id": self.project_id, **body}})
+
     def close(self) -> None:
         self.http.close()
 

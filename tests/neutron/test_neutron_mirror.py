@@ -75,3 +75,21 @@ def test_ports_bind_on_hosts_that_run_a_steerflow_agent(neutron: Neutron, nb: No
     assert stored(nb, schema.PORT, bound["id"])["binding:host_id"] == "hv1"
     elsewhere = neutron.create(schema.PORT, network_id=net["id"], **{"binding:host_id": "hv9"})
     assert elsewhere["binding:vif_type"] == "binding_failed"  # no steerflow agent on hv9
+
+
+def test_what_steerflow_cannot_steer_is_refused_before_neutron_stores_it(
+    neutron: Neutron, nb: NorthboundStore
+) -> None:
+    world = neutron_chain(neutron)
+    revision = nb.revision()
+    # networking-sfc stores any n-tuple mapping; steerflow rewrites packets by it, so it must be a CIDR
+    params = {"ppg_n_tuple_mapping": {"ingress_n_tuple": {"source_ip_prefix": "not-a-cidr"}}}
+    resp = neutron.refused(schema.PORT_PAIR_GROUP, port_pairs=[], port_pair_group_parameters=params)
+    assert resp.status_code == 400, resp.text
+    error = resp.json()["NeutronError"]
+    assert error["type"] == "SfcBadRequest"
+    assert error["message"].startswith("steerflow cannot steer this port pair group: ")
+    assert "not-a-cidr" in error["message"]
+    groups = neutron.http.get("/sfc/port_pair_groups").json()["port_pair_groups"]
+    assert [g["id"] for g in groups] == [world["group"]["id"]]  # Neutron did not keep it
+    assert nb.revision() == revision  # nor did the NB change
