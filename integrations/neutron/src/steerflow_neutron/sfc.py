@@ -51,7 +51,9 @@ def _removed(kind: str) -> Callable[[Any, Any], None]:
     return postcommit
 
 
-def _pass_bad_requests(manager: Any, methods: tuple[str, ...], bad_request: type, error: Refusal) -> None:
+def _pass_bad_requests(
+    manager: Any, methods: tuple[str, ...], bad_request: type[Exception], error: Refusal
+) -> None:
     """Let a driver's 400 through `manager`'s precommits, as networking-sfc already does for chain and
     classifier creation; it turns every other precommit failure (pairs, groups, graphs, updates) into a
     500 driver error. Any other exception still becomes that driver error."""
