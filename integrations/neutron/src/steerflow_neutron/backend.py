@@ -1,8 +1,10 @@
 """What the drivers inside neutron-server share: the `[steerflow]` options, the NB store and the mirror.
 
 Writes that the NB cannot take because it is unreachable are logged and left to `steerflow-neutron
-resync` (Neutron stays available while the NB is away); a write steerflow refuses is the caller's to
-turn into its driver error, so Neutron undoes what it just created.
+resync` (Neutron stays available while the NB is away). A create steerflow refuses is the caller's to
+turn into its driver error, so Neutron undoes what it just created; a refused update or delete is
+logged (Neutron has committed it: raising would only answer 500 for a change that stays), and the next
+resync reports it.
 """
 
 from __future__ import annotations

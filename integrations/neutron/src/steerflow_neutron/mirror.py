@@ -34,6 +34,10 @@ MIRRORED_KINDS: Final = (
     schema.SERVICE_GRAPH,
 )
 _SET_AT_CREATE: Final = frozenset({"id", "tenant_id", "project_id"})  # never compared: Neutron's own
+# Written when the object is created, not followed afterwards: Neutron allocates every address itself
+# (the mirror passes each port's fixed IPs), so the NB's pools never decide anything, and steerflow's API
+# cannot change them without replacing a subnet its ports use.
+_NOT_FOLLOWED: Final = {schema.SUBNET: frozenset({"allocation_pools"})}
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,9 @@ class Mirror:
         attrs = self.handlers[kind].attributes.attributes
         changes: JsonDict = {}
         fixed: list[str] = []
+        skip = _SET_AT_CREATE | _NOT_FOLLOWED.get(kind, frozenset())
         for key, value in self.body(kind, source).items():
-            if key in _SET_AT_CREATE:
+            if key in skip:
                 continue
             converted = attrs[key].convert(value)
             if converted == stored.get(key):

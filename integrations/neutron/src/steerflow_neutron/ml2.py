@@ -67,28 +67,28 @@ class SteerflowMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
     # --- postcommit: write the NB -------------------------------------------------------------------
 
     def create_network_postcommit(self, context: Any) -> None:
-        _write(schema.NETWORK, context.current)
+        _create(schema.NETWORK, context.current)
 
     def update_network_postcommit(self, context: Any) -> None:
-        _write(schema.NETWORK, context.current)
+        backend.write(schema.NETWORK, context.current)
 
     def delete_network_postcommit(self, context: Any) -> None:
         backend.remove(schema.NETWORK, context.current["id"])
 
     def create_subnet_postcommit(self, context: Any) -> None:
-        _write(schema.SUBNET, context.current)
+        _create(schema.SUBNET, context.current)
 
     def update_subnet_postcommit(self, context: Any) -> None:
-        _write(schema.SUBNET, context.current)
+        backend.write(schema.SUBNET, context.current)
 
     def delete_subnet_postcommit(self, context: Any) -> None:
         backend.remove(schema.SUBNET, context.current["id"])
 
     def create_port_postcommit(self, context: Any) -> None:
-        _write(schema.PORT, context.current)
+        _create(schema.PORT, context.current)
 
     def update_port_postcommit(self, context: Any) -> None:
-        _write(schema.PORT, context.current)
+        backend.write(schema.PORT, context.current)
 
     def delete_port_postcommit(self, context: Any) -> None:
         backend.remove(schema.PORT, context.current["id"])
@@ -124,7 +124,8 @@ def _refuse_if_unsteerable(kind: str, obj: Any) -> None:
         raise _refused(kind, reason)
 
 
-def _write(kind: str, obj: Any) -> None:
+def _create(kind: str, obj: Any) -> None:
+    """Mirror a new object; if steerflow refuses it, ML2 deletes it again and answers the error."""
     reason = backend.write(kind, obj)
     if reason is not None:
         raise _refused(kind, reason)

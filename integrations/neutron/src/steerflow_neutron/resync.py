@@ -105,24 +105,51 @@ def plan(mirror: Mirror, neutron: NeutronView) -> list[Action]:
 
 
 def apply(mirror: Mirror, neutron: NeutronView, actions: Iterable[Action]) -> Report:
-    """Run `actions`; those refused are retried after the rest, while a pass still gets something done."""
+    """Run `actions`; those refused are retried after the rest, while a pass still gets something done.
+
+    When nothing moves any more and stale objects wait for an update, those are replaced instead: a
+    dependency cycle (a chain holding a group Neutron deleted, whose pair the new group needs) is broken
+    by deleting the stale users first, then creating them as Neutron has them.
+    """
     pending = list(actions)
     done: list[Action] = []
     errors: dict[Action, str] = {}
-    for _ in range(MAX_PASSES):
-        failed = []
-        for action in pending:
-            try:
-                _run(mirror, neutron, action)
-            except NeutronError as exc:
-                errors[action] = f"{exc.type}: {exc.message}"
-                failed.append(action)
-            else:
-                done.append(action)
-        if len(failed) == len(pending):
-            break
+    escalated = False
+    for _ in range(2 * MAX_PASSES):
+        failed = _one_pass(mirror, neutron, pending, done, errors)
+        stuck = len(failed) == len(pending)
         pending = failed
+        if not stuck:
+            continue
+        if escalated or not any(a.verb == "update" for a in pending):
+            break
+        escalated = True
+        pending = _replacing_updates(pending)
     return Report(done, [(a, errors[a]) for a in pending])
+
+
+def _one_pass(
+    mirror: Mirror, neutron: NeutronView, pending: list[Action], done: list[Action], errors: dict[Action, str]
+) -> list[Action]:
+    failed = []
+    for action in pending:
+        try:
+            _run(mirror, neutron, action)
+        except NeutronError as exc:
+            errors[action] = f"{exc.type}: {exc.message}"
+            failed.append(action)
+        else:
+            done.append(action)
+    return failed
+
+
+def _replacing_updates(pending: list[Action]) -> list[Action]:
+    """`pending` with every update turned into a delete (users first) and a create."""
+    order = {kind: i for i, kind in enumerate(MIRRORED_KINDS)}
+    updates = sorted((a for a in pending if a.verb == "update"), key=lambda a: -order[a.kind])
+    deletes = [Action("delete", a.kind, a.id, "to replace: breaks a dependency") for a in updates]
+    rest = [Action("replace", a.kind, a.id, a.detail) if a.verb == "update" else a for a in pending]
+    return deletes + rest
 
 
 def _run(mirror: Mirror, neutron: NeutronView, action: Action) -> None:

@@ -36,10 +36,21 @@ def _checked(kind: str, refusal: Refusal) -> Callable[[Any, Any], None]:
     return precommit
 
 
-def _written(kind: str, failure: Refusal) -> Callable[[Any, Any], None]:
+def _created(kind: str, failure: Refusal) -> Callable[[Any, Any], None]:
+    """A create's postcommit: refused by steerflow, it raises, and networking-sfc deletes the object."""
+
     def postcommit(self: Any, context: Any) -> None:
         if backend.write(kind, context.current) is not None:
             raise failure(method=f"steerflow: writing {kind} {context.current['id']}")
+
+    return postcommit
+
+
+def _updated(kind: str) -> Callable[[Any, Any], None]:
+    """An update's postcommit: committed in Neutron whatever happens here (a refusal is logged)."""
+
+    def postcommit(self: Any, context: Any) -> None:
+        backend.write(kind, context.current)
 
     return postcommit
 
@@ -111,18 +122,14 @@ class SteerflowSfcDriver(sfc_driver.SfcDriverBase):  # type: ignore[misc]
         schema.SERVICE_GRAPH, sfc_exc.SfcBadRequest
     )
 
-    create_port_pair_postcommit = update_port_pair_postcommit = _written(
-        schema.PORT_PAIR, sfc_exc.SfcDriverError
-    )
-    create_port_pair_group_postcommit = update_port_pair_group_postcommit = _written(
-        schema.PORT_PAIR_GROUP, sfc_exc.SfcDriverError
-    )
-    create_port_chain_postcommit = update_port_chain_postcommit = _written(
-        schema.PORT_CHAIN, sfc_exc.SfcDriverError
-    )
-    create_service_graph_postcommit = update_service_graph_postcommit = _written(
-        schema.SERVICE_GRAPH, sfc_exc.SfcDriverError
-    )
+    create_port_pair_postcommit = _created(schema.PORT_PAIR, sfc_exc.SfcDriverError)
+    update_port_pair_postcommit = _updated(schema.PORT_PAIR)
+    create_port_pair_group_postcommit = _created(schema.PORT_PAIR_GROUP, sfc_exc.SfcDriverError)
+    update_port_pair_group_postcommit = _updated(schema.PORT_PAIR_GROUP)
+    create_port_chain_postcommit = _created(schema.PORT_CHAIN, sfc_exc.SfcDriverError)
+    update_port_chain_postcommit = _updated(schema.PORT_CHAIN)
+    create_service_graph_postcommit = _created(schema.SERVICE_GRAPH, sfc_exc.SfcDriverError)
+    update_service_graph_postcommit = _updated(schema.SERVICE_GRAPH)
 
     delete_port_pair_postcommit = _removed(schema.PORT_PAIR)
     delete_port_pair_group_postcommit = _removed(schema.PORT_PAIR_GROUP)
@@ -146,7 +153,6 @@ class SteerflowFlowClassifierDriver(fc_driver.FlowClassifierDriverBase):  # type
     create_flow_classifier_precommit = update_flow_classifier_precommit = _checked(
         schema.FLOW_CLASSIFIER, fc_exc.FlowClassifierBadRequest
     )
-    create_flow_classifier_postcommit = update_flow_classifier_postcommit = _written(
-        schema.FLOW_CLASSIFIER, fc_exc.FlowClassifierDriverError
-    )
+    create_flow_classifier_postcommit = _created(schema.FLOW_CLASSIFIER, fc_exc.FlowClassifierDriverError)
+    update_flow_classifier_postcommit = _updated(schema.FLOW_CLASSIFIER)
     delete_flow_classifier_postcommit = _removed(schema.FLOW_CLASSIFIER)
