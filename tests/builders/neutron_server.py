@@ -20,7 +20,7 @@ import httpx
 from steerflow_neutron.resync import NEUTRON_COLLECTIONS
 
 from steerflow.model import schema
-from tests.builders.servers import free_port
+from tests.builders.servers import free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / "neutron"
@@ -156,6 +156,12 @@ class Neutron:
     def delete(self, kind: str, id: str) -> None:
         resp = self.http.delete(f"{NEUTRON_COLLECTIONS[kind]}/{id}")
         assert resp.status_code == 204, resp.text
+
+    def wait_status(self, port_id: str, status: str, timeout: float = 10.0) -> None:
+        """Until Neutron shows the port with `status` (the drivers report the agents' status back)."""
+        url = f"{NEUTRON_COLLECTIONS[schema.PORT]}/{port_id}"
+        shown = lambda: self.http.get(url).json()[schema.PORT]["status"] == status  # noqa: E731
+        wait_until(shown, timeout, f"port {port_id} {status} in Neutron")
 
     def refused(self, kind: str, **body: Any) -> httpx.Response:
         """The answer to a POST expected to fail (the caller checks it)."""

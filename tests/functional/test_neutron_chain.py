@@ -57,6 +57,7 @@ def test_a_chain_made_through_neutron_steers_packets_across_chassis(
     plug_function(fabric.lab, fabric.chassis["ch2"], "fw", sf_in, sf_out, mode="unaware", add=1)
     for made, chassis in ((client_port, "ch1"), (server_port, "ch2"), (sf_in, "ch2"), (sf_out, "ch2")):
         fabric.wait_bound(made["id"], chassis)
+        neutron.wait_status(made["id"], "ACTIVE")  # the agent's binding, reported back to Neutron
     fabric.lab.warm_underlay()
     fabric.wait_applied()
     client.wait_ping(server.ipv4)

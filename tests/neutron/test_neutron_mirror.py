@@ -71,8 +71,13 @@ def test_ports_bind_on_hosts_that_run_a_steerflow_agent(neutron: Neutron, nb: No
     bound = neutron.create(schema.PORT, network_id=net["id"], **{"binding:host_id": "hv1"})
     assert bound["binding:vif_type"] == "ovs"
     assert bound["binding:vif_details"]["bridge_name"] == "br-int"
-    assert bound["status"] == "ACTIVE"
-    assert stored(nb, schema.PORT, bound["id"])["binding:host_id"] == "hv1"
+    assert bound["status"] == "DOWN"  # until the agent of hv1 has bound it
+    port = stored(nb, schema.PORT, bound["id"])
+    assert port["binding:host_id"] == "hv1"
+    nb.commit([Put(schema.PORT, bound["id"], {**port, "status": "ACTIVE"})])  # what the agent writes
+    neutron.wait_status(bound["id"], "ACTIVE")
+    nb.commit([Put(schema.PORT, bound["id"], {**port, "status": "DOWN"})])  # and when it releases it
+    neutron.wait_status(bound["id"], "DOWN")
     elsewhere = neutron.create(schema.PORT, network_id=net["id"], **{"binding:host_id": "hv9"})
     assert elsewhere["binding:vif_type"] == "binding_failed"  # no steerflow agent on hv9
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from oslo_config import cfg
@@ -38,6 +38,8 @@ RESYNC_HINT: Final = "the NB is unreachable (%s): %s %s %s is not mirrored; run 
 
 _lock = threading.Lock()
 _mirrors: dict[int, Mirror] = {}
+# what each new process (neutron-server forks its workers) starts with its mirror: the status reporter
+_process_hooks: list[Callable[[Mirror], None]] = []
 
 
 def register_options() -> None:
@@ -52,7 +54,19 @@ def mirror() -> Mirror:
     with _lock:
         if pid not in _mirrors:
             _mirrors[pid] = Mirror(open_store(cfg.CONF.steerflow.nb_url))
+            for hook in _process_hooks:
+                hook(_mirrors[pid])
         return _mirrors[pid]
+
+
+def in_every_process(hook: Callable[[Mirror], None]) -> None:
+    """Run `hook` with each process's mirror once it exists (now, for this process)."""
+    with _lock:
+        _process_hooks.append(hook)
+        started = list(_mirrors.items())
+    for pid, existing in started:
+        if pid == os.getpid():
+            hook(existing)
 
 
 def check(kind: str, obj: Mapping[str, Any]) -> str | None:

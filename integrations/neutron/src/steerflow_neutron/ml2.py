@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from neutron_lib import (
-    constants,
-    exceptions,
-)
+from neutron_lib import context as n_context
+from neutron_lib import exceptions
 from neutron_lib.api.definitions import portbindings
+from neutron_lib.plugins import directory
 from neutron_lib.plugins.ml2 import api
 from oslo_log import log
 
 from steerflow.model import schema
 from steerflow_neutron import backend
+from steerflow_neutron.mirror import Mirror
+from steerflow_neutron.status import NotReady, StatusReporter
 
 LOG = log.getLogger(__name__)
 # Neutron's segment is only a placeholder to bind to: steerflow gives every network its own Geneve VNI
@@ -39,6 +40,8 @@ class SteerflowMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
 
     def initialize(self) -> None:
         backend.register_options()
+        backend.in_every_process(_start_reporter)
+        backend.mirror()  # this process's reporter starts now, not at the first request
 
     @property
     def connectivity(self) -> str:
@@ -99,8 +102,8 @@ class SteerflowMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
         """Bind a normal port on a host whose steerflow agent registered a chassis; vif type ovs.
 
         Nova (os-vif) then plugs the VM's tap into br-int with `external_ids:iface-id` = the port id,
-        which is what the agent binds by. The port is ACTIVE at once: steerflow's agent reports its own
-        binding in the NB, not back to Neutron (yet).
+        which is what the agent binds by. The port stays DOWN until that agent has bound it: its NB
+        status comes back through `StatusReporter` (and Nova gets `network-vif-plugged` then).
         """
         port = context.current
         if port.get(portbindings.VNIC_TYPE, portbindings.VNIC_NORMAL) != portbindings.VNIC_NORMAL:
@@ -110,12 +113,21 @@ class SteerflowMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
             return
         for segment in context.segments_to_bind:
             if segment[api.NETWORK_TYPE] in OVERLAY_TYPES:
-                context.set_binding(
-                    segment[api.ID], portbindings.VIF_TYPE_OVS, dict(VIF_DETAILS),
-                    status=constants.PORT_STATUS_ACTIVE,
-                )
+                context.set_binding(segment[api.ID], portbindings.VIF_TYPE_OVS, dict(VIF_DETAILS))
                 return
         LOG.info("steerflow: port %s has no overlay segment to bind on %s", port["id"], context.host)
+
+
+def _start_reporter(mirror: Mirror) -> None:
+    StatusReporter(mirror.store, _report_status).start()
+
+
+def _report_status(port_id: str, status: str) -> None:
+    """The NB's status of a port (set by the agent that binds it) into Neutron's, if it differs."""
+    plugin = directory.get_plugin()
+    if plugin is None:
+        raise NotReady()
+    plugin.update_port_status(n_context.get_admin_context(), port_id, status)
 
 
 def _refuse_if_unsteerable(kind: str, obj: Any) -> None:
