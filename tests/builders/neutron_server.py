@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ import httpx
 from steerflow_neutron.resync import NEUTRON_COLLECTIONS
 
 from steerflow.model import schema
-from tests.builders.servers import free_port, wait_until
+from tests.builders.servers import Server, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / "neutron"
@@ -52,17 +50,17 @@ def empty_database(cache_dir: Path) -> Path:
     return db
 
 
-class NeutronServer:
+class NeutronServer(Server):
     """One neutron-server process in `workdir`, writing steerflow's NB at `nb_url`."""
 
+    name = "neutron-server"
+    start_timeout = START_TIMEOUT
+
     def __init__(self, workdir: Path, nb_url: str, schema_db: Path) -> None:
-        self.workdir = workdir
+        super().__init__(workdir)
         self.nb_url = nb_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / "neutron-server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        workdir.mkdir(parents=True, exist_ok=True)
         shutil.copy(schema_db, workdir / "neutron.db")
         self._configure()
 
@@ -101,36 +99,19 @@ vni_ranges = 1:1000
 """
         )
 
-    def start(self) -> None:
+    def command(self) -> list[str]:
+        return [str(VENV / "bin" / "python"), str(HERE / "serve.py")]
+
+    def env(self) -> dict[str, str]:
         env = {**os.environ, "OS_NEUTRON_CONFIG_DIR": str(self.workdir), "PORT": str(self.port)}
         env.pop("PYTHONPATH", None)  # the venv has steerflow installed (editable): its own imports only
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [str(VENV / "bin" / "python"), str(HERE / "serve.py")],
-                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._answers():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"neutron-server did not start; log:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        return env
 
-    def _answers(self) -> bool:
+    def ready(self) -> bool:
         try:
             return httpx.get(f"{self.url}/v2.0/extensions", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
 
 
 class Neutron:
@@ -139,6 +120,12 @@ class Neutron:
     def __init__(self, url: str, project_id: str = "demo") -> None:
         self.http = httpx.Client(base_url=f"{url}/v2.0", timeout=60, headers={"X-Project-Id": project_id})
         self.project_id = project_id
+
+    def __enter__(self) -> Neutron:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def create(self, kind: str, **body: Any) -> dict[str, Any]:
         """POST a `kind` (an NB kind is also Neutron's member name) in the client's project."""

@@ -36,6 +36,7 @@ class Server:
     """One daemon we own: started on fixed ports in its own dir, so a restart finds its data again."""
 
     name = "server"
+    start_timeout = START_TIMEOUT
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -49,10 +50,14 @@ class Server:
     def ready(self) -> bool:
         raise NotImplementedError
 
+    def env(self) -> dict[str, str] | None:
+        """The daemon's environment; None: ours."""
+        return None
+
     def start(self) -> None:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.env())
+        deadline = time.monotonic() + self.start_timeout
         while not self.ready():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()

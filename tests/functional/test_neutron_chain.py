@@ -27,12 +27,11 @@ def neutron_on(fabric: Fabric, tmp_path: Path) -> Iterator[Neutron]:
         pytest.skip(why)
     server = NeutronServer(tmp_path / "neutron", fabric.nb_url, empty_database(tmp_path))
     server.start()
-    client = Neutron(server.url)
     try:
-        yield client
+        with Neutron(server.url) as client:
+            yield client
     finally:
-        client.close()
-        server.stop()
+        server.kill()
 
 
 def test_a_chain_made_through_neutron_steers_packets_across_chassis(

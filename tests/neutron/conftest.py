@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,21 +32,21 @@ def redis_nb(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture()
 def nb(redis_nb: RedisServer) -> Iterator[NorthboundStore]:
-    store = open_store(redis_nb.url)
-    yield store
-    store.close()
+    with contextlib.closing(open_store(redis_nb.url)) as store:
+        yield store
 
 
 @pytest.fixture()
 def neutron_server(tmp_path: Path, neutron_schema: Path, redis_nb: RedisServer) -> Iterator[NeutronServer]:
     server = NeutronServer(tmp_path / "neutron", redis_nb.url, neutron_schema)
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @pytest.fixture()
 def neutron(neutron_server: NeutronServer) -> Iterator[Neutron]:
-    client = Neutron(neutron_server.url)
-    yield client
-    client.close()
+    with Neutron(neutron_server.url) as client:
+        yield client

@@ -93,7 +93,7 @@ def test_what_steerflow_cannot_steer_is_refused_before_neutron_stores_it(
     assert resp.status_code == 400, resp.text
     error = resp.json()["NeutronError"]
     assert error["type"] == "SfcBadRequest"
-    assert error["message"].startswith("steerflow cannot steer this port pair group: ")
+    assert error["message"].startswith("steerflow cannot carry this port pair group: ")
     assert "not-a-cidr" in error["message"]
     groups = neutron.http.get("/sfc/port_pair_groups").json()["port_pair_groups"]
     assert [g["id"] for g in groups] == [world["group"]["id"]]  # Neutron did not keep it

@@ -82,7 +82,7 @@ def test_resync_deletes_extra_and_mends_stale_objects(
 def test_resync_says_when_neutron_is_unreachable(
     neutron_server: NeutronServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    neutron_server.stop()
+    neutron_server.kill()
     code = steerflow_neutron(["resync", "--neutron", neutron_server.url, "--nb", neutron_server.nb_url])
     assert code == 2
     assert "cannot read Neutron at" in capsys.readouterr().err

@@ -118,3 +118,53 @@ def runs_agent(host: str) -> bool:
     except StoreError as exc:
         LOG.warning("steerflow: cannot read the chassis of %s from the NB (%s): not binding", host, exc)
         return False
+
+
+# --- the drivers' hooks, as methods: (driver, context) -> None ----------------------------------------
+
+Hook = Callable[[Any, Any], None]
+Refusal = Callable[[str], Exception]  # a message -> the driver's own exception
+
+
+def _refusal_text(kind: str, reason: str) -> str:
+    return f"steerflow cannot carry this {kind.replace('_', ' ')}: {reason}"
+
+
+def checked(kind: str, refusal: Refusal) -> Hook:
+    """A precommit: raises `refusal` when steerflow would refuse the object (`check`)."""
+
+    def precommit(driver: Any, context: Any) -> None:
+        reason = check(kind, context.current)
+        if reason is not None:
+            raise refusal(_refusal_text(kind, reason))
+
+    return precommit
+
+
+def created(kind: str, failure: Refusal) -> Hook:
+    """A create's postcommit: refused by steerflow, it raises `failure` and Neutron deletes the object."""
+
+    def postcommit(driver: Any, context: Any) -> None:
+        reason = write(kind, context.current)
+        if reason is not None:
+            raise failure(_refusal_text(kind, reason))
+
+    return postcommit
+
+
+def updated(kind: str) -> Hook:
+    """An update's postcommit: committed in Neutron whatever happens here (a refusal is logged)."""
+
+    def postcommit(driver: Any, context: Any) -> None:
+        write(kind, context.current)
+
+    return postcommit
+
+
+def removed(kind: str) -> Hook:
+    """A delete's postcommit."""
+
+    def postcommit(driver: Any, context: Any) -> None:
+        remove(kind, context.current["id"])
+
+    return postcommit

@@ -35,6 +35,11 @@ VIF_DETAILS: Final = {
 }
 
 
+def _invalid(message: str) -> Exception:
+    """Neutron's own 400."""
+    return exceptions.InvalidInput(error_message=message)  # type: ignore[no-any-return]
+
+
 class SteerflowMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
     """ML2 `mechanism_drivers = steerflow`."""
 
@@ -47,54 +52,19 @@ class SteerflowMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
     def connectivity(self) -> str:
         return str(portbindings.CONNECTIVITY_L2)
 
-    # --- precommit: refuse what steerflow cannot carry (inside Neutron's transaction) --------------
-
-    def create_network_precommit(self, context: Any) -> None:
-        _refuse_if_unsteerable(schema.NETWORK, context.current)
-
-    def update_network_precommit(self, context: Any) -> None:
-        _refuse_if_unsteerable(schema.NETWORK, context.current)
-
-    def create_subnet_precommit(self, context: Any) -> None:
-        _refuse_if_unsteerable(schema.SUBNET, context.current)
-
-    def update_subnet_precommit(self, context: Any) -> None:
-        _refuse_if_unsteerable(schema.SUBNET, context.current)
-
-    def create_port_precommit(self, context: Any) -> None:
-        _refuse_if_unsteerable(schema.PORT, context.current)
-
-    def update_port_precommit(self, context: Any) -> None:
-        _refuse_if_unsteerable(schema.PORT, context.current)
-
-    # --- postcommit: write the NB -------------------------------------------------------------------
-
-    def create_network_postcommit(self, context: Any) -> None:
-        _create(schema.NETWORK, context.current)
-
-    def update_network_postcommit(self, context: Any) -> None:
-        backend.write(schema.NETWORK, context.current)
-
-    def delete_network_postcommit(self, context: Any) -> None:
-        backend.remove(schema.NETWORK, context.current["id"])
-
-    def create_subnet_postcommit(self, context: Any) -> None:
-        _create(schema.SUBNET, context.current)
-
-    def update_subnet_postcommit(self, context: Any) -> None:
-        backend.write(schema.SUBNET, context.current)
-
-    def delete_subnet_postcommit(self, context: Any) -> None:
-        backend.remove(schema.SUBNET, context.current["id"])
-
-    def create_port_postcommit(self, context: Any) -> None:
-        _create(schema.PORT, context.current)
-
-    def update_port_postcommit(self, context: Any) -> None:
-        backend.write(schema.PORT, context.current)
-
-    def delete_port_postcommit(self, context: Any) -> None:
-        backend.remove(schema.PORT, context.current["id"])
+    # precommit (inside Neutron's transaction): refuse what steerflow cannot carry; postcommit: the NB
+    create_network_precommit = update_network_precommit = backend.checked(schema.NETWORK, _invalid)
+    create_subnet_precommit = update_subnet_precommit = backend.checked(schema.SUBNET, _invalid)
+    create_port_precommit = update_port_precommit = backend.checked(schema.PORT, _invalid)
+    create_network_postcommit = backend.created(schema.NETWORK, _invalid)
+    create_subnet_postcommit = backend.created(schema.SUBNET, _invalid)
+    create_port_postcommit = backend.created(schema.PORT, _invalid)
+    update_network_postcommit = backend.updated(schema.NETWORK)
+    update_subnet_postcommit = backend.updated(schema.SUBNET)
+    update_port_postcommit = backend.updated(schema.PORT)
+    delete_network_postcommit = backend.removed(schema.NETWORK)
+    delete_subnet_postcommit = backend.removed(schema.SUBNET)
+    delete_port_postcommit = backend.removed(schema.PORT)
 
     # --- binding ------------------------------------------------------------------------------------
 
@@ -128,22 +98,3 @@ def _report_status(port_id: str, status: str) -> None:
     if plugin is None:
         raise NotReady()
     plugin.update_port_status(n_context.get_admin_context(), port_id, status)
-
-
-def _refuse_if_unsteerable(kind: str, obj: Any) -> None:
-    reason = backend.check(kind, obj)
-    if reason is not None:
-        raise _refused(kind, reason)
-
-
-def _create(kind: str, obj: Any) -> None:
-    """Mirror a new object; if steerflow refuses it, ML2 deletes it again and answers the error."""
-    reason = backend.write(kind, obj)
-    if reason is not None:
-        raise _refused(kind, reason)
-
-
-def _refused(kind: str, reason: str) -> Exception:
-    """Neutron's own 400 (InvalidInput), saying what steerflow cannot carry."""
-    what = kind.replace("_", " ")
-    return exceptions.InvalidInput(error_message=f"steerflow cannot carry this {what}: {reason}")  # type: ignore[no-any-return]

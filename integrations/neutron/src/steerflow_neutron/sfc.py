@@ -24,46 +24,9 @@ from networking_sfc.services.sfc.drivers import base as sfc_driver
 from steerflow.model import schema
 from steerflow_neutron import backend
 
-Refusal = Callable[..., Exception]
-
-
-def _checked(kind: str, refusal: Refusal) -> Callable[[Any, Any], None]:
-    def precommit(self: Any, context: Any) -> None:
-        reason = backend.check(kind, context.current)
-        if reason is not None:
-            raise refusal(message=f"steerflow cannot steer this {kind.replace('_', ' ')}: {reason}")
-
-    return precommit
-
-
-def _created(kind: str, failure: Refusal) -> Callable[[Any, Any], None]:
-    """A create's postcommit: refused by steerflow, it raises, and networking-sfc deletes the object."""
-
-    def postcommit(self: Any, context: Any) -> None:
-        if backend.write(kind, context.current) is not None:
-            raise failure(method=f"steerflow: writing {kind} {context.current['id']}")
-
-    return postcommit
-
-
-def _updated(kind: str) -> Callable[[Any, Any], None]:
-    """An update's postcommit: committed in Neutron whatever happens here (a refusal is logged)."""
-
-    def postcommit(self: Any, context: Any) -> None:
-        backend.write(kind, context.current)
-
-    return postcommit
-
-
-def _removed(kind: str) -> Callable[[Any, Any], None]:
-    def postcommit(self: Any, context: Any) -> None:
-        backend.remove(kind, context.current["id"])
-
-    return postcommit
-
 
 def _pass_bad_requests(
-    manager: Any, methods: tuple[str, ...], bad_request: type[Exception], error: Refusal
+    manager: Any, methods: tuple[str, ...], bad_request: type[Exception], error: Callable[..., Exception]
 ) -> None:
     """Let a driver's 400 through `manager`'s precommits, as networking-sfc already does for chain and
     classifier creation; it turns every other precommit failure (pairs, groups, graphs, updates) into a
@@ -88,6 +51,22 @@ def _precommits(*resources: str) -> tuple[str, ...]:
     return tuple(f"{verb}_{r}_precommit" for r in resources for verb in ("create", "update"))
 
 
+def _sfc_bad_request(message: str) -> Exception:
+    return sfc_exc.SfcBadRequest(message=message)  # type: ignore[no-any-return]
+
+
+def _sfc_failed(message: str) -> Exception:
+    return sfc_exc.SfcDriverError(method=message)  # type: ignore[no-any-return]
+
+
+def _fc_bad_request(message: str) -> Exception:
+    return fc_exc.FlowClassifierBadRequest(message=message)  # type: ignore[no-any-return]
+
+
+def _fc_failed(message: str) -> Exception:
+    return fc_exc.FlowClassifierDriverError(method=message)  # type: ignore[no-any-return]
+
+
 def _nothing(self: Any, context: Any) -> None:
     """The legacy hooks: networking-sfc calls them from the *_postcommit defaults we replace, and
     `delete_*` before its own delete, when nothing is committed yet."""
@@ -109,32 +88,32 @@ class SteerflowSfcDriver(sfc_driver.SfcDriverBase):  # type: ignore[misc]
     create_port_pair_group = update_port_pair_group = delete_port_pair_group = _nothing
     create_port_chain = update_port_chain = delete_port_chain = _nothing
 
-    create_port_pair_precommit = update_port_pair_precommit = _checked(
-        schema.PORT_PAIR, sfc_exc.SfcBadRequest
+    create_port_pair_precommit = update_port_pair_precommit = backend.checked(
+        schema.PORT_PAIR, _sfc_bad_request
     )
-    create_port_pair_group_precommit = update_port_pair_group_precommit = _checked(
-        schema.PORT_PAIR_GROUP, sfc_exc.SfcBadRequest
+    create_port_pair_group_precommit = update_port_pair_group_precommit = backend.checked(
+        schema.PORT_PAIR_GROUP, _sfc_bad_request
     )
-    create_port_chain_precommit = update_port_chain_precommit = _checked(
-        schema.PORT_CHAIN, sfc_exc.SfcBadRequest
+    create_port_chain_precommit = update_port_chain_precommit = backend.checked(
+        schema.PORT_CHAIN, _sfc_bad_request
     )
-    create_service_graph_precommit = update_service_graph_precommit = _checked(
-        schema.SERVICE_GRAPH, sfc_exc.SfcBadRequest
+    create_service_graph_precommit = update_service_graph_precommit = backend.checked(
+        schema.SERVICE_GRAPH, _sfc_bad_request
     )
 
-    create_port_pair_postcommit = _created(schema.PORT_PAIR, sfc_exc.SfcDriverError)
-    update_port_pair_postcommit = _updated(schema.PORT_PAIR)
-    create_port_pair_group_postcommit = _created(schema.PORT_PAIR_GROUP, sfc_exc.SfcDriverError)
-    update_port_pair_group_postcommit = _updated(schema.PORT_PAIR_GROUP)
-    create_port_chain_postcommit = _created(schema.PORT_CHAIN, sfc_exc.SfcDriverError)
-    update_port_chain_postcommit = _updated(schema.PORT_CHAIN)
-    create_service_graph_postcommit = _created(schema.SERVICE_GRAPH, sfc_exc.SfcDriverError)
-    update_service_graph_postcommit = _updated(schema.SERVICE_GRAPH)
+    create_port_pair_postcommit = backend.created(schema.PORT_PAIR, _sfc_failed)
+    update_port_pair_postcommit = backend.updated(schema.PORT_PAIR)
+    create_port_pair_group_postcommit = backend.created(schema.PORT_PAIR_GROUP, _sfc_failed)
+    update_port_pair_group_postcommit = backend.updated(schema.PORT_PAIR_GROUP)
+    create_port_chain_postcommit = backend.created(schema.PORT_CHAIN, _sfc_failed)
+    update_port_chain_postcommit = backend.updated(schema.PORT_CHAIN)
+    create_service_graph_postcommit = backend.created(schema.SERVICE_GRAPH, _sfc_failed)
+    update_service_graph_postcommit = backend.updated(schema.SERVICE_GRAPH)
 
-    delete_port_pair_postcommit = _removed(schema.PORT_PAIR)
-    delete_port_pair_group_postcommit = _removed(schema.PORT_PAIR_GROUP)
-    delete_port_chain_postcommit = _removed(schema.PORT_CHAIN)
-    delete_service_graph_postcommit = _removed(schema.SERVICE_GRAPH)
+    delete_port_pair_postcommit = backend.removed(schema.PORT_PAIR)
+    delete_port_pair_group_postcommit = backend.removed(schema.PORT_PAIR_GROUP)
+    delete_port_chain_postcommit = backend.removed(schema.PORT_CHAIN)
+    delete_service_graph_postcommit = backend.removed(schema.SERVICE_GRAPH)
 
 
 class SteerflowFlowClassifierDriver(fc_driver.FlowClassifierDriverBase):  # type: ignore[misc]
@@ -150,9 +129,9 @@ class SteerflowFlowClassifierDriver(fc_driver.FlowClassifierDriverBase):  # type
         )
 
     create_flow_classifier = update_flow_classifier = delete_flow_classifier = _nothing
-    create_flow_classifier_precommit = update_flow_classifier_precommit = _checked(
-        schema.FLOW_CLASSIFIER, fc_exc.FlowClassifierBadRequest
+    create_flow_classifier_precommit = update_flow_classifier_precommit = backend.checked(
+        schema.FLOW_CLASSIFIER, _fc_bad_request
     )
-    create_flow_classifier_postcommit = _created(schema.FLOW_CLASSIFIER, fc_exc.FlowClassifierDriverError)
-    update_flow_classifier_postcommit = _updated(schema.FLOW_CLASSIFIER)
-    delete_flow_classifier_postcommit = _removed(schema.FLOW_CLASSIFIER)
+    create_flow_classifier_postcommit = backend.created(schema.FLOW_CLASSIFIER, _fc_failed)
+    update_flow_classifier_postcommit = backend.updated(schema.FLOW_CLASSIFIER)
+    delete_flow_classifier_postcommit = backend.removed(schema.FLOW_CLASSIFIER)
