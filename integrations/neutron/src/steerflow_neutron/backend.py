@@ -9,11 +9,12 @@ resync reports it.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from oslo_config import cfg
 from oslo_log import log
@@ -168,3 +169,28 @@ def removed(kind: str) -> Hook:
         remove(kind, context.current["id"])
 
     return postcommit
+
+
+T = TypeVar("T", bound=type)
+
+
+def mirroring(kinds: tuple[str, ...], refusal: Refusal, failure: Refusal) -> Callable[[T], T]:
+    """A class decorator giving a Neutron driver its hooks for `kinds` (an NB kind is Neutron's resource
+    name too): `create_<kind>_precommit` / `update_..._precommit` (`checked`), and the create, update
+    and delete postcommits (`created`, `updated`, `removed`)."""
+
+    def install(cls: T) -> T:
+        for kind in kinds:
+            hooks = {
+                f"create_{kind}_precommit": checked(kind, refusal),
+                f"update_{kind}_precommit": checked(kind, refusal),
+                f"create_{kind}_postcommit": created(kind, failure),
+                f"update_{kind}_postcommit": updated(kind),
+                f"delete_{kind}_postcommit": removed(kind),
+            }
+            for name, hook in hooks.items():
+                setattr(cls, name, hook)
+        abc.update_abstractmethods(cls)  # the bases declare some of these abstract
+        return cls
+
+    return install

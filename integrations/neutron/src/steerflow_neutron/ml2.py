@@ -40,8 +40,10 @@ def _invalid(message: str) -> Exception:
     return exceptions.InvalidInput(error_message=message)  # type: ignore[no-any-return]
 
 
+@backend.mirroring((schema.NETWORK, schema.SUBNET, schema.PORT), _invalid, _invalid)
 class SteerflowMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
-    """ML2 `mechanism_drivers = steerflow`."""
+    """ML2 `mechanism_drivers = steerflow`: precommits refuse what steerflow cannot carry (inside
+    Neutron's transaction), postcommits write the NB (`backend.mirroring`)."""
 
     def initialize(self) -> None:
         backend.register_options()
@@ -51,20 +53,6 @@ class SteerflowMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
     @property
     def connectivity(self) -> str:
         return str(portbindings.CONNECTIVITY_L2)
-
-    # precommit (inside Neutron's transaction): refuse what steerflow cannot carry; postcommit: the NB
-    create_network_precommit = update_network_precommit = backend.checked(schema.NETWORK, _invalid)
-    create_subnet_precommit = update_subnet_precommit = backend.checked(schema.SUBNET, _invalid)
-    create_port_precommit = update_port_precommit = backend.checked(schema.PORT, _invalid)
-    create_network_postcommit = backend.created(schema.NETWORK, _invalid)
-    create_subnet_postcommit = backend.created(schema.SUBNET, _invalid)
-    create_port_postcommit = backend.created(schema.PORT, _invalid)
-    update_network_postcommit = backend.updated(schema.NETWORK)
-    update_subnet_postcommit = backend.updated(schema.SUBNET)
-    update_port_postcommit = backend.updated(schema.PORT)
-    delete_network_postcommit = backend.removed(schema.NETWORK)
-    delete_subnet_postcommit = backend.removed(schema.SUBNET)
-    delete_port_postcommit = backend.removed(schema.PORT)
 
     # --- binding ------------------------------------------------------------------------------------
 

@@ -72,6 +72,10 @@ def _nothing(self: Any, context: Any) -> None:
     `delete_*` before its own delete, when nothing is committed yet."""
 
 
+SFC_KINDS = (schema.PORT_PAIR, schema.PORT_PAIR_GROUP, schema.PORT_CHAIN, schema.SERVICE_GRAPH)
+
+
+@backend.mirroring(SFC_KINDS, _sfc_bad_request, _sfc_failed)
 class SteerflowSfcDriver(sfc_driver.SfcDriverBase):  # type: ignore[misc]
     """`[sfc] drivers = steerflow`."""
 
@@ -79,7 +83,7 @@ class SteerflowSfcDriver(sfc_driver.SfcDriverBase):  # type: ignore[misc]
         backend.register_options()
         _pass_bad_requests(
             sfc_manager.SfcDriverManager,
-            _precommits(schema.PORT_PAIR, schema.PORT_PAIR_GROUP, schema.PORT_CHAIN, schema.SERVICE_GRAPH),
+            _precommits(*SFC_KINDS),
             sfc_exc.SfcBadRequest,
             sfc_exc.SfcDriverError,
         )
@@ -88,34 +92,8 @@ class SteerflowSfcDriver(sfc_driver.SfcDriverBase):  # type: ignore[misc]
     create_port_pair_group = update_port_pair_group = delete_port_pair_group = _nothing
     create_port_chain = update_port_chain = delete_port_chain = _nothing
 
-    create_port_pair_precommit = update_port_pair_precommit = backend.checked(
-        schema.PORT_PAIR, _sfc_bad_request
-    )
-    create_port_pair_group_precommit = update_port_pair_group_precommit = backend.checked(
-        schema.PORT_PAIR_GROUP, _sfc_bad_request
-    )
-    create_port_chain_precommit = update_port_chain_precommit = backend.checked(
-        schema.PORT_CHAIN, _sfc_bad_request
-    )
-    create_service_graph_precommit = update_service_graph_precommit = backend.checked(
-        schema.SERVICE_GRAPH, _sfc_bad_request
-    )
 
-    create_port_pair_postcommit = backend.created(schema.PORT_PAIR, _sfc_failed)
-    update_port_pair_postcommit = backend.updated(schema.PORT_PAIR)
-    create_port_pair_group_postcommit = backend.created(schema.PORT_PAIR_GROUP, _sfc_failed)
-    update_port_pair_group_postcommit = backend.updated(schema.PORT_PAIR_GROUP)
-    create_port_chain_postcommit = backend.created(schema.PORT_CHAIN, _sfc_failed)
-    update_port_chain_postcommit = backend.updated(schema.PORT_CHAIN)
-    create_service_graph_postcommit = backend.created(schema.SERVICE_GRAPH, _sfc_failed)
-    update_service_graph_postcommit = backend.updated(schema.SERVICE_GRAPH)
-
-    delete_port_pair_postcommit = backend.removed(schema.PORT_PAIR)
-    delete_port_pair_group_postcommit = backend.removed(schema.PORT_PAIR_GROUP)
-    delete_port_chain_postcommit = backend.removed(schema.PORT_CHAIN)
-    delete_service_graph_postcommit = backend.removed(schema.SERVICE_GRAPH)
-
-
+@backend.mirroring((schema.FLOW_CLASSIFIER,), _fc_bad_request, _fc_failed)
 class SteerflowFlowClassifierDriver(fc_driver.FlowClassifierDriverBase):  # type: ignore[misc]
     """`[flowclassifier] drivers = steerflow`."""
 
@@ -129,9 +107,3 @@ class SteerflowFlowClassifierDriver(fc_driver.FlowClassifierDriverBase):  # type
         )
 
     create_flow_classifier = update_flow_classifier = delete_flow_classifier = _nothing
-    create_flow_classifier_precommit = update_flow_classifier_precommit = backend.checked(
-        schema.FLOW_CLASSIFIER, _fc_bad_request
-    )
-    create_flow_classifier_postcommit = backend.created(schema.FLOW_CLASSIFIER, _fc_failed)
-    update_flow_classifier_postcommit = backend.updated(schema.FLOW_CLASSIFIER)
-    delete_flow_classifier_postcommit = backend.removed(schema.FLOW_CLASSIFIER)
