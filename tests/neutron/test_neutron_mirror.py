@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from steerflow.model import schema
 from steerflow.nbdb.api import NorthboundStore, Put
 from tests.builders.neutron_server import Neutron, neutron_chain
+
+pytestmark = pytest.mark.server  # a real neutron-server and redis-server
 
 
 def stored(nb: NorthboundStore, kind: str, id: str) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from steerflow.nbdb.api import NorthboundStore, Put
 from tests.builders.neutron_server import Neutron, NeutronServer, neutron_chain
 from tests.builders.servers import RedisServer
 
+pytestmark = pytest.mark.server  # a real neutron-server and redis-server
+
 
 def resync(capsys: pytest.CaptureFixture[str], server: NeutronServer, *extra: str) -> tuple[int, list[str]]:
     code = steerflow_neutron(["resync", "--neutron", server.url, "--nb", server.nb_url, *extra])

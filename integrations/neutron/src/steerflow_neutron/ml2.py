@@ -18,6 +18,7 @@ from neutron_lib.plugins.ml2 import api
 from oslo_log import log
 
 from steerflow.model import schema
+from steerflow.nbdb.api import StoreError
 from steerflow_neutron import backend
 from steerflow_neutron.mirror import Mirror
 from steerflow_neutron.status import NotReady, StatusReporter
@@ -48,7 +49,10 @@ class SteerflowMechanismDriver(api.MechanismDriver):  # type: ignore[misc]
     def initialize(self) -> None:
         backend.register_options()
         backend.in_every_process(_start_reporter)
-        backend.mirror()  # this process's reporter starts now, not at the first request
+        try:
+            backend.mirror()  # this process's reporter starts now, not at the first request
+        except StoreError as exc:  # neutron-server starts anyway; the first request tries again
+            LOG.warning("steerflow: cannot open the NB store yet (%s)", exc)
 
     @property
     def connectivity(self) -> str:
