@@ -163,21 +163,22 @@ def _device(role: str) -> str:
     return "vm-sf" if role.startswith("sf-") else f"vm-{role}"
 
 
-def neutron_chain(neutron: Neutron, cidr: str = "10.0.0.0/24", host: str = "") -> dict[str, Any]:
+def neutron_chain(neutron: Neutron, correlation: str | None = None) -> dict[str, Any]:
     """A network, a subnet, four ports (client, sf-in, sf-out, server) and a one-function UDP chain from
-    the client, created through Neutron's API; every object by role (`world["chain"]["id"]`...)."""
+    the client (the function SFC-unaware, or aware of `correlation`), created through Neutron's API;
+    every object by role (`world["chain"]["id"]`...)."""
     world: dict[str, Any] = {}
     net = world["net"] = neutron.create(schema.NETWORK, name="net1")
     world["sub"] = neutron.create(
-        schema.SUBNET, network_id=net["id"], cidr=cidr, ip_version=4, name="sub1"
+        schema.SUBNET, network_id=net["id"], cidr="10.0.0.0/24", ip_version=4, name="sub1"
     )
     for role in ("client", "sf-in", "sf-out", "server"):
         world[role] = neutron.create(
-            schema.PORT, network_id=net["id"], name=role, device_id=_device(role),
-            **({"binding:host_id": host} if host else {}),
+            schema.PORT, network_id=net["id"], name=role, device_id=_device(role)
         )
     world["pair"] = neutron.create(
-        schema.PORT_PAIR, ingress=world["sf-in"]["id"], egress=world["sf-out"]["id"], name="sf1"
+        schema.PORT_PAIR, ingress=world["sf-in"]["id"], egress=world["sf-out"]["id"], name="sf1",
+        service_function_parameters={"correlation": correlation},
     )
     world["group"] = neutron.create(
         schema.PORT_PAIR_GROUP, port_pairs=[world["pair"]["id"]], name="hop1"

@@ -102,3 +102,25 @@ def test_what_steerflow_cannot_steer_is_refused_before_neutron_stores_it(
     groups = neutron.http.get("/sfc/port_pair_groups").json()["port_pair_groups"]
     assert [g["id"] for g in groups] == [world["group"]["id"]]  # Neutron did not keep it
     assert nb.revision() == revision  # nor did the NB change
+
+
+def test_a_service_graph_is_mirrored(neutron: Neutron, nb: NorthboundStore) -> None:
+    world = neutron_chain(neutron, correlation="mpls")  # graphs branch on MPLS-aware functions
+    net = world["net"]["id"]
+    sf2_in, sf2_out = (
+        neutron.create(schema.PORT, network_id=net, name=f"sf2-{side}", device_id="vm-sf2")["id"]
+        for side in ("in", "out")
+    )
+    pair = neutron.create(schema.PORT_PAIR, ingress=sf2_in, egress=sf2_out,
+                          service_function_parameters={"correlation": "mpls"})  # fmt: skip
+    group = neutron.create(schema.PORT_PAIR_GROUP, port_pairs=[pair["id"]])
+    # the second chain takes TCP as it leaves the first one's function (chains' classifiers must not
+    # overlap, logical ports aside: the first chain has all UDP)
+    fc = neutron.create(schema.FLOW_CLASSIFIER, protocol="tcp", ethertype="IPv4",
+                        logical_source_port=world["sf-out"]["id"])  # fmt: skip
+    second = neutron.create(schema.PORT_CHAIN, port_pair_groups=[group["id"]], flow_classifiers=[fc["id"]])
+    graph = neutron.create(schema.SERVICE_GRAPH, port_chains={world["chain"]["id"]: [second["id"]]})
+    mirrored = stored(nb, schema.SERVICE_GRAPH, graph["id"])
+    assert mirrored["port_chains"] == {world["chain"]["id"]: [second["id"]]}
+    neutron.delete(schema.SERVICE_GRAPH, graph["id"])
+    assert nb.get(schema.SERVICE_GRAPH, graph["id"]) is None
