@@ -76,6 +76,8 @@ core_plugin = ml2
 service_plugins = flow_classifier,sfc
 auth_strategy = noauth
 transport_url = fake://
+# lists come in pages of 3 (with `next` links), so that resync is seen reading every page
+pagination_max_limit = 3
 [database]
 connection = sqlite:///{self.workdir}/neutron.db
 [sfc]

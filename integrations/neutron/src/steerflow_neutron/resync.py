@@ -69,16 +69,28 @@ _VERBS: Final = ("create", "update", "replace", "delete")
 
 
 def read_neutron(base_url: str, token: str | None = None, timeout: float = 30.0) -> NeutronView:
-    """Every object of the mirrored kinds, as Neutron's API lists them to an admin."""
+    """Every object of the mirrored kinds, as Neutron's API lists them to an admin (following the
+    `next` links when `pagination_max_limit` pages the answers)."""
     headers = {"X-Auth-Token": token} if token else {}
     view: NeutronView = {}
     with httpx.Client(base_url=base_url.rstrip("/") + "/v2.0", headers=headers, timeout=timeout) as http:
         for kind, path in NEUTRON_COLLECTIONS.items():
-            resp = http.get(path)
-            resp.raise_for_status()
-            collection = path.rsplit("/", 1)[1]
-            view[kind] = {str(o["id"]): o for o in resp.json()[collection]}
+            view[kind] = {str(o["id"]): o for o in _listed(http, path)}
     return view
+
+
+def _listed(http: httpx.Client, path: str) -> list[JsonDict]:
+    collection = path.rsplit("/", 1)[1]
+    objects: list[JsonDict] = []
+    url: str | None = path
+    while url is not None:
+        resp = http.get(url)
+        resp.raise_for_status()
+        body = resp.json()
+        objects += body[collection]
+        links = body.get(f"{collection}_links") or []
+        url = next((link["href"] for link in links if link.get("rel") == "next"), None)
+    return objects
 
 
 def plan(mirror: Mirror, neutron: NeutronView) -> list[Action]:
