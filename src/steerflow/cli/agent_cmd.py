@@ -148,6 +148,7 @@ def refused_store(nb: str | None) -> str | None:
 def unusable_store(nb: str | None) -> str | None:
     """Why the store cannot be opened and read (bad URL, unreachable server), before anything is logged:
     a daemon that cannot start says so in one line."""
+    from steerflow.cli.nb_cmd import refuse_newer_schema
     from steerflow.nbdb.api import StoreError
     from steerflow.nbdb.url import open_store
 
@@ -157,6 +158,7 @@ def unusable_store(nb: str | None) -> str | None:
         return one_line(exc)
     try:
         store.revision()
+        refuse_newer_schema(store, "agent")  # exits 3: a newer NB is not this agent's to read
     except StoreError as exc:
         return one_line(exc)
     finally:

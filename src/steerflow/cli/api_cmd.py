@@ -79,8 +79,9 @@ def api(
     from steerflow.rest.server import serve
 
     try:
-        check_settings(nb, token_file)
+        schema_version = check_settings(nb, token_file)
         start_logging(ctx, log_format, log_level)
+        warn_if_older(schema_version)
         notify_when_answering(host, port)
         serve(nb, host, port, token_file)
     except SystemExit as exc:  # uvicorn exits 1 when it cannot bind after all (a race): it logged why
@@ -94,15 +95,35 @@ def api(
         raise click.exceptions.Exit(EXIT_CANNOT_START) from None
 
 
-def check_settings(nb: str | None, token_file: str | None) -> None:
+def check_settings(nb: str | None, token_file: str | None) -> int:
     """Open the store and read the token file once before the server logs anything: a bad URL or file
-    is then the only line printed (ValueError)."""
+    is then the only line printed (ValueError); a store newer than this steerflow exits 3. The store's
+    schema version."""
+    from steerflow.cli.nb_cmd import refuse_newer_schema
+    from steerflow.nbdb.migrate import CURRENT_VERSION, stamp_if_fresh
     from steerflow.nbdb.url import open_store
     from steerflow.rest.auth import TokenFileAuth
 
     if token_file:
         TokenFileAuth.from_file(token_file)
-    open_store(nb).close()
+    store = open_store(nb)
+    try:
+        version = refuse_newer_schema(store, "API server")
+        return CURRENT_VERSION if stamp_if_fresh(store) else version
+    finally:
+        store.close()
+
+
+def warn_if_older(version: int) -> None:
+    from steerflow.nbdb.migrate import CURRENT_VERSION
+
+    if version < CURRENT_VERSION:
+        LOG.warning(
+            "the NB store is in schema version %d, older than %d: run `steerflow nb migrate` "
+            "(served meanwhile: the older documents are read as before)",
+            version,
+            CURRENT_VERSION,
+        )
 
 
 def notify_when_answering(host: str, port: int, timeout: float = 60.0) -> None:

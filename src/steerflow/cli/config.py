@@ -44,7 +44,6 @@ def _s(section: str, key: str, kind: type, help: str, *targets: str, envvar: str
     return Setting(section, key, kind, parsed, env, help)
 
 
-DAEMONS: Final = ("api", "agent", "nb migrate")
 SETTINGS: Final = (
     _s("store", "url", str, "NB store URL (file:///PATH.db, redis://..., etcd://...)",
        "api:nb", "agent:nb", "wait:nb", "nb migrate:nb", "nb version:nb", "trace:nb", "detrace:nb",
@@ -70,9 +69,9 @@ SETTINGS: Final = (
        "agent"),
     _s("rollout", "retire_grace", float, "seconds what a changed chain no longer uses stays installed",
        "agent"),
-    _s("log", "format", str, "text or json", "api:log_format", "agent:log_format", "nb migrate:log_format"),
+    _s("log", "format", str, "text or json", "api:log_format", "agent:log_format"),
     _s("log", "level", str, "LEVEL[,MODULE=LEVEL...], e.g. info,steerflow.agent=debug",
-       "api:log_level", "agent:log_level", "nb migrate:log_level"),
+       "api:log_level", "agent:log_level"),
 )  # fmt: skip
 BY_NAME: Final = {s.name: s for s in SETTINGS}
 SECTIONS: Final = tuple(dict.fromkeys(s.section for s in SETTINGS))
