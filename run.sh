@@ -9,7 +9,8 @@ cd "$HERE"
 VENV=${STEERFLOW_VENV:-$HERE/.venv}
 OSC_VENV=${STEERFLOW_OSC_VENV:-$HERE/.venv-osc}
 PLUGIN_DIR=tests/plugins/steerflow_vlan_encap
-APT_PACKAGES=(python3-venv openvswitch-switch redis-server etcd-server etcd-client iproute2 iputils-ping ethtool curl)
+# systemd: only for `systemd-analyze verify` of packaging/systemd (tests/functional/test_packaging.py)
+APT_PACKAGES=(python3-venv openvswitch-switch redis-server etcd-server etcd-client iproute2 iputils-ping ethtool curl systemd)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
