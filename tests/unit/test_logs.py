@@ -7,8 +7,9 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,3 +148,25 @@ def test_a_gone_notify_socket_is_a_warning_not_a_failure(
 ) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone.sock"))
     assert not sdnotify.ready("nobody there")
+
+
+def test_the_api_access_log_names_the_chain(captured: io.StringIO) -> None:
+    import asyncio
+
+    from steerflow.rest.middleware import AccessLog
+
+    async def app(
+        scope: dict[str, object], receive: object, send: Callable[[dict[str, object]], Any]
+    ) -> None:
+        await send({"type": "http.response.start", "status": 204})
+
+    async def send(message: dict[str, object]) -> None:
+        return None
+
+    logs.configure("json", "info", stream=captured)
+    for path in ("/v2.0/sfc/port_chains/c-42", "/v2.0/networks"):
+        scope = {"type": "http", "method": "DELETE", "path": path, "raw_path": path.encode()}
+        asyncio.run(AccessLog(app)(scope, None, send))  # type: ignore[arg-type]
+    chain, network = (json.loads(line) for line in captured.getvalue().splitlines())
+    assert chain["message"].startswith("DELETE /v2.0/sfc/port_chains/c-42 204 ")
+    assert chain["chain_id"] == "c-42" and "chain_id" not in network
