@@ -3,7 +3,6 @@ dry run writes nothing), a newer one is refused by `nb migrate`, the API and the
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from steerflow.nbdb import NorthboundStore
 from steerflow.nbdb.api import Put
 from steerflow.nbdb.migrate import CURRENT_VERSION, migrate, stamp_if_fresh, stored_version
 from tests.builders.api_server import free_port
+from tests.builders.servers import listening_unix_socket
 from tests.builders.stores import Driver
 
 PARAMS = "port_pair_group_parameters"
@@ -119,11 +119,8 @@ def test_a_fresh_nb_is_stamped_current_and_a_used_one_is_not(driver: Driver) -> 
 @pytest.fixture
 def listening_socket(tmp_path: Path) -> Iterator[str]:
     """Something listening where the agent expects ovsdb-server: it gets past that check to the store's."""
-    path = tmp_path / "db.sock"
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.bind(str(path))
-        sock.listen()
-        yield f"unix:{path}"
+    with listening_unix_socket(tmp_path / "db.sock") as target:
+        yield target
 
 
 def test_a_newer_nb_is_refused_by_everyone(cross_process: Driver, listening_socket: str) -> None:

@@ -34,7 +34,7 @@ class Installed:
     venv: Path
     workdir: Path  # an empty directory outside the source tree, the commands' cwd
 
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> str:
+    def steerflow(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> str:
         done = subprocess.run(
             [str(self.venv / "bin" / "steerflow"), *args], cwd=self.workdir, env=env or clean_env(),
             capture_output=True, text=True, timeout=timeout, check=False,
@@ -89,7 +89,7 @@ def test_the_wheel_holds_every_file_of_the_package(installed: Installed) -> None
 
 
 def test_version_from_the_clean_venv(installed: Installed) -> None:
-    assert installed.run("--version") == "steerflow 0.1.0\n"
+    assert installed.steerflow("--version") == "steerflow 0.1.0\n"
     probe = [str(installed.venv / "bin" / "python"), "-c", "import steerflow; print(steerflow.__file__)"]
     where = subprocess.run(probe, cwd=installed.workdir, env=clean_env(), capture_output=True, text=True)
     assert where.stdout.startswith(str(installed.venv / "lib"))  # the installed copy, not the source tree
@@ -100,7 +100,7 @@ def test_api_and_cli_smoke_from_the_clean_venv(installed: Installed, tmp_path: P
     endpoint = f"http://127.0.0.1:{port}"
     config = tmp_path / "steerflow.toml"
     config.write_text(f'[store]\nurl = "{(tmp_path / "nb.db").as_uri()}"\n[api]\nport = {port}\n')
-    assert installed.run("--config", str(config), "config", "check").startswith(f"{config}: valid\n")
+    assert installed.steerflow("--config", str(config), "config", "check").startswith(f"{config}: valid\n")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:
         manager.bind(str(tmp_path / "notify.sock"))
         manager.settimeout(60)
@@ -118,16 +118,16 @@ def test_api_and_cli_smoke_from_the_clean_venv(installed: Installed, tmp_path: P
         try:
             assert manager.recv(4096).startswith(b"READY=1")
             cli = ("--endpoint", endpoint)
-            installed.run(*cli, "network", "create", "net1")
-            installed.run(
+            installed.steerflow(*cli, "network", "create", "net1")
+            installed.steerflow(
                 *cli, "subnet", "create", "--network", "net1", "--subnet-range", "10.0.0.0/24", "s1"
             )
             for name in ("p-in", "p-out"):
-                installed.run(*cli, "port", "create", "--network", "net1", "--device", "vm-sf", name)
-            installed.run(*cli, "port-pair", "create", "--ingress", "p-in", "--egress", "p-out", "pp1")
-            installed.run(*cli, "port-pair-group", "create", "--port-pair", "pp1", "ppg1")
-            installed.run(*cli, "port-chain", "create", "--port-pair-group", "ppg1", "chain1")
-            assert installed.run(*cli, "port-chain", "list", "-f", "value", "-c", "name") == "chain1\n"
+                installed.steerflow(*cli, "port", "create", "--network", "net1", "--device", "vm-sf", name)
+            installed.steerflow(*cli, "port-pair", "create", "--ingress", "p-in", "--egress", "p-out", "pp1")
+            installed.steerflow(*cli, "port-pair-group", "create", "--port-pair", "pp1", "ppg1")
+            installed.steerflow(*cli, "port-chain", "create", "--port-pair-group", "ppg1", "chain1")
+            assert installed.steerflow(*cli, "port-chain", "list", "-f", "value", "-c", "name") == "chain1\n"
             with urllib.request.urlopen(f"{endpoint}/docs", timeout=10) as page:  # Swagger UI, offline
                 assert page.status == 200 and b"swagger" in page.read().lower()
         finally:
@@ -135,7 +135,7 @@ def test_api_and_cli_smoke_from_the_clean_venv(installed: Installed, tmp_path: P
             api.wait(timeout=20)
     assert '"message": "configuration from ' in (tmp_path / "api.log").read_text()
     nb = (tmp_path / "nb.db").as_uri()
-    assert installed.run("nb", "version", "--nb", nb).startswith(
+    assert installed.steerflow("nb", "version", "--nb", nb).startswith(
         "NB schema version 2 (this steerflow: 2): up to date"
     )
 

@@ -205,3 +205,9 @@ def test_describe_masks_the_store_password(tmp_path: Path, monkeypatch: pytest.M
     assert "hunter2" not in line
     assert f"configuration from {path}: " in line
     assert "nb='redis://:***@10.0.0.5:6379/0'(file)" in line and "port=9797(file)" in line
+
+
+def test_the_packaged_example_is_valid_and_sets_every_section() -> None:
+    example = Path(__file__).resolve().parents[2] / "packaging" / "steerflow.toml"
+    loaded = config.load(example)
+    assert {name.partition(".")[0] for name in loaded.values} == set(config.SECTIONS)

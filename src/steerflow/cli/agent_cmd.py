@@ -150,6 +150,7 @@ def unusable_store(nb: str | None) -> str | None:
     a daemon that cannot start says so in one line."""
     from steerflow.cli.nb_cmd import refuse_newer_schema
     from steerflow.nbdb.api import StoreError
+    from steerflow.nbdb.migrate import stamp_if_fresh
     from steerflow.nbdb.url import open_store
 
     try:
@@ -159,6 +160,7 @@ def unusable_store(nb: str | None) -> str | None:
     try:
         store.revision()
         refuse_newer_schema(store, "agent")  # exits 3: a newer NB is not this agent's to read
+        stamp_if_fresh(store)  # an agent started before any API server: the NB is still a new one
     except StoreError as exc:
         return one_line(exc)
     finally:

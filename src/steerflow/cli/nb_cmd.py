@@ -22,7 +22,7 @@ nb_commands = click.Group("nb", help="The NB store's schema version: show it, mi
 
 
 @contextlib.contextmanager
-def _opened(nb: str | None) -> Iterator[NorthboundStore]:
+def opened_store(nb: str | None) -> Iterator[NorthboundStore]:
     """The store, or one line and exit code 2 (bad URL, unreachable server, any store error)."""
     from steerflow.nbdb.api import StoreError
     from steerflow.nbdb.url import open_store
@@ -58,7 +58,7 @@ def version(nb: str | None) -> None:
     """Print the store's schema version and the one this steerflow writes (exit code 3: newer)."""
     from steerflow.nbdb.migrate import CURRENT_VERSION, pending
 
-    with _opened(nb) as store:
+    with opened_store(nb) as store:
         found = refuse_newer_schema(store, "steerflow")
     steps = len(pending(found))
     state = f"{steps} step(s) pending: run steerflow nb migrate" if steps else "up to date"
@@ -74,7 +74,7 @@ def migrate(nb: str | None, dry_run: bool) -> None:
     Exit code 3 when the store is newer than this steerflow."""
     from steerflow.nbdb import migrate as migration
 
-    with _opened(nb) as store:
+    with opened_store(nb) as store:
         found = refuse_newer_schema(store, "steerflow")
         steps = migration.pending(found)
         if not steps:
