@@ -95,6 +95,8 @@ def test_the_agent_is_ready_with_its_bridge_on_the_hosts_datapath(
             # stopped once it applied the NB: a SIGTERM while its first OpenFlow session is being set up
             # is not handled yet (a known agent bug, see the deploy report)
             wait_until(lambda: " applied: " in log.read_text(), 30, "the agent's first apply")
+            stop(proc)
+            assert received(manager, 5) == b"STOPPING=1"
         finally:
             stop(proc)
 

@@ -169,10 +169,17 @@ def unusable_store(nb: str | None) -> str | None:
 
 
 async def _run_until_signalled(agent: Agent) -> None:
+    from steerflow import sdnotify
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stopping() -> None:
+        sdnotify.stopping()  # systemd shows "deactivating" rather than waiting blind
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stopping)
     await agent.run(stop)
 
 
