@@ -105,3 +105,28 @@ def test_an_agent_that_cannot_start_never_says_ready(manager: socket.socket, tmp
     proc = steerflow(manager, tmp_path / "agent.log", *args, "--nb", (tmp_path / "nb.db").as_uri())
     assert proc.wait(timeout=60) == 2
     assert received(manager, 0.5) is None
+
+
+def test_the_api_serves_an_older_nb_and_says_to_migrate(manager: socket.socket, tmp_path: Path) -> None:
+    from steerflow.model import schema
+    from steerflow.nbdb import open_store
+    from steerflow.nbdb.api import Put
+
+    nb = (tmp_path / "nb.db").as_uri()
+    store = open_store(nb)
+    try:  # written before schema versions: no version document
+        store.commit([Put(schema.NETWORK, "n1", {"id": "n1", "name": "net1"})])
+    finally:
+        store.close()
+    port = free_port()
+    log = tmp_path / "api.log"
+    proc = steerflow(manager, log, "api", "--nb", nb, "--port", str(port), "--log-format", "json")
+    try:
+        assert received(manager, 60) is not None
+        assert [
+            n["name"] for n in httpx.get(f"http://127.0.0.1:{port}/v2.0/networks").json()["networks"]
+        ] == ["net1"]
+    finally:
+        stop(proc)
+    warnings = [line for line in log.read_text().splitlines() if '"level": "warning"' in line]
+    assert any("schema version 1, older than 2: run `steerflow nb migrate`" in line for line in warnings)
