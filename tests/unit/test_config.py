@@ -136,6 +136,25 @@ def test_bad_files_are_named_by_line_and_key(tmp_path: Path, text: str, message:
     assert checked.stderr.strip().startswith(f"Error: {path}{message}")
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[liveness]\n\ndown_after = 0\n", ":3: [liveness] down_after: 0.0 is not in the range x>0."),
+        ("[log]\nformat = 'xml'\n", ":2: [log] format: 'xml' is not one of 'text', 'json'."),
+        ("[log]\nlevel = 'loud'\n", ":2: [log] level: bad log level 'loud': LEVEL or MODULE=LEVEL"),
+    ],
+)
+def test_check_holds_file_values_to_their_options(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "steerflow.toml"
+    path.write_text(text)
+    checked = CliRunner().invoke(app, ["config", "check", str(path)])
+    assert checked.exit_code == 1
+    assert checked.stderr.startswith(f"Error: {path}{message}")
+    refused = CliRunner().invoke(app, ["--config", str(path), "api", "--port", "1"])
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith(f"Error: {path}{message}") and len(refused.stderr.splitlines()) == 1
+
+
 def test_a_daemon_refuses_a_bad_file_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "steerflow.toml"
     path.write_text("[agent]\nchasis = 'c'\n")

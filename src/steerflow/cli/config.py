@@ -88,6 +88,11 @@ class Config:
 
     path: Path | None
     values: Mapping[str, Any]
+    text: str = ""  # the file's text, for the line of a key in messages
+
+    def where(self, setting: Setting) -> str:
+        """`PATH:LINE` of a setting in the file (`PATH` when the line is not found)."""
+        return _where(self.path or Path("-"), self.text, setting.section, setting.key)
 
     def default_map(self) -> dict[str, Any]:
         """click's `default_map` for the root group: {command: {subcommand: {param: value}}}."""
@@ -156,7 +161,7 @@ def parse(text: str, path: Path) -> Config:
                 values[setting.name] = _check_value(setting, value)
             except ValueError as exc:
                 raise ConfigError(f"{where}: [{section}] {key} {exc}") from None
-    return Config(path, values)
+    return Config(path, values, text)
 
 
 def load(path: Path | None) -> Config:
@@ -223,11 +228,29 @@ CONFIG_META: Final = "steerflow.config"  # ctx.meta key of the file the root gro
 GIVEN_META: Final = "steerflow.config.given"  # ctx.meta key of --config / $STEERFLOW_CONFIG
 
 
-def read_for(ctx: click.Context) -> None:
+def read_for(ctx: click.Context, name: str, command: click.Command) -> None:
     """Read the file --config names (else the default path, if there) into the root context's
-    default_map, before the subcommand's context is made (ConfigError)."""
+    default_map, before the subcommand's context is made; the values command `name` takes from it are
+    held to its options' types and ranges (ConfigError naming the line)."""
     root = ctx.find_root()
     given = root.meta.get(GIVEN_META)
     config = load(Path(given) if given else None)
+    for setting in SETTINGS:
+        for target, param_name in setting.targets:
+            option = next((p for p in command.params if p.name == param_name), None)
+            if target == name and setting.name in config.values and isinstance(option, click.Option):
+                check_option(ctx, config, setting, option)
     root.meta[CONFIG_META] = config.path
     root.default_map = config.default_map()
+
+
+def check_option(ctx: click.Context, config: Config, setting: Setting, option: click.Option) -> None:
+    """A file's value checked as the option it feeds checks it (ranges, choices): ConfigError."""
+    value = config.values[setting.name]
+    try:
+        option.type.convert(value, option, ctx)
+        if option.callback is not None:
+            option.callback(ctx, option, value)
+    except click.BadParameter as exc:
+        where = config.where(setting)
+        raise ConfigError(f"{where}: [{setting.section}] {setting.key}: {exc.message}") from None

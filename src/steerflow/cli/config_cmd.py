@@ -38,6 +38,12 @@ def _from_environment(ctx: click.Context, setting: config.Setting, raw: str) -> 
         raise click.UsageError(f"${setting.envvar}: {exc.message}") from None
 
 
+def _from_file(ctx: click.Context, loaded: config.Config, setting: config.Setting) -> Any:
+    for target, param_name in setting.targets:
+        config.check_option(ctx, loaded, setting, _option(ctx, target, param_name))
+    return loaded.values[setting.name]
+
+
 def _default(ctx: click.Context, setting: config.Setting) -> Any:
     """What a setting is when nothing sets it: its option's default, or what the daemon then uses."""
     if setting.name == "store.url":
@@ -63,7 +69,7 @@ def effective_settings(ctx: click.Context, loaded: config.Config) -> list[dict[s
         if raw:
             value, source = _from_environment(ctx, setting, raw), f"${setting.envvar}"
         elif setting.name in loaded.values:
-            value, source = loaded.values[setting.name], "file"
+            value, source = _from_file(ctx, loaded, setting), "file"
         else:
             value, source = _default(ctx, setting), "default"
         rows.append(
@@ -72,6 +78,7 @@ def effective_settings(ctx: click.Context, loaded: config.Config) -> list[dict[s
                 "value": config.mask(setting.name, value),
                 "source": source,
                 "options": ", ".join(f"{t} --{p.replace('_', '-')}" for t, p in setting.targets),
+                "help": setting.help,
             }
         )
     return rows

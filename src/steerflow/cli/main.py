@@ -135,9 +135,9 @@ class SteerflowGroup(click.Group):
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
-        if name in config.CONFIGURED and not ctx.resilient_parsing:
+        if name in config.CONFIGURED and command is not None and not ctx.resilient_parsing:
             try:  # only the commands that take settings read the file: a bad one fails only them
-                config.read_for(ctx)
+                config.read_for(ctx, name, command)
             except config.ConfigError as exc:
                 print_error(str(exc))
                 raise click.exceptions.Exit(2) from None
