@@ -14,7 +14,8 @@ NEUTRON_DIR=integrations/neutron
 # the versions steerflow-neutron is tested with (integrations/neutron/README.md)
 NEUTRON_PACKAGES=(neutron==29.0.0 networking-sfc==23.0.0)
 PLUGIN_DIR=tests/plugins/steerflow_vlan_encap
-APT_PACKAGES=(python3-venv openvswitch-switch redis-server etcd-server etcd-client iproute2 iputils-ping ethtool curl)
+# systemd: only for `systemd-analyze verify` of packaging/systemd (tests/functional/test_packaging.py)
+APT_PACKAGES=(python3-venv openvswitch-switch redis-server etcd-server etcd-client iproute2 iputils-ping ethtool curl systemd)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.builders.api_server import free_port
+from tests.builders.servers import listening_unix_socket
 
 pytestmark = pytest.mark.server
 
@@ -46,11 +47,8 @@ def busy_port() -> Iterator[int]:
 @pytest.fixture
 def unix_socket(tmp_path: Path) -> Iterator[str]:
     """A listening unix socket that is no ovsdb-server (the agent must fail before it talks to it)."""
-    path = tmp_path / "db.sock"
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.bind(str(path))
-        sock.listen()
-        yield f"unix:{path}"
+    with listening_unix_socket(tmp_path / "db.sock") as target:
+        yield target
 
 
 def test_api_port_in_use(busy_port: int) -> None:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from steerflow import heap
+from steerflow import heap, logs, sdnotify
 from steerflow.agent.binding import BindingLoop
 from steerflow.agent.chassis import beat, register_chassis
 from steerflow.agent.counters import by_object, labelled, poll
@@ -32,7 +32,14 @@ from steerflow.nbdb.url import open_store
 from steerflow.reconcile.ofctrl import ApplyFailed, Reconciler
 from steerflow.southbound.oferrors import ChannelError
 from steerflow.southbound.openflow import OnConnected, OpenFlowChannel
-from steerflow.southbound.ovsdb import TUNNEL_OFPORT, BridgeReport, OvsdbClient, OvsdbError
+from steerflow.southbound.ovsdb import (
+    KERNEL_MODULE,
+    TUNNEL_OFPORT,
+    BridgeReport,
+    OvsdbClient,
+    OvsdbError,
+    choose_datapath,
+)
 
 LOG = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
@@ -47,7 +54,7 @@ class AgentConfig:
     ovsdb: str  # unix:PATH of the chassis' ovsdb-server
     nb_url: str | None = None  # None: $STEERFLOW_NB or the embedded default
     bridge: str = "br-int"
-    datapath_type: str = "netdev"
+    datapath_type: str | None = None  # None: what the host supports (`southbound.ovsdb.choose_datapath`)
     openflow: str | None = None  # unix:PATH of the bridge's management socket; default beside ovsdb's
     rollout: RolloutTimes = DEFAULT_ROLLOUT  # how changed chains go into force (`compiler.rollout`)
     metrics: str | None = None  # HOST:PORT to serve Prometheus /metrics on; None: not served
@@ -114,7 +121,14 @@ class Agent:
     def _ensure_bridge(self) -> BridgeReport:
         cfg = self.config
         with OvsdbClient(cfg.ovsdb, bridge=cfg.bridge) as ovsdb:
-            return ovsdb.ensure_integration_bridge(datapath_type=cfg.datapath_type, local_ip=cfg.encap_ip)
+            datapath = cfg.datapath_type
+            if datapath is None:
+                loaded = Path(KERNEL_MODULE).exists()
+                datapath, why = choose_datapath(ovsdb.datapath_types(), loaded)
+                LOG.info("bridge %s: datapath_type %s (%s)", cfg.bridge, datapath, why)
+            else:
+                LOG.info("bridge %s: datapath_type %s (configured)", cfg.bridge, datapath)
+            return ovsdb.ensure_integration_bridge(datapath_type=datapath, local_ip=cfg.encap_ip)
 
     async def _serve(self, store: NorthboundStore, stop: asyncio.Event) -> None:
         cfg = self.config
@@ -127,6 +141,8 @@ class Agent:
         channel = OpenFlowChannel(cfg.openflow_target)
         reconciler = Reconciler(channel)
         await asyncio.to_thread(cache.load)
+        # systemd's Type=notify: ready once the bridge is prepared and the NB is in hand
+        sdnotify.ready(f"chassis {cfg.chassis}: bridge {cfg.bridge}, NB revision {cache.revision}")
         with OvsdbClient(cfg.ovsdb, bridge=cfg.bridge) as ovsdb, BindingLoop(store, ovsdb, cfg.chassis):
             cache.start()
             connection = asyncio.create_task(channel.run_forever(self._on_connected(reconciler)))
@@ -206,6 +222,7 @@ class Agent:
         report, self._unreported = self._unreported, False
         started = time.perf_counter()
         revision, desired, compiler, changed_keys = self._compile(cache)
+        logs.set_field("nb_revision", revision)  # what this task logs from now on names it
         compiled = time.perf_counter()
         try:
             result = await reconciler.apply(compiler.state, revision, touched=self._unapplied)

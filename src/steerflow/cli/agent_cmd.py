@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from steerflow.cli.logging_options import log_options, start_logging
 from steerflow.cli.output import one_line, print_error
 
 if TYPE_CHECKING:  # the agent's imports (os-ken, ovsdbapp) load only when an agent runs
@@ -28,7 +29,9 @@ NB_HELP = (
 @click.option("--nb", help=NB_HELP)
 @click.option("--bridge", default="br-int", show_default=True, help="Integration bridge the agent owns.")
 @click.option(
-    "--datapath", default="netdev", show_default=True, help="datapath_type of the bridge (netdev: userspace)."
+    "--datapath",
+    help="datapath_type of the bridge: system (kernel) or netdev (userspace). "
+    "Default: system when the host's ovs-vswitchd supports it and the openvswitch module is loaded.",
 )
 @click.option("--openflow", help="Bridge management socket unix:PATH. Default: beside the OVSDB socket.")
 @click.option(
@@ -51,20 +54,25 @@ NB_HELP = (
     "--heartbeat", "heartbeat_interval", type=float, default=3.0, show_default=True,
     help="Seconds between heartbeats (a chassis silent for the API's --chassis-down-after is down).",
 )  # fmt: skip
-@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@log_options
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging (as --log-level debug).")
+@click.pass_context
 def agent(
+    ctx: click.Context,
     chassis: str,
     encap_ip: str,
     ovsdb: str,
     nb: str | None,
     bridge: str,
-    datapath: str,
+    datapath: str | None,
     openflow: str | None,
     ready_timeout: float,
     retire_grace: float,
     metrics: str | None,
     stats_interval: float,
     heartbeat_interval: float,
+    log_format: str,
+    log_level: str,
     verbose: bool,
 ) -> None:
     """Run the local controller of one chassis until SIGTERM/SIGINT."""
@@ -82,14 +90,13 @@ def agent(
         problem = f"--metrics takes HOST:PORT, not {metrics!r}"
     if problem is None and openflow is not None:
         problem = missing_socket(openflow, "--openflow", "the bridge's ovs-vswitchd")
+    if problem is None:
+        problem = unusable_store(nb)
     if problem is not None:
         print_error(problem)
         raise click.exceptions.Exit(EXIT_CANNOT_RUN)
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format=f"%(asctime)s {chassis} %(levelname)s %(name)s: %(message)s",
-    )
+    start_logging(ctx, log_format, f"{log_level},debug" if verbose else log_level, chassis=chassis)
     config = AgentConfig(
         chassis=chassis, encap_ip=encap_ip, ovsdb=ovsdb, nb_url=nb, bridge=bridge,
         datapath_type=datapath, openflow=openflow, rollout=RolloutTimes(ready_timeout, retire_grace),
@@ -138,11 +145,41 @@ def refused_store(nb: str | None) -> str | None:
     return None
 
 
+def unusable_store(nb: str | None) -> str | None:
+    """Why the store cannot be opened and read (bad URL, unreachable server), before anything is logged:
+    a daemon that cannot start says so in one line."""
+    from steerflow.cli.nb_cmd import refuse_newer_schema
+    from steerflow.nbdb.api import StoreError
+    from steerflow.nbdb.migrate import stamp_if_fresh
+    from steerflow.nbdb.url import open_store
+
+    try:
+        store = open_store(nb)
+    except ValueError as exc:
+        return one_line(exc)
+    try:
+        store.revision()
+        refuse_newer_schema(store, "agent")  # exits 3: a newer NB is not this agent's to read
+        stamp_if_fresh(store)  # an agent started before any API server: the NB is still a new one
+    except StoreError as exc:
+        return one_line(exc)
+    finally:
+        store.close()
+    return None
+
+
 async def _run_until_signalled(agent: Agent) -> None:
+    from steerflow import sdnotify
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stopping() -> None:
+        sdnotify.stopping()  # systemd shows "deactivating" rather than waiting blind
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stopping)
     await agent.run(stop)
 
 

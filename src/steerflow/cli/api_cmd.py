@@ -9,6 +9,7 @@ import socket
 
 import click
 
+from steerflow.cli.logging_options import log_options, start_logging
 from steerflow.cli.output import one_line, print_error
 
 EXIT_CANNOT_START = 2
@@ -56,8 +57,17 @@ def check_listen(host: str, port: int) -> str | None:
     show_envvar=True,
     help="Seconds without a heartbeat after which a chassis is down (not waited for by ?wait). Default: 10.",
 )
+@log_options
+@click.pass_context
 def api(
-    nb: str | None, host: str, port: int, token_file: str | None, chassis_down_after: float | None
+    ctx: click.Context,
+    nb: str | None,
+    host: str,
+    port: int,
+    token_file: str | None,
+    chassis_down_after: float | None,
+    log_format: str,
+    log_level: str,
 ) -> None:
     """Run the REST API server (networking-sfc compatible) on a northbound store."""
     if chassis_down_after is not None:  # read where liveness is computed (`nbdb.status.down_after_seconds`)
@@ -69,7 +79,10 @@ def api(
     from steerflow.rest.server import serve
 
     try:
-        check_settings(nb, token_file)
+        schema_version = check_settings(nb, token_file)
+        start_logging(ctx, log_format, log_level)
+        warn_if_older(schema_version)
+        notify_when_answering(host, port)
         serve(nb, host, port, token_file)
     except SystemExit as exc:  # uvicorn exits 1 when it cannot bind after all (a race): it logged why
         if exc.code not in (0, None):
@@ -82,12 +95,65 @@ def api(
         raise click.exceptions.Exit(EXIT_CANNOT_START) from None
 
 
-def check_settings(nb: str | None, token_file: str | None) -> None:
+def check_settings(nb: str | None, token_file: str | None) -> int:
     """Open the store and read the token file once before the server logs anything: a bad URL or file
-    is then the only line printed (ValueError)."""
+    is then the only line printed (ValueError); a store newer than this steerflow exits 3. The store's
+    schema version."""
+    from steerflow.cli.nb_cmd import refuse_newer_schema
+    from steerflow.nbdb.migrate import CURRENT_VERSION, stamp_if_fresh
     from steerflow.nbdb.url import open_store
     from steerflow.rest.auth import TokenFileAuth
 
     if token_file:
         TokenFileAuth.from_file(token_file)
-    open_store(nb).close()
+    store = open_store(nb)
+    try:
+        version = refuse_newer_schema(store, "API server")
+        return CURRENT_VERSION if stamp_if_fresh(store) else version
+    finally:
+        store.close()
+
+
+def warn_if_older(version: int) -> None:
+    from steerflow.nbdb.migrate import CURRENT_VERSION
+
+    if version < CURRENT_VERSION:
+        LOG.warning(
+            "the NB store is in schema version %d, older than %d: run `steerflow nb migrate` "
+            "(served meanwhile: the older documents are read as before)",
+            version,
+            CURRENT_VERSION,
+        )
+
+
+def notify_when_answering(host: str, port: int, timeout: float = 60.0) -> None:
+    """Tell systemd (Type=notify) the API is ready once it answers HTTP on host:port: a thread polls
+    until then; nothing is sent if it never does. No $NOTIFY_SOCKET: nothing to do."""
+    import threading
+
+    from steerflow import sdnotify
+
+    if not os.environ.get(sdnotify.NOTIFY_ENV):
+        return
+
+    def poll() -> None:
+        import time
+        import urllib.error
+        import urllib.request
+
+        target = "[::1]" if host == "::" else host if ":" not in host else f"[{host}]"
+        url = f"http://{'127.0.0.1' if host == '0.0.0.0' else target}:{port}/"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=2.0):
+                    pass
+            except urllib.error.HTTPError:
+                pass  # an HTTP error is an answer (e.g. 401 in token mode)
+            except OSError:
+                time.sleep(0.05)
+                continue
+            sdnotify.ready(f"serving on {host}:{port}")
+            return
+
+    threading.Thread(target=poll, name="sd-notify", daemon=True).start()

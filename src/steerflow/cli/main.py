@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from steerflow.cli import config
 from steerflow.cli.common import Connection
 from steerflow.cli.output import print_error
 from steerflow.client import DEFAULT_ENDPOINT, ClientError
@@ -99,6 +100,13 @@ SUBCOMMANDS: dict[str, Lazy] = {
         "steerflow.cli.chassis_cmd:chassis_commands",
         "Chassis (admin): the hypervisors agents registered, and their liveness.",
     ),
+    "config": Lazy(
+        "steerflow.cli.config_cmd:config_commands",
+        "The configuration file: check one and show the effective settings (secrets masked).",
+    ),
+    "nb": Lazy(
+        "steerflow.cli.nb_cmd:nb_commands", "The NB store's schema version: show it, migrate an older one."
+    ),
     "lab": Lazy(
         "steerflow.cli.lab_cmd:lab_commands",
         "Emulated chassis (netns + userspace OVS) and VMs on this machine.",
@@ -118,8 +126,22 @@ class SteerflowGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in SUBCOMMANDS:
-            self.commands[cmd_name] = SUBCOMMANDS[cmd_name].load(cmd_name)
+            command = SUBCOMMANDS[cmd_name].load(cmd_name)
+            config.bind_environment(cmd_name, command)
+            self.commands[cmd_name] = command
         return self.commands.get(cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name in config.CONFIGURED and command is not None and not ctx.resilient_parsing:
+            try:  # only the commands that take settings read the file: a bad one fails only them
+                config.read_for(ctx, name, command)
+            except config.ConfigError as exc:
+                print_error(str(exc))
+                raise click.exceptions.Exit(2) from None
+        return name, command, rest
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # the listing needs only the one-line helps: no subcommand module is imported for `--help`
@@ -145,6 +167,10 @@ def _version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     except PackageNotFoundError:
         click.echo(f"{PROG} (not installed: version unknown)")
     ctx.exit()
+
+
+def _remember_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    ctx.meta[config.GIVEN_META] = value or None  # read by the subcommands that take settings
 
 
 SHELLS = ("bash", "zsh", "fish")
@@ -211,6 +237,11 @@ def _install_completion(ctx: click.Context, param: click.Parameter, value: bool)
     help="Base URL of the steerflow API (without /v2.0).",
 )  # fmt: skip
 @click.option("--token", envvar=TOKEN_ENV, show_envvar=True, help="Token sent as X-Auth-Token (token mode).")
+@click.option(
+    "--config", "config_file", envvar=config.CONFIG_ENV, show_envvar=True, expose_value=False, is_eager=True,
+    metavar="PATH", callback=_remember_config,
+    help=f"Configuration file of the daemons (default: {config.DEFAULT_PATH}, if there).",
+)  # fmt: skip
 @click.option(
     "--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
     help="Print steerflow's version and exit.",

@@ -9,29 +9,18 @@ from typing import Any
 import click
 
 from steerflow.cli.agent_cmd import EXIT_CANNOT_RUN, NB_HELP
-from steerflow.cli.output import one_line, print_error, print_json
+from steerflow.cli.output import print_error, print_json
 
 BRIDGE = "br-int"
 
 
 def _docs(nb: str | None) -> dict[str, dict[str, dict[str, Any]]]:
     """Every NB document (kind -> id -> value), as one consistent snapshot."""
-    from steerflow.nbdb.api import StoreError
-    from steerflow.nbdb.url import open_store
+    from steerflow.cli.nb_cmd import opened_store
     from steerflow.trace.run import snapshot_docs
 
-    try:
-        store = open_store(nb)
-    except ValueError as exc:
-        print_error(str(exc))
-        raise click.exceptions.Exit(EXIT_CANNOT_RUN) from None
-    try:
+    with opened_store(nb) as store:
         return snapshot_docs(store)
-    except StoreError as exc:
-        print_error(one_line(exc))
-        raise click.exceptions.Exit(EXIT_CANNOT_RUN) from None
-    finally:
-        store.close()
 
 
 @click.command("trace")

@@ -290,7 +290,10 @@ class ChassisCompiler:
                 chains.depend(chain_id, reader.read)
                 why = None if chain is None else unusable(chain, self.driver_for)
                 if why is not None:  # never half-wired: the chain stays inert here
-                    LOG.error("chain %s cannot be compiled on %s: %s", chain_id, self.chassis, why)
+                    LOG.error(
+                        "chain %s cannot be compiled on %s: %s", chain_id, self.chassis, why,
+                        extra={"chain_id": chain_id},
+                    )  # fmt: skip
                     chain = None
                 elif chain is not None and chain.branches:  # an inert destination is no branch
                     usable = tuple(b for b in chain.branches if unusable(b, self.driver_for) is None)
@@ -322,6 +325,7 @@ class ChassisCompiler:
                         chain_id,
                         ", ".join(lagging),
                         self.times.ready_timeout,
+                        extra={"chain_id": chain_id},
                     )
             if rollout.settled:
                 self._unsettled.discard(chain_id)

@@ -118,7 +118,9 @@ def start_agent(
     """Run `steerflow agent` for `chassis` in its namespace, on the NB store at `nb_url` (`extra`: more
     options); returns once the agent has br-int in hand."""
     args = ["agent", "--chassis", chassis.name, "--encap-ip", chassis.underlay_ip]
-    args += ["--ovsdb", chassis.db_socket, "--nb", nb_url, *extra] + (["--verbose"] if verbose else [])
+    # the lab's switches are userspace ones: never left to the host's kernel module
+    args += ["--ovsdb", chassis.db_socket, "--nb", nb_url, "--datapath", "netdev", *extra]
+    args += ["--verbose"] if verbose else []
     offset = len(log_text(log)) if log.exists() else 0
     proc = spawn(in_netns(chassis.netns, steerflow_argv(*args)), log, chassis.env)
     agent = AgentProcess(chassis, proc, log)

@@ -34,11 +34,18 @@ CHASSIS_COUNTERS: Final = "chassis_counters"  # an agent's per-hop packet counte
 # {"chassis": name, "healthy": bool}; the compiler leaves unhealthy instances out of their group's balance
 FUNCTION_HEALTH: Final = "function_health"
 
+# --- the store's own metadata -------------------------------------------------------------------------
+# One document (id `NB_META_ID`) saying which format the documents are in: {SCHEMA_VERSION: n}
+# (`nbdb.migrate`); a store without it is in version 1, the format before versions were recorded.
+NB_META: Final = "nb_meta"
+NB_META_ID: Final = "schema"
+SCHEMA_VERSION: Final = "schema_version"
+
 CORE_KINDS: Final = (NETWORK, SUBNET, PORT, CHASSIS)
 SFC_KINDS: Final = (PORT_PAIR, PORT_PAIR_GROUP, PORT_CHAIN, FLOW_CLASSIFIER, SERVICE_GRAPH)
 CLASSIFIER_KINDS: Final = (CLASSIFICATION, CLASSIFICATION_GROUP)
 AGENT_KINDS: Final = (CHASSIS, PORT_BINDING, CHASSIS_STATUS, CHASSIS_COUNTERS, FUNCTION_HEALTH)
-KINDS: Final = frozenset({*CORE_KINDS, *SFC_KINDS, *CLASSIFIER_KINDS, *AGENT_KINDS})
+KINDS: Final = frozenset({*CORE_KINDS, *SFC_KINDS, *CLASSIFIER_KINDS, *AGENT_KINDS, NB_META})
 
 # --- attributes the API allocates for the dataplane ---------------------------------------------------
 # A network's Geneve VNI (shown read-only, as Neutron's provider extension does).
@@ -60,4 +67,4 @@ LABEL_ATTRIBUTES: Final = frozenset({HOP_LABELS, EXIT_LABEL, REVERSE_HOP_LABELS,
 HIDDEN_ATTRIBUTES: Final = frozenset({TUNNEL_KEY, PAIR_KEY, MATCH_TERMS, *LABEL_ATTRIBUTES})
 ALLOCATED_ATTRIBUTES: Final = frozenset({SEGMENTATION_ID, *HIDDEN_ATTRIBUTES})
 
-NAMES: Final = frozenset({*KINDS, *ALLOCATED_ATTRIBUTES})  # what nothing else may spell
+NAMES: Final = frozenset({*KINDS, *ALLOCATED_ATTRIBUTES, SCHEMA_VERSION})  # what nothing else may spell

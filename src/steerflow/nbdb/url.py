@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -16,6 +17,11 @@ ACCEPTED_FORMS = (
     "etcd://HOST:PORT[,HOST:PORT...][/PREFIX], "
     "memory://[?history=N]"
 )
+
+
+def redacted(url: str) -> str:
+    """The URL as logs may show it: a password (redis://:PASSWORD@..., user:PASSWORD@) replaced by ***."""
+    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
 
 
 def default_nb_url() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -129,7 +130,12 @@ class AccessLog:
             if scope.get("query_string"):
                 path = f"{path}?{scope['query_string'].decode('latin-1')}"
             millis = (time.perf_counter() - start) * 1000
-            LOG.info("%s %s %d %.1fms", scope.get("method", "?"), path, status, millis)
+            chain = CHAIN_PATH.match(scope.get("path", ""))
+            extra = {"chain_id": chain.group(1)} if chain else None  # JSON logs carry it (`steerflow.logs`)
+            LOG.info("%s %s %d %.1fms", scope.get("method", "?"), path, status, millis, extra=extra)
+
+
+CHAIN_PATH = re.compile(r"/v2\.0/sfc/port_chains/([^/?]+)")
 
 
 class SettleHeap:

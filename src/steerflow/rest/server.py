@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from steerflow.nbdb.status import down_after_seconds
-from steerflow.nbdb.url import ENV_VAR, open_store
+from steerflow.nbdb.url import ENV_VAR, open_store, redacted
 from steerflow.rest.app import build_app
 from steerflow.rest.auth import Authenticator, NoAuth, TokenFileAuth, TokenFileError
 
@@ -42,7 +42,8 @@ def serve(
     store = open_store(nb_url)
     try:
         app = build_app(store, auth, settle_heap=True, pagination_max_limit=pagination_max_limit)
-        LOG.info("steerflow API on http://%s:%d over %s", host, port, nb_url or "the default NB store")
+        shown = redacted(nb_url) if nb_url else "the default NB store"
+        LOG.info("steerflow API on http://%s:%d over %s", host, port, shown)
         # our AccessLog middleware logs each request with its duration; uvicorn's would repeat it
         uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
     finally:

@@ -95,7 +95,7 @@ class OpenFlowChannel(OpenFlowConnection):
 
         `on_connected(channel)` runs after every (re)connection, e.g. to resync installed state.
         """
-        self._stop.clear()
+        # a close() that came first (before this task ran) ends it at once: a closed channel stays closed
         delay = self.backoff_initial
         while not self._stop.is_set():
             if self._session is None:
@@ -106,6 +106,9 @@ class OpenFlowChannel(OpenFlowConnection):
                     await self._pause(delay * random.uniform(0.8, 1.2))
                     delay = min(delay * 2, self.backoff_max)
                     continue
+                if self._stop.is_set():  # closed while connecting: nobody waits for this session
+                    await super().close()
+                    return
                 delay = self.backoff_initial
                 await self._notify_connected(on_connected)
             await self.wait_disconnected()

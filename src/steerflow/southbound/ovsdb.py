@@ -127,6 +127,20 @@ class BridgeReport:
         return bool(self.fixes)
 
 
+KERNEL_MODULE: Final = "/sys/module/openvswitch"  # present when the kernel datapath's module is loaded
+
+
+def choose_datapath(supported: Sequence[str], kernel_module_loaded: bool) -> tuple[str, str]:
+    """The bridge datapath_type for a host, and why: `system` (the kernel datapath) when ovs-vswitchd
+    supports it and the openvswitch module is loaded, else `netdev` (userspace)."""
+    if "system" in supported and kernel_module_loaded:
+        return "system", "ovs-vswitchd supports it and the openvswitch kernel module is loaded"
+    if "system" in supported:
+        return "netdev", "the openvswitch kernel module is not loaded"
+    listed = ", ".join(supported) or "none listed yet"
+    return "netdev", f"ovs-vswitchd does not list system among its datapath types ({listed})"
+
+
 def _optional(value: Any) -> Any:
     """The value of an optional (0..1) OVSDB column, which the IDL hands out as a list."""
     if isinstance(value, list):
@@ -311,6 +325,13 @@ class OvsdbClient:
         with self._conn.lock:
             rows = list(self._conn.idl.tables["Open_vSwitch"].rows.values())
             return dict(rows[0].external_ids) if rows else {}
+
+    def datapath_types(self) -> tuple[str, ...]:
+        """The datapath types this host's ovs-vswitchd supports (`Open_vSwitch:datapath_types`, e.g.
+        system, netdev); empty until ovs-vswitchd has filled it in."""
+        with self._conn.lock:
+            rows = list(self._conn.idl.tables["Open_vSwitch"].rows.values())
+            return tuple(rows[0].datapath_types) if rows else ()
 
     # -- the change feed --------------------------------------------------------------------------------
 
