@@ -140,7 +140,6 @@ function updateList() {
     const rate = button.querySelector(".rate");
     rate.textContent = `${formatRate(pps, "pkt/s")} · ${formatRate(bps, "B/s")} · ${chainPackets(id)} pkts${trouble}`;
     rate.classList.toggle("trouble", Boolean(trouble));
-    button.setAttribute("aria-label", `${chain.name || id}: ${rate.textContent}${trouble ? " (trouble)" : ""}`);
     button.querySelector("polyline").setAttribute("points", sparkline(view.history.get(id) || [], HISTORY, 18));
   }
 }

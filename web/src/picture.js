@@ -1,11 +1,14 @@
 // The picture's elements: chassis as compound nodes, VMs and function instances as nodes, each chain a
 // coloured path from its classifiers' source ports through its hops' instances to their destinations.
 
-const COLUMN = 360; // a chassis' width in the preset layout
-const ROW = 70;
+const RANK = 150; // the preset layout (layoutPositions)
+const ROW = 64;
+const GAP = 80; // between chassis
 
 function node(nodes, id, data, classes) {
-  if (!nodes.has(id)) nodes.set(id, { group: "nodes", data: { id, ...data }, classes });
+  const held = nodes.get(id);
+  if (!held) nodes.set(id, { group: "nodes", data: { id, ...data }, classes });
+  else if (data.rank !== undefined) held.data.rank = Math.min(held.data.rank ?? data.rank, data.rank);
   return id;
 }
 
@@ -13,17 +16,17 @@ function parentOf(index, chassis) {
   return chassis && index.chassis.has(chassis) ? `ch:${chassis}` : undefined;
 }
 
-function portNode(index, nodes, portId) {
+function portNode(index, nodes, portId, rank) {
   const port = index.ports.get(portId);
   if (!port) return null;
   const label = `${port.name || portId.slice(0, 8)}\n${port.ips.join(" ")}`;
-  return node(nodes, `port:${portId}`, { label, port: portId, parent: parentOf(index, port.chassis) }, "vm");
+  return node(nodes, `port:${portId}`, { label, port: portId, rank, parent: parentOf(index, port.chassis) }, "vm");
 }
 
-function instanceNode(index, nodes, pairId, tap) {
+function instanceNode(index, nodes, pairId, tap, rank) {
   const pair = index.pairs.get(pairId);
   if (!pair) return null;
-  const data = { label: pair.name || pairId.slice(0, 8), pair: pairId, parent: parentOf(index, pair.chassis) };
+  const data = { label: pair.name || pairId.slice(0, 8), pair: pairId, rank, parent: parentOf(index, pair.chassis) };
   return node(nodes, `pair:${pairId}`, data, tap ? "instance tap" : "instance");
 }
 
@@ -42,13 +45,14 @@ export function chainElements(index, chains, { healthy }) {
   };
   for (const chain of chains) {
     const fcs = chain.flow_classifiers.map((f) => index.classifiers.get(f)).filter(Boolean);
-    let previous = fcs.map((fc) => portNode(index, nodes, fc.logical_source_port)).filter(Boolean);
+    let previous = fcs.map((fc) => portNode(index, nodes, fc.logical_source_port, 0)).filter(Boolean);
     let first = null;
     let bypass = "";
-    for (const groupId of chain.port_pair_groups) {
+    for (const [position, groupId] of chain.port_pair_groups.entries()) {
       const group = index.groups.get(groupId);
       if (!group) continue;
-      const instances = group.port_pairs.map((p) => instanceNode(index, nodes, p, group.tap)).filter(Boolean);
+      const instances = group.port_pairs.map((p) => instanceNode(index, nodes, p, group.tap, position + 1))
+        .filter(Boolean);
       first = first || instances;
       if (group.tap) { // a copy goes to the tap, the packet goes on
         previous.forEach((s) => instances.forEach((t) => edge(chain, s, t, "copy")));
@@ -64,7 +68,8 @@ export function chainElements(index, chains, { healthy }) {
       previous = instances;
       bypass = "";
     }
-    const targets = fcs.map((fc) => portNode(index, nodes, fc.logical_destination_port)).filter(Boolean);
+    const targets = fcs.map((fc) => portNode(index, nodes, fc.logical_destination_port, chain.port_pair_groups.length + 1))
+      .filter(Boolean);
     previous.forEach((s) => targets.forEach((t) => edge(chain, s, t, `exit${bypass}`)));
     ends.set(chain.id, { first: first || targets, last: previous });
   }
@@ -84,17 +89,30 @@ export function chainElements(index, chains, { healthy }) {
   return [...nodes.values(), ...edges.values()];
 }
 
-// positions in place: a column per chassis (VMs left, instances right), unbound nodes in a last column
+// positions in place: a column per rank (source 0, hop n, destination last) across the picture, a band
+// per chassis down it (unbound nodes in a last band): a chain runs left to right, and a tunnel crossing
+// is a move between bands
 export function layoutPositions(elements) {
-  const columns = new Map();
+  const nodes = elements.filter((e) => e.group === "nodes" && e.classes !== "chassis");
   const chassis = elements.filter((e) => e.classes === "chassis").map((e) => e.data.id).sort();
-  chassis.forEach((id, i) => columns.set(id, { x: i * COLUMN, vm: 0, fn: 0 }));
-  const loose = { x: chassis.length * COLUMN, vm: 0, fn: 0 };
-  for (const e of elements) {
-    if (e.group !== "nodes" || e.classes === "chassis") continue;
-    const column = columns.get(e.data.parent) || loose;
-    const isVm = e.classes === "vm";
-    const row = isVm ? column.vm++ : column.fn++;
-    e.position = { x: column.x + (isVm ? 0 : COLUMN / 2), y: row * ROW + (isVm ? 0 : ROW / 2) };
+  const bandOf = (n) => (chassis.includes(n.data.parent) ? n.data.parent : "");
+  const rows = new Map();
+  const depth = new Map();
+  for (const n of nodes) {
+    const key = `${bandOf(n)}/${n.data.rank || 0}`;
+    const row = rows.get(key) || 0;
+    rows.set(key, row + 1);
+    n.row = row;
+    depth.set(bandOf(n), Math.max(depth.get(bandOf(n)) || 0, row + 1));
+  }
+  const top = new Map();
+  let y = 0;
+  for (const band of [...chassis, ""]) {
+    top.set(band, y);
+    y += Math.max(1, depth.get(band) || 0) * ROW + GAP;
+  }
+  for (const n of nodes) {
+    n.position = { x: (n.data.rank || 0) * RANK, y: top.get(bandOf(n)) + n.row * ROW };
+    delete n.row;
   }
 }

@@ -29,7 +29,7 @@ def chain_trace(store: NorthboundStore, chain: Mapping[str, Any]) -> JsonDict:
     try:
         to = _destination(docs, fc, source)
         described, walk = trace_path(docs, source, to, **_probe_args(fc))
-    except ProbeError as exc:
+    except (ProbeError, ValueError) as exc:  # no sample packet, or an NB the compiler refuses
         return {"error": str(exc)}
     chassis = [s.chassis for s in walk.steps()]
     return {
