@@ -144,7 +144,7 @@ def _wait_answers(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
             time.sleep(0.05)
 
 
-def artefacts(tmp_path: Path) -> Path:
+def artefacts() -> Path:
     """Where the screenshots go: test-artifacts/ at the repository root (gitignored), kept after the run."""
     folder = Path(__file__).resolve().parents[2] / "test-artifacts"
     folder.mkdir(exist_ok=True)

@@ -155,7 +155,7 @@ function renderChassis() {
   }));
   if (!view.topology.chassis.length) {
     const li = document.createElement("li");
-    li.textContent = "(chassis are shown to admins only)";
+    li.textContent = "none shown (none registered, or not an admin's token)";
     $("chassis-list").replaceChildren(li);
   }
 }
@@ -391,6 +391,8 @@ function start() {
   view.cy = cytoscape({
     container: $("graph"),
     wheelSensitivity: 0.3,
+    maxZoom: 1.6, // fitting a few nodes must not blow them up
+    minZoom: 0.05,
     style: [
       { selector: "node", style: { label: "data(label)", "font-size": 10, "text-wrap": "wrap", "text-valign": "bottom",
         "text-margin-y": 3, width: 22, height: 22, "background-color": "#5f6b7a", color: "#1b1f24" } },
