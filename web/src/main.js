@@ -19,7 +19,7 @@ const PALETTE = ["#0b57d0", "#b3261e", "#146c2e", "#8e24aa", "#e65100", "#00695c
 const $ = (id) => document.getElementById(id);
 const view = {
   topology: null, live: null, selected: null, history: new Map(), cy: null, index: null,
-  timings: { firstRender: null, lastFilter: null, events: 0 }, trace: null,
+  timings: { firstRender: null, lastFilter: null, lastTick: null, events: 0 }, trace: null,
 };
 window.steerflowView = view; // for the browser tests and the curious
 
@@ -45,7 +45,12 @@ function setStatus(text) { $("status").textContent = text; }
 
 // ---- the model: indexes over the topology ------------------------------------------------------
 
+function byName(a, b) {
+  return (a.name || "").localeCompare(b.name || "", undefined, { numeric: true }) || a.id.localeCompare(b.id);
+}
+
 function indexTopology(t) {
+  t.port_chains.sort(byName);
   const byId = (list) => new Map(list.map((o) => [o.id, o]));
   const index = {
     ports: byId(t.ports), pairs: byId(t.port_pairs), groups: byId(t.port_pair_groups),
@@ -338,6 +343,7 @@ async function loadTopology() {
 }
 
 function onLive(state) {
+  const t0 = performance.now();
   if (state.error) { setStatus(`live feed: ${state.error}`); return; }
   view.live = state;
   view.timings.events += 1;
@@ -356,6 +362,7 @@ function onLive(state) {
   updateList();
   updatePicture();
   if (view.selected) renderDetails();
+  view.timings.lastTick = performance.now() - t0;
 }
 
 async function follow() {
