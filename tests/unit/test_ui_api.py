@@ -52,14 +52,14 @@ def test_a_member_sees_only_their_projects_chains_and_no_chassis(w: World) -> No
     _register(w, "ch1")
     seen = topology(w.store, ALICE)["topology"]
     assert [c["id"] for c in seen["port_chains"]] == [mine["id"]]
-    assert seen["chassis"] == []
+    assert seen[schema.CHASSIS] == []
     assert {p["id"] for p in seen["port_pairs"]} == {
         p for g in seen["port_pair_groups"] for p in g["port_pairs"]
     }
     everything = topology(w.store, ADMIN)["topology"]
     assert len(everything["port_chains"]) == 2
-    assert everything["chassis"] == [
-        {"name": "ch1", "alive": True, "heartbeat_age": everything["chassis"][0]["heartbeat_age"],
+    assert everything[schema.CHASSIS] == [
+        {"name": "ch1", "alive": True, "heartbeat_age": everything[schema.CHASSIS][0]["heartbeat_age"],
          "underlay_ip": "192.0.2.1"}
     ]  # fmt: skip
 
@@ -71,14 +71,14 @@ def test_instances_carry_chassis_weight_and_health_and_a_failed_open_group_is_by
     _register(w, "ch2")
     _bind(w, pair["ingress"], "ch2")
     (shown,) = topology(w.store, ADMIN)["topology"]["port_pairs"]
-    assert (shown["chassis"], shown["weight"], shown["healthy"]) == ("ch2", 3, True)
+    assert (shown[schema.CHASSIS], shown["weight"], shown["healthy"]) == ("ch2", 3, True)
     report_health(w.store, pair["id"], "ch2", False)
     picture = topology(w.store, ADMIN)["topology"]
     assert picture["port_pairs"][0]["healthy"] is False
     (hop,) = picture["port_pair_groups"]
     assert (hop["bypassed"], hop["dropping"]) == (True, False)
     (port,) = [p for p in picture["ports"] if p["id"] == pair["ingress"]]
-    assert (port["role"], port["chassis"]) == ("function", "ch2")
+    assert (port["role"], port[schema.CHASSIS]) == ("function", "ch2")
 
 
 def test_the_header_is_the_hops_mpls_label_or_nsh_spi_and_si(w: World) -> None:
@@ -121,10 +121,10 @@ def test_the_live_state_is_filtered_to_what_a_member_may_see(w: World) -> None:
     traffic = TrafficRates()
     report_counters(w.store, "ch1", {"classifiers": {mine["id"]: [1, 64], theirs["id"]: [1, 64]}})
     state = live_state(w.store, traffic, now=0.0)
-    assert state["chassis"] == {"ch1": True}
+    assert state[schema.CHASSIS] == {"ch1": True}
     assert set(state["totals"]["classifiers"]) == {mine["id"], theirs["id"]}
     alice = visible_live(state, visible_ids(topology(w.store, ALICE)))
-    assert (alice["chassis"], set(alice["totals"]["classifiers"])) == ({}, {mine["id"]})
+    assert (alice[schema.CHASSIS], set(alice["totals"]["classifiers"])) == ({}, {mine["id"]})
     assert visible_live(state, None) == state
 
 

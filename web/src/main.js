@@ -256,11 +256,14 @@ function renderDetails() {
   const rates = view.live?.rates?.instances || {};
   const fcs = chain.flow_classifiers.map((f) => view.index.classifiers.get(f)).filter(Boolean)
     .map((fc) => [fc.name || fc.id.slice(0, 8), classifierText(fc)]);
+  const hopRates = view.live?.rates?.hops || {};
   const hops = chain.port_pair_groups.map((g, i) => {
     const group = view.index.groups.get(g);
     const state = group.bypassed ? "bypassed (fail-open)" : group.dropping ? "dropping (fail-closed)"
       : group.tap ? "tap" : "inline";
-    return [`${i + 1}`, group.name || g.slice(0, 8), chain.headers[i] || "", state];
+    const [pps, bps] = hopRates[g] || [0, 0];
+    return [`${i + 1}`, group.name || g.slice(0, 8), chain.headers[i] || "", state,
+      `${formatRate(pps, "pkt/s")} · ${formatRate(bps, "B/s")}`];
   });
   const instances = chain.port_pair_groups.flatMap((g) => {
     const group = view.index.groups.get(g);
@@ -268,10 +271,11 @@ function renderDetails() {
     const weights = group.port_pairs.reduce((s, p) => s + (view.index.pairs.get(p)?.weight || 0), 0);
     return group.port_pairs.map((p) => {
       const pair = view.index.pairs.get(p);
-      const pps = rates[p]?.[0] || 0;
+      const [pps, bps] = rates[p] || [0, 0];
       return [group.name || g.slice(0, 8), pair.name || p.slice(0, 8), pair.chassis || "",
         `${pair.weight} (${weights ? Math.round((100 * pair.weight) / weights) : 0}%)`,
-        total > 0 ? `${Math.round((100 * pps) / total)}%` : "–", formatRate(pps, "pkt/s"),
+        total > 0 ? `${Math.round((100 * pps) / total)}%` : "–",
+        `${formatRate(pps, "pkt/s")} · ${formatRate(bps, "B/s")}`,
         healthy(p) ? "healthy" : "unhealthy"];
     });
   });
@@ -285,7 +289,7 @@ function renderDetails() {
   traced.setAttribute("aria-live", "polite");
   traced.textContent = view.trace?.summary || view.trace?.error || "";
   aside.replaceChildren(h, meta, table("Classifiers", ["name", "match"], fcs),
-    table("Hops", ["#", "group", "header", "state"], hops),
+    table("Hops", ["#", "group", "header", "state", "rate"], hops),
     table("Instances", ["group", "instance", "chassis", "weight", "share", "rate", "health"], instances),
     button, traced);
 }

@@ -49,7 +49,7 @@ def topology(store: NorthboundStore, ctx: Context) -> JsonDict:
     return {
         "topology": {
             "fingerprint": fingerprint(records),
-            "chassis": [_chassis(name, snap, life) for name, life in sorted(lives.items())],
+            schema.CHASSIS: [_chassis(name, snap, life) for name, life in sorted(lives.items())],
             **_sfc_objects(ctx, snap),
         }
     }
@@ -95,7 +95,7 @@ def _port(port: Mapping[str, Any], bindings: Docs, is_function: bool) -> JsonDic
         "network_id": port.get("network_id"),
         "ips": ips,
         "role": "function" if is_function else "vm",
-        "chassis": bindings.get(port["id"], {}).get(schema.CHASSIS),
+        schema.CHASSIS: bindings.get(port["id"], {}).get(schema.CHASSIS),
     }
 
 
@@ -111,7 +111,7 @@ def _pair(pair: Mapping[str, Any], bindings: Docs, health: Docs) -> JsonDict:
         "egress": pair.get("egress"),
         "weight": params.get("weight", 1),
         "correlation": params.get("correlation"),
-        "chassis": bindings.get(str(pair.get("ingress")), {}).get(schema.CHASSIS),
+        schema.CHASSIS: bindings.get(str(pair.get("ingress")), {}).get(schema.CHASSIS),
         "healthy": is_healthy(health.get(pair["id"])),
     }
 
@@ -181,7 +181,7 @@ def live_state(store: NorthboundStore, traffic: TrafficRates, now: float) -> Jso
     return {
         "at": now,
         "fingerprint": fingerprint(records),
-        "chassis": alive,
+        schema.CHASSIS: alive,
         "health": {pid: is_healthy(doc) for pid, doc in snap.of(schema.FUNCTION_HEALTH).items()},
         "rates": rounded(rates),
         "totals": totals(counted),
@@ -205,7 +205,7 @@ def visible_live(state: Mapping[str, Any], ids: set[str] | None) -> JsonDict:
 
     return {
         **state,
-        "chassis": {},
+        schema.CHASSIS: {},
         "health": only(state["health"]),
         "rates": {role: only(by_id) for role, by_id in state["rates"].items()},
         "totals": {role: only(by_id) for role, by_id in state["totals"].items()},

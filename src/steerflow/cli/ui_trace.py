@@ -37,7 +37,7 @@ def chain_trace(store: NorthboundStore, chain: Mapping[str, Any]) -> JsonDict:
         "probe": described["probe"],
         "visits": [source, *described["functions"], *(d["to_port"] for d in described["deliveries"])],
         "taps": described["taps"],
-        "chassis": [c for i, c in enumerate(chassis) if i == 0 or chassis[i - 1] != c],
+        schema.CHASSIS: [c for i, c in enumerate(chassis) if i == 0 or chassis[i - 1] != c],
         "truncated": described["truncated"],
     }
 
