@@ -164,15 +164,20 @@ def _bulk(http: httpx.Client, collection: str, resource: str, items: list[Json])
 
 
 def _chains(http: httpx.Client, count: int, projects: list[str]) -> list[dict[str, Any]]:
-    """`count` one-hop chains spread over `projects` (round robin), all made in bulk requests."""
-    net = _bulk(http, "networks", schema.NETWORK, [{"name": "ui"}])[0]
+    """`count` one-hop chains spread over `projects` (round robin), each from a VM port of its own,
+    all made in bulk requests."""
+    net = _bulk(http, "networks", schema.NETWORK, [{"name": "ui", "shared": True}])[0]
     _bulk(http, "subnets", schema.SUBNET, [{"network_id": net["id"], "cidr": "10.9.0.0/20", "ip_version": 4}])
+    owner = [projects[i % len(projects)] for i in range(count)]
     functions = 46  # 46 * 45 ingress/egress combinations: enough distinct pairs for 2,000 chains
     ports = _bulk(http, "ports", schema.PORT, [
         {"network_id": net["id"], "name": f"fn{i}", "device_id": "functions"} for i in range(functions)
     ])  # fmt: skip
+    vms = _bulk(http, "ports", schema.PORT, [
+        {"network_id": net["id"], "name": f"vm{i}", "device_id": f"vm{i}", "project_id": owner[i]}
+        for i in range(count)
+    ])  # fmt: skip
     combos = [(a["id"], b["id"]) for a in ports for b in ports if a is not b][:count]
-    owner = [projects[i % len(projects)] for i in range(count)]
     pairs = _bulk(http, "port_pairs", schema.PORT_PAIR, [
         {"name": f"f{i}", "ingress": a, "egress": b, "project_id": owner[i]}
         for i, (a, b) in enumerate(combos)
@@ -181,9 +186,9 @@ def _chains(http: httpx.Client, count: int, projects: list[str]) -> list[dict[st
         {"name": f"g{i}", "port_pairs": [p["id"]], "project_id": owner[i]} for i, p in enumerate(pairs)
     ])  # fmt: skip
     fcs = _bulk(http, "flow_classifiers", schema.FLOW_CLASSIFIER, [
-        {"name": f"fc{i}", "protocol": "udp", "source_ip_prefix": f"10.{100 + i // 256}.{i % 256}.0/24",
-         "project_id": owner[i]}
-        for i in range(count)
+        {"name": f"fc{i}", "protocol": "udp", "logical_source_port": vm["id"], "project_id": owner[i],
+         "source_ip_prefix": vm["fixed_ips"][0]["ip_address"] + "/32"}  # chains' classifiers must differ
+        for i, vm in enumerate(vms)
     ])  # fmt: skip
     return _bulk(http, "port_chains", schema.PORT_CHAIN, [
         {"name": f"chain-{i:04d}", "port_pair_groups": [g["id"]], "flow_classifiers": [f["id"]],
