@@ -217,8 +217,14 @@ def test_token_mode_asks_for_a_token_and_shows_the_members_project_only(tmp_path
         assert sorted(shown) == sorted(c["id"] for c in chains if c["project_id"] == "alice")
         assert page.view("v.topology.chassis.length") == 0
         assert page.page.evaluate("() => sessionStorage.getItem('steerflow-token')") == "t-alice"
+        assert page.view("Object.keys(v.live.chassis).length") == 0
         # the 401s before the token are the page's question, not errors of its own
         assert [e for e in page.errors if "401" not in e] == []
+        with httpx.Client(base_url=api.url, headers={"X-Auth-Token": "t-alice"}, timeout=30) as http:
+            theirs = next(c for c in chains if c["project_id"] == "bob")
+            hidden = http.get(f"/v2.0/sfc/port_chains/{theirs['id']}/trace")
+            assert (hidden.status_code, hidden.json()["NeutronError"]["type"]) == (404, "PortChainNotFound")
+            assert http.get("/v2.0/steerflow/live", headers={"X-Auth-Token": "wrong"}).status_code == 401
 
 
 THOUSAND = 1000
