@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, NorthboundStore
-from steerflow.trace.fabric import Docs
-from steerflow.trace.probe import ProbeError
-from steerflow.trace.run import snapshot_docs, summary, trace_path
+
+if TYPE_CHECKING:
+    from steerflow.trace.fabric import Docs
 
 
 def chain_trace(store: NorthboundStore, chain: Mapping[str, Any]) -> JsonDict:
     """Where a packet matching the chain's first classifier goes: the ports, instances and chassis it
     visits in order (`visits`), or `error` when no sample packet can be made or walked."""
+    # imported here: the compiler trace runs costs `steerflow api` nothing until a page asks
+    from steerflow.trace.probe import ProbeError
+    from steerflow.trace.run import snapshot_docs, summary, trace_path
+
     docs = snapshot_docs(store)
     classifiers = [docs.get(schema.FLOW_CLASSIFIER, {}).get(c) for c in chain.get("flow_classifiers", ())]
     fc = next((c for c in classifiers if c and c.get("logical_source_port")), None)
@@ -65,5 +69,7 @@ def _destination(docs: Docs, fc: Mapping[str, Any], source: str) -> str:
     taken = {source, *functions}
     others = [p for p, doc in ports.items() if doc.get("network_id") == network and p not in taken]
     if not others:
+        from steerflow.trace.probe import ProbeError
+
         raise ProbeError("no other port on the source's network to send a sample to")
     return sorted(others)[0]
