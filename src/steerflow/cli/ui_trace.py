@@ -31,8 +31,8 @@ def chain_trace(store: NorthboundStore, chain: Mapping[str, Any]) -> JsonDict:
         return {"error": "the chain has no classifier with a logical source port to send a sample from"}
     source = str(fc["logical_source_port"])
     try:
-        to = _destination(docs, fc, source)
-        described, walk = trace_path(docs, source, to, **_probe_args(fc))
+        to = sample_destination(docs, fc, source)
+        described, walk = trace_path(docs, source, to, **sample_probe_args(fc))
     except (ProbeError, ValueError) as exc:  # no sample packet, or an NB the compiler refuses
         return {"error": str(exc)}
     chassis = [s.chassis for s in walk.steps()]
@@ -46,7 +46,7 @@ def chain_trace(store: NorthboundStore, chain: Mapping[str, Any]) -> JsonDict:
     }
 
 
-def _probe_args(fc: Mapping[str, Any]) -> dict[str, Any]:
+def sample_probe_args(fc: Mapping[str, Any]) -> dict[str, Any]:
     args: dict[str, Any] = {"proto": str(fc.get("protocol") or "udp"), "ipv6": fc.get("ethertype") == "IPv6"}
     if fc.get("destination_port_range_min") is not None:
         args["dport"] = int(fc["destination_port_range_min"])
@@ -55,7 +55,7 @@ def _probe_args(fc: Mapping[str, Any]) -> dict[str, Any]:
     return args
 
 
-def _destination(docs: Docs, fc: Mapping[str, Any], source: str) -> str:
+def sample_destination(docs: Docs, fc: Mapping[str, Any], source: str) -> str:
     """The classifier's destination port, else an address of its destination prefix, else another
     port of the source's network (the sample must go somewhere the classifier takes)."""
     if fc.get("logical_destination_port"):
