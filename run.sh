@@ -16,12 +16,14 @@ NEUTRON_PACKAGES=(neutron==29.0.0 networking-sfc==23.0.0)
 PLUGIN_DIR=tests/plugins/steerflow_vlan_encap
 # systemd: only for `systemd-analyze verify` of packaging/systemd (tests/functional/test_packaging.py)
 APT_PACKAGES=(python3-venv openvswitch-switch redis-server etcd-server etcd-client iproute2 iputils-ping ethtool curl systemd)
+# the web view's browser tests drive Debian's chromium headless (tests/functional/test_ui_browser.py)
+APT_TEST_PACKAGES=(chromium chromium-driver)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-install_system() {
+apt_install() {
   local missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -30,6 +32,10 @@ install_system() {
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
+}
+
+install_system() {
+  apt_install "${APT_PACKAGES[@]}"
   # the system services are not used: every test and the demo start their own daemons
   for svc in redis-server etcd openvswitch-switch; do
     systemctl is-active --quiet "$svc" 2>/dev/null && systemctl stop "$svc" 2>/dev/null || true
@@ -73,7 +79,14 @@ install_osc() {
   fi
 }
 
-install_all() { install_system; install_python; install_osc; install_neutron; }
+install_web() {
+  # the web view (/ui): built from web/ into src/steerflow/rest/ui/dist/, which the package ships
+  if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+  say "building the web view (web/ -> src/steerflow/rest/ui/dist/)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+}
+
+install_all() { install_system; install_web; install_python; install_osc; install_neutron; }
 
 lint() {
   "$VENV/bin/ruff" check src tests bench "$NEUTRON_DIR"
@@ -86,6 +99,7 @@ lint() {
 
 run_tests() {
   install_all
+  apt_install "${APT_TEST_PACKAGES[@]}"
   say "lint: ruff, mypy --strict and the import contracts (lint-imports)"
   lint
   say "tests"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from steerflow.cli.demo import run_demo as run_demo_in_process
@@ -20,6 +21,7 @@ from steerflow.demo.scenario import DEFAULT_MESSAGES
 from steerflow.lab import leftovers
 from steerflow.lab.procs import cmdline, pid_alive
 from steerflow.model import schema
+from steerflow.rest.ui import dist_files
 from tests.builders.lab_fixtures import requires_lab
 
 DEMO_TIMEOUT = 120
@@ -145,6 +147,10 @@ def test_keep_leaves_an_mpls_aware_world_to_explore_until_down() -> None:
         assert f"steerflow demo --down --prefix {prefix}" in out
         endpoint = re.search(r"export STEERFLOW_ENDPOINT=(\S+)", out)
         assert endpoint, out
+        assert f"open {endpoint.group(1)}/ui/" in out
+        page = httpx.get(f"{endpoint.group(1)}/ui/", timeout=10)
+        built = "index.html" in dist_files()  # else the 503 page saying how to build it
+        assert (page.status_code, "steerflow" in page.text) == (200 if built else 503, True), page.text[:300]
         with SteerflowClient(endpoint.group(1)) as client:
             chain = client.find(schema.PORT_CHAIN, "doctor-replies")
             pair = client.find(schema.PORT_PAIR, "doctor")

@@ -76,6 +76,7 @@ def api(
     if problem is not None:
         print_error(problem)
         raise click.exceptions.Exit(EXIT_CANNOT_START)
+    from steerflow.cli.ui_trace import chain_trace
     from steerflow.rest.server import serve
 
     try:
@@ -83,7 +84,7 @@ def api(
         start_logging(ctx, log_format, log_level)
         warn_if_older(schema_version)
         notify_when_answering(host, port)
-        serve(nb, host, port, token_file)
+        serve(nb, host, port, token_file, tracer=chain_trace)
     except SystemExit as exc:  # uvicorn exits 1 when it cannot bind after all (a race): it logged why
         if exc.code not in (0, None):
             print_error(f"the API server could not start on {host}:{port} (see the log line above)")

@@ -74,6 +74,7 @@ def keep_instructions(world: DemoWorld, scenario: Scenario) -> str:
         f"run dir   {paths.run_dir}   (store nb.db, logs *.log, state demo.json, lab lab/)",
         f"processes {pids}",
         "",
+        f"  open {endpoint}/ui/   (the live web view: chassis, functions, the chain and its traffic)",
         f"  export STEERFLOW_ENDPOINT={endpoint}",
         f"  steerflow port-chain show {NAMES['chain']}",
         f"  steerflow lab status --prefix {paths.prefix} --run-dir {paths.lab_dir}",

@@ -146,7 +146,10 @@ class Scenario:
     def start_api(self) -> str:
         api = self.world.start_api()
         self.client = DemoClient(api.endpoint)
-        return f"API ready at {api.endpoint} (pid {api.pid}), store {self.world.paths.nb_url}"
+        return (
+            f"API ready at {api.endpoint} (pid {api.pid}), store {self.world.paths.nb_url}; "
+            f"live web view at {api.endpoint}/ui/"
+        )
 
     def build_lab(self) -> str:
         for name, underlay_ip in CHASSIS:

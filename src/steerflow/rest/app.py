@@ -20,6 +20,7 @@ from steerflow.rest.errors import ExtensionNotFound, as_neutron_error, error_res
 from steerflow.rest.middleware import MAX_BODY_BYTES, AccessLog, BodyLimit, SettleHeap
 from steerflow.rest.openapi import install_openapi
 from steerflow.rest.routes import JSON_SUFFIX, ResourceRoutes, statistics_path
+from steerflow.rest.ui import Tracer, install_ui
 
 LOG = logging.getLogger(__name__)
 Gate = Callable[[Request], Awaitable[None]]
@@ -48,10 +49,12 @@ def build_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     settle_heap: bool = False,
     pagination_max_limit: int | None = None,
+    tracer: Tracer | None = None,
 ) -> FastAPI:
     """The ASGI app serving `handlers` (None = every resource steerflow has) over `store`;
     `settle_heap`: the app owns its process (see `middleware.SettleHeap`); `pagination_max_limit`:
-    Neutron's option of that name, the largest page a list answers (None: no limit)."""
+    Neutron's option of that name, the largest page a list answers (None: no limit); `tracer`: what
+    the web view's chain trace runs (None: the page shows no trace)."""
     chosen = list(handlers) if handlers is not None else default_handlers(store)
     _check_unique(chosen)
     app = FastAPI(
@@ -70,6 +73,7 @@ def build_app(
     for handler in chosen:
         _add_resource_routes(app, ResourceRoutes(handler, auth, store, pagination_max_limit))
     _add_statistics_route(app, chosen, auth, store)
+    install_ui(app, store, auth, next((h for h in chosen if h.resource == schema.PORT_CHAIN), None), tracer)
     install_openapi(app, chosen, tokens=not isinstance(auth, NoAuth))
     install_docs(app, OPENAPI_URL)
     app.add_middleware(BodyLimit, limit=max_body_bytes)

@@ -13,10 +13,12 @@ from steerflow.nbdb.status import down_after_seconds
 from steerflow.nbdb.url import ENV_VAR, open_store, redacted
 from steerflow.rest.app import build_app
 from steerflow.rest.auth import Authenticator, NoAuth, TokenFileAuth, TokenFileError
+from steerflow.rest.ui import Tracer
 
 LOG = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9696  # Neutron's port: clients configured for Neutron find us where they expect
+SHUTDOWN_GRACE = 2  # seconds open requests (the web view's live feeds) get to finish on shutdown
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -34,6 +36,7 @@ def serve(
     port: int,
     token_file: str | None,
     pagination_max_limit: int | None = None,
+    tracer: Tracer | None = None,
 ) -> None:
     """Serve the API on host:port over the NB store at `nb_url` (None: the default) until interrupted;
     `pagination_max_limit` caps every list page (None: unlimited, as Neutron's default)."""
@@ -41,11 +44,21 @@ def serve(
     auth = authenticator(token_file)
     store = open_store(nb_url)
     try:
-        app = build_app(store, auth, settle_heap=True, pagination_max_limit=pagination_max_limit)
+        app = build_app(
+            store, auth, settle_heap=True, pagination_max_limit=pagination_max_limit, tracer=tracer
+        )
         shown = redacted(nb_url) if nb_url else "the default NB store"
         LOG.info("steerflow API on http://%s:%d over %s", host, port, shown)
         # our AccessLog middleware logs each request with its duration; uvicorn's would repeat it
-        uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
+        # open /ui pages hold a live feed: stop waiting for them on shutdown after a moment
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE,
+        )
     finally:
         store.close()
 
