@@ -6,6 +6,7 @@ around an event (a function killed), which flows moved, how long they were silen
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -68,6 +69,7 @@ class Outcome:
     healthy_lost: int  # datagrams lost by flows that did not cross the failed way
     stuck: list[int]  # flows of the failed way that never came back
     arrivals: dict[int, list[Arrival]]
+    gaps: list[tuple[int, float, int]]  # healthy flows' losses: (flow, seconds after the event, datagrams)
 
     @property
     def failover(self) -> float:
@@ -116,6 +118,7 @@ def analyse(arrivals: dict[int, list[Arrival]], event: float, failed_shift: int)
     moved: dict[int, float] = {}
     stuck: list[int] = []
     healthy_lost = 0
+    gaps: list[tuple[int, float, int]] = []
     for flow, got in arrivals.items():
         before = [a for a in got if a.at < event]
         if before and before[-1].shift == failed_shift:
@@ -125,9 +128,11 @@ def analyse(arrivals: dict[int, list[Arrival]], event: float, failed_shift: int)
             else:
                 stuck.append(flow)
             continue
-        seqs = [a.seq for a in got]
-        healthy_lost += (max(seqs) - min(seqs) + 1 - len(set(seqs))) if seqs else 0
-    return Outcome(moved, healthy_lost, stuck, arrivals)
+        for prev, nxt in itertools.pairwise(got):
+            if nxt.seq - prev.seq > 1:
+                healthy_lost += nxt.seq - prev.seq - 1
+                gaps.append((flow, round(prev.at - event, 3), nxt.seq - prev.seq - 1))
+    return Outcome(moved, healthy_lost, stuck, arrivals, gaps)
 
 
 def _netns_python(vm: VmHandle, script: str, *args: str) -> subprocess.Popen[str]:

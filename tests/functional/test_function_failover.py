@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from steerflow.api.sfc_statistics import chain_statistics
-from steerflow.lab import VmHandle
+from steerflow.lab import FunctionHandle, VmHandle
 from steerflow.model import schema
 from steerflow.nbdb.health import is_healthy
 from tests.builders.fabric import Fabric
@@ -45,6 +45,14 @@ def _chain(
     )
     fabric.wait_applied()
     return chain
+
+
+def _one_function(fabric: Fabric) -> tuple[VmHandle, VmHandle, FunctionHandle, dict[str, Any]]:
+    """The client (ch1), the server (ch3) and one function f1 (ch2, adds 1) with its port pair."""
+    net, client, server = fabric.client_and_server()
+    f1, p1 = fabric.plug_function("ch2", "f1", net, add=1)
+    fabric.lab.warm_underlay()
+    return client, server, f1, p1
 
 
 def _healthy(fabric: Fabric, pair_id: str) -> bool | None:
@@ -92,16 +100,13 @@ def test_a_killed_function_s_flows_move_to_the_other_instance_and_come_back(fabr
     assert out.healthy_lost == 0, "flows through f2 lost datagrams"
     returned = [f for f in out.moved if arrivals[f][-1].shift == 1 and arrivals[f][-1].at > back]
     assert returned, "no flow went back to f1 once it was healthy again"
-    print(f"detected in {detected:.2f}s, failover {out.failover:.2f}s, {len(out.moved)} flows moved")
 
 
 @pytest.mark.parametrize("fail_mode", ["closed", "open"])
 def test_with_no_instance_alive_fail_closed_drops_and_fail_open_skips_the_hop(
     fabric: Fabric, fail_mode: str
 ) -> None:
-    net, client, server = fabric.client_and_server()
-    f1, p1 = fabric.plug_function("ch2", "f1", net, add=1)
-    fabric.lab.warm_underlay()
+    client, server, f1, p1 = _one_function(fabric)
     chain = _chain(fabric, client, [p1], {"health_check": _check(), "fail_mode": fail_mode})
     _wait_health(fabric, p1["id"], True)
     client.wait_ping(server.ipv4)
@@ -135,9 +140,7 @@ def _dropped(fabric: Fabric, chain: dict[str, Any], timeout: float = 10.0) -> in
 def test_a_function_that_does_not_forward_probes_is_checked_by_arp_icmp_or_tcp(
     fabric: Fabric, kind: str
 ) -> None:
-    net, client, _server = fabric.client_and_server()
-    f1, p1 = fabric.plug_function("ch2", "f1", net, add=1)
-    fabric.lab.warm_underlay()
+    client, _server, f1, p1 = _one_function(fabric)
     listener = None
     extra = {"tcp_port": 8080} if kind == "tcp" else {}
     if kind == "tcp":
