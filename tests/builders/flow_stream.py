@@ -20,7 +20,7 @@ FIRST_SPORT = 40000
 RECEIVE = """
 import json, socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+s.setsockopt(socket.SOL_SOCKET, 33, 1 << 24)  # SO_RCVBUFFORCE (root): ride out stalls
 s.bind((sys.argv[1], int(sys.argv[2])))
 s.settimeout(float(sys.argv[3]))
 print("ready", flush=True)
