@@ -34,15 +34,20 @@ def _check(kind: str = "datapath", **extra: Any) -> dict[str, Any]:
 
 
 def _chain(
-    fabric: Fabric, client: VmHandle, pairs: list[dict[str, Any]], params: dict[str, Any]
+    fabric: Fabric,
+    client: VmHandle,
+    pairs: list[dict[str, Any]],
+    params: dict[str, Any],
+    correlation: str = "mpls",  # the chain's (networking-sfc's default); unaware pairs ignore it
 ) -> dict[str, Any]:
     group = fabric.create(schema.PORT_PAIR_GROUP, name="g", port_pairs=[p["id"] for p in pairs],
                           port_pair_group_parameters={"lb_fields": ["udp_src"], **params})  # fmt: skip
     fc = fabric.create(schema.FLOW_CLASSIFIER, name="u7", protocol="udp", destination_port_range_min=7,
                        destination_port_range_max=7, logical_source_port=client.iface_id)  # fmt: skip
     chain = fabric.create(
-        schema.PORT_CHAIN, name="c", port_pair_groups=[group["id"]], flow_classifiers=[fc["id"]]
-    )
+        schema.PORT_CHAIN, name="c", port_pair_groups=[group["id"]], flow_classifiers=[fc["id"]],
+        chain_parameters={"correlation": correlation},
+    )  # fmt: skip
     fabric.wait_applied()
     return chain
 
@@ -172,3 +177,22 @@ while True:
     c, _ = s.accept()
     c.close()
 """
+
+
+@pytest.mark.parametrize("correlation", ["mpls", "nsh"])
+def test_an_aware_function_is_probed_in_its_hop_s_header(fabric: Fabric, correlation: str) -> None:
+    net, client, server = fabric.client_and_server()
+    f1, p1 = fabric.plug_function("ch2", "f1", net, correlation=correlation, add=1)
+    fabric.lab.warm_underlay()
+    _chain(fabric, client, [p1], {"health_check": _check(), "fail_mode": "closed"}, correlation)
+    _wait_health(fabric, p1["id"], True)  # the emulator forwards only frames in its header
+    assert f1.counters().ignored == 0, "the probe reached the function without the header it expects"
+    f1.stop()
+    _wait_health(fabric, p1["id"], False)
+    f1 = fabric.lab.restart_function(f1.name)
+    _wait_health(fabric, p1["id"], True)
+    fabric.wait_applied()
+    with Stream(client, server, 7, flows=4, rounds=25, interval=0.01) as stream:
+        arrivals = stream.finish()
+    assert sum(len(got) for got in arrivals.values()) == 100  # through f1 again, no probe among them
+    assert {a.shift for got in arrivals.values() for a in got} == {1}
