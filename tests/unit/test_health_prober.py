@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from steerflow.agent.health import PLAIN, HealthProber, LocalCheck, local_checks
+from steerflow.agent.health import PLAIN, HealthProber, LocalCheck, ProbeUnavailable, local_checks
 from steerflow.agent.probe_frames import ProbeHeader
 from steerflow.model import schema
 from steerflow.nbdb.health import CheckSettings
@@ -89,3 +89,31 @@ def test_an_aware_instance_is_probed_in_the_header_of_its_hop(correlation: str, 
     del nb[schema.PORT_CHAIN]
     unused = local_checks(nb, "ch2")["pp1"].header
     assert unused == ProbeHeader(correlation, (1 << 20) - 1, (1 << 24) - 1, 255)
+
+
+def test_a_probe_that_cannot_be_sent_counts_neither_way() -> None:
+    reports: list[tuple[str, bool]] = []
+    sendable = {"now": False}
+
+    async def probe(check: LocalCheck) -> bool:
+        if not sendable["now"]:
+            raise ProbeUnavailable("no session")
+        return False  # once it can be sent, the function is found dead
+
+    async def report(pair_id: str, healthy: bool) -> None:
+        reports.append((pair_id, healthy))
+
+    async def run() -> None:
+        prober = HealthProber(probe, report)
+        prober.update({"a": _check("a")})
+        await asyncio.sleep(0.15)  # ~15 unavailable probes: no result, no report
+        assert reports == []
+        sendable["now"] = True
+        for _ in range(500):  # until found dead (2 failures at 10 ms), however loaded the machine
+            if len(reports) == 2:
+                break
+            await asyncio.sleep(0.01)
+        await prober.close()
+
+    asyncio.run(run())
+    assert reports == [("a", True), ("a", False)]  # first result (1 failure), then FAST's 2 in a row

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from steerflow.agent import probe_frames as frames
-from steerflow.agent.health import LocalCheck
+from steerflow.agent.health import LocalCheck, ProbeUnavailable
 from steerflow.agent.probe_frames import ProbeHeader
 from steerflow.agent.probes import Probes
 from steerflow.compiler.compile import compile_nb
@@ -83,8 +83,11 @@ def test_a_check_borrows_the_last_host_address_of_the_subnet_but_the_port_s_own(
 class FakeChannel:
     """Records packet-outs; the test plays the switch."""
 
-    def __init__(self) -> None:
+    target = "fake"
+
+    def __init__(self, connected: bool = True) -> None:
         self.sent: list[Any] = []
+        self.connected = connected
 
     def send(self, msg: Any) -> int:
         self.sent.append(msg)
@@ -155,3 +158,13 @@ def test_br_int_hands_frames_from_or_to_the_probe_mac_from_a_service_port_to_the
     for flow in catches:
         assert [str(a) for a in flow.actions] == [f"output:{OFPP_CONTROLLER}"] and flow.goto is None
         assert flow.priority > max(f.priority for f in flows if f.table == PORT_SECURITY and f not in catches)
+
+
+def test_a_probe_without_a_switch_session_is_unavailable_not_failed() -> None:
+    async def run() -> None:
+        channel = FakeChannel(connected=False)
+        with pytest.raises(ProbeUnavailable):
+            await Probes(channel).probe(CHECK)  # type: ignore[arg-type]
+        assert channel.sent == []
+
+    asyncio.run(run())

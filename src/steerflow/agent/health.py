@@ -48,6 +48,11 @@ class LocalCheck:
     source_ip: str | None = None
 
 
+class ProbeUnavailable(Exception):
+    """The probe could not be sent (the agent's own switch connection is down): it says nothing about
+    the function, so it counts neither way: an agent never takes an instance out for its own trouble."""
+
+
 Probe = Callable[[LocalCheck], Awaitable[bool]]
 Report = Callable[[str, bool], Awaitable[None]]
 
@@ -149,8 +154,9 @@ class HealthProber:
         while True:
             started = loop.time()
             ok = await self._one_probe(check, interval)
-            counter.record(ok)
-            if counter.healthy != reported:
+            if ok is not None:
+                counter.record(ok)
+            if ok is not None and counter.healthy != reported:
                 try:
                     await self._report(check.pair_id, counter.healthy)
                     reported = counter.healthy
@@ -158,9 +164,12 @@ class HealthProber:
                     LOG.exception("reporting the health of %s failed", check.pair_id)
             await asyncio.sleep(max(0.0, started + interval - loop.time()))
 
-    async def _one_probe(self, check: LocalCheck, interval: float) -> bool:
+    async def _one_probe(self, check: LocalCheck, interval: float) -> bool | None:
+        """The probe's result; None when it could not be sent (`ProbeUnavailable`): no result."""
         try:
             return await asyncio.wait_for(self._probe(check), timeout=interval)
+        except ProbeUnavailable:
+            return None
         except TimeoutError:
             return False
         except Exception:  # a probe that cannot run fails, it does not stop the loop

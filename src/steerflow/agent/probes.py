@@ -12,7 +12,8 @@ from or to the probe MAC) arrives in `on_message` and completes the probe waitin
 - `tcp`: a SYN-ACK from `tcp_port` (healthy; the half-open connection is reset at once) or a reset
   (nobody listens: failed).
 
-A probe that gets no answer is left to the caller's timeout (`HealthProber`: the check's interval).
+A probe that gets no answer is left to the caller's timeout (`HealthProber`: the check's interval); one
+that cannot be sent (no OpenFlow session) raises `ProbeUnavailable` and counts neither way.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import random
 from typing import Any
 
 from steerflow.agent import probe_frames as frames
-from steerflow.agent.health import LocalCheck
+from steerflow.agent.health import LocalCheck, ProbeUnavailable
 from steerflow.southbound.ofcodec import DATAPATH, ofp, parser
 from steerflow.southbound.oferrors import ChannelError
 from steerflow.southbound.openflow import OpenFlowChannel
@@ -49,6 +50,8 @@ class Probes:
         await channel.barrier()
 
     async def probe(self, check: LocalCheck) -> bool:
+        if not self.channel.connected:
+            raise ProbeUnavailable(f"no OpenFlow session with {self.channel.target}")
         if check.ingress_ofport is None:
             return False
         kind = check.settings.type
