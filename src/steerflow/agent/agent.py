@@ -246,8 +246,8 @@ class Agent:
         report, self._unreported = self._unreported, False
         started = time.perf_counter()
         revision, desired, compiler, changed_keys = self._compile(cache)
-        self._follow_checks(cache)
         compiled = time.perf_counter()
+        self._follow_checks(cache)
         try:
             result = await reconciler.apply(compiler.state, revision, touched=self._unapplied)
         except (ApplyFailed, ChannelError) as exc:
