@@ -2,8 +2,8 @@
 `nbdb.health.report_health`) take an instance out of its group's balance on every chassis and bring it
 back, and a group with no healthy instance is skipped (fail-open), without losing a datagram.
 
-The probe itself is not here yet (docs/health.md, "Left to do"): the reports are written directly, so
-these tests cover what the reports do to the dataplane, not how fast a dead function is detected."""
+The reports are written directly, so these tests cover what the reports do to the dataplane; the agents'
+probes and a killed function are in test_function_failover.py."""
 
 import subprocess
 import sys

@@ -213,3 +213,38 @@ def test_a_chassis_neither_classifying_nor_hosting_a_function_holds_nothing_of_t
     after = _with_chain(before, ["g0"])  # from p0 on ch1 through pp0 on ch2; ch3 only hosts the server
     assert dict(compile_nb(after, "ch3", TUNNEL).flows) == dict(compile_nb(before, "ch3", TUNNEL).flows)
     assert dict(compile_nb(after, "ch2", TUNNEL).flows) != dict(compile_nb(before, "ch2", TUNNEL).flows)
+
+
+def _checked(docs: Docs, pairs: list[str], failed: tuple[str, ...] = ()) -> Docs:
+    """g0 with `pairs`, health-checked and failing closed; `failed`: instances reported unhealthy."""
+    after = {kind: dict(values) for kind, values in docs.items()}
+    params = {"health_check": {"type": "datapath"}, "fail_mode": "closed"}
+    g0 = {"id": "g0", "port_pairs": pairs, "port_pair_group_parameters": params}
+    after[schema.PORT_PAIR_GROUP] = {**after[schema.PORT_PAIR_GROUP], "g0": g0}
+    after[schema.FUNCTION_HEALTH] = {p: {"id": p, schema.CHASSIS: "ch2", "healthy": False} for p in failed}
+    return after
+
+
+def _hop_drops(flows: Mapping[FlowKey, Flow]) -> bool:
+    """Whether hop 100 (g0) drops what is dispatched to it (fail-closed, no healthy instance)."""
+    return any(
+        flow.table == SFC_DISPATCH and not flow.actions and flow.goto is None
+        and {f.name: f.value for f in flow.match.fields}.get("reg2") == 100
+        for flow in flows.values()
+    )  # fmt: skip
+
+
+def test_a_failed_instance_leaves_at_once_even_while_a_config_change_waits_for_a_lagging_chassis() -> None:
+    one = _checked(_with_chain(_world(), ["g0"]), ["pp0"])
+    sender = _compiler("ch1", one)
+    assert not _hop_drops(sender.state.flows)
+    grown = _checked(one, ["pp0", "pp1"])  # pp1 on ch3, which never reports: pending until the timeout
+    sender.compile(grown, changed_between(one, grown), revision=10, now=1.0)
+    assert sender.waiting
+    failed = _checked(grown, ["pp0", "pp1"], failed=("pp0",))
+    sender.compile(failed, changed_between(grown, failed), revision=11, now=1.1)
+    assert _hop_drops(sender.state.flows), "the failed instance stayed in force behind the waiting change"
+    assert sender.waiting, "the config change itself still waits for ch3"
+    healed = _checked(grown, ["pp0", "pp1"])
+    sender.compile(healed, changed_between(failed, healed), revision=12, now=1.2)
+    assert not _hop_drops(sender.state.flows)

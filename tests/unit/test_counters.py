@@ -106,6 +106,20 @@ def test_metrics_render_counters_and_health_with_labels() -> None:
     assert samples[("steerflow_instance_bytes_total", labels)] == 20
     assert samples[("steerflow_agent_nb_revision_lag", ((schema.CHASSIS, "ch1"),))] == 2
     assert samples[("steerflow_agent_flows_installed", ((schema.CHASSIS, "ch1"),))] == 40
+    assert ("steerflow_agent_last_heartbeat_timestamp_seconds", ((schema.CHASSIS, "ch1"),)) not in samples
+
+
+def test_metrics_show_each_checked_instance_s_health_and_the_last_heartbeat() -> None:
+    health = Health(last_heartbeat=1700000000.5, functions={(GROUP, PAIR): False, (GROUP, "pp-ok"): True})
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for m in AgentMetrics("ch1", health).collect()
+        for s in m.samples
+    }
+    ch1 = (schema.CHASSIS, "ch1")
+    assert samples[("steerflow_function_healthy", (ch1, ("hop", GROUP), ("instance", PAIR)))] == 0
+    assert samples[("steerflow_function_healthy", (ch1, ("hop", GROUP), ("instance", "pp-ok")))] == 1
+    assert samples[("steerflow_agent_last_heartbeat_timestamp_seconds", (ch1,))] == 1700000000.5
 
 
 def test_reports_sum_over_the_chassis_asked_for() -> None:

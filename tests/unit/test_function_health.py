@@ -259,3 +259,21 @@ def test_health_parameters_are_read_only_like_the_rest_of_the_group_parameters()
     update = {"port_pair_group_parameters": {"fail_mode": "closed"}}
     e = rejects(w, HTTPBadRequest, 400, w.ppg.update, ALICE, g["id"], update)
     assert "read-only" in str(e)
+
+
+def test_a_report_from_a_chassis_the_instance_is_no_longer_bound_on_is_stale_and_ignored() -> None:
+    packets = _flows()
+    nb = _nb({"health_check": CHECK}, failed=("pp1",))
+    assert {p for (p,) in _ports(_switch(nb), packets)} == {5}
+    nb[schema.FUNCTION_HEALTH]["pp1"][schema.CHASSIS] = "ch9"  # reported where it was bound before
+    assert {p for (p,) in _ports(_switch(nb), packets)} == {3, 5}
+
+
+def test_deleting_a_port_pair_deletes_its_health_report() -> None:
+    w = World()
+    pair = w.pair()
+    report_health(w.store, pair["id"], "ch1", False)
+    w.pp.delete(ALICE, pair["id"])
+    assert w.store.get(schema.FUNCTION_HEALTH, pair["id"]) is None
+    other = w.pair()
+    w.pp.delete(ALICE, other["id"])  # never reported: nothing else to delete

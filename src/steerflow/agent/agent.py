@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,13 +21,16 @@ from steerflow import heap, logs, sdnotify
 from steerflow.agent.binding import BindingLoop
 from steerflow.agent.chassis import beat, register_chassis
 from steerflow.agent.counters import by_object, labelled, poll
+from steerflow.agent.health import HealthProber, LocalCheck, local_checks
 from steerflow.agent.metrics import AgentMetrics, serve
 from steerflow.agent.nbcache import CacheUpdate, NbCache
+from steerflow.agent.probes import Probes
 from steerflow.compiler.compile import ChassisCompiler
 from steerflow.compiler.rollout import RolloutTimes
 from steerflow.flows.types import FlowKey
 from steerflow.nbdb.api import NorthboundStore, StoreError
 from steerflow.nbdb.counters import Tally, report_counters
+from steerflow.nbdb.health import report_health
 from steerflow.nbdb.status import DEFAULT_HEARTBEAT_INTERVAL, report_applied
 from steerflow.nbdb.url import open_store
 from steerflow.reconcile.ofctrl import ApplyFailed, Reconciler
@@ -86,6 +90,8 @@ class Agent:
         self._timer: asyncio.TimerHandle | None = None  # wakes when a rollout has something to do
         self.metrics = AgentMetrics(config.chassis)
         self._status_lock: asyncio.Lock | None = None  # one status write at a time: none loses another's
+        self._prober: HealthProber | None = None  # probes the local function instances (docs/health.md)
+        self._checks: dict[str, LocalCheck] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
@@ -139,13 +145,16 @@ class Agent:
 
         cache = NbCache(store, from_watch_thread)
         channel = OpenFlowChannel(cfg.openflow_target)
+        probes = Probes(channel)
+        channel.on_message = probes.on_message
         reconciler = Reconciler(channel)
         await asyncio.to_thread(cache.load)
+        self._prober = HealthProber(probes.probe, self._reporter(store))
         # systemd's Type=notify: ready once the bridge is prepared and the NB is in hand
         sdnotify.ready(f"chassis {cfg.chassis}: bridge {cfg.bridge}, NB revision {cache.revision}")
         with OvsdbClient(cfg.ovsdb, bridge=cfg.bridge) as ovsdb, BindingLoop(store, ovsdb, cfg.chassis):
             cache.start()
-            connection = asyncio.create_task(channel.run_forever(self._on_connected(reconciler)))
+            connection = asyncio.create_task(channel.run_forever(self._on_connected(reconciler, probes)))
             counting = asyncio.create_task(self._count_forever(store, cache, channel, reconciler))
             beating = asyncio.create_task(self._beat_until(stop, store))
             try:
@@ -153,6 +162,7 @@ class Agent:
             finally:
                 counting.cancel()
                 beating.cancel()
+                await self._prober.close()
                 cache.stop()
                 await channel.close()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -169,6 +179,7 @@ class Agent:
             try:
                 async with self._lock():
                     await asyncio.to_thread(beat, store, self.config.chassis, self.config.encap_ip)
+                self.metrics.health.last_heartbeat = time.time()
             except StoreError as exc:
                 LOG.warning("heartbeat of chassis %s failed: %s", self.config.chassis, exc)
 
@@ -177,13 +188,42 @@ class Agent:
             self._status_lock = asyncio.Lock()
         return self._status_lock
 
-    def _on_connected(self, reconciler: Reconciler) -> OnConnected:
+    def _on_connected(self, reconciler: Reconciler, probes: Probes) -> OnConnected:
         async def connected(channel: OpenFlowChannel) -> None:
             LOG.info("OpenFlow session %d with %s", channel.session, channel.target)
+            await probes.on_connected(channel)
             await reconciler.on_connected(channel)
             self._wake.set()
 
         return connected
+
+    def _reporter(self, store: NorthboundStore) -> Callable[[str, bool], Awaitable[None]]:
+        """The prober's report: the instance's health into the NB (only when it changed), logged."""
+        chassis = self.config.chassis
+
+        async def report(pair_id: str, healthy: bool) -> None:
+            written = await asyncio.to_thread(report_health, store, pair_id, chassis, healthy)
+            group = self._checks[pair_id].group_id if pair_id in self._checks else "?"
+            self.metrics.health.functions[(group, pair_id)] = healthy
+            if written:
+                state = "healthy" if healthy else "FAILED its health check"
+                LOG.info("function %s (group %s) on chassis %s: %s", pair_id, group, chassis, state)
+
+        return report
+
+    def _follow_checks(self, cache: NbCache) -> None:
+        """Probe exactly the checked instances bound here now (`agent.health.local_checks`)."""
+        if self._prober is None:
+            return
+        with cache.held() as objects:
+            checks = local_checks(objects, self.config.chassis)
+        if checks != self._checks:
+            LOG.info("health-checking %d function instances here: %s", len(checks), ", ".join(sorted(checks)))
+            self._checks = checks
+            self._prober.update(checks)
+            functions = self.metrics.health.functions
+            for key in [k for k in functions if k[1] not in checks]:
+                del functions[key]
 
     def _note(self, update: CacheUpdate) -> None:
         if update.relevant:
@@ -224,6 +264,7 @@ class Agent:
         revision, desired, compiler, changed_keys = self._compile(cache)
         logs.set_field("nb_revision", revision)  # what this task logs from now on names it
         compiled = time.perf_counter()
+        self._follow_checks(cache)
         try:
             result = await reconciler.apply(compiler.state, revision, touched=self._unapplied)
         except (ApplyFailed, ChannelError) as exc:

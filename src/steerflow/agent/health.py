@@ -16,17 +16,24 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from steerflow.agent.probe_frames import ProbeHeader, borrowed_address
 from steerflow.model import schema
 from steerflow.nbdb.health import CheckSettings, HealthCounter, check_settings
 
 LOG = logging.getLogger(__name__)
 
 Docs = Mapping[str, Mapping[str, Mapping[str, Any]]]
+PLAIN = ProbeHeader()  # an SFC-unaware function's probe: no header
+NSH_SI_START = 255  # a hop's SI is 255 - its position (`compiler.encap.nsh`)
+UNUSED_LABEL = (1 << 20) - 1  # the header of a group no chain uses yet: the last label, the last SPI
+UNUSED_SPI = (1 << 24) - 1
 
 
 @dataclass(frozen=True)
 class LocalCheck:
-    """One function instance this chassis probes: its port pair, ports (and their ofports here)."""
+    """One function instance this chassis probes: its port pair, ports (and their ofports here), and
+    what its probes need: the header it expects (`datapath`), its ingress port's MAC and IPv4 address
+    and the address of that subnet a check borrows as its source (`arp`/`icmp`/`tcp`)."""
 
     pair_id: str
     settings: CheckSettings
@@ -34,6 +41,16 @@ class LocalCheck:
     egress: str
     ingress_ofport: int | None = None
     egress_ofport: int | None = None
+    group_id: str = ""
+    header: ProbeHeader = PLAIN
+    ingress_mac: str = ""
+    ingress_ip: str | None = None
+    source_ip: str | None = None
+
+
+class ProbeUnavailable(Exception):
+    """The probe could not be sent (the agent's own switch connection is down): it says nothing about
+    the function, so it counts neither way: an agent never takes an instance out for its own trouble."""
 
 
 Probe = Callable[[LocalCheck], Awaitable[bool]]
@@ -45,7 +62,7 @@ def local_checks(objects: Docs, chassis: str) -> dict[str, LocalCheck]:
     (a pair in several checked groups is probed once, with the first group's settings by id)."""
     bindings = objects.get(schema.PORT_BINDING, {})
     found: dict[str, LocalCheck] = {}
-    for _, group in sorted(objects.get(schema.PORT_PAIR_GROUP, {}).items()):
+    for group_id, group in sorted(objects.get(schema.PORT_PAIR_GROUP, {}).items()):
         settings = check_settings(group)
         if settings is None:
             continue
@@ -63,8 +80,38 @@ def local_checks(objects: Docs, chassis: str) -> dict[str, LocalCheck]:
                 pair["egress"],
                 ingress.get("ofport"),
                 None if egress is None else egress.get("ofport"),
+                group_id,
+                _header(objects, group_id, pair),
+                *_addresses(objects, pair["ingress"]),
             )
     return found
+
+
+def _header(objects: Docs, group_id: str, pair: Mapping[str, Any]) -> ProbeHeader:
+    """The header a datapath probe of `pair` carries: its correlation's, for the hop of the first chain
+    (by id) through the group, or a path no chain uses when none does yet."""
+    correlation = (pair.get("service_function_parameters") or {}).get("correlation")
+    if correlation is None:
+        return PLAIN
+    for _, chain in sorted(objects.get(schema.PORT_CHAIN, {}).items()):
+        groups = list(chain.get("port_pair_groups") or ())
+        label = (chain.get(schema.HOP_LABELS) or {}).get(group_id)
+        if group_id in groups and label:
+            si = NSH_SI_START - groups.index(group_id)
+            return ProbeHeader(str(correlation), int(label), int(chain.get("chain_id") or 0), si)
+    return ProbeHeader(str(correlation), UNUSED_LABEL, UNUSED_SPI, NSH_SI_START)
+
+
+def _addresses(objects: Docs, port_id: str) -> tuple[str, str | None, str | None]:
+    """The port's MAC, first IPv4 address, and the address of its subnet a check borrows."""
+    port = objects.get(schema.PORT, {}).get(port_id) or {}
+    for fixed in port.get("fixed_ips") or ():
+        address = str(fixed.get("ip_address") or "")
+        subnet = objects.get(schema.SUBNET, {}).get(str(fixed.get("subnet_id")))
+        if ":" in address or not address or subnet is None:
+            continue
+        return str(port.get("mac_address") or ""), address, borrowed_address(str(subnet["cidr"]), address)
+    return str(port.get("mac_address") or ""), None, None
 
 
 class HealthProber:
@@ -107,8 +154,9 @@ class HealthProber:
         while True:
             started = loop.time()
             ok = await self._one_probe(check, interval)
-            counter.record(ok)
-            if counter.healthy != reported:
+            if ok is not None:
+                counter.record(ok)
+            if ok is not None and counter.healthy != reported:
                 try:
                     await self._report(check.pair_id, counter.healthy)
                     reported = counter.healthy
@@ -116,9 +164,12 @@ class HealthProber:
                     LOG.exception("reporting the health of %s failed", check.pair_id)
             await asyncio.sleep(max(0.0, started + interval - loop.time()))
 
-    async def _one_probe(self, check: LocalCheck, interval: float) -> bool:
+    async def _one_probe(self, check: LocalCheck, interval: float) -> bool | None:
+        """The probe's result; None when it could not be sent (`ProbeUnavailable`): no result."""
         try:
             return await asyncio.wait_for(self._probe(check), timeout=interval)
+        except ProbeUnavailable:
+            return None
         except TimeoutError:
             return False
         except Exception:  # a probe that cannot run fails, it does not stop the loop

@@ -41,6 +41,8 @@ class Health:
     last_apply: float = 0.0  # its wall-clock time (0: never)
     flows_installed: int = 0
     reconnects: int = 0  # OpenFlow sessions after the first
+    last_heartbeat: float = 0.0  # wall-clock time of the last heartbeat written (0: none yet)
+    functions: dict[tuple[str, str], bool] = field(default_factory=dict)  # (hop, instance) -> healthy
 
 
 @dataclass(eq=False)  # the registry keys collectors by identity
@@ -92,6 +94,17 @@ class AgentMetrics(Collector):
         )
         reconnects.add_metric([self.chassis], h.reconnects)
         yield reconnects
+        if h.last_heartbeat:
+            what = "Unix time of the agent's last heartbeat (its chassis is down when it gets old)."
+            yield gauge("last_heartbeat_timestamp_seconds", what, h.last_heartbeat)
+        healthy = GaugeMetricFamily(
+            f"{PREFIX}_function_healthy",
+            "1 while a function instance checked on this chassis passes its health check, 0 once it failed.",
+            labels=[schema.CHASSIS, "hop", "instance"],
+        )
+        for (hop, instance), ok in sorted(dict(h.functions).items()):
+            healthy.add_metric([self.chassis, hop, instance], 1.0 if ok else 0.0)
+        yield healthy
 
 
 def _label(c: Labelled, label: str) -> str:

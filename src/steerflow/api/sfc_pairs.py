@@ -11,7 +11,7 @@ from steerflow.api.sfc_attributes import MAX_PAIR_KEY, PORT_PAIR, PORT_PAIR_GROU
 from steerflow.api.sfc_refs import chain_using_group, group_holding_port_pair
 from steerflow.model import schema
 from steerflow.model.sfc import PortPair
-from steerflow.nbdb.api import JsonDict, Operation
+from steerflow.nbdb.api import Delete, JsonDict, Operation
 from steerflow.nbdb.txn import Snapshot
 
 SFC_PREFIX = "/sfc"
@@ -38,6 +38,9 @@ class PortPairs(StoredResource):
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> list[Operation]:
         if group_holding_port_pair(snap, current["id"]) is not None:
             raise err.PortPairInUse(id=current["id"])
+        # its agent's health report goes with it (docs/health.md): the NB does not keep the dead's
+        if snap.find(schema.FUNCTION_HEALTH, current["id"]) is not None:
+            return [Delete(schema.FUNCTION_HEALTH, current["id"])]
         return []
 
     @staticmethod

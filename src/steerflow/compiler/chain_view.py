@@ -193,6 +193,15 @@ def _classifiers(doc: Mapping[str, Any], reader: DocReader) -> tuple[FlowClassif
     return tuple(found)
 
 
+def _reported_healthy(report: Mapping[str, Any] | None, ingress: LogicalPort) -> bool:
+    """An instance's health as reported by the chassis where it is bound now: a report from another
+    chassis (the instance moved, or that chassis was deleted and its ports bound elsewhere) is stale,
+    and the instance healthy until its new chassis probed it."""
+    if report is not None and report.get(schema.CHASSIS) not in (None, ingress.chassis):
+        return True
+    return is_healthy(report)
+
+
 def _instances(group: Mapping[str, Any], reader: DocReader) -> tuple[Instance, ...]:
     checked = check_settings(group) is not None
     found = []
@@ -208,7 +217,7 @@ def _instances(group: Mapping[str, Any], reader: DocReader) -> tuple[Instance, .
         if weight <= 0:
             continue  # weight 0 drains an instance
         aware = params.get("correlation") is not None
-        healthy = not checked or is_healthy(reader.doc(schema.FUNCTION_HEALTH, str(pair_id)))
+        healthy = not checked or _reported_healthy(reader.doc(schema.FUNCTION_HEALTH, str(pair_id)), ingress)
         key = int(pair[schema.PAIR_KEY])
         found.append(Instance(str(pair_id), key, ingress, egress, weight, aware, healthy))
     return tuple(found)

@@ -43,8 +43,10 @@ from steerflow.flows.types import (
 )
 from steerflow.pipeline import registers as reg
 from steerflow.pipeline.cookies import CookieKind, cookie
+from steerflow.pipeline.probe import PROBE_MAC
 
 OFPP_IN_PORT = 0xFFFFFFF8
+OFPP_CONTROLLER = 0xFFFFFFFD
 ETH_IPV4, ETH_ARP, ETH_IPV6 = 0x0800, 0x0806, 0x86DD
 ICMPV6, ND_SOLICIT, ND_ADVERT = 58, 135, 136
 NA_SOLICITED_OVERRIDE = 0x60000000  # the S and O flags of a neighbour advertisement
@@ -54,6 +56,7 @@ LOCAL_FLOOD_GROUP_BASE = 2 << 28  # + network key: flood to local ports only (pa
 FROM_TUNNEL = (reg.FLAG_FROM_TUNNEL, reg.FLAG_FROM_TUNNEL)
 SERVICE_PORT_PRIORITY = 120  # above port security's own flows: a service port's frames go to SFC_RETURN
 OWN_FRAME_PRIORITY = 125  # above that: what a function sends from its own MAC is never a return
+PROBE_PRIORITY = 130  # above everything a service port sends: health probes go to the agent
 
 
 def l2_flows(view: ChassisView) -> Iterator[Flow]:
@@ -136,6 +139,15 @@ def _service_port(port: LogicalPort) -> Iterator[Flow]:
     # does (the forwarder keeps the original MACs and a service port is never classified): dropped,
     # even where the port alone would pass them as an unaware function's return.
     yield Flow(PORT_SECURITY, OWN_FRAME_PRIORITY, match.extend(eth_src=port.mac), cookie=ck)
+    yield from _probe_catches(match, ck)
+
+
+def _probe_catches(match: Match, ck: int) -> Iterator[Flow]:
+    """A health probe coming back from a service port goes to the agent (docs/health.md), never on: the
+    forwarded probe (from the probe MAC) and a function's answer to an ARP/ICMP/TCP check (to it)."""
+    to_agent = (Output(OFPP_CONTROLLER),)
+    yield Flow(PORT_SECURITY, PROBE_PRIORITY, match.extend(eth_src=PROBE_MAC), to_agent, cookie=ck)
+    yield Flow(PORT_SECURITY, PROBE_PRIORITY, match.extend(eth_dst=PROBE_MAC), to_agent, cookie=ck)
 
 
 def _ipv6_sources(port: LogicalPort) -> list[str]:

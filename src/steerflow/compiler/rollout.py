@@ -25,7 +25,7 @@ the revision and the time).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from steerflow.compiler.chain_view import Chain
 from steerflow.compiler.encap import EncapDriver
@@ -86,7 +86,14 @@ class ChainRollout:
         return self.settled and self.in_force is None
 
     def stage(self, chain: Chain | None, revision: int, now: float, here: str, driver_for: DriverFor) -> None:
-        """The NB now resolves the chain to `chain` (None: gone or inert) at `revision`."""
+        """The NB now resolves the chain to `chain` (None: gone or inert) at `revision`. Instance health
+        never waits: every view takes `chain`'s at once (a failed instance must leave now, and nothing
+        new is placed when one fails or comes back), so only the rest of a change is staged."""
+        if chain is not None:
+            healthy = health_of(chain)
+            self.in_force = None if self.in_force is None else with_health(self.in_force, healthy)
+            self.pending = None if self.pending is None else with_health(self.pending, healthy)
+            self.retiring = [replace(r, chain=with_health(r.chain, healthy)) for r in self.retiring]
         if chain == self.in_force:
             self.pending, self.has_pending = None, False  # back to what is in force: nothing to switch
             return
@@ -125,6 +132,26 @@ class ChainRollout:
         if self.has_pending:
             times_due.append(self.staged_at + times.ready_timeout)
         return min(times_due, default=None)
+
+
+def health_of(chain: Chain) -> dict[str, bool]:
+    """Instance id -> healthy, over the chain and its branches."""
+    found: dict[str, bool] = {}
+    for view in (chain, *chain.branches):
+        for hop in view.hops:
+            found.update((inst.id, inst.healthy) for inst in hop.instances)
+    return found
+
+
+def with_health(chain: Chain, healthy: Mapping[str, bool]) -> Chain:
+    """`chain` with its instances' health as `healthy` says (the others' as they were)."""
+    hops = tuple(
+        replace(hop, instances=tuple(replace(i, healthy=healthy.get(i.id, i.healthy)) for i in hop.instances))
+        for hop in chain.hops
+    )
+    branches = tuple(with_health(b, healthy) for b in chain.branches)
+    updated = replace(chain, hops=hops, branches=branches)
+    return chain if updated == chain else updated
 
 
 def placements(chain: Chain | None, driver_for: DriverFor) -> frozenset[Placement]:

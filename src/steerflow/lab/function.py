@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +181,18 @@ def create_function(ch: ChassisHandle, plan: FunctionPlan) -> FunctionHandle:
         nat_udp_dst=plan.nat_udp_dst,
         bridge=plan.bridge,
     )  # fmt: skip
+
+
+def restart_emulator(fn: FunctionHandle) -> FunctionHandle:
+    """A stopped function's emulator started again, on the same NICs (what a restarted function is)."""
+    if fn.alive():
+        raise LabError(f"function {fn.name}: its emulator (pid {fn.pid}) still runs")
+    fn.status_file.unlink(missing_ok=True)  # a killed emulator's last status said "running"
+    plan = FunctionPlan(
+        name=fn.name, netns=fn.netns, run_dir=fn.run_dir, mode=Mode(fn.mode), add=fn.add,
+        decrement_si=fn.decrement_si, mtu=0, nics=(), nat_udp_dst=fn.nat_udp_dst, bridge=fn.bridge,
+    )  # fmt: skip
+    return replace(fn, pid=_start_emulator(plan, fn.ingress.nic, fn.egress.nic))
 
 
 def reap_children() -> None:

@@ -15,7 +15,14 @@ from types import FrameType, TracebackType
 
 from steerflow.lab import cleanup
 from steerflow.lab.chassis import ChassisHandle, start_chassis
-from steerflow.lab.function import FunctionHandle, FunctionPlan, create_function, nic_plan, reap_children
+from steerflow.lab.function import (
+    FunctionHandle,
+    FunctionPlan,
+    create_function,
+    nic_plan,
+    reap_children,
+    restart_emulator,
+)
 from steerflow.lab.names import LabNames, check_mac, check_name, check_tenant_cidr, check_underlay_ip
 from steerflow.lab.sfframes import Mode
 from steerflow.lab.sh import LabError, poll_until, run
@@ -206,6 +213,14 @@ class Lab:
         self._state.functions[name] = function
         save_state(self._state)
         return function
+
+    def restart_function(self, name: str) -> FunctionHandle:
+        """Start a stopped function's emulator again (same namespace and NICs): a function that died and
+        came back."""
+        restarted = restart_emulator(self._state.functions[name])
+        self._state.functions[name] = restarted
+        save_state(self._state)
+        return restarted
 
     def _nic_link(self) -> tuple[str, str]:
         # A function NIC is named like a VM NIC (<prefix>v<k>e|p): the teardown already knows that shape.

@@ -50,6 +50,8 @@ AUXDATA = struct.Struct("IIIHHHH")  # struct tpacket_auxdata (native byte order)
 TP_STATUS_VLAN_VALID = 1 << 4
 TP_STATUS_VLAN_TPID_VALID = 1 << 6
 MAX_FRAME = 65535
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+RECEIVE_BUFFER = 16 << 20
 POLL_INTERVAL = 0.1  # how soon a stop request is noticed, and how stale the status file may get
 STATUS_INTERVAL = 0.2
 
@@ -201,6 +203,10 @@ def _packet_socket(ifname: str, *, promiscuous: bool = False) -> socket.socket:
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     sock.bind((ifname, ETH_P_ALL))
     sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+    # A real function has its NIC's ring to ride out a stall; on a loaded machine this process is
+    # descheduled for tenths of a second, so it gets room for that (beyond rmem_max: it runs as root).
+    with contextlib.suppress(PermissionError):
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
     if promiscuous:
         mreq = struct.pack("iHH8s", socket.if_nametoindex(ifname), PACKET_MR_PROMISC, 0, b"")
         sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)

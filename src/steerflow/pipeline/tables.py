@@ -88,14 +88,26 @@ PIPELINE: tuple[Table, ...] = (
         "PORT_SECURITY",
         "Drop frames whose source MAC/IP are not the logical port's own (unless "
         "port security is disabled on it); a service port's frames (a port pair's ingress or egress) "
-        "skip it, to SFC_RETURN, except those from its own MAC (the function's own traffic): dropped.",
-        (reg.NETWORK, reg.SRC_PORT, "eth_src", "eth_type", "ipv4_src", "ipv6_src", "arp_spa", "arp_sha"),
+        "skip it, to SFC_RETURN, except those from its own MAC (the function's own traffic): dropped; "
+        "a health probe coming back from a service port (from or to the probe MAC) goes to the agent.",
+        (
+            reg.NETWORK,
+            reg.SRC_PORT,
+            "eth_src",
+            "eth_dst",
+            "eth_type",
+            "ipv4_src",
+            "ipv6_src",
+            "arp_spa",
+            "arp_sha",
+        ),
         ("CLASSIFY", "SFC_RETURN"),
         bands=(
             Band("per port", 100, 100),
             Band("own address", 110, 110),
             Band("function return", 120, 120),
             Band("a function's own frame", 125, 125),
+            Band("health probe", 130, 130),
         ),
     ),
     Table(
