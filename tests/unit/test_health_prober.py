@@ -117,3 +117,26 @@ def test_a_probe_that_cannot_be_sent_counts_neither_way() -> None:
 
     asyncio.run(run())
     assert reports == [("a", True), ("a", False)]  # first result (1 failure), then FAST's 2 in a row
+
+
+def test_close_ends_a_loop_whose_cancellation_was_lost() -> None:
+    """A loop whose cancellation is lost (3.11's wait_for returns the result when the awaited call
+    finishes just as it is cancelled; here a report swallows it) must still end after close: else
+    close waits forever and the agent never stops."""
+
+    async def probe(check: LocalCheck) -> bool:
+        return True
+
+    async def report_swallowing_cancel(pair_id: str, healthy: bool) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return  # the cancellation is lost here
+
+    async def run() -> None:
+        prober = HealthProber(probe, report_swallowing_cancel)
+        prober.update({"a": LocalCheck("a", CheckSettings("datapath", interval_ms=10, failures=2), "i", "o")})
+        await asyncio.sleep(0.05)  # the first result is being reported
+        await asyncio.wait_for(prober.close(), timeout=2)
+
+    asyncio.run(run())

@@ -10,7 +10,6 @@ the interval counts as failed, so a hung function is detected like a dead one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -142,16 +141,15 @@ class HealthProber:
         self._tasks.clear()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # gather, not `suppress(CancelledError)` around each await: a cancel of close itself must propagate
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self, check: LocalCheck) -> None:
         interval = check.settings.interval_ms / 1000
         counter = HealthCounter(check.settings.failures)
         reported: bool | None = None
         loop = asyncio.get_running_loop()
-        while True:
+        while self._wanted(check.pair_id):
             started = loop.time()
             ok = await self._one_probe(check, interval)
             if ok is not None:
@@ -164,10 +162,17 @@ class HealthProber:
                     LOG.exception("reporting the health of %s failed", check.pair_id)
             await asyncio.sleep(max(0.0, started + interval - loop.time()))
 
+    def _wanted(self, pair_id: str) -> bool:
+        """Whether the running task is still the one probing `pair_id`: a loop whose cancellation was
+        lost (a probe finishing just as it was cancelled) still ends at its next turn."""
+        entry = self._tasks.get(pair_id)
+        return entry is not None and entry[1] is asyncio.current_task()
+
     async def _one_probe(self, check: LocalCheck, interval: float) -> bool | None:
         """The probe's result; None when it could not be sent (`ProbeUnavailable`): no result."""
         try:
-            return await asyncio.wait_for(self._probe(check), timeout=interval)
+            async with asyncio.timeout(interval):  # unlike 3.11's wait_for, never swallows a cancel
+                return await self._probe(check)
         except ProbeUnavailable:
             return None
         except TimeoutError:
