@@ -99,18 +99,29 @@ class _SnapshotCache:
     copies the kinds it touches), so a plan may go on reading one while another request moves on."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while catching up
         self._snapshot: Snapshot | None = None
+        # requests are numbered; a catch-up serves every request numbered before it began, so threads
+        # that queued behind one share the next instead of each asking the store in turn
+        self._counter = threading.Lock()
+        self._issued = 0
+        self._served = 0
 
     def take(self, store: NorthboundStore) -> Snapshot:
+        with self._counter:
+            self._issued += 1
+            ticket = self._issued
         with self._lock:
-            snap = self._snapshot
-            if snap is None:
+            if self._snapshot is not None and self._served >= ticket:
+                return self._snapshot
+            with self._counter:
+                covers = self._issued
+            if self._snapshot is None:
                 revision, records = store.snapshot()
                 snap = Snapshot(revision, _index(records))
             else:
-                snap = _caught_up(snap, store.watch(snap.revision, timeout=0))
-            self._snapshot = snap
+                snap = _caught_up(self._snapshot, store.watch(self._snapshot.revision, timeout=0))
+            self._snapshot, self._served = snap, covers
             return snap
 
 
