@@ -138,3 +138,73 @@ def missing(binary: str) -> str | None:
         package = DEBIAN_PACKAGE.get(binary, binary)
         return f"{binary} is not installed (apt-get install {package}, or ./run.sh install)"
     return None
+
+
+class EtcdMember(EtcdServer):
+    """One member of a loopback etcd cluster; `initial_cluster` names every member's peer URL."""
+
+    def __init__(self, workdir: Path, name: str) -> None:
+        self.name = name
+        super().__init__(workdir)
+        self.initial_cluster = ""
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    def command(self) -> list[str]:
+        argv = super().command()
+        argv[argv.index("contract")] = self.name
+        argv[argv.index("--initial-cluster") + 1] = self.initial_cluster
+        # elections in a fraction of the default second, so that tests that kill the leader stay short
+        return [*argv, "--heartbeat-interval", "50", "--election-timeout", "500"]
+
+    def start_process(self) -> None:
+        """Start without waiting: a member answers only once a quorum of members is up."""
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+
+    def status(self) -> dict[str, str] | None:
+        """This member's id and the leader it knows (etcd's maintenance status), None when down."""
+        try:
+            answer = httpx.post(f"http://{self.endpoint}/v3/maintenance/status", json={}, timeout=1)
+            data = answer.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        if answer.status_code != 200:
+            return None
+        return {"id": str(data["header"]["member_id"]), "leader": str(data.get("leader", ""))}
+
+
+class EtcdCluster:
+    """A 3-member etcd cluster on loopback, each member in its own dir; members are killed by pid."""
+
+    def __init__(self, workdir: Path, size: int = 3) -> None:
+        self.members = [EtcdMember(workdir / f"m{n}", f"m{n}") for n in range(size)]
+        cluster = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+        for member in self.members:
+            member.initial_cluster = cluster
+
+    @property
+    def url(self) -> str:
+        return "etcd://" + ",".join(m.endpoint for m in self.members)
+
+    def start(self) -> None:
+        for member in self.members:
+            member.start_process()
+        wait_until(lambda: self.leader() is not None, timeout=START_TIMEOUT, what="an etcd leader")
+
+    def leader(self) -> EtcdMember | None:
+        """The member every live member agrees leads, once they all answer with one leader."""
+        statuses = {m.name: m.status() for m in self.members if m.proc is not None}
+        if not statuses or any(s is None or not s["leader"] or s["leader"] == "0" for s in statuses.values()):
+            return None
+        leaders = {s["leader"] for s in statuses.values() if s is not None}
+        if len(leaders) != 1:
+            return None
+        (leader,) = leaders
+        return next((m for m in self.members if (statuses.get(m.name) or {}).get("id") == leader), None)
+
+    def kill(self) -> None:
+        for member in self.members:
+            member.kill()

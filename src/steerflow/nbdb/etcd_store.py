@@ -30,6 +30,8 @@ from steerflow.nbdb.etcd_wire import Answer, Connections, Interrupted, Unsent
 LOG = logging.getLogger(__name__)
 DEFAULT_PREFIX = "/steerflow/nb/"
 REQUEST_TIMEOUT = 5.0
+# a read is resent to another member after this long (a member that lost its leader holds it)
+READ_TIMEOUT = 2.0
 CONNECT_TIMEOUT = 1.0
 # history that is already there arrives at once; this only bounds a stuck server
 CATCH_UP_TIMEOUT = 5.0
@@ -93,14 +95,16 @@ class EtcdStore:
             electing = False
             for endpoint in self._endpoint_order():
                 try:
-                    answer = self._wire.post(endpoint, path, payload, REQUIRE_LEADER)
+                    timeout = READ_TIMEOUT if idempotent else REQUEST_TIMEOUT
+                    answer = self._wire.post(endpoint, path, payload, REQUIRE_LEADER, timeout)
                 except Unsent as exc:
                     failure = exc
                     continue
                 except Interrupted as exc:
                     if not idempotent:
                         raise StoreError(f"etcd write interrupted, outcome unknown: {exc}") from exc
-                    failure = exc
+                    # a member that lost its leader holds reads until etcd's own timeout: try another
+                    failure, electing = exc, True
                     continue
                 if _leaderless(answer) or (idempotent and answer.status >= 500):
                     failure, electing = f"{answer.status} {answer.text}", True
@@ -254,7 +258,9 @@ class EtcdStore:
                     "POST", endpoint + "/v3/watch", json=create, timeout=timeout, headers=REQUIRE_LEADER
                 ) as r:
                     if r.status_code != 200:
-                        raise StoreError(f"etcd watch refused: {r.status_code} {r.read()!r}")
+                        # e.g. 503 "no leader": this member cannot serve a watch, another may
+                        failure = StoreError(f"etcd watch refused: {r.status_code} {r.read()!r}")
+                        continue
                     self._remember(endpoint)
                     yield (_message(line) for line in r.iter_lines() if line.strip())
                     return

@@ -43,8 +43,13 @@ class Connections:
         self._lock = threading.Lock()
         self._opened: list[http.client.HTTPConnection] = []
 
-    def post(self, endpoint: str, path: str, body: bytes, headers: Mapping[str, str]) -> Answer:
+    def post(
+        self, endpoint: str, path: str, body: bytes, headers: Mapping[str, str], timeout: float | None = None
+    ) -> Answer:
+        """POST `body`; `timeout` (default the request timeout) bounds the wait for the answer."""
         conn = self._connection(endpoint)
+        assert conn.sock is not None
+        conn.sock.settimeout(timeout or self._request_timeout)
         try:
             conn.request("POST", path, body, {"Content-Type": "application/json", **headers})
             response = conn.getresponse()
