@@ -6,10 +6,12 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 
 START_TIMEOUT = 15.0
@@ -99,18 +101,18 @@ class RedisServer(Server):
 
 
 class EtcdServer(Server):
-    """A one-member etcd cluster with its data dir under the test's tmp dir."""
+    """A one-member etcd cluster with its data dir under the test's tmp dir; clients reach it on `host`."""
 
     name = "etcd"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, host: str = "127.0.0.1") -> None:
         super().__init__(workdir)
         self.port = free_port()
         self.peer_port = free_port()
-        self.endpoint = f"127.0.0.1:{self.port}"
+        self.endpoint = f"{host}:{self.port}"
 
     def command(self) -> list[str]:
-        client = f"http://127.0.0.1:{self.port}"
+        client = f"http://{self.endpoint}"
         peer = f"http://127.0.0.1:{self.peer_port}"
         return [
             "etcd",
@@ -143,9 +145,9 @@ def missing(binary: str) -> str | None:
 class EtcdMember(EtcdServer):
     """One member of a loopback etcd cluster; `initial_cluster` names every member's peer URL."""
 
-    def __init__(self, workdir: Path, name: str) -> None:
+    def __init__(self, workdir: Path, name: str, host: str = "127.0.0.1") -> None:
         self.name = name
-        super().__init__(workdir)
+        super().__init__(workdir, host)
         self.initial_cluster = ""
 
     @property
@@ -177,10 +179,11 @@ class EtcdMember(EtcdServer):
 
 
 class EtcdCluster:
-    """A 3-member etcd cluster on loopback, each member in its own dir; members are killed by pid."""
+    """A 3-member etcd cluster on loopback, each member in its own dir; members are killed by pid.
+    Clients reach the members on `host` (another local address, for agents in a lab's namespaces)."""
 
-    def __init__(self, workdir: Path, size: int = 3) -> None:
-        self.members = [EtcdMember(workdir / f"m{n}", f"m{n}") for n in range(size)]
+    def __init__(self, workdir: Path, size: int = 3, host: str = "127.0.0.1") -> None:
+        self.members = [EtcdMember(workdir / f"m{n}", f"m{n}", host) for n in range(size)]
         cluster = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
         for member in self.members:
             member.initial_cluster = cluster
@@ -208,3 +211,18 @@ class EtcdCluster:
     def kill(self) -> None:
         for member in self.members:
             member.kill()
+
+
+@contextmanager
+def etcd_cluster(workdir: Path, host: str = "127.0.0.1") -> Iterator[EtcdCluster]:
+    """A running 3-member cluster, every member killed by pid afterwards (the test is skipped without
+    etcd)."""
+    reason = missing("etcd")
+    if reason:
+        pytest.skip(reason)
+    cluster = EtcdCluster(workdir, host=host)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.kill()

@@ -12,7 +12,7 @@ import pytest
 
 from steerflow.model import schema
 from steerflow.nbdb import Delete, Event, NorthboundStore, Put, StoreError, open_store
-from tests.builders.servers import EtcdCluster, missing, wait_until
+from tests.builders.servers import EtcdCluster, etcd_cluster, wait_until
 
 pytestmark = pytest.mark.server
 WRITERS = 8
@@ -21,15 +21,8 @@ PACE = 0.01  # seconds between a writer's commits
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
-    reason = missing("etcd")
-    if reason:
-        pytest.skip(reason)
-    built = EtcdCluster(tmp_path / "etcd")
-    try:
-        built.start()
+    with etcd_cluster(tmp_path / "etcd") as built:
         yield built
-    finally:
-        built.kill()
 
 
 class Watcher:
