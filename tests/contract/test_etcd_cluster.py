@@ -3,6 +3,7 @@ lost and comes back; no acknowledged write and no watch event is lost or repeate
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from steerflow.model import schema
-from steerflow.nbdb import Delete, Event, NorthboundStore, Put, StoreError, open_store
+from steerflow.nbdb import Delete, NorthboundStore, Put, StoreError, open_store
 from tests.builders.servers import EtcdCluster, etcd_cluster, wait_until
+from tests.builders.stores import Follower
 
 pytestmark = pytest.mark.server
 WRITERS = 8
@@ -23,44 +25,6 @@ PACE = 0.01  # seconds between a writer's commits
 def cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
     with etcd_cluster(tmp_path / "etcd") as built:
         yield built
-
-
-class Watcher:
-    """A thread following the store from revision 0 on a handle of its own, as an agent does."""
-
-    def __init__(self, store: NorthboundStore) -> None:
-        self.store = store
-        self.events: list[Event] = []
-        self.revision = 0
-        self.resyncs = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                batch = self.store.watch(self.revision, timeout=0.5)
-            except StoreError:
-                self._stop.wait(0.05)
-                continue
-            self.resyncs += batch.resync
-            self.events.extend(batch.events)
-            self.revision = batch.revision
-
-    def state(self) -> dict[str, dict[str, object]]:
-        """The objects its events add up to."""
-        objects: dict[str, dict[str, object]] = {}
-        for event in self.events:
-            if event.value is None:
-                objects.pop(event.id, None)
-            else:
-                objects[event.id] = event.value
-        return objects
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
 
 class Writer:
@@ -115,7 +79,8 @@ def test_the_leader_dies_and_quorum_comes_back_without_losing_a_write_or_an_even
     started = time.monotonic()
     url = f"{cluster.url}/cluster"
     stores = [open_store(url) for _ in range(WRITERS + 2)]
-    watchers = [Watcher(store) for store in stores[:2]]
+    stack = contextlib.ExitStack()
+    watchers = [stack.enter_context(Follower(store)) for store in stores[:2]]
     writers = [Writer(store, f"w{n}") for n, store in enumerate(stores[2:])]
     try:
         time.sleep(1.0)  # writes and watches under way (pacing, not synchronisation)
@@ -138,7 +103,7 @@ def test_the_leader_dies_and_quorum_comes_back_without_losing_a_write_or_an_even
                     assert present.get(id) == value, f"acknowledged write of {id} lost"
         acknowledged = {r for writer in writers for r in writer.acknowledged}
         for watcher in watchers:
-            seen = [(e.revision, e.id) for e in watcher.events]
+            seen = [(e.revision, e.id) for e in watcher.seen]
             assert len(seen) == len(set(seen)), "a watcher saw an event twice"
             assert [r for r, _ in seen] == sorted(r for r, _ in seen), "events out of order"
             assert acknowledged <= {r for r, _ in seen}, "a watcher missed an acknowledged commit"
@@ -158,14 +123,13 @@ def test_the_leader_dies_and_quorum_comes_back_without_losing_a_write_or_an_even
         back = check.commit([Put(schema.PORT, "back", {})])
         wait_until(lambda: all(w.revision >= back for w in watchers), timeout=15, what="watchers resume")
         for watcher in watchers:
-            assert [e.id for e in watcher.events if e.revision == back] == ["back"]
+            assert [e.id for e in watcher.seen if e.revision == back] == ["back"]
             assert watcher.state() == {r.id: r.value for r in check.snapshot()[1]}
         check.close()
     finally:
         for writer in writers:
             writer.stop()
-        for watcher in watchers:
-            watcher.stop()
+        stack.close()
         for store in stores:
             store.close()
     assert time.monotonic() - started < 60

@@ -199,10 +199,11 @@ class EtcdStore:
 
     def watch(self, since_revision: int, timeout: float = 1.0) -> WatchBatch:
         feed = self._feed_from(since_revision)
-        # a watcher level with a live feed just waits for its next event (no request: with many
-        # watchers, a read per wake-up would cost etcd more than the commits); any other gets
-        # everything up to the store's revision now, in one batch
-        target = since_revision if timeout > 0 and feed.level_with(since_revision) else self.revision()
+        # a watcher that the live feed has logged up to (or past) gets what it has, or waits for its
+        # next event, without a request (with many watchers, a read per wake-up would cost etcd more
+        # than the commits); a call that must be exact (timeout 0: "everything committed until now")
+        # first reads the store's revision and gets everything up to it in one batch
+        target = since_revision if timeout > 0 and feed.follows(since_revision) else self.revision()
         deadline = time.monotonic() + (CATCH_UP_TIMEOUT if target > since_revision else max(timeout, 0.0))
         batch = feed.wait(since_revision, target, deadline)
         if batch is not None:
@@ -357,10 +358,10 @@ class _Feed:
                 newer.append(events)
             return WatchBatch(self.revision, events=[e for events in reversed(newer) for e in events])
 
-    def level_with(self, since: int) -> bool:
-        """Whether the feed is streaming and has logged exactly up to `since`."""
+    def follows(self, since: int) -> bool:
+        """Whether the feed is streaming and its log covers `since` (it has every event after it)."""
         with self._changed:
-            return self._failure is None and self.start <= since == self.revision
+            return self._failure is None and self.start <= since <= self.revision
 
     def stop(self) -> None:
         """Let the thread end (at its next message or idle timeout, within FEED_IDLE) and close."""
