@@ -18,6 +18,9 @@ SERVED_BY = "X-Served-By"  # the response header naming the backend that answere
 CONFIG = """\
 global
     maxconn 512
+    # requests as large as the API servers take (fuzzed query strings run to tens of kB): HAProxy's
+    # default 16 kB buffer would answer them itself, with an HTML error page
+    tune.bufsize 262144
 defaults
     mode http
     timeout connect 2s
