@@ -13,8 +13,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
-
 from steerflow.nbdb.api import (
     Event,
     JsonDict,
@@ -25,7 +23,7 @@ from steerflow.nbdb.api import (
     StoreError,
     WatchBatch,
 )
-from steerflow.nbdb.etcd_wire import Answer, Connections, Interrupted, Unsent
+from steerflow.nbdb.etcd_wire import BROKEN, Answer, Connections, Interrupted, Unsent, stream
 
 LOG = logging.getLogger(__name__)
 DEFAULT_PREFIX = "/steerflow/nb/"
@@ -66,7 +64,6 @@ class EtcdStore:
         self._objects = f"{self.prefix}o/"
         self._current = 0
         self._lock = threading.Lock()
-        self._http = _client()  # for watch streams
         self._wire = Connections(CONNECT_TIMEOUT, REQUEST_TIMEOUT)
         self._feed: _Feed | None = None
         self._commit_lock = threading.Lock()
@@ -232,17 +229,18 @@ class EtcdStore:
                         return batch
                     if time.monotonic() >= deadline and not behind:
                         break
-        except httpx.ReadTimeout:
+        except TimeoutError:
             pass
-        except httpx.TransportError as exc:
+        except (*BROKEN, Interrupted) as exc:
             raise StoreError(f"etcd watch interrupted: {exc}") from exc
         return WatchBatch(revision=since_revision)
 
     @contextmanager
     def _watch_stream(
-        self, since: int, wait: float, client: httpx.Client | None = None, start: int | None = None
+        self, since: int, wait: float, start: int | None = None
     ) -> Iterator[Iterator[JsonDict]]:
-        """The watch responses of one etcd watch over our prefix, starting at `since` itself.
+        """The watch responses of one etcd watch over our prefix, starting at `since` itself; reading
+        raises TimeoutError after `wait` seconds without one.
 
         Starting at `since` (not since+1) makes etcd report compaction whenever since < compacted:
         compaction may drop the tombstones of the compacted revision itself, so that one is lost too.
@@ -250,22 +248,20 @@ class EtcdStore:
         """
         first = max(since, 1) if start is None else start
         create = {"create_request": {**_range_body(self.prefix, True), "start_revision": first}}
-        timeout = httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT, read=wait + 0.05)
-        http = client or self._http
+        body = json.dumps(create).encode()
         failure: Exception | None = None
         for endpoint in self._endpoint_order():
             try:
-                with http.stream(
-                    "POST", endpoint + "/v3/watch", json=create, timeout=timeout, headers=REQUIRE_LEADER
-                ) as r:
-                    if r.status_code != 200:
+                opened = stream(endpoint, "/v3/watch", body, REQUIRE_LEADER, CONNECT_TIMEOUT, wait + 0.05)
+                with opened as (status, lines):
+                    if status != 200:
                         # e.g. 503 "no leader": this member cannot serve a watch, another may
-                        failure = StoreError(f"etcd watch refused: {r.status_code} {r.read()!r}")
+                        failure = StoreError(f"etcd watch refused: {status} {b''.join(lines)!r}")
                         continue
                     self._remember(endpoint)
-                    yield (_message(line) for line in r.iter_lines() if line.strip())
+                    yield (_message(line) for line in lines)
                     return
-            except httpx.ConnectError as exc:
+            except Unsent as exc:
                 failure = exc
         raise StoreError(f"etcd unreachable at {', '.join(self.endpoints)}: {failure}") from failure
 
@@ -308,7 +304,6 @@ class EtcdStore:
             feed, self._feed = self._feed, None
         if feed is not None:
             feed.stop()
-        self._http.close()
         self._wire.close()
 
 
@@ -332,7 +327,6 @@ class _Feed:
         self._logged = 0
         self._failure: str | None = None  # why the stream could not be (re)opened, until it is
         self._stopping = threading.Event()
-        self._http = _client()
         self._thread = threading.Thread(target=self._run, name="etcd-feed", daemon=True)
         self._thread.start()
 
@@ -368,18 +362,12 @@ class _Feed:
         self._stopping.set()
 
     def _run(self) -> None:
-        try:
-            self._run_until_stopped()
-        finally:
-            self._http.close()
-
-    def _run_until_stopped(self) -> None:
         while not self._stopping.is_set():
             try:
                 self._follow()
-            except httpx.ReadTimeout:
+            except TimeoutError:
                 continue  # idle: re-open from where we are
-            except httpx.TransportError as exc:
+            except (*BROKEN, Interrupted) as exc:
                 LOG.info("etcd watch stream broke (%s); re-opening from %d", exc, self.revision)
             # any failure must leave the thread alive: watchers would otherwise wait forever
             except Exception as exc:
@@ -389,7 +377,7 @@ class _Feed:
     def _follow(self) -> None:
         """Open the stream after our revision and log what it says until it ends."""
         since, start = self._resume_point()
-        with self._store._watch_stream(since, FEED_IDLE, self._http, start) as messages:
+        with self._store._watch_stream(since, FEED_IDLE, start) as messages:
             for message in messages:
                 self._fail(None)
                 if int(message.get("compact_revision", 0)):
@@ -447,10 +435,6 @@ class _Feed:
             self._changed.notify_all()
 
 
-def _client() -> httpx.Client:
-    return httpx.Client(timeout=httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT))
-
-
 def _leaderless(answer: Answer) -> bool:
     """etcd refused the request before doing anything: the member has no leader (gRPC Unavailable)."""
     return answer.status == 503 and "no leader" in answer.text
@@ -478,7 +462,7 @@ def _put_request(key: str, value: bytes) -> JsonDict:
     return {"request_put": {"key": _b64(key), "value": _b64(value)}}
 
 
-def _message(line: str) -> JsonDict:
+def _message(line: bytes) -> JsonDict:
     data: Any = json.loads(line)
     if "error" in data:
         raise StoreError(f"etcd watch failed: {data['error']}")

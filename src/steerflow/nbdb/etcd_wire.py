@@ -1,4 +1,5 @@
-"""Unary requests to etcd's JSON gateway over persistent per-thread HTTP/1.1 connections (http.client).
+"""Requests to etcd's JSON gateway with http.client: unary ones over persistent per-thread HTTP/1.1
+connections, watch streams over a connection of their own.
 
 A request costs a third of the CPU it costs through httpx (~0.15 ms against ~0.45 ms here), which is
 most of what an API write spends in the store when etcd itself answers in a millisecond.
@@ -10,9 +11,13 @@ import http.client
 import select
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+# what a connection that broke, or a stream that ended mid-message, raises (timeouts are OSErrors too)
+BROKEN = (OSError, http.client.HTTPException)
 
 
 class Unsent(Exception):
@@ -108,3 +113,35 @@ def _closed_by_peer(conn: http.client.HTTPConnection) -> bool:
         return True
     readable, _, _ = select.select([conn.sock], [], [], 0)
     return bool(readable)
+
+
+@contextmanager
+def stream(
+    endpoint: str,
+    path: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    connect_timeout: float,
+    read_timeout: float,
+) -> Iterator[tuple[int, Iterator[bytes]]]:
+    """POST `body` and yield the status and the non-empty lines of the streamed answer; reading
+    raises TimeoutError after `read_timeout` without a line, another of `BROKEN` if the stream breaks.
+    The connection is closed afterwards."""
+    parts = urlsplit(endpoint)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=connect_timeout)
+    try:
+        try:
+            conn.connect()
+        except OSError as exc:
+            raise Unsent(f"{endpoint}: {exc!r}") from exc
+        assert conn.sock is not None
+        conn.sock.settimeout(read_timeout)
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            conn.request("POST", path, body, {"Content-Type": "application/json", **headers})
+            response = conn.getresponse()
+        except BROKEN as exc:
+            raise Interrupted(f"{endpoint}: {exc!r}") from exc
+        yield response.status, (line for line in response if line.strip())
+    finally:
+        conn.close()
