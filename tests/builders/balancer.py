@@ -10,6 +10,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.builders.servers import free_port
+
 START_TIMEOUT = 10.0
 SERVED_BY = "X-Served-By"  # the response header naming the backend that answered (s0, s1, ...)
 
@@ -42,13 +44,6 @@ def haproxy_missing() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _listening(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -61,7 +56,7 @@ def _listening(port: int) -> bool:
 def haproxy(workdir: Path, backends: Sequence[str]) -> Iterator[str]:
     """HAProxy balancing over `backends` (`http://HOST:PORT` each); yields its URL, killed by pid after."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     servers = "\n".join(f"    server s{n} {url.removeprefix('http://')}" for n, url in enumerate(backends))
     config = workdir / "haproxy.cfg"
     config.write_text(CONFIG.format(port=port, servers=servers, served_by=SERVED_BY))

@@ -14,7 +14,10 @@ from tests.builders.api_server import start_api_server
 from tests.builders.balancer import SERVED_BY, haproxy_missing
 from tests.builders.steerflow_cli import make_ports, sf_json, sf_ok
 
-pytestmark = pytest.mark.skipif(haproxy_missing() is not None, reason=haproxy_missing() or "")
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.skipif(haproxy_missing() is not None, reason=haproxy_missing() or ""),
+]
 
 
 def test_two_api_servers_behind_haproxy_serve_the_cli_and_rest(tmp_path: Path) -> None:
