@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -19,10 +20,12 @@ import httpx
 from steerflow.model import schema
 from steerflow.nbdb.api import Delete, NorthboundStore
 from steerflow.nbdb.url import open_store
+from tests.builders.balancer import haproxy
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 START_ATTEMPTS = 3  # a free port can be taken by someone else between our probe and uvicorn's bind
+API_SERVERS_ENV = "STEERFLOW_TEST_API_SERVERS"  # how many servers `start_api_server` runs behind HAProxy
 
 
 def free_port() -> int:
@@ -42,9 +45,10 @@ class ApiServer:
     pid: int
     log: Path
     store: NorthboundStore
+    more_logs: tuple[Path, ...] = ()  # the other servers' logs, when requests are spread (below)
 
     def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
+        return "".join(log.read_text(errors="replace") for log in (self.log, *self.more_logs))
 
     def reset(self) -> None:
         """Empty the store (the server reads it on every request, so it starts afresh too)."""
@@ -109,25 +113,49 @@ def _launch(
 
 @contextmanager
 def start_api_server(
-    workdir: Path, nb_url: str | None = None, token_file: Path | None = None, extra_args: Sequence[str] = ()
+    workdir: Path,
+    nb_url: str | None = None,
+    token_file: Path | None = None,
+    extra_args: Sequence[str] = (),
+    servers: int | None = None,
 ) -> Iterator[ApiServer]:
     """A real API server over `nb_url` (default: an embedded store in `workdir`), always stopped;
-    `extra_args` go to `python -m steerflow.rest` (e.g. `--pagination-max-limit 4`)."""
+    `extra_args` go to `python -m steerflow.rest` (e.g. `--pagination-max-limit 4`).
+
+    With `servers` N > 1 (default: $STEERFLOW_TEST_API_SERVERS, else 1), N servers on that one store
+    behind HAProxy, which spreads requests over them one by one: the same suites then prove the
+    servers keep no state."""
     workdir.mkdir(parents=True, exist_ok=True)
     nb = nb_url or (workdir / "nb.db").as_uri()
+    count = servers or int(os.environ.get(API_SERVERS_ENV) or 1)
+    with contextlib.ExitStack() as stack:
+        procs: list[subprocess.Popen[bytes]] = []
+        urls: list[str] = []
+        wheres = [workdir] if count == 1 else [workdir / f"api{n}" for n in range(count)]
+        for where in wheres:
+            where.mkdir(exist_ok=True)
+            proc, url = _launch_retrying(where, nb, token_file, extra_args)
+            stack.callback(_stop, proc)
+            procs.append(proc)
+            urls.append(url)
+        if count > 1:
+            urls = [stack.enter_context(haproxy(workdir / "haproxy", urls))]
+        store = open_store(nb)
+        stack.callback(store.close)
+        logs = [where / "api.log" for where in wheres]
+        yield ApiServer(urls[0], nb, procs[0].pid, logs[0], store, tuple(logs[1:]))
+
+
+def _launch_retrying(
+    workdir: Path, nb: str, token_file: Path | None, extra_args: Sequence[str]
+) -> tuple[subprocess.Popen[bytes], str]:
     for attempt in range(START_ATTEMPTS):
         try:
-            proc, url = _launch(workdir, nb, token_file, extra_args)
-            break
+            return _launch(workdir, nb, token_file, extra_args)
         except RuntimeError:
             if attempt == START_ATTEMPTS - 1:
                 raise
-    store = open_store(nb)
-    try:
-        yield ApiServer(url=url, nb_url=nb, pid=proc.pid, log=workdir / "api.log", store=store)
-    finally:
-        store.close()
-        _stop(proc)
+    raise AssertionError("unreachable")
 
 
 SINGULAR = {

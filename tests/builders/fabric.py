@@ -27,6 +27,7 @@ from steerflow.demo.procs import AgentProcess as AgentProcess  # re-exported: te
 from steerflow.demo.procs import start_agent
 from steerflow.lab import ChassisHandle, FunctionHandle, Lab, VmHandle
 from steerflow.model import schema
+from steerflow.nbdb.api import NorthboundStore
 from steerflow.nbdb.embedded import EmbeddedStore
 from steerflow.nbdb.status import wait_applied
 from steerflow.southbound.ovsdb import TUNNEL_OFPORT
@@ -43,16 +44,17 @@ RETIRE_GRACE = 1.0  # what changed chains stop using lingers this long (`compile
 class Fabric:
     lab: Lab
     workdir: Path
-    store: EmbeddedStore
+    store: NorthboundStore
     handlers: dict[str, ResourceHandler] = field(default_factory=dict)
     chassis: dict[str, ChassisHandle] = field(default_factory=dict)
     agents: dict[str, AgentProcess] = field(default_factory=dict)
     metrics: dict[str, str] = field(default_factory=dict)  # chassis -> HOST:PORT of its agent's /metrics
     agent_args: tuple[str, ...] = ()  # more `steerflow agent` options, e.g. ("--heartbeat", "0.5")
+    nb: str = ""  # the NB URL of `store` when it is not the embedded store in `workdir`
 
     @property
     def nb_url(self) -> str:
-        return f"file://{self.workdir / 'nb.db'}"
+        return self.nb or f"file://{self.workdir / 'nb.db'}"
 
     # ---- chassis and agents --------------------------------------------------------------------
 

@@ -8,9 +8,11 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 
 START_TIMEOUT = 15.0
@@ -115,18 +117,18 @@ class RedisServer(Server):
 
 
 class EtcdServer(Server):
-    """A one-member etcd cluster with its data dir under the test's tmp dir."""
+    """A one-member etcd cluster with its data dir under the test's tmp dir; clients reach it on `host`."""
 
     name = "etcd"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, host: str = "127.0.0.1") -> None:
         super().__init__(workdir)
         self.port = free_port()
         self.peer_port = free_port()
-        self.endpoint = f"127.0.0.1:{self.port}"
+        self.endpoint = f"{host}:{self.port}"
 
     def command(self) -> list[str]:
-        client = f"http://127.0.0.1:{self.port}"
+        client = f"http://{self.endpoint}"
         peer = f"http://127.0.0.1:{self.peer_port}"
         return [
             "etcd",
@@ -154,3 +156,89 @@ def missing(binary: str) -> str | None:
         package = DEBIAN_PACKAGE.get(binary, binary)
         return f"{binary} is not installed (apt-get install {package}, or ./run.sh install)"
     return None
+
+
+class EtcdMember(EtcdServer):
+    """One member of a loopback etcd cluster; `initial_cluster` names every member's peer URL."""
+
+    def __init__(self, workdir: Path, name: str, host: str = "127.0.0.1") -> None:
+        self.name = name
+        super().__init__(workdir, host)
+        self.initial_cluster = ""
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    def command(self) -> list[str]:
+        argv = super().command()
+        argv[argv.index("contract")] = self.name
+        argv[argv.index("--initial-cluster") + 1] = self.initial_cluster
+        # elections in a fraction of the default second, so that tests that kill the leader stay short
+        return [*argv, "--heartbeat-interval", "50", "--election-timeout", "500"]
+
+    def start_process(self) -> None:
+        """Start without waiting: a member answers only once a quorum of members is up."""
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+
+    def status(self) -> dict[str, str] | None:
+        """This member's id and the leader it knows (etcd's maintenance status), None when down."""
+        try:
+            answer = httpx.post(f"http://{self.endpoint}/v3/maintenance/status", json={}, timeout=1)
+            data = answer.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        if answer.status_code != 200:
+            return None
+        return {"id": str(data["header"]["member_id"]), "leader": str(data.get("leader", ""))}
+
+
+class EtcdCluster:
+    """A 3-member etcd cluster on loopback, each member in its own dir; members are killed by pid.
+    Clients reach the members on `host` (another local address, for agents in a lab's namespaces)."""
+
+    def __init__(self, workdir: Path, size: int = 3, host: str = "127.0.0.1") -> None:
+        self.members = [EtcdMember(workdir / f"m{n}", f"m{n}", host) for n in range(size)]
+        cluster = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+        for member in self.members:
+            member.initial_cluster = cluster
+
+    @property
+    def url(self) -> str:
+        return "etcd://" + ",".join(m.endpoint for m in self.members)
+
+    def start(self) -> None:
+        for member in self.members:
+            member.start_process()
+        wait_until(lambda: self.leader() is not None, timeout=START_TIMEOUT, what="an etcd leader")
+
+    def leader(self) -> EtcdMember | None:
+        """The member every live member agrees leads, once they all answer with one leader."""
+        statuses = {m.name: m.status() for m in self.members if m.proc is not None}
+        if not statuses or any(s is None or not s["leader"] or s["leader"] == "0" for s in statuses.values()):
+            return None
+        leaders = {s["leader"] for s in statuses.values() if s is not None}
+        if len(leaders) != 1:
+            return None
+        (leader,) = leaders
+        return next((m for m in self.members if (statuses.get(m.name) or {}).get("id") == leader), None)
+
+    def kill(self) -> None:
+        for member in self.members:
+            member.kill()
+
+
+@contextmanager
+def etcd_cluster(workdir: Path, host: str = "127.0.0.1") -> Iterator[EtcdCluster]:
+    """A running 3-member cluster, every member killed by pid afterwards (the test is skipped without
+    etcd)."""
+    reason = missing("etcd")
+    if reason:
+        pytest.skip(reason)
+    cluster = EtcdCluster(workdir, host=host)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.kill()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from typing import Any
 
-from steerflow.nbdb import NorthboundStore, open_store
+from steerflow.nbdb import Event, NorthboundStore, StoreError, open_store
 from steerflow.nbdb.etcd_store import EtcdStore
 from steerflow.nbdb.memory import MemoryStore
 
@@ -41,3 +43,47 @@ class Driver:
     def close(self) -> None:
         for store in self.opened:
             store.close()
+
+
+class Follower:
+    """A watcher thread that keeps resuming from its last revision, as an agent does; outages (calls
+    that raised `StoreError`) are counted and retried."""
+
+    def __init__(self, store: NorthboundStore) -> None:
+        self.store = store
+        self.seen: list[Event] = []
+        self.revision = 0
+        self.outages = 0
+        self.resyncs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = self.store.watch(self.revision, timeout=0.5)
+            except StoreError:
+                self.outages += 1
+                self._stop.wait(0.05)  # retry pacing while the server is down
+                continue
+            self.resyncs += batch.resync
+            self.seen.extend(batch.events)
+            self.revision = batch.revision
+
+    def state(self) -> dict[str, Any]:
+        """id -> value: what the events seen add up to."""
+        objects: dict[str, Any] = {}
+        for event in self.seen:
+            if event.value is None:
+                objects.pop(event.id, None)
+            else:
+                objects[event.id] = event.value
+        return objects
+
+    def __enter__(self) -> Follower:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

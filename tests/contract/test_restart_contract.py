@@ -2,48 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from steerflow.model import schema
-from steerflow.nbdb import Event, NorthboundStore, Put, StoreError
+from steerflow.nbdb import NorthboundStore, Put, StoreError
 from tests.builders.servers import Server, wait_until
-from tests.builders.stores import Driver
-
-
-class Follower:
-    """A watcher thread that keeps resuming from its last revision, as an agent does."""
-
-    def __init__(self, store: NorthboundStore) -> None:
-        self.store = store
-        self.seen: list[Event] = []
-        self.outages = 0
-        self.resyncs = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        since = 0
-        while not self._stop.is_set():
-            try:
-                batch = self.store.watch(since, timeout=0.5)
-            except StoreError:
-                self.outages += 1
-                self._stop.wait(0.05)  # retry pacing while the server is down
-                continue
-            self.resyncs += batch.resync
-            self.seen.extend(batch.events)
-            since = batch.revision
-
-    def __enter__(self) -> Follower:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+from tests.builders.stores import Driver, Follower
 
 
 def commit_once_up(store: NorthboundStore, put: Put) -> int:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import builtins
 import json
+import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-
-import httpx
 
 from steerflow.nbdb.api import (
     Event,
@@ -23,12 +23,27 @@ from steerflow.nbdb.api import (
     StoreError,
     WatchBatch,
 )
+from steerflow.nbdb.etcd_wire import BROKEN, Answer, Connections, Interrupted, Unsent, stream
 
+LOG = logging.getLogger(__name__)
 DEFAULT_PREFIX = "/steerflow/nb/"
 REQUEST_TIMEOUT = 5.0
+# a read is resent to another member after this long (a member that lost its leader holds it)
+READ_TIMEOUT = 2.0
 CONNECT_TIMEOUT = 1.0
 # history that is already there arrives at once; this only bounds a stuck server
 CATCH_UP_TIMEOUT = 5.0
+# how long a request keeps trying the members while none has a leader (an election takes ~1 s)
+ELECTION_WAIT = 5.0
+RETRY_PAUSE = 0.05
+# events a store's feed keeps for its watchers; a watcher further behind gets a watch of its own
+FEED_LOG = 10_000
+# an idle feed re-opens its stream this often (cheap: from its own revision, synced at once), so a
+# member that went silent is left and a closed store's thread ends
+FEED_IDLE = 3.0
+# gRPC metadata through the gateway: a member without a leader refuses requests and cancels watches
+# at once, instead of holding them until it rejoins, so the client moves to another member
+REQUIRE_LEADER = {"Grpc-Metadata-hasleader": "true"}
 
 
 class EtcdStore:
@@ -49,7 +64,10 @@ class EtcdStore:
         self._objects = f"{self.prefix}o/"
         self._current = 0
         self._lock = threading.Lock()
-        self._http = httpx.Client(timeout=httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT))
+        self._wire = Connections(CONNECT_TIMEOUT, REQUEST_TIMEOUT)
+        self._feed: _Feed | None = None
+        self._commit_lock = threading.Lock()
+        self._known = 0  # the newest store revision this handle has seen committed
 
     def _endpoint_order(self) -> builtins.list[str]:
         with self._lock:
@@ -61,30 +79,51 @@ class EtcdStore:
             self._current = self.endpoints.index(endpoint)
 
     def _post(self, path: str, body: JsonDict, *, idempotent: bool = True) -> JsonDict:
-        """POST to the first endpoint that answers; a non-idempotent request only moves on if unsent."""
-        failure: Exception | None = None
-        for endpoint in self._endpoint_order():
-            try:
-                response = self._http.post(endpoint + path, json=body)
-            except httpx.ConnectError as exc:
-                failure = exc
-                continue
-            except httpx.TransportError as exc:
-                failure = exc
-                if idempotent:
+        """POST to the first member that answers, failing over to the next.
+
+        A request the member refused for want of a leader was never applied: it goes to the next
+        member, and round again while an election lasts. Any other failure after a request was sent is
+        ambiguous for a write, which is then never resent (the caller decides), only for reads.
+        """
+        deadline = time.monotonic() + ELECTION_WAIT
+        payload = json.dumps(body).encode()
+        while True:
+            failure: Exception | str | None = None
+            electing = False
+            for endpoint in self._endpoint_order():
+                try:
+                    timeout = READ_TIMEOUT if idempotent else REQUEST_TIMEOUT
+                    answer = self._wire.post(endpoint, path, payload, REQUIRE_LEADER, timeout)
+                except Unsent as exc:
+                    failure = exc
                     continue
-                break
-            self._remember(endpoint)
-            return _answer(response)
-        raise StoreError(f"etcd unreachable at {', '.join(self.endpoints)}: {failure}") from failure
+                except Interrupted as exc:
+                    if not idempotent:
+                        raise StoreError(f"etcd write interrupted, outcome unknown: {exc}") from exc
+                    # a member that lost its leader holds reads until etcd's own timeout: try another
+                    failure, electing = exc, True
+                    continue
+                if _leaderless(answer) or (idempotent and answer.status >= 500):
+                    failure, electing = f"{answer.status} {answer.text}", True
+                    continue
+                self._remember(endpoint)
+                return _answer(answer)
+            if not electing or time.monotonic() >= deadline:
+                raise StoreError(f"etcd unreachable at {', '.join(self.endpoints)}: {failure}")
+            time.sleep(RETRY_PAUSE)
 
     def _range(self, key: str, prefix: bool = False) -> builtins.list[JsonDict]:
         kvs: builtins.list[JsonDict] = self._post("/v3/kv/range", _range_body(key, prefix)).get("kvs", [])
         return kvs
 
     def revision(self) -> int:
-        kvs = self._range(self._meta_key)
-        return int(kvs[0]["mod_revision"]) if kvs else 0
+        return self._revisions()[0]
+
+    def _revisions(self) -> tuple[int, int]:
+        """(the store's revision, etcd's revision): they differ when other keys were written since."""
+        answer = self._post("/v3/kv/range", _range_body(self._meta_key, False))
+        kvs = answer.get("kvs", [])
+        return (int(kvs[0]["mod_revision"]) if kvs else 0), int(answer["header"]["revision"])
 
     def get(self, kind: str, id: str) -> Record | None:
         kvs = self._range(self._object_key(kind, id))
@@ -106,6 +145,18 @@ class EtcdStore:
         return [(self._meta_key, False), (self._objects, True)]
 
     def commit(self, ops: Sequence[Operation], expected_revision: int | None = None) -> int:
+        if expected_revision is None:
+            return self._send_commit(ops, None)
+        # etcd runs even a txn whose compare fails through Raft (a WAL write and fsync), so of the
+        # writers of one process racing on the same revision only one is sent at a time and the rest,
+        # now known to be behind, fail here; uniqueness still rests on etcd's compare alone
+        with self._commit_lock:
+            known = max(self._known, self._feed.revision if self._feed is not None else 0)
+            if expected_revision < known:
+                raise RevisionConflict(expected_revision, known)
+            return self._send_commit(ops, expected_revision)
+
+    def _send_commit(self, ops: Sequence[Operation], expected_revision: int | None) -> int:
         body: JsonDict = {
             "success": [*self._requests(ops), _put_request(self._meta_key, b"{}")],
             "failure": [{"request_range": _range_body(self._meta_key, False)}],
@@ -118,8 +169,16 @@ class EtcdStore:
         answer = self._post("/v3/kv/txn", body, idempotent=False)
         if expected_revision is not None and not answer.get("succeeded"):
             kvs = answer["responses"][0]["response_range"].get("kvs", [])
-            raise RevisionConflict(expected_revision, int(kvs[0]["mod_revision"]) if kvs else 0)
-        return int(answer["header"]["revision"])
+            actual = int(kvs[0]["mod_revision"]) if kvs else 0
+            self._learn(actual)
+            raise RevisionConflict(expected_revision, actual)
+        revision = int(answer["header"]["revision"])
+        self._learn(revision)
+        return revision
+
+    def _learn(self, revision: int) -> None:
+        with self._lock:
+            self._known = max(self._known, revision)
 
     def _requests(self, ops: Sequence[Operation]) -> builtins.list[JsonDict]:
         """The txn requests for `ops`; etcd rejects a key twice in one txn, so the last op per key wins."""
@@ -136,8 +195,28 @@ class EtcdStore:
         ]
 
     def watch(self, since_revision: int, timeout: float = 1.0) -> WatchBatch:
+        feed = self._feed_from(since_revision)
+        # a watcher that the live feed has logged up to (or past) gets what it has, or waits for its
+        # next event, without a request (with many watchers, a read per wake-up would cost etcd more
+        # than the commits); a call that must be exact (timeout 0: "everything committed until now")
+        # first reads the store's revision and gets everything up to it in one batch
+        target = since_revision if timeout > 0 and feed.follows(since_revision) else self.revision()
+        deadline = time.monotonic() + (CATCH_UP_TIMEOUT if target > since_revision else max(timeout, 0.0))
+        batch = feed.wait(since_revision, target, deadline)
+        if batch is not None:
+            return batch
+        # history from before this store's feed began: one watch of its own (etcd answers it within
+        # its 100 ms sync tick), which also reports compaction
+        return self._watch_once(since_revision, timeout, target > since_revision)
+
+    def _feed_from(self, since: int) -> _Feed:
+        with self._lock:
+            if self._feed is None:
+                self._feed = _Feed(self, since)
+            return self._feed
+
+    def _watch_once(self, since_revision: int, timeout: float, behind: bool) -> WatchBatch:
         deadline = time.monotonic() + max(timeout, 0.0)
-        behind = self.revision() > since_revision
         if not behind and timeout <= 0:
             return WatchBatch(revision=since_revision)
         # when behind, the events are already stored and come at once: wait for them even if timeout is 0
@@ -150,31 +229,39 @@ class EtcdStore:
                         return batch
                     if time.monotonic() >= deadline and not behind:
                         break
-        except httpx.ReadTimeout:
+        except TimeoutError:
             pass
-        except httpx.TransportError as exc:
+        except (*BROKEN, Interrupted) as exc:
             raise StoreError(f"etcd watch interrupted: {exc}") from exc
         return WatchBatch(revision=since_revision)
 
     @contextmanager
-    def _watch_stream(self, since: int, wait: float) -> Iterator[Iterator[JsonDict]]:
-        """The watch responses of one etcd watch over our prefix, starting at `since` itself.
+    def _watch_stream(
+        self, since: int, wait: float, start: int | None = None
+    ) -> Iterator[Iterator[JsonDict]]:
+        """The watch responses of one etcd watch over our prefix, starting at `since` itself; reading
+        raises TimeoutError after `wait` seconds without one.
 
         Starting at `since` (not since+1) makes etcd report compaction whenever since < compacted:
         compaction may drop the tombstones of the compacted revision itself, so that one is lost too.
+        `start` overrides that when the caller knows nothing can be compacted after `since`.
         """
-        create = {"create_request": {**_range_body(self.prefix, True), "start_revision": max(since, 1)}}
-        timeout = httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT, read=wait + 0.05)
+        first = max(since, 1) if start is None else start
+        create = {"create_request": {**_range_body(self.prefix, True), "start_revision": first}}
+        body = json.dumps(create).encode()
         failure: Exception | None = None
         for endpoint in self._endpoint_order():
             try:
-                with self._http.stream("POST", endpoint + "/v3/watch", json=create, timeout=timeout) as r:
-                    if r.status_code != 200:
-                        raise StoreError(f"etcd watch refused: {r.status_code} {r.read()!r}")
+                opened = stream(endpoint, "/v3/watch", body, REQUIRE_LEADER, CONNECT_TIMEOUT, wait + 0.05)
+                with opened as (status, lines):
+                    if status != 200:
+                        # e.g. 503 "no leader": this member cannot serve a watch, another may
+                        failure = StoreError(f"etcd watch refused: {status} {b''.join(lines)!r}")
+                        continue
                     self._remember(endpoint)
-                    yield (_message(line) for line in r.iter_lines() if line.strip())
+                    yield (_message(line) for line in lines)
                     return
-            except httpx.ConnectError as exc:
+            except Unsent as exc:
                 failure = exc
         raise StoreError(f"etcd unreachable at {', '.join(self.endpoints)}: {failure}") from failure
 
@@ -213,7 +300,144 @@ class EtcdStore:
         self._post("/v3/kv/compaction", {"revision": revision, "physical": True})
 
     def close(self) -> None:
-        self._http.close()
+        with self._lock:
+            feed, self._feed = self._feed, None
+        if feed is not None:
+            feed.stop()
+        self._wire.close()
+
+
+class _Feed:
+    """One long-lived etcd watch over a store's prefix, shared by every `watch` call of that store.
+
+    etcd answers a watch that starts in the past only at its next sync tick (every 100 ms), but streams
+    every later commit at once: so a store keeps one stream open from the first revision it was asked
+    for and hands out what it has logged. The log holds every event after `start`, grouped by revision
+    (a commit is one etcd revision, its `meta` write included, so every commit shows). When the stream
+    breaks (member gone or leaderless, or idle), it re-opens on the next member from the last revision
+    seen; when etcd compacted that away, the log restarts at the store's revision and watchers from
+    before it get a resync from their own watch.
+    """
+
+    def __init__(self, store: EtcdStore, since: int) -> None:
+        self._store = store
+        self._changed = threading.Condition()
+        self.start = self.revision = since
+        self._log: deque[tuple[int, builtins.list[Event]]] = deque()
+        self._logged = 0
+        self._failure: str | None = None  # why the stream could not be (re)opened, until it is
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="etcd-feed", daemon=True)
+        self._thread.start()
+
+    def wait(self, since: int, target: int, deadline: float) -> WatchBatch | None:
+        """The events after `since` once the feed reached `target` and passed `since`, or what it has at
+        the deadline; None when `since` is older than the log (the caller watches on its own)."""
+        with self._changed:
+            while since >= self.start and not (self.revision > since and self.revision >= target):
+                if self._failure is not None:
+                    raise StoreError(self._failure)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            if since < self.start:
+                return None
+            if self.revision <= since:
+                return WatchBatch(revision=since)
+            newer: builtins.list[builtins.list[Event]] = []
+            for revision, events in reversed(self._log):
+                if revision <= since:
+                    break
+                newer.append(events)
+            return WatchBatch(self.revision, events=[e for events in reversed(newer) for e in events])
+
+    def follows(self, since: int) -> bool:
+        """Whether the feed is streaming and its log covers `since` (it has every event after it)."""
+        with self._changed:
+            return self._failure is None and self.start <= since <= self.revision
+
+    def stop(self) -> None:
+        """Let the thread end (at its next message or idle timeout, within FEED_IDLE) and close."""
+        self._stopping.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._follow()
+            except TimeoutError:
+                continue  # idle: re-open from where we are
+            except (*BROKEN, Interrupted) as exc:
+                LOG.info("etcd watch stream broke (%s); re-opening from %d", exc, self.revision)
+            # any failure must leave the thread alive: watchers would otherwise wait forever
+            except Exception as exc:
+                self._fail(str(exc))
+                self._stopping.wait(RETRY_PAUSE)
+
+    def _follow(self) -> None:
+        """Open the stream after our revision and log what it says until it ends."""
+        since, start = self._resume_point()
+        with self._store._watch_stream(since, FEED_IDLE, start) as messages:
+            for message in messages:
+                self._fail(None)
+                if int(message.get("compact_revision", 0)):
+                    self._restart_log()
+                    return
+                if message.get("canceled"):
+                    raise StoreError(f"etcd canceled the watch: {message.get('cancel_reason', '')}")
+                self._append(message.get("events", []))
+                if self._stopping.is_set():
+                    return
+
+    def _resume_point(self) -> tuple[int, int | None]:
+        """Where to re-open: right after our revision when nothing was written since (then etcd streams
+        at once and nothing after it can be compacted), else at it (compaction is then reported)."""
+        _mine, etcd = self._store._revisions()
+        return self.revision, (self.revision + 1 if etcd == self.revision else None)
+
+    def _append(self, changes: builtins.list[JsonDict]) -> None:
+        by_revision: dict[int, builtins.list[Event]] = {}
+        for change in changes:
+            revision = int(change["kv"]["mod_revision"])
+            if revision <= self.revision:
+                continue
+            events = by_revision.setdefault(revision, [])
+            if _text(change["kv"]["key"]).startswith(self._store._objects):
+                events.append(self._store._event(change))
+        if not by_revision:
+            return
+        with self._changed:
+            for revision in sorted(by_revision):
+                self._log.append((revision, by_revision[revision]))
+                self._logged += max(1, len(by_revision[revision]))
+            self.revision = max(by_revision)
+            while self._logged > FEED_LOG and len(self._log) > 1:
+                self.start, dropped = self._log.popleft()
+                self._logged -= max(1, len(dropped))
+            self._changed.notify_all()
+
+    def _restart_log(self) -> None:
+        revision = self._store.revision()
+        LOG.warning(
+            "etcd compacted the history after %d: watchers from before %d resync", self.revision, revision
+        )
+        with self._changed:
+            self._log.clear()
+            self._logged = 0
+            self.start = self.revision = revision
+            self._changed.notify_all()
+
+    def _fail(self, failure: str | None) -> None:
+        if failure == self._failure:
+            return
+        with self._changed:
+            self._failure = failure
+            self._changed.notify_all()
+
+
+def _leaderless(answer: Answer) -> bool:
+    """etcd refused the request before doing anything: the member has no leader (gRPC Unavailable)."""
+    return answer.status == 503 and "no leader" in answer.text
 
 
 def _b64(text: str | bytes) -> str:
@@ -238,7 +462,7 @@ def _put_request(key: str, value: bytes) -> JsonDict:
     return {"request_put": {"key": _b64(key), "value": _b64(value)}}
 
 
-def _message(line: str) -> JsonDict:
+def _message(line: bytes) -> JsonDict:
     data: Any = json.loads(line)
     if "error" in data:
         raise StoreError(f"etcd watch failed: {data['error']}")
@@ -246,8 +470,8 @@ def _message(line: str) -> JsonDict:
     return result
 
 
-def _answer(response: httpx.Response) -> JsonDict:
-    if response.status_code != 200:
-        raise StoreError(f"etcd answered {response.status_code}: {response.text.strip()}")
-    data: JsonDict = response.json()
+def _answer(answer: Answer) -> JsonDict:
+    if answer.status != 200:
+        raise StoreError(f"etcd answered {answer.status}: {answer.text}")
+    data: JsonDict = json.loads(answer.body)
     return data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from steerflow.nbdb.api import (
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_ATTEMPTS = 50
+AT_LEAST_WAIT = 0.5  # seconds a retry waits to watch the winning revision arrive, before asking the store
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,22 @@ def register(derived: Derived[D]) -> Derived[D]:
 def take_snapshot(store: NorthboundStore) -> Snapshot:
     """The store as of now: a cached copy brought up to date with the events since it was taken, so a
     write costs what changed since the previous one, not the size of the whole store."""
+    return _cache(store).take(store)
+
+
+def _snapshot_reaching(store: NorthboundStore, revision: int) -> Snapshot | None:
+    """The cached snapshot brought up to at least `revision`, known to be committed (a lost race's
+    winner), by watching only: no request for the store's revision (with etcd, one per retry saved).
+    None when it did not come within `AT_LEAST_WAIT`."""
+    return _cache(store).reach(store, revision)
+
+
+def _cache(store: NorthboundStore) -> _SnapshotCache:
     with _CACHES_LOCK:
         cache = _CACHES.get(store)
         if cache is None:
             cache = _CACHES[store] = _SnapshotCache()
-    return cache.take(store)
+        return cache
 
 
 class _SnapshotCache:
@@ -99,18 +112,43 @@ class _SnapshotCache:
     copies the kinds it touches), so a plan may go on reading one while another request moves on."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while catching up
         self._snapshot: Snapshot | None = None
+        # requests are numbered; a catch-up serves every request numbered before it began, so threads
+        # that queued behind one share the next instead of each asking the store in turn
+        self._counter = threading.Lock()
+        self._issued = 0
+        self._served = 0
 
     def take(self, store: NorthboundStore) -> Snapshot:
+        with self._counter:
+            self._issued += 1
+            ticket = self._issued
         with self._lock:
-            snap = self._snapshot
-            if snap is None:
+            if self._snapshot is not None and self._served >= ticket:
+                return self._snapshot
+            with self._counter:
+                covers = self._issued
+            if self._snapshot is None:
                 revision, records = store.snapshot()
                 snap = Snapshot(revision, _index(records))
             else:
-                snap = _caught_up(snap, store.watch(snap.revision, timeout=0))
-            self._snapshot = snap
+                snap = _caught_up(self._snapshot, store.watch(self._snapshot.revision, timeout=0))
+            self._snapshot, self._served = snap, covers
+            return snap
+
+    def reach(self, store: NorthboundStore, revision: int) -> Snapshot | None:
+        deadline = time.monotonic() + AT_LEAST_WAIT
+        with self._lock:
+            snap = self._snapshot
+            if snap is None:
+                return None
+            while snap.revision < revision:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                snap = _caught_up(snap, store.watch(snap.revision, timeout=left))
+                self._snapshot = snap
             return snap
 
 
@@ -154,15 +192,22 @@ def transact(store: NorthboundStore, plan: Callable[[Snapshot], Plan[T]]) -> T:
     in between, the whole plan is re-run on a new snapshot, so validation always sees what it commits on;
     after `MAX_ATTEMPTS` lost races, `StoreBusy`.
     """
+    winner: int | None = None  # the revision that beat the last attempt, when known
+    watching = True  # whether waiting for the winner's revision works (else ask the store each time)
     for _attempt in range(MAX_ATTEMPTS):
-        snap = take_snapshot(store)
+        # after a lost race, the winner's revision is current enough: the answer (even a refusal)
+        # is one the store held during this call, and the commit's compare checks the rest
+        reached = _snapshot_reaching(store, winner) if winner is not None and watching else None
+        watching = watching and (winner is None or reached is not None)
+        snap = reached or take_snapshot(store)
         ops, result = plan(snap)
         if not ops:
             return result
         try:
             store.commit(ops, expected_revision=snap.revision)
-        except RevisionConflict:
+        except RevisionConflict as conflict:
             LOG.debug("NB revision moved during a transaction; retrying")
+            winner = conflict.actual if conflict.actual > snap.revision else None
             continue
         return result
     raise StoreBusy(f"the northbound store is too busy: {MAX_ATTEMPTS} transactions lost a race")
