@@ -227,6 +227,91 @@ def test_token_mode_asks_for_a_token_and_shows_the_members_project_only(tmp_path
             assert http.get("/v2.0/steerflow/live", headers={"X-Auth-Token": "wrong"}).status_code == 401
 
 
+def _graph_world(http: httpx.Client) -> dict[str, Json]:
+    """Drawn from configuration only (no lab, no traffic): chain "tapped" (a tap hop, then an inline
+    hop) branching in service graph "split" to chains "web" (udp 80) and "dns" (udp 53)."""
+    net = _bulk(http, "networks", schema.NETWORK, [{"name": "g"}])[0]
+    _bulk(http, "subnets", schema.SUBNET, [{"network_id": net["id"], "cidr": "10.8.0.0/24", "ip_version": 4}])
+    ends = [f"{f}-{end}" for f in ("tap", "fw", "web", "dns") for end in ("in", "out")]
+    names = ["client", "server", *ends]
+    port = {p["name"]: p for p in _bulk(http, "ports", schema.PORT, [
+        {"network_id": net["id"], "name": n, "device_id": n.split("-")[0]} for n in names
+    ])}  # fmt: skip
+    mpls = {"correlation": "mpls"}  # a graph joins chains whose joining hops speak the chain's header
+    pairs = {p["name"]: p for p in _bulk(http, "port_pairs", schema.PORT_PAIR, [
+        {"name": n, "ingress": port[f"{n}-in"]["id"], "egress": port[f"{n}-out"]["id"],
+         "service_function_parameters": mpls} for n in ("tap", "fw", "web", "dns")
+    ])}  # fmt: skip
+    groups = {g["name"]: g for g in _bulk(http, "port_pair_groups", schema.PORT_PAIR_GROUP, [
+        {"name": n, "port_pairs": [pairs[n]["id"]], "tap_enabled": n == "tap"} for n in pairs
+    ])}  # fmt: skip
+    fcs = _bulk(http, "flow_classifiers", schema.FLOW_CLASSIFIER, [
+        {"name": f"to-{dport}", "protocol": "udp", "destination_port_range_min": dport,
+         "destination_port_range_max": dport, "logical_source_port": port["client"]["id"],
+         "logical_destination_port": port["server"]["id"]} for dport in (7, 80, 53)
+    ])  # fmt: skip
+    chains = {c["name"]: c for c in _bulk(http, "port_chains", schema.PORT_CHAIN, [
+        {"name": "tapped", "port_pair_groups": [groups["tap"]["id"], groups["fw"]["id"]],
+         "flow_classifiers": [fcs[0]["id"]]},
+        {"name": "web", "port_pair_groups": [groups["web"]["id"]], "flow_classifiers": [fcs[1]["id"]]},
+        {"name": "dns", "port_pair_groups": [groups["dns"]["id"]], "flow_classifiers": [fcs[2]["id"]]},
+    ])}  # fmt: skip
+    links = {chains["tapped"]["id"]: [chains["web"]["id"], chains["dns"]["id"]]}
+    _bulk(http, "service_graphs", schema.SERVICE_GRAPH, [{"name": "split", "port_chains": links}])
+    return {"port": port, "pair": pairs, "group": groups, "chain": chains}
+
+
+def _edge_style(page: Page, selector: str, prop: str) -> set[str]:
+    styles: list[str] = page.view(f"v.cy.edges('{selector}').map(e => e.style('{prop}'))")
+    return set(styles)
+
+
+def test_taps_graph_branches_drawn_and_a_topology_change_keeps_zoom_pan_and_selection(tmp_path: Path) -> None:
+    with steerflow_api(tmp_path, (tmp_path / "nb.db").as_uri()) as api, browser() as context:
+        with httpx.Client(base_url=api.url, timeout=60) as http:
+            world = _graph_world(http)
+            page = open_page(context, api.url + "/ui/")
+            page.wait_view("v.topology && v.live && v.cy.edges().length > 0")
+            pair, port, chain = world["pair"], world["port"], world["chain"]
+            # a tap: a dashed copy from the source to the tap (a diamond), and the packet goes on past it
+            copies = page.view("v.cy.edges('.copy').map(e => [e.source().id(), e.target().id()])")
+            assert copies == [[f"port:{port['client']['id']}", f"pair:{pair['tap']['id']}"]]
+            assert _edge_style(page, ".copy", "line-style") == {"dashed"}
+            assert page.view(f"v.cy.getElementById('pair:{pair['tap']['id']}').style('shape')") == "diamond"
+            onward = f"e:{chain['tapped']['id']}:port:{port['client']['id']}>pair:{pair['fw']['id']}:hop"
+            assert page.view(f"v.cy.getElementById('{onward}').style('line-style')") == "solid"
+            # the graph's branches: from the tapped chain's last inline hop to each branch's first hop
+            branches = page.view("v.cy.edges('.branch').map(e => [e.source().id(), e.target().id()]).sort()")
+            assert branches == sorted(
+                [f"pair:{pair['fw']['id']}", f"pair:{pair[n]['id']}"] for n in ("web", "dns")
+            )
+            assert _edge_style(page, ".branch", "line-style") == {"dashed"}
+            assert page.view("v.cy.edges('.branch').map(e => e.data('label'))") == ["split", "split"]
+            page.page.screenshot(path=str(artefacts() / "ui-tap-graph.png"))
+
+            # the user zooms, pans and selects; then the topology changes under them
+            page.page.click(f"button[data-chain-id='{chain['web']['id']}']")
+            page.view("(v.cy.zoom(0.77), v.cy.pan({x: 31, y: 47}), true)")
+            loads = page.view("v.timings.topologies")
+            fc = _bulk(http, "flow_classifiers", schema.FLOW_CLASSIFIER, [
+                {"name": "to-443", "protocol": "tcp", "logical_source_port": port["client"]["id"]}
+            ])[0]  # fmt: skip
+            added = _bulk(http, "port_chains", schema.PORT_CHAIN, [
+                {"name": "late", "port_pair_groups": [world["group"]["fw"]["id"]],
+                 "flow_classifiers": [fc["id"]]}
+            ])[0]  # fmt: skip
+            drawn = f"v.cy.edges('[chain = \"{added['id']}\"]').length > 0"
+            page.wait_view(f"v.timings.topologies > {loads} && {drawn}")
+        assert page.view("[v.cy.zoom(), v.cy.pan().x, v.cy.pan().y]") == [0.77, 31, 47]
+        assert page.view("v.selected") == chain["web"]["id"]
+        pressed = page.page.locator(f"button[data-chain-id='{chain['web']['id']}']")
+        assert pressed.get_attribute("aria-pressed") == "true"
+        assert page.page.inner_text("#details h2") == "Chain web"
+        assert page.view(f"v.cy.getElementById('pair:{pair['web']['id']}').hasClass('faded')") is False
+        assert page.view(f"v.cy.getElementById('pair:{pair['dns']['id']}').hasClass('faded')") is True
+        assert page.errors == []
+
+
 THOUSAND = 1000
 
 

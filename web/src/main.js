@@ -16,10 +16,12 @@ const HISTORY = 60; // sparkline points (seconds)
 const PALETTE = ["#0b57d0", "#b3261e", "#146c2e", "#8e24aa", "#e65100", "#00695c", "#5d4037", "#c2185b",
   "#283593", "#827717"];
 
+const HINT = "Select a chain in the list to see its classifiers, hops, instances and a traced packet.";
+
 const $ = (id) => document.getElementById(id);
 const view = {
   topology: null, live: null, selected: null, history: new Map(), cy: null, index: null,
-  timings: { firstRender: null, lastFilter: null, lastTick: null, events: 0 }, trace: null,
+  timings: { firstRender: null, lastFilter: null, lastTick: null, events: 0, topologies: 0 }, trace: null,
 };
 window.steerflowView = view; // for the browser tests and the curious
 
@@ -167,18 +169,45 @@ function renderChassis() {
 
 // ---- the picture -------------------------------------------------------------------------------
 
+// The picture follows the topology in place: elements that stay keep their place in the picture, so
+// the user's zoom, pan and selection survive a topology change; only the first picture is fitted (and
+// the Fit button fits on demand).
 function draw(chains) {
   const shown = chains.slice(0, DRAWN_MAX);
   const elements = chainElements(view.index, shown, { healthy });
   const withChassis = view.topology.chassis.length > 0;
   if (withChassis) layoutPositions(elements);
-  view.cy.batch(() => {
-    view.cy.elements().remove();
-    view.cy.add(elements);
-  });
-  view.cy.layout(withChassis ? { name: "preset", fit: true, padding: 20 }
-    : { name: "dagre", rankDir: "LR", fit: true, padding: 20, nodeSep: 20 }).run();
+  const fit = view.cy.elements().empty();
+  view.cy.batch(() => reconcile(elements));
+  if (withChassis) {
+    if (fit) view.cy.fit(undefined, 20);
+  } else {
+    view.cy.layout({ name: "dagre", rankDir: "LR", fit, padding: 20, nodeSep: 20 }).run();
+  }
+  applySelection();
+  drawTrace();
   updatePicture();
+}
+
+const FIXED = new Set(["id", "source", "target", "parent"]); // cytoscape will not change these via data()
+
+function reconcile(elements) {
+  const wanted = new Map(elements.map((e) => [e.data.id, e]));
+  view.cy.elements().filter((e) => !wanted.has(e.id())).remove();
+  const added = [];
+  for (const el of elements) {
+    const held = view.cy.getElementById(el.data.id);
+    if (held.empty()) { added.push(el); continue; }
+    held.data(Object.fromEntries(Object.entries(el.data).filter(([k]) => !FIXED.has(k))));
+    held.classes(el.classes);
+    if (held.isNode() && (held.data("parent") ?? null) !== (el.data.parent ?? null)) {
+      held.move({ parent: el.data.parent ?? null });
+    }
+    if (el.position) held.position(el.position);
+  }
+  // areas before what they hold, nodes before edges
+  const order = (e) => (e.group === "edges" ? 2 : e.classes === "chassis" ? 0 : 1);
+  view.cy.add(added.sort((a, b) => order(a) - order(b)));
 }
 
 function updatePicture() {
@@ -210,13 +239,21 @@ function updatePicture() {
 function select(chainId) {
   view.selected = chainId;
   view.trace = null;
-  for (const b of $("chain-list").querySelectorAll("button")) {
-    b.setAttribute("aria-pressed", String(b.dataset.chainId === chainId));
-  }
-  view.cy.elements().removeClass("faded traced");
-  view.cy.elements().not(`[chain = "${chainId}"]`).not(".chassis").addClass("faded");
-  view.cy.nodes().filter((n) => n.connectedEdges(`[chain = "${chainId}"]`).length > 0).removeClass("faded");
+  drawTrace();
+  applySelection();
   renderDetails();
+}
+
+// the selected chain stands out (the others fade) and is pressed in the list
+function applySelection() {
+  for (const b of $("chain-list").querySelectorAll("button")) {
+    b.setAttribute("aria-pressed", String(b.dataset.chainId === view.selected));
+  }
+  view.cy.elements().removeClass("faded");
+  if (!view.selected) return;
+  const chainId = view.selected;
+  view.cy.elements().not(`[chain = "${chainId}"]`).not(".chassis").not(".trace").addClass("faded");
+  view.cy.nodes().filter((n) => n.connectedEdges(`[chain = "${chainId}"]`).length > 0).removeClass("faded");
 }
 
 function cell(text) {
@@ -248,7 +285,13 @@ function classifierText(fc) {
 function renderDetails() {
   const aside = $("details");
   const chain = view.index.chains.get(view.selected);
-  if (!chain) { aside.replaceChildren(); return; }
+  if (!chain) {
+    const hint = document.createElement("p");
+    hint.className = "hint";
+    hint.textContent = HINT;
+    aside.replaceChildren(hint);
+    return;
+  }
   const h = document.createElement("h2");
   h.textContent = `Chain ${chain.name || chain.id}`;
   const meta = document.createElement("p");
@@ -308,6 +351,7 @@ async function traceChain(chainId) {
 
 function drawTrace() {
   view.cy.remove(".trace");
+  view.cy.elements().removeClass("traced");
   const visits = view.trace?.visits || [];
   const nodeOf = (id) => {
     if (view.index.pairs.has(id)) return `pair:${id}`;
@@ -329,7 +373,9 @@ function drawTrace() {
 function refresh() {
   const t0 = performance.now();
   const chains = filtered();
+  const focused = document.activeElement?.dataset?.chainId;
   renderList(chains);
+  if (focused) $("chain-list").querySelector(`button[data-chain-id="${focused}"]`)?.focus();
   draw(chains);
   view.timings.lastFilter = performance.now() - t0;
 }
@@ -338,9 +384,14 @@ async function loadTopology() {
   const { topology } = await api("/v2.0/steerflow/topology");
   view.topology = topology;
   view.index = indexTopology(topology);
+  if (view.selected && !view.index.chains.has(view.selected)) {
+    view.selected = null;
+    view.trace = null;
+  }
   renderChassis();
   refresh();
-  if (view.selected && view.index.chains.has(view.selected)) select(view.selected);
+  renderDetails();
+  view.timings.topologies += 1;
   if (view.timings.firstRender === null) view.timings.firstRender = performance.now() - started;
   setStatus(`${topology.port_chains.length} chains, ${topology.port_pairs.length} instances,`
     + ` ${topology.chassis.length} chassis`);
@@ -434,6 +485,7 @@ function start() {
   $("search").addEventListener("input", later);
   $("filter").addEventListener("change", refresh);
   $("token-button").addEventListener("click", askToken);
+  $("fit-button").addEventListener("click", () => view.cy.fit(undefined, 20));
   $("token-form").addEventListener("submit", () => {
     sessionStorage.setItem(TOKEN_KEY, $("token").value);
     setTimeout(() => window.location.reload(), 0);
