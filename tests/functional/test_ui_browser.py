@@ -21,7 +21,6 @@ from steerflow.api.topology import live_state
 from steerflow.api.traffic import TrafficRates
 from steerflow.lab import VmHandle
 from steerflow.model import schema
-from steerflow.nbdb.health import report_health
 from steerflow.nbdb.url import open_store
 from tests.builders.browser import Page, artefacts, browser, open_page, requires_browser, steerflow_api
 from tests.builders.fabric import Fabric
@@ -32,6 +31,7 @@ pytestmark = [requires_browser]
 DOWN_AFTER = 2.0  # seconds without a heartbeat before the API calls a chassis down
 HEARTBEAT = 0.5
 RATE = 50  # datagrams per second while traffic flows
+HEALTH_WAIT = 15.0  # seconds for a probe verdict to reach the page (3 probes of 200 ms, then the live feed)
 SEND = """
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -60,10 +60,10 @@ def test_the_page_follows_a_running_chain_its_traffic_health_and_chassis(
     monkeypatch.setenv("STEERFLOW_CHASSIS_DOWN_AFTER", str(DOWN_AFTER))  # the API server inherits it
     fabric.agent_args = ("--heartbeat", str(HEARTBEAT))
     net, client, server = fabric.client_and_server()
-    _f1, p1 = fabric.plug_function("ch2", "f1", net, add=1)
-    _f2, p2 = fabric.plug_function("ch3", "f2", net, add=2, weight=2)
+    f1, p1 = fabric.plug_function("ch2", "f1", net, add=1)
+    f2, p2 = fabric.plug_function("ch3", "f2", net, add=2, weight=2)
     fabric.lab.warm_underlay()
-    check = {"health_check": {"type": "datapath"}, "fail_mode": "open"}
+    check = {"health_check": {"type": "datapath", "interval_ms": 200, "failures": 3}, "fail_mode": "open"}
     group = fabric.create(
         schema.PORT_PAIR_GROUP, name="fw", port_pairs=[p1["id"], p2["id"]], port_pair_group_parameters=check
     )
@@ -91,6 +91,7 @@ def test_the_page_follows_a_running_chain_its_traffic_health_and_chassis(
             listed = page.page.locator(f"#chassis-list li[data-chassis='{name}']").inner_text()
             assert listed.endswith("alive"), listed
         assert page.view(f"v.cy.getElementById('pair:{p1['id']}').parent().id()") == "ch:ch2"
+        _check_tunnels(page, chain["id"], client, server, p1["id"], p2["id"])
 
         # counters rise while traffic flows ...
         sender = _send(client, server, seconds=6.0)
@@ -100,6 +101,7 @@ def test_the_page_follows_a_running_chain_its_traffic_health_and_chassis(
             page.wait_view(f"v.live.totals.classifiers['{fc['id']}'][0] > {first}", timeout=10)
             row = page.page.locator(f"button[data-chain-id='{chain['id']}'] .rate").inner_text()
             assert "pkt/s" in row and not row.startswith("0 pkt/s"), row
+            _check_sparkline_and_shares(page, chain["id"], p1["id"], p2["id"])
             page.page.click(f"button[data-chain-id='{chain['id']}']")
             page.page.click("#trace-button")
             page.page.wait_for_function(
@@ -119,10 +121,30 @@ def test_the_page_follows_a_running_chain_its_traffic_health_and_chassis(
         assert page.view(f"v.live.totals.classifiers['{fc['id']}'][0]") == stopped
         assert _chain_rate(page, fc["id"]) == 0
 
-        # an instance reported unhealthy turns unhealthy on the page
-        report_health(fabric.store, p1["id"], "ch2", False)
-        page.wait_view(f"v.cy.getElementById('pair:{p1['id']}').hasClass('unhealthy')", timeout=10)
+        # a killed function (its emulator, by pid) turns unhealthy on the page: its agent's datapath
+        # probes fail; restarted, it turns healthy again. The user's zoom and pan outlive the changes.
+        page.view("(v.cy.zoom(0.8), v.cy.pan({x: 20, y: 30}), true)")
+        unhealthy = f"v.cy.getElementById('pair:{p1['id']}').hasClass('unhealthy')"
+        f1.stop()
+        page.wait_view(unhealthy, timeout=HEALTH_WAIT)
         assert "unhealthy" in page.page.inner_text("#details")
+        assert "⚠" in page.page.locator(f"button[data-chain-id='{chain['id']}'] .rate").inner_text()
+        assert "trace it again" in page.page.inner_text("#trace-result")  # its path may have changed
+        assert page.view("v.cy.edges('.trace').length") == 0
+        f1 = fabric.lab.restart_function(f1.name)
+        page.wait_view(f"!{unhealthy}", timeout=HEALTH_WAIT)
+        assert "unhealthy" not in page.page.inner_text("#details")
+        kept = page.view("[v.cy.zoom(), v.cy.pan().x, v.cy.pan().y, v.selected]")
+        assert kept == [0.8, 20, 30, chain["id"]]
+
+        # both instances of the fail-open group killed: the hop is bypassed, drawn dotted red
+        page.page.click("#fit-button")
+        f1.stop()
+        f2.stop()
+        page.wait_view("v.cy.edges('.bypass').length > 0", timeout=HEALTH_WAIT)
+        _check_bypass(page, chain["id"], client, server)
+        assert "bypassed (fail-open)" in page.page.inner_text("#details")
+        page.page.screenshot(path=str(shots / "ui-bypass.png"))
 
         # a dead chassis greys
         fabric.agents["ch3"].stop(signal.SIGKILL)
@@ -131,6 +153,40 @@ def test_the_page_follows_a_running_chain_its_traffic_health_and_chassis(
         page.page.screenshot(path=str(shots / "ui-unhealthy-dead.png"))
         _check_accessibility(page)
         assert page.errors == []
+
+
+def _check_tunnels(page: Page, chain: str, client: VmHandle, server: VmHandle, p1: str, p2: str) -> None:
+    """An edge between chassis (a tunnel crossing) is drawn thick, one within a chassis is not."""
+    edge = f"e:{chain}:port:{client.iface_id}>pair:{p1}:hop"  # ch1 -> ch2
+    assert page.view(f"v.cy.getElementById('{edge}').hasClass('tunnel')") is True
+    assert page.view(f"v.cy.getElementById('{edge}').style('width')") == "4px"
+    local = f"e:{chain}:pair:{p2}>port:{server.iface_id}:exit"  # ch3 -> ch3
+    assert page.view(f"v.cy.getElementById('{local}').hasClass('tunnel')") is False
+    assert page.view(f"v.cy.getElementById('{local}').style('width')") == "2px"
+
+
+def _check_sparkline_and_shares(page: Page, chain: str, p1: str, p2: str) -> None:
+    """The chain's sparkline has risen; each instance shows its weight and its share of the group."""
+    page.wait_view(
+        f"document.querySelector(\"button[data-chain-id='{chain}'] polyline\").getAttribute('points')"
+        ".split(' ').some(xy => Number(xy.split(',')[1]) < 9)",  # above half its 18 px height
+        timeout=10,
+    )
+    label_of = f"['{p1}', '{p2}'].map(p => v.cy.getElementById('pair:' + p).data('label'))"
+    page.wait_view(f"{label_of}.every(label => label.includes('%'))", timeout=10)
+    labels: list[str] = page.view(label_of)
+    assert "w 1 · share" in labels[0] and "w 2 · share" in labels[1], labels
+    shares = [int(label.split("share ")[1].split("%")[0]) for label in labels]
+    assert sorted(shares) == [0, 100], labels  # one 5-tuple: one instance carries all of it
+
+
+def _check_bypass(page: Page, chain: str, client: VmHandle, server: VmHandle) -> None:
+    """The bypassed hop's edges are dotted red, and the chain goes on from its source to its destination."""
+    assert _edge_style(page, ".bypass", "line-style") == {"dotted"}
+    assert page.view("v.cy.edges('.bypass').map(e => e.data('label'))")[0] == "bypassed"
+    onward = f"e:{chain}:port:{client.iface_id}>port:{server.iface_id}:exit bypass"
+    assert page.view(f"v.cy.getElementById('{onward}').nonempty()") is True
+    assert page.view("v.cy.edges('.hop').length") == 0  # no path through the dead instances
 
 
 def _check_accessibility(page: Page) -> None:

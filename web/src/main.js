@@ -22,6 +22,7 @@ const $ = (id) => document.getElementById(id);
 const view = {
   topology: null, live: null, selected: null, history: new Map(), cy: null, index: null,
   timings: { firstRender: null, lastFilter: null, lastTick: null, events: 0, topologies: 0 }, trace: null,
+  traceSignature: "", traceNote: "",
 };
 window.steerflowView = view; // for the browser tests and the curious
 
@@ -239,6 +240,7 @@ function updatePicture() {
 function select(chainId) {
   view.selected = chainId;
   view.trace = null;
+  view.traceNote = "";
   drawTrace();
   applySelection();
   renderDetails();
@@ -280,6 +282,19 @@ function classifierText(fc) {
     + `${ports(fc.source_port_range_min, fc.source_port_range_max)} → `
     + `${fc.destination_ip_prefix || port(fc.logical_destination_port)}:`
     + `${ports(fc.destination_port_range_min, fc.destination_port_range_max)}`;
+}
+
+// what a chain's path depends on: a trace drawn under another signature may show a path no longer taken
+function chainSignature(chainId) {
+  const chain = view.index.chains.get(chainId);
+  if (!chain) return "";
+  const groups = chain.port_pair_groups.map((g) => view.index.groups.get(g)).filter(Boolean).map((group) => [
+    group.id, group.bypassed, group.dropping, group.tap,
+    group.port_pairs.map((p) => [p, healthy(p), view.index.pairs.get(p)?.chassis, view.index.pairs.get(p)?.weight]),
+  ]);
+  const ports = chain.flow_classifiers.map((f) => view.index.classifiers.get(f)).filter(Boolean)
+    .map((fc) => [fc.logical_source_port, fc.logical_destination_port].map((id) => view.index.ports.get(id)?.chassis));
+  return JSON.stringify([chain.port_pair_groups, chain.flow_classifiers, groups, ports]);
 }
 
 function renderDetails() {
@@ -330,7 +345,7 @@ function renderDetails() {
   const traced = document.createElement("p");
   traced.id = "trace-result";
   traced.setAttribute("aria-live", "polite");
-  traced.textContent = view.trace?.summary || view.trace?.error || "";
+  traced.textContent = view.trace?.summary || view.trace?.error || view.traceNote || "";
   aside.replaceChildren(h, meta, table("Classifiers", ["name", "match"], fcs),
     table("Hops", ["#", "group", "header", "state", "rate"], hops),
     table("Instances", ["group", "instance", "chassis", "weight", "share", "rate", "health"], instances),
@@ -342,6 +357,7 @@ async function traceChain(chainId) {
   try {
     const { trace } = await api(`/v2.0/sfc/port_chains/${chainId}/trace`);
     view.trace = trace || { error: "this server has no trace (start it with `steerflow api`)" };
+    view.traceSignature = chainSignature(chainId);
   } catch (err) {
     view.trace = { error: String(err.message || err) };
   }
@@ -387,6 +403,10 @@ async function loadTopology() {
   if (view.selected && !view.index.chains.has(view.selected)) {
     view.selected = null;
     view.trace = null;
+  }
+  if (view.trace && chainSignature(view.selected) !== view.traceSignature) {
+    view.trace = null; // its path may be another now: a stale trace would mislead
+    view.traceNote = "The chain changed since its trace (configuration, health or placement): trace it again.";
   }
   renderChassis();
   refresh();
