@@ -365,6 +365,12 @@ def test_taps_graph_branches_drawn_and_a_topology_change_keeps_zoom_pan_and_sele
         assert page.page.inner_text("#details h2") == "Chain web"
         assert page.view(f"v.cy.getElementById('pair:{pair['web']['id']}').hasClass('faded')") is False
         assert page.view(f"v.cy.getElementById('pair:{pair['dns']['id']}').hasClass('faded')") is True
+        # a search is the user's own change: the picture is fitted to what it found
+        page.page.fill("#search", "dns")
+        page.wait_view("document.querySelectorAll('#chain-list button').length === 1")
+        page.wait_view("v.cy.zoom() !== 0.77")
+        inside = "(p => p.x > 0 && p.y > 0 && p.x < v.cy.width() && p.y < v.cy.height())"
+        assert page.view(f"{inside}(v.cy.getElementById('pair:{pair['dns']['id']}').renderedPosition())")
         assert page.errors == []
 
 
@@ -392,7 +398,7 @@ def test_a_thousand_chains_render_filter_and_stay_responsive(
     with steerflow_api(tmp_path, nb_url) as api, browser() as context:
         with httpx.Client(base_url=api.url, timeout=120) as http:
             started = time.monotonic()
-            _chains(http, THOUSAND, [f"p{i}" for i in range(THOUSAND // 10)])  # quota: 10 chains a project
+            made = _chains(http, THOUSAND, [f"p{i}" for i in range(THOUSAND // 10)])  # quota: 10 a project
             created = time.monotonic() - started
             started = time.monotonic()
             assert len(http.get("/v2.0/steerflow/topology").json()["topology"]["port_chains"]) == THOUSAND
@@ -419,12 +425,21 @@ def test_a_thousand_chains_render_filter_and_stay_responsive(
         page.wait_view("document.querySelectorAll('#chain-list button').length === 200")
         page.wait_view(f"v.timings.events >= {events + 2}", timeout=10)
         tick = page.view("v.timings.lastTick")  # one live update of 200 rows, 1,000 histories, 40 drawn
+        # a topology change (a chain deleted) reloads the topology in place: the viewport stays
+        page.view("(v.cy.zoom(0.5), v.cy.pan({x: 10, y: 10}), true)")
+        with httpx.Client(base_url=api.url, timeout=60) as http:
+            assert http.delete(f"/v2.0/sfc/port_chains/{made[0]['id']}").status_code == 204
+        page.wait_view(f"document.getElementById('count').textContent.includes('of {THOUSAND - 1} chains')")
+        reload = page.view("v.timings.lastTopology")  # ms: the fetch; in the page: index, list and picture
+        assert page.view("[v.cy.zoom(), v.cy.pan().x, v.cy.pan().y]") == [0.5, 10, 10]
         assert page.errors == []
     with capsys.disabled():
         print(
             f"\n1,000 chains: bulk create {created:.1f} s, GET topology {topology_s * 1000:.0f} ms, "
             f"page load to first render {loaded:.2f} s (in-page {first_render:.0f} ms), "
             f"search to one chain {filtered:.0f} ms, script answer {answer_s * 1000:.0f} ms, "
-            f"live feed tick {tick_s * 1000:.0f} ms on the server, {tick:.0f} ms in the page"
+            f"live feed tick {tick_s * 1000:.0f} ms on the server, {tick:.0f} ms in the page, "
+            f"topology change: fetch {reload['fetch']:.0f} ms, {reload['page']:.0f} ms in the page "
+            f"(index {reload['index']:.0f} ms, list and picture {reload['redraw']:.0f} ms)"
         )
     assert first_render < 10_000 and filtered < 2_000

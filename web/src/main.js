@@ -21,7 +21,7 @@ const HINT = "Select a chain in the list to see its classifiers, hops, instances
 const $ = (id) => document.getElementById(id);
 const view = {
   topology: null, live: null, selected: null, history: new Map(), cy: null, index: null,
-  timings: { firstRender: null, lastFilter: null, lastTick: null, events: 0, topologies: 0 }, trace: null,
+  timings: { firstRender: null, lastFilter: null, lastTick: null, events: 0, topologies: 0, lastTopology: null }, trace: null,
   traceSignature: "", traceNote: "",
 };
 window.steerflowView = view; // for the browser tests and the curious
@@ -171,19 +171,19 @@ function renderChassis() {
 // ---- the picture -------------------------------------------------------------------------------
 
 // The picture follows the topology in place: elements that stay keep their place in the picture, so
-// the user's zoom, pan and selection survive a topology change; only the first picture is fitted (and
-// the Fit button fits on demand).
-function draw(chains) {
+// the user's zoom, pan and selection survive a topology change; the picture is fitted the first time
+// and when the user searches or filters (and the Fit button fits on demand).
+function draw(chains, { fit = false } = {}) {
   const shown = chains.slice(0, DRAWN_MAX);
   const elements = chainElements(view.index, shown, { healthy });
   const withChassis = view.topology.chassis.length > 0;
   if (withChassis) layoutPositions(elements);
-  const fit = view.cy.elements().empty();
+  const fitted = fit || view.cy.elements().empty();
   view.cy.batch(() => reconcile(elements));
   if (withChassis) {
-    if (fit) view.cy.fit(undefined, 20);
+    if (fitted) view.cy.fit(undefined, 20);
   } else {
-    view.cy.layout({ name: "dagre", rankDir: "LR", fit, padding: 20, nodeSep: 20 }).run();
+    view.cy.layout({ name: "dagre", rankDir: "LR", fit: fitted, padding: 20, nodeSep: 20 }).run();
   }
   applySelection();
   drawTrace();
@@ -386,20 +386,23 @@ function drawTrace() {
 
 // ---- refresh -----------------------------------------------------------------------------------
 
-function refresh() {
+function refresh({ fit = false } = {}) {
   const t0 = performance.now();
   const chains = filtered();
   const focused = document.activeElement?.dataset?.chainId;
   renderList(chains);
   if (focused) $("chain-list").querySelector(`button[data-chain-id="${focused}"]`)?.focus();
-  draw(chains);
+  draw(chains, { fit });
   view.timings.lastFilter = performance.now() - t0;
 }
 
 async function loadTopology() {
+  const t0 = performance.now();
   const { topology } = await api("/v2.0/steerflow/topology");
+  const fetched = performance.now();
   view.topology = topology;
   view.index = indexTopology(topology);
+  const indexed = performance.now();
   if (view.selected && !view.index.chains.has(view.selected)) {
     view.selected = null;
     view.trace = null;
@@ -412,6 +415,9 @@ async function loadTopology() {
   refresh();
   renderDetails();
   view.timings.topologies += 1;
+  view.timings.lastTopology = { // ms
+    fetch: fetched - t0, index: indexed - fetched, redraw: view.timings.lastFilter, page: performance.now() - fetched,
+  };
   if (view.timings.firstRender === null) view.timings.firstRender = performance.now() - started;
   setStatus(`${topology.port_chains.length} chains, ${topology.port_pairs.length} instances,`
     + ` ${topology.chassis.length} chassis`);
@@ -492,6 +498,9 @@ function start() {
       { selector: "edge.tunnel", style: { width: 4 } },
       { selector: "edge.copy", style: { "line-style": "dashed" } },
       { selector: "edge.bypass", style: { "line-style": "dotted", "line-color": "#b3261e", "target-arrow-color": "#b3261e" } },
+      // the edge that skips a bypassed hop bends away, so it is never drawn through the dead instances
+      { selector: "edge.hop.bypass, edge.exit.bypass", style: { "curve-style": "unbundled-bezier",
+        "control-point-distances": -70, "control-point-weights": 0.5 } },
       { selector: "edge.branch", style: { "line-style": "dashed", width: 3, "line-color": "#e65100" } },
       { selector: "edge.trace", style: { width: 3, "line-color": "#f9a825", "target-arrow-color": "#f9a825",
         "curve-style": "unbundled-bezier", "control-point-distances": 30, "z-index": 10 } },
@@ -501,9 +510,9 @@ function start() {
   });
   view.cy.on("tap", "edge", (e) => { if (e.target.data("chain")) select(e.target.data("chain")); });
   let pending = null;
-  const later = () => { clearTimeout(pending); pending = setTimeout(refresh, 150); };
+  const later = () => { clearTimeout(pending); pending = setTimeout(() => refresh({ fit: true }), 150); };
   $("search").addEventListener("input", later);
-  $("filter").addEventListener("change", refresh);
+  $("filter").addEventListener("change", () => refresh({ fit: true }));
   $("token-button").addEventListener("click", askToken);
   $("fit-button").addEventListener("click", () => view.cy.fit(undefined, 20));
   $("token-form").addEventListener("submit", () => {
