@@ -314,7 +314,7 @@ def _graph_world(http: httpx.Client) -> dict[str, Json]:
     ])}  # fmt: skip
     links = {chains["tapped"]["id"]: [chains["web"]["id"], chains["dns"]["id"]]}
     _bulk(http, "service_graphs", schema.SERVICE_GRAPH, [{"name": "split", "port_chains": links}])
-    return {"port": port, "pair": pairs, "group": groups, "chain": chains}
+    return {"vm_or_function": port, "instance": pairs, "hop": groups, "path": chains}
 
 
 def _edge_style(page: Page, selector: str, prop: str) -> set[str]:
@@ -328,7 +328,7 @@ def test_taps_graph_branches_drawn_and_a_topology_change_keeps_zoom_pan_and_sele
             world = _graph_world(http)
             page = open_page(context, api.url + "/ui/")
             page.wait_view("v.topology && v.live && v.cy.edges().length > 0")
-            pair, port, chain = world["pair"], world["port"], world["chain"]
+            pair, port, chain = world["instance"], world["vm_or_function"], world["path"]
             # a tap: a dashed copy from the source to the tap (a diamond), and the packet goes on past it
             copies = page.view("v.cy.edges('.copy').map(e => [e.source().id(), e.target().id()])")
             assert copies == [[f"port:{port['client']['id']}", f"pair:{pair['tap']['id']}"]]
@@ -353,7 +353,7 @@ def test_taps_graph_branches_drawn_and_a_topology_change_keeps_zoom_pan_and_sele
                 {"name": "to-443", "protocol": "tcp", "logical_source_port": port["client"]["id"]}
             ])[0]  # fmt: skip
             added = _bulk(http, "port_chains", schema.PORT_CHAIN, [
-                {"name": "late", "port_pair_groups": [world["group"]["fw"]["id"]],
+                {"name": "late", "port_pair_groups": [world["hop"]["fw"]["id"]],
                  "flow_classifiers": [fc["id"]]}
             ])[0]  # fmt: skip
             drawn = f"v.cy.edges('[chain = \"{added['id']}\"]').length > 0"
