@@ -21,6 +21,7 @@ from steerflow.api.topology import live_state
 from steerflow.api.traffic import TrafficRates
 from steerflow.lab import VmHandle
 from steerflow.model import schema
+from steerflow.nbdb.api import Put
 from steerflow.nbdb.url import open_store
 from tests.builders.browser import Page, artefacts, browser, open_page, requires_browser, steerflow_api
 from tests.builders.fabric import Fabric
@@ -317,15 +318,28 @@ def _graph_world(http: httpx.Client) -> dict[str, Json]:
     return {"vm_or_function": port, "instance": pairs, "hop": groups, "path": chains}
 
 
+def _place(nb_url: str, chassis: str, ports: list[str]) -> None:
+    """What agents would write: a chassis registered (no heartbeat: drawn dead) and ports bound to it."""
+    store = open_store(nb_url)
+    try:
+        doc = {"id": chassis, "name": chassis, "underlay_ip": "192.0.2.1"}
+        binds = [Put(schema.PORT_BINDING, p, {"id": p, schema.CHASSIS: chassis, "ofport": 7}) for p in ports]
+        store.commit([Put(schema.CHASSIS, chassis, doc), *binds])
+    finally:
+        store.close()
+
+
 def _edge_style(page: Page, selector: str, prop: str) -> set[str]:
     styles: list[str] = page.view(f"v.cy.edges('{selector}').map(e => e.style('{prop}'))")
     return set(styles)
 
 
 def test_taps_graph_branches_drawn_and_a_topology_change_keeps_zoom_pan_and_selection(tmp_path: Path) -> None:
-    with steerflow_api(tmp_path, (tmp_path / "nb.db").as_uri()) as api, browser() as context:
+    nb_url = (tmp_path / "nb.db").as_uri()
+    with steerflow_api(tmp_path, nb_url) as api, browser() as context:
         with httpx.Client(base_url=api.url, timeout=60) as http:
             world = _graph_world(http)
+            _place(nb_url, "ch1", [p["id"] for p in world["vm_or_function"].values()])
             page = open_page(context, api.url + "/ui/")
             page.wait_view("v.topology && v.live && v.cy.edges().length > 0")
             pair, port, chain = world["instance"], world["vm_or_function"], world["path"]
@@ -345,7 +359,10 @@ def test_taps_graph_branches_drawn_and_a_topology_change_keeps_zoom_pan_and_sele
             assert page.view("v.cy.edges('.branch').map(e => e.data('label'))") == ["split", "split"]
             page.page.screenshot(path=str(artefacts() / "ui-tap-graph.png"))
 
-            # the user zooms, pans and selects; then the topology changes under them
+            # the user zooms, pans and selects; then the topology changes under them: a new chain, and
+            # the fw instance bound on a new chassis (its node moves there, its edge becomes a tunnel)
+            fw_edge = f"v.cy.getElementById('{onward}')"
+            assert page.view(f"{fw_edge}.hasClass('tunnel')") is False
             page.page.click(f"button[data-chain-id='{chain['web']['id']}']")
             page.view("(v.cy.zoom(0.77), v.cy.pan({x: 31, y: 47}), true)")
             loads = page.view("v.timings.topologies")
@@ -356,8 +373,11 @@ def test_taps_graph_branches_drawn_and_a_topology_change_keeps_zoom_pan_and_sele
                 {"name": "late", "port_pair_groups": [world["hop"]["fw"]["id"]],
                  "flow_classifiers": [fc["id"]]}
             ])[0]  # fmt: skip
+            _place(nb_url, "ch2", [port["fw-in"]["id"]])
             drawn = f"v.cy.edges('[chain = \"{added['id']}\"]').length > 0"
-            page.wait_view(f"v.timings.topologies > {loads} && {drawn}")
+            moved = f"v.cy.getElementById('pair:{pair['fw']['id']}').parent().id() === 'ch:ch2'"
+            page.wait_view(f"v.timings.topologies > {loads} && {drawn} && {moved}")
+            assert page.view(f"{fw_edge}.hasClass('tunnel')") is True
         assert page.view("[v.cy.zoom(), v.cy.pan().x, v.cy.pan().y]") == [0.77, 31, 47]
         assert page.view("v.selected") == chain["web"]["id"]
         pressed = page.page.locator(f"button[data-chain-id='{chain['web']['id']}']")

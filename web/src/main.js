@@ -195,20 +195,21 @@ const FIXED = new Set(["id", "source", "target", "parent"]); // cytoscape will n
 function reconcile(elements) {
   const wanted = new Map(elements.map((e) => [e.data.id, e]));
   view.cy.elements().filter((e) => !wanted.has(e.id())).remove();
-  const added = [];
+  const added = elements.filter((el) => view.cy.getElementById(el.data.id).empty());
+  // areas before what they hold, nodes before edges; first, so a node can move into a new area
+  const order = (e) => (e.group === "edges" ? 2 : e.classes === "chassis" ? 0 : 1);
+  const fresh = new Set(added.map((el) => el.data.id));
+  view.cy.add(added.sort((a, b) => order(a) - order(b)));
   for (const el of elements) {
+    if (fresh.has(el.data.id)) continue;
     const held = view.cy.getElementById(el.data.id);
-    if (held.empty()) { added.push(el); continue; }
     held.data(Object.fromEntries(Object.entries(el.data).filter(([k]) => !FIXED.has(k))));
     held.classes(el.classes);
     if (held.isNode() && (held.data("parent") ?? null) !== (el.data.parent ?? null)) {
-      held.move({ parent: el.data.parent ?? null });
+      held.move({ parent: el.data.parent ?? null }); // in place: its edges stay
     }
     if (el.position) held.position(el.position);
   }
-  // areas before what they hold, nodes before edges
-  const order = (e) => (e.group === "edges" ? 2 : e.classes === "chassis" ? 0 : 1);
-  view.cy.add(added.sort((a, b) => order(a) - order(b)));
 }
 
 function updatePicture() {
