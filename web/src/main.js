@@ -21,8 +21,8 @@ const HINT = "Select a chain in the list to see its classifiers, hops, instances
 const $ = (id) => document.getElementById(id);
 const view = {
   topology: null, live: null, selected: null, history: new Map(), cy: null, index: null,
-  timings: { firstRender: null, lastFilter: null, lastTick: null, events: 0, topologies: 0, lastTopology: null }, trace: null,
-  traceSignature: "", traceNote: "",
+  timings: { firstRender: null, lastFilter: null, lastTick: null, events: 0, topologies: 0, lastTopology: null },
+  trace: null, traceSignature: "", traceNote: "",
 };
 window.steerflowView = view; // for the browser tests and the curious
 
@@ -407,6 +407,7 @@ async function loadTopology() {
   if (view.selected && !view.index.chains.has(view.selected)) {
     view.selected = null;
     view.trace = null;
+    view.traceNote = "";
   }
   if (view.trace && chainSignature(view.selected) !== view.traceSignature) {
     view.trace = null; // its path may be another now: a stale trace would mislead
