@@ -363,6 +363,9 @@ def test_taps_graph_branches_drawn_and_a_topology_change_keeps_zoom_pan_and_sele
             # the fw instance bound on a new chassis (its node moves there, its edge becomes a tunnel)
             fw_edge = f"v.cy.getElementById('{onward}')"
             assert page.view(f"{fw_edge}.hasClass('tunnel')") is False
+            page.view(f"({fw_edge}.emit('tap'), true)")  # a click on a chain's edge selects the chain
+            assert page.view("v.selected") == chain["tapped"]["id"]
+            assert page.page.inner_text("#details h2") == "Chain tapped"
             page.page.click(f"button[data-chain-id='{chain['web']['id']}']")
             page.view("(v.cy.zoom(0.77), v.cy.pan({x: 31, y: 47}), true)")
             loads = page.view("v.timings.topologies")
