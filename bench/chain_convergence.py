@@ -34,6 +34,10 @@ from typing import Any
 
 import uvicorn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import figures
+
 from steerflow.api.context import Context
 from steerflow.api.core import core_handlers
 from steerflow.api.resource import ResourceHandler
@@ -266,10 +270,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--background", type=int, default=10_000, help="chains present for the add-one cost")
     ap.add_argument("--budget", type=float, default=600.0, help="seconds allowed to create the background")
     ap.add_argument("--bulk", type=int, default=100, help="background chains per bulk create (one revision)")
+    figures.add_json_option(ap)
     return ap.parse_args()
 
 
 def run(bench: Bench, args: argparse.Namespace) -> None:
+    """Time the chains, then the add-one cost empty and loaded; `--json` gets the figures."""
     bench.build(args.chassis, args.functions)
     lat = latencies(bench, args.chains, "latency")
     print(f"chassis: {args.chassis}, functions: {len(bench.groups)}, chains timed: {len(lat)}")
@@ -280,7 +286,13 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
         for fc in fcs:
             bench.handlers[schema.FLOW_CLASSIFIER].delete(ADMIN, fc)
     bench.wait_applied()
+    figs = {
+        "POST -> applied p50_ms": percentile(lat, 50) * 1000,
+        "POST -> applied p99_ms": percentile(lat, 99) * 1000,
+    }
+    samples = {"POST -> applied": [x * 1000 for x in lat]}
     if args.adds <= 0:
+        figures.write(args.json, figs, {}, samples_ms=samples, chassis=args.chassis)
         return
     empty = add_one(bench, args.adds, "add-one with 0 chains present")
     created, made, applied = populate(bench, args.background, args.budget, args.bulk)
@@ -292,6 +304,14 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
     loaded_ms = statistics.median(loaded) * 1000
     print(f"add-one, {created:>5} chains present  : median {loaded_ms:.0f} ms ({ms(loaded)})")
     print(f"ratio loaded/empty             : {ratio:.2f}x  (target <= 2x)")
+    figs |= {"add-one empty_ms": statistics.median(empty) * 1000, "add-one loaded_ms": loaded_ms}
+    figs |= {"background chains": created, "background applied_s": applied}
+    samples |= {
+        "add-one, 0 chains": [x * 1000 for x in empty],
+        f"add-one, {created} chains": [x * 1000 for x in loaded],
+    }
+    ratios = {"add-one loaded / empty": ratio}
+    figures.write(args.json, figs, ratios, samples_ms=samples, chassis=args.chassis, targets={"ratio": 2.0})
 
 
 def main() -> int:
