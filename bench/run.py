@@ -1,16 +1,19 @@
 """Run every benchmark of bench/ in one go, bounded, and keep the results with the date and the machine.
 
-Each benchmark runs as its own process (full size, or `--quick`: small sizes for a smoke run), its
-output shown as it comes, prefixed with its name, and stopped (by pid) at its time budget. The results
-go to `bench/results/<UTC date-time>-<host>.json`: the machine (host, CPUs, load average, kernel,
-Python), then per benchmark its command line, exit code, wall time and output (benchmarks that write
-JSON, like nb_fanout, also their figures). Benchmarks that build a lab of network namespaces need root;
-without it they are recorded as skipped. Every figure a benchmark prints is already a ratio against a
-baseline measured in its own run (docs/benchmarks.md).
+Each benchmark runs as its own process in its own session (full size, or `--quick`: small sizes for a
+smoke run), its output shown as it comes, prefixed with its name. At its time budget it gets SIGINT (its
+`finally` blocks tear its lab down), then SIGKILL to its session; the whole suite is cut at 30 minutes
+(`--quick`: 3). The results go to `bench/results/<UTC date-time>-<host>.json`: the machine (host, CPUs,
+load average, kernel, Python), then per benchmark its command line, exit code, status (ok,
+missed-target, stopped, skipped, crashed: only a crash fails the run), wall time, output, and the
+figures, ratios and samples it wrote with `--json` (bench/figures.py). Benchmarks that build a lab of
+network namespaces need root; without it they are recorded as skipped. Every ratio is against a
+baseline measured in the same run (docs/benchmarks.md).
 
     .venv/bin/python bench/run.py [--quick] [--only nb_fanout,cli_startup] [--out bench/results]
 
-Not yet: plots (matplotlib is not a dependency) and a `steerflow bench` command.
+`steerflow bench [--quick] [--only ...]` runs this file of the checkout it finds. At the end the plots
+of the results are drawn next to them (bench/plot.py; matplotlib: the `bench` extra).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class Bench:
 
 # Cheap ones first: when the suite's total budget runs out, what is cut is the end of the list.
 BENCHES = (
-    Bench("cli_startup", (), ("--repeat", "2"), 120, 15),
+    Bench("cli_startup", ("--repeat", "10"), ("--repeat", "2"), 240, 15),
     Bench("nb_fanout", (), ("--watchers", "1,4", "--writes", "20", "--seconds", "2"), 300, 45),
     Bench("flow_install", ("--repeat", "3"), ("--flows", "10000", "--repeat", "1"), 300, 15, root=True),
     Bench("function_failover", (), ("--runs", "1", "--flows", "4"), 300, 35, root=True),
@@ -82,8 +85,9 @@ def run_one(bench: Bench, quick: bool, workdir: Path, left: float) -> dict[str, 
     figures = workdir / f"{bench.name}.json"
     argv = [sys.executable, str(HERE / f"{bench.name}.py"), *(bench.quick if quick else bench.full)]
     argv += ["--json", str(figures)]
-    budget = min(bench.quick_budget if quick else bench.budget, left - GRACE[quick])
-    if budget < 5:
+    room = left - GRACE[quick]  # the stop of a bench past its budget fits in the suite's time too
+    budget = min(bench.quick_budget if quick else bench.budget, room)
+    if room < 5:
         print(f"[{bench.name}] skipped: the suite's {TOTAL[quick]:.0f} s are spent", flush=True)
         return {"argv": argv, "status": "skipped", "skipped": "suite budget spent"}
     if bench.root and os.geteuid() != 0:
@@ -157,6 +161,18 @@ def _kill_session(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def plots(results: Path) -> None:
+    """The PNGs of bench/plot.py next to the results; only a hint when matplotlib is missing."""
+    sys.path.insert(0, str(ROOT))  # run as a script, bench/ is on the path but not the checkout
+    try:
+        from bench import plot
+    except ImportError as exc:  # matplotlib: the `bench` extra
+        print(f"no plots ({exc}): pip install -e '.[bench]', then bench/plot.py {results}")
+        return
+    for png in plot.render(results):
+        print(f"plot: {png}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -165,6 +181,9 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated benchmark names (default: all)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
+    # started in the background of a script (`cmd &`), we and our benches would ignore SIGINT, the
+    # signal that stops a bench with its teardown; a handler is reset to the default across exec
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     chosen = [b for b in BENCHES if not args.only or b.name in args.only.split(",")]
     unknown = set((args.only or "").split(",")) - {b.name for b in BENCHES} - {""}
     if unknown:
@@ -185,6 +204,7 @@ def main() -> int:
     path.write_text(json.dumps(results, indent=1))
     failed = [name for name, r in results["benches"].items() if r.get("status") == "crashed"]
     print(f"results: {path}" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    plots(path)
     return 1 if failed else 0
 
 
