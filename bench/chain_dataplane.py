@@ -508,8 +508,10 @@ def main() -> int:
         progress("static lab ready (2 chassis, hand-written flows, 3 functions)")
         measure_all(ctl, static, args)
     finally:
-        static_lab.teardown()
-        world.teardown()
+        try:
+            static_lab.teardown()
+        finally:  # a Ctrl-C deferred through the first teardown is raised at its end: not before this one
+            world.teardown()
     return 0
 
 
