@@ -347,11 +347,13 @@ def main() -> int:
         bench.client = DemoClient(api.endpoint)
         run(bench, args)
     finally:
-        if bench.client is not None:
-            bench.client.close()
-        api.stop()
-        world.teardown()
-        store.close()
+        try:
+            if bench.client is not None:
+                bench.client.close()
+            api.stop()
+        finally:  # the lab goes even when the runner's stop (SIGINT) lands in the lines above
+            world.teardown()
+            store.close()
     return 0
 
 

@@ -191,10 +191,12 @@ def main() -> int:
         met = all(r.detection <= 1.0 and r.failover <= 1.5 and r.lost == 0 for r in probed)
         return 0 if met else 1
     finally:
-        fabric.stop_agents()
-        store.close()
-        lab.teardown()
-        shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            fabric.stop_agents()
+            store.close()
+        finally:  # the lab goes even when the runner's stop (SIGINT) lands in the lines above
+            lab.teardown()
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
