@@ -3,7 +3,8 @@
 #   ./run.sh demo   installs what is needed, then runs the main job (the demo on the embedded store)
 #   ./run.sh test   installs what is needed (the Neutron venv for steerflow-neutron's tests too), then runs
 #                   every test
-# Other verbs: install (only install), lint (ruff + mypy + lint-imports).
+# Other verbs: install (only install), lint (ruff + mypy + lint-imports), bench [--quick] [--only NAMES]
+# (the benchmark suite: JSON results and plots to bench/results/, docs/benchmarks.md).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE"
@@ -49,7 +50,7 @@ install_python() {
     python3 -m venv "$VENV"
   fi
   say "installing steerflow and its test tools into $VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[dev]"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[dev,bench]"
   # a test fixture, not part of steerflow: a third party's encapsulation driver (`correlation: vlan`),
   # its own distribution, which the tests prove pluggable (docs/encap.md)
   say "installing the test encapsulation driver $PLUGIN_DIR into $VENV"
@@ -117,6 +118,13 @@ run_tests() {
   return "$rc"
 }
 
+run_bench() {
+  install_system; install_python  # the Python of the suite, matplotlib for its plots
+  # the lab benchmarks build network namespaces and OVS daemons: root
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo "$VENV/bin/steerflow" bench "$@"
+}
+
 run_demo() {
   install_system; install_python; install_osc  # not the Neutron venv: only its tests need it
   # the demo builds network namespaces and OVS daemons: root
@@ -131,5 +139,6 @@ case "$verb" in
   test) run_tests "$@" ;;
   demo) run_demo "$@" ;;
   lint) lint ;;
-  *) echo "usage: $0 {demo|test|install|lint}" >&2; exit 2 ;;
+  bench) run_bench "$@" ;;
+  *) echo "usage: $0 {demo|test|install|lint|bench}" >&2; exit 2 ;;
 esac

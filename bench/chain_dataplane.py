@@ -52,6 +52,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import figures
+
 from steerflow.demo.plug import plug_function, plug_vm
 from steerflow.demo.scenario import DemoClient
 from steerflow.demo.world import DemoPaths, DemoWorld
@@ -409,7 +413,9 @@ COMPARISONS = (
 )
 
 
-def report(results: dict[str, list[Sample]]) -> None:
+def report(results: dict[str, list[Sample]]) -> dict[str, float]:
+    """Print the table; the ratios (median of per-round pairs), for `--json`."""
+    ratios: dict[str, float] = {}
     for name, samples in results.items():
         runs = ", ".join(f"{s.gbps:.3f}" for s in samples)
         gbps = statistics.median(s.gbps for s in samples)
@@ -428,8 +434,18 @@ def report(results: dict[str, list[Sample]]) -> None:
         label = f"{num.split(' (')[0]} / {den.split(' (')[0]}"
         note = f"  (target {target})" if target else ""
         print(f"  {label:<40}: {medians:.3f}x | {paired:.3f}x, CPU/GB {cost - 1:+.1%}{note}")
+        ratios[f"{label} throughput"] = paired
+        ratios[f"{label} CPU/GB"] = cost
     loads = [s.load for samples in results.values() for s in samples]
     print(f"load average (1 min) after each stream: {min(loads):.2f} to {max(loads):.2f}")
+    return ratios
+
+
+def write_json(path: Path | None, results: dict[str, list[Sample]], ratios: dict[str, float]) -> None:
+    figs = {f"{name}_gbps": statistics.median(s.gbps for s in samples) for name, samples in results.items()}
+    runs = {name: [s.gbps for s in samples] for name, samples in results.items()}
+    loads = [s.load for samples in results.values() for s in samples]
+    figures.write(path, figs, ratios, runs_gbps=runs, load_average=[min(loads), max(loads)])
 
 
 def parse_args() -> argparse.Namespace:
@@ -451,6 +467,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--bridging", action="store_true",
                     help="the controller lab's functions forward every frame both ways, like a "
                     "transparent firewall (default: each forwards only what its mode expects)")  # fmt: skip
+    figures.add_json_option(ap)
     return ap.parse_args()
 
 
@@ -464,7 +481,8 @@ def measure_all(ctl: ControllerLab, static: Route, args: argparse.Namespace) -> 
         every[name] = lambda dump, fn=fn, encap=encap: ctl.measure(fn, encap, s, dump, p)  # type: ignore[misc]
     cases = {name: every[name] for name in ORDER}
     progress(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    report(run_cases(cases, args.repeat, args.dump))
+    results = run_cases(cases, args.repeat, args.dump)
+    write_json(args.json, results, report(results))
 
 
 def main() -> int:
@@ -490,8 +508,10 @@ def main() -> int:
         progress("static lab ready (2 chassis, hand-written flows, 3 functions)")
         measure_all(ctl, static, args)
     finally:
-        static_lab.teardown()
-        world.teardown()
+        try:
+            static_lab.teardown()
+        finally:  # a Ctrl-C deferred through the first teardown is raised at its end: not before this one
+            world.teardown()
     return 0
 
 

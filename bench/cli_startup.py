@@ -33,6 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import figures
 
 from steerflow.client import SteerflowClient
 from steerflow.model import schema
@@ -155,6 +158,7 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=20, help="timed runs of each command")
     ap.add_argument("--networks", type=int, default=5, help="networks (each with a subnet) to list")
+    figures.add_json_option(ap)
     return ap.parse_args()
 
 
@@ -164,7 +168,24 @@ def main() -> int:
         populate(url, args.networks)
         all_cases = cases(url)
         samples = measure(all_cases, args.repeat)
-    return 0 if report(all_cases, samples) else 1
+    within = report(all_cases, samples)
+    write_json(args.json, all_cases, samples, within)
+    return 0 if within else 1
+
+
+def write_json(
+    path: Path | None, all_cases: Sequence[Case], samples: dict[str, list[Sample]], ok: bool
+) -> None:
+    """Median wall and CPU ms per command; ratios of median wall time over both baselines."""
+    wall = {name: statistics.median(s.wall for s in values) for name, values in samples.items()}
+    bare, httpx = wall[all_cases[0].name], wall[all_cases[1].name]
+    figs = {f"{name} wall_ms": wall[name] * 1000 for name in wall}
+    for name, values in samples.items():
+        figs[f"{name} cpu_ms"] = statistics.median(s.cpu for s in values) * 1000
+    ratios = {f"{c.name} / python -c pass": wall[c.name] / bare for c in all_cases if c.resource_command}
+    ratios |= {f"{c.name} / import httpx": wall[c.name] / httpx for c in all_cases if c.resource_command}
+    walls = {name: [s.wall * 1000 for s in values] for name, values in samples.items()}
+    figures.write(path, figs, ratios, samples_ms=walls, within_budget=ok, budget_ms=BUDGET * 1000)
 
 
 if __name__ == "__main__":

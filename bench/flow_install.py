@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import figures
 from tests.builders.ovs_fixtures import OvsSandbox, ovs_missing, ovs_sandbox
 
 from steerflow.flows.types import Flow, FlowKey, Group, Match, Output, SetField
@@ -116,6 +117,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--tables", type=int, default=10, help="spread flows over this many tables")
     ap.add_argument("--shape", choices=sorted(SHAPES), default="ip", help="flow shape (default ip)")
     ap.add_argument("--repeat", type=int, default=5, help="run pairs (ovs-ofctl, then ours); default 5")
+    figures.add_json_option(ap)
     return ap.parse_args()
 
 
@@ -153,7 +155,26 @@ def main() -> int:
     finally:
         flow_file.unlink()
     report(n, args.shape, ofctl_times, ours)
+    write_json(args.json, n, ofctl_times, ours)
     return 0
+
+
+def write_json(path: Path | None, n: int, ofctl_times: list[float], ours: list[OurRun]) -> None:
+    """Install times and rates; the ratio is ovs-ofctl's time over ours (above 1: ours is faster)."""
+    cold, warm = [r.cold for r in ours], [r.warm for r in ours]
+    figs = {
+        "ovs-ofctl --bundle add-flows_s": statistics.median(ofctl_times),
+        "Reconciler cold_s": statistics.median(cold),
+        "Reconciler warm restart_s": statistics.median(warm),
+        "ovs-ofctl flows_per_s": n / statistics.median(ofctl_times),
+        "Reconciler flows_per_s": n / statistics.median(cold),
+        "warm restart flow-mods": max(r.warm_mods for r in ours),
+    }
+    pairs = statistics.median(o / u for o, u in zip(ofctl_times, cold, strict=True))
+    ratios = {"cold install speed vs ovs-ofctl (median of pairs)": pairs,
+              "cold install speed vs ovs-ofctl (best vs best)": min(ofctl_times) / min(cold)}  # fmt: skip
+    runs = {"ovs-ofctl_s": ofctl_times, "cold_s": cold, "warm_s": warm}
+    figures.write(path, figs, ratios, flows=n, runs=runs)
 
 
 def report(n: int, shape: str, ofctl_times: list[float], ours: list[OurRun]) -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import figures
 from tests.builders.fabric import Fabric
 from tests.builders.flow_stream import Stream, analyse
 
@@ -128,12 +129,30 @@ def summary(label: str, runs: list[Run], base: float) -> None:
           f"{statistics.median(r.moved for r in runs):.0f} of the flows moved per run")  # fmt: skip
 
 
+def write_json(path: Path | None, runs: dict[str, list[Run]]) -> None:
+    """Medians per label; the ratio is probed failover over the baseline's (detection free)."""
+    figs: dict[str, float] = {}
+    for label, mine in runs.items():
+        for what in ("detection", "failover"):
+            figs[f"{label} {what}_ms"] = statistics.median(getattr(r, what) for r in mine) * 1000
+        figs[f"{label} lost"] = sum(r.lost for r in mine)
+    ratios = {"failover probed / baseline": figs["probed failover_ms"] / figs["baseline failover_ms"]}
+    samples = {
+        f"{label} {what}": [getattr(r, what) * 1000 for r in mine]
+        for label, mine in runs.items()
+        for what in ("detection", "failover")
+    }
+    targets = {f"{what}_ms": limit * 1000 for what, limit in TARGETS.items()}
+    figures.write(path, figs, ratios, samples_ms=samples, targets=targets)
+
+
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="kills measured (and as many baseline kills)")
     ap.add_argument("--flows", type=int, default=16)
     ap.add_argument("--interval-ms", type=int, default=200, help="the check's probe interval")
     ap.add_argument("--failures", type=int, default=3, help="failed probes that make an instance unhealthy")
+    figures.add_json_option(ap)
     return ap.parse_args()
 
 
@@ -167,14 +186,17 @@ def main() -> int:
         print(f"{args.runs} runs, {args.flows} flows, {check}:")
         summary("baseline", runs["baseline"], base)
         summary("probed", runs["probed"], base)
+        write_json(args.json, runs)
         probed = runs["probed"]
         met = all(r.detection <= 1.0 and r.failover <= 1.5 and r.lost == 0 for r in probed)
         return 0 if met else 1
     finally:
-        fabric.stop_agents()
-        store.close()
-        lab.teardown()
-        shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            fabric.stop_agents()
+            store.close()
+        finally:  # the lab goes even when the runner's stop (SIGINT) lands in the lines above
+            lab.teardown()
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 import httpx  # noqa: E402
+from bench import figures  # noqa: E402
 from tests.builders.api_server import start_api_server  # noqa: E402
 from tests.builders.servers import EtcdServer, RedisServer, Server  # noqa: E402
 
@@ -195,7 +196,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--json", type=Path)
+    figures.add_json_option(parser)
     args = parser.parse_args()
     stores = args.stores.split(",")
     results: dict[str, Any] = {}
@@ -215,9 +216,9 @@ def main() -> int:
             key = f"fanout_{watchers}"
             fan = results[name][key]
             lat = fan["latency"]
-            figures = f"{lat['p50']:7.2f} / {lat['p99']:7.2f} / {lat['max']:7.2f}"
+            cells = f"{lat['p50']:7.2f} / {lat['p99']:7.2f} / {lat['max']:7.2f}"
             print(
-                f"  {watchers:>2} watchers {name:<9} {figures}"
+                f"  {watchers:>2} watchers {name:<9} {cells}"
                 f"{ratio(results, name, key + '.latency.p50')} lost {fan['lost']} repeated {fan['repeated']}"
             )
     print(f"\nPOST /v2.0/networks, {args.clients} clients, {args.seconds:g} s:")
@@ -228,9 +229,40 @@ def main() -> int:
             f"  p50 {api['latency']['p50']:.1f} ms  p99 {api['latency']['p99']:.1f} ms"
             + (f"  failures: {api['failures']}" if api["failures"] else "")
         )
-    if args.json:
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "results": results}))
+    figs, ratios = flat_figures(results)
+    figures.write(args.json, figs, ratios, args=vars(args), results=results)
     return 0
+
+
+def flat_figures(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per store fan-out p50/p99 and API creates/s; ratios against the baseline store."""
+    figs: dict[str, float] = {}
+    picks: dict[str, str] = {}
+    for name, mine in results.items():
+        for key in mine:
+            if key.startswith("fanout_"):
+                for p in ("p50", "p99"):
+                    picks[f"fan-out {key[7:]} watchers {p}_ms"] = f"{key}.latency.{p}"
+        picks["API creates_per_s"] = "api.creates_per_s"
+        figs |= {f"{name} {label}": _dig(mine, pick) for label, pick in picks.items() if _has(mine, pick)}
+    base = results.get(BASELINE)
+    ratios: dict[str, float] = {}
+    for name, mine in results.items():
+        if base is None or name == BASELINE:
+            continue
+        for label, pick in picks.items():
+            if _has(mine, pick) and _has(base, pick) and _dig(base, pick):
+                key = f"{name} / {BASELINE} {label.removesuffix('_ms')}"
+                ratios[key] = _dig(mine, pick) / _dig(base, pick)
+    return figs, ratios
+
+
+def _has(data: Any, path: str) -> bool:
+    for part in path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
 
 
 if __name__ == "__main__":

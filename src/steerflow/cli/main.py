@@ -111,6 +111,10 @@ SUBCOMMANDS: dict[str, Lazy] = {
         "steerflow.cli.lab_cmd:lab_commands",
         "Emulated chassis (netns + userspace OVS) and VMs on this machine.",
     ),
+    "bench": Lazy(
+        "steerflow.cli.bench_cmd:bench",
+        "Run the benchmark suite of a source checkout (bench/run.py): JSON results and plots.",
+    ),
     "demo": Lazy(
         "steerflow.cli.demo:demo",
         "Send echo datagrams without and then through a service chain, on a lab of 2 chassis (root).",
