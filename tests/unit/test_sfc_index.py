@@ -98,20 +98,13 @@ def test_the_carried_index_equals_a_fresh_one_and_misses_no_overlap(
         assert overlapping <= carried.candidates([mine])
         blocks = snap.index(CLASSIFIER_BLOCKS)
         assert blocks == Snapshot(revision, after).index(CLASSIFIER_BLOCKS)
-        overlapping_fcs = {
-            fc_id
-            for fc_id, fc in after[schema.FLOW_CLASSIFIER].items()
-            if basic_conflict(FlowClassifier.from_dict(fc), mine)
-        }
+        stored = {fc_id: FlowClassifier.from_dict(fc) for fc_id, fc in after[schema.FLOW_CLASSIFIER].items()}
+        overlapping_fcs = {fc_id for fc_id, fc in stored.items() if basic_conflict(fc, mine)}
         assert overlapping_fcs <= classifier_candidates(blocks, mine, after[schema.FLOW_CLASSIFIER])
         fields = snap.index(CLASSIFIER_FIELDS)
         assert fields == Snapshot(revision, after).index(CLASSIFIER_FIELDS)
-        in_conflict = {
-            fc_id
-            for fc_id, fc in after[schema.FLOW_CLASSIFIER].items()
-            if conflict(FlowClassifier.from_dict(fc), mine)
-        }
-        assert in_conflict <= fields.narrowed(query, set(after[schema.FLOW_CLASSIFIER]))
+        in_conflict = {fc_id for fc_id, fc in stored.items() if conflict(fc, mine)}
+        assert in_conflict <= fields.narrowed(query, set(stored))
         assert dict(carried.holder.items()) == {
             fc_id: chain_id
             for chain_id, chain in after[schema.PORT_CHAIN].items()
