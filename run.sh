@@ -21,6 +21,11 @@ APT_PACKAGES=(python3-venv openvswitch-switch redis-server etcd-server etcd-clie
 # the web view's browser tests drive Debian's chromium headless (tests/functional/test_ui_browser.py)
 APT_TEST_PACKAGES=(chromium chromium-driver)
 
+# most functional tests wait (on daemons, agents, packets), so two workers pay even on two cores; tests
+# that must not share a worker's neighbour carry an xdist_group mark (docs/testing.md)
+WORKERS=${STEERFLOW_TEST_WORKERS:-2}
+XDIST=(-n "$WORKERS" --dist loadgroup)
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 apt_install() {
@@ -104,15 +109,16 @@ run_tests() {
   apt_install "${APT_TEST_PACKAGES[@]}"
   say "lint: ruff, mypy --strict and the import contracts (lint-imports)"
   lint
-  say "tests"
+  say "tests ($WORKERS pytest-xdist workers; STEERFLOW_TEST_WORKERS=0 runs them in this process)"
   local rc=0 arg paths=0
-  STEERFLOW_OSC_VENV="$OSC_VENV" STEERFLOW_NEUTRON_VENV="$NEUTRON_VENV" "$VENV/bin/python" -m pytest "$@" || rc=$?
+  STEERFLOW_OSC_VENV="$OSC_VENV" STEERFLOW_NEUTRON_VENV="$NEUTRON_VENV" \
+    "$VENV/bin/python" -m pytest "${XDIST[@]}" "$@" || rc=$?
   # a path (or node id) among the arguments means a chosen subset: no second pass then
   for arg in "$@"; do [[ $arg != -* && -e ${arg%%::*} ]] && paths=1; done
   if [ "$paths" -eq 0 ]; then
     # API servers keep no state: the REST suites pass with every request spread over two of them
     say "the REST suites again, through HAProxy in front of two API servers on one store"
-    STEERFLOW_TEST_API_SERVERS=2 "$VENV/bin/python" -m pytest "$@" tests/functional/test_rest_*.py \
+    STEERFLOW_TEST_API_SERVERS=2 "$VENV/bin/python" -m pytest "${XDIST[@]}" "$@" tests/functional/test_rest_*.py \
       || { local again=$?; [ "$rc" -ne 0 ] || rc=$again; }
   fi
   return "$rc"

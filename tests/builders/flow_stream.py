@@ -38,7 +38,8 @@ except TimeoutError:
 print(json.dumps(got), flush=True)
 """
 SEND = """
-import socket, sys, time
+import signal, socket, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # Stream.stop: a clean end, rounds left unsent
 flows, rounds, interval = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 socks = []
 for i in range(flows):
@@ -102,6 +103,11 @@ class Stream:
 
     def wait_rounds(self, seconds: float) -> None:
         time.sleep(seconds)
+
+    def stop(self) -> None:
+        """End the sender now, whatever rounds it has left (`finish` then collects what arrived)."""
+        assert self._sender is not None
+        self._sender.terminate()
 
     def finish(self) -> dict[int, list[Arrival]]:
         """Wait for the sender to end and the receiver to fall silent; every flow's arrivals by round."""

@@ -27,6 +27,9 @@ pytestmark = [pytest.mark.root, requires_lab]
 
 FAILOVER_LIMIT = 5.0  # seconds: the target is 1.5 s; the shared machine gets slack
 FLOWS = 16
+# the stream outlasts any run (60 s) and is stopped once the flows could go back, whatever the load
+STREAM_ROUNDS = 6000
+RETURN_WINDOW = 1.0  # seconds of stream after f1's return is installed (pacing, not synchronisation)
 
 
 def _check(kind: str = "datapath", **extra: Any) -> dict[str, Any]:
@@ -85,7 +88,7 @@ def test_a_killed_function_s_flows_move_to_the_other_instance_and_come_back(fabr
     _wait_health(fabric, p2["id"], True)
     client.wait_ping(server.ipv4)
 
-    with Stream(client, server, 7, flows=FLOWS, rounds=600, interval=0.01) as stream:
+    with Stream(client, server, 7, flows=FLOWS, rounds=STREAM_ROUNDS, interval=0.01) as stream:
         time.sleep(1.5)
         killed = time.time()
         f1.stop()  # SIGTERM by pid: the emulator is gone
@@ -96,6 +99,9 @@ def test_a_killed_function_s_flows_move_to_the_other_instance_and_come_back(fabr
         back = time.time()
         fabric.lab.restart_function(f1.name)
         _wait_health(fabric, p1["id"], True)
+        fabric.wait_applied()  # every chassis steers flows to f1 again
+        stream.wait_rounds(RETURN_WINDOW)
+        stream.stop()
         arrivals = stream.finish()
 
     out = analyse(arrivals, killed, failed_shift=1)

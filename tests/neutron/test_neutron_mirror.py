@@ -10,7 +10,9 @@ from steerflow.model import schema
 from steerflow.nbdb.api import NorthboundStore, Put
 from tests.builders.neutron_server import Neutron, neutron_chain
 
-pytestmark = pytest.mark.server  # a real neutron-server and redis-server
+# a real neutron-server and redis-server; one worker runs them all, so Neutron's schema (a session
+# fixture, slow to make) is made once
+pytestmark = [pytest.mark.server, pytest.mark.xdist_group("neutron")]
 
 
 def stored(nb: NorthboundStore, kind: str, id: str) -> dict[str, Any]:

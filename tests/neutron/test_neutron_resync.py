@@ -14,7 +14,9 @@ from steerflow.nbdb.api import NorthboundStore, Put
 from tests.builders.neutron_server import Neutron, NeutronServer, neutron_chain
 from tests.builders.servers import RedisServer
 
-pytestmark = pytest.mark.server  # a real neutron-server and redis-server
+# a real neutron-server and redis-server; one worker runs them all, so Neutron's schema (a session
+# fixture, slow to make) is made once
+pytestmark = [pytest.mark.server, pytest.mark.xdist_group("neutron")]
 
 
 def resync(capsys: pytest.CaptureFixture[str], server: NeutronServer, *extra: str) -> tuple[int, list[str]]:

@@ -108,3 +108,49 @@ def test_stored_classifiers_never_conflict(bodies: list[dict[str, Any]]) -> None
     stored = [FlowClassifier.from_dict(r.value) for r in w.store.list(schema.FLOW_CLASSIFIER)]
     for i, a in enumerate(stored):
         assert not any(conflict(a, b) for b in stored[i + 1 :])
+
+
+V4_NESTED = ["0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.1.2.3/32", "10.1.3.0/24"]
+V6_NESTED = ["::/0", "2001:db8::/32", "2001:db8:1::/48", "2001:db8:1::7/128", "2001:db8:2::/48"]
+
+
+@st.composite
+def indexed_bodies(draw: st.DrawFn, ports: int) -> dict[str, Any]:
+    """Classifiers told apart by nested prefixes of either version and by logical ports: the fields the
+    conflict check's index narrows by."""
+    v6 = draw(st.booleans())
+    prefix = st.none() | st.sampled_from(V6_NESTED if v6 else V4_NESTED)
+    body: dict[str, Any] = {"ethertype": "IPv6" if v6 else "IPv4", "protocol": "udp"}
+    for field, value in (
+        ("source_ip_prefix", draw(prefix)),
+        ("destination_ip_prefix", draw(prefix)),
+        ("logical_source_port", draw(st.none() | st.integers(0, ports - 1))),
+        ("logical_destination_port", draw(st.none() | st.integers(0, ports - 1))),
+        ("destination_port_range_min", draw(st.none() | st.sampled_from([80, 443]))),
+    ):
+        if value is not None:
+            body[field] = value
+    return body
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(indexed_bodies(ports=3), max_size=12))
+def test_refusals_match_a_full_scan_naming_its_first_conflict(bodies: list[dict[str, Any]]) -> None:
+    """The indexed check refuses exactly what comparing with every stored classifier refuses, naming
+    the same (lowest id) conflicting classifier."""
+    w = World()
+    ports = [w.port("vm") for _ in range(3)]
+    for drawn in bodies:
+        body = dict(drawn)
+        for field in ("logical_source_port", "logical_destination_port"):
+            if field in body:
+                body[field] = ports[body[field]]
+        stored = sorted(w.store.list(schema.FLOW_CLASSIFIER), key=lambda rec: rec.id)
+        new = FlowClassifier.from_dict({"id": "new", **body})
+        clashing = [rec.id for rec in stored if conflict(new, FlowClassifier.from_dict(rec.value))]
+        try:
+            w.fc.create(ALICE, body)
+        except err.FlowClassifierInConflict as exc:
+            assert clashing and exc.kwargs["id"] == clashing[0], (body, clashing)
+        else:
+            assert not clashing, (body, clashing)

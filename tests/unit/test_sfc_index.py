@@ -10,11 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from steerflow.api.sfc_chains import CHAIN_IDS
-from steerflow.api.sfc_conflicts import basic_conflict
+from steerflow.api.sfc_conflicts import basic_conflict, conflict
 from steerflow.api.sfc_index import (
     CHAIN_CLASSIFIERS,
     CHAIN_GROUP_LISTS,
     CLASSIFIER_BLOCKS,
+    CLASSIFIER_FIELDS,
     classifier_candidates,
 )
 from steerflow.api.sfc_labels import CHAIN_LABELS, labels_of
@@ -45,6 +46,8 @@ def classifier(draw: st.DrawFn, fc_id: str) -> dict[str, Any]:
         "protocol": draw(st.sampled_from(("tcp", "udp", None))),
         "destination_port_range_min": low,
         "destination_port_range_max": high,
+        "source_ip_prefix": draw(st.sampled_from((None, "10.0.0.0/8", "10.1.0.0/16", "10.1.0.9/32"))),
+        "logical_source_port": draw(st.sampled_from((None, "p1", "p2"))),
     }
 
 
@@ -79,6 +82,7 @@ def test_the_carried_index_equals_a_fresh_one_and_misses_no_overlap(
     snap = Snapshot(1, states[0])
     snap.index(CHAIN_CLASSIFIERS)
     snap.index(CLASSIFIER_BLOCKS)
+    snap.index(CLASSIFIER_FIELDS)
     for revision, (before, after) in enumerate(itertools.pairwise(states), start=2):
         snap = snap.followed_by(revision, after, _changes(before, after))
         carried = snap.index(CHAIN_CLASSIFIERS)
@@ -94,12 +98,13 @@ def test_the_carried_index_equals_a_fresh_one_and_misses_no_overlap(
         assert overlapping <= carried.candidates([mine])
         blocks = snap.index(CLASSIFIER_BLOCKS)
         assert blocks == Snapshot(revision, after).index(CLASSIFIER_BLOCKS)
-        overlapping_fcs = {
-            fc_id
-            for fc_id, fc in after[schema.FLOW_CLASSIFIER].items()
-            if basic_conflict(FlowClassifier.from_dict(fc), mine)
-        }
+        stored = {fc_id: FlowClassifier.from_dict(fc) for fc_id, fc in after[schema.FLOW_CLASSIFIER].items()}
+        overlapping_fcs = {fc_id for fc_id, fc in stored.items() if basic_conflict(fc, mine)}
         assert overlapping_fcs <= classifier_candidates(blocks, mine, after[schema.FLOW_CLASSIFIER])
+        fields = snap.index(CLASSIFIER_FIELDS)
+        assert fields == Snapshot(revision, after).index(CLASSIFIER_FIELDS)
+        in_conflict = {fc_id for fc_id, fc in stored.items() if conflict(fc, mine)}
+        assert in_conflict <= fields.narrowed(query, set(stored))
         assert dict(carried.holder.items()) == {
             fc_id: chain_id
             for chain_id, chain in after[schema.PORT_CHAIN].items()

@@ -18,6 +18,7 @@ from steerflow.api.sfc_index import (
     CHAIN_CLASSIFIERS,
     CHAIN_GROUP_LISTS,
     CLASSIFIER_BLOCKS,
+    CLASSIFIER_FIELDS,
     classifier_candidates,
 )
 from steerflow.api.sfc_labels import assign_labels
@@ -57,7 +58,8 @@ class FlowClassifiers(StoredResource):
             _with_group_terms(ctx, snap, obj)
         new = FlowClassifier.from_dict(obj)
         every = snap.of(self.resource)
-        for other_id in sorted(classifier_candidates(snap.index(CLASSIFIER_BLOCKS), new, every)):
+        candidates = classifier_candidates(snap.index(CLASSIFIER_BLOCKS), new, every)
+        for other_id in sorted(snap.index(CLASSIFIER_FIELDS).narrowed(obj, candidates)):
             other = every[other_id]
             theirs = FlowClassifier.from_dict(other)
             if can_see(ctx, other) and conflict(new, theirs):

@@ -7,13 +7,18 @@ Two classifiers can only overlap if their destination port ranges do, so each ch
 the 256-port blocks its classifiers' destination ranges cover; a classifier with no destination range
 (or one spanning more than `WIDE_BLOCKS` blocks) is filed as wide and is a candidate for every query.
 The candidates are then checked exactly (`sfc_conflicts.basic_conflict`). The index is a `Derived`
-value of the snapshot: built once, then updated per changed chain or classifier.
+value of the snapshot: built once, then updated per changed chain or classifier. A new classifier's
+candidates are narrowed further by its IP prefixes and logical ports (`CLASSIFIER_FIELDS`), so that
+classifiers told apart by those alone are not compared pairwise.
 """
 
 from __future__ import annotations
 
+import bisect
+import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from steerflow.model import schema
 from steerflow.model.sfc import FlowClassifier
@@ -178,4 +183,119 @@ def _update_blocks(blocks: Blocks, before: Snapshot, after: Snapshot, changed: s
 
 CLASSIFIER_BLOCKS = register(
     Derived("classifier_blocks", frozenset({schema.FLOW_CLASSIFIER}), _build_blocks, _update_blocks)
+)
+
+
+Prefix = tuple[int, int, int]  # (IP version, first address, prefix length)
+ANY_PREFIX_FIELDS = ("source_ip_prefix", "destination_ip_prefix")
+ANY_PORT_FIELDS = ("logical_source_port", "logical_destination_port")
+
+
+def _prefix(text: str) -> Prefix:
+    net = ipaddress.ip_network(text, strict=False)
+    return net.version, int(net.network_address), net.prefixlen
+
+
+@dataclass(frozen=True)
+class PrefixIndex:
+    """The classifiers by one IP prefix field. Prefixes nest or are disjoint, so those sharing an
+    address with prefix P either start inside P (a range of the sorted starts) or hold P (one of P's
+    truncations); those without the field match anything."""
+
+    ids: Mapping[Prefix | None, frozenset[str]]
+    starts: tuple[Prefix, ...]  # every prefix filed, sorted
+
+    def overlapping(self, text: str) -> set[str]:
+        version, low, length = _prefix(text)
+        bits = 32 if version == 4 else 128
+        high = low | ((1 << (bits - length)) - 1)
+        keys: list[Prefix | None] = [None]
+        keys += [(version, low >> (bits - n) << (bits - n), n) for n in range(length + 1)]
+        first = bisect.bisect_left(self.starts, (version, low, 0))
+        last = bisect.bisect_right(self.starts, (version, high, bits))
+        keys += self.starts[first:last]
+        return {fc_id for key in keys for fc_id in self.ids.get(key, frozenset())}
+
+    def filed(self, fc_id: str, text: str | None, add: bool) -> PrefixIndex:
+        key = None if text is None else _prefix(text)
+        before = self.ids.get(key, frozenset())
+        after = before | {fc_id} if add else before - {fc_id}
+        ids = {**self.ids, key: after}
+        starts = self.starts
+        if key is not None and bool(before) != bool(after):
+            listed = list(starts)
+            if after:
+                bisect.insort(listed, key)
+            else:
+                listed.remove(key)
+            starts = tuple(listed)
+        if not after:
+            del ids[key]
+        return PrefixIndex(ids, starts)
+
+
+@dataclass(frozen=True)
+class ValueIndex:
+    """The classifiers by one logical port field; those without it match any port."""
+
+    ids: Mapping[str | None, frozenset[str]]
+
+    def matching(self, value: str) -> set[str]:
+        return set(self.ids.get(value, frozenset()) | self.ids.get(None, frozenset()))
+
+    def filed(self, fc_id: str, value: str | None, add: bool) -> ValueIndex:
+        before = self.ids.get(value, frozenset())
+        after = before | {fc_id} if add else before - {fc_id}
+        ids = {**self.ids, value: after}
+        if not after:
+            del ids[value]
+        return ValueIndex(ids)
+
+
+@dataclass(frozen=True)
+class ClassifierFields:
+    """The classifiers by source and destination IP prefix and logical port."""
+
+    prefixes: Mapping[str, PrefixIndex]  # field -> its index
+    ports: Mapping[str, ValueIndex]
+
+    def narrowed(self, doc: Mapping[str, Any], candidates: set[str]) -> set[str]:
+        """The `candidates` whose prefixes and logical ports may overlap `doc`'s (a superset)."""
+        for field, prefixes in self.prefixes.items():
+            if doc.get(field) is not None:
+                candidates &= prefixes.overlapping(doc[field])
+        for field, ports in self.ports.items():
+            if doc.get(field) is not None:
+                candidates &= ports.matching(doc[field])
+        return candidates
+
+    def filed(self, fc_id: str, doc: Mapping[str, Any], add: bool) -> ClassifierFields:
+        prefixes = {f: index.filed(fc_id, doc.get(f), add) for f, index in self.prefixes.items()}
+        ports = {f: index.filed(fc_id, doc.get(f), add) for f, index in self.ports.items()}
+        return replace(self, prefixes=prefixes, ports=ports)
+
+
+def _build_fields(snap: Snapshot) -> ClassifierFields:
+    empty = ClassifierFields(
+        {f: PrefixIndex({}, ()) for f in ANY_PREFIX_FIELDS}, {f: ValueIndex({}) for f in ANY_PORT_FIELDS}
+    )
+    every = {(schema.FLOW_CLASSIFIER, fc_id) for fc_id in snap.of(schema.FLOW_CLASSIFIER)}
+    return _update_fields(empty, snap, snap, every)
+
+
+def _update_fields(
+    fields: ClassifierFields, before: Snapshot, after: Snapshot, changed: set[Change]
+) -> ClassifierFields:
+    for fc_id in {id for kind, id in changed if kind == schema.FLOW_CLASSIFIER}:
+        old = before.find(schema.FLOW_CLASSIFIER, fc_id) if before is not after else None
+        new = after.find(schema.FLOW_CLASSIFIER, fc_id)
+        if old is not None:
+            fields = fields.filed(fc_id, old, add=False)
+        if new is not None:
+            fields = fields.filed(fc_id, new, add=True)
+    return fields
+
+
+CLASSIFIER_FIELDS = register(
+    Derived("classifier_fields", frozenset({schema.FLOW_CLASSIFIER}), _build_fields, _update_fields)
 )
