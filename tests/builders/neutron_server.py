@@ -44,8 +44,9 @@ def empty_database(cache_dir: Path) -> Path:
     db = cache_dir / "neutron-schema.db"
     if not db.exists():
         tmp = cache_dir / "neutron-schema.db.tmp"
-        subprocess.run([str(VENV / "bin" / "python"), str(HERE / "mkdb.py"), str(tmp)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [str(VENV / "bin" / "python"), str(HERE / "mkdb.py"), str(tmp)], check=True, capture_output=True
+        )
         tmp.rename(db)
     return db
 
@@ -175,22 +176,26 @@ def neutron_chain(neutron: Neutron, correlation: str | None = None) -> dict[str,
         schema.SUBNET, network_id=net["id"], cidr="10.0.0.0/24", ip_version=4, name="sub1"
     )
     for role in ("client", "sf-in", "sf-out", "server"):
-        world[role] = neutron.create(
-            schema.PORT, network_id=net["id"], name=role, device_id=_device(role)
-        )
+        world[role] = neutron.create(schema.PORT, network_id=net["id"], name=role, device_id=_device(role))
     world["pair"] = neutron.create(
-        schema.PORT_PAIR, ingress=world["sf-in"]["id"], egress=world["sf-out"]["id"], name="sf1",
+        schema.PORT_PAIR,
+        ingress=world["sf-in"]["id"],
+        egress=world["sf-out"]["id"],
+        name="sf1",
         service_function_parameters={"correlation": correlation},
     )
-    world["group"] = neutron.create(
-        schema.PORT_PAIR_GROUP, port_pairs=[world["pair"]["id"]], name="hop1"
-    )
+    world["group"] = neutron.create(schema.PORT_PAIR_GROUP, port_pairs=[world["pair"]["id"]], name="hop1")
     world["classifier"] = neutron.create(
-        schema.FLOW_CLASSIFIER, protocol="udp", ethertype="IPv4",
-        logical_source_port=world["client"]["id"], name="udp-from-client",
+        schema.FLOW_CLASSIFIER,
+        protocol="udp",
+        ethertype="IPv4",
+        logical_source_port=world["client"]["id"],
+        name="udp-from-client",
     )
     world["chain"] = neutron.create(
-        schema.PORT_CHAIN, port_pair_groups=[world["group"]["id"]],
-        flow_classifiers=[world["classifier"]["id"]], name="chain1",
+        schema.PORT_CHAIN,
+        port_pair_groups=[world["group"]["id"]],
+        flow_classifiers=[world["classifier"]["id"]],
+        name="chain1",
     )
     return world

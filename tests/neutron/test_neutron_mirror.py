@@ -48,15 +48,27 @@ def test_networks_ports_and_a_chain_are_mirrored_with_neutrons_ids(
 def test_updates_and_deletes_follow(neutron: Neutron, nb: NorthboundStore) -> None:
     world = neutron_chain(neutron)
     client = world["client"]["id"]
-    neutron.update(schema.PORT, client, name="renamed", device_id="vm-other",
-                   port_security_enabled=False, security_groups=[])
+    neutron.update(
+        schema.PORT,
+        client,
+        name="renamed",
+        device_id="vm-other",
+        port_security_enabled=False,
+        security_groups=[],
+    )
     port = stored(nb, schema.PORT, client)
     assert (port["name"], port["device_id"], port["port_security_enabled"]) == ("renamed", "vm-other", False)
-    second = neutron.create(schema.FLOW_CLASSIFIER, protocol="tcp", ethertype="IPv4",
-                            logical_source_port=client, destination_port_range_min=80,
-                            destination_port_range_max=80)
-    neutron.update(schema.PORT_CHAIN, world["chain"]["id"],
-                   flow_classifiers=[world["classifier"]["id"], second["id"]])
+    second = neutron.create(
+        schema.FLOW_CLASSIFIER,
+        protocol="tcp",
+        ethertype="IPv4",
+        logical_source_port=client,
+        destination_port_range_min=80,
+        destination_port_range_max=80,
+    )
+    neutron.update(
+        schema.PORT_CHAIN, world["chain"]["id"], flow_classifiers=[world["classifier"]["id"], second["id"]]
+    )
     chain = stored(nb, schema.PORT_CHAIN, world["chain"]["id"])
     assert chain["flow_classifiers"] == [world["classifier"]["id"], second["id"]]
     neutron.delete(schema.PORT_CHAIN, world["chain"]["id"])
@@ -64,14 +76,24 @@ def test_updates_and_deletes_follow(neutron: Neutron, nb: NorthboundStore) -> No
     neutron.delete(schema.PORT_PAIR_GROUP, world["group"]["id"])
     neutron.delete(schema.PORT_PAIR, world["pair"]["id"])
     neutron.delete(schema.PORT, world["server"]["id"])
-    for kind, id in ((schema.PORT_PAIR_GROUP, world["group"]["id"]), (schema.PORT_PAIR, world["pair"]["id"]),
-                     (schema.PORT, world["server"]["id"])):
+    for kind, id in (
+        (schema.PORT_PAIR_GROUP, world["group"]["id"]),
+        (schema.PORT_PAIR, world["pair"]["id"]),
+        (schema.PORT, world["server"]["id"]),
+    ):
         assert nb.get(kind, id) is None, f"{kind} {id} is still in the NB"
 
 
 def test_ports_bind_on_hosts_that_run_a_steerflow_agent(neutron: Neutron, nb: NorthboundStore) -> None:
-    nb.commit([Put(schema.CHASSIS, "hv1", {"id": "hv1", "name": "hv1", "underlay_ip": "192.0.2.1",
-                                             "encapsulations": ["geneve"]})])
+    nb.commit(
+        [
+            Put(
+                schema.CHASSIS,
+                "hv1",
+                {"id": "hv1", "name": "hv1", "underlay_ip": "192.0.2.1", "encapsulations": ["geneve"]},
+            )
+        ]
+    )
     net = neutron.create(schema.NETWORK, name="net1")
     neutron.create(schema.SUBNET, network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
     bound = neutron.create(schema.PORT, network_id=net["id"], **{"binding:host_id": "hv1"})

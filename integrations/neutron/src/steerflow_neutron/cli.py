@@ -21,10 +21,16 @@ def _parser() -> argparse.ArgumentParser:
     sync = verbs.add_parser(
         "resync", help="make steerflow's NB equal to Neutron's database (missing, stale, extra objects)"
     )
-    sync.add_argument("--neutron", default=os.environ.get("OS_NEUTRON_URL", "http://127.0.0.1:9696"),
-                      help="Neutron's endpoint, without /v2.0 ($OS_NEUTRON_URL)")
-    sync.add_argument("--token", default=os.environ.get("OS_TOKEN"),
-                      help="an admin Keystone token ($OS_TOKEN); none with auth_strategy = noauth")
+    sync.add_argument(
+        "--neutron",
+        default=os.environ.get("OS_NEUTRON_URL", "http://127.0.0.1:9696"),
+        help="Neutron's endpoint, without /v2.0 ($OS_NEUTRON_URL)",
+    )
+    sync.add_argument(
+        "--token",
+        default=os.environ.get("OS_TOKEN"),
+        help="an admin Keystone token ($OS_TOKEN); none with auth_strategy = noauth",
+    )
     sync.add_argument(
         "--nb", default=None, help="the NB store URL (default: $STEERFLOW_NB, else steerflow's default)"
     )
