@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import copy
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, TypeVar
 
 from steerflow.api.attributes import AttributeMap
@@ -255,7 +255,7 @@ class StoredResource:
         return [Delete(self.resource, id), *extra], None
 
 
-def lowest_free(used: set[int], first: int, last: int | None) -> int | None:
+def lowest_free(used: Container[int], first: int, last: int | None) -> int | None:
     """The smallest integer in [first, last] not in `used` (unbounded when `last` is None)."""
     candidate = first
     while candidate in used:
