@@ -67,6 +67,11 @@ class ChassisView:
         """Ports by id."""
         return {p.id: p for p in self.ports}
 
+    @functools.cached_property
+    def network_ids(self) -> Mapping[int, str]:
+        """Network ids by key."""
+        return {n.key: n.id for n in self.networks}
+
     def ports_of(self, network_key: int) -> tuple[LogicalPort, ...]:
         return tuple(p for p in self.ports if p.network_key == network_key)
 
