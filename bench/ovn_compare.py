@@ -160,11 +160,13 @@ class Steerflow:
 
     def bind(self, handles: list[ChassisHandle], layout: list[list[int]]) -> float:
         assert self.client is not None
+        # one project per chassis: a project's port quota (500) would refuse 10 x 100 in one project
         bodies = [
-            {"network_id": self.network, "name": f"p{i}", "device_id": f"vm{i}", "mac_address": mac(i)}
-            for mine in layout
+            {"network_id": self.network, "name": f"p{i}", "device_id": f"vm{i}", "mac_address": mac(i),
+             "project_id": f"bench{c}"}
+            for c, mine in enumerate(layout)
             for i in mine
-        ]
+        ]  # fmt: skip
         start = time.perf_counter()
         reply = self.client._request("POST", "/v2.0/ports", json_body={"ports": bodies}).json()
         ids = {p["name"]: p["id"] for p in reply["ports"]}
@@ -233,7 +235,7 @@ class Ovn:
 
     def nbctl(self, *args: str, timeout: float = TIMEOUT) -> str:
         argv = ["ovn-nbctl", f"--db={self.nb}", f"--timeout={timeout:.0f}", *args]
-        return run(argv).stdout.strip()
+        return run(argv, timeout=timeout + 10).stdout.strip()
 
     def sbctl(self, *args: str) -> str:
         return run(["ovn-sbctl", f"--db=unix:{self.central / 'sb.sock'}", *args]).stdout.strip()
