@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from steerflow.client import RESOURCES
 from steerflow.demo.procs import AgentProcess, start_agent
 from steerflow.demo.scenario import DemoClient
 from steerflow.demo.world import DemoPaths, DemoWorld
@@ -168,8 +169,9 @@ class Steerflow:
             for i in mine
         ]  # fmt: skip
         start = time.perf_counter()
-        reply = self.client._request("POST", "/v2.0/ports", json_body={"ports": bodies}).json()
-        ids = {p["name"]: p["id"] for p in reply["ports"]}
+        res = RESOURCES[schema.PORT]
+        reply = self.client._request("POST", res.path, json_body={res.plural: bodies}).json()
+        ids = {p["name"]: p["id"] for p in reply[res.plural]}
         plug_all(handles, [[(f"sfp{i}", ids[f"p{i}"], mac(i)) for i in mine] for mine in layout])
         self._wait_active(set(ids.values()))
         self._wait_applied()
@@ -193,9 +195,10 @@ class Steerflow:
         before = openflow_received(handle)
         start = time.perf_counter()
         self.world.agents[handle.name] = start_agent(handle, self.world.paths.nb_url, old.log)
+        res = RESOURCES[schema.NETWORK]
         self.client._request(
-            "PUT", f"/v2.0/networks/{self.network}", params={"wait": "120"},
-            json_body={"network": {"name": f"renamed-{time.time():.0f}"}}, timeout=130,
+            "PUT", f"{res.path}/{self.network}", params={"wait": "120"},
+            json_body={res.singular: {"name": f"renamed-{time.time():.0f}"}}, timeout=130,
         )  # fmt: skip
         took = time.perf_counter() - start
         return took, openflow_received(handle) - before

@@ -33,8 +33,8 @@ def _changed_keys(a: dict[FlowKey, Flow], b: dict[FlowKey, Flow]) -> set[FlowKey
     return {key for key in set(a) | set(b) if a.get(key) != b.get(key)}
 
 
-@pytest.mark.parametrize("chassis", ["ch1", "ch2"])  # the ports bound here, then bound elsewhere
-def test_a_binding_recompiles_only_the_ports_it_binds(chassis: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("host", ["ch1", "ch2"])  # the ports bound here, then bound elsewhere
+def test_a_binding_recompiles_only_the_ports_it_binds(host: str, monkeypatch: pytest.MonkeyPatch) -> None:
     docs = _many()
     compiler = ChassisCompiler("ch1", TUNNEL)
     compiler.compile(docs)
@@ -45,7 +45,7 @@ def test_a_binding_recompiles_only_the_ports_it_binds(chassis: str, monkeypatch:
     )
     held = dict(compiler.state.flows)
     bound = ["q001", "q002", "q003"]
-    _bind(docs, bound, chassis)
+    _bind(docs, bound, host)
     delta = compiler.compile(docs, {(schema.PORT_BINDING, pid) for pid in bound})
     assert sorted(compiled) == bound
     scratch = compile_nb(docs, "ch1", TUNNEL)
