@@ -126,6 +126,8 @@ run_tests() {
 
 run_bench() {
   install_system; install_python  # the Python of the suite, matplotlib for its plots
+  # bench/ovn_compare.py measures Debian's OVN beside steerflow (its daemons are started by the bench)
+  apt_install ovn-central ovn-host
   # the lab benchmarks build network namespaces and OVS daemons: root
   local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo "$VENV/bin/steerflow" bench "$@"

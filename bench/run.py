@@ -65,6 +65,7 @@ BENCHES = (
         35,
         root=True,
     ),
+    Bench("ovn_compare", (), ("--quick",), 600, 60, root=True),
 )
 TOTAL = {False: 1800.0, True: 180.0}  # seconds of the whole suite: full, --quick
 GRACE = {False: 60.0, True: 20.0}  # seconds a bench stopped at its budget gets to tear its lab down

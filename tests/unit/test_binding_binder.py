@@ -308,3 +308,26 @@ def test_the_loop_releases_when_the_nb_port_is_deleted(nb: Nb, loop_on: tuple[Bi
     eventually(lambda: nb.binding(p1) is not None)
     nb.ports.delete(ADMIN, p1)  # the NB watch, not the feed, must notice
     eventually(lambda: nb.binding(p1) is None)
+
+
+def test_the_loop_ignores_other_chassis_ports_and_claims(
+    nb: Nb, loop_on: tuple[BindingLoop, FakeFeed]
+) -> None:
+    loop, feed = loop_on
+    mine, theirs = nb.port(), nb.port()
+    hv1 = Hypervisor("hv1")
+    hv1.plug(mine)
+    feed.push(hv1.ports())
+    eventually(lambda: nb.binding(mine) is not None)
+    eventually(lambda: loop.syncs >= 1)
+    time.sleep(0.3)  # the sync's own writes (binding, status) have come back through the watch
+    syncs = loop.syncs
+    hv2 = Hypervisor("hv2")
+    hv2.plug(theirs)
+    PortBinder(nb.store, "hv2").sync(hv2.ports())
+    nb.ports.update(ADMIN, theirs, {"name": "renamed"})
+    assert nb.binding(theirs) is not None and nb.binding(theirs).chassis == "hv2"  # type: ignore[union-attr]
+    time.sleep(0.3)
+    assert loop.syncs == syncs  # neither hv2's claim nor a change of its port woke hv1
+    nb.ports.update(ADMIN, mine, {"binding:host_id": "hv2"})  # a change of a local port does
+    eventually(lambda: loop.syncs > syncs)

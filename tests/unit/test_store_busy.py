@@ -1,6 +1,6 @@
 """A store that loses every race: the store layer gives up with StoreBusy, the API answers Neutron's 503."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -10,6 +10,7 @@ from steerflow.api.errors import ServiceUnavailable
 from steerflow.model import schema
 from steerflow.nbdb.api import Operation, Put, RevisionConflict, StoreBusy
 from steerflow.nbdb.memory import MemoryStore
+from steerflow.nbdb.status import STATUS_KINDS
 from steerflow.nbdb.txn import MAX_ATTEMPTS, Snapshot, transact
 
 
@@ -46,3 +47,49 @@ def test_the_api_reports_a_busy_store_as_503() -> None:
         networks.create(Context.admin(), {"name": "n"})
     assert err.value.status == 503
     assert "too busy" in str(err.value)
+
+
+class StatusWriterStore(MemoryStore):
+    """Before each compare commit, another writer commits `writes` of `kind` first (a chassis beating)."""
+
+    def __init__(self, kind: str, writes: int) -> None:
+        super().__init__()
+        self.kind, self.writes, self.plans = kind, writes, 0
+
+    def commit(self, ops: Sequence[Operation], expected_revision: int | None = None) -> int:
+        if expected_revision is not None and self.writes:
+            self.writes -= 1
+            super().commit([Put(self.kind, "ch1", {"id": "ch1", "beat": self.writes})])
+        return super().commit(ops, expected_revision)
+
+
+def _counted(store: StatusWriterStore) -> Callable[[Snapshot], tuple[list[Operation], None]]:
+    def plan(snap: Snapshot) -> tuple[list[Operation], None]:
+        store.plans += 1
+        return [Put("widget", "w1", {"id": "w1", "seen": snap.revision})], None
+
+    return plan
+
+
+def test_writes_of_unread_kinds_in_between_do_not_make_the_plan_run_again() -> None:
+    store = StatusWriterStore(schema.CHASSIS_STATUS, writes=3)
+    transact(store, _counted(store), unread=STATUS_KINDS)
+    assert store.plans == 1
+    assert store.get("widget", "w1") is not None and store.get(schema.CHASSIS_STATUS, "ch1") is not None
+
+
+def test_writes_of_a_kind_the_plan_may_read_make_it_plan_again() -> None:
+    store = StatusWriterStore(schema.PORT, writes=2)
+    transact(store, _counted(store), unread=STATUS_KINDS)
+    assert store.plans == 3
+    rec = store.get("widget", "w1")
+    assert rec is not None and rec.value["seen"] == 2  # planned on the snapshot holding both writes
+
+
+def test_a_bulk_create_commits_through_the_chassis_heartbeats() -> None:
+    store = StatusWriterStore(schema.CHASSIS_STATUS, writes=0)
+    h = {r.resource: r for r in core_handlers(store)}
+    net = h[schema.NETWORK].create(Context.admin(), {"name": "n"})["id"]
+    store.writes = MAX_ATTEMPTS + 5  # more beats than a re-planning transaction would survive
+    made = h[schema.PORT].create_bulk(Context.admin(), [{"network_id": net}] * 3)  # type: ignore[attr-defined]
+    assert len(made) == 3 and len(store.list(schema.PORT)) == 3

@@ -361,9 +361,17 @@ class BindingLoop:
                 self._stopping.wait(self._retry)
                 continue
             since = batch.revision
+            concerned = self._concerned()
             relevant = (schema.PORT, schema.PORT_BINDING)
-            if batch.resync or any(e.kind in relevant for e in batch.events):
+            if batch.resync or any(e.kind in relevant and e.id in concerned for e in batch.events):
                 self._dirty.set()
+
+    def _concerned(self) -> set[str]:
+        """The port ids whose NB port or binding can change what this chassis binds: those of its local
+        interfaces (one it holds without an interface is released by the sync the unplug started).
+        Another chassis' claims and its ports' status flips are none of them: re-syncing on each made a
+        bulk bind on C chassis cost every agent C full syncs."""
+        return {p.iface_id for p in self._ports or ()}
 
     def _work(self) -> None:
         while True:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import copy
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, TypeVar
 
 from steerflow.api.attributes import AttributeMap
@@ -19,16 +19,19 @@ from steerflow.api.context import Context
 from steerflow.api.errors import NeutronError, NotFound, OverQuota, ServiceUnavailable
 from steerflow.nbdb import txn
 from steerflow.nbdb.api import Delete, JsonDict, NorthboundStore, Operation, Put, StoreBusy
+from steerflow.nbdb.status import STATUS_KINDS
 from steerflow.nbdb.txn import Plan, Snapshot
 
 UNLIMITED = -1
 T = TypeVar("T")
 
 
-def transact(store: NorthboundStore, plan: Callable[[Snapshot], Plan[T]]) -> T:
+def transact(
+    store: NorthboundStore, plan: Callable[[Snapshot], Plan[T]], *, unread: frozenset[str] = frozenset()
+) -> T:
     """`nbdb.txn.transact`, with a store too busy to commit reported as Neutron's 503."""
     try:
-        return txn.transact(store, plan)
+        return txn.transact(store, plan, unread=unread)
     except StoreBusy as exc:
         raise ServiceUnavailable(reason="the northbound store is too busy; retry") from exc
 
@@ -178,7 +181,8 @@ class StoredResource:
             values = self.attributes.prepare_post(ctx, body)
             values["id"] = new_id()
             prepared.append(values)
-        return transact(self.store, lambda snap: self._plan_bulk(ctx, snap, prepared))
+        # a long plan: the agents' status writes meanwhile (which no create reads) do not make it re-plan
+        return transact(self.store, lambda snap: self._plan_bulk(ctx, snap, prepared), unread=STATUS_KINDS)
 
     def update(self, ctx: Context, id: str, body: JsonDict) -> JsonDict:
         changes = self.attributes.prepare_put(ctx, body)
@@ -255,7 +259,7 @@ class StoredResource:
         return [Delete(self.resource, id), *extra], None
 
 
-def lowest_free(used: set[int], first: int, last: int | None) -> int | None:
+def lowest_free(used: Container[int], first: int, last: int | None) -> int | None:
     """The smallest integer in [first, last] not in `used` (unbounded when `last` is None)."""
     candidate = first
     while candidate in used:

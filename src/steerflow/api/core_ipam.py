@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,18 +149,7 @@ def first_free(subnet: Mapping[str, Any], used: set[int]) -> IpAddress | None:
     return None
 
 
-def used_addresses(ports: Iterable[Mapping[str, Any]], skip_port: str | None = None) -> dict[str, set[int]]:
-    """Allocated addresses per subnet id, over every port except `skip_port`."""
-    used: dict[str, set[int]] = {}
-    for port in ports:
-        if port.get("id") == skip_port:
-            continue
-        for fip in port.get("fixed_ips", []):
-            used.setdefault(fip["subnet_id"], set()).add(int(ipaddress.ip_address(fip["ip_address"])))
-    return used
-
-
-def generate_mac(in_use: set[str], net_id: str, rng: random.Random | None = None) -> str:
+def generate_mac(in_use: Container[str], net_id: str, rng: random.Random | None = None) -> str:
     """A random fa:16:3e:xx:xx:xx address no port of the network has yet."""
     pick = rng or random.SystemRandom()
     for _ in range(MAC_ATTEMPTS):

@@ -23,6 +23,7 @@ from steerflow.api.core_network import (
     owner,
     validate_unless_unset,
 )
+from steerflow.api.port_index import PORT_USAGE
 from steerflow.api.sfc_refs import sfc_users_of_port
 from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, Operation
@@ -136,7 +137,7 @@ class PortResource(StoredResource):
 
     def plan_create(self, ctx: Context, snap: Snapshot, obj: JsonDict) -> tuple[JsonDict, list[Operation]]:
         net = self._network(ctx, snap, obj["network_id"])
-        macs = {p["mac_address"] for p in snap.of(schema.PORT).values() if p.get("network_id") == net["id"]}
+        macs = snap.index(PORT_USAGE).macs_of(net["id"])
         if obj["mac_address"] is UNSET:
             obj["mac_address"] = ipam.generate_mac(macs, net["id"])
         elif obj["mac_address"] in macs:
@@ -158,7 +159,8 @@ class PortResource(StoredResource):
     def _addressing(self, snap: Snapshot, net: JsonDict, port_id: str | None) -> ipam.NetworkAddressing:
         all_subnets = snap.of(schema.SUBNET)
         subnets = [all_subnets[s] for s in net.get("subnets", []) if s in all_subnets]
-        used = ipam.used_addresses(snap.of(schema.PORT).values(), skip_port=port_id)
+        skip = snap.find(schema.PORT, port_id) if port_id is not None else None
+        used = snap.index(PORT_USAGE).used([s["id"] for s in subnets], skip=skip)
         return ipam.NetworkAddressing(net["id"], subnets, all_subnets, used)
 
     def plan_update(
@@ -220,12 +222,7 @@ def _fip_matches(fip: Mapping[str, Any], wanted: Mapping[str, set[str]]) -> bool
 
 def _free_port_key(snap: Snapshot, net_id: str) -> int:
     """The lowest port key free in the network, allocated once and never changed."""
-    used = {
-        int(p[schema.TUNNEL_KEY])
-        for p in snap.of(schema.PORT).values()
-        if p.get("network_id") == net_id and p.get(schema.TUNNEL_KEY)
-    }
-    key = lowest_free(used, 1, MAX_PORT_KEY)
+    key = lowest_free(snap.index(PORT_USAGE).keys_of(net_id), 1, MAX_PORT_KEY)
     if key is None:
         raise PortKeyExhausted(net_id=net_id, limit=MAX_PORT_KEY)
     return key

@@ -32,7 +32,7 @@ from steerflow.compiler.chain import (
 )
 from steerflow.compiler.chain_view import LOCAL_PORTS, Chain, Dependency, DocReader, Docs, resolve_chain
 from steerflow.compiler.encap import driver, unusable
-from steerflow.compiler.l2 import l2_flows, l2_groups
+from steerflow.compiler.l2 import l2_flows, l2_groups, network_flows, port_flows
 from steerflow.compiler.rollout import IMMEDIATE, ChainRollout, RolloutTimes
 from steerflow.compiler.union import FlowUnion, UnitId
 from steerflow.compiler.view import ChassisView, build_view
@@ -42,7 +42,7 @@ from steerflow.nbdb.status import installed_revisions
 
 LOG = logging.getLogger(__name__)
 
-L2_UNIT: UnitId = (0, 0, "l2")
+L2_UNIT: UnitId = (0, 0, "l2")  # the networks' flows; each port's are a unit (0, 1, port id) of its own
 INFRA_UNIT: UnitId = (1, 0, "infra")
 INSTANCE_RANK, IN_FORCE_RANK, PENDING_RANK, RETIRING_RANK = 2, 3, 4, 5  # the lower wins a shared key
 PORT_KINDS = frozenset({schema.PORT, schema.PORT_BINDING})  # a binding's id is its port's id
@@ -183,6 +183,7 @@ class ChassisCompiler:
         self.times = times
         self._view: ChassisView | None = None
         self._union = FlowUnion(quiet_rank=PENDING_RANK)
+        self._l2_ports: set[str] = set()  # the ports whose L2 unit holds flows
         self._groups: dict[int, Group] = {}
         self._chains = _Chains(driver_for=driver_for)
         self._unsettled: set[str] = set()  # chains with a pending or retiring view
@@ -226,7 +227,7 @@ class ChassisCompiler:
         keys: set[FlowKey] = set()
         groups = False
         if port_ids or pairs:
-            keys, groups = self._compile_fabric(objects)
+            keys, groups = self._compile_fabric(objects, None if pairs else port_ids)
         dirty = {id for kind, id in changed if kind == schema.PORT_CHAIN}
         dirty |= _graph_sources(objects, changed)
         dirty |= self._chains.concerned(
@@ -241,18 +242,31 @@ class ChassisCompiler:
         first = self._view is None  # nothing in force yet: establish everything, staging nothing
         rollouts = self._chains.rollouts
         self._union = FlowUnion(quiet_rank=PENDING_RANK)
+        self._l2_ports = set()
         self._chains = _Chains(rollouts=rollouts, driver_for=self.driver_for)
-        self._compile_fabric(objects)
+        self._compile_fabric(objects, None)
         self._union.replace(INFRA_UNIT, infra_flows())
         dirty = set(objects.get(schema.PORT_CHAIN, {})) | set(rollouts)
         self._recompile(objects, dirty, None if first else clock)
         return Delta(everything=True, groups=True)
 
-    def _compile_fabric(self, objects: Docs) -> tuple[set[FlowKey], bool]:
-        """The view and the L2 unit: the changed keys and whether the groups changed."""
-        self._view = build_view(objects, self.chassis, self.tunnel_ofport)
-        keys = self._union.replace(L2_UNIT, index_flows(l2_flows(self._view)).values())
-        groups = _index_groups(l2_groups(self._view))
+    def _compile_fabric(self, objects: Docs, port_ids: set[str] | None) -> tuple[set[FlowKey], bool]:
+        """The view and the L2 units: the changed keys and whether the groups changed. `port_ids`: the
+        ports changed (None: any may have); only their units are compiled again, unless what every
+        port's flows read (the networks, the other chassis, the tunnel port) moved."""
+        before, view = self._view, build_view(objects, self.chassis, self.tunnel_ofport)
+        self._view = view
+        keys = self._union.replace(L2_UNIT, network_flows(view))
+        if port_ids is None or before is None or _fabric_moved(before, view):
+            port_ids = self._l2_ports | set(view.port_index)
+        for port_id in port_ids:
+            port = view.port_index.get(port_id)
+            keys |= self._union.replace(_port_unit(port_id), port_flows(view, port) if port else ())
+            if port is None:
+                self._l2_ports.discard(port_id)
+            else:
+                self._l2_ports.add(port_id)
+        groups = _index_groups(l2_groups(view))
         changed, self._groups = groups != self._groups, groups
         return keys, changed
 
@@ -385,6 +399,19 @@ def _graph_sources(objects: Docs, changed: Collection[Dependency]) -> set[str]:
 class _Clock:
     revision: int  # the NB revision being compiled
     now: float  # monotonic seconds
+
+
+def _port_unit(port_id: str) -> UnitId:
+    return (L2_UNIT[0], 1, port_id)
+
+
+def _fabric_moved(before: ChassisView, after: ChassisView) -> bool:
+    """Whether what every port's L2 flows read besides the port itself changed."""
+    return (before.networks, before.remotes, before.tunnel_ofport) != (
+        after.networks,
+        after.remotes,
+        after.tunnel_ofport,
+    )
 
 
 def _index_groups(groups: Iterable[Group]) -> dict[int, Group]:

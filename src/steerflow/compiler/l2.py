@@ -60,23 +60,34 @@ PROBE_PRIORITY = 130  # above everything a service port sends: health probes go 
 
 
 def l2_flows(view: ChassisView) -> Iterator[Flow]:
-    """Every flow of the L2 fabric on this chassis."""
-    for port in view.local_ports():
-        yield from _port_ingress(port)
-        yield from _service_port(port) if port.service else _port_security(port)
+    """Every flow of the L2 fabric on this chassis: the networks' flows, then each port's."""
+    yield from network_flows(view)
+    for port in view.ports:
+        yield from port_flows(view, port)
+
+
+def network_flows(view: ChassisView) -> Iterator[Flow]:
+    """The flows of the L2 fabric that belong to no port: per network, and the tables' defaults."""
     for network in view.networks:
         yield _tunnel_ingress(view, network)
-        yield from _network_lookup(view, network)
-    for network in view.networks:
+        yield from _network_floods(network)
         yield _no_answer_for_duplicate_address_detection(network)
-    for port in view.ports:
-        if port.service:
-            continue  # not an endpoint: nobody is told its MAC, and nothing addressed to it passes
-        yield from _arp_responder(port)
-        yield from _nd_responder(port)
-        yield from _egress(view, port)
     yield Flow(CLASSIFY, 0, Match(), goto=ARP_RESPONDER, cookie=cookie(CookieKind.INFRA))
     yield Flow(ARP_RESPONDER, 0, Match(), goto=L2_LOOKUP, cookie=cookie(CookieKind.INFRA))
+
+
+def port_flows(view: ChassisView, port: LogicalPort) -> Iterator[Flow]:
+    """The flows of the L2 fabric one port compiles to: they read the port, this chassis and the one
+    the port is bound on, nothing else (so a port's change recompiles only its flows)."""
+    if port.chassis == view.chassis and port.ofport is not None:
+        yield from _port_ingress(port)
+        yield from _service_port(port) if port.service else _port_security(port)
+    yield _mac_lookup(view, port)
+    if port.service:
+        return  # not an endpoint: nobody is told its MAC, and nothing addressed to it passes
+    yield from _arp_responder(port)
+    yield from _nd_responder(port)
+    yield from _egress(view, port)
 
 
 def l2_groups(view: ChassisView) -> Iterator[Group]:
@@ -176,20 +187,22 @@ def _tunnel_ingress(view: ChassisView, network: LogicalNetwork) -> Flow:
     )
 
 
-def _network_lookup(view: ChassisView, network: LogicalNetwork) -> Iterator[Flow]:
-    """Known MACs to their port; everything else is flooded (locally only when it came tunnelled)."""
-    network_key = network.key
-    net = Match.of(**{reg.NETWORK: network_key})
+def _mac_lookup(view: ChassisView, port: LogicalPort) -> Flow:
+    """A known MAC to its port (a function's MAC: dropped, not flooded)."""
+    to_mac = Match.of(**{reg.NETWORK: port.network_key}, eth_dst=port.mac)
+    ck = cookie(CookieKind.NETWORK, view.network_ids[port.network_key])
+    if port.service:
+        return Flow(L2_LOOKUP, 100, to_mac, cookie=ck)
+    return Flow(L2_LOOKUP, 100, to_mac, (SetField(reg.DST_PORT, port.key),), goto=EGRESS, cookie=ck)
+
+
+def _network_floods(network: LogicalNetwork) -> Iterator[Flow]:
+    """Unknown MACs are flooded (locally only when they came tunnelled)."""
+    net = Match.of(**{reg.NETWORK: network.key})
     ck = cookie(CookieKind.NETWORK, network.id)
-    for port in view.ports_of(network_key):
-        to_mac = net.extend(eth_dst=port.mac)
-        if port.service:  # unicast to a function's MAC: dropped, not flooded
-            yield Flow(L2_LOOKUP, 100, to_mac, cookie=ck)
-            continue
-        yield Flow(L2_LOOKUP, 100, to_mac, (SetField(reg.DST_PORT, port.key),), goto=EGRESS, cookie=ck)
-    yield Flow(L2_LOOKUP, 80, net, (GroupAction(FLOOD_GROUP_BASE + network_key),), cookie=ck)
+    yield Flow(L2_LOOKUP, 80, net, (GroupAction(FLOOD_GROUP_BASE + network.key),), cookie=ck)
     from_tunnel = net.extend(**{reg.FLAGS: FROM_TUNNEL})
-    yield Flow(L2_LOOKUP, 85, from_tunnel, (GroupAction(LOCAL_FLOOD_GROUP_BASE + network_key),), cookie=ck)
+    yield Flow(L2_LOOKUP, 85, from_tunnel, (GroupAction(LOCAL_FLOOD_GROUP_BASE + network.key),), cookie=ck)
 
 
 def _arp_responder(port: LogicalPort) -> Iterator[Flow]:

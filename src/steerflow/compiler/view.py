@@ -67,6 +67,11 @@ class ChassisView:
         """Ports by id."""
         return {p.id: p for p in self.ports}
 
+    @functools.cached_property
+    def network_ids(self) -> Mapping[int, str]:
+        """Network ids by key."""
+        return {n.key: n.id for n in self.networks}
+
     def ports_of(self, network_key: int) -> tuple[LogicalPort, ...]:
         return tuple(p for p in self.ports if p.network_key == network_key)
 
@@ -138,10 +143,17 @@ def _port(
         key=int(key),
         network_key=network_key,
         mac=str(doc["mac_address"]).lower(),
-        ips=tuple(ipaddress.ip_address(f["ip_address"]) for f in doc.get("fixed_ips", ())),
+        ips=tuple(_address(str(f["ip_address"])) for f in doc.get("fixed_ips", ())),
         port_security=bool(doc.get("port_security_enabled", True)),
         chassis=bound_on,
         ofport=ofport,
         project_id=str(doc.get("project_id") or doc.get("tenant_id") or ""),
         service=str(doc["id"]) in service,
     )
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _address(text: str) -> IpAddress:
+    """An address parsed once: every compile builds the view of every port again, and parsing each
+    port's addresses was most of that cost (a bulk bind recompiles once per binding write)."""
+    return ipaddress.ip_address(text)

@@ -184,13 +184,18 @@ def _index(records: Sequence[Record]) -> dict[str, dict[str, JsonDict]]:
 Plan = tuple[Sequence[Operation], T]
 
 
-def transact(store: NorthboundStore, plan: Callable[[Snapshot], Plan[T]]) -> T:
+def transact(
+    store: NorthboundStore, plan: Callable[[Snapshot], Plan[T]], *, unread: frozenset[str] = frozenset()
+) -> T:
     """Run `plan` on a fresh snapshot and commit its operations atomically, retrying on a race.
 
     `plan` must be pure with respect to the store: it reads the snapshot, raises for bad input (nothing
     is written), or returns (operations, result). When another writer committed
     in between, the whole plan is re-run on a new snapshot, so validation always sees what it commits on;
-    after `MAX_ATTEMPTS` lost races, `StoreBusy`.
+    after `MAX_ATTEMPTS` lost races, `StoreBusy`. `unread`: kinds the plan never reads; when only
+    those were written in between (agents' heartbeats and reports), the same operations are committed
+    again without planning again: a long plan (a bulk create of 1,000 ports) no longer loses every race
+    to the chassis' status writes.
     """
     winner: int | None = None  # the revision that beat the last attempt, when known
     watching = True  # whether waiting for the winner's revision works (else ask the store each time)
@@ -203,11 +208,24 @@ def transact(store: NorthboundStore, plan: Callable[[Snapshot], Plan[T]]) -> T:
         ops, result = plan(snap)
         if not ops:
             return result
-        try:
-            store.commit(ops, expected_revision=snap.revision)
-        except RevisionConflict as conflict:
-            LOG.debug("NB revision moved during a transaction; retrying")
-            winner = conflict.actual if conflict.actual > snap.revision else None
-            continue
-        return result
+        expected: int | None = snap.revision
+        for _again in range(MAX_ATTEMPTS):  # the same operations, while only unread kinds moved
+            if expected is None:
+                break
+            try:
+                store.commit(ops, expected_revision=expected)
+            except RevisionConflict as conflict:
+                LOG.debug("NB revision moved during a transaction; retrying")
+                winner = conflict.actual if conflict.actual > expected else None
+                expected = _only_unread_since(store, expected, unread) if unread else None
+                continue
+            return result
     raise StoreBusy(f"the northbound store is too busy: {MAX_ATTEMPTS} transactions lost a race")
+
+
+def _only_unread_since(store: NorthboundStore, revision: int, unread: frozenset[str]) -> int | None:
+    """The store's revision if every commit after `revision` wrote only `unread` kinds, else None."""
+    batch = store.watch(revision, timeout=0)
+    if batch.resync or any(event.kind not in unread for event in batch.events):
+        return None
+    return batch.revision
