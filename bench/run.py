@@ -52,7 +52,7 @@ class Bench:
 
 # Cheap ones first: when the suite's total budget runs out, what is cut is the end of the list.
 BENCHES = (
-    Bench("cli_startup", ("--repeat", "10"), ("--repeat", "2"), 240, 15),
+    Bench("cli_startup", ("--repeat", "10"), ("--repeat", "2"), 240, 60),  # CLI starts are slow under load
     Bench("nb_fanout", (), ("--watchers", "1,4", "--writes", "20", "--seconds", "2"), 300, 45),
     Bench("flow_install", ("--repeat", "3"), ("--flows", "10000", "--repeat", "1"), 300, 15, root=True),
     Bench("function_failover", (), ("--runs", "1", "--flows", "4"), 300, 35, root=True),
