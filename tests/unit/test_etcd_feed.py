@@ -49,18 +49,18 @@ def progress(revision: int) -> JsonDict:
 
 class ScriptedEtcd(EtcdStore):
     """An `EtcdStore` whose watch streams play scripts and whose revision reads answer from a list; it
-    records where each stream was opened (`since`, `start`)."""
+    records where each stream was opened (`since`, `start`). `revisions` are (our last commit, etcd's
+    revision) as successive reads see them, the last one repeated."""
 
-    def __init__(self, streams: list[Script], etcd_revisions: list[int]) -> None:
+    def __init__(self, streams: list[Script], revisions: list[tuple[int, int]]) -> None:
         super().__init__(["127.0.0.1:9"], PREFIX)
         self.streams = streams
-        self.etcd_revisions = etcd_revisions
+        self.revisions = revisions
         self.opened: list[tuple[int, int | None]] = []
         self.played = threading.Event()
 
     def _revisions(self) -> tuple[int, int]:
-        revision = self.etcd_revisions.pop(0) if len(self.etcd_revisions) > 1 else self.etcd_revisions[0]
-        return revision, revision
+        return self.revisions.pop(0) if len(self.revisions) > 1 else self.revisions[0]
 
     @contextmanager
     def _watch_stream(
@@ -103,7 +103,7 @@ def test_a_stream_reopened_behind_etcd_starts_at_its_revision_and_repeats_nothin
             # a commit without object events (a delete of an absent object) and one more
             ([CREATED, commit(6, ("b", {"n": 2})), progress(9), commit(7), commit(8, ("a", None))], None),
         ],
-        etcd_revisions=[6, 8],
+        revisions=[(0, 0), (8, 8)],
     )
     try:
         events, passed = _watch_until(store, 8)
@@ -111,23 +111,42 @@ def test_a_stream_reopened_behind_etcd_starts_at_its_revision_and_repeats_nothin
         assert events == [(5, "a", {"n": 1}), (6, "b", {"n": 2}), (8, "a", None)]
         assert passed == sorted(passed) and passed[-1] == 8
         # at 6 with etcd at 8: from 6 itself (compaction would be reported), 6 again is dropped
-        assert store.opened[:2] == [(0, None), (6, None)]
+        assert store.opened[:2] == [(0, 1), (6, None)]
     finally:
         store.close()
 
 
-def test_a_stream_reopened_level_with_etcd_starts_after_its_revision() -> None:
+def test_a_stream_reopened_with_no_commit_since_starts_after_etcds_revision() -> None:
     store = ScriptedEtcd(
         [
             ([CREATED, commit(3, ("a", {}))], OSError("reset")),
             ([CREATED, progress(3), commit(4, ("b", {})), commit(5, ("a", None), ("b", None))], None),
         ],
-        etcd_revisions=[1, 3],
+        revisions=[(1, 1), (3, 3)],
     )
     try:
         events, _passed = _watch_until(store, 5)
         store.played.wait(5)
         assert events == [(3, "a", {}), (4, "b", {}), (5, "a", None), (5, "b", None)]
         assert store.opened[:2] == [(0, None), (3, 4)]
+    finally:
+        store.close()
+
+
+def test_a_stream_reopened_after_other_keys_were_written_and_compacted_skips_them() -> None:
+    # etcd moved to 9 by writes outside our prefix (then compacted at 9, say): from our revision 3
+    # etcd would answer "compacted" on every re-open; after 9 it streams our next commit
+    store = ScriptedEtcd(
+        [
+            ([CREATED, commit(3, ("a", {}))], OSError("reset")),
+            ([CREATED, commit(10, ("b", {}))], None),
+        ],
+        revisions=[(3, 3), (3, 9)],
+    )
+    try:
+        events, _passed = _watch_until(store, 10)
+        store.played.wait(5)
+        assert events == [(3, "a", {}), (10, "b", {})]
+        assert store.opened[:2] == [(0, None), (3, 10)]
     finally:
         store.close()
