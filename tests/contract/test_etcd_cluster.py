@@ -123,7 +123,6 @@ def test_the_leader_dies_and_quorum_comes_back_without_losing_a_write_or_an_even
         # writer's create and update both failed unapplied, its acknowledged delete shows nowhere
         silent = {r for w in writers for r, id in w.deletes.items() if id in w.ambiguous and r not in changed}
         acknowledged = {r for writer in writers for r in writer.acknowledged} - silent
-        print(f"silent deletes of absent objects: {sorted(silent)}")
         assert acknowledged <= changed, f"acknowledged commits not in etcd: {sorted(acknowledged - changed)}"
         for watcher in watchers:
             seen = [(e.revision, e.id) for e in watcher.seen]
