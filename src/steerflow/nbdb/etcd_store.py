@@ -390,10 +390,15 @@ class _Feed:
                     return
 
     def _resume_point(self) -> tuple[int, int | None]:
-        """Where to re-open: right after our revision when nothing was written since (then etcd streams
-        at once and nothing after it can be compacted), else at it (compaction is then reported)."""
-        _mine, etcd = self._store._revisions()
-        return self.revision, (self.revision + 1 if etcd == self.revision else None)
+        """Where to re-open: right after etcd's revision when no commit of ours came after our revision
+        (every commit writes `meta`: then nothing of ours lies between, etcd streams at once and
+        nothing after it can be compacted), else at our revision (compaction is then reported).
+
+        Starting after etcd's revision, not ours, matters when other keys of the cluster were written
+        since and etcd compacted them: a stream from our revision would be told "compacted" on every
+        re-open and never stream again, and every watcher would get a needless resync."""
+        mine, etcd = self._store._revisions()
+        return self.revision, (etcd + 1 if mine == self.revision else None)
 
     def _append(self, changes: builtins.list[JsonDict]) -> None:
         by_revision: dict[int, builtins.list[Event]] = {}
