@@ -199,19 +199,43 @@ class EtcdCluster:
     Clients reach the members on `host` (another local address, for agents in a lab's namespaces)."""
 
     def __init__(self, workdir: Path, size: int = 3, host: str = "127.0.0.1") -> None:
-        self.members = [EtcdMember(workdir / f"m{n}", f"m{n}", host) for n in range(size)]
-        cluster = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
-        for member in self.members:
+        self._workdir, self._size, self._host = workdir, size, host
+        self.members = self._new_members(attempt=0)
+
+    def _new_members(self, attempt: int) -> list[EtcdMember]:
+        """Members on fresh free ports, in dirs of their own for this attempt."""
+        members = [
+            EtcdMember(self._workdir / f"m{n}-{attempt}", f"m{n}", self._host) for n in range(self._size)
+        ]
+        cluster = ",".join(f"{m.name}={m.peer_url}" for m in members)
+        for member in members:
             member.initial_cluster = cluster
+        return members
 
     @property
     def url(self) -> str:
         return "etcd://" + ",".join(m.endpoint for m in self.members)
 
-    def start(self) -> None:
-        for member in self.members:
-            member.start_process()
-        wait_until(lambda: self.leader() is not None, timeout=START_TIMEOUT, what="an etcd leader")
+    def start(self, attempts: int = 3) -> None:
+        """Start every member and wait for a leader. A member that exits at once lost its port to
+        another process between `free_port` and its bind (parallel tests): start anew on fresh ports."""
+        for attempt in range(attempts):
+            if attempt:
+                self.kill()
+                self.members = self._new_members(attempt)
+            for member in self.members:
+                member.start_process()
+            wait_until(
+                lambda: self.leader() is not None or self._a_member_exited(),
+                timeout=START_TIMEOUT,
+                what="an etcd leader",
+            )
+            if not self._a_member_exited():
+                return
+        raise AssertionError(f"an etcd member exited at start {attempts} times (see its log)")
+
+    def _a_member_exited(self) -> bool:
+        return any(m.proc is not None and m.proc.poll() is not None for m in self.members)
 
     def leader(self) -> EtcdMember | None:
         """The member every live member agrees leads, once they all answer with one leader."""
