@@ -57,6 +57,7 @@ BENCHES = (
         root=True,
     ),
     Bench("chain_dataplane", (), ("--seconds", "1", "--repeat", "1"), 600, root=True),
+    Bench("scale", (), ("--quick", "--fanout-stores", "embedded,redis"), 900, root=True, writes_json=True),
 )
 
 
