@@ -50,19 +50,17 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 from bench.chain_convergence import (  # noqa: E402
     WAIT,
     Bench,
-    InProcessApi,
     distinct_lists,
+    lifted_bench,
     percentile,
     progress,
 )
 from bench.nb_fanout import fanout, store_url  # noqa: E402
 
 from steerflow.agent.nbcache import NbCache  # noqa: E402
-from steerflow.api.core import core_handlers  # noqa: E402
-from steerflow.api.sfc import SFC_HANDLER_CLASSES, sfc_handlers  # noqa: E402
 from steerflow.compiler.compile import ChassisCompiler  # noqa: E402
 from steerflow.demo.scenario import DemoClient  # noqa: E402
-from steerflow.demo.world import DemoPaths, DemoWorld  # noqa: E402
+from steerflow.demo.world import DemoWorld  # noqa: E402
 from steerflow.model import schema  # noqa: E402
 from steerflow.nbdb.embedded import EmbeddedStore  # noqa: E402
 
@@ -316,6 +314,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--fanout-rate", type=float, default=1000.0)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--memory-of", type=Path, help="only the memory breakdown, of a kept NB (no root)")
+    ap.add_argument("--memory-chassis", default="ch1", help="whose agent --memory-of sizes")
     ap.add_argument("--keep-nb", type=Path, help="copy the NB store (SQLite) here before teardown")
     args = ap.parse_args()
     if args.quick:
@@ -325,13 +324,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def lab_curve(args: argparse.Namespace) -> tuple[list[Step], dict[str, float]]:
-    world = DemoWorld(DemoPaths.of(PREFIX, RUN_DIR))
-    world.prepare()
-    store = EmbeddedStore(world.paths.nb_path)
-    lifted = {cls.resource: -1 for cls in SFC_HANDLER_CLASSES}
-    handlers = {h.resource: h for h in [*core_handlers(store), *sfc_handlers(store, quotas=lifted)]}
-    api = InProcessApi(list(handlers.values()), store)
-    lab = ScaleLab(Bench(world, store, handlers))
+    bench, api = lifted_bench(PREFIX, RUN_DIR)
+    world, store = bench.world, bench.store
+    lab = ScaleLab(bench)
     steps: list[Step] = []
     try:
         api.start()
@@ -405,7 +400,7 @@ def main() -> int:
     args = parse_args()
     if args.memory_of:
         store = EmbeddedStore(args.memory_of)
-        print(json.dumps(memory_breakdown(store, "ch1", top=15), indent=1))
+        print(json.dumps(memory_breakdown(store, args.memory_chassis, top=15), indent=1))
         store.close()
         return 0
     if os.geteuid() != 0:
