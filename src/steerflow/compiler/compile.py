@@ -239,15 +239,20 @@ class ChassisCompiler:
         pairs = any(kind == schema.PORT_PAIR for kind, _ in changed)  # pairs make service ports
         keys: set[FlowKey] = set()
         groups = False
+        local = False  # whether a port local here before or after the change changed
         if port_ids or pairs or remotes:
+            before = self._local_port_ids()
             keys, groups = self._compile_fabric(objects)
+            local = not port_ids.isdisjoint(before | self._local_port_ids())
         dirty = {id for kind, id in changed if kind == schema.PORT_CHAIN}
         dirty |= _graph_sources(objects, changed)
         dirty |= self._chains.concerned(
             (schema.PORT if kind in PORT_KINDS else kind, id) for kind, id in changed
         )
         dirty |= self._chains.concerned((schema.PORT, id) for id in port_ids)
-        if port_ids or pairs:
+        if local or pairs:
+            # a classifier without source port classifies every local port: a port bound elsewhere is
+            # none of its business (or every port bound anywhere recompiled all such chains everywhere)
             dirty |= self._chains.concerned((LOCAL_PORTS,))
         keys |= self._recompile(objects, dirty, clock)
         return Delta(frozenset(keys), groups)
@@ -262,6 +267,9 @@ class ChassisCompiler:
         dirty = set(objects.get(schema.PORT_CHAIN, {})) | set(rollouts)
         self._recompile(objects, dirty, None if first else clock)
         return Delta(everything=True, groups=True)
+
+    def _local_port_ids(self) -> set[str]:
+        return set() if self._view is None else {p.id for p in self._view.local_ports()}
 
     def _compile_fabric(self, objects: Docs) -> tuple[set[FlowKey], bool]:
         """The view and the L2 unit: the changed keys and whether the groups changed."""
