@@ -330,18 +330,23 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
     figures.write(args.json, figs, ratios, samples_ms=samples, chassis=args.chassis, targets={"ratio": 2.0})
 
 
+def lifted_bench(prefix: str, run_dir: Path) -> tuple[Bench, InProcessApi]:
+    """A prepared demo world, its embedded store, and the API over it with every SFC quota lifted."""
+    world = DemoWorld(DemoPaths.of(prefix, run_dir))
+    world.prepare()
+    store = EmbeddedStore(world.paths.nb_path)
+    lifted = {cls.resource: -1 for cls in SFC_HANDLER_CLASSES}
+    handlers = {h.resource: h for h in [*core_handlers(store), *sfc_handlers(store, quotas=lifted)]}
+    return Bench(world, store, handlers), InProcessApi(list(handlers.values()), store)
+
+
 def main() -> int:
     args = parse_args()
     if os.geteuid() != 0:
         print("cannot run: the lab needs root (network namespaces, OVS daemons)", file=sys.stderr)
         return 2
-    world = DemoWorld(DemoPaths.of(PREFIX, RUN_DIR))
-    world.prepare()
-    store = EmbeddedStore(world.paths.nb_path)
-    lifted = {cls.resource: -1 for cls in SFC_HANDLER_CLASSES}
-    handlers = {h.resource: h for h in [*core_handlers(store), *sfc_handlers(store, quotas=lifted)]}
-    api = InProcessApi(list(handlers.values()), store)
-    bench = Bench(world, store, handlers)
+    bench, api = lifted_bench(PREFIX, RUN_DIR)
+    world, store = bench.world, bench.store
     try:
         api.start()
         bench.client = DemoClient(api.endpoint)

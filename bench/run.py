@@ -66,6 +66,7 @@ BENCHES = (
         root=True,
     ),
     Bench("ovn_compare", (), ("--quick",), 600, 60, root=True),
+    Bench("scale", (), ("--quick", "--fanout-stores", "embedded,redis"), 900, 60, root=True),
 )
 TOTAL = {False: 1800.0, True: 180.0}  # seconds of the whole suite: full, --quick
 GRACE = {False: 60.0, True: 20.0}  # seconds a bench stopped at its budget gets to tear its lab down

@@ -179,10 +179,26 @@ def changed_between(before: Docs, after: Docs) -> set[tuple[str, str]]:
 
 
 @st.composite
+def chassis_changed(draw: st.DrawFn, docs: Docs) -> Docs:
+    """`docs` with one chassis gone, back, or moved to another underlay address."""
+    name = draw(st.sampled_from(CHASSIS))
+    after = {k: dict(v) for k, v in docs.items()}
+    present = after.setdefault(schema.CHASSIS, {})
+    if name in present and draw(st.booleans()):
+        del present[name]
+    else:
+        present[name] = {"name": name, "underlay_ip": f"198.51.100.{draw(st.integers(11, 19))}"}
+    return after
+
+
+@st.composite
 def histories(draw: st.DrawFn) -> list[Docs]:
     """A model, then a few changes of one document each (to what another random model has there)."""
     steps = [draw(models())]
     for _ in range(draw(st.integers(1, 8))):
+        if draw(st.integers(0, 4)) == 0:
+            steps.append(draw(chassis_changed(steps[-1])))
+            continue
         other = draw(models())
         kind = draw(st.sampled_from(sorted(set(other) - {schema.NETWORK, schema.CHASSIS})))
         ids = sorted(set(steps[-1].get(kind, {})) | set(other.get(kind, {})))

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from steerflow.nbdb.api import JsonDict, NorthboundStore, StoreError, WatchBatch
 from steerflow.nbdb.status import STATUS_KINDS, only_heartbeat_moved
@@ -29,6 +31,22 @@ class CacheUpdate:
     revision: int
     relevant: bool
     status: bool = False  # a chassis status report arrived (what a waiting rollout waits for)
+
+
+# Strings up to this length are interned: keys, ids, names, MACs, addresses (a document's keys are
+# decoded afresh for every document, and an id is repeated by every document referring to it)
+INTERNED_LENGTH = 64
+
+
+def compact(value: Any) -> Any:
+    """`value` with its keys and short strings interned: one copy per distinct string in the cache."""
+    if isinstance(value, dict):
+        return {sys.intern(k): compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    if isinstance(value, str) and len(value) <= INTERNED_LENGTH:
+        return sys.intern(value)
+    return value
 
 
 Listener = Callable[[CacheUpdate], None]
@@ -55,7 +73,7 @@ class NbCache:
         revision, records = self._store.snapshot()
         objects: dict[str, dict[str, JsonDict]] = {}
         for rec in records:
-            objects.setdefault(rec.kind, {})[rec.id] = rec.value
+            objects.setdefault(rec.kind, {})[rec.id] = compact(rec.value)
         with self._lock:
             self._objects, self.revision, self._changed = objects, revision, None
             self.desired_revision = revision
@@ -104,7 +122,7 @@ class NbCache:
                 LOG.warning("NB history gone at %d: full resync to %d", self.revision, batch.revision)
                 self._objects = {}
                 for rec in batch.snapshot:
-                    self._objects.setdefault(rec.kind, {})[rec.id] = rec.value
+                    self._objects.setdefault(rec.kind, {})[rec.id] = compact(rec.value)
                 self._changed = None
                 relevant = status = True
                 self.desired_revision = batch.revision
@@ -116,7 +134,7 @@ class NbCache:
                     if event.value is None:
                         bucket.pop(event.id, None)
                     else:
-                        bucket[event.id] = event.value
+                        bucket[event.id] = compact(event.value)
                     if event.kind not in STATUS_KINDS:
                         if self._changed is not None:
                             self._changed.add((event.kind, event.id))

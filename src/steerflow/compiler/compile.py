@@ -5,8 +5,10 @@ The desired state is a `FlowUnion` of units: the L2 fabric (with the chassis' gr
 chassis holds, one unit per port chain (both directions) and one per function instance (its delivery,
 shared by the chains it serves). `ChassisCompiler.compile(objects, changed)` recompiles only the units a
 change can concern, found through what each chain was resolved from (its documents and ports, see
-`chain_view.DocReader`); networks and chassis concern everything, so they recompile all. The result is
-always equal to compiling from scratch (`compile_nb`): tests hold the two to that.
+`chain_view.DocReader`); networks (and the chassis' own document) concern everything, so they
+recompile all, while another chassis' document concerns the fabric and the units using the ports bound
+on it (a chassis joining must not make every agent recompile every chain). The result is always
+equal to compiling from scratch (`compile_nb`): tests hold the two to that.
 
 A changed chain rolls out make-before-break across chassis (`rollout`): each chain has the view in
 force (unit rank 3), maybe a pending one and retired ones (ranks 4 and 5, compiled without
@@ -46,7 +48,7 @@ L2_UNIT: UnitId = (0, 0, "l2")  # the networks' flows; each port's are a unit (0
 INFRA_UNIT: UnitId = (1, 0, "infra")
 INSTANCE_RANK, IN_FORCE_RANK, PENDING_RANK, RETIRING_RANK = 2, 3, 4, 5  # the lower wins a shared key
 PORT_KINDS = frozenset({schema.PORT, schema.PORT_BINDING})  # a binding's id is its port's id
-GLOBAL_KINDS = frozenset({schema.NETWORK, schema.CHASSIS})  # keys and underlay addresses every unit uses
+GLOBAL_KINDS = frozenset({schema.NETWORK})  # network keys: every unit uses them
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,15 @@ class Delta:
     flows: frozenset[FlowKey] = frozenset()
     groups: bool = False
     everything: bool = False
+
+
+def _ports_on(objects: Docs, chassis: set[str]) -> set[str]:
+    """The ports bound on any of `chassis`: what a remote chassis' arrival, departure or new underlay
+    address concerns (the view forwards to a port through its chassis' address, or not at all)."""
+    if not chassis:
+        return set()
+    bindings = objects.get(schema.PORT_BINDING, {})
+    return {id for id, binding in bindings.items() if binding.get(schema.CHASSIS) in chassis}
 
 
 def compile_nb(objects: Docs, chassis: str, tunnel_ofport: int) -> DesiredState:
@@ -222,18 +233,27 @@ class ChassisCompiler:
         clock = _Clock(revision, now)
         if changed is None or self._view is None or any(kind in GLOBAL_KINDS for kind, _ in changed):
             return self._compile_all(objects, clock)
-        port_ids = {id for kind, id in changed if kind in PORT_KINDS}
+        if (schema.CHASSIS, self.chassis) in changed:
+            return self._compile_all(objects, clock)
+        remotes = {id for kind, id in changed if kind == schema.CHASSIS}
+        port_ids = {id for kind, id in changed if kind in PORT_KINDS} | _ports_on(objects, remotes)
         pairs = any(kind == schema.PORT_PAIR for kind, _ in changed)  # pairs make service ports
         keys: set[FlowKey] = set()
         groups = False
-        if port_ids or pairs:
+        local = False  # whether a port local here before or after the change changed
+        if port_ids or pairs or remotes:
+            before = self._local_port_ids()
             keys, groups = self._compile_fabric(objects, None if pairs else port_ids)
+            local = not port_ids.isdisjoint(before | self._local_port_ids())
         dirty = {id for kind, id in changed if kind == schema.PORT_CHAIN}
         dirty |= _graph_sources(objects, changed)
         dirty |= self._chains.concerned(
             (schema.PORT if kind in PORT_KINDS else kind, id) for kind, id in changed
         )
-        if port_ids or pairs:
+        dirty |= self._chains.concerned((schema.PORT, id) for id in port_ids)
+        if local or pairs:
+            # a classifier without source port classifies every local port: a port bound elsewhere is
+            # none of its business (or every port bound anywhere recompiled all such chains everywhere)
             dirty |= self._chains.concerned((LOCAL_PORTS,))
         keys |= self._recompile(objects, dirty, clock)
         return Delta(frozenset(keys), groups)
@@ -249,6 +269,9 @@ class ChassisCompiler:
         dirty = set(objects.get(schema.PORT_CHAIN, {})) | set(rollouts)
         self._recompile(objects, dirty, None if first else clock)
         return Delta(everything=True, groups=True)
+
+    def _local_port_ids(self) -> set[str]:
+        return set() if self._view is None else {p.id for p in self._view.local_ports()}
 
     def _compile_fabric(self, objects: Docs, port_ids: set[str] | None) -> tuple[set[FlowKey], bool]:
         """The view and the L2 units: the changed keys and whether the groups changed. `port_ids`: the

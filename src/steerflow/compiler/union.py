@@ -28,8 +28,10 @@ class FlowUnion:
         self._quiet_rank = quiet_rank
         self._flows: dict[FlowKey, Flow] = {}
         self._units: dict[UnitId, dict[FlowKey, Flow]] = {}
-        self._holders: dict[FlowKey, dict[UnitId, Flow]] = {}
         self._winners: dict[FlowKey, UnitId] = {}
+        # the units holding a key, only for keys two or more units hold: most keys have one holder, and
+        # a set per key would cost ~200 bytes per flow (the flows themselves are in `_units`)
+        self._shared: dict[FlowKey, set[UnitId]] = {}
 
     @property
     def flows(self) -> Mapping[FlowKey, Flow]:
@@ -47,27 +49,38 @@ class FlowUnion:
             self._release(key, unit)
         for key, flow in new.items():
             if old.get(key) != flow:
-                self._hold(key, unit, flow)
+                self._hold(key, unit, flow, key in old)
                 touched.append(key)
         return {key for key in touched if self._settle(key)}
 
     def _release(self, key: FlowKey, unit: UnitId) -> None:
-        holders = self._holders[key]
-        del holders[unit]
-        if not holders:
-            del self._holders[key]
-            del self._winners[key]
+        holders = self._shared.get(key)
+        if holders is None:
+            del self._winners[key]  # `unit` was its only holder
+            return
+        holders.discard(unit)
+        if len(holders) == 1:
+            del self._shared[key]
+            self._winners[key] = next(iter(holders))
         elif self._winners[key] == unit:
             self._winners[key] = min(holders)  # only when the winner leaves: holders are few, or this is rare
 
-    def _hold(self, key: FlowKey, unit: UnitId, flow: Flow) -> None:
-        holders = self._holders.setdefault(key, {})
-        holders[unit] = flow
+    def _hold(self, key: FlowKey, unit: UnitId, flow: Flow, held: bool) -> None:
+        """`unit` (its new flows already in `_units`) compiles `flow` for `key` (`held`: it did before)."""
         winner = self._winners.get(key)
-        if winner is None or unit <= winner:
+        if winner is None:
+            self._winners[key] = unit
+            return
+        if not held:
+            holders = self._shared.get(key)
+            if holders is None:
+                self._shared[key] = {winner, unit}
+            else:
+                holders.add(unit)
+        if unit <= winner:
             self._winners[key] = unit
             winner = unit
-        if flow != holders[winner] and not self._quiet(unit, winner):
+        if flow != self._units[winner][key] and not self._quiet(unit, winner):
             LOG.warning("units %s and %s compile %s differently: keeping %s's", unit, winner, key, winner)
 
     def _quiet(self, a: UnitId, b: UnitId) -> bool:
@@ -80,7 +93,7 @@ class FlowUnion:
         if winner is None:
             self._flows.pop(key, None)
             return current is not None
-        flow = self._holders[key][winner]
+        flow = self._units[winner][key]
         if current == flow:
             return False
         self._flows[key] = flow

@@ -48,7 +48,7 @@ def canonical_value(name: str, value: FieldValue) -> FieldValue:
     return value
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Field:
     """One match field: an OXM/NXM name as os-ken spells it, a value and an optional mask."""
 
@@ -69,7 +69,7 @@ def _fmt(value: FieldValue) -> str:
     return hex(value) if isinstance(value, int) and value > 9 else str(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
     """A conjunction of fields, kept sorted by name so equal matches are equal values."""
 
@@ -111,7 +111,7 @@ def _cidr_field(name: str, text: str) -> Field:
     return Field(name, str(network.network_address), str(network.netmask))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Output:
     port: int
 
@@ -119,7 +119,7 @@ class Output:
         return f"output:{self.port}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resubmit:
     """Nicira resubmit to another table (returns afterwards, unlike goto)."""
 
@@ -131,7 +131,7 @@ class Resubmit:
         return f"resubmit({port},{self.table})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetField:
     name: str
     value: FieldValue
@@ -140,7 +140,7 @@ class SetField:
         return f"set_field:{_fmt(canonical_value(self.name, self.value))}->{ofctl_name(self.name)}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Move:
     """Nicira register move: copy `n_bits` from `src`[src_ofs] to `dst`[dst_ofs]."""
 
@@ -157,7 +157,7 @@ class Move:
         return f"move:{src}[{self.src_ofs}..{src_end}]->{dst}[{self.dst_ofs}..{dst_end}]"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ct:
     """Nicira conntrack: track the packet in `zone`; `commit` stores the connection (running `actions`,
     set_field/move into ct_mark, on it); `table` recirculates a copy there with ct_state/ct_mark known.
@@ -191,7 +191,7 @@ MULTIPATH_FIELDS = (
 MULTIPATH_ALGORITHMS = ("modulo_n", "hash_threshold", "hrw", "iter_hash")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Multipath:
     """Nicira multipath: hash the packet's `fields` set, pick a link in [0, n_links), write it to `dst`.
 
@@ -214,7 +214,7 @@ class Multipath:
         return f"multipath({head},{ofctl_name(self.dst)}[{self.ofs}..{end}])"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PushMpls:
     ethertype: int = 0x8847
 
@@ -222,7 +222,7 @@ class PushMpls:
         return f"push_mpls:{self.ethertype:#06x}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PopMpls:
     """Pop the MPLS header; `ethertype` is the inner packet's, which must be known here."""
 
@@ -232,7 +232,7 @@ class PopMpls:
         return f"pop_mpls:{self.ethertype:#06x}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PushVlan:
     """Push an 802.1Q tag (VID 0, PCP 0 on an untagged packet); set `vlan_vid` after it (0x1000 | VID)."""
 
@@ -242,7 +242,7 @@ class PushVlan:
         return f"push_vlan:{self.ethertype:#06x}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PopVlan:
     """Pop the outermost VLAN tag."""
 
@@ -250,7 +250,7 @@ class PopVlan:
         return "pop_vlan"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NshTlv:
     """One NSH MD type 2 context header: metadata class, type and value bytes."""
 
@@ -262,7 +262,7 @@ class NshTlv:
         return f"tlv({self.md_class:#x},{self.type},0x{self.value.hex()})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EncapNsh:
     """Wrap the packet (its Ethernet header included) in NSH; the result has no Ethernet header."""
 
@@ -274,7 +274,7 @@ class EncapNsh:
         return f"encap(nsh(md_type={self.md_type}{tlvs}))"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EncapEthernet:
     """Add an Ethernet header (zero MACs, eth_type from the packet type) to a packet that has none."""
 
@@ -282,13 +282,13 @@ class EncapEthernet:
         return "encap(ethernet)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decap:
     def __str__(self) -> str:
         return "decap()"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GroupAction:
     group_id: int
 
@@ -296,7 +296,7 @@ class GroupAction:
         return f"group:{self.group_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Clone:
     """Nicira clone: run `actions` on a copy of the packet; the packet and its pipeline state
     (registers, metadata, tunnel fields) are restored afterwards, so what they change does not leak out."""
@@ -307,13 +307,13 @@ class Clone:
         return f"clone({','.join(str(a) for a in self.actions)})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Drop:
     def __str__(self) -> str:
         return "drop"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Opaque:
     """Something a switch reported that these types do not model, kept as reported.
 
@@ -352,7 +352,7 @@ Action = (
 FlowKey = tuple[int, int, Match]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Flow:
     """One flow entry: apply `actions`, then (optionally) continue at `goto` table."""
 
@@ -381,7 +381,7 @@ class Flow:
         return f"cookie={self.cookie:#x},table={self.table},priority={self.priority}{match},actions={actions}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Bucket:
     """A group bucket; `watch_port` is the liveness port a fast-failover ("ff") bucket needs."""
 
@@ -404,7 +404,7 @@ class Bucket:
         return "bucket=" + ",".join(parts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Group:
     """An OpenFlow group; `selection_fields` are the hash fields of a select group (OVS extension)."""
 

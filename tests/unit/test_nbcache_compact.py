@@ -1,0 +1,53 @@
+"""The agent's NB cache keeps one copy of each repeated string: documents equal to the store's, smaller."""
+
+from __future__ import annotations
+
+import time
+
+from steerflow.agent.nbcache import CacheUpdate, NbCache, compact
+from steerflow.model import schema
+from steerflow.nbdb.api import Put
+from steerflow.nbdb.memory import MemoryStore
+
+
+def chain(n: int, group: str) -> dict[str, object]:
+    # built from parts, as a JSON decoder would: equal strings, distinct objects
+    return {
+        "id": f"chain-{n}",
+        "".join(["flow_", "classifiers"]): ["".join(["fc-", group])],
+        "chain_parameters": {"".join(["corr", "elation"]): "mpls", "symmetric": False},
+        "description": "x" * 200,
+    }
+
+
+def test_compact_keeps_the_value_and_shares_keys_and_ids() -> None:
+    a, b = chain(1, "g1"), chain(2, "g1")
+    ka, kb = compact(a), compact(b)
+    assert (ka, kb) == (a, b)
+    key_a = next(k for k in ka if k.startswith("flow_"))
+    key_b = next(k for k in kb if k.startswith("flow_"))
+    assert key_a is key_b
+    assert ka[key_a][0] is kb[key_b][0]
+    assert ka["chain_parameters"]["correlation"] is kb["chain_parameters"]["correlation"]
+    assert ka["chain_parameters"]["symmetric"] is False
+
+
+def test_the_cache_holds_the_stores_documents_loaded_and_followed() -> None:
+    store = MemoryStore()
+    store.commit([Put(schema.PORT_CHAIN, "chain-1", chain(1, "g1"))])
+    updates: list[CacheUpdate] = []
+    cache = NbCache(store, updates.append)
+    cache.load()
+    cache.start()
+    try:
+        store.commit([Put(schema.PORT_CHAIN, "chain-2", chain(2, "g1"))])
+        deadline = time.monotonic() + 5
+        while cache.revision < store.revision() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with cache.held() as objects:
+            chains = objects[schema.PORT_CHAIN]
+            assert chains == {"chain-1": chain(1, "g1"), "chain-2": chain(2, "g1")}
+            classifiers = [doc["flow_classifiers"][0] for doc in chains.values()]
+            assert classifiers[0] is classifiers[1]
+    finally:
+        cache.stop()
