@@ -4,6 +4,7 @@ warm restarts that send nothing, foreign flows removed, groups ordered around th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import tempfile
 from collections.abc import Iterator
@@ -81,7 +82,7 @@ def test_changes_send_only_the_diff_and_a_modify_keeps_counters(switch: OvsSandb
         a,
         flows={
             lookup.key: with_actions(lookup, SetField("reg7", 9)),  # a new action: modify-strict
-            ingress.key: Flow(**{**ingress.__dict__, "cookie": 0x77}),  # a new cookie: a replacing add
+            ingress.key: dataclasses.replace(ingress, cookie=0x77),  # a new cookie: a replacing add
             gone.key: None,
             new.key: new,
         },
