@@ -8,10 +8,10 @@ import click
 
 from steerflow.cli.common import (
     ListSpec,
+    add_show,
     open_client,
     output_options,
     print_list,
-    print_one,
     resource_group,
     target_argument,
 )
@@ -36,13 +36,7 @@ def chassis_list(ctx: click.Context, only_down: bool, fmt: Format, columns: Sequ
         print_list(client, CHASSIS, client.list(schema.CHASSIS, **query), fmt, columns)
 
 
-@chassis_commands.command("show", help="Show one chassis.")
-@target_argument(schema.CHASSIS)
-@output_options
-@click.pass_context
-def chassis_show(ctx: click.Context, target: str, fmt: Format, columns: Sequence[str]) -> None:
-    with open_client(ctx) as client:
-        print_one(client, CHASSIS, client.find(schema.CHASSIS, target), fmt, columns)
+add_show(chassis_commands, CHASSIS)
 
 
 @chassis_commands.command(

@@ -182,7 +182,7 @@ def add_list_show_delete(
 ) -> None:
     """Register `list` (filtered by `--name`), `show` and `delete` for one resource kind, and with
     `with_rename` a `set` that changes only name and description (all those kinds allow)."""
-    _add_show(group, spec)
+    add_show(group, spec)
     _add_delete(group, spec)
     if with_rename:
         _add_rename(group, spec)
@@ -200,7 +200,9 @@ def add_list_show_delete(
             print_list(client, spec, client.list(spec.kind, **query), fmt, columns)
 
 
-def _add_show(group: click.Group, spec: ListSpec) -> None:
+def add_show(group: click.Group, spec: ListSpec) -> None:
+    """Register `show` (one object by name or id) for one resource kind."""
+
     @group.command("show", help=f"Show one {spec.label}.")
     @target_argument(spec.kind)
     @output_options
