@@ -62,6 +62,21 @@ def chain_nb(correlation: str | None, sf_chassis: str = "ch2") -> dict[str, dict
     }
 
 
+def add_second_instance(nb: dict[str, Any], weight: int = 1) -> None:
+    """A second unaware instance pp2 (sf2-in ofport 5, sf2-out ofport 6) on ch1 in group ppg1, beside pp1."""
+    for pid, key, mac, ip in (
+        ("sf2-in", 5, "02:00:00:00:00:05", "203.0.113.5"),
+        ("sf2-out", 6, "02:00:00:00:00:06", "203.0.113.6"),
+    ):
+        nb[schema.PORT][pid] = chain_port(pid, key, mac, ip)
+        nb[schema.PORT_BINDING][pid] = {"port_id": pid, schema.CHASSIS: "ch1", "ofport": key}
+    nb[schema.PORT_PAIR]["pp2"] = {
+        "id": "pp2", "ingress": "sf2-in", "egress": "sf2-out", schema.PAIR_KEY: 6,
+        "service_function_parameters": {"correlation": None, "weight": weight},
+    }  # fmt: skip
+    nb[schema.PORT_PAIR_GROUP]["ppg1"]["port_pairs"] = ["pp1", "pp2"]
+
+
 def chain_switch(nb: dict[str, Any], chassis: str) -> Switch:
     """`chassis`' switch as the compiler programs it for `nb` (overlapping flows rejected)."""
     state = compile_nb(nb, chassis, TUNNEL)

@@ -32,7 +32,7 @@ from steerflow.flows.types import Flow, Match, Multipath, Output, SetField
 from steerflow.model import schema
 from steerflow.ofsim import Packet, Switch
 from steerflow.pipeline import registers as reg
-from tests.builders.chain_docs import CLIENT, SERVER, TUNNEL, chain_nb, chain_port
+from tests.builders.chain_docs import CLIENT, SERVER, TUNNEL, add_second_instance, chain_nb
 
 LB_FIELDS = ("eth_src", "eth_dst", "ip_src", "ip_dst", "tcp_src", "tcp_dst", "udp_src", "udp_dst")
 LABEL = 100
@@ -251,19 +251,8 @@ def test_a_compiled_chain_balances_by_the_groups_weights_and_lb_fields_without_s
     """client (ch1) -> a group of two unaware functions on ch1 (weights 1 and 3, lb_fields ip_src)."""
     nb = chain_nb(correlation=None, sf_chassis="ch1")
     nb[schema.PORT]["client"]["port_security_enabled"] = False  # a router: many source addresses
-    for pid, key, mac, ip in (
-        ("sf2-in", 5, "02:00:00:00:00:05", "203.0.113.5"),
-        ("sf2-out", 6, "02:00:00:00:00:06", "203.0.113.6"),
-    ):
-        nb[schema.PORT][pid] = chain_port(pid, key, mac, ip)
-    for pid, ofport in (("sf2-in", 5), ("sf2-out", 6)):
-        nb[schema.PORT_BINDING][pid] = {"port_id": pid, schema.CHASSIS: "ch1", "ofport": ofport}
-    nb[schema.PORT_PAIR]["pp2"] = {
-        "id": "pp2", "ingress": "sf2-in", "egress": "sf2-out", schema.PAIR_KEY: 6,
-        "service_function_parameters": {"correlation": None, "weight": 3},
-    }  # fmt: skip
+    add_second_instance(nb, weight=3)
     group = nb[schema.PORT_PAIR_GROUP]["ppg1"]
-    group["port_pairs"] = ["pp1", "pp2"]
     group["port_pair_group_parameters"] = {"lb_fields": ["ip_src"]}
     state = compile_nb(nb, "ch1", TUNNEL)
     assert all(g.type != "select" for g in state.groups.values())  # only L2 flooding groups are left

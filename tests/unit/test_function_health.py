@@ -18,7 +18,7 @@ from steerflow.nbdb.health import CheckSettings, HealthCounter, check_settings, 
 from steerflow.nbdb.memory import MemoryStore
 from steerflow.ofsim import Packet, Switch
 from steerflow.pipeline.cookies import CookieKind, cookie, owner
-from tests.builders.chain_docs import CLIENT, SERVER, TUNNEL, chain_nb, chain_port
+from tests.builders.chain_docs import CLIENT, SERVER, TUNNEL, add_second_instance, chain_nb
 from tests.builders.sfc_world import ALICE, World, rejects
 
 CHECK = {"type": "icmp", "interval_ms": 100, "failures": 2}
@@ -76,18 +76,8 @@ def _nb(params: dict[str, Any] | None = None, failed: tuple[str, ...] = ()) -> d
     """client -> {pp1 (ofport 3), pp2 (ofport 5)} on ch1 -> server on ch2; `failed` reported unhealthy."""
     nb = chain_nb(correlation=None, sf_chassis="ch1")
     nb[schema.PORT]["client"]["port_security_enabled"] = False  # many sources from one port
-    for pid, key, mac, ip in (
-        ("sf2-in", 5, "02:00:00:00:00:05", "203.0.113.5"),
-        ("sf2-out", 6, "02:00:00:00:00:06", "203.0.113.6"),
-    ):
-        nb[schema.PORT][pid] = chain_port(pid, key, mac, ip)
-        nb[schema.PORT_BINDING][pid] = {"port_id": pid, schema.CHASSIS: "ch1", "ofport": key}
-    nb[schema.PORT_PAIR]["pp2"] = {
-        "id": "pp2", "ingress": "sf2-in", "egress": "sf2-out", schema.PAIR_KEY: 6,
-        "service_function_parameters": {"correlation": None, "weight": 1},
-    }  # fmt: skip
+    add_second_instance(nb)
     group = nb[schema.PORT_PAIR_GROUP]["ppg1"]
-    group["port_pairs"] = ["pp1", "pp2"]
     if params is not None:
         group["port_pair_group_parameters"] = params
     nb[schema.FUNCTION_HEALTH] = {
