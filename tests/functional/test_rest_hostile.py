@@ -244,11 +244,15 @@ def test_bad_filter_values(rest: Rest) -> None:
     assert rest.http.get("/v2.0/networks", params=many).json() == {"networks": []}
 
 
+REFUSALS_IN_A_ROW = 12
+
+
 @pytest.mark.usefixtures("untouched")
 def test_huge_body_with_content_length_is_refused_early(rest: Rest) -> None:
     raw = json.dumps({schema.NETWORK: {"name": "x" * (2 * MIB)}}).encode()
-    resp = rest.http.post("/v2.0/networks", content=raw)
-    assert assert_neutron_error(resp, 413)["type"] == "HTTPRequestEntityTooLarge"
+    for _ in range(REFUSALS_IN_A_ROW):
+        resp = rest.http.post("/v2.0/networks", content=raw)
+        assert assert_neutron_error(resp, 413)["type"] == "HTTPRequestEntityTooLarge"
 
 
 @pytest.mark.usefixtures("untouched")
@@ -259,8 +263,11 @@ def test_huge_streamed_body_is_refused(rest: Rest) -> None:
             yield b"x" * 65536
         yield b'"}}'
 
-    resp = rest.http.post("/v2.0/networks", content=chunks())
-    assert assert_neutron_error(resp, 413)["type"] == "HTTPRequestEntityTooLarge"
+    # repeated: through a proxy a refusal that closed with the body unread was lost now and then (the
+    # reset beat the answer; see middleware.refuse_unread_body)
+    for _ in range(REFUSALS_IN_A_ROW):
+        resp = rest.http.post("/v2.0/networks", content=chunks())
+        assert assert_neutron_error(resp, 413)["type"] == "HTTPRequestEntityTooLarge"
 
 
 @pytest.mark.usefixtures("untouched")

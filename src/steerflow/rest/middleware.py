@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -22,6 +23,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY_BYTES = 1024 * 1024
+# after refusing a body, how long and how much of the rest of it we read and throw away before closing
+LINGER_SECONDS = 5.0
+LINGER_BYTES = 64 * MAX_BODY_BYTES
 
 
 async def send_error(send: Send, err: NeutronError, close: bool = False) -> None:
@@ -32,6 +36,39 @@ async def send_error(send: Send, err: NeutronError, close: bool = False) -> None
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": err.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def refuse_unread_body(send: Send, receive: Receive, err: NeutronError) -> None:
+    """Answer `err` on a connection whose request body is still coming, then close it cleanly.
+
+    The answer goes out first; then the rest of the body is read and thrown away (at most LINGER_BYTES
+    for LINGER_SECONDS, as nginx's lingering close) before the response ends and the server closes.
+    Closing with unread bytes makes the kernel send a reset, and a peer still sending (a proxy forwarding
+    the body) can lose the answer with it: HAProxy then told the client "server disconnected".
+    """
+    body = json.dumps(err.body()).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": True})
+    await _discard_body(receive)
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _discard_body(receive: Receive) -> None:
+    discarded = 0
+    try:
+        async with asyncio.timeout(LINGER_SECONDS):
+            while discarded <= LINGER_BYTES:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return
+                discarded += len(message.get("body", b""))
+    except TimeoutError:
+        return
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -63,11 +100,11 @@ class BodyLimit:
             await send_error(send, HTTPBadRequest("Invalid Content-Length header"), close=True)
             return
         if declared is not None and declared > self.limit:
-            await send_error(send, HTTPRequestEntityTooLarge(), close=True)
+            await refuse_unread_body(send, receive, HTTPRequestEntityTooLarge())
             return
         body = await self._read(receive)
         if body is None:
-            await send_error(send, HTTPRequestEntityTooLarge(), close=True)
+            await refuse_unread_body(send, receive, HTTPRequestEntityTooLarge())
             return
         await self.app(scope, _replay(body, receive), send)
 
