@@ -17,7 +17,7 @@ from pathlib import Path
 from steerflow.model import schema
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ("src", "tests", "bench")
+SCANNED = ("src", "tests", "bench", "integrations")
 SCHEMA_MODULE = ROOT / "src/steerflow/model/schema.py"
 MARKER = "# not the NB schema:"
 # tests/builders/steerflow_cli.py, tests/functional/test_osc_cli.py, test_cli_demo.py
