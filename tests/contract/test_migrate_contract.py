@@ -3,6 +3,8 @@ dry run writes nothing), a newer one is refused by `nb migrate`, the API and the
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,6 +140,10 @@ def test_a_newer_nb_is_refused_by_everyone(cross_process: Driver, listening_sock
     assert nb(cross_process, "version") == (3, "", line.format("steerflow"))
     api = CliRunner().invoke(app, ["api", "--nb", cross_process.url, "--port", str(free_port())])
     assert (api.exit_code, api.stderr) == (3, line.format("API server"))
+    server = [sys.executable, "-m", "steerflow.rest", "--nb", cross_process.url, "--port", str(free_port())]
+    bare = subprocess.run(server, capture_output=True, text=True, timeout=60)
+    refused = "steerflow api: " + line.format("API server").removeprefix("Error: ")
+    assert bare.returncode == 3 and bare.stderr.endswith(refused)
     agent = ["agent", "--chassis", "hv1", "--encap-ip", "192.0.2.1", "--ovsdb", listening_socket]
     done = CliRunner().invoke(app, [*agent, "--nb", cross_process.url])
     assert (done.exit_code, done.stderr) == (3, line.format("agent"))

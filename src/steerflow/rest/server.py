@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from steerflow.nbdb.migrate import NewerSchema, refuse_newer
 from steerflow.nbdb.status import down_after_seconds
 from steerflow.nbdb.url import ENV_VAR, open_store, redacted
 from steerflow.rest.app import build_app
@@ -18,6 +19,7 @@ from steerflow.rest.ui import Tracer
 LOG = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9696  # Neutron's port: clients configured for Neutron find us where they expect
+EXIT_NEWER_SCHEMA = 3  # the store is newer than this steerflow (as `steerflow nb` and `steerflow api`)
 SHUTDOWN_GRACE = 2  # seconds open requests (the web view's live feeds) get to finish on shutdown
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -44,6 +46,9 @@ def serve(
     auth = authenticator(token_file)
     store = open_store(nb_url)
     try:
+        refuse_newer(
+            store, "API server"
+        )  # `steerflow api` checked already; `python -m steerflow.rest` did not
         app = build_app(
             store, auth, settle_heap=True, pagination_max_limit=pagination_max_limit, tracer=tracer
         )
@@ -99,3 +104,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (TokenFileError, ValueError) as exc:  # a bad token file or store URL: one line, exit 2
         print(f"steerflow api: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except NewerSchema as exc:  # as `steerflow api`: restarting will not help
+        print(f"steerflow api: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_NEWER_SCHEMA) from None
