@@ -70,8 +70,12 @@ def test_a_dead_agent_is_skipped_then_its_chassis_deleted(
         assert waited.stdout.strip().endswith("applied by 1 chassis (skipped, down: ch2)")
 
         assert fabric.store.get(schema.PORT_BINDING, port_b) is not None
-        deleted = _steerflow(schema.CHASSIS, "delete", "ch2", endpoint=api.url)
-        assert (deleted.returncode, deleted.stderr) == (0, "")  # no warning: it was down
+        deleted = _steerflow(schema.CHASSIS, "delete", "ch2", "nope", endpoint=api.url)
+        assert deleted.returncode == 1  # no warning for ch2: it was down; each failure named, then counted
+        assert deleted.stderr.splitlines() == [
+            "Error: failed to delete chassis with name or ID 'nope': no chassis found for 'nope'",
+            "Error: 1 of 2 chassis failed to delete.",
+        ]
         assert fabric.store.get(schema.PORT_BINDING, port_b) is None
         port = fabric.store.get(schema.PORT, port_b)
         assert port is not None and port.value["status"] == "DOWN"

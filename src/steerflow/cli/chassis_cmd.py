@@ -9,14 +9,15 @@ import click
 from steerflow.cli.common import (
     ListSpec,
     add_show,
+    delete_each,
     open_client,
     output_options,
     print_list,
     resource_group,
     target_argument,
 )
-from steerflow.cli.output import Format, print_error
-from steerflow.client import ClientError, SteerflowClient
+from steerflow.cli.output import Format
+from steerflow.client import SteerflowClient
 from steerflow.model import schema
 
 CHASSIS = ListSpec(
@@ -47,19 +48,8 @@ add_show(chassis_commands, CHASSIS)
 @target_argument(schema.CHASSIS, many=True)
 @click.pass_context
 def chassis_delete(ctx: click.Context, targets: Sequence[str]) -> None:
-    failed = 0
     with open_client(ctx) as client:
-        for target in targets:
-            try:
-                _delete_one(client, target)
-            except ClientError as exc:
-                if len(targets) == 1:
-                    raise
-                failed += 1
-                print_error(f"failed to delete chassis with name or ID {target!r}: {exc}")
-    if failed:
-        print_error(f"{failed} of {len(targets)} chassis failed to delete.")
-        raise click.exceptions.Exit(1)
+        delete_each(client, CHASSIS, targets, _delete_one)
 
 
 def _delete_one(client: SteerflowClient, target: str) -> None:

@@ -117,6 +117,10 @@ class ListSpec:
     def label(self) -> str:
         return self.kind.replace("_", " ")
 
+    @property
+    def plural(self) -> str:
+        return self.label if self.label.endswith("s") else f"{self.label}s"
+
 
 class NameCache:
     """Resolves ids to names for tables, listing each referenced kind at most once."""
@@ -240,21 +244,27 @@ def _add_delete(group: click.Group, spec: ListSpec) -> None:
             delete_each(client, spec, targets)
 
 
-def delete_each(client: SteerflowClient, spec: ListSpec, targets: Sequence[str]) -> None:
-    """Delete every target, reporting each failure, then "N of M ... failed to delete." and exit 1
-    (one target: its error alone)."""
+def delete_each(
+    client: SteerflowClient,
+    spec: ListSpec,
+    targets: Sequence[str],
+    delete_one: Callable[[SteerflowClient, str], None] | None = None,
+) -> None:
+    """Delete every target (`delete_one(client, target)`, default: by name or id), reporting each
+    failure, then "N of M ... failed to delete." and exit 1 (one target: its error alone)."""
+    delete = delete_one or (lambda c, target: c.delete(spec.kind, c.find_id(spec.kind, target)))
     if len(targets) == 1:
-        client.delete(spec.kind, client.find_id(spec.kind, targets[0]))
+        delete(client, targets[0])
         return
     failed = 0
     for target in targets:
         try:
-            client.delete(spec.kind, client.find_id(spec.kind, target))
+            delete(client, target)
         except ClientError as exc:
             failed += 1
             print_error(f"failed to delete {spec.label} with name or ID {target!r}: {exc}")
     if failed:
-        print_error(f"{failed} of {len(targets)} {spec.label}s failed to delete.")
+        print_error(f"{failed} of {len(targets)} {spec.plural} failed to delete.")
         raise click.exceptions.Exit(1)
 
 
