@@ -3,15 +3,18 @@ watch, and as durable as the driver."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
 from steerflow.model import schema
 from steerflow.nbdb import Event, NorthboundStore, Put, WatchBatch, open_store
+from steerflow.nbdb.embedded import EmbeddedStore
 from tests.builders.servers import EtcdServer, Server, wait_until
 from tests.builders.stores import Driver, Follower
 
@@ -95,3 +98,20 @@ def test_etcd_writes_a_beat_on_a_new_lease_once_its_lease_is_gone(own_etcd: Serv
         assert store.beats() == {"ch1": T0 + 3}
     finally:
         store.close()
+
+
+def test_an_embedded_file_from_before_beats_gets_its_table_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "nb.db"
+    store = EmbeddedStore(path)
+    revision = store.commit([Put(schema.CHASSIS, "ch1", {"id": "ch1"})])
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE beats")  # the file as an older steerflow left it
+    conn.commit()
+    conn.close()
+    reopened = EmbeddedStore(path)
+    try:
+        reopened.beat("ch1", T0)
+        assert (reopened.beats(), reopened.revision()) == ({"ch1": T0}, revision)
+    finally:
+        reopened.close()
