@@ -95,6 +95,19 @@ def test_a_wait_skips_down_chassis_and_names_them() -> None:
     assert wait_applied(store, change, timeout=0, down_after=10, clock=lambda: now - 30).skipped == ()
 
 
+def test_a_wait_notices_a_chassis_going_silent_without_any_commit() -> None:
+    store, now = MemoryStore(), time.time()
+    _chassis(store, "ch1", now)
+    _chassis(store, "ch2", now - 9.2)  # its agent's last beat: down 0.8 s into the wait
+    change = store.commit([Put(schema.NETWORK, "n1", {"id": "n1"})])
+    report_applied(store, "ch1", change)
+    started = time.monotonic()
+    result = wait_applied(store, change, timeout=10, down_after=10)
+    # nothing was committed while it waited (a beat is none): it re-read liveness on its own
+    assert (result.done, result.skipped) == (True, ("ch2",))
+    assert 0.7 < time.monotonic() - started < 3
+
+
 def test_a_wait_over_only_down_chassis_ends_at_once() -> None:
     store = MemoryStore()
     _chassis(store, "ch1", T0 - 60)
