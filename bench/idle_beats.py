@@ -47,6 +47,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTH
 from steerflow.demo.procs import AgentProcess, ApiProcess, free_port, start_agent  # noqa: E402
 from steerflow.lab import Lab  # noqa: E402
 from steerflow.lab.cleanup import destroy  # noqa: E402
+from steerflow.model import schema  # noqa: E402
 from steerflow.nbdb.embedded import EmbeddedStore  # noqa: E402
 from steerflow.nbdb.status import chassis_liveness  # noqa: E402
 
@@ -98,7 +99,7 @@ def timed_waits(api: ApiProcess, count: int) -> list[float]:
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
     try:
         for n in range(count):
-            body = json.dumps({"network": {"name": f"idle-{n}-{time.time_ns()}"}})
+            body = json.dumps({schema.NETWORK: {"name": f"idle-{n}-{time.time_ns()}"}})
             started = time.perf_counter()
             conn.request("POST", "/v2.0/networks?wait=30", body, {"Content-Type": "application/json"})
             answer = conn.getresponse()
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         api.stop()
         lab.teardown()
         store.close()
-    return {"src": SRC, "heartbeat": args.heartbeat, "chassis": steps}
+    return {"src": SRC, "heartbeat": args.heartbeat, "steps": steps}
 
 
 def main() -> int:
