@@ -4,7 +4,6 @@ watch, and as durable as the driver."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +15,7 @@ from steerflow.model import schema
 from steerflow.nbdb import Event, NorthboundStore, Put, WatchBatch, open_store
 from steerflow.nbdb.embedded import EmbeddedStore
 from tests.builders.servers import EtcdServer, Server, wait_until
-from tests.builders.stores import Driver, Follower
+from tests.builders.stores import BlockedWatch, Driver, Follower
 
 T0 = 1_700_000_000.25  # an epoch time with a fraction: beats keep sub-second precision
 
@@ -43,19 +42,11 @@ def test_a_blocked_watch_sleeps_through_beats_and_wakes_on_the_next_commit(
 ) -> None:
     beater = driver.open()
     base = store.commit([Put(schema.PORT, "a", {})])
-    results: list[tuple[WatchBatch, float]] = []
-
-    def watch() -> None:
-        started = time.monotonic()
-        results.append((store.watch(base, timeout=0.6), time.monotonic() - started))
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
+    watcher = BlockedWatch(store, base, timeout=0.6)
     for n in range(5):
         beater.beat(f"ch{n}", T0 + n)
         time.sleep(0.02)  # beats spread over the watch, not synchronisation
-    watcher.join(timeout=10)
-    [(batch, elapsed)] = results
+    batch, elapsed = watcher.result()
     assert batch == WatchBatch(revision=base) and elapsed >= 0.5
     follower = Follower(store)
     follower.revision = base  # it follows from here on, as an agent that loaded the store does
