@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from steerflow.nbdb import Event, NorthboundStore, StoreError, open_store
+from steerflow.nbdb import Event, NorthboundStore, StoreError, WatchBatch, open_store
 from steerflow.nbdb.etcd_store import EtcdStore
 from steerflow.nbdb.memory import MemoryStore
 
@@ -87,3 +88,23 @@ class Follower:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+class BlockedWatch:
+    """One `watch(since, timeout)` call made in a thread of its own, so the test can act while it
+    blocks; `result()` joins it and gives the batch and the seconds the call took."""
+
+    def __init__(self, store: NorthboundStore, since: int, timeout: float) -> None:
+        self._results: list[tuple[WatchBatch, float]] = []
+
+        def watch() -> None:
+            started = time.monotonic()
+            self._results.append((store.watch(since, timeout=timeout), time.monotonic() - started))
+
+        self._thread = threading.Thread(target=watch)
+        self._thread.start()
+
+    def result(self) -> tuple[WatchBatch, float]:
+        self._thread.join(timeout=30)
+        [outcome] = self._results
+        return outcome

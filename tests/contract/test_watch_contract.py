@@ -8,7 +8,7 @@ import time
 from steerflow.model import schema
 from steerflow.nbdb import Delete, Event, NorthboundStore, Put, WatchBatch
 from tests.builders.servers import wait_until
-from tests.builders.stores import Driver
+from tests.builders.stores import BlockedWatch, Driver
 
 
 def ids(batch: WatchBatch) -> list[tuple[str, str, bool]]:
@@ -33,18 +33,10 @@ def test_watch_with_zero_timeout_returns_at_once(store: NorthboundStore) -> None
 def test_a_blocked_watch_wakes_on_a_commit(driver: Driver, store: NorthboundStore) -> None:
     writer = driver.open()
     base = store.commit([Put(schema.PORT, "a", {})])
-    results: list[tuple[WatchBatch, float]] = []
-
-    def watch() -> None:
-        started = time.monotonic()
-        results.append((store.watch(base, timeout=10), time.monotonic() - started))
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
+    watcher = BlockedWatch(store, base, timeout=10)
     time.sleep(0.2)  # not synchronisation: makes sure the watcher is already blocked when we commit
     revision = writer.commit([Put(schema.PORT, "b", {"v": 1})])
-    watcher.join(timeout=10)
-    [(batch, elapsed)] = results
+    batch, elapsed = watcher.result()
     assert batch.events == [Event(revision, schema.PORT, "b", {"v": 1})] and batch.revision == revision
     assert elapsed < 2
 

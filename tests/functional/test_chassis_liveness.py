@@ -49,8 +49,10 @@ def test_a_dead_agent_is_skipped_then_its_chassis_deleted(
     fabric.wait_applied()
     with start_api_server(tmp_path / "api", fabric.nb_url) as api:
         assert _alive(api.url) == {"ch1": True, "ch2": True}
+        idle = fabric.store.revision()
         time.sleep(DOWN_AFTER + 1)
         assert _alive(api.url) == {"ch1": True, "ch2": True}  # heartbeats keep them alive
+        assert fabric.store.revision() == idle  # ... without a commit: no watcher woke for them
 
         fabric.agents["ch2"].stop(signal.SIGKILL)
         deadline = time.monotonic() + DOWN_AFTER + 5

@@ -17,6 +17,8 @@ from steerflow.nbdb.api import Put
 from steerflow.nbdb.memory import MemoryStore
 from steerflow.nbdb.status import (
     DOWN_AFTER_ENV,
+    Liveness,
+    chassis_liveness,
     down_after_seconds,
     heartbeat,
     liveness,
@@ -54,6 +56,14 @@ def test_a_report_counts_as_a_sign_of_life() -> None:
     assert liveness({"reported_at": T0, "heartbeat_at": T0 - 60}, T0 + 5, 10).last_seen == T0
 
 
+def test_the_newest_of_the_beat_and_the_report_counts() -> None:
+    # an older agent beat in its report (`heartbeat_at`); today's agents beat outside it (`store.beat`)
+    assert liveness({"reported_at": T0 - 60}, T0 + 5, 10, beat=T0).last_seen == T0
+    assert liveness({"reported_at": T0, "heartbeat_at": T0 + 1}, T0 + 5, 10, beat=T0 - 60).last_seen == T0 + 1
+    assert liveness(None, T0 + 5, 10, beat=T0).alive
+    assert not liveness(None, T0 + 11, 10, beat=T0).alive
+
+
 def test_down_after_comes_from_the_environment_or_defaults_to_ten_seconds() -> None:
     assert down_after_seconds({}) == 10.0
     assert down_after_seconds({DOWN_AFTER_ENV: " 2.5 "}) == 2.5
@@ -85,6 +95,19 @@ def test_a_wait_skips_down_chassis_and_names_them() -> None:
     assert wait_applied(store, change, timeout=0, down_after=10, clock=lambda: now - 30).skipped == ()
 
 
+def test_a_wait_notices_a_chassis_going_silent_without_any_commit() -> None:
+    store, now = MemoryStore(), time.time()
+    _chassis(store, "ch1", now)
+    _chassis(store, "ch2", now - 9.2)  # its agent's last beat: down 0.8 s into the wait
+    change = store.commit([Put(schema.NETWORK, "n1", {"id": "n1"})])
+    report_applied(store, "ch1", change)
+    started = time.monotonic()
+    result = wait_applied(store, change, timeout=10, down_after=10)
+    # nothing was committed while it waited (a beat is none): it re-read liveness on its own
+    assert (result.done, result.skipped) == (True, ("ch2",))
+    assert 0.7 < time.monotonic() - started < 3
+
+
 def test_a_wait_over_only_down_chassis_ends_at_once() -> None:
     store = MemoryStore()
     _chassis(store, "ch1", T0 - 60)
@@ -92,30 +115,34 @@ def test_a_wait_over_only_down_chassis_ends_at_once() -> None:
     assert (result.done, result.skipped) == (True, ("ch1",))
 
 
-def test_a_heartbeat_keeps_the_reported_revisions() -> None:
+def test_a_heartbeat_is_no_commit_and_leaves_the_report_alone() -> None:
     store = MemoryStore()
     register_chassis(store, "ch1", "198.51.100.1")
     report_applied(store, "ch1", 7, installed=9)
-    heartbeat(store, "ch1", now=T0)
-    rec = store.get(schema.CHASSIS_STATUS, "ch1")
-    assert rec is not None
-    assert (rec.value["applied_revision"], rec.value["installed_revision"], rec.value["heartbeat_at"]) == (
-        7,
-        9,
-        T0,
-    )
+    before = store.revision()
+    report = store.get(schema.CHASSIS_STATUS, "ch1")
+    at = time.time() + 60  # a beat newer than the report (stamped with this clock)
+    heartbeat(store, "ch1", now=at)
+    assert (store.revision(), store.get(schema.CHASSIS_STATUS, "ch1")) == (before, report)
+    assert store.beats() == {"ch1": at}
+    assert chassis_liveness(store, down_after=10, now=at + 5)["ch1"] == Liveness(True, at, 5.0)
+    assert not chassis_liveness(store, down_after=10, now=at + 11)["ch1"].alive
 
 
-def test_a_heartbeat_wakes_no_compile_but_a_report_does() -> None:
+def test_no_heartbeat_reaches_the_cache_and_an_older_agent_s_wakes_no_compile() -> None:
     store = MemoryStore()
     register_chassis(store, "ch1", "198.51.100.1")
-    heartbeat(store, "ch1", now=T0)
+    report_applied(store, "ch1", 1)
     updates: list[CacheUpdate] = []
     cache = NbCache(store, updates.append)
     cache.load()
     cache.start()
     try:
         heartbeat(store, "ch1", now=T0 + 3)
+        report = store.get(schema.CHASSIS_STATUS, "ch1")
+        assert report is not None
+        # an older agent beat by rewriting its report: only `heartbeat_at` moved
+        store.commit([Put(schema.CHASSIS_STATUS, "ch1", {**report.value, "heartbeat_at": T0 + 6})])
         _settle(cache, store)
         report_applied(store, "ch1", 5)
         _settle(cache, store)

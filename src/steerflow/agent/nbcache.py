@@ -1,11 +1,12 @@
 """A local copy of the NB store kept current by its watch: what the agent compiles from.
 
 A background thread follows `watch(since_revision)`; every batch is applied to the copy under a lock and
-announced to a listener with the revision reached and whether anything but chassis status changed (a
-report that only moved its heartbeat is no status change either: heartbeats never make an agent
-compile). A watch that fails (server restarting) is retried from the same revision, so no change is
-ever lost; a resync (history gone) replaces the whole copy. `taken` lends the copy with the documents changed
-since the previous loan, so the compiler recompiles only what they concern.
+announced to a listener with the revision reached and whether anything but chassis status changed
+(heartbeats are no NB object and never reach it; an older agent's report that only moved its heartbeat
+is no status change either: heartbeats never make an agent compile). A watch that fails (server
+restarting) is retried from the same revision, so no change is ever lost; a resync (history gone)
+replaces the whole copy. `taken` lends the copy with the documents changed since the previous loan, so
+the compiler recompiles only what they concern.
 """
 
 from __future__ import annotations
@@ -139,7 +140,9 @@ class NbCache:
                         if self._changed is not None:
                             self._changed.add((event.kind, event.id))
                     elif not only_heartbeat_moved(before, event.value):
-                        status = True  # a heartbeat alone wakes no rollout: nothing it waits for moved
+                        status = (
+                            True  # an older agent's heartbeat wakes no rollout: nothing it waits for moved
+                        )
                 relevant = any(e.kind not in STATUS_KINDS for e in batch.events)
                 desired = [e.revision for e in batch.events if e.kind not in STATUS_KINDS]
                 self.desired_revision = max(desired, default=self.desired_revision)

@@ -99,14 +99,19 @@ class ChassisResource(StoredResource):
     def get(self, ctx: Context, id: str) -> JsonDict:
         chassis = super().get(ctx, id)
         report = self.store.get(schema.CHASSIS_STATUS, id)
-        return _with_report(chassis, report.value if report is not None else None, *_clock())
+        beat = self.store.beats().get(id)
+        return _with_report(chassis, report.value if report is not None else None, beat, *_clock())
 
     def list(self, ctx: Context, filters: Mapping[str, builtins.list[str]]) -> builtins.list[JsonDict]:
         stored = {k: v for k, v in filters.items() if k not in REPORTED}
         reported = self._converted_filters({k: v for k, v in filters.items() if k in REPORTED})
         reports = {r.id: r.value for r in self.store.list(schema.CHASSIS_STATUS)}
+        beats = self.store.beats()
         now, down_after = _clock()
-        rows = [_with_report(c, reports.get(c["id"]), now, down_after) for c in super().list(ctx, stored)]
+        rows = [
+            _with_report(c, reports.get(c["id"]), beats.get(c["id"]), now, down_after)
+            for c in super().list(ctx, stored)
+        ]
         return [row for row in rows if matches_filters(row, reported)]
 
     def plan_delete(self, ctx: Context, snap: Snapshot, current: JsonDict) -> builtins.list[Operation]:
@@ -153,12 +158,12 @@ def _clock() -> tuple[float, float]:
 
 
 def _with_report(
-    chassis: JsonDict, report: Mapping[str, Any] | None, now: float, down_after: float
+    chassis: JsonDict, report: Mapping[str, Any] | None, beat: float | None, now: float, down_after: float
 ) -> JsonDict:
     """The chassis with its agent's latest report (`chassis_status`): what it holds and has in force
-    (0 and 0 before its first report), and whether it is alive at `now`."""
+    (0 and 0 before its first report), and whether it is alive at `now` (its last `beat` or report)."""
     chassis[APPLIED_ATTR], chassis[INSTALLED_ATTR] = reported_revisions(report or {})
-    life = liveness(report, now, down_after)
+    life = liveness(report, now, down_after, beat)
     chassis[ALIVE] = life.alive
     seen = life.last_seen
     chassis[LAST_SEEN] = (

@@ -16,7 +16,7 @@ from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, NorthboundStore, Record
 from steerflow.nbdb.counters import summed
 from steerflow.nbdb.health import check_settings, is_healthy
-from steerflow.nbdb.status import Liveness, chassis_liveness, down_after_seconds, liveness
+from steerflow.nbdb.status import Liveness, chassis_liveness, down_after_seconds, liveness_of
 from steerflow.nbdb.txn import Snapshot
 
 NSH_SI_START = 255  # NSH: SI = 255 - hop index (compiler.encap.nsh)
@@ -172,9 +172,11 @@ def live_state(store: NorthboundStore, traffic: TrafficRates, now: float) -> Jso
     """What changes every second, for every caller (`visible_live` filters it): the drawn objects'
     fingerprint, chassis liveness, instance health, traffic rates and chain counters."""
     snap, records = read_snapshot(store)
-    limit = down_after_seconds()
-    status = snap.of(schema.CHASSIS_STATUS)
-    alive = {name: liveness(status.get(name), now, limit).alive for name in snap.of(schema.CHASSIS)}
+    # beats are no NB object (no revision, no event): read at every tick, a silent chassis shows down
+    lives = liveness_of(
+        snap.of(schema.CHASSIS), snap.of(schema.CHASSIS_STATUS), store.beats(), now, down_after_seconds()
+    )
+    alive = {name: life.alive for name, life in lives.items()}
     reports = list(snap.of(schema.CHASSIS_COUNTERS).values())
     rates = traffic.update(reports, [n for n, up in alive.items() if up], now)
     counted = summed(r for r in reports if alive.get(str(r.get(schema.CHASSIS))))

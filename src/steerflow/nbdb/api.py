@@ -5,6 +5,10 @@ Every driver (embedded, redis, etcd) implements `NorthboundStore`. Objects are J
 that revision, and a watcher sees the commit's events together. A watcher that remembers the last revision
 it saw can always resume from it; when a driver no longer has that history, `watch` says so
 (`WatchBatch.resync`) and hands back a full snapshot instead, so nothing is ever silently lost.
+
+Beside the objects, every driver keeps a small liveness map (`beat`, `beats`): member -> the time it last
+beat. A beat is no object: it moves no revision and no watcher sees it, so liveness costs one write per
+beat and nothing per watcher.
 """
 
 from __future__ import annotations
@@ -128,6 +132,19 @@ class NorthboundStore(Protocol):
         Returns an empty batch (revision == since_revision) on timeout. Survives server restarts: a
         call during an outage raises `StoreError`; the caller retries with the same revision.
         """
+        ...
+
+    def beat(self, member: str, at: float) -> None:
+        """Record that `member` (a chassis) was alive at `at` (epoch seconds), replacing its last beat.
+
+        Not a commit: the revision stays, no watcher wakes. Durable where the driver is, though a crash
+        may lose the newest beats (they are re-sent every few seconds).
+        """
+        ...
+
+    def beats(self) -> dict[str, float]:
+        """member -> its last beat's `at`. A driver may forget a member silent for minutes (etcd: a
+        lease), so readers treat a missing member as not heard from."""
         ...
 
     def close(self) -> None:

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY, revision INTEGER NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_revision ON events (revision);
+CREATE TABLE IF NOT EXISTS beats (member TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0), ('compacted', 0);
 """
 
@@ -177,6 +178,20 @@ class EmbeddedStore:
         self._wake_watchers()
         self._doorbell.ring()
         return revision
+
+    def beat(self, member: str, at: float) -> None:
+        """A row of `beats`, outside the revisioned tables: no revision, no event, no doorbell; written
+        like a status report (not waiting for the disk: a crash may lose the newest beats)."""
+        try:
+            with self._write(durable=False) as conn:
+                conn.execute("INSERT OR REPLACE INTO beats (member, at) VALUES (?, ?)", (member, float(at)))
+        except sqlite3.Error as exc:
+            raise StoreError(f"embedded store {self.path}: beat failed: {exc}") from exc
+
+    def beats(self) -> dict[str, float]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT member, at FROM beats").fetchall()
+        return {member: float(at) for member, at in rows}
 
     def _wake_watchers(self) -> None:
         with self._committed:

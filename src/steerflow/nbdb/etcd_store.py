@@ -44,6 +44,9 @@ FEED_IDLE = 3.0
 # gRPC metadata through the gateway: a member without a leader refuses requests and cancels watches
 # at once, instead of holding them until it rejoins, so the client moves to another member
 REQUIRE_LEADER = {"Grpc-Metadata-hasleader": "true"}
+# a beat key lives on a lease of this many seconds, renewed (a new lease) after half of it: a member
+# silent for 150-300 s leaves no key behind. Liveness reads the beat's time, never the key's presence.
+BEAT_LEASE_TTL = 300
 
 
 class EtcdStore:
@@ -53,6 +56,9 @@ class EtcdStore:
     store revision is that key's mod_revision and the same compare guards `expected_revision`. A watch
     resumes with an etcd watch from the watcher's revision; when etcd has compacted it away, the watcher
     gets a snapshot (resync). Endpoints are tried in order (failover); the last good one is kept.
+    Beats are `<prefix without its last slash>.beats/<member>` (on a lease), beside the prefix and so
+    outside every watch of it (of this release and the ones before): they move etcd's revision but not
+    the store's, and reach no watcher.
     """
 
     def __init__(self, endpoints: Sequence[str], prefix: str = DEFAULT_PREFIX) -> None:
@@ -62,6 +68,9 @@ class EtcdStore:
         self.prefix = prefix if prefix.endswith("/") else prefix + "/"
         self._meta_key = f"{self.prefix}meta"
         self._objects = f"{self.prefix}o/"
+        self._beats = f"{self.prefix[:-1]}.beats/"  # "." sorts before "/": outside the prefix's range
+        self._lease_lock = threading.Lock()
+        self._lease: tuple[str, float] | None = None  # (id, monotonic time granted) of the beats' lease
         self._current = 0
         self._lock = threading.Lock()
         self._wire = Connections(CONNECT_TIMEOUT, REQUEST_TIMEOUT)
@@ -193,6 +202,36 @@ class EtcdStore:
             else {"request_delete_range": {"key": _b64(key)}}
             for key, op in last.items()
         ]
+
+    def beat(self, member: str, at: float) -> None:
+        value = json.dumps(float(at)).encode()
+        for fresh in (False, True):
+            request = _put_request(f"{self._beats}{member}", value)["request_put"]
+            put = {**request, "lease": self._lease_id(fresh)}
+            try:
+                # resending a beat writes the same beat: safe to fail over like a read
+                self._post("/v3/kv/put", put)
+                return
+            except StoreError as exc:
+                if fresh or "lease not found" not in str(exc):
+                    raise  # else the lease expired (e.g. a long outage): grant a new one, once
+
+    def _lease_id(self, fresh: bool) -> str:
+        """The lease beats are written on: granted on first use and again after half its TTL."""
+        with self._lease_lock:
+            held = self._lease
+            if not fresh and held is not None and time.monotonic() - held[1] < BEAT_LEASE_TTL / 2:
+                return held[0]
+            lease = str(self._post("/v3/lease/grant", {"TTL": BEAT_LEASE_TTL})["ID"])
+            self._lease = (lease, time.monotonic())
+            return lease
+
+    def beats(self) -> dict[str, float]:
+        kvs = self._range(self._beats, prefix=True)
+        return {
+            _text(kv["key"])[len(self._beats) :]: float(json.loads(base64.b64decode(kv["value"])))
+            for kv in kvs
+        }
 
     def watch(self, since_revision: int, timeout: float = 1.0) -> WatchBatch:
         feed = self._feed_from(since_revision)

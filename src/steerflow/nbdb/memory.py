@@ -26,6 +26,7 @@ class MemoryStore:
         self._objects: dict[tuple[str, str], Record] = {}
         self._events: deque[Event] = deque(maxlen=history)
         self._revision = 0
+        self._beats: dict[str, float] = {}
         self._changed = threading.Condition()
 
     def revision(self) -> int:
@@ -78,6 +79,14 @@ class MemoryStore:
                 return WatchBatch(self._revision, resync=True, snapshot=copy.deepcopy(records))
             events = [copy.deepcopy(e) for e in self._events if e.revision > since_revision]
             return WatchBatch(self._revision, events=events)
+
+    def beat(self, member: str, at: float) -> None:
+        with self._changed:  # no notify: a beat wakes no watcher
+            self._beats[member] = float(at)
+
+    def beats(self) -> dict[str, float]:
+        with self._changed:
+            return dict(self._beats)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -1,4 +1,5 @@
-"""Redis northbound store: objects in hashes, commits by a Lua script, history in a stream `<rev>-<n>`."""
+"""Redis northbound store: objects in hashes, commits by a Lua script, history in a stream `<rev>-<n>`;
+beats in a hash of their own, outside the stream."""
 
 from __future__ import annotations
 
@@ -92,6 +93,7 @@ class RedisStore:
         self._revision_key = f"{prefix}revision"
         self._kinds_key = f"{prefix}kinds"
         self._events_key = f"{prefix}events"
+        self._beats_key = f"{prefix}beats"  # member -> epoch seconds: no revision, no stream entry
         self._commit = client.register_script(_COMMIT)
         self._snapshot = client.register_script(_SNAPSHOT)
 
@@ -197,6 +199,14 @@ class RedisStore:
             value = json.loads(fields["v"]) if "v" in fields else None
             events.append(Event(_entry_revision(entry_id), fields["k"], fields["i"], value))
         return WatchBatch(_entry_revision(entries[-1][0]), events=events)
+
+    def beat(self, member: str, at: float) -> None:
+        # a beat written twice is the same beat: the one retry of `_call` is safe
+        self._call(lambda: self._redis.hset(self._beats_key, member, repr(float(at))))
+
+    def beats(self) -> dict[str, float]:
+        fields: dict[str, str] = self._call(lambda: self._redis.hgetall(self._beats_key))
+        return {member: float(at) for member, at in fields.items()}
 
     def close(self) -> None:
         self._redis.close()

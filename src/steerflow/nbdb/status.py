@@ -8,15 +8,19 @@ reported: `installed_revision`, what the switch holds (changed chains included, 
 chassis wait for this before sending to them) and `applied_revision`, the newest revision whose changes
 are all in force (what `wait_applied`, `?wait` and the CLI wait for).
 
-The same document carries the agent's heartbeat (`heartbeat_at`, the agent's wall clock): a chassis not
-heard from for `down_after` seconds is down; waits skip it (and say so) rather than block on it.
+Heartbeats are not in that document: an agent beats through the store's liveness map (`store.beat`, the
+agent's wall clock), which moves no revision and wakes no watcher, so a beat costs one write and nothing
+per watcher (a beat written as a commit reached every agent and every waiter: N² deliveries at N
+chassis). A chassis not heard from (no beat, no report) for `down_after` seconds is down; waits skip it
+(and say so) rather than block on it. Reports written by older agents carry their beat as
+`heartbeat_at`: still read, so an NB from before keeps working.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +29,8 @@ from steerflow.nbdb.api import NorthboundStore, Put
 
 APPLIED_ATTR = "applied_revision"  # in a report: every change up to it is in force (what waiters wait for)
 INSTALLED_ATTR = "installed_revision"  # in a report: the switch holds it, changes not yet in force included
-HEARTBEAT_ATTR = "heartbeat_at"  # in a report: the agent's wall clock (epoch seconds) when it last beat
-REPORTED_AT = "reported_at"  # in a report: when the revisions last moved (a heartbeat too)
+HEARTBEAT_ATTR = "heartbeat_at"  # in a report of an older agent: its wall clock when it last beat
+REPORTED_AT = "reported_at"  # in a report: when the revisions last moved (a sign of life too)
 DEFAULT_HEARTBEAT_INTERVAL = 3.0  # seconds between an agent's heartbeats (`steerflow agent --heartbeat`)
 DEFAULT_DOWN_AFTER = 10.0  # a chassis not heard from for this long is down: three beats missed, and some
 DOWN_AFTER_ENV = "STEERFLOW_CHASSIS_DOWN_AFTER"  # the API's and `steerflow wait`'s down-after, seconds
@@ -66,27 +70,19 @@ def report_applied(store: NorthboundStore, chassis: str, revision: int, installe
         revision, installed = max(held[0], revision), max(held[1], installed)
     now = time.time()
     doc = {"id": chassis, schema.CHASSIS: chassis, APPLIED_ATTR: revision, INSTALLED_ATTR: installed}
-    doc[REPORTED_AT] = doc[HEARTBEAT_ATTR] = now  # a report is a sign of life too
+    doc[REPORTED_AT] = now  # a report is a sign of life too
     store.commit([Put(schema.CHASSIS_STATUS, chassis, doc)])
 
 
 def heartbeat(store: NorthboundStore, chassis: str, now: float | None = None) -> None:
-    """Record that `chassis`' agent is alive at `now` (default: this machine's clock), keeping its
-    reported revisions: only `heartbeat_at` moves, so agents never recompile for it (`agent.nbcache`).
-
-    Like `report_applied`, only the chassis' own agent writes this document, and never concurrently with
-    its reports (the agent serializes both), so a plain read and write cannot lose a report.
-    """
-    current = store.get(schema.CHASSIS_STATUS, chassis)
-    doc: dict[str, Any] = dict(current.value) if current is not None else {}
-    applied, installed = reported_revisions(doc)
-    doc.update({"id": chassis, schema.CHASSIS: chassis, APPLIED_ATTR: applied, INSTALLED_ATTR: installed})
-    doc[HEARTBEAT_ATTR] = time.time() if now is None else now
-    store.commit([Put(schema.CHASSIS_STATUS, chassis, doc)])
+    """Record that `chassis`' agent is alive at `now` (default: this machine's clock): a beat, not a
+    commit (no revision, no watcher woken, its status document untouched)."""
+    store.beat(chassis, time.time() if now is None else now)
 
 
 def only_heartbeat_moved(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> bool:
-    """Whether a status document changed only its heartbeat (what no compiler needs to see)."""
+    """Whether a status document changed only its heartbeat (what no compiler needs to see): older
+    agents beat by rewriting it."""
     if before is None or after is None:
         return False
     return reported_revisions(before) == reported_revisions(after)
@@ -115,21 +111,34 @@ class Liveness:
     age: float | None  # seconds since then (never negative: a clock ahead of ours reads as just now)
 
 
-def liveness(report: Mapping[str, Any] | None, now: float, down_after: float) -> Liveness:
-    """Alive when its agent beat or reported within `down_after` seconds before `now`; a chassis that
-    never did (no status document) is down."""
-    seen = _last_seen(report or {})
+def liveness(
+    report: Mapping[str, Any] | None, now: float, down_after: float, beat: float | None = None
+) -> Liveness:
+    """Alive when its agent beat (`beat`, from `store.beats()`) or reported within `down_after` seconds
+    before `now`; a chassis that never did is down."""
+    seen = _last_seen(report or {}, beat)
     if seen is None:
         return Liveness(False, None, None)
     age = max(0.0, now - seen)
     return Liveness(age <= down_after, seen, age)
 
 
-def _last_seen(report: Mapping[str, Any]) -> float | None:
+def _last_seen(report: Mapping[str, Any], beat: float | None) -> float | None:
     stamps = [
         float(report[k]) for k in (HEARTBEAT_ATTR, REPORTED_AT) if isinstance(report.get(k), int | float)
     ]
-    return max(stamps, default=None)
+    return max([*stamps, beat] if beat is not None else stamps, default=None)
+
+
+def liveness_of(
+    chassis: Iterable[str],
+    reports: Mapping[str, Mapping[str, Any]],
+    beats: Mapping[str, float],
+    now: float,
+    down_after: float,
+) -> dict[str, Liveness]:
+    """The liveness of each of `chassis` from the status `reports` and the store's `beats`."""
+    return {c: liveness(reports.get(c), now, down_after, beats.get(c)) for c in chassis}
 
 
 def chassis_liveness(
@@ -139,7 +148,8 @@ def chassis_liveness(
     limit = down_after_seconds() if down_after is None else down_after
     at = time.time() if now is None else now
     reports = {r.id: r.value for r in store.list(schema.CHASSIS_STATUS)}
-    return {c.id: liveness(reports.get(c.id), at, limit) for c in store.list(schema.CHASSIS)}
+    chassis = [c.id for c in store.list(schema.CHASSIS)]
+    return liveness_of(chassis, reports, store.beats(), at, limit)
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,7 @@ def wait_applied(
         left = deadline - time.monotonic()
         if result.done or left <= 0:
             return result
+        # beats wake no watcher: at most a second between liveness reads, so a dying chassis is noticed
         since = store.watch(since, timeout=min(left, 1.0)).revision
 
 
