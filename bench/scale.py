@@ -35,6 +35,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sqlite3
 import sys
 import time
@@ -299,6 +300,13 @@ def keep_copy(nb_path: Path, dest: Path) -> None:
         source.backup(copy)
 
 
+def keep_logs(run_dir: Path, dest: Path) -> None:
+    """The lab's logs, kept past its teardown (where a POST's time went: the agents' apply lines)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for log in run_dir.glob("*.log"):
+        shutil.copy2(log, dest / log.name)
+
+
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke sizes: 1,3 chassis, 500 chains, 1,8 watchers")
@@ -316,6 +324,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--memory-of", type=Path, help="only the memory breakdown, of a kept NB (no root)")
     ap.add_argument("--memory-chassis", default="ch1", help="whose agent --memory-of sizes")
     ap.add_argument("--keep-nb", type=Path, help="copy the NB store (SQLite) here before teardown")
+    ap.add_argument("--keep-logs", type=Path, help="copy the lab's logs (agents, API) here before teardown")
     args = ap.parse_args()
     if args.quick:
         args.steps, args.ch1_functions, args.background, args.chains = "1,3", 9, 500, 5
@@ -343,6 +352,8 @@ def lab_curve(args: argparse.Namespace) -> tuple[list[Step], dict[str, float]]:
         if lab.bench.client is not None:
             lab.bench.client.close()
         api.stop()
+        if args.keep_logs:
+            keep_logs(world.paths.run_dir, args.keep_logs)
         world.teardown()
         store.close()
     return steps, memory
