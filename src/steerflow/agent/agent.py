@@ -155,12 +155,7 @@ class Agent:
         with OvsdbClient(cfg.ovsdb, bridge=cfg.bridge) as ovsdb, BindingLoop(store, ovsdb, cfg.chassis):
             cache.start()
             connection = asyncio.create_task(channel.run_forever(self._on_connected(reconciler, probes)))
-            # the counters read on a session of their own: the switch answers a flow-stats dump of
-            # tens of thousands of flows in one go, and an apply sent behind it on the same session
-            # waited for all of it (100-1,400 ms on ch1 at 10,000 chains, docs/scale.md)
-            stats = OpenFlowChannel(cfg.openflow_target)
-            counting_session = asyncio.create_task(stats.run_forever())
-            counting = asyncio.create_task(self._count_forever(store, cache, stats, reconciler))
+            counting = asyncio.create_task(self._count_forever(store, cache, channel, reconciler))
             beating = asyncio.create_task(self._beat_until(stop, store))
             try:
                 await self._converge_until(stop, store, cache, channel, reconciler)
@@ -169,11 +164,9 @@ class Agent:
                 beating.cancel()
                 await self._prober.close()
                 cache.stop()
-                await stats.close()
                 await channel.close()
-                for session in (connection, counting_session):
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await session
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connection
 
     async def _beat_until(self, stop: asyncio.Event, store: NorthboundStore) -> None:
         """Heartbeat through the NB every `heartbeat_interval` seconds: waiters skip a chassis whose
