@@ -35,6 +35,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sqlite3
 import sys
 import time
@@ -95,6 +96,8 @@ class ScaleLab:
     groups: dict[str, list[str]] = field(default_factory=dict)  # chassis -> its groups
     used: set[tuple[str, ...]] = field(default_factory=set)
     rng: random.Random = field(default_factory=lambda: random.Random(15))
+    agent_args: tuple[str, ...] = ()  # more `steerflow agent` options, e.g. ("--stats-interval", "0")
+    timed: list[tuple[str, str, float, float]] = field(default_factory=list)  # step, chain, POSTed, took
 
     @property
     def world(self) -> DemoWorld:
@@ -108,7 +111,7 @@ class ScaleLab:
     def add_chassis(self, index: int, functions: int) -> None:
         """Chassis ch<index>, its agent, and `functions` functions bound on it (ch1 also gets the source)."""
         name = f"ch{index}"
-        self.world.add_chassis(name, f"198.51.{100 + index // 200}.{10 + index % 200}")
+        self.world.add_chassis(name, f"198.51.{100 + index // 200}.{10 + index % 200}", self.agent_args)
         if index == 1:
             src = self.bench.create(schema.PORT, network_id=self.network, name="src", device_id="src")
             self.bench.internal_port(name, "sfssrc", src)
@@ -199,6 +202,7 @@ def timed_chains(lab: ScaleLab, newest: str, count: int) -> tuple[list[float], d
             out.append(WAIT)
             continue
         out.append(elapsed)
+        lab.timed.append((newest, chain, time.time() - elapsed, elapsed))
         try:
             bench.remove(chain, fc)
         except RuntimeError as exc:
@@ -299,6 +303,13 @@ def keep_copy(nb_path: Path, dest: Path) -> None:
         source.backup(copy)
 
 
+def keep_logs(run_dir: Path, dest: Path) -> None:
+    """The lab's logs, kept past its teardown (where a POST's time went: the agents' apply lines)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for log in run_dir.glob("*.log"):
+        shutil.copy2(log, dest / log.name)
+
+
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke sizes: 1,3 chassis, 500 chains, 1,8 watchers")
@@ -316,6 +327,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--memory-of", type=Path, help="only the memory breakdown, of a kept NB (no root)")
     ap.add_argument("--memory-chassis", default="ch1", help="whose agent --memory-of sizes")
     ap.add_argument("--keep-nb", type=Path, help="copy the NB store (SQLite) here before teardown")
+    ap.add_argument("--agent-args", default="", help="more agent options, e.g. '--stats-interval 0'")
+    ap.add_argument("--keep-logs", type=Path, help="copy the lab's logs and its NB here before teardown")
     args = ap.parse_args()
     if args.quick:
         args.steps, args.ch1_functions, args.background, args.chains = "1,3", 9, 500, 5
@@ -326,7 +339,7 @@ def parse_args() -> argparse.Namespace:
 def lab_curve(args: argparse.Namespace) -> tuple[list[Step], dict[str, float]]:
     bench, api = lifted_bench(PREFIX, RUN_DIR)
     world, store = bench.world, bench.store
-    lab = ScaleLab(bench)
+    lab = ScaleLab(bench, agent_args=tuple(args.agent_args.split()))
     steps: list[Step] = []
     try:
         api.start()
@@ -343,6 +356,10 @@ def lab_curve(args: argparse.Namespace) -> tuple[list[Step], dict[str, float]]:
         if lab.bench.client is not None:
             lab.bench.client.close()
         api.stop()
+        if args.keep_logs:
+            keep_logs(world.paths.run_dir, args.keep_logs)
+            keep_copy(world.paths.nb_path, args.keep_logs / "nb.db")  # its history: who reported when
+            (args.keep_logs / "timed.json").write_text(json.dumps(lab.timed))
         world.teardown()
         store.close()
     return steps, memory

@@ -1,11 +1,13 @@
 """Applied-revision reports and waits: status-only revisions never hold a waiter back."""
 
+from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError
+
 from steerflow.agent.chassis import register_chassis
 from steerflow.model import schema
-from steerflow.nbdb import Put
+from steerflow.nbdb import Delete, Put
 from steerflow.nbdb.counters import report_counters
 from steerflow.nbdb.memory import MemoryStore
-from steerflow.nbdb.status import heartbeat, report_applied, wait_applied
+from steerflow.nbdb.status import WaitResult, heartbeat, report_applied, wait_applied
 
 
 def _two_chassis() -> MemoryStore:
@@ -65,3 +67,49 @@ def test_reports_never_go_back() -> None:
     assert store.revision() == before
     rec = store.get(schema.CHASSIS_STATUS, "ch1")
     assert rec is not None and rec.value["applied_revision"] == 7
+
+
+def _waiting(store: MemoryStore, revision: int) -> Future[WaitResult]:
+    pool = ThreadPoolExecutor(1)
+    waiter = pool.submit(wait_applied, store, revision, 10.0)
+    pool.shutdown(wait=False)
+    return waiter
+
+
+def _still_waiting(waiter: Future[WaitResult]) -> bool:
+    try:
+        waiter.result(timeout=0.2)
+    except TimeoutError:
+        return True
+    return False
+
+
+def test_a_wait_follows_the_reports_and_chassis_that_arrive_while_it_waits() -> None:
+    """The waiter reads the chassis and their reports once, then keeps them from its watch: a chassis
+    that starts beating during the wait is waited for, one deleted is not, reports end the wait."""
+    store = _two_chassis()
+    change = store.commit([Put(schema.NETWORK, "n1", {"id": "n1"})])
+    waiter = _waiting(store, change)
+    report_applied(store, "ch1", change)
+    register_chassis(store, "ch3", "198.51.100.13")
+    heartbeat(store, "ch3")  # alive, nothing applied: lags further behind than anyone before
+    report_applied(store, "ch2", change)
+    assert _still_waiting(waiter)
+    store.commit([Delete(schema.CHASSIS, "ch2")])
+    report_applied(store, "ch3", change - 1)  # everything before the change: still lagging
+    assert _still_waiting(waiter)
+    report_counters(store, "ch3", {"hops": {"g1": [1, 100]}})  # status only: still lagging
+    assert _still_waiting(waiter)
+    report_applied(store, "ch3", change)
+    result = waiter.result(timeout=5)
+    assert result.done and result.applied == {"ch1": change, "ch3": change}
+
+
+def test_a_wait_counts_status_only_revisions_after_a_report_while_it_waits() -> None:
+    store = _two_chassis()
+    change = store.commit([Put(schema.NETWORK, "n1", {"id": "n1"})])
+    report_applied(store, "ch1", change)
+    waiter = _waiting(store, store.revision())  # the target is ch1's own report: status only
+    assert _still_waiting(waiter)
+    report_applied(store, "ch2", change)
+    assert waiter.result(timeout=5).done

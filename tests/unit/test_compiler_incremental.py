@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from steerflow.compiler import compile as compiler_module
+from steerflow.compiler.chain_view import Chain, DocReader
 from steerflow.compiler.compile import ChassisCompiler, compile_nb
 from steerflow.compiler.tables import CLASSIFY, SFC_DISPATCH
 from steerflow.flows import Flow, FlowKey
@@ -110,3 +114,65 @@ def test_a_port_bound_here_is_classified_by_the_reverse_of_a_symmetric_chain_wit
         schema.REVERSE_EXIT_LABEL: 201,
     }
     _assert_binding_p0_on_ch1_is_classified_incrementally(before)
+
+
+def _resolved(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The chain documents the compiler resolves from now on, in order."""
+    seen: list[str] = []
+    real = compiler_module.resolve_chain
+
+    def resolve(doc: Mapping[str, Any], reader: DocReader) -> Chain | None:
+        seen.append(str(doc["id"]))
+        return real(doc, reader)
+
+    monkeypatch.setattr(compiler_module, "resolve_chain", resolve)
+    return seen
+
+
+def _add_function(docs: Docs, chassis: str) -> set[tuple[str, str]]:
+    """Ports p4, p5 bound on `chassis` and a pair of them (a function created there); what changed."""
+    for i in (4, 5):
+        docs[schema.PORT][f"p{i}"] = numbered_port(i, 1)
+        docs[schema.PORT_BINDING][f"p{i}"] = {"port_id": f"p{i}", schema.CHASSIS: chassis, "ofport": i + 1}
+    pair = {"id": "pp1", "ingress": "p4", "egress": "p5", schema.PAIR_KEY: 2}
+    docs[schema.PORT_PAIR]["pp1"] = pair | {"service_function_parameters": {"correlation": None}}
+    return {(kind, f"p{i}") for kind in (schema.PORT, schema.PORT_BINDING) for i in (4, 5)} | {
+        (schema.PORT_PAIR, "pp1")
+    }
+
+
+@pytest.mark.parametrize(("where", "again"), [("ch2", []), ("ch1", ["c0"])])
+def test_a_function_created_elsewhere_resolves_no_chain_without_source_port(
+    where: str, again: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chassis joining with its functions must not make every agent resolve every chain whose
+    classifier has no source port (20 s on the classifying chassis of 10,000 chains): only a function
+    whose ports are local changes what such a classifier takes."""
+    docs = _one_chain(source=None)
+    docs[schema.PORT_BINDING]["p0"] = {"port_id": "p0", schema.CHASSIS: "ch1", "ofport": 1}
+    compiler = ChassisCompiler("ch1", TUNNEL)
+    compiler.compile(docs)
+    after = {k: dict(v) for k, v in docs.items()}
+    changed = _add_function(after, where)
+    resolved = _resolved(monkeypatch)
+    compiler.compile(after, changed)
+    assert resolved == again
+    assert dict(compiler.state.flows) == dict(compile_nb(after, "ch1", TUNNEL).flows)
+
+
+def test_a_port_created_elsewhere_joins_the_origins_of_an_md2_chain_without_source_port() -> None:
+    """NSH MD2 headers name the packet's origin port, on any chassis: a port created on another
+    chassis of the chain's network is an origin of a chain classifying every port."""
+    docs = _one_chain(source=None)
+    docs[schema.PORT_CHAIN]["c0"]["chain_parameters"] = {"correlation": "nsh", "nsh_md_type": 2}
+    docs[schema.PORT_PAIR]["pp0"]["service_function_parameters"] = {"correlation": "nsh"}
+    compiler = ChassisCompiler("ch2", TUNNEL)  # the function's chassis: its forwarder pushes headers
+    compiler.compile(docs)
+    after = {k: dict(v) for k, v in docs.items()}
+    after[schema.PORT]["p6"] = numbered_port(6, 1)
+    after[schema.PORT_BINDING]["p6"] = {"port_id": "p6", schema.CHASSIS: "ch1", "ofport": 9}
+    held = dict(compiler.state.flows)
+    delta = compiler.compile(after, {(schema.PORT, "p6"), (schema.PORT_BINDING, "p6")})
+    scratch = dict(compile_nb(after, "ch2", TUNNEL).flows)
+    assert dict(compiler.state.flows) == scratch
+    assert _differences(held, scratch) and _differences(held, scratch) <= delta.flows

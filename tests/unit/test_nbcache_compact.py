@@ -7,6 +7,7 @@ import time
 from steerflow.agent.nbcache import CacheUpdate, NbCache, compact
 from steerflow.model import schema
 from steerflow.nbdb.api import Put
+from steerflow.nbdb.counters import report_counters
 from steerflow.nbdb.memory import MemoryStore
 
 
@@ -49,5 +50,29 @@ def test_the_cache_holds_the_stores_documents_loaded_and_followed() -> None:
             assert chains == {"chain-1": chain(1, "g1"), "chain-2": chain(2, "g1")}
             classifiers = [doc["flow_classifiers"][0] for doc in chains.values()]
             assert classifiers[0] is classifiers[1]
+    finally:
+        cache.stop()
+
+
+def test_the_cache_leaves_out_the_chassis_counters_it_never_reads() -> None:
+    """The per-hop counters are the API's (statistics): no agent holds any chassis' copy, loaded or
+    followed, and a counters write is neither a desired change nor a status report to it."""
+    store = MemoryStore()
+    report_counters(store, "ch1", {"hops": {"g1": [1, 100]}})
+    updates: list[CacheUpdate] = []
+    cache = NbCache(store, updates.append)
+    cache.load()
+    cache.start()
+    try:
+        report_counters(store, "ch2", {"hops": {"g1": [2, 200]}})
+        store.commit([Put(schema.PORT_CHAIN, "chain-1", chain(1, "g1"))])
+        deadline = time.monotonic() + 5
+        while cache.revision < store.revision() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with cache.held() as objects:
+            assert schema.CHASSIS_COUNTERS not in objects
+            assert set(objects[schema.PORT_CHAIN]) == {"chain-1"}
+        assert not any(update.status for update in updates)
+        assert cache.desired_revision == store.revision()
     finally:
         cache.stop()

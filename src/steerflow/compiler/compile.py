@@ -37,7 +37,7 @@ from steerflow.compiler.encap import driver, unusable
 from steerflow.compiler.l2 import l2_flows, l2_groups, network_flows, port_flows
 from steerflow.compiler.rollout import IMMEDIATE, ChainRollout, RolloutTimes
 from steerflow.compiler.union import FlowUnion, UnitId
-from steerflow.compiler.view import ChassisView, build_view
+from steerflow.compiler.view import ChassisView, LogicalPort, build_view
 from steerflow.flows.types import Flow, FlowKey, Group, index_flows
 from steerflow.model import schema
 from steerflow.nbdb.status import installed_revisions
@@ -49,6 +49,7 @@ INFRA_UNIT: UnitId = (1, 0, "infra")
 INSTANCE_RANK, IN_FORCE_RANK, PENDING_RANK, RETIRING_RANK = 2, 3, 4, 5  # the lower wins a shared key
 PORT_KINDS = frozenset({schema.PORT, schema.PORT_BINDING})  # a binding's id is its port's id
 GLOBAL_KINDS = frozenset({schema.NETWORK})  # network keys: every unit uses them
+ANY_PORT: Dependency = ("ports", "*")  # a chain whose header names its origin port (`_tags_origins`)
 
 
 @dataclass(frozen=True)
@@ -240,21 +241,24 @@ class ChassisCompiler:
         pairs = any(kind == schema.PORT_PAIR for kind, _ in changed)  # pairs make service ports
         keys: set[FlowKey] = set()
         groups = False
-        local = False  # whether a port local here before or after the change changed
+        local = False  # whether the local ports (all a classifier without source port reads) changed
         if port_ids or pairs or remotes:
-            before = self._local_port_ids()
+            before = self._local_ports()
             keys, groups = self._compile_fabric(objects, None if pairs else port_ids)
-            local = not port_ids.isdisjoint(before | self._local_port_ids())
+            local = before != self._local_ports()
         dirty = {id for kind, id in changed if kind == schema.PORT_CHAIN}
         dirty |= _graph_sources(objects, changed)
         dirty |= self._chains.concerned(
             (schema.PORT if kind in PORT_KINDS else kind, id) for kind, id in changed
         )
         dirty |= self._chains.concerned((schema.PORT, id) for id in port_ids)
-        if local or pairs:
-            # a classifier without source port classifies every local port: a port bound elsewhere is
-            # none of its business (or every port bound anywhere recompiled all such chains everywhere)
+        if local:
+            # a classifier without source port classifies every local port: a port bound, or a function
+            # created, elsewhere is none of its business (or every chassis joining recompiled all such
+            # chains on every agent: 20 s on the classifying chassis of 10,000 chains)
             dirty |= self._chains.concerned((LOCAL_PORTS,))
+        if port_ids or pairs:
+            dirty |= self._chains.concerned((ANY_PORT,))
         keys |= self._recompile(objects, dirty, clock)
         return Delta(frozenset(keys), groups)
 
@@ -270,8 +274,8 @@ class ChassisCompiler:
         self._recompile(objects, dirty, None if first else clock)
         return Delta(everything=True, groups=True)
 
-    def _local_port_ids(self) -> set[str]:
-        return set() if self._view is None else {p.id for p in self._view.local_ports()}
+    def _local_ports(self) -> dict[str, LogicalPort]:
+        return {} if self._view is None else {p.id: p for p in self._view.local_ports()}
 
     def _compile_fabric(self, objects: Docs, port_ids: set[str] | None) -> tuple[set[FlowKey], bool]:
         """The view and the L2 units: the changed keys and whether the groups changed. `port_ids`: the
@@ -324,7 +328,6 @@ class ChassisCompiler:
             if doc is not None:
                 reader = DocReader(objects, self._view.port_index)
                 chain = resolve_chain(doc, reader)
-                chains.depend(chain_id, reader.read)
                 why = None if chain is None else unusable(chain, self.driver_for)
                 if why is not None:  # never half-wired: the chain stays inert here
                     LOG.error(
@@ -335,6 +338,8 @@ class ChassisCompiler:
                 elif chain is not None and chain.branches:  # an inert destination is no branch
                     usable = tuple(b for b in chain.branches if unusable(b, self.driver_for) is None)
                     chain = replace(chain, branches=usable)
+                origins = chain is not None and LOCAL_PORTS in reader.read and self._tags_origins(chain)
+                chains.depend(chain_id, reader.read | {ANY_PORT} if origins else reader.read)
             rollout = chains.rollouts.setdefault(chain_id, ChainRollout())
             if clock is None:
                 rollout.establish(chain)
@@ -342,6 +347,11 @@ class ChassisCompiler:
                 rollout.stage(chain, clock.revision, clock.now, self.chassis, self.driver_for)
             if not rollout.settled:
                 self._unsettled.add(chain_id)
+
+    def _tags_origins(self, chain: Chain) -> bool:
+        """Whether the chain's header names the port each packet came from (`chain._metadata`): then a
+        classifier without source port reads every port of its network, on any chassis."""
+        return any(self.driver_for(c.correlation).with_origin(c, None) for c in (chain, *chain.branches))
 
     def _advance(self, objects: Docs, now: float) -> set[str]:
         """Promote the pending views that may go into force, end the retired ones whose grace is over;

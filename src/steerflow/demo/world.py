@@ -112,10 +112,11 @@ class DemoWorld:
                 self.record("api", self.api.pid, str(self.paths.nb_path))
         return self.api
 
-    def add_chassis(self, name: str, underlay_ip: str) -> ChassisHandle:
-        """A lab chassis (br-int is left to its agent) and `steerflow agent` running in it."""
+    def add_chassis(self, name: str, underlay_ip: str, agent_args: Sequence[str] = ()) -> ChassisHandle:
+        """A lab chassis (br-int is left to its agent) and `steerflow agent` running in it (with
+        `agent_args`, more options)."""
         chassis = self.lab.add_chassis(name, underlay_ip, create_br_int=False)
-        agent = start_agent(chassis, self.paths.nb_url, self.paths.log(f"agent-{name}"))
+        agent = start_agent(chassis, self.paths.nb_url, self.paths.log(f"agent-{name}"), extra=agent_args)
         self.agents[name] = agent
         self.record(f"agent {name}", agent.pid, str(self.paths.nb_path))
         return chassis

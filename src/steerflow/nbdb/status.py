@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from steerflow.model import schema
-from steerflow.nbdb.api import NorthboundStore, Put
+from steerflow.nbdb.api import NorthboundStore, Put, WatchBatch
 
 APPLIED_ATTR = "applied_revision"  # in a report: every change up to it is in force (what waiters wait for)
 INSTALLED_ATTR = "installed_revision"  # in a report: the switch holds it, changes not yet in force included
@@ -195,27 +195,85 @@ def wait_applied(
     that only carry status reports change no switch, so a chassis that applied everything before them
     counts as having applied them too (agents never report for status alone, or their reports would
     chase each other forever).
+
+    The chassis and their reports are read once, then kept current from the watch's events (every
+    agent's report wakes the waiter: re-reading them all, and the history, on each wake cost O(chassis²)
+    per write, and the history holds the agents' counters, up to a megabyte each).
     """
     limit = down_after_seconds() if down_after is None else down_after
     deadline = time.monotonic() + timeout
     since = store.revision()
+    held = _Held.read(store)
+    quiet = _Quiet(store, revision)
     while True:
-        result = _effective(store, live_applied(store, revision, limit, clock()))
+        result = quiet.effective(held.result(revision, store.beats(), limit, clock()))
         left = deadline - time.monotonic()
         if result.done or left <= 0:
             return result
         # beats wake no watcher: at most a second between liveness reads, so a dying chassis is noticed
-        since = store.watch(since, timeout=min(left, 1.0)).revision
+        batch = store.watch(since, timeout=min(left, 1.0))
+        held.follow(store, batch)
+        since = batch.revision
 
 
-def _effective(store: NorthboundStore, result: WaitResult) -> WaitResult:
-    """`result` with every lagging chassis moved up to the target when only status changed since."""
-    behind = [r for r in result.applied.values() if r < result.revision]
-    if not behind:
-        return result
-    quiet_since = _last_desired_change(store, min(behind), result.revision)
-    applied = {c: (result.revision if r >= quiet_since else r) for c, r in result.applied.items()}
-    return WaitResult(result.revision, applied, result.skipped)
+@dataclass
+class _Held:
+    """The registered chassis and their status documents, as of the last watch batch."""
+
+    chassis: set[str]
+    reports: dict[str, Mapping[str, Any]]
+
+    @classmethod
+    def read(cls, store: NorthboundStore) -> _Held:
+        reports: dict[str, Mapping[str, Any]] = {r.id: r.value for r in store.list(schema.CHASSIS_STATUS)}
+        return cls({c.id for c in store.list(schema.CHASSIS)}, reports)
+
+    def follow(self, store: NorthboundStore, batch: WatchBatch) -> None:
+        if batch.resync:
+            fresh = _Held.read(store)
+            self.chassis, self.reports = fresh.chassis, fresh.reports
+            return
+        for event in batch.events:
+            if event.kind == schema.CHASSIS:
+                (self.chassis.discard if event.value is None else self.chassis.add)(event.id)
+            elif event.kind == schema.CHASSIS_STATUS:
+                if event.value is None:
+                    self.reports.pop(event.id, None)
+                else:
+                    self.reports[event.id] = event.value
+
+    def result(self, revision: int, beats: Mapping[str, float], down_after: float, now: float) -> WaitResult:
+        """What `live_applied` reads from the store, from what is held and the store's `beats`."""
+        alive = liveness_of(self.chassis, self.reports, beats, now, down_after)
+        skipped = tuple(sorted(c for c, life in alive.items() if not life.alive))
+        applied = {
+            c: reported_revisions(self.reports[c])[0] if c in self.reports else 0
+            for c in self.chassis
+            if c not in skipped
+        }
+        return WaitResult(revision, applied, skipped)
+
+
+@dataclass
+class _Quiet:
+    """The newest desired change at or before the waited revision: history, read once (`effective`)."""
+
+    store: NorthboundStore
+    revision: int
+    floor: int | None = None  # the lowest lagging revision the history was read from
+    last: int = 0  # the newest revision in (floor, revision] that changed desired state, else floor
+
+    def effective(self, result: WaitResult) -> WaitResult:
+        """`result` with every lagging chassis moved up to the target when only status changed since."""
+        behind = [r for r in result.applied.values() if r < result.revision]
+        if not behind:
+            return result
+        since = min(behind)
+        if self.floor is None or since < self.floor:  # first read, or a chassis further behind came up
+            self.floor, self.last = since, _last_desired_change(self.store, since, self.revision)
+        quiet_since = self.last if self.last > since else since
+        applied = {c: (result.revision if r >= quiet_since else r) for c, r in result.applied.items()}
+        return WaitResult(result.revision, applied, result.skipped)
 
 
 def _last_desired_change(store: NorthboundStore, since: int, upto: int) -> int:
