@@ -14,6 +14,7 @@ from steerflow.agent.counters import (
     by_object,
     drops,
     labelled,
+    packed,
     poll_interval,
     tally,
 )
@@ -123,6 +124,16 @@ def test_a_reply_body_reads_back_entry_by_entry() -> None:
     assert counts == [(e.cookie, i, 10 * i) for i, e in enumerate(entries)]
     with pytest.raises(ValueError, match="flow stats entry"):
         list(flow_counts(body(*entries)[:-8]))  # the last entry cut short
+
+
+def test_a_packed_reading_changes_exactly_when_a_counter_does() -> None:
+    hop = cookie(CookieKind.HOP, GROUP)
+    base = tally([], [entry(SFC_DISPATCH, hop, 4, 400, forwarding())], [], set())
+    same = tally([], [entry(SFC_DISPATCH, hop, 4, 400, forwarding())], [], set())
+    moved = tally([], [entry(SFC_DISPATCH, hop, 4, 401, forwarding())], [], set())
+    dropped = tally([], [entry(SFC_DISPATCH, hop, 4, 400)], [], set())  # the same sums, another role
+    assert packed(base) == packed(same)
+    assert len({packed(base), packed(moved), packed(dropped), packed(tally([], [], [], set()))}) == 4
 
 
 def test_many_counted_flows_space_the_polls_out() -> None:

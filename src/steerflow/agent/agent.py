@@ -13,14 +13,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from steerflow import heap, logs, sdnotify
 from steerflow.agent.binding import BindingLoop
 from steerflow.agent.chassis import beat, register_chassis
-from steerflow.agent.counters import Reading, by_object, labelled, poll, poll_interval
+from steerflow.agent.counters import Reading, by_object, labelled, packed, poll, poll_interval
 from steerflow.agent.health import HealthProber, LocalCheck, local_checks
 from steerflow.agent.metrics import AgentMetrics, serve
 from steerflow.agent.nbcache import CacheUpdate, NbCache
@@ -81,7 +81,7 @@ class AgentConfig:
 class _Counted:
     """What the counting loop last read, at which desired NB revision, and last reported."""
 
-    reading: Mapping[tuple[str, int], tuple[int, int]] | None = None
+    reading: bytes = b""  # `counters.packed`
     desired: int = -1
     reported: Tally | None = None
 
@@ -347,7 +347,7 @@ class Agent:
 
     def _next_poll(self, interval: float, flows: int) -> float:
         later = poll_interval(self.config.stats_interval, flows)
-        if round(later, 1) != round(interval, 1):
+        if round(later) != round(interval):  # news when it moves by a second, not with every chain
             LOG.info("counting %d flows: reading them every %.1f s", flows, later)
         return later
 
@@ -356,8 +356,8 @@ class Agent:
     ) -> None:
         """Key the reading by NB object, label it for /metrics and report it if it moved; nothing of
         that is redone while neither the counters nor the NB's desired state moved."""
-        desired = cache.desired_revision
-        if reading.counts == counted.reading and desired == counted.desired:
+        desired, now = cache.desired_revision, packed(reading)
+        if now == counted.reading and desired == counted.desired:
             return
         with cache.held() as objects:
             tally = by_object(reading, objects)
@@ -367,7 +367,7 @@ class Agent:
             await asyncio.to_thread(report_counters, store, self.config.chassis, tally)
             counted.reported = tally
         # only once reported: a failed report is tried again with the next poll
-        counted.reading, counted.desired = reading.counts, desired
+        counted.reading, counted.desired = now, desired
 
     def _arm_timer(self, compiler: ChassisCompiler) -> None:
         """Wake when a rollout times out or a retired view's grace ends."""
