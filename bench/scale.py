@@ -12,8 +12,9 @@ At each step: the new chassis' agents start (they load the whole NB), their func
 `--chains` chains are each POSTed with `?wait` (clock: POST -> `X-Steerflow-Applied: true`, every live
 chassis has applied the revision) and deleted again, each through a group on ch1, one on the newest
 chassis and one on another (so the affected chassis span the lab); during those, each agent's CPU is
-sampled; then its RSS (and peak RSS) from /proc, and each switch's flow count (`ovs-ofctl
-dump-aggregate`). Ratios are against the 1-chassis step of the same run.
+sampled; then its RSS, the highest RSS sampled (every 0.5 s) during the step and its peak RSS since it
+started (VmHWM) from /proc, and each switch's flow count (`ovs-ofctl dump-aggregate`). Ratios are
+against the 1-chassis step of the same run.
 
 Fan-out reuses bench/nb_fanout.py (`fanout`: watcher processes following the store API, commit ->
 event seen) on embedded, Redis and etcd at `--fanout-watchers`, `--fanout-rate` writes/s; ratios
@@ -38,6 +39,7 @@ import re
 import shutil
 import sqlite3
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -74,8 +76,9 @@ MB = 1024 * 1024
 
 @dataclass
 class AgentSample:
-    rss_mb: float
-    peak_rss_mb: float
+    rss_mb: float  # at the end of the step
+    peak_rss_mb: float  # VmHWM: the highest RSS since the agent started
+    step_max_rss_mb: float  # the highest RSS sampled (every 0.5 s) during the step
     cpu_percent: float  # of one core, during the step's timed chains
     flows: int
 
@@ -153,6 +156,39 @@ class ScaleLab:
             yield chosen
 
 
+class RssSampler:
+    """The highest RSS of each agent, sampled every `period` seconds in a thread, since the last `take`."""
+
+    def __init__(self, lab: ScaleLab, period: float = 0.5) -> None:
+        self.lab, self.period = lab, period
+        self.highest: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def take(self, name: str) -> float:
+        with self._lock:
+            return self.highest.pop(name, 0.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            for name, agent in list(self.lab.world.agents.items()):
+                try:
+                    rss = rss_mb(agent.pid)[0]
+                except (OSError, KeyError):  # gone or starting
+                    continue
+                with self._lock:
+                    self.highest[name] = max(rss, self.highest.get(name, 0.0))
+
+
 def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime
@@ -212,7 +248,7 @@ def timed_chains(lab: ScaleLab, newest: str, count: int) -> tuple[list[float], d
     return out, cpu
 
 
-def run_step(lab: ScaleLab, have: int, want: int, args: argparse.Namespace) -> Step:
+def run_step(lab: ScaleLab, have: int, want: int, args: argparse.Namespace, rss: RssSampler) -> Step:
     began = time.perf_counter()
     for index in range(have + 1, want + 1):
         lab.add_chassis(index, args.ch1_functions if index == 1 else args.functions)
@@ -230,16 +266,21 @@ def run_step(lab: ScaleLab, have: int, want: int, args: argparse.Namespace) -> S
     )
     step.latency_ms["max"] = round(max(lat) * 1000, 1)
     for name, agent in lab.world.agents.items():
-        rss, peak = rss_mb(agent.pid)
+        now, peak = rss_mb(agent.pid)
         step.agents[name] = AgentSample(
-            round(rss, 1), round(peak, 1), round(cpu[name], 1), flow_count(lab, name)
+            round(now, 1),
+            round(peak, 1),
+            round(max(now, rss.take(name)), 1),
+            round(cpu[name], 1),
+            flow_count(lab, name),
         )
     step.load_average = round(os.getloadavg()[0], 2)
     others = [a for n, a in step.agents.items() if n != "ch1"]
     progress(
         f"step {want} chassis: POST -> applied p50 {step.latency_ms['p50']} ms,"
         f" p99 {step.latency_ms['p99']} ms;"
-        f" ch1 RSS {step.agents['ch1'].rss_mb} MB, {step.agents['ch1'].flows} flows"
+        f" ch1 RSS {step.agents['ch1'].rss_mb} MB (step max {step.agents['ch1'].step_max_rss_mb},"
+        f" peak {step.agents['ch1'].peak_rss_mb}), {step.agents['ch1'].flows} flows"
         + (f"; other agents RSS max {max(a.rss_mb for a in others)} MB" if others else "")
         + f" (load average {step.load_average})"
     )
@@ -319,7 +360,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--background", type=int, default=10_000, help="chains present throughout")
     ap.add_argument("--bulk", type=int, default=100, help="background chains per bulk create")
     ap.add_argument("--chains", type=int, default=30, help="chains timed per step")
-    ap.add_argument("--fanout-stores", default="embedded,redis,etcd")
+    ap.add_argument("--fanout-stores", default="embedded,redis,etcd", help='"" skips the fan-out curve')
     ap.add_argument("--fanout-watchers", default="1,8,32")
     ap.add_argument("--fanout-writes", type=int, default=1000)
     ap.add_argument("--fanout-rate", type=float, default=1000.0)
@@ -346,9 +387,10 @@ def lab_curve(args: argparse.Namespace) -> tuple[list[Step], dict[str, float]]:
         lab.bench.client = DemoClient(api.endpoint)
         lab.start()
         have = 0
-        for want in map(int, args.steps.split(",")):
-            steps.append(run_step(lab, have, want, args))
-            have = want
+        with RssSampler(lab) as rss:
+            for want in map(int, args.steps.split(",")):
+                steps.append(run_step(lab, have, want, args, rss))
+                have = want
         progress("memory of ch1's agent, by holder (tracemalloc, in-process)")
         memory = memory_breakdown(store, "ch1")
         progress(f"memory: {json.dumps(memory)}")
@@ -372,7 +414,7 @@ def report(
     ratios: dict[str, float] = {}
     first = steps[0]
     print(
-        "\nchassis  POST->applied p50/p99/max ms  ch1 RSS MB  other RSS MB (max)  ch1 CPU %"
+        "\nchassis  POST->applied p50/p99/max ms  ch1 RSS MB (step max, peak)  other RSS MB (max)  ch1 CPU %"
         "  others CPU % (mean)  ch1 flows  other flows (max)  load"
     )
     for step in steps:
@@ -384,7 +426,8 @@ def report(
         lat = step.latency_ms
         print(
             f"{step.chassis:>7}  {lat['p50']:>6.1f} / {lat['p99']:>6.1f} / {lat['max']:>6.1f}"
-            f"         {ch1.rss_mb:>7.1f}   {other_rss:>10.1f}          {ch1.cpu_percent:>6.1f}"
+            f"         {ch1.rss_mb:>7.1f} ({ch1.step_max_rss_mb:.1f}, {ch1.peak_rss_mb:.1f})"
+            f"   {other_rss:>10.1f}          {ch1.cpu_percent:>6.1f}"
             f"     {other_cpu:>8.1f}           {ch1.flows:>8}   {other_flows:>8}          {step.load_average}"
         )
         figures[f"chassis_{step.chassis}"] = asdict(step)
@@ -408,7 +451,8 @@ def report(
     last = steps[-1]
     print(
         f"\ngoals: p99 <= 100 ms at {last.chassis} chassis: {last.latency_ms['p99']} ms; "
-        f"agent RSS <= 300 MB with {memory['flows']} flows: ch1 {last.agents['ch1'].rss_mb} MB"
+        f"agent RSS <= 300 MB with {memory['flows']} flows: ch1 {last.agents['ch1'].rss_mb} MB at the end,"
+        f" {max(st.agents['ch1'].step_max_rss_mb for st in steps)} MB at most during the steps"
     )
     return {"figures": figures, "ratios": ratios, "args": {k: str(v) for k, v in vars(args).items()}}
 
@@ -425,7 +469,8 @@ def main() -> int:
         return 2
     steps, memory = lab_curve(args)
     watchers = [int(w) for w in args.fanout_watchers.split(",")]
-    fan = fanout_curve(args.fanout_stores.split(","), watchers, args.fanout_writes, args.fanout_rate)
+    stores = [s for s in args.fanout_stores.split(",") if s]
+    fan = fanout_curve(stores, watchers, args.fanout_writes, args.fanout_rate)
     result = report(steps, memory, fan, args)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

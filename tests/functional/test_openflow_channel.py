@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from steerflow.southbound.ofcodec import DATAPATH, ofp, parser, serialize
+from steerflow.southbound.ofcodec import DATAPATH, flow_counts, ofp, parser, serialize
 from steerflow.southbound.oferrors import BatchFailed, BundleFailed, ChannelClosed, HandshakeFailed
 from steerflow.southbound.openflow import OpenFlowChannel
 from tests.builders.ovs_fixtures import OvsSandbox, accepts_connections, sandbox_or_skip, wait_until
@@ -93,14 +93,34 @@ def summary(flows: list[Any]) -> list[tuple[int, int, dict[str, Any], list[int]]
     return sorted(rows, key=repr)
 
 
-def test_importing_the_channel_keeps_eventlet_out() -> None:
+def test_importing_the_channel_keeps_eventlet_os_ken_s_packet_library_and_oslo_config_out() -> None:
+    # os-ken's packet library, other OpenFlow versions and config: ~28 MB of an agent's memory
+    unwanted = (
+        "eventlet",
+        "greenlet",
+        "oslo_config",
+        "os_ken.lib.packet.packet",
+        "os_ken.ofproto.ofproto_v1_5",
+    )
     code = (
         "import sys, steerflow.southbound.openflow as m; "
-        "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('eventlet', 'greenlet')); "
+        f"bad = sorted(n for n in sys.modules if n.startswith({unwanted!r})); "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_os_ken_s_packet_library_imported_after_the_channel_is_the_real_one() -> None:
+    code = (
+        "import steerflow.southbound.openflow; "
+        "from os_ken.lib.packet import ethernet, packet; from os_ken.ofproto import ofproto_protocol; "
+        "p = packet.Packet(); p.add_protocol(ethernet.ethernet()); p.serialize(); "
+        "print(len(p.data), ofproto_protocol.ProtocolDesc(4).ofproto_parser.__name__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split() == ["60", "os_ken.ofproto.ofproto_v1_3_parser"]  # padded to the minimum frame
 
 
 def test_handshake_negotiates_of13_and_reads_the_datapath(switch: OvsSandbox) -> None:
@@ -152,6 +172,28 @@ def test_bundle_installs_flows_that_dump_flows_and_ovs_ofctl_see(switch: OvsSand
         for i in range(n)
     )
     assert ofctl_flows(switch) == expected
+
+
+def test_a_flow_stats_stream_hands_over_one_reply_message_at_a_time(switch: OvsSandbox) -> None:
+    n = 2000  # several multipart replies
+
+    async def scenario() -> None:
+        async with connected(switch.mgmt_target) as channel:
+            await channel.bundle([ip_flow(i, 1) for i in range(n)])
+            per_message: list[int] = []
+            await channel.stream_flow_stats(lambda body: per_message.append(len(list(flow_counts(body)))), 1)
+            assert len(per_message) > 1
+            assert sum(per_message) == n
+
+            def broken(body: memoryview) -> None:
+                raise ValueError("the sink broke")
+
+            with pytest.raises(ValueError, match="the sink broke"):
+                await channel.stream_flow_stats(broken, 1)
+            # the rest of that reply was consumed as the failed request's, not taken for the next one's
+            assert len(await channel.dump_flow_entries(1)) == n
+
+    run(scenario())
 
 
 def to_group(group_id: int) -> list[Any]:

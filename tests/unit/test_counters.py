@@ -8,11 +8,20 @@ from collections.abc import Iterator
 import pytest
 from rich.console import Console
 
-from steerflow.agent.counters import by_object, drops, labelled, tally
+from steerflow.agent.counters import (
+    FLOWS_PER_SECOND,
+    Counting,
+    by_object,
+    drops,
+    labelled,
+    packed,
+    poll_interval,
+    tally,
+)
 from steerflow.agent.metrics import AgentMetrics, Health
 from steerflow.api.sfc_statistics import chain_statistics
 from steerflow.cli.chain_stats import render
-from steerflow.compiler.tables import CLASSIFY, SFC_DELIVER, SFC_DISPATCH
+from steerflow.compiler.tables import CLASSIFY, INGRESS_PORT, SFC_DELIVER, SFC_DISPATCH
 from steerflow.flows.types import Output, SetField
 from steerflow.model import schema
 from steerflow.nbdb.api import Put
@@ -22,7 +31,7 @@ from steerflow.pipeline.cookies import CookieKind, cookie
 from steerflow.rest.app import build_app
 from steerflow.rest.auth import NoAuth
 from steerflow.southbound.flowcodec_actions import encode_instructions
-from steerflow.southbound.ofcodec import FlowEntry
+from steerflow.southbound.ofcodec import FlowEntry, flow_counts, flow_entries
 from tests.builders.sfc_world import World
 
 with warnings.catch_warnings():  # starlette's TestClient nags about httpx; the client is fine
@@ -38,8 +47,16 @@ OBJECTS = {
 }
 
 
+ANY = b"\x00\x01\x00\x04\x00\x00\x00\x00"  # an empty OXM match (type 1, length 4), padded to 8
+
+
 def entry(table: int, ck: int, packets: int, nbytes: int, instructions: bytes = b"") -> FlowEntry:
-    return FlowEntry(table, 100, ck, 0, 0, 0, packets, nbytes, b"", instructions)
+    return FlowEntry(table, 100, ck, 0, 0, 0, packets, nbytes, ANY, instructions)
+
+
+def body(*entries: FlowEntry) -> memoryview:
+    """One flow-stats reply body, as the channel hands it over."""
+    return memoryview(b"".join(e.encode() for e in entries))
 
 
 def forwarding(goto: int | None = SFC_DISPATCH) -> bytes:
@@ -74,6 +91,55 @@ def test_tally_sums_each_objects_flows_in_its_counting_table_only() -> None:
         ("chains", chain): (5, 500),
         ("instances", inst): (5, 500),
     }
+
+
+def test_a_poll_sums_reply_bodies_message_by_message_as_tally_sums_entries() -> None:
+    fc, hop = cookie(CookieKind.CLASSIFIER, FC), cookie(CookieKind.HOP, GROUP)
+    inst, chain = cookie(CookieKind.INSTANCE, PAIR), cookie(CookieKind.CHAIN, CHAIN)
+    other = cookie(CookieKind.INSTANCE, "not-here")
+    classify = [entry(CLASSIFY, fc, 3, 300), entry(CLASSIFY, fc, 2, 200)]
+    dispatch = [
+        entry(SFC_DISPATCH, hop, 4, 400, forwarding()),
+        entry(SFC_DISPATCH, hop, 7, 700),
+        entry(SFC_DISPATCH, chain, 5, 500, forwarding()),
+    ]
+    deliver = [entry(SFC_DELIVER, inst, 5, 500, forwarding(None)), entry(SFC_DELIVER, other, 1, 100)]
+    counting = Counting()
+    counting.arrivals(body(entry(INGRESS_PORT, inst, 0, 0, forwarding())))
+    counting.classify(body(classify[0]))  # a table's reply in two messages
+    counting.classify(body(classify[1]))
+    counting.dispatch(body(*dispatch))
+    counting.deliver(body(*deliver))
+    reading = counting.reading()
+    assert reading.counts == tally(classify, dispatch, deliver, {inst}).counts
+    assert reading.counts[("drops", hop)] == (7, 700)
+    assert ("instances", other) not in reading.counts
+    assert reading.flows == 8
+
+
+def test_a_reply_body_reads_back_entry_by_entry() -> None:
+    entries = [entry(SFC_DISPATCH, 2**63 + i, i, 10 * i, forwarding()) for i in range(3)]
+    assert list(flow_entries(body(*entries))) == entries
+    counts = [c[:3] for c in flow_counts(body(*entries))]
+    assert counts == [(e.cookie, i, 10 * i) for i, e in enumerate(entries)]
+    with pytest.raises(ValueError, match="flow stats entry"):
+        list(flow_counts(body(*entries)[:-8]))  # the last entry cut short
+
+
+def test_a_packed_reading_changes_exactly_when_a_counter_does() -> None:
+    hop = cookie(CookieKind.HOP, GROUP)
+    base = tally([], [entry(SFC_DISPATCH, hop, 4, 400, forwarding())], [], set())
+    same = tally([], [entry(SFC_DISPATCH, hop, 4, 400, forwarding())], [], set())
+    moved = tally([], [entry(SFC_DISPATCH, hop, 4, 401, forwarding())], [], set())
+    dropped = tally([], [entry(SFC_DISPATCH, hop, 4, 400)], [], set())  # the same sums, another role
+    assert packed(base) == packed(same)
+    assert len({packed(base), packed(moved), packed(dropped), packed(tally([], [], [], set()))}) == 4
+
+
+def test_many_counted_flows_space_the_polls_out() -> None:
+    assert poll_interval(1.0, 500) == 1.0
+    assert poll_interval(1.0, 4 * FLOWS_PER_SECOND) == 4.0
+    assert poll_interval(10.0, 4 * FLOWS_PER_SECOND) == 10.0
 
 
 def test_an_instance_is_counted_only_where_it_is_hosted() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from steerflow import heap, logs, sdnotify
 from steerflow.agent.binding import BindingLoop
 from steerflow.agent.chassis import beat, register_chassis
-from steerflow.agent.counters import by_object, labelled, poll
+from steerflow.agent.counters import Reading, by_object, labelled, packed, poll, poll_interval
 from steerflow.agent.health import HealthProber, LocalCheck, local_checks
 from steerflow.agent.metrics import AgentMetrics, serve
 from steerflow.agent.nbcache import CacheUpdate, NbCache
@@ -49,6 +49,8 @@ LOG = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
 DEFAULT_ROLLOUT = RolloutTimes()
 BRIDGE_ATTEMPTS = 8
+# an apply this big (or a full compile, or a resync) freed enough to hand back to the system (`heap.release`)
+RELEASE_AFTER_MODS = 1_000
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,15 @@ class AgentConfig:
             raise ValueError("give --openflow unix:PATH when --ovsdb is not a unix socket")
         rundir = Path(self.ovsdb.removeprefix("unix:")).parent
         return f"unix:{rundir / (self.bridge + '.mgmt')}"
+
+
+@dataclass
+class _Counted:
+    """What the counting loop last read, at which desired NB revision, and last reported."""
+
+    reading: bytes = b""  # `counters.packed`
+    desired: int = -1
+    reported: Tally | None = None
 
 
 class Agent:
@@ -278,6 +289,8 @@ class Agent:
         health = self.metrics.health
         health.applied_revision, health.last_apply = revision, time.time()
         heap.settle()  # the desired state and the switch's record live long: keep the collector off them
+        if changed_keys is None or result.resynced or result.flow_mods_sent >= RELEASE_AFTER_MODS:
+            heap.release()  # what the burst freed goes back to the system, not kept at its peak
         if result.flow_mods_sent or result.group_mods_sent or result.resynced:
             LOG.info(
                 "revision %d applied: %d flow-mods, %d group-mods%s "
@@ -300,43 +313,61 @@ class Agent:
     async def _count_forever(
         self, store: NorthboundStore, cache: NbCache, channel: OpenFlowChannel, reconciler: Reconciler
     ) -> None:
-        """Read the per-hop counters every `stats_interval` (`agent.counters`): for /metrics, and into
-        the NB for the API's statistics, written only when a counter moved."""
+        """Read the per-hop counters every `stats_interval`, or less often when many flows are counted
+        (`agent.counters.poll_interval`): for /metrics, and into the NB for the API's statistics,
+        written only when a counter moved."""
         cfg = self.config
+        serving = False
         if cfg.metrics:
             try:
                 serve(self.metrics, cfg.metrics)
+                serving = True
                 LOG.info("serving Prometheus metrics at http://%s/metrics", cfg.metrics)
             except OSError as exc:  # the chassis' controller runs on without its metrics
                 LOG.error("cannot serve metrics at %s: %s", cfg.metrics, exc)
         if cfg.stats_interval <= 0:
             return
-        reported: Tally | None = None
+        counted = _Counted()
+        interval = cfg.stats_interval
         while True:
-            await asyncio.sleep(cfg.stats_interval)
+            await asyncio.sleep(interval)
             health = self.metrics.health
             health.nb_revision, health.reconnects = cache.revision, max(0, channel.session - 1)
             health.flows_installed = len(reconciler.installed_flows)
             if not channel.connected:
                 continue
             try:
-                reported = await self._count_once(store, cache, channel, reported)
+                reading = await poll(channel)
+                interval = self._next_poll(interval, reading.flows)
+                await self._count_once(store, cache, reading, counted, serving)
             except (ChannelError, StoreError) as exc:
                 LOG.warning("reading or reporting the per-hop counters failed: %s", exc)
             except Exception:  # a bug here must not stop counting, nor the controller
-                LOG.exception("counting failed; trying again in %.0fs", cfg.stats_interval)
+                LOG.exception("counting failed; trying again in %.0fs", interval)
+
+    def _next_poll(self, interval: float, flows: int) -> float:
+        later = poll_interval(self.config.stats_interval, flows)
+        if round(later) != round(interval):  # news when it moves by a second, not with every chain
+            LOG.info("counting %d flows: reading them every %.1f s", flows, later)
+        return later
 
     async def _count_once(
-        self, store: NorthboundStore, cache: NbCache, channel: OpenFlowChannel, reported: Tally | None
-    ) -> Tally | None:
-        reading = await poll(channel)
+        self, store: NorthboundStore, cache: NbCache, reading: Reading, counted: _Counted, serving: bool
+    ) -> None:
+        """Key the reading by NB object, label it for /metrics and report it if it moved; nothing of
+        that is redone while neither the counters nor the NB's desired state moved."""
+        desired, now = cache.desired_revision, packed(reading)
+        if now == counted.reading and desired == counted.desired:
+            return
         with cache.held() as objects:
             tally = by_object(reading, objects)
-            self.metrics.update(labelled(tally, objects))
-        if tally == reported:
-            return reported
-        await asyncio.to_thread(report_counters, store, self.config.chassis, tally)
-        return tally
+            if serving:
+                self.metrics.update(labelled(tally, objects))
+        if tally != counted.reported:
+            await asyncio.to_thread(report_counters, store, self.config.chassis, tally)
+            counted.reported = tally
+        # only once reported: a failed report is tried again with the next poll
+        counted.reading, counted.desired = now, desired
 
     def _arm_timer(self, compiler: ChassisCompiler) -> None:
         """Wake when a rollout times out or a retired view's grace ends."""

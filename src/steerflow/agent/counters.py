@@ -16,7 +16,8 @@ on, so summing every chassis gives the datagrams sent through each object):
   hop can fail closed no such flow exists and the counter stays empty.
 
 Symmetric chains count both directions together. `poll` reads four tables (cookie-masked where one
-kind is wanted), so its cost grows with the chains' flows, not the whole pipeline.
+kind is wanted), so its cost grows with the chains' flows, not the whole pipeline; it sums each reply
+message as it arrives, and `poll_interval` spaces the polls out as the counted flows grow.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from steerflow.compiler.tables import CLASSIFY, INGRESS_PORT, SFC_DELIVER, SFC_D
 from steerflow.model import schema
 from steerflow.nbdb.counters import Tally
 from steerflow.pipeline.cookies import CookieKind, owners
-from steerflow.southbound.ofcodec import FlowEntry
+from steerflow.southbound.ofcodec import FlowEntry, flow_counts
 from steerflow.southbound.openflow import OpenFlowChannel
 
 _KIND_SHIFT = 56
@@ -40,24 +41,102 @@ _OFPIT_WRITE_ACTIONS, _OFPIT_APPLY_ACTIONS = 3, 4
 _EMPTY_ACTIONS_LEN = 8  # an actions instruction's own header and padding
 
 
+# Counted flows read per second at most, on average: a chassis counting more than this many flows per
+# `--stats-interval` polls less often, so the switch and the agent spend about the same on statistics
+# however many chains classify there (each flow costs the switch a few us to dump and us one to sum).
+FLOWS_PER_SECOND = 10_000
+
+
 @dataclass(frozen=True)
 class Reading:
-    """What one poll read: (role, cookie) -> [packets, bytes]."""
+    """What one poll read: (role, cookie) -> [packets, bytes], and how many flows it read."""
 
     counts: Mapping[tuple[str, int], tuple[int, int]]
+    flows: int = 0
+
+
+_ROLES = {"classifiers": 0, "hops": 1, "drops": 2, "chains": 3, "instances": 4}
+_PACKED = struct.Struct("!BQQQ")  # role, cookie, packets, bytes
+
+
+def packed(reading: Reading) -> bytes:
+    """The counts as bytes, equal exactly when the counts are: what to keep to tell whether the next
+    poll moved (~25 bytes per counter where the dict costs ~180)."""
+    pack, roles = _PACKED.pack, _ROLES
+    return b"".join(pack(roles[role], ck, p, b) for (role, ck), (p, b) in sorted(reading.counts.items()))
+
+
+def poll_interval(configured: float, flows: int) -> float:
+    """Seconds until the next poll after one that read `flows` flows: `configured`, or longer when so
+    many flows are counted that reading them every `configured` seconds would keep the switch busy."""
+    return max(configured, flows / FLOWS_PER_SECOND)
 
 
 async def poll(channel: OpenFlowChannel) -> Reading:
-    """The counted flows' statistics, grouped by role and cookie."""
-    classify = await channel.dump_flow_entries(CLASSIFY, **_kind(CookieKind.CLASSIFIER))
-    dispatch = await channel.dump_flow_entries(SFC_DISPATCH)
-    deliver = await channel.dump_flow_entries(SFC_DELIVER, **_kind(CookieKind.INSTANCE))
-    arrivals = await channel.dump_flow_entries(INGRESS_PORT, **_kind(CookieKind.INSTANCE))
-    return tally(classify, dispatch, deliver, {e.cookie for e in arrivals})
+    """The counted flows' statistics, grouped by role and cookie, summed as each reply message arrives
+    (the dump of a table is never held: a poll costs the memory of its sums)."""
+    counting = Counting()
+    await channel.stream_flow_stats(counting.arrivals, INGRESS_PORT, **_kind(CookieKind.INSTANCE))
+    await channel.stream_flow_stats(counting.classify, CLASSIFY, **_kind(CookieKind.CLASSIFIER))
+    await channel.stream_flow_stats(counting.dispatch, SFC_DISPATCH)
+    await channel.stream_flow_stats(counting.deliver, SFC_DELIVER, **_kind(CookieKind.INSTANCE))
+    return counting.reading()
 
 
 def _kind(kind: CookieKind) -> dict[str, int]:
     return {"cookie": int(kind) << _KIND_SHIFT, "cookie_mask": _KIND_MASK}
+
+
+class Counting:
+    """One poll's sums, fed flow by flow (`classified`, ...) or one reply body at a time (`classify`,
+    ...). The instances hosted here (their arrival flows) must be fed before their deliveries."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int], tuple[int, int]] = {}
+        self.hosted: set[int] = set()  # the instance cookies of local instances
+        self.flows = 0
+
+    def reading(self) -> Reading:
+        return Reading(self.counts, self.flows)
+
+    def add(self, role: str, ck: int, packets: int, nbytes: int) -> None:
+        held = self.counts.get((role, ck))
+        self.counts[(role, ck)] = (packets, nbytes) if held is None else (held[0] + packets, held[1] + nbytes)
+
+    def classified(self, ck: int, packets: int, nbytes: int) -> None:
+        self.flows += 1
+        if ck >> _KIND_SHIFT == CookieKind.CLASSIFIER:
+            self.add("classifiers", ck, packets, nbytes)
+
+    def dispatched(self, ck: int, packets: int, nbytes: int, instructions: bytes | memoryview) -> None:
+        self.flows += 1
+        kind = ck >> _KIND_SHIFT
+        if kind == CookieKind.HOP:
+            self.add("drops" if drops(instructions) else "hops", ck, packets, nbytes)
+        elif kind == CookieKind.CHAIN:
+            self.add("chains", ck, packets, nbytes)
+
+    def delivered(self, ck: int, packets: int, nbytes: int) -> None:
+        self.flows += 1
+        if ck in self.hosted:
+            self.add("instances", ck, packets, nbytes)
+
+    def arrivals(self, body: memoryview) -> None:
+        for ck, *_ in flow_counts(body):
+            self.flows += 1
+            self.hosted.add(ck)
+
+    def classify(self, body: memoryview) -> None:
+        for ck, packets, nbytes, _, _ in flow_counts(body):
+            self.classified(ck, packets, nbytes)
+
+    def dispatch(self, body: memoryview) -> None:
+        for ck, packets, nbytes, start, end in flow_counts(body):
+            self.dispatched(ck, packets, nbytes, body[start:end])
+
+    def deliver(self, body: memoryview) -> None:
+        for ck, packets, nbytes, _, _ in flow_counts(body):
+            self.delivered(ck, packets, nbytes)
 
 
 def tally(
@@ -67,28 +146,18 @@ def tally(
     hosted: set[int],
 ) -> Reading:
     """Group flow statistics by (role, cookie); `hosted`: the instance cookies of local instances."""
-    counts: dict[tuple[str, int], tuple[int, int]] = {}
-
-    def add(role: str, entry: FlowEntry) -> None:
-        packets, nbytes = counts.get((role, entry.cookie), (0, 0))
-        counts[(role, entry.cookie)] = (packets + entry.packet_count, nbytes + entry.byte_count)
-
+    counting = Counting()
+    counting.hosted |= hosted
     for entry in classify:
-        if entry.cookie >> _KIND_SHIFT == CookieKind.CLASSIFIER:
-            add("classifiers", entry)
+        counting.classified(entry.cookie, entry.packet_count, entry.byte_count)
     for entry in dispatch:
-        kind = entry.cookie >> _KIND_SHIFT
-        if kind == CookieKind.HOP:
-            add("drops" if drops(entry.instructions) else "hops", entry)
-        elif kind == CookieKind.CHAIN:
-            add("chains", entry)
+        counting.dispatched(entry.cookie, entry.packet_count, entry.byte_count, entry.instructions)
     for entry in deliver:
-        if entry.cookie in hosted:
-            add("instances", entry)
-    return Reading(counts)
+        counting.delivered(entry.cookie, entry.packet_count, entry.byte_count)
+    return counting.reading()
 
 
-def drops(instructions: bytes) -> bool:
+def drops(instructions: bytes | memoryview) -> bool:
     """Whether a flow's instructions do nothing (OpenFlow's drop): no action and no goto."""
     offset = 0
     while offset + _INSTRUCTION.size <= len(instructions):

@@ -2,6 +2,7 @@
 
 A custom collector renders the last poll at scrape time (nothing is recomputed per scrape); labels
 carry NB ids: chassis, chain, hop (a port pair group), instance (a port pair), classifier.
+prometheus_client is imported only by an agent that serves /metrics (~8 MB of an idle agent's memory).
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from typing import TYPE_CHECKING
 
 from steerflow.agent.counters import Labelled
 from steerflow.model import schema
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 PREFIX = "steerflow"
 # role -> (metric name, help, label names taken from a Labelled)
@@ -45,8 +46,8 @@ class Health:
     functions: dict[tuple[str, str], bool] = field(default_factory=dict)  # (hop, instance) -> healthy
 
 
-@dataclass(eq=False)  # the registry keys collectors by identity
-class AgentMetrics(Collector):
+@dataclass(eq=False)  # the registry keys collectors by identity; it only calls `collect`
+class AgentMetrics:
     chassis: str
     health: Health = field(default_factory=Health)
     counters: list[Labelled] = field(default_factory=list)
@@ -63,6 +64,8 @@ class AgentMetrics(Collector):
         yield from self._health_families(health)
 
     def _counter_families(self, counters: list[Labelled]) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily
+
         for role, (name, what, labels) in _ROLES.items():
             names = [schema.CHASSIS, *labels]
             packets = CounterMetricFamily(f"{PREFIX}_{name}_packets", f"Packets {what}.", labels=names)
@@ -76,6 +79,8 @@ class AgentMetrics(Collector):
             yield nbytes
 
     def _health_families(self, h: Health) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         def gauge(name: str, what: str, value: float) -> GaugeMetricFamily:
             family = GaugeMetricFamily(f"{PREFIX}_agent_{name}", what, labels=[schema.CHASSIS])
             family.add_metric([self.chassis], value)
@@ -115,6 +120,8 @@ def _label(c: Labelled, label: str) -> str:
 
 def serve(metrics: AgentMetrics, address: str) -> None:
     """Serve /metrics at HOST:PORT (a daemon thread; it ends with the process)."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
     host, _, port = address.rpartition(":")
     registry = CollectorRegistry()
     registry.register(metrics)

@@ -98,8 +98,10 @@ class _Chains:
 
     rollouts: dict[str, ChainRollout] = field(default_factory=dict)  # by document id
     units: dict[str, set[UnitId]] = field(default_factory=dict)  # chain -> its views' units holding flows
-    deps: dict[str, frozenset[Dependency]] = field(default_factory=dict)
-    dependents: dict[Dependency, set[str]] = field(default_factory=dict)
+    deps: dict[str, tuple[Dependency, ...]] = field(default_factory=dict)  # distinct
+    # the chain reading a dependency, or a set of them where several do: most are read by one chain
+    # (its classifier, its ports), and a set apiece cost ~200 bytes per dependency (16 MB at 10,000 chains)
+    dependents: dict[Dependency, str | set[str]] = field(default_factory=dict)
     held: dict[str, list[InstanceUse]] = field(default_factory=dict)  # chain -> its views' uses
     uses: dict[int, dict[str, list[InstanceUse]]] = field(default_factory=dict)  # instance -> chain ->
     unaware: Counter[int] = field(default_factory=Counter)  # instance -> unaware (chain, hop)s served
@@ -109,19 +111,36 @@ class _Chains:
     driver_for: DriverFor = driver
 
     def depend(self, chain_id: str, deps: Iterable[Dependency]) -> None:
-        self.deps[chain_id] = frozenset(deps)
-        for dep in self.deps[chain_id]:
-            self.dependents.setdefault(dep, set()).add(chain_id)
+        self.deps[chain_id] = held = tuple(set(deps))
+        for dep in held:
+            users = self.dependents.get(dep)
+            if users is None:
+                self.dependents[dep] = chain_id
+            elif isinstance(users, set):
+                users.add(chain_id)
+            elif users != chain_id:
+                self.dependents[dep] = {users, chain_id}
 
     def undepend(self, chain_id: str) -> None:
         for dep in self.deps.pop(chain_id, ()):
             users = self.dependents[dep]
+            if not isinstance(users, set):
+                if users == chain_id:
+                    del self.dependents[dep]
+                continue
             users.discard(chain_id)
-            if not users:
-                del self.dependents[dep]
+            if len(users) == 1:
+                self.dependents[dep] = next(iter(users))
 
     def concerned(self, deps: Iterable[Dependency]) -> set[str]:
-        return {chain_id for dep in deps for chain_id in self.dependents.get(dep, ())}
+        found: set[str] = set()
+        for dep in deps:
+            users = self.dependents.get(dep)
+            if isinstance(users, set):
+                found |= users
+            elif users is not None:
+                found.add(users)
+        return found
 
     def refresh_uses(self, chain_id: str) -> set[int]:
         """Replace the chain's registered uses with those of its views now; the instances touched."""

@@ -12,9 +12,10 @@ Inside a unit, the first flow compiled for a key wins the same way.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable, Mapping
 
-from steerflow.flows.types import Flow, FlowKey
+from steerflow.flows.types import Action, Field, Flow, FlowKey, Match
 
 LOG = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class FlowUnion:
         # the units holding a key, only for keys two or more units hold: most keys have one holder, and
         # a set per key would cost ~200 bytes per flow (the flows themselves are in `_units`)
         self._shared: dict[FlowKey, set[UnitId]] = {}
+        self._values = SharedValues()
 
     @property
     def flows(self) -> Mapping[FlowKey, Flow]:
@@ -40,8 +42,8 @@ class FlowUnion:
 
     def replace(self, unit: UnitId, flows: Iterable[Flow]) -> set[FlowKey]:
         """Make `flows` the whole output of `unit` (none: the unit is gone); the keys that changed."""
-        new = first_claims(flows, unit)
         old = self._units.pop(unit, {})
+        new = self._values.held(first_claims(flows, unit), old)
         if new:
             self._units[unit] = new
         touched = [key for key in old if key not in new]
@@ -108,3 +110,68 @@ def first_claims(flows: Iterable[Flow], unit: UnitId | None = None) -> dict[Flow
         if held is not flow and held != flow:
             LOG.warning("%s: flow %s is ambiguous: keeping %s", unit or "compiler", flow, held)
     return claimed
+
+
+class SharedValues:
+    """One object per distinct match field and action across every flow held: a chassis' flows repeat
+    the same few (a chain's label, an ethertype, a port) thousands of times, each its own object as
+    the compiler built it (~70 bytes apiece, several per flow). Unchanged flows keep the flow held."""
+
+    def __init__(self) -> None:
+        self._fields: dict[Field, Field] = {}
+        self._actions: dict[Action, Action] = {}
+        self._limit = _MIN_VALUES
+
+    def held(self, flows: dict[FlowKey, Flow], old: Mapping[FlowKey, Flow]) -> dict[FlowKey, Flow]:
+        """`flows` by key, each the flow already held under its key when equal (the new one is dropped
+        at once), else rebuilt of shared values (its key then names its match)."""
+        out: dict[FlowKey, Flow] = {}
+        for key, flow in flows.items():
+            before = old.get(key)
+            kept = before if before is not None and before == flow else self._shared(flow)
+            out[kept.key] = kept
+        if len(self._fields) + len(self._actions) > self._limit:
+            self._forget_unused()
+        return out
+
+    def _shared(self, flow: Flow) -> Flow:
+        field, action = self._fields.setdefault, self._actions.setdefault
+        match = Match(tuple([field(f, f) for f in flow.match.fields]))
+        return Flow(
+            flow.table,
+            flow.priority,
+            match,
+            tuple([action(a, a) for a in flow.actions]),
+            flow.goto,
+            flow.cookie,
+        )
+
+    def _forget_unused(self) -> None:
+        """Drop the values no flow uses any more (only these tables refer to them); amortised: the
+        limit doubles past what is left."""
+        self._fields = {f: f for f in self._fields if not _only_held(f)}
+        self._actions = {a: a for a in self._actions if not _only_held(a)}
+        self._limit = max(_MIN_VALUES, 2 * (len(self._fields) + len(self._actions)))
+
+
+_MIN_VALUES = 100_000
+
+
+def _only_held(value: object) -> bool:
+    """Whether nothing but its table (as key and value) refers to `value`, asked from a comprehension
+    over the table (which, with this call, adds its own references: `_TABLE_REFS` counts them alike)."""
+    return sys.getrefcount(value) <= _TABLE_REFS
+
+
+def _references(value: object) -> int:
+    return sys.getrefcount(value)
+
+
+def _table_refs() -> int:
+    probe = object()
+    table = {probe: probe}
+    del probe
+    return max(_references(v) for v in table)
+
+
+_TABLE_REFS = _table_refs()

@@ -1,9 +1,10 @@
 """OpenFlow 1.3 wire codec: os-ken's parser/serializer classes plus the few frames we build by hand.
 
-Only os-ken's `ofproto` modules are imported. They pull in oslo.config (os_ken.cfg registers options
-on its global CONF) but never eventlet: eventlet and its monkey-patching come with
-`os_ken.lib.hub`, which only the app manager / controller (`os_ken.controller`, `os_ken.base`) import.
-`tests/functional/test_openflow_channel.py` checks that importing the channel keeps eventlet out.
+Only os-ken's OpenFlow 1.3 modules are imported (`_import_of13`), never eventlet: eventlet and its
+monkey-patching come with `os_ken.lib.hub`, which only the app manager / controller
+(`os_ken.controller`, `os_ken.base`) import. Nor its packet library, its other OpenFlow versions and
+oslo.config, which `os_ken.ofproto`'s package and the parser's `packet` import would pull in: ~28 MB of
+an agent's memory. `tests/functional/test_openflow_channel.py` checks both.
 
 The hand-built frames are the hot path: a bundle of 100k flow-mods is framed from pre-serialized
 bytes with `struct` (about 1 us per message), where building os-ken objects costs ~50 us each.
@@ -11,20 +12,64 @@ bytes with `struct` (about 1 us per message), where building os-ken objects cost
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import struct
+import sys
+import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from os_ken.ofproto import nicira_ext, ofproto_parser, ofproto_protocol
-from os_ken.ofproto import ofproto_v1_3 as ofp
-from os_ken.ofproto import ofproto_v1_3_parser as parser
+
+def _import_of13() -> None:
+    """Import os-ken's OpenFlow 1.3 parser with three modules stood in for while it loads: the
+    `os_ken.lib.packet` package's `__init__` (it imports every protocol, down to BGP, zebra and
+    oslo.config), `os_ken.lib.packet.packet` (the parser reads it only for packet-outs built from
+    os-ken `Packet` objects, which we never send) and `os_ken.ofproto.ofproto_protocol` (every
+    OpenFlow version's parser, for its `ProtocolDesc`). The stand-ins leave `sys.modules` afterwards:
+    code that imports those modules later gets the real ones."""
+    real = ("os_ken.lib.packet", "os_ken.lib.packet.packet", "os_ken.ofproto.ofproto_protocol")
+    if any(name in sys.modules for name in real):
+        return  # already loaded for real: nothing to save
+    found = importlib.util.find_spec("os_ken.lib.packet")
+    package = types.ModuleType("os_ken.lib.packet")
+    package.__path__ = list(found.submodule_search_locations or []) if found else []
+    packet = types.ModuleType("os_ken.lib.packet.packet")
+    packet.Packet = type("Packet", (), {})  # type: ignore[attr-defined]  # nothing is one
+    stand_ins = dict(zip(real, (package, packet, types.ModuleType(real[2])), strict=True))
+    sys.modules.update(stand_ins)
+    try:
+        importlib.import_module("os_ken.ofproto.ofproto_v1_3_parser")
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+            parent, _, child = name.rpartition(".")
+            if getattr(sys.modules.get(parent), child, None) is module:
+                delattr(sys.modules[parent], child)
+
+
+_import_of13()
+
+from os_ken.ofproto import nicira_ext, ofproto_parser  # noqa: E402
+from os_ken.ofproto import ofproto_v1_3 as ofp  # noqa: E402
+from os_ken.ofproto import ofproto_v1_3_parser as parser  # noqa: E402
 
 __all__ = ["DATAPATH", "OFP_VERSION", "nicira_ext", "ofp", "parser"]
 
 OFP_VERSION: int = ofp.OFP_VERSION
-# os-ken messages need a "datapath" only for its ofproto/ofproto_parser attributes: a ProtocolDesc.
-DATAPATH: Any = ofproto_protocol.ProtocolDesc(OFP_VERSION)
+
+
+class _Datapath:
+    """What os-ken messages need of a "datapath": its ofproto/ofproto_parser attributes (os-ken's
+    ProtocolDesc would load every OpenFlow version for them)."""
+
+    ofproto = ofp
+    ofproto_parser = parser
+
+
+DATAPATH: Any = _Datapath()
 
 HEADER = struct.Struct("!BBHI")  # version, type, length, xid
 _XID = struct.Struct("!I")
@@ -37,6 +82,9 @@ MAX_MESSAGE = 0xFFFF
 MULTIPART_REPLY = struct.Struct("!HH4x")  # type, flags; the body follows
 _FLOW_STATS = struct.Struct(ofp.OFP_FLOW_STATS_0_PACK_STR)
 _MATCH_HEAD = struct.Struct("!HH")  # ofp_match type, length (without its padding)
+_LENGTH = struct.Struct("!H")
+_FLOW_COUNTS = struct.Struct("!H22xQQQ")  # an ofp_flow_stats' length, cookie, packet and byte counts
+assert _FLOW_COUNTS.size == _FLOW_STATS.size
 
 OFPT_HELLO = ofp.OFPT_HELLO
 OFPT_ERROR = ofp.OFPT_ERROR
@@ -177,6 +225,10 @@ class FlowEntry:
     instructions: bytes
 
     def decode(self) -> Any:
+        return parser.OFPFlowStats.parser(self.encode(), 0)
+
+    def encode(self) -> bytes:
+        """The ofp_flow_stats entry as the switch sends it (durations 0)."""
         head = _FLOW_STATS.pack(
             _FLOW_STATS.size + len(self.match) + len(self.instructions),
             self.table_id,
@@ -190,19 +242,16 @@ class FlowEntry:
             self.packet_count,
             self.byte_count,
         )
-        return parser.OFPFlowStats.parser(head + self.match + self.instructions, 0)
+        return head + self.match + self.instructions
 
 
-def flow_entries(body: bytes) -> Iterator[FlowEntry]:
-    """The ofp_flow_stats entries of one flow-stats multipart reply body."""
-    offset = 0
-    while offset + _FLOW_STATS.size <= len(body):
-        length, table_id, _, _, priority, idle, hard, flags, cookie, packets, nbytes = (
-            _FLOW_STATS.unpack_from(body, offset)
+def flow_entries(body: bytes | memoryview) -> Iterator[FlowEntry]:
+    """The ofp_flow_stats entries of one flow-stats multipart reply body (matches and instructions
+    are copied out: an entry never keeps the reply alive)."""
+    for offset, instructions_at, end in _flow_stats_spans(body):
+        _, table_id, _, _, priority, idle, hard, flags, cookie, packets, nbytes = _FLOW_STATS.unpack_from(
+            body, offset
         )
-        match_at = offset + _FLOW_STATS.size
-        match_end = match_at + (_MATCH_HEAD.unpack_from(body, match_at)[1] + 7) // 8 * 8
-        end = offset + length
         yield FlowEntry(
             table_id,
             priority,
@@ -212,7 +261,27 @@ def flow_entries(body: bytes) -> Iterator[FlowEntry]:
             flags,
             packets,
             nbytes,
-            body[match_at:match_end],
-            body[match_end:end],
+            bytes(body[offset + _FLOW_STATS.size : instructions_at]),
+            bytes(body[instructions_at:end]),
         )
-        offset = end
+
+
+def flow_counts(body: bytes | memoryview) -> Iterator[tuple[int, int, int, int, int]]:
+    """(cookie, packets, bytes, where its instructions start, where they end) for each entry of one
+    flow-stats reply body: what counting needs, with nothing sliced out or built per entry."""
+    unpack = _FLOW_COUNTS.unpack_from
+    for offset, instructions_at, end in _flow_stats_spans(body):
+        _, cookie, packets, nbytes = unpack(body, offset)
+        yield cookie, packets, nbytes, instructions_at, end
+
+
+def _flow_stats_spans(body: bytes | memoryview) -> Iterator[tuple[int, int, int]]:
+    """(start, instructions start, end) of each ofp_flow_stats entry in a reply body."""
+    offset, size = 0, len(body)
+    while offset + _FLOW_STATS.size <= size:
+        length = _LENGTH.unpack_from(body, offset)[0]
+        if length < _FLOW_STATS.size + _MATCH_HEAD.size or offset + length > size:
+            raise ValueError(f"flow stats entry of {length} bytes at {offset} in a body of {size}")
+        match_at = offset + _FLOW_STATS.size
+        yield offset, match_at + (_MATCH_HEAD.unpack_from(body, match_at)[1] + 7) // 8 * 8, offset + length
+        offset += length

@@ -53,11 +53,16 @@ class _Session:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
+BodySink = Callable[[memoryview], None]
+
+
 @dataclass(eq=False)
 class _Waiter:
     future: asyncio.Future[Any]
     raw: bool = False  # multipart bodies as bytes, skipping os-ken's (slow) decoding
     parts: list[Any] = field(default_factory=list)
+    sink: BodySink | None = None  # raw bodies handed over one by one as they arrive, never kept
+    failure: Exception | None = None  # what the sink raised: the request fails once its last part is in
 
 
 @dataclass(eq=False)
@@ -86,6 +91,18 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
     # Marks the exception as seen: a request abandoned by its caller must not log "never retrieved".
     if not future.cancelled():
         future.exception()
+
+
+def _take_part(waiter: _Waiter, frame: bytes) -> None:
+    """One raw multipart reply: kept, or handed to the sink (a sink's error waits for the last part,
+    so the rest of the reply is still recognised as this request's)."""
+    if waiter.sink is None:
+        waiter.parts.append(frame[ofp.OFP_MULTIPART_REPLY_SIZE :])
+    elif waiter.failure is None:
+        try:
+            waiter.sink(memoryview(frame)[ofp.OFP_MULTIPART_REPLY_SIZE :])
+        except Exception as exc:
+            waiter.failure = exc
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> bytes:
@@ -259,8 +276,11 @@ class OpenFlowConnection:
         if msg_type in (ofcodec.OFPT_BARRIER_REPLY, ofcodec.OFPT_ECHO_REPLY):
             result: Any = frame
         elif msg_type == ofcodec.OFPT_MULTIPART_REPLY and waiter.raw:
-            waiter.parts.append(frame[ofp.OFP_MULTIPART_REPLY_SIZE :])
+            _take_part(waiter, frame)
             if ofcodec.MULTIPART_REPLY.unpack_from(frame, HEADER.size)[1] & ofp.OFPMPF_REPLY_MORE:
+                return
+            if waiter.failure is not None:
+                self._fail_waiter(xid, waiter.failure)
                 return
             result = waiter.parts
         else:
@@ -411,11 +431,13 @@ class OpenFlowConnection:
 
     # ---- requests ------------------------------------------------------------------------------
 
-    def _send_expecting(self, data: bytes | bytearray, xid: int, raw: bool = False) -> asyncio.Future[Any]:
+    def _send_expecting(
+        self, data: bytes | bytearray, xid: int, raw: bool = False, sink: BodySink | None = None
+    ) -> asyncio.Future[Any]:
         self._require_session()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
-        self._pending[xid] = _Waiter(future, raw)
+        self._pending[xid] = _Waiter(future, raw or sink is not None, sink=sink)
         self._write(data)
         return future
 
@@ -442,6 +464,16 @@ class OpenFlowConnection:
         future = self._send_expecting(ofcodec.serialize(msg, xid), xid, raw=True)
         parts: list[bytes] = await self._reply(xid, future, msg.__class__.__name__)
         return parts
+
+    async def request_stream(self, msg: Any, on_body: BodySink) -> None:
+        """Send an os-ken multipart request; hand each reply body to `on_body` as it arrives, undecoded.
+
+        Nothing of the reply is kept here: a dump of 100,000 flows costs the memory of one message
+        at a time, plus whatever `on_body` keeps. If `on_body` raises, the request raises that error
+        once the reply is complete."""
+        xid = self._next_xid()
+        future = self._send_expecting(ofcodec.serialize(msg, xid), xid, sink=on_body)
+        await self._reply(xid, future, msg.__class__.__name__)
 
     async def barrier(self) -> None:
         """Wait until the switch has processed everything sent before; raise BatchFailed if any failed.

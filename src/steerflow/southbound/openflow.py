@@ -16,7 +16,7 @@ from typing import Any
 
 from steerflow.southbound import ofcodec
 from steerflow.southbound.ofcodec import DATAPATH, HEADER, FlowEntry, flow_entries, ofp, parser
-from steerflow.southbound.ofconn import ChannelStats, OpenFlowConnection, XidRange
+from steerflow.southbound.ofconn import BodySink, ChannelStats, OpenFlowConnection, XidRange
 from steerflow.southbound.oferrors import BundleFailed, ChannelError, ErrorReply, OpenFlowError
 
 __all__ = ["ChannelStats", "OnConnected", "OpenFlowChannel"]
@@ -268,9 +268,30 @@ class OpenFlowChannel(OpenFlowConnection):
         cookie_mask: int = 0,
         match: Any = None,
     ) -> list[FlowEntry]:
-        """Installed flows as FlowEntry (table, priority, cookie, counters, match/instruction bytes)."""
-        bodies = await self.request_raw(self._flow_stats_request(table_id, cookie, cookie_mask, match))
-        return [entry for body in bodies for entry in flow_entries(body)]
+        """Installed flows as FlowEntry (table, priority, cookie, counters, match/instruction bytes).
+
+        Each reply message is sliced into entries as it arrives: the dump never holds the raw reply
+        and the entries at once."""
+        entries: list[FlowEntry] = []
+
+        def take(body: memoryview) -> None:
+            entries.extend(flow_entries(body))
+
+        await self.stream_flow_stats(take, table_id, cookie=cookie, cookie_mask=cookie_mask, match=match)
+        return entries
+
+    async def stream_flow_stats(
+        self,
+        on_body: BodySink,
+        table_id: int = ofp.OFPTT_ALL,
+        *,
+        cookie: int = 0,
+        cookie_mask: int = 0,
+        match: Any = None,
+    ) -> None:
+        """Installed flows' statistics, one reply body (ofp_flow_stats entries) at a time to `on_body`
+        as it arrives (`ofcodec.flow_entries` or `ofcodec.flow_counts` read it); nothing is kept."""
+        await self.request_stream(self._flow_stats_request(table_id, cookie, cookie_mask, match), on_body)
 
     @staticmethod
     def _flow_stats_request(table_id: int, cookie: int, cookie_mask: int, match: Any) -> Any:
