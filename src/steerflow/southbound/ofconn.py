@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from steerflow.southbound import ofcodec
-from steerflow.southbound.ofcodec import HEADER, ofp
+from steerflow.southbound.ofcodec import HEADER
 from steerflow.southbound.oferrors import (
     BatchFailed,
     ChannelClosed,
@@ -114,6 +114,8 @@ class OpenFlowConnection:
         self.request_timeout = request_timeout
         self.probe_interval = probe_interval
         self.on_message = on_message
+        # the unsolicited message types on_message is given (None: all); the others are not decoded
+        self.message_types: frozenset[int] | None = None
         self.datapath_id: int | None = None
         self.n_tables = 0
         self.stats = ChannelStats()
@@ -193,7 +195,7 @@ class OpenFlowConnection:
     async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[int, int]:
         """HELLO (OF1.3 only) and FEATURES_REQUEST in one write; returns (datapath id, n_tables)."""
         features_xid = self._next_xid()
-        features = HEADER.pack(ofcodec.OFP_VERSION, ofp.OFPT_FEATURES_REQUEST, HEADER.size, features_xid)
+        features = ofcodec.features_request(features_xid)
         try:
             writer.write(ofcodec.hello(self._next_xid()) + features)
             frame = await _read_frame(reader)
@@ -216,8 +218,7 @@ class OpenFlowConnection:
             if msg_type == ofcodec.OFPT_ECHO_REQUEST:
                 writer.write(ofcodec.echo(ofcodec.OFPT_ECHO_REPLY, xid, frame[HEADER.size :]))
             elif msg_type == ofcodec.OFPT_FEATURES_REPLY and xid == features_xid:
-                reply = ofcodec.decode(frame)
-                return int(reply.datapath_id), int(reply.n_tables)
+                return ofcodec.features(frame)
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -252,15 +253,15 @@ class OpenFlowConnection:
             self._on_error(ErrorReply.decode(frame))
         elif (waiter := self._pending.get(xid)) is not None:
             self._on_reply(xid, msg_type, frame, waiter)
-        elif self.on_message is not None:
+        elif self.on_message is not None and (self.message_types is None or msg_type in self.message_types):
             self._deliver_unsolicited(frame)
 
     def _on_reply(self, xid: int, msg_type: int, frame: bytes, waiter: _Waiter) -> None:
         if msg_type in (ofcodec.OFPT_BARRIER_REPLY, ofcodec.OFPT_ECHO_REPLY):
             result: Any = frame
         elif msg_type == ofcodec.OFPT_MULTIPART_REPLY and waiter.raw:
-            waiter.parts.append(frame[ofp.OFP_MULTIPART_REPLY_SIZE :])
-            if ofcodec.MULTIPART_REPLY.unpack_from(frame, HEADER.size)[1] & ofp.OFPMPF_REPLY_MORE:
+            waiter.parts.append(frame[ofcodec.OFP_MULTIPART_REPLY_SIZE :])
+            if ofcodec.MULTIPART_REPLY.unpack_from(frame, HEADER.size)[1] & ofcodec.OFPMPF_REPLY_MORE:
                 return
             result = waiter.parts
         else:
@@ -274,7 +275,7 @@ class OpenFlowConnection:
                     waiter.parts.extend(body)
                 else:
                     waiter.parts.append(body)
-                if result.flags & ofp.OFPMPF_REPLY_MORE:
+                if result.flags & ofcodec.OFPMPF_REPLY_MORE:
                     return
                 result = waiter.parts
         del self._pending[xid]
@@ -437,10 +438,16 @@ class OpenFlowConnection:
         return await self._reply(xid, future, msg.__class__.__name__)
 
     async def request_raw(self, msg: Any) -> list[bytes]:
-        """Send an os-ken multipart request; return the reply bodies undecoded, one per message."""
+        """Send a multipart request (an os-ken message, or one pre-serialized as bytes); return the
+        reply bodies undecoded, one per message."""
         xid = self._next_xid()
-        future = self._send_expecting(ofcodec.serialize(msg, xid), xid, raw=True)
-        parts: list[bytes] = await self._reply(xid, future, msg.__class__.__name__)
+        frame: bytes | bytearray
+        if isinstance(msg, bytes | bytearray):
+            frame, what = ofcodec.with_xid(msg, xid), ofcodec.type_name(msg[1])
+        else:
+            frame, what = ofcodec.serialize(msg, xid), msg.__class__.__name__
+        future = self._send_expecting(frame, xid, raw=True)
+        parts: list[bytes] = await self._reply(xid, future, what)
         return parts
 
     async def barrier(self) -> None:
@@ -450,7 +457,7 @@ class OpenFlowConnection:
         arrived by the time the barrier reply does.
         """
         xid = self._next_xid()
-        frame = HEADER.pack(ofcodec.OFP_VERSION, ofp.OFPT_BARRIER_REQUEST, HEADER.size, xid)
+        frame = HEADER.pack(ofcodec.OFP_VERSION, ofcodec.OFPT_BARRIER_REQUEST, HEADER.size, xid)
         await self._reply(xid, self._send_expecting(frame, xid), "barrier")
         errors, self._async_errors = self._async_errors, []
         if errors:
@@ -461,6 +468,6 @@ class OpenFlowConnection:
         loop = asyncio.get_running_loop()
         start = loop.time()
         xid = self._next_xid()
-        frame = ofcodec.echo(ofp.OFPT_ECHO_REQUEST, xid, data)
+        frame = ofcodec.echo(ofcodec.OFPT_ECHO_REQUEST, xid, data)
         await self._reply(xid, self._send_expecting(frame, xid), "echo")
         return loop.time() - start
