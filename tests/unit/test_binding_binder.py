@@ -331,3 +331,27 @@ def test_the_loop_ignores_other_chassis_ports_and_claims(
     assert loop.syncs == syncs  # neither hv2's claim nor a change of its port woke hv1
     nb.ports.update(ADMIN, mine, {"binding:host_id": "hv2"})  # a change of a local port does
     eventually(lambda: loop.syncs > syncs)
+
+
+def test_a_loop_without_a_watch_syncs_when_told_of_its_ports_only(nb: Nb) -> None:
+    """The agent's loop follows the agent's NB cache (`nb_changed`), not a watch of its own."""
+    feed = FakeFeed()
+    mine, theirs = nb.port(), nb.port()
+    with BindingLoop(nb.store, feed, "hv1", retry_interval=0.05, watch=False) as loop:
+        hv1 = Hypervisor("hv1")
+        hv1.plug(mine)
+        feed.push(hv1.ports())
+        eventually(lambda: nb.binding(mine) is not None and loop.syncs >= 1)
+        syncs = loop.syncs
+        nb.ports.update(ADMIN, mine, {"binding:host_id": "hv2"})
+        time.sleep(0.3)
+        assert loop.syncs == syncs  # nobody told it
+        loop.nb_changed({(schema.PORT, theirs), (schema.CHASSIS_STATUS, "hv2")})
+        time.sleep(0.3)
+        assert loop.syncs == syncs  # not about its ports
+        loop.nb_changed({(schema.PORT, mine)})
+        eventually(lambda: loop.syncs > syncs)
+        syncs = loop.syncs
+        loop.nb_changed(None)  # a resync: anything may have changed
+        eventually(lambda: loop.syncs > syncs)
+    assert feed.callbacks == []

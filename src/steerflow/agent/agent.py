@@ -51,6 +51,7 @@ DEFAULT_ROLLOUT = RolloutTimes()
 BRIDGE_ATTEMPTS = 8
 # an apply this big (or a full compile, or a resync) freed enough to hand back to the system (`heap.release`)
 RELEASE_AFTER_MODS = 1_000
+REPORT_COALESCE = 0.1  # seconds a report may wait for the next round while changes keep arriving
 
 
 @dataclass(frozen=True)
@@ -103,22 +104,42 @@ class Agent:
         self._status_lock: asyncio.Lock | None = None  # one status write at a time: none loses another's
         self._prober: HealthProber | None = None  # probes the local function instances (docs/health.md)
         self._checks: dict[str, LocalCheck] = {}
+        self._ready_session = 0  # the OpenFlow session whose setup (`_on_connected`) is done
+        self._binding: BindingLoop | None = None  # follows the NB through the cache's watch
+        self._last_report = 0.0  # monotonic time of the last applied report
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
         store = open_store(cfg.nb_url)
         try:
-            await self._prepare_switch(store)
-            await self._serve(store, stop)
+            await asyncio.to_thread(store.revision)  # an unreachable store fails now, not after the bridge
+            cache = NbCache(store, self._from_watch_thread(asyncio.get_running_loop()))
+            # the NB is read while the switch is prepared: a restart waits for the slower of the two
+            loading = asyncio.create_task(asyncio.to_thread(cache.load))
+            try:
+                with await self._prepare_switch() as ovsdb:
+                    await self._serve(store, ovsdb, cache, loading, stop)
+            finally:
+                with contextlib.suppress(Exception):
+                    await loading  # its thread reads the store: it ends before the store closes
         finally:
             store.close()
 
-    async def _prepare_switch(self, store: NorthboundStore) -> None:
+    def _from_watch_thread(self, loop: asyncio.AbstractEventLoop) -> Callable[[CacheUpdate], None]:
+        def note(update: CacheUpdate) -> None:
+            if self._binding is not None:  # in the watch thread: it only flags a sync as due
+                self._binding.nb_changed(update.changed)
+            loop.call_soon_threadsafe(self._note, update)
+
+        return note
+
+    async def _prepare_switch(self) -> OvsdbClient:
+        """The bridge created or repaired; returns the OVSDB session that did it (the agent keeps it:
+        a second session would fetch the schema and the whole replica again)."""
         cfg = self.config
-        await asyncio.to_thread(store.revision)  # an unreachable store fails now, not after the bridge
         for attempt in range(1, BRIDGE_ATTEMPTS + 1):
             try:
-                report = await asyncio.to_thread(self._ensure_bridge)
+                ovsdb, report = await asyncio.to_thread(self._ensure_bridge)
                 break
             except OvsdbError as exc:
                 # e.g. a VIF plugger created br-int in the same instant: the next attempt adopts it
@@ -129,15 +150,20 @@ class Agent:
                 )
                 await asyncio.sleep(RETRY_SECONDS * attempt / 4)
         LOG.info("bridge %s ready (%s)", cfg.bridge, "created" if report.created else "adopted")
-        # registered only now: a chassis whose switch cannot be prepared never shows up in the NB, where
-        # it would be waited for
+        return ovsdb
+
+    async def _register(self, store: NorthboundStore) -> None:
+        """Registered only once the bridge is ready: a chassis whose switch cannot be prepared never
+        shows up in the NB, where it would be waited for."""
+        cfg = self.config
         await asyncio.to_thread(register_chassis, store, cfg.chassis, cfg.encap_ip)
         await asyncio.to_thread(beat, store, cfg.chassis, cfg.encap_ip)  # alive from now on
         LOG.info("chassis %s registered (encap %s)", cfg.chassis, cfg.encap_ip)
 
-    def _ensure_bridge(self) -> BridgeReport:
+    def _ensure_bridge(self) -> tuple[OvsdbClient, BridgeReport]:
         cfg = self.config
-        with OvsdbClient(cfg.ovsdb, bridge=cfg.bridge) as ovsdb:
+        ovsdb = OvsdbClient(cfg.ovsdb, bridge=cfg.bridge)
+        try:
             datapath = cfg.datapath_type
             if datapath is None:
                 loaded = Path(KERNEL_MODULE).exists()
@@ -145,39 +171,48 @@ class Agent:
                 LOG.info("bridge %s: datapath_type %s (%s)", cfg.bridge, datapath, why)
             else:
                 LOG.info("bridge %s: datapath_type %s (configured)", cfg.bridge, datapath)
-            return ovsdb.ensure_integration_bridge(datapath_type=datapath, local_ip=cfg.encap_ip)
+            return ovsdb, ovsdb.ensure_integration_bridge(datapath_type=datapath, local_ip=cfg.encap_ip)
+        except BaseException:
+            ovsdb.close()
+            raise
 
-    async def _serve(self, store: NorthboundStore, stop: asyncio.Event) -> None:
+    async def _serve(
+        self,
+        store: NorthboundStore,
+        ovsdb: OvsdbClient,
+        cache: NbCache,
+        loading: asyncio.Future[int],
+        stop: asyncio.Event,
+    ) -> None:
         cfg = self.config
-        loop = asyncio.get_running_loop()
-
-        def from_watch_thread(update: CacheUpdate) -> None:
-            loop.call_soon_threadsafe(self._note, update)
-
-        cache = NbCache(store, from_watch_thread)
         channel = OpenFlowChannel(cfg.openflow_target)
         probes = Probes(channel)
-        channel.on_message = probes.on_message
+        channel.on_message, channel.message_types = probes.on_message, Probes.MESSAGE_TYPES
         reconciler = Reconciler(channel)
-        await asyncio.to_thread(cache.load)
-        self._prober = HealthProber(probes.probe, self._reporter(store))
-        # systemd's Type=notify: ready once the bridge is prepared and the NB is in hand
-        sdnotify.ready(f"chassis {cfg.chassis}: bridge {cfg.bridge}, NB revision {cache.revision}")
-        with OvsdbClient(cfg.ovsdb, bridge=cfg.bridge) as ovsdb, BindingLoop(store, ovsdb, cfg.chassis):
-            cache.start()
-            connection = asyncio.create_task(channel.run_forever(self._on_connected(reconciler, probes)))
-            counting = asyncio.create_task(self._count_forever(store, cache, channel, reconciler))
-            beating = asyncio.create_task(self._beat_until(stop, store))
-            try:
-                await self._converge_until(stop, store, cache, channel, reconciler)
-            finally:
-                counting.cancel()
-                beating.cancel()
-                await self._prober.close()
-                cache.stop()
-                await channel.close()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await connection
+        # the OpenFlow session (handshake, the switch's state read on the first apply) opens while the
+        # chassis registers and the NB loads: nothing is written to the switch before the first compile
+        connection = asyncio.create_task(channel.run_forever(self._on_connected(reconciler, probes)))
+        try:
+            await self._register(store)
+            await loading
+            self._prober = HealthProber(probes.probe, self._reporter(store))
+            # systemd's Type=notify: ready once the bridge is prepared and the NB is in hand
+            sdnotify.ready(f"chassis {cfg.chassis}: bridge {cfg.bridge}, NB revision {cache.revision}")
+            with BindingLoop(store, ovsdb, cfg.chassis, watch=False) as self._binding:
+                cache.start()
+                counting = asyncio.create_task(self._count_forever(store, cache, channel, reconciler))
+                beating = asyncio.create_task(self._beat_until(stop, store))
+                try:
+                    await self._converge_until(stop, store, cache, channel, reconciler)
+                finally:
+                    counting.cancel()
+                    beating.cancel()
+                    await self._prober.close()
+                    cache.stop()
+        finally:
+            await channel.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connection
 
     async def _beat_until(self, stop: asyncio.Event, store: NorthboundStore) -> None:
         """Heartbeat through the NB every `heartbeat_interval` seconds: waiters skip a chassis whose
@@ -202,9 +237,12 @@ class Agent:
     def _on_connected(self, reconciler: Reconciler, probes: Probes) -> OnConnected:
         async def connected(channel: OpenFlowChannel) -> None:
             LOG.info("OpenFlow session %d with %s", channel.session, channel.target)
-            await probes.on_connected(channel)
-            await reconciler.on_connected(channel)
-            self._wake.set()
+            try:
+                await probes.on_connected(channel)
+                await reconciler.on_connected(channel)
+            finally:  # set up or failed (logged): converging takes over either way
+                self._ready_session = channel.session
+                self._wake.set()
 
         return connected
 
@@ -260,8 +298,8 @@ class Agent:
             if stop.is_set():
                 break
             self._wake.clear()
-            if not channel.connected:
-                continue
+            if not channel.connected or self._ready_session != channel.session:
+                continue  # a session is used once set up: an apply before would read the switch twice
             try:
                 await self._converge_once(store, cache, reconciler)
             except Exception:  # a compiler or store bug must not take the chassis' controller down
@@ -308,7 +346,18 @@ class Agent:
         # a waiting chain goes into force, never because other chassis reported.
         in_force = compiler.in_force_revision(desired)
         if report or in_force > self._reported_in_force:
+            if self._report_can_wait():
+                self._unreported = True  # the round already due reports a newer revision
+                return
             await self._report(store, in_force, desired)
+
+    def _report_can_wait(self) -> bool:
+        """Whether this report may be left to the next round: another change arrived meanwhile (the
+        round it wakes reports its newer revision, one commit instead of two: during a bulk bind, C
+        chassis' reports per binding write were most of the NB's commits), unless the last report is
+        REPORT_COALESCE old (a steady stream of changes still reports that often)."""
+        due = time.monotonic() - self._last_report >= REPORT_COALESCE
+        return self._unreported and self._wake.is_set() and not due
 
     async def _count_forever(
         self, store: NorthboundStore, cache: NbCache, channel: OpenFlowChannel, reconciler: Reconciler
@@ -415,3 +464,4 @@ class Agent:
             self._schedule_retry()
             return
         self._reported_in_force = max(self._reported_in_force, in_force)
+        self._last_report = time.monotonic()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final, Protocol
@@ -36,6 +36,7 @@ from steerflow.southbound.ovsdb import LocalPort, PortsChanged
 LOG = logging.getLogger(__name__)
 
 HOST_ID: Final = "binding:host_id"
+_BINDING_KINDS: Final = frozenset({schema.PORT, schema.PORT_BINDING})  # what can change a binding
 
 
 @dataclass(frozen=True)
@@ -306,15 +307,25 @@ class PortSource(Protocol):
 
 class BindingLoop:
     """Keeps this chassis' bindings right, in two threads: re-sync whenever the local ports change (OVSDB
-    feed) or the NB ports or bindings change (NB watch); retry after a failed NB write."""
+    feed) or the NB ports or bindings change (NB watch); retry after a failed NB write.
+
+    `watch=False`: no NB watch of its own; the owner hands it what its own watch saw (`nb_changed`):
+    the agent's NB cache, so one watch per agent reads each commit, not two."""
 
     def __init__(
-        self, store: NorthboundStore, ports: PortSource, chassis: str, *, retry_interval: float = 0.5
+        self,
+        store: NorthboundStore,
+        ports: PortSource,
+        chassis: str,
+        *,
+        retry_interval: float = 0.5,
+        watch: bool = True,
     ) -> None:
         self.binder = PortBinder(store, chassis)
         self.store = store
         self._source = ports
         self._retry = retry_interval
+        self._watch = watch
         self._ports: tuple[LocalPort, ...] | None = None
         self._dirty = threading.Event()
         self._stopping = threading.Event()
@@ -324,11 +335,15 @@ class BindingLoop:
         self.syncs = 0  # completed syncs (tests and status pages read it)
 
     def start(self) -> BindingLoop:
-        since = self.store.revision()
         self._threads = [
-            threading.Thread(target=self._work, name=f"binding-{self.binder.chassis}", daemon=True),
-            threading.Thread(target=self._watch_nb, args=(since,), name="binding-nb-watch", daemon=True),
+            threading.Thread(target=self._work, name=f"binding-{self.binder.chassis}", daemon=True)
         ]
+        if self._watch:
+            since = self.store.revision()
+            watching = threading.Thread(
+                target=self._watch_nb, args=(since,), name="binding-nb-watch", daemon=True
+            )
+            self._threads.append(watching)
         for thread in self._threads:
             thread.start()
         self._unsubscribe = self._source.subscribe(self._on_ports)
@@ -361,10 +376,14 @@ class BindingLoop:
                 self._stopping.wait(self._retry)
                 continue
             since = batch.revision
-            concerned = self._concerned()
-            relevant = (schema.PORT, schema.PORT_BINDING)
-            if batch.resync or any(e.kind in relevant and e.id in concerned for e in batch.events):
-                self._dirty.set()
+            self.nb_changed(None if batch.resync else {(e.kind, e.id) for e in batch.events})
+
+    def nb_changed(self, changed: Collection[tuple[str, str]] | None) -> None:
+        """The NB documents written since the last call ((kind, id)s; None: unknown, a resync): a sync
+        is due when one of them can change what this chassis binds. Any thread may call it."""
+        concerned = self._concerned()
+        if changed is None or any(kind in _BINDING_KINDS and id in concerned for kind, id in changed):
+            self._dirty.set()
 
     def _concerned(self) -> set[str]:
         """The port ids whose NB port or binding can change what this chassis binds: those of its local

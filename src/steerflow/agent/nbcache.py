@@ -33,6 +33,7 @@ class CacheUpdate:
     revision: int
     relevant: bool
     status: bool = False  # a chassis status report arrived (what a waiting rollout waits for)
+    changed: frozenset[tuple[str, str]] | None = frozenset()  # the (kind, id)s written; None: resync
 
 
 # Strings up to this length are interned: keys, ids, names, MACs, addresses (a document's keys are
@@ -135,6 +136,7 @@ class NbCache:
                 self._changed = None
                 relevant = status = True
                 self.desired_revision = batch.revision
+                written: frozenset[tuple[str, str]] | None = None
             else:
                 status = False
                 for event in batch.events:
@@ -156,5 +158,6 @@ class NbCache:
                 relevant = any(e.kind not in STATUS_KINDS for e in batch.events)
                 desired = [e.revision for e in batch.events if e.kind not in STATUS_KINDS]
                 self.desired_revision = max(desired, default=self.desired_revision)
+                written = frozenset((e.kind, e.id) for e in batch.events)
             self.revision = batch.revision
-        return CacheUpdate(batch.revision, relevant, status)
+        return CacheUpdate(batch.revision, relevant, status, written)

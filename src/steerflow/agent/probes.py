@@ -26,7 +26,7 @@ from typing import Any
 
 from steerflow.agent import probe_frames as frames
 from steerflow.agent.health import LocalCheck, ProbeUnavailable
-from steerflow.southbound.ofcodec import DATAPATH, ofp, parser
+from steerflow.southbound import ofcodec
 from steerflow.southbound.oferrors import ChannelError
 from steerflow.southbound.openflow import OpenFlowChannel
 
@@ -36,7 +36,10 @@ EPHEMERAL = 49152  # a TCP probe's source ports: 49152-65535
 
 
 class Probes:
-    """Probes over one OpenFlow channel; set `channel.on_message = probes.on_message`."""
+    """Probes over one OpenFlow channel; set `channel.on_message = probes.on_message` and
+    `channel.message_types = Probes.MESSAGE_TYPES` (what else the switch sends unasked is not decoded)."""
+
+    MESSAGE_TYPES = frozenset({ofcodec.OFPT_PACKET_IN})
 
     def __init__(self, channel: OpenFlowChannel) -> None:
         self.channel = channel
@@ -46,7 +49,7 @@ class Probes:
         self._waiting: dict[tuple[int, str], tuple[object, asyncio.Future[frames.Answer | None]]] = {}
 
     async def on_connected(self, channel: OpenFlowChannel) -> None:
-        channel.send(parser.OFPSetConfig(DATAPATH, ofp.OFPC_FRAG_NORMAL, MISS_SEND_LEN))
+        channel.send_raw(ofcodec.set_config(MISS_SEND_LEN))
         await channel.barrier()
 
     async def probe(self, check: LocalCheck) -> bool:
@@ -128,14 +131,15 @@ class Probes:
                 del self._waiting[key]
 
     def _send(self, ofport: int, frame: bytes) -> None:
+        ofp, parser = ofcodec.ofp, ofcodec.parser
         actions = [parser.OFPActionOutput(ofport)]
         self.channel.send(
-            parser.OFPPacketOut(DATAPATH, ofp.OFP_NO_BUFFER, ofp.OFPP_CONTROLLER, actions, frame)
+            parser.OFPPacketOut(ofcodec.DATAPATH, ofp.OFP_NO_BUFFER, ofp.OFPP_CONTROLLER, actions, frame)
         )
 
     def on_message(self, msg: Any) -> None:
         """A message the switch sent unasked: a packet-in completes the probe it answers."""
-        if not isinstance(msg, parser.OFPPacketIn):
+        if not isinstance(msg, ofcodec.parser.OFPPacketIn):
             return
         self.packet_ins += 1
         in_port, data = msg.match.get("in_port"), bytes(msg.data)

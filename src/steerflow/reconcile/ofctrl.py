@@ -24,7 +24,7 @@ from steerflow.flows.types import Flow, FlowKey, Group
 from steerflow.reconcile.diff import FlowChanges, diff_groups
 from steerflow.reconcile.ofctrl_plan import Batch, Op, build_batch, split
 from steerflow.southbound.flowcodec import FlowCodec, decode_group, group_entries
-from steerflow.southbound.ofcodec import DATAPATH, FlowEntry, parser
+from steerflow.southbound.ofcodec import FlowEntry, group_desc_request
 from steerflow.southbound.oferrors import BundleFailed, OpenFlowError
 from steerflow.southbound.openflow import OpenFlowChannel
 
@@ -176,7 +176,7 @@ class Reconciler:
         """Replace the record by what the switch holds (flows we did not write included)."""
         session = self.channel.session
         entries = await self.channel.dump_flow_entries()
-        bodies = await self.channel.request_raw(parser.OFPGroupDescStatsRequest(DATAPATH, 0))
+        bodies = await self.channel.request_raw(group_desc_request())
         self._flows = self._installed(entries, desired)
         self._groups = {g.group_id: g for body in bodies for g in map(decode_group, group_entries(body))}
         self._synced_session = session

@@ -1,10 +1,14 @@
-"""OpenFlow 1.3 wire codec: os-ken's parser/serializer classes plus the few frames we build by hand.
+"""OpenFlow 1.3 wire codec: the frames the agent sends and reads, by hand; os-ken for the rare others.
 
-Only os-ken's OpenFlow 1.3 modules are imported (`_import_of13`), never eventlet: eventlet and its
-monkey-patching come with `os_ken.lib.hub`, which only the app manager / controller
-(`os_ken.controller`, `os_ken.base`) import. Nor its packet library, its other OpenFlow versions and
-oslo.config, which `os_ken.ofproto`'s package and the parser's `packet` import would pull in: ~28 MB of
-an agent's memory. `tests/functional/test_openflow_channel.py` checks both.
+What a running agent exchanges (handshake, echo, barrier, bundles, flow and group dumps, SET_CONFIG,
+errors) is framed and sliced here with `struct`, from the constants of the OpenFlow 1.3 spec below
+(`tests/unit/test_ofcodec_wire.py` holds them and the frames to os-ken's). os-ken's `ofproto` modules
+(`ofp`, `parser`, `nicira_ext`, `DATAPATH`) load on first use only: importing them costs a third of
+the agent's start, which a restart pays before it can read the switch. When they load, only os-ken's
+OpenFlow 1.3 modules are imported (`_import_of13`): not its packet library, its other OpenFlow
+versions and oslo.config, which `os_ken.ofproto`'s package and the parser's `packet` import would pull
+in (~28 MB of an agent's memory), and never eventlet: that comes with `os_ken.lib.hub`, which only the
+app manager / controller import (`tests/functional/test_openflow_channel.py` checks both).
 
 The hand-built frames are the hot path: a bundle of 100k flow-mods is framed from pre-serialized
 bytes with `struct` (about 1 us per message), where building os-ken objects costs ~50 us each.
@@ -50,26 +54,34 @@ def _import_of13() -> None:
                 delattr(sys.modules[parent], child)
 
 
-_import_of13()
+__all__ = ["OFP_VERSION", "decode", "serialize"]
 
-from os_ken.ofproto import nicira_ext, ofproto_parser  # noqa: E402
-from os_ken.ofproto import ofproto_v1_3 as ofp  # noqa: E402
-from os_ken.ofproto import ofproto_v1_3_parser as parser  # noqa: E402
-
-__all__ = ["DATAPATH", "OFP_VERSION", "nicira_ext", "ofp", "parser"]
-
-OFP_VERSION: int = ofp.OFP_VERSION
-
-
-class _Datapath:
-    """What os-ken messages need of a "datapath": its ofproto/ofproto_parser attributes (os-ken's
-    ProtocolDesc would load every OpenFlow version for them)."""
-
-    ofproto = ofp
-    ofproto_parser = parser
-
-
-DATAPATH: Any = _Datapath()
+OFP_VERSION = 4  # OpenFlow 1.3
+# message types (ofp_type)
+OFPT_HELLO, OFPT_ERROR, OFPT_ECHO_REQUEST, OFPT_ECHO_REPLY, OFPT_EXPERIMENTER = 0, 1, 2, 3, 4
+OFPT_FEATURES_REQUEST, OFPT_FEATURES_REPLY, OFPT_SET_CONFIG, OFPT_PACKET_IN = 5, 6, 9, 10
+OFPT_MULTIPART_REQUEST, OFPT_MULTIPART_REPLY, OFPT_BARRIER_REQUEST, OFPT_BARRIER_REPLY = 18, 19, 20, 21
+_TYPE_NAMES: dict[int, str] = dict(enumerate((
+    "OFPT_HELLO", "OFPT_ERROR", "OFPT_ECHO_REQUEST", "OFPT_ECHO_REPLY", "OFPT_EXPERIMENTER",
+    "OFPT_FEATURES_REQUEST", "OFPT_FEATURES_REPLY", "OFPT_GET_CONFIG_REQUEST", "OFPT_GET_CONFIG_REPLY",
+    "OFPT_SET_CONFIG", "OFPT_PACKET_IN", "OFPT_FLOW_REMOVED", "OFPT_PORT_STATUS", "OFPT_PACKET_OUT",
+    "OFPT_FLOW_MOD", "OFPT_GROUP_MOD", "OFPT_PORT_MOD", "OFPT_TABLE_MOD", "OFPT_MULTIPART_REQUEST",
+    "OFPT_MULTIPART_REPLY", "OFPT_BARRIER_REQUEST", "OFPT_BARRIER_REPLY", "OFPT_QUEUE_GET_CONFIG_REQUEST",
+    "OFPT_QUEUE_GET_CONFIG_REPLY", "OFPT_ROLE_REQUEST", "OFPT_ROLE_REPLY", "OFPT_GET_ASYNC_REQUEST",
+    "OFPT_GET_ASYNC_REPLY", "OFPT_SET_ASYNC", "OFPT_METER_MOD",
+)))  # fmt: skip
+OFPMP_FLOW, OFPMP_GROUP_DESC = 1, 7  # multipart types
+OFPMPF_REPLY_MORE = 1
+OFP_MULTIPART_REPLY_SIZE = 16  # header, type, flags, padding: the body follows
+OFPTT_ALL = 0xFF
+OFPP_ANY = OFPG_ANY = 0xFFFFFFFF
+OFPG_ALL = 0xFFFFFFFC
+OFPC_FRAG_NORMAL = 0
+OFPHET_VERSIONBITMAP = 1
+ONF_ET_BUNDLE_CONTROL, ONF_ET_BUNDLE_ADD_MESSAGE = 2300, 2301
+ONF_BCT_OPEN_REQUEST, ONF_BCT_COMMIT_REQUEST, ONF_BCT_DISCARD_REQUEST = 0, 4, 6
+ONF_BF_ATOMIC, ONF_BF_ORDERED = 1, 2
+BUNDLE_ATOMIC_ORDERED = ONF_BF_ATOMIC | ONF_BF_ORDERED
 
 HEADER = struct.Struct("!BBHI")  # version, type, length, xid
 _XID = struct.Struct("!I")
@@ -80,25 +92,47 @@ _BUNDLE_ADD_HEAD = struct.Struct("!BBHIIII2xH")  # header, experimenter, exp_typ
 BUNDLE_ADD_OVERHEAD = _BUNDLE_ADD_HEAD.size
 MAX_MESSAGE = 0xFFFF
 MULTIPART_REPLY = struct.Struct("!HH4x")  # type, flags; the body follows
-_FLOW_STATS = struct.Struct(ofp.OFP_FLOW_STATS_0_PACK_STR)
+_MULTIPART_REQUEST = struct.Struct("!BBHIHH4x")  # header, type, flags
+_FLOW_STATS_REQUEST = struct.Struct("!B3xII4xQQ")  # table, out_port, out_group, cookie, cookie_mask
+_EMPTY_MATCH = struct.pack("!HH4x", 1, 4)  # OFPMT_OXM without fields, padded to 8 bytes
+_SWITCH_CONFIG = struct.Struct("!BBHIHH")  # header, flags, miss_send_len
+_FEATURES_REPLY = struct.Struct("!QIBB2xII")  # datapath id, buffers, tables, auxiliary id, ...
+_FLOW_STATS = struct.Struct("!HBxIIHHHH4xQQQ")  # ofp_flow_stats up to its match
 _MATCH_HEAD = struct.Struct("!HH")  # ofp_match type, length (without its padding)
 _LENGTH = struct.Struct("!H")
 _FLOW_COUNTS = struct.Struct("!H22xQQQ")  # an ofp_flow_stats' length, cookie, packet and byte counts
 assert _FLOW_COUNTS.size == _FLOW_STATS.size
 
-OFPT_HELLO = ofp.OFPT_HELLO
-OFPT_ERROR = ofp.OFPT_ERROR
-OFPT_ECHO_REQUEST = ofp.OFPT_ECHO_REQUEST
-OFPT_ECHO_REPLY = ofp.OFPT_ECHO_REPLY
-OFPT_FEATURES_REPLY = ofp.OFPT_FEATURES_REPLY
-OFPT_MULTIPART_REPLY = ofp.OFPT_MULTIPART_REPLY
-OFPT_BARRIER_REPLY = ofp.OFPT_BARRIER_REPLY
-
-BUNDLE_ATOMIC_ORDERED: int = ofp.ONF_BF_ATOMIC | ofp.ONF_BF_ORDERED
-
-_TYPE_NAMES: dict[int, str] = {
-    v: k for k, v in vars(ofp).items() if k.startswith("OFPT_") and isinstance(v, int) and v < 0x100
+# os-ken, loaded on first use (see the module docstring): name -> module
+_OS_KEN = {
+    "ofp": "os_ken.ofproto.ofproto_v1_3",
+    "parser": "os_ken.ofproto.ofproto_v1_3_parser",
+    "nicira_ext": "os_ken.ofproto.nicira_ext",
+    "ofproto_parser": "os_ken.ofproto.ofproto_parser",
 }
+
+
+def __getattr__(name: str) -> Any:
+    """`ofp`, `parser`, `nicira_ext`, `ofproto_parser` (os-ken's modules) and `DATAPATH`, loaded when
+    first asked for."""
+    if name in _OS_KEN:
+        _import_of13()
+        value: Any = importlib.import_module(_OS_KEN[name])
+    elif name == "DATAPATH":
+        value = _Datapath(__getattr__("ofp"), __getattr__("parser"))
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+@dataclass(frozen=True)
+class _Datapath:
+    """What os-ken messages need of a "datapath": its ofproto/ofproto_parser attributes (os-ken's
+    ProtocolDesc would load every OpenFlow version for them)."""
+
+    ofproto: Any
+    ofproto_parser: Any
 
 
 def type_name(msg_type: int) -> str:
@@ -126,7 +160,7 @@ def with_xid(data: bytes | bytearray | memoryview, xid: int) -> bytearray:
 
 def hello(xid: int) -> bytes:
     """HELLO offering only OF1.3 through a version bitmap (so OVS cannot pick 1.4/1.5)."""
-    element = _HELLO_ELEMENT.pack(ofp.OFPHET_VERSIONBITMAP, 8) + _XID.pack(1 << OFP_VERSION)
+    element = _HELLO_ELEMENT.pack(OFPHET_VERSIONBITMAP, 8) + _XID.pack(1 << OFP_VERSION)
     return HEADER.pack(OFP_VERSION, OFPT_HELLO, HEADER.size + len(element), xid) + element
 
 
@@ -138,7 +172,7 @@ def hello_accepts_of13(frame: bytes) -> bool:
         elem_type, elem_len = _HELLO_ELEMENT.unpack_from(frame, offset)
         if elem_len < _HELLO_ELEMENT.size:
             break
-        if elem_type == ofp.OFPHET_VERSIONBITMAP and elem_len >= 8:
+        if elem_type == OFPHET_VERSIONBITMAP and elem_len >= 8:
             return bool(_XID.unpack_from(frame, offset + 4)[0] & (1 << OFP_VERSION))
         offset += (elem_len + 7) // 8 * 8
     return version >= OFP_VERSION
@@ -148,14 +182,47 @@ def echo(msg_type: int, xid: int, data: bytes = b"") -> bytes:
     return HEADER.pack(OFP_VERSION, msg_type, HEADER.size + len(data), xid) + data
 
 
+def features_request(xid: int) -> bytes:
+    return HEADER.pack(OFP_VERSION, OFPT_FEATURES_REQUEST, HEADER.size, xid)
+
+
+def features(frame: bytes) -> tuple[int, int]:
+    """(datapath id, number of tables) of a FEATURES_REPLY."""
+    datapath_id, _buffers, n_tables, *_ = _FEATURES_REPLY.unpack_from(frame, HEADER.size)
+    return datapath_id, n_tables
+
+
+def set_config(miss_send_len: int, flags: int = OFPC_FRAG_NORMAL, xid: int = 0) -> bytes:
+    return _SWITCH_CONFIG.pack(OFP_VERSION, OFPT_SET_CONFIG, _SWITCH_CONFIG.size, xid, flags, miss_send_len)
+
+
+def _multipart_request(mp_type: int, body: bytes, xid: int) -> bytes:
+    head = _MULTIPART_REQUEST.pack(
+        OFP_VERSION, OFPT_MULTIPART_REQUEST, _MULTIPART_REQUEST.size + len(body), xid, mp_type, 0
+    )
+    return head + body
+
+
+def flow_stats_request(
+    table_id: int = OFPTT_ALL, cookie: int = 0, cookie_mask: int = 0, xid: int = 0
+) -> bytes:
+    """A flow-stats request over every out port and group, without a match (every flow of the table)."""
+    body = _FLOW_STATS_REQUEST.pack(table_id, OFPP_ANY, OFPG_ANY, cookie, cookie_mask) + _EMPTY_MATCH
+    return _multipart_request(OFPMP_FLOW, body, xid)
+
+
+def group_desc_request(xid: int = 0) -> bytes:
+    return _multipart_request(OFPMP_GROUP_DESC, b"", xid)
+
+
 def bundle_ctrl(xid: int, bundle_id: int, ctrl_type: int, flags: int) -> bytes:
     return _BUNDLE_HEAD.pack(
         OFP_VERSION,
-        ofp.OFPT_EXPERIMENTER,
+        OFPT_EXPERIMENTER,
         _BUNDLE_HEAD.size,
         xid,
         _ONF_EXPERIMENTER_ID,
-        ofp.ONF_ET_BUNDLE_CONTROL,
+        ONF_ET_BUNDLE_CONTROL,
         bundle_id,
         ctrl_type,
         flags,
@@ -180,11 +247,11 @@ def bundle_adds(
             raise ValueError(f"message {xid - first_xid} is {size} bytes, too long to bundle")
         out += pack(
             OFP_VERSION,
-            ofp.OFPT_EXPERIMENTER,
+            OFPT_EXPERIMENTER,
             size + BUNDLE_ADD_OVERHEAD,
             xid,
             _ONF_EXPERIMENTER_ID,
-            ofp.ONF_ET_BUNDLE_ADD_MESSAGE,
+            ONF_ET_BUNDLE_ADD_MESSAGE,
             bundle_id,
             flags,
         )
@@ -202,7 +269,7 @@ def bundle_adds(
 def decode(frame: bytes) -> Any:
     """An os-ken message object for one complete frame (None if os-ken cannot parse it)."""
     version, msg_type, length, xid = HEADER.unpack_from(frame)
-    return ofproto_parser.msg(DATAPATH, version, msg_type, length, xid, frame)
+    return __getattr__("ofproto_parser").msg(__getattr__("DATAPATH"), version, msg_type, length, xid, frame)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +292,7 @@ class FlowEntry:
     instructions: bytes
 
     def decode(self) -> Any:
-        return parser.OFPFlowStats.parser(self.encode(), 0)
+        return __getattr__("parser").OFPFlowStats.parser(self.encode(), 0)
 
     def encode(self) -> bytes:
         """The ofp_flow_stats entry as the switch sends it (durations 0)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from steerflow.southbound import ofcodec
-from steerflow.southbound.ofcodec import HEADER, ofp
+from steerflow.southbound.ofcodec import HEADER
 from steerflow.southbound.oferrors import (
     BatchFailed,
     ChannelClosed,
@@ -97,10 +97,10 @@ def _take_part(waiter: _Waiter, frame: bytes) -> None:
     """One raw multipart reply: kept, or handed to the sink (a sink's error waits for the last part,
     so the rest of the reply is still recognised as this request's)."""
     if waiter.sink is None:
-        waiter.parts.append(frame[ofp.OFP_MULTIPART_REPLY_SIZE :])
+        waiter.parts.append(frame[ofcodec.OFP_MULTIPART_REPLY_SIZE :])
     elif waiter.failure is None:
         try:
-            waiter.sink(memoryview(frame)[ofp.OFP_MULTIPART_REPLY_SIZE :])
+            waiter.sink(memoryview(frame)[ofcodec.OFP_MULTIPART_REPLY_SIZE :])
         except Exception as exc:
             waiter.failure = exc
 
@@ -131,6 +131,8 @@ class OpenFlowConnection:
         self.request_timeout = request_timeout
         self.probe_interval = probe_interval
         self.on_message = on_message
+        # the unsolicited message types on_message is given (None: all); the others are not decoded
+        self.message_types: frozenset[int] | None = None
         self.datapath_id: int | None = None
         self.n_tables = 0
         self.stats = ChannelStats()
@@ -210,7 +212,7 @@ class OpenFlowConnection:
     async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[int, int]:
         """HELLO (OF1.3 only) and FEATURES_REQUEST in one write; returns (datapath id, n_tables)."""
         features_xid = self._next_xid()
-        features = HEADER.pack(ofcodec.OFP_VERSION, ofp.OFPT_FEATURES_REQUEST, HEADER.size, features_xid)
+        features = ofcodec.features_request(features_xid)
         try:
             writer.write(ofcodec.hello(self._next_xid()) + features)
             frame = await _read_frame(reader)
@@ -233,8 +235,7 @@ class OpenFlowConnection:
             if msg_type == ofcodec.OFPT_ECHO_REQUEST:
                 writer.write(ofcodec.echo(ofcodec.OFPT_ECHO_REPLY, xid, frame[HEADER.size :]))
             elif msg_type == ofcodec.OFPT_FEATURES_REPLY and xid == features_xid:
-                reply = ofcodec.decode(frame)
-                return int(reply.datapath_id), int(reply.n_tables)
+                return ofcodec.features(frame)
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -269,7 +270,7 @@ class OpenFlowConnection:
             self._on_error(ErrorReply.decode(frame))
         elif (waiter := self._pending.get(xid)) is not None:
             self._on_reply(xid, msg_type, frame, waiter)
-        elif self.on_message is not None:
+        elif self.on_message is not None and (self.message_types is None or msg_type in self.message_types):
             self._deliver_unsolicited(frame)
 
     def _on_reply(self, xid: int, msg_type: int, frame: bytes, waiter: _Waiter) -> None:
@@ -277,7 +278,7 @@ class OpenFlowConnection:
             result: Any = frame
         elif msg_type == ofcodec.OFPT_MULTIPART_REPLY and waiter.raw:
             _take_part(waiter, frame)
-            if ofcodec.MULTIPART_REPLY.unpack_from(frame, HEADER.size)[1] & ofp.OFPMPF_REPLY_MORE:
+            if ofcodec.MULTIPART_REPLY.unpack_from(frame, HEADER.size)[1] & ofcodec.OFPMPF_REPLY_MORE:
                 return
             if waiter.failure is not None:
                 self._fail_waiter(xid, waiter.failure)
@@ -294,7 +295,7 @@ class OpenFlowConnection:
                     waiter.parts.extend(body)
                 else:
                     waiter.parts.append(body)
-                if result.flags & ofp.OFPMPF_REPLY_MORE:
+                if result.flags & ofcodec.OFPMPF_REPLY_MORE:
                     return
                 result = waiter.parts
         del self._pending[xid]
@@ -459,21 +460,33 @@ class OpenFlowConnection:
         return await self._reply(xid, future, msg.__class__.__name__)
 
     async def request_raw(self, msg: Any) -> list[bytes]:
-        """Send an os-ken multipart request; return the reply bodies undecoded, one per message."""
+        """Send a multipart request (an os-ken message, or one pre-serialized as bytes); return the
+        reply bodies undecoded, one per message."""
         xid = self._next_xid()
-        future = self._send_expecting(ofcodec.serialize(msg, xid), xid, raw=True)
-        parts: list[bytes] = await self._reply(xid, future, msg.__class__.__name__)
+        frame, what = self._framed(msg, xid)
+        future = self._send_expecting(frame, xid, raw=True)
+        parts: list[bytes] = await self._reply(xid, future, what)
         return parts
 
+    @staticmethod
+    def _framed(msg: Any, xid: int) -> tuple[bytes | bytearray, str]:
+        """A request as sent with `xid` (an os-ken message, or one pre-serialized as bytes), and its
+        name for errors."""
+        if isinstance(msg, bytes | bytearray):
+            return ofcodec.with_xid(msg, xid), ofcodec.type_name(msg[1])
+        return ofcodec.serialize(msg, xid), msg.__class__.__name__
+
     async def request_stream(self, msg: Any, on_body: BodySink) -> None:
-        """Send an os-ken multipart request; hand each reply body to `on_body` as it arrives, undecoded.
+        """Send a multipart request (an os-ken message, or one pre-serialized as bytes); hand each reply
+        body to `on_body` as it arrives, undecoded.
 
         Nothing of the reply is kept here: a dump of 100,000 flows costs the memory of one message
         at a time, plus whatever `on_body` keeps. If `on_body` raises, the request raises that error
         once the reply is complete."""
         xid = self._next_xid()
-        future = self._send_expecting(ofcodec.serialize(msg, xid), xid, sink=on_body)
-        await self._reply(xid, future, msg.__class__.__name__)
+        frame, what = self._framed(msg, xid)
+        future = self._send_expecting(frame, xid, sink=on_body)
+        await self._reply(xid, future, what)
 
     async def barrier(self) -> None:
         """Wait until the switch has processed everything sent before; raise BatchFailed if any failed.
@@ -482,7 +495,7 @@ class OpenFlowConnection:
         arrived by the time the barrier reply does.
         """
         xid = self._next_xid()
-        frame = HEADER.pack(ofcodec.OFP_VERSION, ofp.OFPT_BARRIER_REQUEST, HEADER.size, xid)
+        frame = HEADER.pack(ofcodec.OFP_VERSION, ofcodec.OFPT_BARRIER_REQUEST, HEADER.size, xid)
         await self._reply(xid, self._send_expecting(frame, xid), "barrier")
         errors, self._async_errors = self._async_errors, []
         if errors:
@@ -493,6 +506,6 @@ class OpenFlowConnection:
         loop = asyncio.get_running_loop()
         start = loop.time()
         xid = self._next_xid()
-        frame = ofcodec.echo(ofp.OFPT_ECHO_REQUEST, xid, data)
+        frame = ofcodec.echo(ofcodec.OFPT_ECHO_REQUEST, xid, data)
         await self._reply(xid, self._send_expecting(frame, xid), "echo")
         return loop.time() - start

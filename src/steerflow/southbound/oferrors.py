@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from steerflow.southbound.ofcodec import HEADER, ofp
+from steerflow.southbound import ofcodec
+from steerflow.southbound.ofcodec import HEADER
 
 _ERROR = struct.Struct("!HH")
 _EXPERIMENTER_ERROR = struct.Struct("!HHI")
@@ -15,31 +17,38 @@ ONF_EXPERIMENTER_ID = 0x4F4E4600
 NX_EXPERIMENTER_ID = 0x00002320
 
 # Per standard error type, the prefix of its code constants in os-ken's ofproto_v1_3.
-_CODE_PREFIXES = {
-    ofp.OFPET_HELLO_FAILED: "OFPHFC_",
-    ofp.OFPET_BAD_REQUEST: "OFPBRC_",
-    ofp.OFPET_BAD_ACTION: "OFPBAC_",
-    ofp.OFPET_BAD_INSTRUCTION: "OFPBIC_",
-    ofp.OFPET_BAD_MATCH: "OFPBMC_",
-    ofp.OFPET_FLOW_MOD_FAILED: "OFPFMFC_",
-    ofp.OFPET_GROUP_MOD_FAILED: "OFPGMFC_",
-    ofp.OFPET_PORT_MOD_FAILED: "OFPPMFC_",
-    ofp.OFPET_TABLE_MOD_FAILED: "OFPTMFC_",
-    ofp.OFPET_QUEUE_OP_FAILED: "OFPQOFC_",
-    ofp.OFPET_SWITCH_CONFIG_FAILED: "OFPSCFC_",
-    ofp.OFPET_ROLE_REQUEST_FAILED: "OFPRRFC_",
-    ofp.OFPET_METER_MOD_FAILED: "OFPMMFC_",
-    ofp.OFPET_TABLE_FEATURES_FAILED: "OFPTFFC_",
-}
-_TYPE_NAMES: dict[int, str] = {
-    v: k for k, v in vars(ofp).items() if k.startswith("OFPET_") and isinstance(v, int)
-}
-_CODE_NAMES: dict[tuple[int, int], str] = {
-    (etype, value): name
-    for etype, prefix in _CODE_PREFIXES.items()
-    for name, value in vars(ofp).items()
-    if name.startswith(prefix) and isinstance(value, int)
-}
+_CODE_PREFIXES = (
+    ("OFPET_HELLO_FAILED", "OFPHFC_"),
+    ("OFPET_BAD_REQUEST", "OFPBRC_"),
+    ("OFPET_BAD_ACTION", "OFPBAC_"),
+    ("OFPET_BAD_INSTRUCTION", "OFPBIC_"),
+    ("OFPET_BAD_MATCH", "OFPBMC_"),
+    ("OFPET_FLOW_MOD_FAILED", "OFPFMFC_"),
+    ("OFPET_GROUP_MOD_FAILED", "OFPGMFC_"),
+    ("OFPET_PORT_MOD_FAILED", "OFPPMFC_"),
+    ("OFPET_TABLE_MOD_FAILED", "OFPTMFC_"),
+    ("OFPET_QUEUE_OP_FAILED", "OFPQOFC_"),
+    ("OFPET_SWITCH_CONFIG_FAILED", "OFPSCFC_"),
+    ("OFPET_ROLE_REQUEST_FAILED", "OFPRRFC_"),
+    ("OFPET_METER_MOD_FAILED", "OFPMMFC_"),
+    ("OFPET_TABLE_FEATURES_FAILED", "OFPTFFC_"),
+)
+
+
+@functools.cache
+def _names() -> tuple[dict[int, str], dict[tuple[int, int], str]]:
+    """Error type names and (type, code) names, from os-ken's constants: read when an error is named,
+    so the agent does not load os-ken to start (`ofcodec`)."""
+    constants = vars(ofcodec.ofp)
+    types = {v: k for k, v in constants.items() if k.startswith("OFPET_") and isinstance(v, int)}
+    codes = {
+        (constants[etype], value): name
+        for etype, prefix in _CODE_PREFIXES
+        for name, value in constants.items()
+        if name.startswith(prefix) and isinstance(value, int)
+    }
+    return types, codes
+
 
 # OF1.3 has no error types for bundles and Nicira extensions: OVS sends them as experimenter errors
 # (ONF for the 1.4 errors it backports, Nicira for its own). Codes as listed in OVS's ofp-errors.h.
@@ -94,7 +103,7 @@ class ErrorReply:
 
     @property
     def type_name(self) -> str:
-        return _TYPE_NAMES.get(self.type, f"OFPET_{self.type}")
+        return _names()[0].get(self.type, f"OFPET_{self.type}")
 
     @property
     def name(self) -> str:
@@ -102,7 +111,7 @@ class ErrorReply:
         if self.experimenter is not None:
             known = _EXPERIMENTER_NAMES.get((self.experimenter, self.code))
             return known or f"experimenter 0x{self.experimenter:08x} code {self.code}"
-        return _CODE_NAMES.get((self.type, self.code), f"{self.type_name} code {self.code}")
+        return _names()[1].get((self.type, self.code), f"{self.type_name} code {self.code}")
 
     @property
     def failed_type(self) -> int | None:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from steerflow.southbound import ofcodec
-from steerflow.southbound.ofcodec import DATAPATH, HEADER, FlowEntry, flow_entries, ofp, parser
+from steerflow.southbound.ofcodec import HEADER, FlowEntry, flow_entries
 from steerflow.southbound.ofconn import BodySink, ChannelStats, OpenFlowConnection, XidRange
 from steerflow.southbound.oferrors import BundleFailed, ChannelError, ErrorReply, OpenFlowError
 
@@ -188,7 +188,7 @@ class OpenFlowChannel(OpenFlowConnection):
         xids: XidRange,
         chunk_bytes: int = _CHUNK_BYTES,
     ) -> None:
-        opened = self._bundle_ctrl(bundle_id, ofp.ONF_BCT_OPEN_REQUEST, flags)
+        opened = self._bundle_ctrl(bundle_id, ofcodec.ONF_BCT_OPEN_REQUEST, flags)
         stream_failure: Exception | None = None
         try:
             for chunk in ofcodec.bundle_adds(bundle_id, flags, xids.first, frames, chunk_bytes):
@@ -201,7 +201,7 @@ class OpenFlowChannel(OpenFlowConnection):
             stream_failure = exc.error  # still collect the replies to what was sent, then discard it
         self.stats.messages_sent += xids.count
         barrier_xid = self._next_xid()
-        barrier = HEADER.pack(ofcodec.OFP_VERSION, ofp.OFPT_BARRIER_REQUEST, HEADER.size, barrier_xid)
+        barrier = HEADER.pack(ofcodec.OFP_VERSION, ofcodec.OFPT_BARRIER_REQUEST, HEADER.size, barrier_xid)
         try:
             await self._reply(opened[0], opened[1], "bundle open")
         except OpenFlowError as exc:
@@ -215,7 +215,7 @@ class OpenFlowChannel(OpenFlowConnection):
             raise BundleFailed(bundle_id, self._failures(xids, []))
 
     async def _bundle_commit(self, bundle_id: int, flags: int, xids: XidRange) -> None:
-        xid, future = self._bundle_ctrl(bundle_id, ofp.ONF_BCT_COMMIT_REQUEST, flags)
+        xid, future = self._bundle_ctrl(bundle_id, ofcodec.ONF_BCT_COMMIT_REQUEST, flags)
         try:
             await self._reply(xid, future, "bundle commit")
         except OpenFlowError as exc:
@@ -228,7 +228,7 @@ class OpenFlowChannel(OpenFlowConnection):
         return xid, self._send_expecting(ofcodec.bundle_ctrl(xid, bundle_id, ctrl_type, flags), xid)
 
     async def _discard(self, bundle_id: int, flags: int) -> None:
-        xid, future = self._bundle_ctrl(bundle_id, ofp.ONF_BCT_DISCARD_REQUEST, flags)
+        xid, future = self._bundle_ctrl(bundle_id, ofcodec.ONF_BCT_DISCARD_REQUEST, flags)
         try:
             await self._reply(xid, future, "bundle discard")
         except OpenFlowError as exc:
@@ -236,7 +236,8 @@ class OpenFlowChannel(OpenFlowConnection):
 
     def _discard_soon(self, bundle_id: int, flags: int) -> None:
         if self._session is not None:
-            self._write(ofcodec.bundle_ctrl(self._next_xid(), bundle_id, ofp.ONF_BCT_DISCARD_REQUEST, flags))
+            discard = ofcodec.ONF_BCT_DISCARD_REQUEST
+            self._write(ofcodec.bundle_ctrl(self._next_xid(), bundle_id, discard, flags))
 
     @staticmethod
     def _failures(xids: XidRange, extra: list[ErrorReply]) -> list[tuple[int | None, ErrorReply]]:
@@ -247,7 +248,7 @@ class OpenFlowChannel(OpenFlowConnection):
 
     async def dump_flows(
         self,
-        table_id: int = ofp.OFPTT_ALL,
+        table_id: int = ofcodec.OFPTT_ALL,
         *,
         cookie: int = 0,
         cookie_mask: int = 0,
@@ -257,12 +258,12 @@ class OpenFlowChannel(OpenFlowConnection):
 
         os-ken decodes ~30k flows/s; dump_flow_entries() is the fast path for large tables.
         """
-        flows: list[Any] = await self.request(self._flow_stats_request(table_id, cookie, cookie_mask, match))
+        flows: list[Any] = await self.request(_flow_stats_request(table_id, cookie, cookie_mask, match))
         return flows
 
     async def dump_flow_entries(
         self,
-        table_id: int = ofp.OFPTT_ALL,
+        table_id: int = ofcodec.OFPTT_ALL,
         *,
         cookie: int = 0,
         cookie_mask: int = 0,
@@ -283,47 +284,57 @@ class OpenFlowChannel(OpenFlowConnection):
     async def stream_flow_stats(
         self,
         on_body: BodySink,
-        table_id: int = ofp.OFPTT_ALL,
+        table_id: int = ofcodec.OFPTT_ALL,
         *,
         cookie: int = 0,
         cookie_mask: int = 0,
         match: Any = None,
     ) -> None:
         """Installed flows' statistics, one reply body (ofp_flow_stats entries) at a time to `on_body`
-        as it arrives (`ofcodec.flow_entries` or `ofcodec.flow_counts` read it); nothing is kept."""
-        await self.request_stream(self._flow_stats_request(table_id, cookie, cookie_mask, match), on_body)
-
-    @staticmethod
-    def _flow_stats_request(table_id: int, cookie: int, cookie_mask: int, match: Any) -> Any:
-        return parser.OFPFlowStatsRequest(
-            DATAPATH,
-            0,
-            table_id,
-            ofp.OFPP_ANY,
-            ofp.OFPG_ANY,
-            cookie,
-            cookie_mask,
-            match if match is not None else parser.OFPMatch(),
+        as it arrives (`ofcodec.flow_entries` or `ofcodec.flow_counts` read it); nothing is kept.
+        Without `match` (an os-ken OFPMatch), the request is framed without os-ken."""
+        request: Any = (
+            ofcodec.flow_stats_request(table_id, cookie, cookie_mask)
+            if match is None
+            else _flow_stats_request(table_id, cookie, cookie_mask, match)
         )
+        await self.request_stream(request, on_body)
 
-    async def aggregate(self, table_id: int = ofp.OFPTT_ALL) -> Any:
+    async def aggregate(self, table_id: int = ofcodec.OFPTT_ALL) -> Any:
         """Flow/packet/byte counts (os-ken OFPAggregateStats) over one table or all."""
+        ofp, parser = ofcodec.ofp, ofcodec.parser
         req = parser.OFPAggregateStatsRequest(
-            DATAPATH, 0, table_id, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch()
+            ofcodec.DATAPATH, 0, table_id, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch()
         )
         (stats,) = await self.request(req)
         return stats
 
     async def dump_groups(self) -> list[Any]:
         """Group descriptions (os-ken OFPGroupDescStats: type, group_id, buckets)."""
-        groups: list[Any] = await self.request(parser.OFPGroupDescStatsRequest(DATAPATH, 0))
+        groups: list[Any] = await self.request(ofcodec.parser.OFPGroupDescStatsRequest(ofcodec.DATAPATH, 0))
         return groups
 
-    async def group_stats(self, group_id: int = ofp.OFPG_ALL) -> list[Any]:
-        stats: list[Any] = await self.request(parser.OFPGroupStatsRequest(DATAPATH, 0, group_id))
+    async def group_stats(self, group_id: int = ofcodec.OFPG_ALL) -> list[Any]:
+        request = ofcodec.parser.OFPGroupStatsRequest(ofcodec.DATAPATH, 0, group_id)
+        stats: list[Any] = await self.request(request)
         return stats
 
     async def port_desc(self) -> list[Any]:
         """The bridge's ports (os-ken OFPPort: port_no, name, hw_addr, state...)."""
-        ports: list[Any] = await self.request(parser.OFPPortDescStatsRequest(DATAPATH, 0))
+        ports: list[Any] = await self.request(ofcodec.parser.OFPPortDescStatsRequest(ofcodec.DATAPATH, 0))
         return ports
+
+
+def _flow_stats_request(table_id: int, cookie: int, cookie_mask: int, match: Any) -> Any:
+    """An os-ken flow-stats request (`match`: an os-ken OFPMatch, None for every flow)."""
+    ofp, parser = ofcodec.ofp, ofcodec.parser
+    return parser.OFPFlowStatsRequest(
+        ofcodec.DATAPATH,
+        0,
+        table_id,
+        ofp.OFPP_ANY,
+        ofp.OFPG_ANY,
+        cookie,
+        cookie_mask,
+        match if match is not None else parser.OFPMatch(),
+    )
