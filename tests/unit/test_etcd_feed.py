@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from steerflow.model import schema
 from steerflow.nbdb import Event
 from steerflow.nbdb.api import JsonDict
+from steerflow.nbdb.etcd_proto import WatchMessage, gateway_message
 from steerflow.nbdb.etcd_store import EtcdStore
 
 PREFIX = "/t/"
@@ -65,7 +66,7 @@ class ScriptedEtcd(EtcdStore):
     @contextmanager
     def _watch_stream(
         self, since: int, wait: float, start: int | None = None
-    ) -> Iterator[Iterator[JsonDict]]:
+    ) -> Iterator[Iterator[WatchMessage]]:
         if not self.streams:
             self.played.set()
             time.sleep(0.01)
@@ -75,8 +76,8 @@ class ScriptedEtcd(EtcdStore):
         yield _play(responses, end)
 
 
-def _play(responses: list[JsonDict], end: Exception | None) -> Iterator[JsonDict]:
-    yield from responses
+def _play(responses: list[JsonDict], end: Exception | None) -> Iterator[WatchMessage]:
+    yield from map(gateway_message, responses)
     raise end if end is not None else TimeoutError("idle")
 
 
