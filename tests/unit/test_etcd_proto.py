@@ -7,14 +7,8 @@ import base64
 
 import pytest
 
-from steerflow.nbdb.etcd_proto import (
-    Change,
-    Malformed,
-    WatchMessage,
-    gateway_message,
-    watch_create_request,
-    watch_response,
-)
+from steerflow.nbdb import etcd_proto as proto
+from steerflow.nbdb.etcd_proto import Change, WatchMessage
 
 # ResponseHeader: cluster_id 1, member_id 2, revision 300 (varint ac 02), raft_term 5
 HEADER = b"\x08\x01\x10\x02\x18\xac\x02\x20\x05"
@@ -40,27 +34,27 @@ DECODED = WatchMessage(
 
 def test_a_create_request_is_key_range_end_and_start_revision_inside_field_1() -> None:
     create = b"\x0a\x03/t/" + b"\x12\x03/t0" + b"\x18\xac\x02"
-    assert watch_create_request(b"/t/", b"/t0", 300) == b"\x0a" + bytes([len(create)]) + create
+    assert proto.watch_create_request(b"/t/", b"/t0", 300) == b"\x0a" + bytes([len(create)]) + create
 
 
 def test_a_response_gives_its_revision_and_events_and_skips_the_rest() -> None:
-    assert watch_response(RESPONSE) == DECODED
+    assert proto.watch_response(RESPONSE) == DECODED
 
 
 def test_cancellation_and_compaction_are_read() -> None:
     reason = b"mvcc: required revision has been compacted"
     data = b"\x0a\x03\x18\xac\x02" + b"\x20\x01" + b"\x28\x96\x01" + b"\x32" + bytes([len(reason)]) + reason
-    assert watch_response(data) == WatchMessage(300, (), 150, True, reason.decode())
+    assert proto.watch_response(data) == WatchMessage(300, (), 150, True, reason.decode())
 
 
 def test_a_negative_int64_takes_ten_bytes() -> None:
-    assert watch_response(b"\x28" + b"\xff" * 9 + b"\x01").compact_revision == -1
+    assert proto.watch_response(b"\x28" + b"\xff" * 9 + b"\x01").compact_revision == -1
 
 
 @pytest.mark.parametrize("cut", [1, 3, len(DELETE_EVENT) + 1])
 def test_a_truncated_response_is_refused(cut: int) -> None:
-    with pytest.raises(Malformed):
-        watch_response(RESPONSE[:-cut])
+    with pytest.raises(proto.Malformed):
+        proto.watch_response(RESPONSE[:-cut])
 
 
 def test_the_gateway_json_of_the_same_response_reads_the_same() -> None:
@@ -83,4 +77,4 @@ def test_the_gateway_json_of_the_same_response_reads_the_same() -> None:
             {"type": "DELETE", "kv": {"key": b64(b"/t/o/port/b"), "mod_revision": "300"}},
         ],
     }
-    assert gateway_message(result) == DECODED
+    assert proto.gateway_message(result) == DECODED

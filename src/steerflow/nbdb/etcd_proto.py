@@ -8,6 +8,7 @@ is skipped by its wire type, so a newer etcd that adds fields is read as before.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,44 +51,26 @@ def watch_response(data: bytes) -> WatchMessage:
     canceled = False
     reason = ""
     changes: list[Change] = []
-    pos, end = 0, len(data)
-    while pos < end:
-        tag, pos = _varint(data, pos)
-        field, wire = tag >> 3, tag & 7
-        if wire == _LEN:
-            size, pos = _varint(data, pos)
-            stop = pos + size
-            if field == 11:
-                changes.append(_event(data, pos, stop))
-            elif field == 1:
-                revision = _header_revision(data, pos, stop)
-            elif field == 6:
-                reason = data[pos:stop].decode(errors="replace")
-            pos = stop
-        elif wire == _VARINT:
-            value, pos = _varint(data, pos)
-            if field == 4:
-                canceled = bool(value)
-            elif field == 5:
-                compact = _int64(value)
-        else:
-            pos = _skip(data, pos, wire)
-    _check_end(pos, end)
+    for field, number, begin, stop in _fields(data, 0, len(data)):
+        if field == 11:
+            changes.append(_event(data, begin, stop))
+        elif field == 1:
+            revision = _header_revision(data, begin, stop)
+        elif field == 4:
+            canceled = bool(number)
+        elif field == 5:
+            compact = _int64(number)
+        elif field == 6:
+            reason = data[begin:stop].decode(errors="replace")
     return WatchMessage(revision, tuple(changes), compact, canceled, reason)
 
 
 def _header_revision(data: bytes, pos: int, end: int) -> int:
     """`ResponseHeader.revision` (field 3)."""
     revision = 0
-    while pos < end:
-        tag, pos = _varint(data, pos)
-        if tag & 7 == _VARINT:
-            value, pos = _varint(data, pos)
-            if tag >> 3 == 3:
-                revision = _int64(value)
-        else:
-            pos = _skip(data, pos, tag & 7)
-    _check_end(pos, end)
+    for field, number, _begin, _stop in _fields(data, pos, end):
+        if field == 3:
+            revision = _int64(number)
     return revision
 
 
@@ -95,21 +78,11 @@ def _event(data: bytes, pos: int, end: int) -> Change:
     """An `mvccpb.Event`: type = 1 (PUT 0, DELETE 1), kv = 2 (prev_kv = 3 is never asked for)."""
     deleted = False
     kv = Change(b"", 0, b"")
-    while pos < end:
-        tag, pos = _varint(data, pos)
-        field, wire = tag >> 3, tag & 7
-        if wire == _VARINT:
-            value, pos = _varint(data, pos)
-            if field == 1:
-                deleted = value == 1
-        elif wire == _LEN:
-            size, pos = _varint(data, pos)
-            if field == 2:
-                kv = _key_value(data, pos, pos + size)
-            pos += size
-        else:
-            pos = _skip(data, pos, wire)
-    _check_end(pos, end)
+    for field, number, begin, stop in _fields(data, pos, end):
+        if field == 1:
+            deleted = number == 1
+        elif field == 2:
+            kv = _key_value(data, begin, stop)
     return Change(kv.key, kv.mod_revision, None) if deleted else kv
 
 
@@ -117,24 +90,34 @@ def _key_value(data: bytes, pos: int, end: int) -> Change:
     """An `mvccpb.KeyValue`: key = 1, mod_revision = 3, value = 5 (an absent value is empty)."""
     key = value = b""
     mod_revision = 0
+    for field, number, begin, stop in _fields(data, pos, end):
+        if field == 1:
+            key = data[begin:stop]
+        elif field == 3:
+            mod_revision = _int64(number)
+        elif field == 5:
+            value = data[begin:stop]
+    return Change(key, mod_revision, value)
+
+
+def _fields(data: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """The varint and length-delimited fields of the message in data[pos:end], as (field number, the
+    varint's value, the bytes' start, their end); fixed-width fields are skipped. The fields this
+    module reads have one wire type each, so a reader looks only at the half that applies."""
     while pos < end:
         tag, pos = _varint(data, pos)
-        field, wire = tag >> 3, tag & 7
-        if wire == _LEN:
-            size, pos = _varint(data, pos)
-            if field == 1:
-                key = data[pos : pos + size]
-            elif field == 5:
-                value = data[pos : pos + size]
-            pos += size
-        elif wire == _VARINT:
+        wire = tag & 7
+        if wire == _VARINT:
             number, pos = _varint(data, pos)
-            if field == 3:
-                mod_revision = _int64(number)
+            yield tag >> 3, number, 0, 0
+        elif wire == _LEN:
+            size, pos = _varint(data, pos)
+            yield tag >> 3, 0, pos, pos + size
+            pos += size
         else:
-            pos = _skip(data, pos, wire)
-    _check_end(pos, end)
-    return Change(key, mod_revision, value)
+            pos += _fixed_width(wire)
+    if pos != end:
+        raise Malformed(f"a field runs past its message ({pos} > {end})")
 
 
 def gateway_message(result: dict[str, Any]) -> WatchMessage:
@@ -178,23 +161,13 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         raise Malformed("varint runs past the end of the message") from None
 
 
-def _skip(data: bytes, pos: int, wire: int) -> int:
-    """The position after a field of wire type `wire` whose tag ends at `pos`."""
-    if wire == _VARINT:
-        return _varint(data, pos)[1]
-    if wire == _LEN:
-        size, pos = _varint(data, pos)
-        return pos + size
+def _fixed_width(wire: int) -> int:
+    """The size of a fixed-width field (the only kinds `_fields` skips)."""
     if wire == _FIXED64:
-        return pos + 8
+        return 8
     if wire == _FIXED32:
-        return pos + 4
+        return 4
     raise Malformed(f"unknown wire type {wire}")
-
-
-def _check_end(pos: int, end: int) -> None:
-    if pos != end:
-        raise Malformed(f"a field runs past its message ({pos} > {end})")
 
 
 def _int64(value: int) -> int:
