@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from steerflow.model import schema
 from steerflow.nbdb import Event
@@ -151,3 +152,37 @@ def test_a_stream_reopened_after_other_keys_were_written_and_compacted_skips_the
         assert store.opened[:2] == [(0, None), (3, 10)]
     finally:
         store.close()
+
+
+class _GatewayOnly(BaseHTTPRequestHandler):
+    """An HTTP/1.x-only etcd stand-in (as behind a proxy that speaks no HTTP/2): revision reads answer
+    5, a watch streams one commit at 5 and ends."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/v3/kv/range":
+            lines = [
+                {"header": {"revision": "5"}, "kvs": [{"key": _b64(f"{PREFIX}meta"), "mod_revision": "5"}]}
+            ]
+        else:
+            lines = [{"result": CREATED}, {"result": commit(5, ("a", {"n": 1}))}]
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+def test_a_member_that_speaks_no_http2_is_watched_through_the_gateway() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _GatewayOnly)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    store = EtcdStore([f"127.0.0.1:{server.server_address[1]}"], PREFIX)
+    try:
+        batch = store.watch(4, timeout=2)
+        assert [(e.revision, e.id, e.value) for e in batch.events] == [(5, "a", {"n": 1})]
+        assert store.watch_transport == "gateway"
+    finally:
+        store.close()
+        server.shutdown()
+        server.server_close()
