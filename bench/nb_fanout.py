@@ -100,7 +100,7 @@ def fanout(url: str, watchers: int, writes: int, rate: float) -> dict[str, Any]:
         proc.start()
     try:
         for _ in procs:
-            ready.get(timeout=60)
+            ready.get(timeout=300)  # 32 spawned processes import for minutes on a loaded machine
         time.sleep(0.3)  # every watcher is blocked in watch by now (pacing, not synchronisation)
         start = time.monotonic()
         for n in range(writes):

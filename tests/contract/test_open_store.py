@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from steerflow.model import schema
-from steerflow.nbdb import DEFAULT_NB_URL, NorthboundStore, Put, default_nb_url, open_store
+from steerflow.nbdb import DEFAULT_NB_URL, Delete, NorthboundStore, Put, default_nb_url, open_store
 from steerflow.nbdb.embedded import EmbeddedStore
 from steerflow.nbdb.etcd_store import EtcdStore
 from steerflow.nbdb.memory import MemoryStore
@@ -56,8 +56,26 @@ def test_redis_url(redis_server: Server) -> None:
 def test_etcd_url_with_a_dead_endpoint_first(etcd_server: Server) -> None:
     assert isinstance(etcd_server, EtcdServer)
     store = open_store(f"etcd://127.0.0.1:1,{etcd_server.endpoint}/smoke")
-    assert isinstance(store, EtcdStore) and store.prefix == "/smoke/"
+    assert isinstance(store, EtcdStore) and store.prefix == "/smoke/" and store.watch_transport == "grpc"
     round_trip(store)
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("transport", ["grpc", "gateway"])
+def test_etcd_watches_over_either_transport(etcd_server: Server, transport: str) -> None:
+    assert isinstance(etcd_server, EtcdServer)
+    store = open_store(f"etcd://{etcd_server.endpoint}/{transport}-{os.getpid()}?watch={transport}")
+    writer = open_store(f"etcd://{etcd_server.endpoint}/{transport}-{os.getpid()}")
+    try:
+        assert isinstance(store, EtcdStore) and store.watch_transport == transport
+        first = writer.commit([Put(schema.PORT, "a", {"n": 1}), Put(schema.PORT, "b", {"n": 2})])
+        assert store.watch(0, timeout=0).revision == first  # the feed is open from here
+        second = writer.commit([Delete(schema.PORT, "a")])
+        batch = store.watch(first, timeout=2)
+        assert [(e.revision, e.id, e.value) for e in batch.events] == [(second, "a", None)]
+    finally:
+        store.close()
+        writer.close()
 
 
 @pytest.mark.parametrize(
@@ -70,6 +88,7 @@ def test_etcd_url_with_a_dead_endpoint_first(etcd_server: Server) -> None:
         "redis:///0",
         "etcd://",
         "etcd://localhost",
+        "etcd://localhost:2379?watch=http",
     ],
 )
 def test_bad_urls_name_the_accepted_forms(url: str) -> None:

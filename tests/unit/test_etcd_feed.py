@@ -9,10 +9,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from steerflow.model import schema
 from steerflow.nbdb import Event
 from steerflow.nbdb.api import JsonDict
+from steerflow.nbdb.etcd_proto import WatchMessage, gateway_message
 from steerflow.nbdb.etcd_store import EtcdStore
 
 PREFIX = "/t/"
@@ -65,7 +67,7 @@ class ScriptedEtcd(EtcdStore):
     @contextmanager
     def _watch_stream(
         self, since: int, wait: float, start: int | None = None
-    ) -> Iterator[Iterator[JsonDict]]:
+    ) -> Iterator[Iterator[WatchMessage]]:
         if not self.streams:
             self.played.set()
             time.sleep(0.01)
@@ -75,8 +77,8 @@ class ScriptedEtcd(EtcdStore):
         yield _play(responses, end)
 
 
-def _play(responses: list[JsonDict], end: Exception | None) -> Iterator[JsonDict]:
-    yield from responses
+def _play(responses: list[JsonDict], end: Exception | None) -> Iterator[WatchMessage]:
+    yield from map(gateway_message, responses)
     raise end if end is not None else TimeoutError("idle")
 
 
@@ -150,3 +152,37 @@ def test_a_stream_reopened_after_other_keys_were_written_and_compacted_skips_the
         assert store.opened[:2] == [(0, None), (3, 10)]
     finally:
         store.close()
+
+
+class _GatewayOnly(BaseHTTPRequestHandler):
+    """An HTTP/1.x-only etcd stand-in (as behind a proxy that speaks no HTTP/2): revision reads answer
+    5, a watch streams one commit at 5 and ends."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/v3/kv/range":
+            lines = [
+                {"header": {"revision": "5"}, "kvs": [{"key": _b64(f"{PREFIX}meta"), "mod_revision": "5"}]}
+            ]
+        else:
+            lines = [{"result": CREATED}, {"result": commit(5, ("a", {"n": 1}))}]
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+def test_a_member_that_speaks_no_http2_is_watched_through_the_gateway() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _GatewayOnly)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    store = EtcdStore([f"127.0.0.1:{server.server_address[1]}"], PREFIX)
+    try:
+        batch = store.watch(4, timeout=2)
+        assert [(e.revision, e.id, e.value) for e in batch.events] == [(5, "a", {"n": 1})]
+        assert store.watch_transport == "gateway"
+    finally:
+        store.close()
+        server.shutdown()
+        server.server_close()

@@ -1,4 +1,4 @@
-"""etcd northbound store: etcd v3 through its JSON gateway; our revisions are etcd's own revisions."""
+"""etcd northbound store: etcd v3 through its JSON gateway, watches over gRPC; our revisions are etcd's."""
 
 from __future__ import annotations
 
@@ -22,6 +22,15 @@ from steerflow.nbdb.api import (
     RevisionConflict,
     StoreError,
     WatchBatch,
+)
+from steerflow.nbdb.etcd_h2 import NotHttp2, server_stream
+from steerflow.nbdb.etcd_proto import (
+    Change,
+    Malformed,
+    WatchMessage,
+    gateway_message,
+    watch_create_request,
+    watch_response,
 )
 from steerflow.nbdb.etcd_wire import BROKEN, Answer, Connections, Interrupted, Unsent, stream
 
@@ -47,6 +56,11 @@ REQUIRE_LEADER = {"Grpc-Metadata-hasleader": "true"}
 # a beat key lives on a lease of this many seconds, renewed (a new lease) after half of it: a member
 # silent for 150-300 s leaves no key behind. Liveness reads the beat's time, never the key's presence.
 BEAT_LEASE_TTL = 300
+GRPC_REQUIRE_LEADER = {"hasleader": "true"}
+WATCH_METHOD = "/etcdserverpb.Watch/Watch"
+# how a watch is spoken: gRPC (the default: etcd encodes each response once, in protobuf) or the JSON
+# gateway (etcd adds a gRPC hop to itself and a JSON encoding per watcher and response)
+WATCH_TRANSPORTS = ("grpc", "gateway")
 
 
 class EtcdStore:
@@ -59,11 +73,16 @@ class EtcdStore:
     Beats are `<prefix without its last slash>.beats/<member>` (on a lease), beside the prefix and so
     outside every watch of it (of this release and the ones before): they move etcd's revision but not
     the store's, and reach no watcher.
+    Watches speak gRPC (`watch="grpc"`), or the JSON gateway (`"gateway"`, also the fallback when a
+    member does not answer HTTP/2).
     """
 
-    def __init__(self, endpoints: Sequence[str], prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, endpoints: Sequence[str], prefix: str = DEFAULT_PREFIX, watch: str = "grpc") -> None:
         if not endpoints:
             raise ValueError("etcd needs at least one HOST:PORT endpoint")
+        if watch not in WATCH_TRANSPORTS:
+            raise ValueError(f"etcd watch transport {watch!r} is none of {', '.join(WATCH_TRANSPORTS)}")
+        self.watch_transport = watch
         self.endpoints = [e if "://" in e else f"http://{e}" for e in endpoints]
         self.prefix = prefix if prefix.endswith("/") else prefix + "/"
         self._meta_key = f"{self.prefix}meta"
@@ -71,6 +90,7 @@ class EtcdStore:
         self._beats = f"{self.prefix[:-1]}.beats/"  # "." sorts before "/": outside the prefix's range
         self._lease_lock = threading.Lock()
         self._lease: tuple[str, float] | None = None  # (id, monotonic time granted) of the beats' lease
+        self._objects_key = self._objects.encode()
         self._current = 0
         self._lock = threading.Lock()
         self._wire = Connections(CONNECT_TIMEOUT, REQUEST_TIMEOUT)
@@ -270,14 +290,14 @@ class EtcdStore:
                         break
         except TimeoutError:
             pass
-        except (*BROKEN, Interrupted) as exc:
+        except (*BROKEN, Interrupted, Malformed) as exc:
             raise StoreError(f"etcd watch interrupted: {exc}") from exc
         return WatchBatch(revision=since_revision)
 
     @contextmanager
     def _watch_stream(
         self, since: int, wait: float, start: int | None = None
-    ) -> Iterator[Iterator[JsonDict]]:
+    ) -> Iterator[Iterator[WatchMessage]]:
         """The watch responses of one etcd watch over our prefix, starting at `since` itself; reading
         raises TimeoutError after `wait` seconds without one.
 
@@ -286,42 +306,61 @@ class EtcdStore:
         `start` overrides that when the caller knows nothing can be compacted after `since`.
         """
         first = max(since, 1) if start is None else start
-        create = {"create_request": {**_range_body(self.prefix, True), "start_revision": first}}
-        body = json.dumps(create).encode()
         failure: Exception | None = None
         for endpoint in self._endpoint_order():
             try:
-                opened = stream(endpoint, "/v3/watch", body, REQUIRE_LEADER, CONNECT_TIMEOUT, wait + 0.05)
-                with opened as (status, lines):
-                    if status != 200:
-                        # e.g. 503 "no leader": this member cannot serve a watch, another may
-                        failure = StoreError(f"etcd watch refused: {status} {b''.join(lines)!r}")
+                with self._open_watch(endpoint, first, wait + 0.05) as (refusal, messages):
+                    if refusal is not None:
+                        # e.g. "no leader": this member cannot serve a watch, another may
+                        failure = StoreError(f"etcd watch refused: {refusal}")
                         continue
                     self._remember(endpoint)
-                    yield (_message(line) for line in lines)
+                    yield messages
                     return
             except Unsent as exc:
                 failure = exc
         raise StoreError(f"etcd unreachable at {', '.join(self.endpoints)}: {failure}") from failure
 
-    def _batch(self, since: int, message: JsonDict) -> WatchBatch | None:
+    @contextmanager
+    def _open_watch(
+        self, endpoint: str, start: int, wait: float
+    ) -> Iterator[tuple[str | None, Iterator[WatchMessage]]]:
+        """One watch over our prefix on one member: (why it was refused or None, its responses)."""
+        key = self.prefix.encode()
+        if self.watch_transport == "grpc":
+            request = watch_create_request(key, _prefix_end(key), start)
+            try:
+                with server_stream(
+                    endpoint, WATCH_METHOD, request, GRPC_REQUIRE_LEADER, CONNECT_TIMEOUT, wait
+                ) as (refusal, raw):
+                    yield refusal, (watch_response(message) for message in raw)
+                    return
+            except NotHttp2 as exc:
+                LOG.warning("etcd at %s speaks no gRPC (%s): watching through its gateway", endpoint, exc)
+                self.watch_transport = "gateway"
+        create = {"create_request": {**_range_body(self.prefix, True), "start_revision": start}}
+        body = json.dumps(create).encode()
+        with stream(endpoint, "/v3/watch", body, REQUIRE_LEADER, CONNECT_TIMEOUT, wait) as (status, lines):
+            refusal = None if status == 200 else f"{status} {b''.join(lines)!r}"
+            yield refusal, (_message(line) for line in lines)
+
+    def _batch(self, since: int, message: WatchMessage) -> WatchBatch | None:
         """The batch one watch response makes, or None when it carries nothing after `since`."""
-        if int(message.get("compact_revision", 0)):
+        if message.compact_revision:
             revision, records = self.snapshot()
             return WatchBatch(revision, resync=True, snapshot=records)
-        if message.get("canceled"):
-            raise StoreError(f"etcd canceled the watch: {message.get('cancel_reason', '')}")
-        changes = [e for e in message.get("events", []) if int(e["kv"]["mod_revision"]) > since]
+        if message.canceled:
+            raise StoreError(f"etcd canceled the watch: {message.cancel_reason}")
+        changes = [c for c in message.changes if c.mod_revision > since]
         if not changes:
             return None
-        events = [self._event(e) for e in changes if _text(e["kv"]["key"]).startswith(self._objects)]
-        return WatchBatch(max(int(e["kv"]["mod_revision"]) for e in changes), events=events)
+        events = [self._event(c) for c in changes if c.key.startswith(self._objects_key)]
+        return WatchBatch(max(c.mod_revision for c in changes), events=events)
 
-    def _event(self, change: JsonDict) -> Event:
-        kv = change["kv"]
-        kind, id = self._split_key(_text(kv["key"]))
-        value = None if change.get("type") == "DELETE" else json.loads(base64.b64decode(kv["value"]))
-        return Event(int(kv["mod_revision"]), kind, id, value)
+    def _event(self, change: Change) -> Event:
+        kind, _, id = change.key[len(self._objects_key) :].decode().partition("/")
+        value = None if change.value is None else json.loads(change.value)
+        return Event(change.mod_revision, kind, id, value)
 
     def _object_key(self, kind: str, id: str) -> str:
         return f"{self._objects}{kind}/{id}"
@@ -406,7 +445,7 @@ class _Feed:
                 self._follow()
             except TimeoutError:
                 continue  # idle: re-open from where we are
-            except (*BROKEN, Interrupted) as exc:
+            except (*BROKEN, Interrupted, Malformed) as exc:
                 LOG.info("etcd watch stream broke (%s); re-opening from %d", exc, self.revision)
             # any failure must leave the thread alive: watchers would otherwise wait forever
             except Exception as exc:
@@ -419,12 +458,12 @@ class _Feed:
         with self._store._watch_stream(since, FEED_IDLE, start) as messages:
             for message in messages:
                 self._fail(None)
-                if int(message.get("compact_revision", 0)):
+                if message.compact_revision:
                     self._restart_log()
                     return
-                if message.get("canceled"):
-                    raise StoreError(f"etcd canceled the watch: {message.get('cancel_reason', '')}")
-                self._append(message.get("events", []))
+                if message.canceled:
+                    raise StoreError(f"etcd canceled the watch: {message.cancel_reason}")
+                self._append(message.changes)
                 if self._stopping.is_set():
                     return
 
@@ -439,14 +478,15 @@ class _Feed:
         mine, etcd = self._store._revisions()
         return self.revision, (etcd + 1 if mine == self.revision else None)
 
-    def _append(self, changes: builtins.list[JsonDict]) -> None:
+    def _append(self, changes: Sequence[Change]) -> None:
         by_revision: dict[int, builtins.list[Event]] = {}
+        objects = self._store._objects_key
         for change in changes:
-            revision = int(change["kv"]["mod_revision"])
+            revision = change.mod_revision
             if revision <= self.revision:
                 continue
             events = by_revision.setdefault(revision, [])
-            if _text(change["kv"]["key"]).startswith(self._store._objects):
+            if change.key.startswith(objects):
                 events.append(self._store._event(change))
         if not by_revision:
             return
@@ -496,22 +536,24 @@ def _text(b64: str) -> str:
 def _range_body(key: str, prefix: bool) -> JsonDict:
     body = {"key": _b64(key)}
     if prefix:
-        # the range end of a prefix is the prefix with its last byte incremented
-        raw = key.encode()
-        body["range_end"] = _b64(raw[:-1] + bytes([raw[-1] + 1]))
+        body["range_end"] = _b64(_prefix_end(key.encode()))
     return body
+
+
+def _prefix_end(key: bytes) -> bytes:
+    """The range end of a prefix: the prefix with its last byte incremented."""
+    return key[:-1] + bytes([key[-1] + 1])
 
 
 def _put_request(key: str, value: bytes) -> JsonDict:
     return {"request_put": {"key": _b64(key), "value": _b64(value)}}
 
 
-def _message(line: bytes) -> JsonDict:
+def _message(line: bytes) -> WatchMessage:
     data: Any = json.loads(line)
     if "error" in data:
         raise StoreError(f"etcd watch failed: {data['error']}")
-    result: JsonDict = data["result"]
-    return result
+    return gateway_message(data["result"])
 
 
 def _answer(answer: Answer) -> JsonDict:
