@@ -164,6 +164,23 @@ def test_chain_statistics_sum_live_chassis_per_classifier_hop_and_instance(w: Wo
     assert body["exited"] == {"packets": 9, "bytes": 900}
 
 
+def test_statistics_read_an_older_agents_document_until_its_chassis_reports_anew(w: World) -> None:
+    """An agent before side maps committed its counters as a `chassis_counters` document: still
+    counted, and replaced by its chassis' first report into the side map."""
+    group = w.group()
+    chain = w.chain(groups=[group["id"]])
+    for chassis in ("ch1", "ch2"):
+        _register(w, chassis)
+    older = {"id": "ch1", schema.CHASSIS: "ch1", "hops": {group["id"]: [4, 400]}}
+    w.store.commit([Put(schema.CHASSIS_COUNTERS, "ch1", older)])
+    report_counters(w.store, "ch2", {"hops": {group["id"]: [1, 100]}})
+    (hop,) = chain_statistics(w.store, chain)["port_chain_statistics"]["port_pair_groups"]
+    assert (hop["packets"], hop["bytes"]) == (5, 500)
+    report_counters(w.store, "ch1", {"hops": {group["id"]: [6, 600]}})
+    (hop,) = chain_statistics(w.store, chain)["port_chain_statistics"]["port_pair_groups"]
+    assert (hop["packets"], hop["bytes"]) == (7, 700)
+
+
 @pytest.fixture
 def client(w: World) -> Iterator[TestClient]:
     with TestClient(build_app(w.store, NoAuth(), [w.fc, w.pc, w.ppg, w.pp])) as c:
