@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         start.close()
     return {
         "src": SRC,
-        "chassis": args.chassis,
+        "chassis_count": args.chassis,
         "chains": args.chains,
         "watchers": args.watchers,
         "report_bytes": len(json.dumps(tally(args.chains, 1))),

@@ -16,7 +16,7 @@ from steerflow.compiler.tables import CLASSIFY, SFC_DELIVER, SFC_DISPATCH
 from steerflow.flows.types import Output, SetField
 from steerflow.model import schema
 from steerflow.nbdb.api import Put
-from steerflow.nbdb.counters import report_counters, summed
+from steerflow.nbdb.counters import drop_older_document, report_counters, summed
 from steerflow.nbdb.status import heartbeat
 from steerflow.pipeline.cookies import CookieKind, cookie
 from steerflow.rest.app import build_app
@@ -179,6 +179,16 @@ def test_statistics_read_an_older_agents_document_until_its_chassis_reports_anew
     report_counters(w.store, "ch1", {"hops": {group["id"]: [6, 600]}})
     (hop,) = chain_statistics(w.store, chain)["port_chain_statistics"]["port_pair_groups"]
     assert (hop["packets"], hop["bytes"]) == (7, 700)
+
+
+def test_an_upgraded_agent_drops_its_older_document_and_only_its_own(w: World) -> None:
+    for chassis in ("ch1", "ch2"):
+        w.store.commit([Put(schema.CHASSIS_COUNTERS, chassis, {"id": chassis, schema.CHASSIS: chassis})])
+    drop_older_document(w.store, "ch1")
+    after = w.store.revision()
+    drop_older_document(w.store, "ch1")  # nothing left: no commit
+    assert [r.id for r in w.store.list(schema.CHASSIS_COUNTERS)] == ["ch2"]
+    assert w.store.revision() == after
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from steerflow.compiler.compile import ChassisCompiler
 from steerflow.compiler.rollout import RolloutTimes
 from steerflow.flows.types import FlowKey
 from steerflow.nbdb.api import NorthboundStore, StoreError
-from steerflow.nbdb.counters import Tally, report_counters
+from steerflow.nbdb.counters import Tally, drop_older_document, report_counters
 from steerflow.nbdb.health import report_health
 from steerflow.nbdb.status import DEFAULT_HEARTBEAT_INTERVAL, report_applied
 from steerflow.nbdb.url import open_store
@@ -336,6 +336,8 @@ class Agent:
         if tally == reported:
             return reported
         await asyncio.to_thread(report_counters, store, self.config.chassis, tally)
+        if reported is None:  # the first report since this agent started: an upgrade's leftover goes
+            await asyncio.to_thread(drop_older_document, store, self.config.chassis)
         return tally
 
     def _arm_timer(self, compiler: ChassisCompiler) -> None:

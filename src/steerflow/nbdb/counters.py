@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from steerflow.model import schema
-from steerflow.nbdb.api import JsonDict, NorthboundStore
+from steerflow.nbdb.api import Delete, JsonDict, NorthboundStore
 
 ROLES = ("classifiers", "hops", "instances", "chains", "drops")
 Tally = dict[str, dict[str, list[int]]]  # role -> NB id -> [packets, bytes]
@@ -36,6 +36,13 @@ def report_counters(store: NorthboundStore, chassis: str, tally: Tally) -> None:
     doc: JsonDict = {"id": chassis, schema.CHASSIS: chassis, "reported_at": time.time()}
     doc.update({role: {k: list(v) for k, v in tally.get(role, {}).items()} for role in ROLES})
     store.put_side(schema.CHASSIS_COUNTERS, chassis, doc)
+
+
+def drop_older_document(store: NorthboundStore, chassis: str) -> None:
+    """Delete the counters document `chassis`' agent committed before side maps, if any: once that
+    chassis reports anew nobody reads it, and it would weigh on every snapshot (~1 MB)."""
+    if store.get(schema.CHASSIS_COUNTERS, chassis) is not None:
+        store.commit([Delete(schema.CHASSIS_COUNTERS, chassis)])
 
 
 def summed(reports: Iterable[Mapping[str, Any]], chassis: Iterable[str] | None = None) -> Tally:
