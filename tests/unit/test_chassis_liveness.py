@@ -14,6 +14,7 @@ from steerflow.api.context import Context
 from steerflow.api.core import ChassisResource
 from steerflow.model import schema
 from steerflow.nbdb.api import Put
+from steerflow.nbdb.counters import all_reports, report_counters
 from steerflow.nbdb.memory import MemoryStore
 from steerflow.nbdb.status import (
     DOWN_AFTER_ENV,
@@ -220,6 +221,17 @@ def test_deleting_a_chassis_unbinds_its_ports(store: MemoryStore, client: TestCl
     assert status == {"p1": "DOWN", "p2": "ACTIVE", "p3": "DOWN"}
     assert client.get(f"{CHASSIS_URL}/ch1", headers=ADMIN).status_code == 404
     assert client.delete(f"{CHASSIS_URL}/ch1", headers=ADMIN).status_code == 404
+
+
+def test_deleting_a_chassis_drops_its_counters_and_an_older_agents_document(
+    store: MemoryStore, client: TestClient
+) -> None:
+    report_counters(store, "ch1", {"hops": {"g1": [5, 500]}})
+    report_counters(store, "ch2", {"hops": {"g1": [7, 700]}})
+    store.commit([Put(schema.CHASSIS_COUNTERS, "ch1", {"id": "ch1", schema.CHASSIS: "ch1"})])
+    assert client.delete(f"{CHASSIS_URL}/ch1", headers=ADMIN).status_code == 204
+    assert [r[schema.CHASSIS] for r in all_reports(store)] == ["ch2"]
+    assert store.get(schema.CHASSIS_COUNTERS, "ch1") is None
 
 
 def test_only_an_admin_deletes_a_chassis(store: MemoryStore, client: TestClient) -> None:

@@ -43,19 +43,21 @@ def test_revisions_that_only_carry_reports_count_as_applied() -> None:
 
 
 def test_counters_and_heartbeats_never_hold_a_waiter_back() -> None:
-    """Every status kind (reports, an older agent's heartbeat in its report, per-hop counters) is quiet
-    for waits, not only reports; today's heartbeats are no revision at all."""
+    """Every status kind (reports, an older agent's heartbeat in its report, an older agent's per-hop
+    counters document) is quiet for waits, not only reports; today's heartbeats and counters are no
+    revision at all."""
     store = _two_chassis()
     change = store.commit([Put(schema.NETWORK, "n1", {"id": "n1"})])
     report_applied(store, "ch1", change)
     report_applied(store, "ch2", change)
-    report_counters(store, "ch1", {"hops": {"g1": [5, 500]}})
+    store.commit([Put(schema.CHASSIS_COUNTERS, "ch1", {"id": "ch1", "hops": {"g1": [5, 500]}})])
     report = store.get(schema.CHASSIS_STATUS, "ch2")
     assert report is not None
     store.commit([Put(schema.CHASSIS_STATUS, "ch2", {**report.value, "heartbeat_at": 1.0})])
     before = store.revision()
     heartbeat(store, "ch2")
-    assert store.revision() == before > change + 2
+    report_counters(store, "ch1", {"hops": {"g1": [6, 600]}})
+    assert store.revision() == before > change + 3
     assert wait_applied(store, store.revision(), timeout=0).done
 
 

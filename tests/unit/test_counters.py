@@ -25,7 +25,7 @@ from steerflow.compiler.tables import CLASSIFY, INGRESS_PORT, SFC_DELIVER, SFC_D
 from steerflow.flows.types import Output, SetField
 from steerflow.model import schema
 from steerflow.nbdb.api import Put
-from steerflow.nbdb.counters import report_counters, summed
+from steerflow.nbdb.counters import drop_older_document, report_counters, summed
 from steerflow.nbdb.status import heartbeat
 from steerflow.pipeline.cookies import CookieKind, cookie
 from steerflow.rest.app import build_app
@@ -228,6 +228,33 @@ def test_chain_statistics_sum_live_chassis_per_classifier_hop_and_instance(w: Wo
     assert hop["port_pairs"] == [{"id": pair, "packets": 10, "bytes": 1000}]
     assert hop["dropped"] == {"packets": 0, "bytes": 0}
     assert body["exited"] == {"packets": 9, "bytes": 900}
+
+
+def test_statistics_read_an_older_agents_document_until_its_chassis_reports_anew(w: World) -> None:
+    """An agent before side maps committed its counters as a `chassis_counters` document: still
+    counted, and replaced by its chassis' first report into the side map."""
+    group = w.group()
+    chain = w.chain(groups=[group["id"]])
+    for chassis in ("ch1", "ch2"):
+        _register(w, chassis)
+    older = {"id": "ch1", schema.CHASSIS: "ch1", "hops": {group["id"]: [4, 400]}}
+    w.store.commit([Put(schema.CHASSIS_COUNTERS, "ch1", older)])
+    report_counters(w.store, "ch2", {"hops": {group["id"]: [1, 100]}})
+    (hop,) = chain_statistics(w.store, chain)["port_chain_statistics"]["port_pair_groups"]
+    assert (hop["packets"], hop["bytes"]) == (5, 500)
+    report_counters(w.store, "ch1", {"hops": {group["id"]: [6, 600]}})
+    (hop,) = chain_statistics(w.store, chain)["port_chain_statistics"]["port_pair_groups"]
+    assert (hop["packets"], hop["bytes"]) == (7, 700)
+
+
+def test_an_upgraded_agent_drops_its_older_document_and_only_its_own(w: World) -> None:
+    for chassis in ("ch1", "ch2"):
+        w.store.commit([Put(schema.CHASSIS_COUNTERS, chassis, {"id": chassis, schema.CHASSIS: chassis})])
+    drop_older_document(w.store, "ch1")
+    after = w.store.revision()
+    drop_older_document(w.store, "ch1")  # nothing left: no commit
+    assert [r.id for r in w.store.list(schema.CHASSIS_COUNTERS)] == ["ch2"]
+    assert w.store.revision() == after
 
 
 @pytest.fixture

@@ -56,15 +56,19 @@ def test_the_cache_holds_the_stores_documents_loaded_and_followed() -> None:
 
 def test_the_cache_leaves_out_the_chassis_counters_it_never_reads() -> None:
     """The per-hop counters are the API's (statistics): no agent holds any chassis' copy, loaded or
-    followed, and a counters write is neither a desired change nor a status report to it."""
+    followed, and a counters write is neither a desired change nor a status report to it: today's are
+    no revision at all, an older agent's document is left out."""
     store = MemoryStore()
-    report_counters(store, "ch1", {"hops": {"g1": [1, 100]}})
+    store.commit([Put(schema.CHASSIS_COUNTERS, "ch1", {"id": "ch1", "hops": {"g1": [1, 100]}})])
     updates: list[CacheUpdate] = []
     cache = NbCache(store, updates.append)
     cache.load()
     cache.start()
     try:
+        before = store.revision()
         report_counters(store, "ch2", {"hops": {"g1": [2, 200]}})
+        assert store.revision() == before
+        store.commit([Put(schema.CHASSIS_COUNTERS, "ch3", {"id": "ch3", "hops": {"g1": [3, 300]}})])
         store.commit([Put(schema.PORT_CHAIN, "chain-1", chain(1, "g1"))])
         deadline = time.monotonic() + 5
         while cache.revision < store.revision() and time.monotonic() < deadline:

@@ -29,7 +29,7 @@ from steerflow.compiler.compile import ChassisCompiler
 from steerflow.compiler.rollout import RolloutTimes
 from steerflow.flows.types import FlowKey
 from steerflow.nbdb.api import NorthboundStore, StoreError
-from steerflow.nbdb.counters import Tally, report_counters
+from steerflow.nbdb.counters import Tally, drop_older_document, report_counters
 from steerflow.nbdb.health import report_health
 from steerflow.nbdb.status import DEFAULT_HEARTBEAT_INTERVAL, report_applied
 from steerflow.nbdb.url import open_store
@@ -414,6 +414,8 @@ class Agent:
                 self.metrics.update(labelled(tally, objects))
         if tally != counted.reported:
             await asyncio.to_thread(report_counters, store, self.config.chassis, tally)
+            if counted.reported is None:  # the first report since this agent started: an upgrade's leftover
+                await asyncio.to_thread(drop_older_document, store, self.config.chassis)
             counted.reported = tally
         # only once reported: a failed report is tried again with the next poll
         counted.reading, counted.desired = now, desired

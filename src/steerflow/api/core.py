@@ -18,6 +18,7 @@ from steerflow.api.core_subnet import SubnetResource
 from steerflow.api.resource import ResourceHandler
 from steerflow.model import schema
 from steerflow.nbdb.api import Delete, JsonDict, NorthboundStore, Operation, Put
+from steerflow.nbdb.counters import forget_counters
 from steerflow.nbdb.status import (
     APPLIED_ATTR,
     INSTALLED_ATTR,
@@ -118,6 +119,10 @@ class ChassisResource(StoredResource):
         """With the chassis go its report and its port bindings (committed in the same revision)."""
         return unbind_chassis(snap, str(current["id"]))
 
+    def delete(self, ctx: Context, id: str) -> None:
+        super().delete(ctx, id)
+        forget_counters(self.store, id)  # a side entry: after the commit, which no counter may hold up
+
     def _refuse(self) -> NoReturn:
         raise ReadOnlyResource(collection=schema.CHASSIS)
 
@@ -132,11 +137,13 @@ class ChassisResource(StoredResource):
 
 
 def unbind_chassis(snap: Snapshot, chassis: str) -> builtins.list[Operation]:
-    """Forget what chassis `chassis` reported: its status and its port bindings (those ports go DOWN,
-    as its agent marks a port it unbinds)."""
-    ops: builtins.list[Operation] = []
-    if snap.find(schema.CHASSIS_STATUS, chassis) is not None:
-        ops.append(Delete(schema.CHASSIS_STATUS, chassis))
+    """Forget what chassis `chassis` reported: its status, its counters document (an older agent's) and
+    its port bindings (those ports go DOWN, as its agent marks a port it unbinds)."""
+    ops: builtins.list[Operation] = [
+        Delete(kind, chassis)
+        for kind in (schema.CHASSIS_STATUS, schema.CHASSIS_COUNTERS)
+        if snap.find(kind, chassis) is not None
+    ]
     for port_id, binding in sorted(snap.of(schema.PORT_BINDING).items()):
         if binding.get(schema.CHASSIS) != chassis:
             continue

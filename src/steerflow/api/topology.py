@@ -14,7 +14,7 @@ from steerflow.api.context import Context
 from steerflow.api.traffic import TrafficRates, rounded, totals
 from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, NorthboundStore, Record
-from steerflow.nbdb.counters import summed
+from steerflow.nbdb.counters import summed, with_older
 from steerflow.nbdb.health import check_settings, is_healthy
 from steerflow.nbdb.status import Liveness, chassis_liveness, down_after_seconds, liveness_of
 from steerflow.nbdb.txn import Snapshot
@@ -177,7 +177,8 @@ def live_state(store: NorthboundStore, traffic: TrafficRates, now: float) -> Jso
         snap.of(schema.CHASSIS), snap.of(schema.CHASSIS_STATUS), store.beats(), now, down_after_seconds()
     )
     alive = {name: life.alive for name, life in lives.items()}
-    reports = list(snap.of(schema.CHASSIS_COUNTERS).values())
+    # counters are no NB object either (`nbdb.counters`): an older agent's document still counts
+    reports = with_older(store.side(schema.CHASSIS_COUNTERS), snap.of(schema.CHASSIS_COUNTERS))
     rates = traffic.update(reports, [n for n, up in alive.items() if up], now)
     counted = summed(r for r in reports if alive.get(str(r.get(schema.CHASSIS))))
     return {

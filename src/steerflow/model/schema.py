@@ -29,7 +29,10 @@ CLASSIFICATION_GROUP: Final = "classification_group"
 CHASSIS: Final = "chassis"
 PORT_BINDING: Final = "port_binding"  # where a port is bound (its id is the port's id)
 CHASSIS_STATUS: Final = "chassis_status"  # an agent's report: what its switch holds (`nbdb.status`)
-CHASSIS_COUNTERS: Final = "chassis_counters"  # an agent's per-hop packet counters (`nbdb.counters`)
+# an agent's per-hop packet counters (`nbdb.counters`): a side map of the store (no object, no revision);
+# older agents wrote them as documents of this kind, still read
+CHASSIS_COUNTERS: Final = "chassis_counters"
+BEATS: Final = "beats"  # the side map of heartbeats: chassis -> its agent's last beat (`store.beat`)
 # An agent's health report on one function instance on its chassis (its id is the port pair's id):
 # {"chassis": name, "healthy": bool}; the compiler leaves unhealthy instances out of their group's balance
 FUNCTION_HEALTH: Final = "function_health"

@@ -6,9 +6,9 @@ that revision, and a watcher sees the commit's events together. A watcher that r
 it saw can always resume from it; when a driver no longer has that history, `watch` says so
 (`WatchBatch.resync`) and hands back a full snapshot instead, so nothing is ever silently lost.
 
-Beside the objects, every driver keeps a small liveness map (`beat`, `beats`): member -> the time it last
-beat. A beat is no object: it moves no revision and no watcher sees it, so liveness costs one write per
-beat and nothing per watcher.
+Beside the objects, every driver keeps side maps (`put_side`, `side`): per kind, member -> a JSON value
+its writer re-sends every few seconds (heartbeats: `beat`, `beats`; an agent's counters). A side entry is
+no object: it moves no revision and no watcher sees it, so it costs one write and nothing per watcher.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from steerflow.model import schema
 
 JsonDict = dict[str, Any]
 
@@ -134,6 +136,19 @@ class NorthboundStore(Protocol):
         """
         ...
 
+    def put_side(self, kind: str, member: str, value: Any) -> None:
+        """Replace `member`'s entry in the side map `kind` with `value` (JSON; None drops the entry).
+
+        Not a commit: the revision stays, no watcher wakes. Durable where the driver is, though a crash
+        may lose the newest entries (their writers re-send them).
+        """
+        ...
+
+    def side(self, kind: str) -> dict[str, Any]:
+        """member -> its value in the side map `kind`. A driver may forget a member of `beats` silent
+        for minutes (etcd: a lease), so readers treat a missing member as not heard from."""
+        ...
+
     def beat(self, member: str, at: float) -> None:
         """Record that `member` (a chassis) was alive at `at` (epoch seconds), replacing its last beat.
 
@@ -143,13 +158,28 @@ class NorthboundStore(Protocol):
         ...
 
     def beats(self) -> dict[str, float]:
-        """member -> its last beat's `at`. A driver may forget a member silent for minutes (etcd: a
-        lease), so readers treat a missing member as not heard from."""
+        """member -> its last beat's `at` (the side map `beats`)."""
         ...
 
     def close(self) -> None:
         """Release connections; the store object is unusable afterwards."""
         ...
+
+
+class BeatsBeside:
+    """Heartbeats as the side map `beats`: what every driver's `beat` and `beats` are (mixed in)."""
+
+    def put_side(self, kind: str, member: str, value: Any) -> None:
+        raise NotImplementedError
+
+    def side(self, kind: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def beat(self, member: str, at: float) -> None:
+        self.put_side(schema.BEATS, member, float(at))
+
+    def beats(self) -> dict[str, float]:
+        return {member: float(at) for member, at in self.side(schema.BEATS).items()}
 
 
 def group_by_kind(records: Sequence[Record]) -> Mapping[str, list[Record]]:

@@ -10,8 +10,10 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from steerflow.nbdb.api import (
+    BeatsBeside,
     Event,
     Operation,
     Put,
@@ -46,14 +48,16 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY, revision INTEGER NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, value TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_revision ON events (revision);
-CREATE TABLE IF NOT EXISTS beats (member TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS side (
+    kind TEXT NOT NULL, member TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, member)
+) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0), ('compacted', 0);
 """
 
 _Row = tuple[str, str, str | None]
 
 
-class EmbeddedStore:
+class EmbeddedStore(BeatsBeside):
     """A `NorthboundStore` in a SQLite database file.
 
     Durable (WAL + synchronous=FULL: a commit that returned survives a crash; status reports excepted,
@@ -179,19 +183,23 @@ class EmbeddedStore:
         self._doorbell.ring()
         return revision
 
-    def beat(self, member: str, at: float) -> None:
-        """A row of `beats`, outside the revisioned tables: no revision, no event, no doorbell; written
-        like a status report (not waiting for the disk: a crash may lose the newest beats)."""
+    def put_side(self, kind: str, member: str, value: Any) -> None:
+        """A row of `side`, outside the revisioned tables: no revision, no event, no doorbell; written
+        like a status report (not waiting for the disk: a crash may lose the newest entries)."""
         try:
             with self._write(durable=False) as conn:
-                conn.execute("INSERT OR REPLACE INTO beats (member, at) VALUES (?, ?)", (member, float(at)))
+                if value is None:
+                    conn.execute("DELETE FROM side WHERE kind = ? AND member = ?", (kind, member))
+                else:
+                    row = (kind, member, json.dumps(value))
+                    conn.execute("INSERT OR REPLACE INTO side (kind, member, value) VALUES (?, ?, ?)", row)
         except sqlite3.Error as exc:
-            raise StoreError(f"embedded store {self.path}: beat failed: {exc}") from exc
+            raise StoreError(f"embedded store {self.path}: writing {kind} of {member} failed: {exc}") from exc
 
-    def beats(self) -> dict[str, float]:
+    def side(self, kind: str) -> dict[str, Any]:
         with self._read() as conn:
-            rows = conn.execute("SELECT member, at FROM beats").fetchall()
-        return {member: float(at) for member, at in rows}
+            rows = conn.execute("SELECT member, value FROM side WHERE kind = ?", (kind,)).fetchall()
+        return {member: json.loads(value) for member, value in rows}
 
     def _wake_watchers(self) -> None:
         with self._committed:

@@ -13,7 +13,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from steerflow.model import schema
 from steerflow.nbdb.api import (
+    BeatsBeside,
     Event,
     JsonDict,
     Operation,
@@ -63,16 +65,16 @@ WATCH_METHOD = "/etcdserverpb.Watch/Watch"
 WATCH_TRANSPORTS = ("grpc", "gateway")
 
 
-class EtcdStore:
+class EtcdStore(BeatsBeside):
     """A `NorthboundStore` in etcd (3.4+) under a key prefix, spoken to over HTTP (`/v3/...` gateway).
 
     Objects are `<prefix>o/<kind>/<id>`; every commit is one txn that also writes `<prefix>meta`, so the
     store revision is that key's mod_revision and the same compare guards `expected_revision`. A watch
     resumes with an etcd watch from the watcher's revision; when etcd has compacted it away, the watcher
     gets a snapshot (resync). Endpoints are tried in order (failover); the last good one is kept.
-    Beats are `<prefix without its last slash>.beats/<member>` (on a lease), beside the prefix and so
-    outside every watch of it (of this release and the ones before): they move etcd's revision but not
-    the store's, and reach no watcher.
+    Side maps are `<prefix without its last slash>.<kind>/<member>` (beats: on a lease), beside the
+    prefix and so outside every watch of it (of this release and the ones before): they move etcd's
+    revision but not the store's, and reach no watcher.
     Watches speak gRPC (`watch="grpc"`), or the JSON gateway (`"gateway"`, also the fallback when a
     member does not answer HTTP/2).
     """
@@ -87,7 +89,6 @@ class EtcdStore:
         self.prefix = prefix if prefix.endswith("/") else prefix + "/"
         self._meta_key = f"{self.prefix}meta"
         self._objects = f"{self.prefix}o/"
-        self._beats = f"{self.prefix[:-1]}.beats/"  # "." sorts before "/": outside the prefix's range
         self._lease_lock = threading.Lock()
         self._lease: tuple[str, float] | None = None  # (id, monotonic time granted) of the beats' lease
         self._objects_key = self._objects.encode()
@@ -223,14 +224,22 @@ class EtcdStore:
             for key, op in last.items()
         ]
 
-    def beat(self, member: str, at: float) -> None:
-        value = json.dumps(float(at)).encode()
+    def _side_prefix(self, kind: str) -> str:
+        return f"{self.prefix[:-1]}.{kind}/"  # "." sorts before "/": outside the prefix's range
+
+    def put_side(self, kind: str, member: str, value: Any) -> None:
+        key = f"{self._side_prefix(kind)}{member}"
+        # resending an entry writes the same entry: safe to fail over like a read
+        if value is None:
+            self._post("/v3/kv/deleterange", {"key": _b64(key)})
+            return
+        request = _put_request(key, json.dumps(value).encode())["request_put"]
+        if kind != schema.BEATS:  # counters are re-sent only when they move: on no lease
+            self._post("/v3/kv/put", request)
+            return
         for fresh in (False, True):
-            request = _put_request(f"{self._beats}{member}", value)["request_put"]
-            put = {**request, "lease": self._lease_id(fresh)}
             try:
-                # resending a beat writes the same beat: safe to fail over like a read
-                self._post("/v3/kv/put", put)
+                self._post("/v3/kv/put", {**request, "lease": self._lease_id(fresh)})
                 return
             except StoreError as exc:
                 if fresh or "lease not found" not in str(exc):
@@ -246,12 +255,10 @@ class EtcdStore:
             self._lease = (lease, time.monotonic())
             return lease
 
-    def beats(self) -> dict[str, float]:
-        kvs = self._range(self._beats, prefix=True)
-        return {
-            _text(kv["key"])[len(self._beats) :]: float(json.loads(base64.b64decode(kv["value"])))
-            for kv in kvs
-        }
+    def side(self, kind: str) -> dict[str, Any]:
+        start = self._side_prefix(kind)
+        kvs = self._range(start, prefix=True)
+        return {_text(kv["key"])[len(start) :]: json.loads(base64.b64decode(kv["value"])) for kv in kvs}
 
     def watch(self, since_revision: int, timeout: float = 1.0) -> WatchBatch:
         feed = self._feed_from(since_revision)

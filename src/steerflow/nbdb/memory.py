@@ -7,8 +7,10 @@ import copy
 import threading
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 from steerflow.nbdb.api import (
+    BeatsBeside,
     Delete,
     Event,
     Operation,
@@ -19,14 +21,14 @@ from steerflow.nbdb.api import (
 )
 
 
-class MemoryStore:
+class MemoryStore(BeatsBeside):
     """A `NorthboundStore` held in this process's memory; `history` bounds the replayable events."""
 
     def __init__(self, history: int = 100_000) -> None:
         self._objects: dict[tuple[str, str], Record] = {}
         self._events: deque[Event] = deque(maxlen=history)
         self._revision = 0
-        self._beats: dict[str, float] = {}
+        self._sides: dict[str, dict[str, Any]] = {}
         self._changed = threading.Condition()
 
     def revision(self) -> int:
@@ -80,13 +82,17 @@ class MemoryStore:
             events = [copy.deepcopy(e) for e in self._events if e.revision > since_revision]
             return WatchBatch(self._revision, events=events)
 
-    def beat(self, member: str, at: float) -> None:
-        with self._changed:  # no notify: a beat wakes no watcher
-            self._beats[member] = float(at)
+    def put_side(self, kind: str, member: str, value: Any) -> None:
+        with self._changed:  # no notify: a side entry wakes no watcher
+            entries = self._sides.setdefault(kind, {})
+            if value is None:
+                entries.pop(member, None)
+            else:
+                entries[member] = copy.deepcopy(value)
 
-    def beats(self) -> dict[str, float]:
+    def side(self, kind: str) -> dict[str, Any]:
         with self._changed:
-            return dict(self._beats)
+            return copy.deepcopy(self._sides.get(kind, {}))
 
     def close(self) -> None:
         """Nothing to release."""

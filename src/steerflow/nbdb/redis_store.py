@@ -1,5 +1,5 @@
 """Redis northbound store: objects in hashes, commits by a Lua script, history in a stream `<rev>-<n>`;
-beats in a hash of their own, outside the stream."""
+side maps (beats, counters) in a hash each, `<prefix><kind>`, outside the stream."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from steerflow.nbdb.api import (
+    BeatsBeside,
     Event,
     Operation,
     Put,
@@ -74,7 +75,7 @@ return out
 """
 
 
-class RedisStore:
+class RedisStore(BeatsBeside):
     """A `NorthboundStore` in one Redis database, under a key prefix.
 
     The history stream holds entries `<revision>-<n>` (the n-th op of that commit) and is trimmed to
@@ -93,7 +94,6 @@ class RedisStore:
         self._revision_key = f"{prefix}revision"
         self._kinds_key = f"{prefix}kinds"
         self._events_key = f"{prefix}events"
-        self._beats_key = f"{prefix}beats"  # member -> epoch seconds: no revision, no stream entry
         self._commit = client.register_script(_COMMIT)
         self._snapshot = client.register_script(_SNAPSHOT)
 
@@ -200,13 +200,22 @@ class RedisStore:
             events.append(Event(_entry_revision(entry_id), fields["k"], fields["i"], value))
         return WatchBatch(_entry_revision(entries[-1][0]), events=events)
 
-    def beat(self, member: str, at: float) -> None:
-        # a beat written twice is the same beat: the one retry of `_call` is safe
-        self._call(lambda: self._redis.hset(self._beats_key, member, repr(float(at))))
+    def _side_key(self, kind: str) -> str:
+        """The hash of a side map: member -> JSON, no revision, no stream entry (`<prefix>beats` as
+        before side maps were more than beats)."""
+        return f"{self.prefix}{kind}"
 
-    def beats(self) -> dict[str, float]:
-        fields: dict[str, str] = self._call(lambda: self._redis.hgetall(self._beats_key))
-        return {member: float(at) for member, at in fields.items()}
+    def put_side(self, kind: str, member: str, value: Any) -> None:
+        # an entry written twice is the same entry: the one retry of `_call` is safe
+        key = self._side_key(kind)
+        if value is None:
+            self._call(lambda: self._redis.hdel(key, member))
+        else:
+            self._call(lambda: self._redis.hset(key, member, json.dumps(value)))
+
+    def side(self, kind: str) -> dict[str, Any]:
+        fields: dict[str, str] = self._call(lambda: self._redis.hgetall(self._side_key(kind)))
+        return {member: json.loads(value) for member, value in fields.items()}
 
     def close(self) -> None:
         self._redis.close()

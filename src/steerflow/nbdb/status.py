@@ -37,7 +37,8 @@ DOWN_AFTER_ENV = "STEERFLOW_CHASSIS_DOWN_AFTER"  # the API's and `steerflow wait
 Clock = Callable[[], float]
 # Kinds that report state rather than ask for it: re-derivable, so a store may write them without waiting
 # for the disk; agents compile for them only while one of their chains waits for another chassis
-# (`compiler.rollout`).
+# (`compiler.rollout`). Today's agents write their counters into a side map (`nbdb.counters`): no commit;
+# the kind stays for the documents older agents commit during an upgrade.
 STATUS_KINDS = frozenset({schema.CHASSIS_STATUS, schema.CHASSIS_COUNTERS})
 
 
