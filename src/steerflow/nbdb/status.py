@@ -168,20 +168,6 @@ class WaitResult:
         return sorted(c for c, r in self.applied.items() if r < self.revision)
 
 
-def applied_revisions(store: NorthboundStore) -> dict[str, int]:
-    """Every registered chassis and the revision it has applied (0 if it never reported)."""
-    reports = {r.id: reported_revisions(r.value)[0] for r in store.list(schema.CHASSIS_STATUS)}
-    return {c.id: reports.get(c.id, 0) for c in store.list(schema.CHASSIS)}
-
-
-def live_applied(store: NorthboundStore, revision: int, down_after: float, now: float) -> WaitResult:
-    """The applied revisions of the chassis alive at `now`; the others listed as skipped."""
-    alive = chassis_liveness(store, down_after, now)
-    applied = applied_revisions(store)
-    skipped = tuple(sorted(c for c, life in alive.items() if not life.alive))
-    return WaitResult(revision, {c: r for c, r in applied.items() if c not in skipped}, skipped)
-
-
 def wait_applied(
     store: NorthboundStore,
     revision: int,
@@ -244,7 +230,8 @@ class _Held:
                     self.reports[event.id] = event.value
 
     def result(self, revision: int, beats: Mapping[str, float], down_after: float, now: float) -> WaitResult:
-        """What `live_applied` reads from the store, from what is held and the store's `beats`."""
+        """The applied revisions of the held chassis alive at `now` (by the reports and `beats`); the
+        others listed as skipped."""
         alive = liveness_of(self.chassis, self.reports, beats, now, down_after)
         skipped = tuple(sorted(c for c, life in alive.items() if not life.alive))
         applied = {
