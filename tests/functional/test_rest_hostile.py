@@ -264,7 +264,7 @@ def test_huge_streamed_body_is_refused(rest: Rest) -> None:
         yield b'"}}'
 
     # repeated: through a proxy a refusal that closed with the body unread was lost now and then (the
-    # reset beat the answer; see middleware.refuse_unread_body)
+    # reset beat the answer; see middleware.send_error, drain)
     for _ in range(REFUSALS_IN_A_ROW):
         resp = rest.http.post("/v2.0/networks", content=chunks())
         assert assert_neutron_error(resp, 413)["type"] == "HTTPRequestEntityTooLarge"

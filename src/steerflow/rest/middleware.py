@@ -28,34 +28,26 @@ LINGER_SECONDS = 5.0
 LINGER_BYTES = 64 * MAX_BODY_BYTES
 
 
-async def send_error(send: Send, err: NeutronError, close: bool = False) -> None:
-    """Answer with a NeutronError body straight from the ASGI layer."""
-    body = json.dumps(err.body()).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if close:  # the unread rest of the body makes the connection unusable
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": err.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def send_error(
+    send: Send, err: NeutronError, close: bool = False, drain: Receive | None = None
+) -> None:
+    """Answer with a NeutronError body straight from the ASGI layer.
 
-
-async def refuse_unread_body(send: Send, receive: Receive, err: NeutronError) -> None:
-    """Answer `err` on a connection whose request body is still coming, then close it cleanly.
-
-    The answer goes out first; then the rest of the body is read and thrown away (at most LINGER_BYTES
-    for LINGER_SECONDS, as nginx's lingering close) before the response ends and the server closes.
-    Closing with unread bytes makes the kernel send a reset, and a peer still sending (a proxy forwarding
-    the body) can lose the answer with it: HAProxy then told the client "server disconnected".
+    With `drain` (the request's receive: a body over the limit is still coming), the answer goes out
+    first; then the rest of the body is read and thrown away (at most LINGER_BYTES for LINGER_SECONDS, as
+    nginx's lingering close) before the response ends and the server closes. Closing with unread bytes
+    makes the kernel send a reset, and a peer still sending (a proxy forwarding the body) can lose the
+    answer with it: HAProxy then told the client "server disconnected".
     """
     body = json.dumps(err.body()).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close or drain is not None:  # the unread rest of the body makes the connection unusable
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": err.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": True})
-    await _discard_body(receive)
-    await send({"type": "http.response.body", "body": b""})
+    await send({"type": "http.response.body", "body": body, "more_body": drain is not None})
+    if drain is not None:
+        await _discard_body(drain)
+        await send({"type": "http.response.body", "body": b""})
 
 
 async def _discard_body(receive: Receive) -> None:
@@ -100,11 +92,11 @@ class BodyLimit:
             await send_error(send, HTTPBadRequest("Invalid Content-Length header"), close=True)
             return
         if declared is not None and declared > self.limit:
-            await refuse_unread_body(send, receive, HTTPRequestEntityTooLarge())
+            await send_error(send, HTTPRequestEntityTooLarge(), drain=receive)
             return
         body = await self._read(receive)
         if body is None:
-            await refuse_unread_body(send, receive, HTTPRequestEntityTooLarge())
+            await send_error(send, HTTPRequestEntityTooLarge(), drain=receive)
             return
         await self.app(scope, _replay(body, receive), send)
 
