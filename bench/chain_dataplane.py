@@ -61,6 +61,7 @@ from steerflow.demo.scenario import DemoClient
 from steerflow.demo.world import DemoPaths, DemoWorld
 from steerflow.lab import ChassisHandle, FunctionHandle, Lab, VmHandle
 from steerflow.lab.chassis import TUNNEL_OFPORT
+from steerflow.lab.procs import cpu_seconds
 from steerflow.lab.sh import in_netns, run
 from steerflow.lab.static_flows import DEFAULT_TUNNEL_KEY, install_static_l2
 from steerflow.model import schema
@@ -193,12 +194,6 @@ def stream(route: Route, seconds: float, dump: Path | None, pace: float = 0) -> 
         for ch in route.chassis:
             Path(f"{dump}-{ch.name}.txt").write_text(ch.ovs_appctl("dpctl/dump-flows", "-m"))
     return Sample(gbps, passes, cpu, os.getloadavg()[0])
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def datapath_passes(ch: ChassisHandle) -> float:

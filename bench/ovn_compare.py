@@ -50,7 +50,7 @@ from steerflow.demo.procs import AgentProcess, start_agent
 from steerflow.demo.scenario import DemoClient
 from steerflow.demo.world import DemoPaths, DemoWorld
 from steerflow.lab import ChassisHandle, Lab
-from steerflow.lab.procs import kill_pids, owned_pid
+from steerflow.lab.procs import kill_pids, memory_mb, owned_pid
 from steerflow.lab.sh import run
 from steerflow.model import schema
 from steerflow.nbdb.status import wait_applied
@@ -109,13 +109,6 @@ def plug_all(chassis: list[ChassisHandle], ports: list[list[tuple[str, str, str]
 
     with ThreadPoolExecutor(len(chassis)) as pool:
         list(pool.map(plug, chassis, ports))
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def openflow_received(ch: ChassisHandle) -> int:
@@ -204,7 +197,7 @@ class Steerflow:
         return took, openflow_received(handle) - before
 
     def rss(self) -> list[float]:
-        return [rss_mb(a.pid) for a in self.world.agents.values()]
+        return [memory_mb(a.pid)[0] for a in self.world.agents.values()]
 
     def stop(self) -> None:
         if self.client is not None:
@@ -324,7 +317,7 @@ class Ovn:
 
     def rss(self) -> list[float]:
         pids = [owned_pid(h.run_dir / "ovn-controller.pid") for h in self.handles]
-        return [rss_mb(p) for p in pids if p is not None]
+        return [memory_mb(p)[0] for p in pids if p is not None]
 
     def stop(self) -> None:
         pids = [owned_pid(h.run_dir / "ovn-controller.pid") for h in self.handles]

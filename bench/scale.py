@@ -64,13 +64,13 @@ from steerflow.agent.nbcache import NbCache  # noqa: E402
 from steerflow.compiler.compile import ChassisCompiler  # noqa: E402
 from steerflow.demo.scenario import DemoClient  # noqa: E402
 from steerflow.demo.world import DemoWorld  # noqa: E402
+from steerflow.lab.procs import cpu_seconds, memory_mb  # noqa: E402
 from steerflow.model import schema  # noqa: E402
 from steerflow.nbdb.embedded import EmbeddedStore  # noqa: E402
 
 PREFIX = "sfbscale"
 RUN_DIR = Path("/tmp/steerflow-bench-scale")
 TUNNEL_OFPORT = 1  # any port number: the in-process compile only sizes the state
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 MB = 1024 * 1024
 
 
@@ -182,23 +182,11 @@ class RssSampler:
         while not self._stop.wait(self.period):
             for name, agent in list(self.lab.world.agents.items()):
                 try:
-                    rss = rss_mb(agent.pid)[0]
+                    rss = memory_mb(agent.pid)[0]
                 except (OSError, KeyError):  # gone or starting
                     continue
                 with self._lock:
                     self.highest[name] = max(rss, self.highest.get(name, 0.0))
-
-
-def cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
-def rss_mb(pid: int) -> tuple[float, float]:
-    status = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
-    )
-    return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
 
 
 def flow_count(lab: ScaleLab, chassis: str) -> int:
@@ -227,7 +215,7 @@ def timed_chains(lab: ScaleLab, newest: str, count: int) -> tuple[list[float], d
     bench = lab.bench
     bench.group_lists = lab.spanning_lists(newest)
     pids = {name: agent.pid for name, agent in lab.world.agents.items()}
-    before = {name: cpu_ticks(pid) for name, pid in pids.items()}
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     began = time.perf_counter()
     out: list[float] = []
     for _ in range(count):
@@ -244,7 +232,7 @@ def timed_chains(lab: ScaleLab, newest: str, count: int) -> tuple[list[float], d
         except RuntimeError as exc:
             progress(f"a removal missed: {exc}")
     wall = time.perf_counter() - began
-    cpu = {name: 100 * (cpu_ticks(pid) - before[name]) / CLK_TCK / wall for name, pid in pids.items()}
+    cpu = {name: 100 * (cpu_seconds(pid) - before[name]) / wall for name, pid in pids.items()}
     return out, cpu
 
 
@@ -266,7 +254,7 @@ def run_step(lab: ScaleLab, have: int, want: int, args: argparse.Namespace, rss:
     )
     step.latency_ms["max"] = round(max(lat) * 1000, 1)
     for name, agent in lab.world.agents.items():
-        now, peak = rss_mb(agent.pid)
+        now, peak = memory_mb(agent.pid)
         step.agents[name] = AgentSample(
             round(now, 1),
             round(peak, 1),
