@@ -1,5 +1,6 @@
 """A store that loses every race: the store layer gives up with StoreBusy, the API answers Neutron's 503."""
 
+import time
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -8,10 +9,11 @@ from steerflow.api.context import Context
 from steerflow.api.core import core_handlers
 from steerflow.api.errors import ServiceUnavailable
 from steerflow.model import schema
+from steerflow.nbdb import txn
 from steerflow.nbdb.api import Operation, Put, RevisionConflict, StoreBusy
 from steerflow.nbdb.memory import MemoryStore
 from steerflow.nbdb.status import STATUS_KINDS
-from steerflow.nbdb.txn import MAX_ATTEMPTS, Snapshot, transact
+from steerflow.nbdb.txn import MIN_ATTEMPTS, Snapshot, transact
 
 
 class RacedStore(MemoryStore):
@@ -28,19 +30,27 @@ class RacedStore(MemoryStore):
         raise RevisionConflict(expected_revision, expected_revision + 1)
 
 
-def test_transact_gives_up_with_store_busy_after_max_attempts() -> None:
+@pytest.fixture
+def short_budget(monkeypatch: pytest.MonkeyPatch) -> float:
+    monkeypatch.setattr(txn, "BUSY_AFTER", 0.3)
+    return 0.3
+
+
+def test_transact_gives_up_with_store_busy_after_its_time_budget(short_budget: float) -> None:
     store = RacedStore()
 
     def plan(snap: Snapshot) -> tuple[list[Operation], None]:
         return [Put("widget", "w1", {"id": "w1"})], None
 
+    started = time.monotonic()
     with pytest.raises(StoreBusy):
         transact(store, plan)
-    assert store.attempts == MAX_ATTEMPTS
+    assert short_budget <= time.monotonic() - started < short_budget + 2
+    assert store.attempts >= MIN_ATTEMPTS
     assert store.revision() == 0  # nothing written
 
 
-def test_the_api_reports_a_busy_store_as_503() -> None:
+def test_the_api_reports_a_busy_store_as_503(short_budget: float) -> None:
     store = RacedStore()
     networks = next(h for h in core_handlers(store) if h.resource == schema.NETWORK)
     with pytest.raises(ServiceUnavailable) as err:
@@ -90,6 +100,6 @@ def test_a_bulk_create_commits_through_the_chassis_heartbeats() -> None:
     store = StatusWriterStore(schema.CHASSIS_STATUS, writes=0)
     h = {r.resource: r for r in core_handlers(store)}
     net = h[schema.NETWORK].create(Context.admin(), {"name": "n"})["id"]
-    store.writes = MAX_ATTEMPTS + 5  # more beats than a re-planning transaction would survive
+    store.writes = MIN_ATTEMPTS + 5  # more beats than a re-planning transaction would survive
     made = h[schema.PORT].create_bulk(Context.admin(), [{"network_id": net}] * 3)  # type: ignore[attr-defined]
     assert len(made) == 3 and len(store.list(schema.PORT)) == 3

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
@@ -22,7 +23,10 @@ from steerflow.nbdb.api import (
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
-MAX_ATTEMPTS = 50
+# a transaction that keeps losing races (to writers in other processes: those of its own process wait
+# their turn) gives up after this long, and after at least MIN_ATTEMPTS tries
+BUSY_AFTER = 10.0
+MIN_ATTEMPTS = 50
 AT_LEAST_WAIT = 0.5  # seconds a retry waits to watch the winning revision arrive, before asking the store
 
 
@@ -112,6 +116,7 @@ class _SnapshotCache:
     copies the kinds it touches), so a plan may go on reading one while another request moves on."""
 
     def __init__(self) -> None:
+        self.turns = _Turns()
         self._lock = threading.Lock()  # held while catching up
         self._snapshot: Snapshot | None = None
         # requests are numbered; a catch-up serves every request numbered before it began, so threads
@@ -152,6 +157,51 @@ class _SnapshotCache:
             return snap
 
 
+class _Turns:
+    """The transactions of one store handle, one at a time in arrival order (a ticket queue).
+
+    Racing each other, the writers of one process lost all but one race per revision, and which one won
+    was luck: a long plan (a bulk create) lost to every quick one until it gave up, a 503 to a request
+    the API had accepted. In turn, a transaction loses only to other processes' writers. This is for
+    fairness alone: uniqueness still rests on the store's compare, as several API servers share one store.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy = False
+        self._waiting: deque[threading.Event] = deque()
+        self._issued = 0
+        # (the revision the last transaction committed, the tickets issued before it was acknowledged)
+        self._committed: tuple[int, int] | None = None
+
+    def take(self) -> int | None:
+        """Wait for our turn; return a revision committed while we waited, if one was."""
+        with self._lock:
+            self._issued += 1
+            ticket = self._issued
+            if self._busy:
+                gate = threading.Event()
+                self._waiting.append(gate)
+            else:
+                self._busy, gate = True, None
+        if gate is not None:
+            gate.wait()
+        with self._lock:
+            committed = self._committed
+        # a commit acknowledged after we arrived is a state the store held during our call: a snapshot
+        # at least that new needs no request (the commit's compare checks the rest)
+        return committed[0] if committed is not None and committed[1] >= ticket else None
+
+    def give_back(self, committed: int | None) -> None:
+        with self._lock:
+            if committed is not None:
+                self._committed = (committed, self._issued)
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._busy = False
+
+
 def _caught_up(snap: Snapshot, batch: WatchBatch) -> Snapshot:
     if batch.resync:
         return Snapshot(batch.revision, _index(batch.snapshot))
@@ -190,16 +240,33 @@ def transact(
     """Run `plan` on a fresh snapshot and commit its operations atomically, retrying on a race.
 
     `plan` must be pure with respect to the store: it reads the snapshot, raises for bad input (nothing
-    is written), or returns (operations, result). When another writer committed
-    in between, the whole plan is re-run on a new snapshot, so validation always sees what it commits on;
-    after `MAX_ATTEMPTS` lost races, `StoreBusy`. `unread`: kinds the plan never reads; when only
-    those were written in between (agents' heartbeats and reports), the same operations are committed
-    again without planning again: a long plan (a bulk create of 1,000 ports) no longer loses every race
-    to the chassis' status writes.
+    is written), or returns (operations, result). The transactions of one store handle run in turn
+    (`_Turns`); when a writer elsewhere committed in between, the whole plan is re-run on a new snapshot,
+    so validation always sees what it commits on; after losing for `BUSY_AFTER` seconds (and at least
+    `MIN_ATTEMPTS` times), `StoreBusy`. `unread`: kinds the plan never reads; when only those were
+    written in between (agents' heartbeats and reports), the same operations are committed again
+    without planning again: a long plan (a bulk create of 1,000 ports) no longer loses every race to
+    the chassis' status writes.
     """
-    winner: int | None = None  # the revision that beat the last attempt, when known
+    turns = _cache(store).turns
+    fresh = turns.take()
+    committed: int | None = None
+    try:
+        result, committed = _transact_in_turn(store, plan, unread, fresh)
+        return result
+    finally:
+        turns.give_back(committed)
+
+
+def _transact_in_turn(
+    store: NorthboundStore, plan: Callable[[Snapshot], Plan[T]], unread: frozenset[str], fresh: int | None
+) -> tuple[T, int | None]:
+    """`transact` once it is this call's turn: (the plan's result, the revision committed or None)."""
+    winner = fresh  # a revision known to be current enough (committed during this call), if any
     watching = True  # whether waiting for the winner's revision works (else ask the store each time)
-    for _attempt in range(MAX_ATTEMPTS):
+    attempts = 0
+    busy_at = time.monotonic() + BUSY_AFTER
+    while attempts < MIN_ATTEMPTS or time.monotonic() < busy_at:
         # after a lost race, the winner's revision is current enough: the answer (even a refusal)
         # is one the store held during this call, and the commit's compare checks the rest
         reached = _snapshot_reaching(store, winner) if winner is not None and watching else None
@@ -207,20 +274,21 @@ def transact(
         snap = reached or take_snapshot(store)
         ops, result = plan(snap)
         if not ops:
-            return result
+            return result, None
         expected: int | None = snap.revision
-        for _again in range(MAX_ATTEMPTS):  # the same operations, while only unread kinds moved
-            if expected is None:
-                break
+        while expected is not None:  # the same operations, while only unread kinds moved
+            attempts += 1
             try:
-                store.commit(ops, expected_revision=expected)
+                return result, store.commit(ops, expected_revision=expected)
             except RevisionConflict as conflict:
                 LOG.debug("NB revision moved during a transaction; retrying")
                 winner = conflict.actual if conflict.actual > expected else None
                 expected = _only_unread_since(store, expected, unread) if unread else None
-                continue
-            return result
-    raise StoreBusy(f"the northbound store is too busy: {MAX_ATTEMPTS} transactions lost a race")
+            if attempts >= MIN_ATTEMPTS and time.monotonic() >= busy_at:
+                break
+    raise StoreBusy(
+        f"the northbound store is too busy: {attempts} transactions lost a race in {BUSY_AFTER:.0f} s"
+    )
 
 
 def _only_unread_since(store: NorthboundStore, revision: int, unread: frozenset[str]) -> int | None:
