@@ -1,4 +1,5 @@
-"""One gRPC server-streaming call over a bare HTTP/2 connection: what the etcd driver's watch speaks.
+"""gRPC over a bare HTTP/2 connection: the etcd driver's watch (one server-streaming call) and its
+unary calls (`Channel`: calls one after another on a kept connection).
 
 etcd serves gRPC and its JSON gateway on the same port; the gateway turns every watch response into
 JSON once per watcher (in etcd's process, after a gRPC hop to itself), which made etcd's CPU per
@@ -7,23 +8,31 @@ it takes is small: the connection preface and settings, one HEADERS frame (HPACK
 Huffman, no table), one DATA frame that also half-closes, then DATA frames read as they come, with
 PINGs and SETTINGS acknowledged and the receive window replenished. Response headers are not decoded:
 the call's end (trailers, RST_STREAM, GOAWAY) just ends the stream, which the caller re-opens.
+
+A unary call needs its trailers (`grpc-status`: an etcd error such as "no leader" is only there), so a
+`Channel` decodes every header block of its connection with `hpack` (the dynamic table is per
+connection), and sends its request within the server's frame size and flow-control windows (a bulk
+txn of a thousand ports is far over the 64 KiB a stream starts with).
 """
 
 from __future__ import annotations
 
+import select
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+
+import hpack
 
 from steerflow.nbdb.etcd_wire import Interrupted, Unsent
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 # frame types and flags (RFC 9113 section 6)
-DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0, 1, 3, 4, 6, 7, 8, 9
 END_STREAM = ACK = 0x1
-END_HEADERS, PADDED = 0x4, 0x8
-SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE = 0x2, 0x4
+END_HEADERS, PADDED, PRIORITY = 0x4, 0x8, 0x20
+SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE = 0x2, 0x4, 0x5
 CALL = 1  # the one stream this connection opens
 DEFAULT_WINDOW = 65_535
 # our receive window, per stream and for the connection: big enough that etcd never waits for us
@@ -31,6 +40,18 @@ WINDOW = 1 << 24
 FRAME_HEADER = 9
 GRPC_PREFIX = 5  # compressed flag, 4-byte length
 MAX_SETTINGS = 16_384  # the largest frame a peer may send before settings say otherwise
+# a channel opens a new connection before its stream ids run out (2^31)
+LAST_STREAM = 1 << 30
+GRPC_OK = 0
+
+
+class CallFailed(Exception):
+    """The server answered the call with a gRPC status other than OK (etcd: its error text)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"gRPC status {code}: {message}")
+        self.code = code
+        self.message = message
 
 
 class NotHttp2(Exception):
@@ -79,7 +100,25 @@ def server_stream(
 
 def _opening(authority: str, method: str, request: bytes, metadata: Mapping[str, str]) -> bytes:
     """Preface, settings, window, the call's headers and its one request message (half-closing)."""
+    return b"".join(
+        (
+            _connection_preface(),
+            _frame(HEADERS, END_HEADERS, CALL, _request_headers(authority, method, metadata)),
+            _frame(DATA, END_STREAM, CALL, _grpc_message(request)),
+        )
+    )
+
+
+def _connection_preface() -> bytes:
     settings = _setting(SETTINGS_ENABLE_PUSH, 0) + _setting(SETTINGS_INITIAL_WINDOW_SIZE, WINDOW)
+    return PREFACE + _frame(SETTINGS, 0, 0, settings) + _window_update(0, WINDOW - DEFAULT_WINDOW)
+
+
+def _grpc_message(request: bytes) -> bytes:
+    return b"\x00" + len(request).to_bytes(4, "big") + request
+
+
+def _request_headers(authority: str, method: str, metadata: Mapping[str, str]) -> bytes:
     headers = {
         ":method": "POST",
         ":scheme": "http",
@@ -89,17 +128,207 @@ def _opening(authority: str, method: str, request: bytes, metadata: Mapping[str,
         "te": "trailers",
         **{name.lower(): value for name, value in metadata.items()},
     }
-    block = b"".join(_literal(name, value) for name, value in headers.items())
-    message = b"\x00" + len(request).to_bytes(4, "big") + request
-    return b"".join(
-        (
-            PREFACE,
-            _frame(SETTINGS, 0, 0, settings),
-            _window_update(0, WINDOW - DEFAULT_WINDOW),
-            _frame(HEADERS, END_HEADERS, CALL, block),
-            _frame(DATA, END_STREAM, CALL, message),
-        )
-    )
+    return b"".join(_literal(name, value) for name, value in headers.items())
+
+
+class Channel:
+    """Unary gRPC calls to one endpoint over one kept HTTP/2 connection, one call at a time (its
+    owner is one thread): stream 1, 3, 5, ... When `broken`, the owner opens another."""
+
+    def __init__(self, endpoint: str, connect_timeout: float) -> None:
+        parts = urlsplit(endpoint)
+        self._authority = parts.netloc
+        try:
+            sock = socket.create_connection((parts.hostname or "", parts.port or 80), timeout=connect_timeout)
+        except OSError as exc:
+            raise Unsent(f"{endpoint}: {exc!r}") from exc
+        self._endpoint = endpoint
+        self._sock = sock
+        self._buffer = bytearray()
+        self._decoder = hpack.Decoder()
+        self._stream = -1
+        self._max_frame = MAX_SETTINGS
+        self._stream_window = DEFAULT_WINDOW  # what a new stream may send before the server grants more
+        self._send_window = DEFAULT_WINDOW  # the connection's, shared by every stream
+        self._call_window = 0
+        self._unacknowledged = 0
+        self._max_frame_in = MAX_SETTINGS  # the largest frame the server may send us (our default)
+        self.broken = False
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(_connection_preface())
+            self._expect_settings()
+        except OSError as exc:
+            sock.close()
+            raise Unsent(f"{endpoint}: {exc!r}") from exc
+        except NotHttp2:
+            sock.close()
+            raise
+
+    def idle_readable(self) -> bool:
+        """Whether the server sent something while no call was running (a GOAWAY, a close): the
+        connection is then not reused, so that a write never goes out on a dying one."""
+        readable, _, _ = select.select([self._sock], [], [], 0)
+        return bool(readable)
+
+    def call(self, method: str, request: bytes, metadata: Mapping[str, str], timeout: float) -> bytes:
+        """The response message of `method`; `CallFailed` when the server answered an error status,
+        `Interrupted` when the call broke after it was sent (the outcome is then unknown)."""
+        self._stream += 2
+        if self._stream >= LAST_STREAM:
+            self.broken = True
+        self._sock.settimeout(timeout)
+        self._call_window = self._stream_window
+        headers = _request_headers(self._authority, method, metadata)
+        try:
+            self._sock.sendall(_frame(HEADERS, END_HEADERS, self._stream, headers))
+            self._send(_grpc_message(request))
+            return self._answer()
+        except OSError as exc:
+            self.broken = True
+            raise Interrupted(f"{self._endpoint}: {exc!r}") from exc
+
+    def close(self) -> None:
+        self.broken = True
+        self._sock.close()
+
+    def _send(self, body: bytes) -> None:
+        """The request's DATA within the frame size and both send windows, the last frame half-closing."""
+        sent = 0
+        while True:
+            size = min(len(body) - sent, self._max_frame, self._call_window, self._send_window)
+            if size <= 0 and sent < len(body):
+                self._handle(*self._frame())  # wait for a WINDOW_UPDATE
+                continue
+            last = sent + size == len(body)
+            self._sock.sendall(
+                _frame(DATA, END_STREAM if last else 0, self._stream, body[sent : sent + size])
+            )
+            self._call_window -= size
+            self._send_window -= size
+            sent += size
+            if last:
+                return
+
+    def _answer(self) -> bytes:
+        data = bytearray()
+        fields: dict[str, str] = {}
+        block = bytearray()
+        ended = False
+        while True:
+            kind, flags, stream, payload = self._frame()
+            mine = stream == self._stream
+            if mine and kind in (HEADERS, DATA):
+                ended = ended or bool(flags & END_STREAM)
+            if kind in (HEADERS, CONTINUATION) and mine:
+                block += _header_fragment(kind, flags, payload)
+                if flags & END_HEADERS:
+                    fields.update(self._decoded(bytes(block)))
+                    block.clear()
+            elif kind == DATA and stream == self._stream:
+                self._received(len(payload))
+                data += _unpadded(payload) if flags & PADDED else payload
+            elif kind == RST_STREAM and stream == self._stream:
+                raise CallEnded(f"etcd reset the call (HTTP/2 error {int.from_bytes(payload[:4], 'big')})")
+            else:
+                self._handle(kind, flags, stream, payload)
+            if ended and not block:
+                return _unary_result(data, fields)
+
+    def _decoded(self, block: bytes) -> dict[str, str]:
+        try:
+            return {str(name): str(value) for name, value in self._decoder.decode(block)}
+        except hpack.HPACKError as exc:
+            self.broken = True
+            raise CallEnded(f"undecodable response headers: {exc}") from exc
+
+    def _handle(self, kind: int, flags: int, stream: int, payload: bytes) -> None:
+        """A frame that is not part of the call's answer."""
+        if kind == SETTINGS and not flags & ACK:
+            self._settings(payload)
+            self._sock.sendall(_frame(SETTINGS, ACK, 0, b""))
+        elif kind == PING and not flags & ACK:
+            self._sock.sendall(_frame(PING, ACK, 0, payload))
+        elif kind == WINDOW_UPDATE:
+            grant = int.from_bytes(payload[:4], "big") & 0x7FFF_FFFF
+            if stream == 0:
+                self._send_window += grant
+            elif stream == self._stream:
+                self._call_window += grant
+        elif kind == GOAWAY:
+            self.broken = True
+            last = int.from_bytes(payload[:4], "big") & 0x7FFF_FFFF
+            if last < self._stream:
+                raise Unsent(f"{self._endpoint}: the server goes away before the call (GOAWAY)")
+        elif kind in (HEADERS, CONTINUATION):
+            self._decoded(_header_fragment(kind, flags, payload))  # keep the table in step
+
+    def _settings(self, payload: bytes) -> None:
+        for at in range(0, len(payload) - 5, 6):
+            identifier = int.from_bytes(payload[at : at + 2], "big")
+            value = int.from_bytes(payload[at + 2 : at + 6], "big")
+            if identifier == SETTINGS_MAX_FRAME_SIZE:
+                self._max_frame = value
+            elif identifier == SETTINGS_INITIAL_WINDOW_SIZE:
+                self._call_window += value - self._stream_window
+                self._stream_window = value
+
+    def _expect_settings(self) -> None:
+        """As `_Call.expect_settings`: an HTTP/1.1 answer is refused before it is taken for frames."""
+        self._fill(FRAME_HEADER)
+        size, kind, flags = int.from_bytes(self._buffer[0:3], "big"), self._buffer[3], self._buffer[4]
+        if kind != SETTINGS or flags & ACK or size % 6 or size > MAX_SETTINGS:
+            raise NotHttp2(f"the server's first bytes are not HTTP/2 settings: {bytes(self._buffer)!r}")
+        self._settings(self._frame()[3])
+        self._sock.sendall(_frame(SETTINGS, ACK, 0, b""))
+
+    def _received(self, size: int) -> None:
+        self._unacknowledged += size
+        if self._unacknowledged >= WINDOW // 2:
+            grant, self._unacknowledged = self._unacknowledged, 0
+            self._sock.sendall(_window_update(0, grant))
+
+    def _frame(self) -> tuple[int, int, int, bytes]:
+        self._fill(FRAME_HEADER)
+        header = self._buffer
+        size = int.from_bytes(header[0:3], "big")
+        if size > self._max_frame_in:
+            raise CallEnded(f"a frame of {size} bytes, over the {self._max_frame_in} we allow")
+        kind, flags = header[3], header[4]
+        stream = int.from_bytes(header[5:9], "big") & 0x7FFF_FFFF
+        self._fill(FRAME_HEADER + size)
+        payload = bytes(self._buffer[FRAME_HEADER : FRAME_HEADER + size])
+        del self._buffer[: FRAME_HEADER + size]
+        return kind, flags, stream, payload
+
+    def _fill(self, size: int) -> None:
+        while len(self._buffer) < size:
+            chunk = self._sock.recv(65_536)
+            if not chunk:
+                self.broken = True
+                raise ConnectionResetError("etcd closed the connection")
+            self._buffer += chunk
+
+
+def _header_fragment(kind: int, flags: int, payload: bytes) -> bytes:
+    """The header block fragment of a HEADERS (padding and priority taken off) or CONTINUATION frame."""
+    if kind == CONTINUATION:
+        return payload
+    start, end = 0, len(payload)
+    if flags & PADDED:
+        start, end = 1, len(payload) - payload[0]
+    if flags & PRIORITY:
+        start += 5
+    return payload[start:end]
+
+
+def _unary_result(data: bytearray, fields: Mapping[str, str]) -> bytes:
+    status = int(fields.get("grpc-status", "-1") or -1)
+    if status != GRPC_OK:
+        raise CallFailed(status, unquote(fields.get("grpc-message", "")) or f"HTTP {fields.get(':status')}")
+    if len(data) < GRPC_PREFIX or data[0] or len(data) != GRPC_PREFIX + int.from_bytes(data[1:5], "big"):
+        raise CallEnded(f"a unary answer that is not one uncompressed gRPC message ({len(data)} bytes)")
+    return bytes(data[GRPC_PREFIX:])
 
 
 class _Call:

@@ -1,8 +1,10 @@
-"""The few etcd v3 watch messages, in protobuf's wire format by hand, and the same from the JSON gateway.
+"""The few etcd v3 messages the driver speaks, in protobuf's wire format by hand, and the watch's from
+the JSON gateway.
 
-Only what the driver's watch reads is decoded: a `WatchResponse`'s header revision, `canceled`,
-`cancel_reason`, `compact_revision` and its events' type, key, mod_revision and value; every other field
-is skipped by its wire type, so a newer etcd that adds fields is read as before.
+Only what the driver reads is decoded: a `WatchResponse`'s header revision, `canceled`,
+`cancel_reason`, `compact_revision` and its events' type, key, mod_revision and value; the unary
+calls' header revision, key-values, a txn's `succeeded` and the ranges of its responses, a lease's
+ID. Every other field is skipped by its wire type, so a newer etcd that adds fields is read as before.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ _UINT64 = 1 << 64
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One event of a watch response: the key and its revision, and the value (None: deleted)."""
+    """A key at a revision and its value (None: deleted): one event of a watch, or one key read."""
 
     key: bytes
     mod_revision: int
@@ -36,6 +38,161 @@ class WatchMessage:
     compact_revision: int = 0
     canceled: bool = False
     cancel_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """Read [key, range_end), or the key alone when range_end is empty."""
+
+    key: bytes
+    range_end: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """Put `value` at `key` (on `lease` when not 0)."""
+
+    key: bytes
+    value: bytes
+    lease: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Erase:
+    """Delete `key`."""
+
+    key: bytes
+
+
+RequestOp = Range | Write | Erase
+
+
+@dataclass(frozen=True, slots=True)
+class Txn:
+    """If `key`'s mod_revision equals `mod_revision` (no compare when key is empty), `success`, else
+    `failure`."""
+
+    success: tuple[RequestOp, ...]
+    failure: tuple[RequestOp, ...] = ()
+    key: bytes = b""
+    mod_revision: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a unary call answered: etcd's revision, the keys read (a Range), a txn's outcome and the
+    key-values of each of its ranges, a granted lease's ID."""
+
+    revision: int
+    kvs: tuple[Change, ...] = ()
+    succeeded: bool = True
+    ranges: tuple[tuple[Change, ...], ...] = ()
+    lease: int = 0
+
+
+def range_request(op: Range) -> bytes:
+    """`RangeRequest`: key = 1, range_end = 2."""
+    return _bytes_field(1, op.key) + _bytes_field(2, op.range_end)
+
+
+def put_request(op: Write) -> bytes:
+    """`PutRequest`: key = 1, value = 2, lease = 3."""
+    return _bytes_field(1, op.key) + _bytes_field(2, op.value) + _varint_field(3, op.lease)
+
+
+def delete_request(op: Erase) -> bytes:
+    """`DeleteRangeRequest`: key = 1."""
+    return _bytes_field(1, op.key)
+
+
+def txn_request(txn: Txn) -> bytes:
+    """`TxnRequest`: compare = 1, success = 2, failure = 3; a `Compare` of result EQUAL (0, left out),
+    target MOD = 2, key = 3, mod_revision = 6 (a proto3 oneof: sent even when 0)."""
+    compare = b""
+    if txn.key:
+        fields = (
+            _varint_field(2, 2)
+            + _bytes_field(3, txn.key)
+            + _tag(6, _VARINT)
+            + _encode_varint(txn.mod_revision)
+        )
+        compare = _message_field(1, fields)
+    success = b"".join(_message_field(2, _request_op(op)) for op in txn.success)
+    failure = b"".join(_message_field(3, _request_op(op)) for op in txn.failure)
+    return compare + success + failure
+
+
+def compaction_request(revision: int, physical: bool) -> bytes:
+    """`CompactionRequest`: revision = 1, physical = 2."""
+    return _varint_field(1, revision) + _varint_field(2, int(physical))
+
+
+def lease_grant_request(ttl: int) -> bytes:
+    """`LeaseGrantRequest`: TTL = 1."""
+    return _varint_field(1, ttl)
+
+
+def _request_op(op: RequestOp) -> bytes:
+    """`RequestOp`: request_range = 1, request_put = 2, request_delete_range = 3."""
+    if isinstance(op, Range):
+        return _message_field(1, range_request(op))
+    if isinstance(op, Write):
+        return _message_field(2, put_request(op))
+    return _message_field(3, delete_request(op))
+
+
+def range_response(data: bytes) -> Reply:
+    """`RangeResponse`: header = 1, kvs = 2."""
+    revision, kvs = _range_result(data, 0, len(data))
+    return Reply(revision, kvs)
+
+
+def _range_result(data: bytes, pos: int, end: int) -> tuple[int, tuple[Change, ...]]:
+    revision = 0
+    kvs: list[Change] = []
+    for field, _number, begin, stop in _fields(data, pos, end):
+        if field == 1:
+            revision = _header_revision(data, begin, stop)
+        elif field == 2:
+            kvs.append(_key_value(data, begin, stop))
+    return revision, tuple(kvs)
+
+
+def txn_response(data: bytes) -> Reply:
+    """`TxnResponse`: header = 1, succeeded = 2, responses = 3 (`ResponseOp`: response_range = 1)."""
+    revision = 0
+    succeeded = False
+    ranges: list[tuple[Change, ...]] = []
+    for field, number, begin, stop in _fields(data, 0, len(data)):
+        if field == 1:
+            revision = _header_revision(data, begin, stop)
+        elif field == 2:
+            succeeded = bool(number)
+        elif field == 3:
+            for inner, _n, first, last in _fields(data, begin, stop):
+                if inner == 1:
+                    ranges.append(_range_result(data, first, last)[1])
+    return Reply(revision, succeeded=succeeded, ranges=tuple(ranges))
+
+
+def header_response(data: bytes) -> Reply:
+    """A response of which only the header (field 1) is read: Put, DeleteRange, Compaction."""
+    revision = 0
+    for field, _number, begin, stop in _fields(data, 0, len(data)):
+        if field == 1:
+            revision = _header_revision(data, begin, stop)
+    return Reply(revision)
+
+
+def lease_grant_response(data: bytes) -> Reply:
+    """`LeaseGrantResponse`: header = 1, ID = 2 (int64)."""
+    revision = lease = 0
+    for field, number, begin, stop in _fields(data, 0, len(data)):
+        if field == 1:
+            revision = _header_revision(data, begin, stop)
+        elif field == 2:
+            lease = _int64(number)
+    return Reply(revision, lease=lease)
 
 
 def watch_create_request(key: bytes, range_end: bytes, start_revision: int) -> bytes:
@@ -187,8 +344,17 @@ def _encode_varint(value: int) -> bytes:
 
 def _varint_field(field: int, value: int) -> bytes:
     # proto3 leaves a field at its default (0) out
-    return _encode_varint(field << 3 | _VARINT) + _encode_varint(value) if value else b""
+    return _tag(field, _VARINT) + _encode_varint(value) if value else b""
 
 
 def _bytes_field(field: int, value: bytes) -> bytes:
-    return _encode_varint(field << 3 | _LEN) + _encode_varint(len(value)) + value if value else b""
+    return _message_field(field, value) if value else b""
+
+
+def _message_field(field: int, value: bytes) -> bytes:
+    """A length-delimited field sent even when empty (an embedded message, or a oneof's member)."""
+    return _tag(field, _LEN) + _encode_varint(len(value)) + value
+
+
+def _tag(field: int, wire: int) -> bytes:
+    return _encode_varint(field << 3 | wire)

@@ -1,4 +1,4 @@
-"""etcd northbound store: etcd v3 through its JSON gateway, watches over gRPC; our revisions are etcd's."""
+"""etcd northbound store: etcd v3 over gRPC (or its JSON gateway); our revisions are etcd's."""
 
 from __future__ import annotations
 
@@ -25,16 +25,32 @@ from steerflow.nbdb.api import (
     StoreError,
     WatchBatch,
 )
+from steerflow.nbdb.etcd_calls import (
+    CALL_TRANSPORTS,
+    Calls,
+    Compaction,
+    GatewayCalls,
+    GrpcCalls,
+    LeaseGrant,
+    Refused,
+    Request,
+)
 from steerflow.nbdb.etcd_h2 import NotHttp2, server_stream
 from steerflow.nbdb.etcd_proto import (
     Change,
+    Erase,
     Malformed,
+    Range,
+    Reply,
+    RequestOp,
+    Txn,
     WatchMessage,
+    Write,
     gateway_message,
     watch_create_request,
     watch_response,
 )
-from steerflow.nbdb.etcd_wire import BROKEN, Answer, Connections, Interrupted, Unsent, stream
+from steerflow.nbdb.etcd_wire import BROKEN, Interrupted, Unsent, stream
 
 LOG = logging.getLogger(__name__)
 DEFAULT_PREFIX = "/steerflow/nb/"
@@ -66,7 +82,7 @@ WATCH_TRANSPORTS = ("grpc", "gateway")
 
 
 class EtcdStore(BeatsBeside):
-    """A `NorthboundStore` in etcd (3.4+) under a key prefix, spoken to over HTTP (`/v3/...` gateway).
+    """A `NorthboundStore` in etcd (3.4+) under a key prefix, spoken to over gRPC (or its JSON gateway).
 
     Objects are `<prefix>o/<kind>/<id>`; every commit is one txn that also writes `<prefix>meta`, so the
     store revision is that key's mod_revision and the same compare guards `expected_revision`. A watch
@@ -75,26 +91,33 @@ class EtcdStore(BeatsBeside):
     Side maps are `<prefix without its last slash>.<kind>/<member>` (beats: on a lease), beside the
     prefix and so outside every watch of it (of this release and the ones before): they move etcd's
     revision but not the store's, and reach no watcher.
-    Watches speak gRPC (`watch="grpc"`), or the JSON gateway (`"gateway"`, also the fallback when a
-    member does not answer HTTP/2).
+    Watches (`watch=`) and unary calls (`calls=`) each speak gRPC (the default), or the JSON gateway
+    (`"gateway"`, also the fallback when a member does not answer HTTP/2).
     """
 
-    def __init__(self, endpoints: Sequence[str], prefix: str = DEFAULT_PREFIX, watch: str = "grpc") -> None:
+    def __init__(
+        self, endpoints: Sequence[str], prefix: str = DEFAULT_PREFIX, watch: str = "grpc", calls: str = "grpc"
+    ) -> None:
         if not endpoints:
             raise ValueError("etcd needs at least one HOST:PORT endpoint")
         if watch not in WATCH_TRANSPORTS:
             raise ValueError(f"etcd watch transport {watch!r} is none of {', '.join(WATCH_TRANSPORTS)}")
+        if calls not in CALL_TRANSPORTS:
+            raise ValueError(f"etcd call transport {calls!r} is none of {', '.join(CALL_TRANSPORTS)}")
         self.watch_transport = watch
+        self.call_transport = calls
         self.endpoints = [e if "://" in e else f"http://{e}" for e in endpoints]
         self.prefix = prefix if prefix.endswith("/") else prefix + "/"
         self._meta_key = f"{self.prefix}meta"
         self._objects = f"{self.prefix}o/"
         self._lease_lock = threading.Lock()
-        self._lease: tuple[str, float] | None = None  # (id, monotonic time granted) of the beats' lease
+        self._lease: tuple[int, float] | None = None  # (id, monotonic time granted) of the beats' lease
         self._objects_key = self._objects.encode()
         self._current = 0
         self._lock = threading.Lock()
-        self._wire = Connections(CONNECT_TIMEOUT, REQUEST_TIMEOUT)
+        self._calls: Calls = (
+            GrpcCalls(CONNECT_TIMEOUT) if calls == "grpc" else GatewayCalls(CONNECT_TIMEOUT, REQUEST_TIMEOUT)
+        )
         self._feed: _Feed | None = None
         self._commit_lock = threading.Lock()
         self._known = 0  # the newest store revision this handle has seen committed
@@ -108,22 +131,21 @@ class EtcdStore(BeatsBeside):
         with self._lock:
             self._current = self.endpoints.index(endpoint)
 
-    def _post(self, path: str, body: JsonDict, *, idempotent: bool = True) -> JsonDict:
-        """POST to the first member that answers, failing over to the next.
+    def _call(self, request: Request, *, idempotent: bool = True) -> Reply:
+        """Send `request` to the first member that answers, failing over to the next.
 
         A request the member refused for want of a leader was never applied: it goes to the next
         member, and round again while an election lasts. Any other failure after a request was sent is
         ambiguous for a write, which is then never resent (the caller decides), only for reads.
         """
         deadline = time.monotonic() + ELECTION_WAIT
-        payload = json.dumps(body).encode()
         while True:
             failure: Exception | str | None = None
             electing = False
             for endpoint in self._endpoint_order():
                 try:
                     timeout = READ_TIMEOUT if idempotent else REQUEST_TIMEOUT
-                    answer = self._wire.post(endpoint, path, payload, REQUIRE_LEADER, timeout)
+                    reply = self._send(endpoint, request, timeout)
                 except Unsent as exc:
                     failure = exc
                     continue
@@ -133,27 +155,39 @@ class EtcdStore(BeatsBeside):
                     # a member that lost its leader holds reads until etcd's own timeout: try another
                     failure, electing = exc, True
                     continue
-                if _leaderless(answer) or (idempotent and answer.status >= 500):
-                    failure, electing = f"{answer.status} {answer.text}", True
-                    continue
+                except Refused as exc:
+                    if exc.leaderless or (idempotent and exc.server_side):
+                        failure, electing = exc.message, True
+                        continue
+                    raise StoreError(f"etcd answered {exc.code}: {exc.message}") from exc
                 self._remember(endpoint)
-                return _answer(answer)
+                return reply
             if not electing or time.monotonic() >= deadline:
                 raise StoreError(f"etcd unreachable at {', '.join(self.endpoints)}: {failure}")
             time.sleep(RETRY_PAUSE)
 
-    def _range(self, key: str, prefix: bool = False) -> builtins.list[JsonDict]:
-        kvs: builtins.list[JsonDict] = self._post("/v3/kv/range", _range_body(key, prefix)).get("kvs", [])
-        return kvs
+    def _send(self, endpoint: str, request: Request, timeout: float) -> Reply:
+        metadata = GRPC_REQUIRE_LEADER
+        try:
+            return self._calls.call(endpoint, request, metadata, timeout)
+        except NotHttp2 as exc:
+            if self.call_transport != "grpc":
+                raise
+            LOG.warning("etcd at %s speaks no gRPC (%s): calling through its gateway", endpoint, exc)
+            self.call_transport = "gateway"
+            self._calls = GatewayCalls(CONNECT_TIMEOUT, REQUEST_TIMEOUT)
+            return self._calls.call(endpoint, request, metadata, timeout)
+
+    def _range(self, key: str, prefix: bool = False) -> tuple[Change, ...]:
+        return self._call(_range_op(key, prefix)).kvs
 
     def revision(self) -> int:
         return self._revisions()[0]
 
     def _revisions(self) -> tuple[int, int]:
         """(the store's revision, etcd's revision): they differ when other keys were written since."""
-        answer = self._post("/v3/kv/range", _range_body(self._meta_key, False))
-        kvs = answer.get("kvs", [])
-        return (int(kvs[0]["mod_revision"]) if kvs else 0), int(answer["header"]["revision"])
+        reply = self._call(_range_op(self._meta_key, False))
+        return (reply.kvs[0].mod_revision if reply.kvs else 0), reply.revision
 
     def get(self, kind: str, id: str) -> Record | None:
         kvs = self._range(self._object_key(kind, id))
@@ -165,11 +199,10 @@ class EtcdStore(BeatsBeside):
 
     def snapshot(self) -> tuple[int, builtins.list[Record]]:
         # one txn without compares: both ranges read the same revision
-        body = {"success": [{"request_range": _range_body(k, p)} for k, p in self._snapshot_ranges()]}
-        responses = self._post("/v3/kv/txn", body).get("responses", [])
-        meta, objects = (r["response_range"].get("kvs", []) for r in responses)
+        reply = self._call(Txn(tuple(_range_op(k, p) for k, p in self._snapshot_ranges())))
+        meta, objects = reply.ranges
         records = sorted((self._record(kv) for kv in objects), key=lambda r: (r.kind, r.id))
-        return (int(meta[0]["mod_revision"]) if meta else 0), records
+        return (meta[0].mod_revision if meta else 0), records
 
     def _snapshot_ranges(self) -> builtins.list[tuple[str, bool]]:
         return [(self._meta_key, False), (self._objects, True)]
@@ -187,22 +220,21 @@ class EtcdStore(BeatsBeside):
             return self._send_commit(ops, expected_revision)
 
     def _send_commit(self, ops: Sequence[Operation], expected_revision: int | None) -> int:
-        body: JsonDict = {
-            "success": [*self._requests(ops), _put_request(self._meta_key, b"{}")],
-            "failure": [{"request_range": _range_body(self._meta_key, False)}],
-        }
-        if expected_revision is not None:
+        meta = self._meta_key.encode()
+        txn = Txn(
+            success=(*self._requests(ops), Write(meta, b"{}")),
+            failure=(Range(meta),),
             # a never-written meta key has mod_revision 0, which is exactly a fresh store's revision
-            body["compare"] = [
-                {"key": _b64(self._meta_key), "target": "MOD", "mod_revision": expected_revision}
-            ]
-        answer = self._post("/v3/kv/txn", body, idempotent=False)
-        if expected_revision is not None and not answer.get("succeeded"):
-            kvs = answer["responses"][0]["response_range"].get("kvs", [])
-            actual = int(kvs[0]["mod_revision"]) if kvs else 0
+            key=meta if expected_revision is not None else b"",
+            mod_revision=expected_revision or 0,
+        )
+        reply = self._call(txn, idempotent=False)
+        if expected_revision is not None and not reply.succeeded:
+            kvs = reply.ranges[0] if reply.ranges else ()
+            actual = kvs[0].mod_revision if kvs else 0
             self._learn(actual)
             raise RevisionConflict(expected_revision, actual)
-        revision = int(answer["header"]["revision"])
+        revision = reply.revision
         self._learn(revision)
         return revision
 
@@ -210,7 +242,7 @@ class EtcdStore(BeatsBeside):
         with self._lock:
             self._known = max(self._known, revision)
 
-    def _requests(self, ops: Sequence[Operation]) -> builtins.list[JsonDict]:
+    def _requests(self, ops: Sequence[Operation]) -> builtins.list[RequestOp]:
         """The txn requests for `ops`; etcd rejects a key twice in one txn, so the last op per key wins."""
         last: dict[str, Operation] = {}
         for op in ops:
@@ -218,9 +250,7 @@ class EtcdStore(BeatsBeside):
             last.pop(key, None)
             last[key] = op
         return [
-            _put_request(key, json.dumps(op.value).encode())
-            if isinstance(op, Put)
-            else {"request_delete_range": {"key": _b64(key)}}
+            Write(key.encode(), json.dumps(op.value).encode()) if isinstance(op, Put) else Erase(key.encode())
             for key, op in last.items()
         ]
 
@@ -231,34 +261,34 @@ class EtcdStore(BeatsBeside):
         key = f"{self._side_prefix(kind)}{member}"
         # resending an entry writes the same entry: safe to fail over like a read
         if value is None:
-            self._post("/v3/kv/deleterange", {"key": _b64(key)})
+            self._call(Erase(key.encode()))
             return
-        request = _put_request(key, json.dumps(value).encode())["request_put"]
+        encoded = json.dumps(value).encode()
         if kind != schema.BEATS:  # counters are re-sent only when they move: on no lease
-            self._post("/v3/kv/put", request)
+            self._call(Write(key.encode(), encoded))
             return
         for fresh in (False, True):
             try:
-                self._post("/v3/kv/put", {**request, "lease": self._lease_id(fresh)})
+                self._call(Write(key.encode(), encoded, self._lease_id(fresh)))
                 return
             except StoreError as exc:
                 if fresh or "lease not found" not in str(exc):
                     raise  # else the lease expired (e.g. a long outage): grant a new one, once
 
-    def _lease_id(self, fresh: bool) -> str:
+    def _lease_id(self, fresh: bool) -> int:
         """The lease beats are written on: granted on first use and again after half its TTL."""
         with self._lease_lock:
             held = self._lease
             if not fresh and held is not None and time.monotonic() - held[1] < BEAT_LEASE_TTL / 2:
                 return held[0]
-            lease = str(self._post("/v3/lease/grant", {"TTL": BEAT_LEASE_TTL})["ID"])
+            lease = self._call(LeaseGrant(BEAT_LEASE_TTL)).lease
             self._lease = (lease, time.monotonic())
             return lease
 
     def side(self, kind: str) -> dict[str, Any]:
         start = self._side_prefix(kind)
         kvs = self._range(start, prefix=True)
-        return {_text(kv["key"])[len(start) :]: json.loads(base64.b64decode(kv["value"])) for kv in kvs}
+        return {kv.key.decode()[len(start) :]: json.loads(kv.value or b"null") for kv in kvs}
 
     def watch(self, since_revision: int, timeout: float = 1.0) -> WatchBatch:
         feed = self._feed_from(since_revision)
@@ -376,20 +406,20 @@ class EtcdStore(BeatsBeside):
         kind, _, id = key[len(self._objects) :].partition("/")
         return kind, id
 
-    def _record(self, kv: JsonDict) -> Record:
-        kind, id = self._split_key(_text(kv["key"]))
-        return Record(kind, id, json.loads(base64.b64decode(kv["value"])), int(kv["mod_revision"]))
+    def _record(self, kv: Change) -> Record:
+        kind, id = self._split_key(kv.key.decode())
+        return Record(kind, id, json.loads(kv.value or b"null"), kv.mod_revision)
 
     def compact(self, revision: int) -> None:
         """Ask etcd to drop the history before `revision` (operators and tests force a resync with it)."""
-        self._post("/v3/kv/compaction", {"revision": revision, "physical": True})
+        self._call(Compaction(revision), idempotent=False)
 
     def close(self) -> None:
         with self._lock:
             feed, self._feed = self._feed, None
         if feed is not None:
             feed.stop()
-        self._wire.close()
+        self._calls.close()
 
 
 class _Feed:
@@ -526,25 +556,21 @@ class _Feed:
             self._changed.notify_all()
 
 
-def _leaderless(answer: Answer) -> bool:
-    """etcd refused the request before doing anything: the member has no leader (gRPC Unavailable)."""
-    return answer.status == 503 and "no leader" in answer.text
-
-
-def _b64(text: str | bytes) -> str:
-    raw = text.encode() if isinstance(text, str) else text
-    return base64.b64encode(raw).decode()
-
-
-def _text(b64: str) -> str:
-    return base64.b64decode(b64).decode()
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def _range_body(key: str, prefix: bool) -> JsonDict:
+    """A range in the gateway's JSON (its watch's create request)."""
     body = {"key": _b64(key)}
     if prefix:
-        body["range_end"] = _b64(_prefix_end(key.encode()))
+        body["range_end"] = base64.b64encode(_prefix_end(key.encode())).decode()
     return body
+
+
+def _range_op(key: str, prefix: bool) -> Range:
+    raw = key.encode()
+    return Range(raw, _prefix_end(raw) if prefix else b"")
 
 
 def _prefix_end(key: bytes) -> bytes:
@@ -552,19 +578,8 @@ def _prefix_end(key: bytes) -> bytes:
     return key[:-1] + bytes([key[-1] + 1])
 
 
-def _put_request(key: str, value: bytes) -> JsonDict:
-    return {"request_put": {"key": _b64(key), "value": _b64(value)}}
-
-
 def _message(line: bytes) -> WatchMessage:
     data: Any = json.loads(line)
     if "error" in data:
         raise StoreError(f"etcd watch failed: {data['error']}")
     return gateway_message(data["result"])
-
-
-def _answer(answer: Answer) -> JsonDict:
-    if answer.status != 200:
-        raise StoreError(f"etcd answered {answer.status}: {answer.text}")
-    data: JsonDict = json.loads(answer.body)
-    return data

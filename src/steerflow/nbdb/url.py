@@ -14,7 +14,7 @@ DEFAULT_NB_URL = "file:///var/lib/steerflow/nb.db"
 ACCEPTED_FORMS = (
     "file:///ABSOLUTE/PATH.db[?history=N] or a plain file path (embedded store, the default), "
     "redis://[:PASSWORD@]HOST:PORT/DB[?prefix=P&history=N], "
-    "etcd://HOST:PORT[,HOST:PORT...][/PREFIX][?watch=grpc|gateway], "
+    "etcd://HOST:PORT[,HOST:PORT...][/PREFIX][?watch=grpc|gateway][&calls=grpc|gateway], "
     "memory://[?history=N]"
 )
 
@@ -101,18 +101,22 @@ def _open_redis(url: str) -> NorthboundStore:
 
 
 def _open_etcd(url: str) -> NorthboundStore:
+    from steerflow.nbdb.etcd_calls import CALL_TRANSPORTS
     from steerflow.nbdb.etcd_store import DEFAULT_PREFIX, WATCH_TRANSPORTS, EtcdStore
 
     rest = url[len("etcd://") :].partition("?")[0]
     hosts, slash, path = rest.partition("/")
-    watch = _options(url, {"watch"}).get("watch", "grpc")
+    options = _options(url, {"watch", "calls"})
+    watch, calls = options.get("watch", "grpc"), options.get("calls", "grpc")
     if watch not in WATCH_TRANSPORTS:
         raise _bad(url, f"watch={watch} is none of {', '.join(WATCH_TRANSPORTS)}")
+    if calls not in CALL_TRANSPORTS:
+        raise _bad(url, f"calls={calls} is none of {', '.join(CALL_TRANSPORTS)}")
     endpoints = [h.strip() for h in hosts.split(",") if h.strip()]
     if not endpoints or any(":" not in e for e in endpoints):
         raise _bad(url, "etcd needs HOST:PORT endpoints")
     prefix = f"/{path.strip('/')}/" if slash and path.strip("/") else DEFAULT_PREFIX
-    return EtcdStore(endpoints, prefix, watch)
+    return EtcdStore(endpoints, prefix, watch, calls)
 
 
 def _open_memory(url: str) -> NorthboundStore:
