@@ -155,8 +155,9 @@ def network(client: int, n: int) -> dict[str, str]:
 
 
 @contextmanager
-def store_url(name: str, workdir: Path) -> Iterator[str]:
-    """A fresh store of driver `name`, its server (if any) started here and killed by pid afterwards."""
+def store_url(name: str, workdir: Path, etcd_query: str = "") -> Iterator[str]:
+    """A fresh store of driver `name`, its server (if any) started here and killed by pid afterwards;
+    `etcd_query` is appended to an etcd URL (e.g. `calls=gateway`)."""
     workdir.mkdir(parents=True)
     if name == "embedded":
         yield (workdir / "nb.db").as_uri()
@@ -168,7 +169,7 @@ def store_url(name: str, workdir: Path) -> Iterator[str]:
             yield server.url
         else:
             assert isinstance(server, EtcdServer)
-            yield f"etcd://{server.endpoint}"
+            yield f"etcd://{server.endpoint}" + (f"?{etcd_query}" if etcd_query else "")
     finally:
         server.kill()
 
@@ -196,6 +197,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--etcd-query", default="", help="options of the etcd URL, e.g. calls=gateway")
     figures.add_json_option(parser)
     args = parser.parse_args()
     stores = args.stores.split(",")
@@ -204,10 +206,10 @@ def main() -> int:
         for name in stores:
             results[name] = mine = {}
             for watchers in map(int, args.watchers.split(",")):
-                with store_url(name, Path(tmp) / f"{name}-fan{watchers}") as url:
+                with store_url(name, Path(tmp) / f"{name}-fan{watchers}", args.etcd_query) as url:
                     mine[f"fanout_{watchers}"] = fanout(url, watchers, args.writes, args.rate)
                 print(f"{name} fan-out {watchers}: {json.dumps(mine[f'fanout_{watchers}'])}", flush=True)
-            with store_url(name, Path(tmp) / f"{name}-api") as url:
+            with store_url(name, Path(tmp) / f"{name}-api", args.etcd_query) as url:
                 mine["api"] = api_writes(url, Path(tmp) / f"{name}-api" / "api", args.clients, args.seconds)
             print(f"{name} api: {json.dumps(mine['api'])}", flush=True)
     print(f"\ncommit -> event seen, {args.writes} writes at {args.rate:g}/s (p50 / p99 / max ms):")
