@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -13,7 +12,7 @@ from typing import Any, Protocol
 from steerflow.nbdb import etcd_proto as proto
 from steerflow.nbdb.etcd_h2 import CallFailed, Channel
 from steerflow.nbdb.etcd_proto import Change, Erase, Range, Reply, RequestOp, Txn, Write
-from steerflow.nbdb.etcd_wire import Connections, Interrupted
+from steerflow.nbdb.etcd_wire import Connections, Interrupted, PerThread
 
 # how unary calls are spoken: gRPC (one protobuf encoding in etcd) or the JSON gateway (a gRPC hop inside
 # etcd, and JSON with base64 both ways)
@@ -100,57 +99,29 @@ class GrpcCalls:
     """Unary calls over gRPC: one kept HTTP/2 connection per thread and member."""
 
     def __init__(self, connect_timeout: float) -> None:
-        self._connect_timeout = connect_timeout
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._opened: list[Channel] = []
+        self._channels = PerThread(lambda endpoint: Channel(endpoint, connect_timeout), _stale)
 
     def call(self, endpoint: str, request: Request, metadata: Mapping[str, str], timeout: float) -> Reply:
         method = _METHODS[type(request)]
-        channel = self._channel(endpoint)
+        channel = self._channels.get(endpoint)
         try:
             answer = channel.call(method.grpc, method.encode(request), metadata, timeout)
         except CallFailed as exc:
             raise Refused(exc.code, exc.message) from exc
-        except ConnectionError as exc:  # the call ended without an answer (a reset, a close)
-            channel.close()
-            raise Interrupted(f"{endpoint}: {exc!r}") from exc
         finally:
             if channel.broken:
-                self._drop(endpoint)
+                self._channels.drop(endpoint)
         try:
             return method.decode(answer)
         except proto.Malformed as exc:
             raise Interrupted(f"{endpoint}: an undecodable answer: {exc}") from exc
 
-    def _mine(self) -> dict[str, Channel]:
-        channels: dict[str, Channel] | None = getattr(self._local, "channels", None)
-        if channels is None:
-            channels = self._local.channels = {}
-        return channels
-
-    def _channel(self, endpoint: str) -> Channel:
-        channels = self._mine()
-        channel = channels.get(endpoint)
-        if channel is not None and (channel.broken or channel.idle_readable()):
-            self._drop(endpoint)
-            channel = None
-        if channel is None:
-            channel = channels[endpoint] = Channel(endpoint, self._connect_timeout)
-            with self._lock:
-                self._opened.append(channel)
-        return channel
-
-    def _drop(self, endpoint: str) -> None:
-        channel = self._mine().pop(endpoint, None)
-        if channel is not None:
-            channel.close()
-
     def close(self) -> None:
-        with self._lock:
-            opened, self._opened = self._opened, []
-        for channel in opened:
-            channel.close()
+        self._channels.close()
+
+
+def _stale(channel: Channel) -> bool:
+    return channel.broken or channel.idle_readable()
 
 
 class GatewayCalls:

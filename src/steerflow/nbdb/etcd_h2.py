@@ -131,7 +131,36 @@ def _request_headers(authority: str, method: str, metadata: Mapping[str, str]) -
     return b"".join(_literal(name, value) for name, value in headers.items())
 
 
-class Channel:
+class _Frames:
+    """HTTP/2 frames read off a socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+
+    def _frame(self) -> tuple[int, int, int, bytes]:
+        """The next frame: (type, flags, stream id, payload)."""
+        self._fill(FRAME_HEADER)
+        header = self._buffer
+        size = int.from_bytes(header[0:3], "big")
+        if size > MAX_SETTINGS:  # we never allow more than the default
+            raise CallEnded(f"a frame of {size} bytes, over the {MAX_SETTINGS} allowed")
+        kind, flags = header[3], header[4]
+        stream = int.from_bytes(header[5:9], "big") & 0x7FFF_FFFF
+        self._fill(FRAME_HEADER + size)
+        payload = bytes(self._buffer[FRAME_HEADER : FRAME_HEADER + size])
+        del self._buffer[: FRAME_HEADER + size]
+        return kind, flags, stream, payload
+
+    def _fill(self, size: int) -> None:
+        while len(self._buffer) < size:
+            chunk = self._sock.recv(65_536)
+            if not chunk:
+                raise ConnectionResetError("etcd closed the connection")
+            self._buffer += chunk
+
+
+class Channel(_Frames):
     """Unary gRPC calls to one endpoint over one kept HTTP/2 connection, one call at a time (its
     owner is one thread): stream 1, 3, 5, ... When `broken`, the owner opens another."""
 
@@ -142,9 +171,8 @@ class Channel:
             sock = socket.create_connection((parts.hostname or "", parts.port or 80), timeout=connect_timeout)
         except OSError as exc:
             raise Unsent(f"{endpoint}: {exc!r}") from exc
+        super().__init__(sock)
         self._endpoint = endpoint
-        self._sock = sock
-        self._buffer = bytearray()
         self._decoder = hpack.Decoder()
         self._stream = -1
         self._max_frame = MAX_SETTINGS
@@ -152,7 +180,6 @@ class Channel:
         self._send_window = DEFAULT_WINDOW  # the connection's, shared by every stream
         self._call_window = 0
         self._unacknowledged = 0
-        self._max_frame_in = MAX_SETTINGS  # the largest frame the server may send us (our default)
         self.broken = False
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -288,27 +315,6 @@ class Channel:
             grant, self._unacknowledged = self._unacknowledged, 0
             self._sock.sendall(_window_update(0, grant))
 
-    def _frame(self) -> tuple[int, int, int, bytes]:
-        self._fill(FRAME_HEADER)
-        header = self._buffer
-        size = int.from_bytes(header[0:3], "big")
-        if size > self._max_frame_in:
-            raise CallEnded(f"a frame of {size} bytes, over the {self._max_frame_in} we allow")
-        kind, flags = header[3], header[4]
-        stream = int.from_bytes(header[5:9], "big") & 0x7FFF_FFFF
-        self._fill(FRAME_HEADER + size)
-        payload = bytes(self._buffer[FRAME_HEADER : FRAME_HEADER + size])
-        del self._buffer[: FRAME_HEADER + size]
-        return kind, flags, stream, payload
-
-    def _fill(self, size: int) -> None:
-        while len(self._buffer) < size:
-            chunk = self._sock.recv(65_536)
-            if not chunk:
-                self.broken = True
-                raise ConnectionResetError("etcd closed the connection")
-            self._buffer += chunk
-
 
 def _header_fragment(kind: int, flags: int, payload: bytes) -> bytes:
     """The header block fragment of a HEADERS (padding and priority taken off) or CONTINUATION frame."""
@@ -331,12 +337,11 @@ def _unary_result(data: bytearray, fields: Mapping[str, str]) -> bytes:
     return bytes(data[GRPC_PREFIX:])
 
 
-class _Call:
+class _Call(_Frames):
     """The reading side of the call: frames in, gRPC messages out."""
 
     def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self._buffer = bytearray()
+        super().__init__(sock)
         self._data = bytearray()  # the call's DATA payloads not yet cut into messages
         self._unacknowledged = 0  # DATA bytes received since the window was last replenished
         self._ended: str | None = None  # why the call ended, once it did
@@ -394,24 +399,6 @@ class _Call:
         if self._unacknowledged >= WINDOW // 2:
             grant, self._unacknowledged = self._unacknowledged, 0
             self._sock.sendall(_window_update(0, grant) + _window_update(CALL, grant))
-
-    def _frame(self) -> tuple[int, int, int, bytes]:
-        self._fill(FRAME_HEADER)
-        header = self._buffer
-        size = int.from_bytes(header[0:3], "big")
-        kind, flags = header[3], header[4]
-        stream = int.from_bytes(header[5:9], "big") & 0x7FFF_FFFF
-        self._fill(FRAME_HEADER + size)
-        payload = bytes(self._buffer[FRAME_HEADER : FRAME_HEADER + size])
-        del self._buffer[: FRAME_HEADER + size]
-        return kind, flags, stream, payload
-
-    def _fill(self, size: int) -> None:
-        while len(self._buffer) < size:
-            chunk = self._sock.recv(65_536)
-            if not chunk:
-                raise ConnectionResetError("etcd closed the connection")
-            self._buffer += chunk
 
 
 def _unpadded(payload: bytes) -> bytes:
