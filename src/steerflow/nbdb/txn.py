@@ -171,7 +171,7 @@ class _Turns:
         self._busy = False
         self._waiting: deque[threading.Event] = deque()
         self._issued = 0
-        # (the revision the last transaction committed, the tickets issued before it was acknowledged)
+        # (the revision the last transaction committed, the tickets issued before its commit was sent)
         self._committed: tuple[int, int] | None = None
 
     def take(self) -> int | None:
@@ -188,14 +188,20 @@ class _Turns:
             gate.wait()
         with self._lock:
             committed = self._committed
-        # a commit acknowledged after we arrived is a state the store held during our call: a snapshot
-        # at least that new needs no request (the commit's compare checks the rest)
+        # a commit sent after we arrived made a state the store held during our call: a snapshot at
+        # least that new needs no request (the commit's compare checks the rest)
         return committed[0] if committed is not None and committed[1] >= ticket else None
 
-    def give_back(self, committed: int | None) -> None:
+    def issued(self) -> int:
+        """The tickets issued so far: taken just before a commit is sent."""
+        with self._lock:
+            return self._issued
+
+    def give_back(self, committed: tuple[int, int] | None) -> None:
+        """End our turn; `committed`: (the revision we committed, `issued()` before it was sent)."""
         with self._lock:
             if committed is not None:
-                self._committed = (committed, self._issued)
+                self._committed = committed
             if self._waiting:
                 self._waiting.popleft().set()
             else:
@@ -250,18 +256,23 @@ def transact(
     """
     turns = _cache(store).turns
     fresh = turns.take()
-    committed: int | None = None
+    committed: tuple[int, int] | None = None
     try:
-        result, committed = _transact_in_turn(store, plan, unread, fresh)
+        result, committed = _transact_in_turn(store, plan, unread, turns, fresh)
         return result
     finally:
         turns.give_back(committed)
 
 
 def _transact_in_turn(
-    store: NorthboundStore, plan: Callable[[Snapshot], Plan[T]], unread: frozenset[str], fresh: int | None
-) -> tuple[T, int | None]:
-    """`transact` once it is this call's turn: (the plan's result, the revision committed or None)."""
+    store: NorthboundStore,
+    plan: Callable[[Snapshot], Plan[T]],
+    unread: frozenset[str],
+    turns: _Turns,
+    fresh: int | None,
+) -> tuple[T, tuple[int, int] | None]:
+    """`transact` once it is this call's turn: (the plan's result, and (the revision committed, the
+    tickets issued before it was sent) or None when nothing was committed)."""
     winner = fresh  # a revision known to be current enough (committed during this call), if any
     watching = True  # whether waiting for the winner's revision works (else ask the store each time)
     attempts = 0
@@ -278,8 +289,9 @@ def _transact_in_turn(
         expected: int | None = snap.revision
         while expected is not None:  # the same operations, while only unread kinds moved
             attempts += 1
+            arrived = turns.issued()
             try:
-                return result, store.commit(ops, expected_revision=expected)
+                return result, (store.commit(ops, expected_revision=expected), arrived)
             except RevisionConflict as conflict:
                 LOG.debug("NB revision moved during a transaction; retrying")
                 winner = conflict.actual if conflict.actual > expected else None
