@@ -66,6 +66,17 @@ def test_a_txn_far_over_the_first_flow_control_window_commits_whole(etcd: EtcdSt
     assert all(r.value == value for r in records)
 
 
+@pytest.mark.parametrize("count", [127, 128, 1000, 4000])
+def test_a_commit_over_etcds_128_operations_a_txn_commits_whole(etcd: EtcdStore, count: int) -> None:
+    ops = [Put(schema.PORT, f"p{i:04d}", {"i": i}) for i in range(count)]
+    revision = etcd.commit(ops, expected_revision=0)
+    records = etcd.list(schema.PORT)
+    assert len(records) == count and {r.mod_revision for r in records} == {revision}
+    assert etcd.watch(0, timeout=2).revision == revision  # one revision: the watchers see one commit
+    with pytest.raises(RevisionConflict):
+        etcd.commit(ops[:1], expected_revision=0)
+
+
 def test_a_refusal_is_a_store_error_with_etcds_reason(etcd: EtcdStore) -> None:
     etcd.commit([Put(schema.PORT, "a", {})])
     with pytest.raises(StoreError, match=r"compacted|future"):

@@ -185,6 +185,8 @@ def _json_op(op: RequestOp) -> dict[str, Any]:
         return {"request_range": _json(op)}
     if isinstance(op, Write):
         return {"request_put": _json(op)}
+    if isinstance(op, Txn):
+        return {"request_txn": _json(op)}
     return {"request_delete_range": _json(op)}
 
 

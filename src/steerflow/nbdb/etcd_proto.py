@@ -64,18 +64,18 @@ class Erase:
     key: bytes
 
 
-RequestOp = Range | Write | Erase
-
-
 @dataclass(frozen=True, slots=True)
 class Txn:
     """If `key`'s mod_revision equals `mod_revision` (no compare when key is empty), `success`, else
-    `failure`."""
+    `failure`; a txn may hold txns (etcd 3.3+), applied as part of it."""
 
     success: tuple[RequestOp, ...]
     failure: tuple[RequestOp, ...] = ()
     key: bytes = b""
     mod_revision: int = 0
+
+
+RequestOp = Range | Write | Erase | Txn
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +133,13 @@ def lease_grant_request(ttl: int) -> bytes:
 
 
 def _request_op(op: RequestOp) -> bytes:
-    """`RequestOp`: request_range = 1, request_put = 2, request_delete_range = 3."""
+    """`RequestOp`: request_range = 1, request_put = 2, request_delete_range = 3, request_txn = 4."""
     if isinstance(op, Range):
         return _message_field(1, range_request(op))
     if isinstance(op, Write):
         return _message_field(2, put_request(op))
+    if isinstance(op, Txn):
+        return _message_field(4, txn_request(op))
     return _message_field(3, delete_request(op))
 
 

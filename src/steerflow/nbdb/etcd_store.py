@@ -63,6 +63,8 @@ CATCH_UP_TIMEOUT = 5.0
 # how long a request keeps trying the members while none has a leader (an election takes ~1 s)
 ELECTION_WAIT = 5.0
 RETRY_PAUSE = 0.05
+# etcd's default --max-txn-ops: operations a txn may hold at one level (a bigger commit nests txns)
+MAX_TXN_OPS = 128
 # events a store's feed keeps for its watchers; a watcher further behind gets a watch of its own
 FEED_LOG = 10_000
 # an idle feed re-opens its stream this often (cheap: from its own revision, synced at once), so a
@@ -222,7 +224,7 @@ class EtcdStore(BeatsBeside):
     def _send_commit(self, ops: Sequence[Operation], expected_revision: int | None) -> int:
         meta = self._meta_key.encode()
         txn = Txn(
-            success=(*self._requests(ops), Write(meta, b"{}")),
+            success=_within_txn_limit([*self._requests(ops), Write(meta, b"{}")]),
             failure=(Range(meta),),
             # a never-written meta key has mod_revision 0, which is exactly a fresh store's revision
             key=meta if expected_revision is not None else b"",
@@ -566,6 +568,19 @@ def _range_body(key: str, prefix: bool) -> JsonDict:
     if prefix:
         body["range_end"] = base64.b64encode(_prefix_end(key.encode())).decode()
     return body
+
+
+def _within_txn_limit(requests: Sequence[RequestOp]) -> tuple[RequestOp, ...]:
+    """`requests` as a txn's success list etcd accepts: at most `MAX_TXN_OPS` operations a level,
+    so a bigger commit goes into nested txns. etcd lets a nested txn hold what its parent leaves
+    (MAX_TXN_OPS minus the parent's count): k nested txns of MAX_TXN_OPS - k each, up to 4,096."""
+    if len(requests) <= MAX_TXN_OPS:
+        return tuple(requests)
+    nested = next(
+        (k for k in range(2, MAX_TXN_OPS) if k * (MAX_TXN_OPS - k) >= len(requests)), MAX_TXN_OPS // 2
+    )
+    size = MAX_TXN_OPS - nested
+    return tuple(Txn(tuple(requests[at : at + size])) for at in range(0, len(requests), size))
 
 
 def _range_op(key: str, prefix: bool) -> Range:
