@@ -1,5 +1,6 @@
 """A store that loses every race: the store layer gives up with StoreBusy, the API answers Neutron's 503."""
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -48,6 +49,34 @@ def test_transact_gives_up_with_store_busy_after_its_time_budget(short_budget: f
     assert short_budget <= time.monotonic() - started < short_budget + 2
     assert store.attempts >= MIN_ATTEMPTS
     assert store.revision() == 0  # nothing written
+
+
+def test_a_transaction_queued_behind_a_stuck_one_gives_up_and_the_queue_goes_on(
+    short_budget: float,
+) -> None:
+    store = MemoryStore()
+    stuck, release = threading.Event(), threading.Event()
+
+    def slow(snap: Snapshot) -> tuple[list[Operation], str]:
+        stuck.set()
+        release.wait(10)  # a store call that hangs, as in an outage
+        return [Put("widget", "slow", {})], "slow"
+
+    def quick(snap: Snapshot) -> tuple[list[Operation], str]:
+        return [Put("widget", "quick", {})], "quick"
+
+    results: list[str] = []
+    first = threading.Thread(target=lambda: results.append(transact(store, slow)))
+    first.start()
+    assert stuck.wait(5)
+    started = time.monotonic()
+    with pytest.raises(StoreBusy, match="no turn"):
+        transact(store, quick)
+    assert short_budget <= time.monotonic() - started < short_budget + 2
+    release.set()
+    first.join(10)
+    assert results == ["slow"] and transact(store, quick) == "quick"  # the turn was handed on
+    assert {r.id for r in store.list("widget")} == {"slow", "quick"}
 
 
 def test_the_api_reports_a_busy_store_as_503(short_budget: float) -> None:

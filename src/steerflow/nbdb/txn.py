@@ -24,7 +24,8 @@ from steerflow.nbdb.api import (
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 # a transaction that keeps losing races (to writers in other processes: those of its own process wait
-# their turn) gives up after this long, and after at least MIN_ATTEMPTS tries
+# their turn) gives up after this long, and after at least MIN_ATTEMPTS tries; as does one that waited
+# this long for its turn
 BUSY_AFTER = 10.0
 MIN_ATTEMPTS = 50
 AT_LEAST_WAIT = 0.5  # seconds a retry waits to watch the winning revision arrive, before asking the store
@@ -174,8 +175,10 @@ class _Turns:
         # (the revision the last transaction committed, the tickets issued before its commit was sent)
         self._committed: tuple[int, int] | None = None
 
-    def take(self) -> int | None:
-        """Wait for our turn; return a revision committed while we waited, if one was."""
+    def take(self, timeout: float) -> int | None:
+        """Wait for our turn; return a revision committed while we waited, if one was. `TimeoutError`
+        after `timeout` seconds in the queue (a store that hangs would otherwise keep the last of
+        many queued requests waiting for all the timeouts ahead of it)."""
         with self._lock:
             self._issued += 1
             ticket = self._issued
@@ -184,8 +187,11 @@ class _Turns:
                 self._waiting.append(gate)
             else:
                 self._busy, gate = True, None
-        if gate is not None:
-            gate.wait()
+        if gate is not None and not gate.wait(timeout):
+            with self._lock:
+                if gate in self._waiting:  # else the turn was handed to us meanwhile: take it
+                    self._waiting.remove(gate)
+                    raise TimeoutError(f"no turn within {timeout:.0f} s")
         with self._lock:
             committed = self._committed
         # a commit sent after we arrived made a state the store held during our call: a snapshot at
@@ -255,7 +261,10 @@ def transact(
     the chassis' status writes.
     """
     turns = _cache(store).turns
-    fresh = turns.take()
+    try:
+        fresh = turns.take(BUSY_AFTER)
+    except TimeoutError as exc:
+        raise StoreBusy(f"the northbound store is too busy: {exc} behind this server's other writes") from exc
     committed: tuple[int, int] | None = None
     try:
         result, committed = _transact_in_turn(store, plan, unread, turns, fresh)
