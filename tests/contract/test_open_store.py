@@ -89,6 +89,7 @@ def test_etcd_watches_over_either_transport(etcd_server: Server, transport: str)
         "etcd://",
         "etcd://localhost",
         "etcd://localhost:2379?watch=http",
+        "etcd://localhost:2379?calls=http",
     ],
 )
 def test_bad_urls_name_the_accepted_forms(url: str) -> None:

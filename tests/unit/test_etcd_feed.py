@@ -174,7 +174,7 @@ class _GatewayOnly(BaseHTTPRequestHandler):
         """Quiet."""
 
 
-def test_a_member_that_speaks_no_http2_is_watched_through_the_gateway() -> None:
+def test_a_member_that_speaks_no_http2_is_watched_and_called_through_the_gateway() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _GatewayOnly)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     store = EtcdStore([f"127.0.0.1:{server.server_address[1]}"], PREFIX)
@@ -182,6 +182,8 @@ def test_a_member_that_speaks_no_http2_is_watched_through_the_gateway() -> None:
         batch = store.watch(4, timeout=2)
         assert [(e.revision, e.id, e.value) for e in batch.events] == [(5, "a", {"n": 1})]
         assert store.watch_transport == "gateway"
+        assert store.call_transport == "gateway"  # its revision reads fell back too
+        assert store.revision() == 5
     finally:
         store.close()
         server.shutdown()
