@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 import hpack
@@ -14,7 +15,7 @@ import pytest
 from steerflow.nbdb.etcd_h2 import CallFailed, Channel, NotHttp2
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, SETTINGS, WINDOW_UPDATE = 0, 1, 4, 8
+DATA, HEADERS, SETTINGS, PING, WINDOW_UPDATE = 0, 1, 4, 6, 8
 END_STREAM, END_HEADERS = 0x1, 0x4
 MAX_FRAME, INITIAL_WINDOW = 0x5, 0x4
 Frame = tuple[int, int, int, bytes]
@@ -52,11 +53,17 @@ class Server:
     with `window`, it grants the client that much flow-control window at a time, as it reads."""
 
     def __init__(
-        self, respond: Responder, settings: bytes = b"", window: int = 0, credit: int = 1 << 30
+        self,
+        respond: Responder,
+        settings: bytes = b"",
+        window: int = 0,
+        credit: int = 1 << 30,
+        close_after: int = 0,
     ) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.endpoint = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.respond, self.settings, self.window, self.credit = respond, settings, window, credit
+        self.close_after = close_after  # close the connection after this many answers (0: never)
         self.frames: list[Frame] = []
         self.bodies: list[bytes] = []
         self.overdrawn = 0  # DATA bytes received beyond the window the client was given
@@ -97,6 +104,8 @@ class Server:
                         self.bodies.append(body)
                         conn.sendall(self.respond(stream, body, encoder))
                         body = b""
+                        if len(self.bodies) == self.close_after:
+                            return
 
 
 def test_calls_on_one_connection_take_streams_1_3_and_keep_the_header_table() -> None:
@@ -116,6 +125,34 @@ def test_calls_on_one_connection_take_streams_1_3_and_keep_the_header_table() ->
         (DATA, 3),
     ]
     assert server.bodies == [grpc(b"first"), grpc(b"second")]
+
+
+def test_what_the_server_sends_between_calls_is_handled_and_the_connection_kept() -> None:
+    def answer_then_ping(stream: int, body: bytes, encoder: hpack.Encoder) -> bytes:
+        return ok(b"answer")(stream, body, encoder) + frame(PING, 0, 0, b"between!")
+
+    server = Server(answer_then_ping)
+    channel = Channel(server.endpoint, 1.0)
+    try:
+        assert channel.call("/etcdserverpb.KV/Range", b"first", {}, 2.0) == b"answer"
+        time.sleep(0.1)  # the PING is in
+        assert channel.usable()
+        assert channel.call("/etcdserverpb.KV/Range", b"second", {}, 2.0) == b"answer"
+    finally:
+        channel.close()
+    server.thread.join(timeout=5)
+    assert (PING, 1, 0, b"between!") in server.frames and server.bodies == [grpc(b"first"), grpc(b"second")]
+
+
+def test_a_connection_the_server_closed_is_not_used() -> None:
+    server = Server(ok(b"answer"), close_after=1)
+    channel = Channel(server.endpoint, 1.0)
+    try:
+        assert channel.call("/etcdserverpb.KV/Range", b"first", {}, 2.0) == b"answer"
+        server.thread.join(timeout=5)  # the server closed its side
+        assert not channel.usable() and channel.broken
+    finally:
+        channel.close()
 
 
 def test_an_error_status_is_a_failed_call_with_its_message() -> None:

@@ -121,7 +121,7 @@ class GrpcCalls:
 
 
 def _stale(channel: Channel) -> bool:
-    return channel.broken or channel.idle_readable()
+    return not channel.usable()
 
 
 class GatewayCalls:

@@ -192,11 +192,21 @@ class Channel(_Frames):
             sock.close()
             raise
 
-    def idle_readable(self) -> bool:
-        """Whether the server sent something while no call was running (a GOAWAY, a close): the
-        connection is then not reused, so that a write never goes out on a dying one."""
-        readable, _, _ = select.select([self._sock], [], [], 0)
-        return bool(readable)
+    def usable(self) -> bool:
+        """Whether the next call may go out on this connection. What the server sent while no call ran
+        is handled first (a PING answered, SETTINGS or a window update taken); after a close or a
+        GOAWAY it is not, so that a write never goes out on a dying connection."""
+        try:
+            while not self.broken and select.select([self._sock], [], [], 0)[0]:
+                chunk = self._sock.recv(65_536)
+                if not chunk:
+                    self.broken = True
+                self._buffer += chunk
+            while not self.broken and _whole_frame(self._buffer):
+                self._handle(*self._frame())
+        except (OSError, Unsent):
+            self.broken = True
+        return not self.broken
 
     def call(self, method: str, request: bytes, metadata: Mapping[str, str], timeout: float) -> bytes:
         """The response message of `method`; `CallFailed` when the server answered an error status,
@@ -314,6 +324,10 @@ class Channel(_Frames):
         if self._unacknowledged >= WINDOW // 2:
             grant, self._unacknowledged = self._unacknowledged, 0
             self._sock.sendall(_window_update(0, grant))
+
+
+def _whole_frame(buffer: bytearray) -> bool:
+    return len(buffer) >= FRAME_HEADER and len(buffer) >= FRAME_HEADER + int.from_bytes(buffer[0:3], "big")
 
 
 def _header_fragment(kind: int, flags: int, payload: bytes) -> bytes:
