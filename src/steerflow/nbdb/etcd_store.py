@@ -414,7 +414,7 @@ class EtcdStore(BeatsBeside):
 
     def compact(self, revision: int) -> None:
         """Ask etcd to drop the history before `revision` (operators and tests force a resync with it)."""
-        self._call(Compaction(revision), idempotent=False)
+        self._call(Compaction(revision))
 
     def close(self) -> None:
         with self._lock:
