@@ -317,6 +317,7 @@ class Agent:
     async def _converge_once(self, store: NorthboundStore, cache: NbCache, reconciler: Reconciler) -> None:
         report, self._unreported = self._unreported, False
         unconcerned, self._unconcerned = self._unconcerned, []
+        staging = self._compiler is None or _rollout_due(self._compiler)  # flows may move without a write
         started = time.perf_counter()
         revision, desired, compiler, changed_keys = self._compile(cache)
         logs.set_field("nb_revision", revision)  # what this task logs from now on names it
@@ -351,16 +352,19 @@ class Agent:
                 (time.perf_counter() - compiled) * 1000,
             )
         # Reported in desired revisions (the last change that was not a status report): a waiter counts
-        # status-only revisions after it as applied, and a report then moves only with a change or when
-        # a waiting chain goes into force, never because other chassis reported.
+        # the revisions after it that concern other chassis only as applied (`nbdb.concerns`), and a
+        # report then moves only with a change concerning this chassis or when a waiting chain goes
+        # into force while such a change is unreported, never because other chassis reported or wrote.
         in_force = compiler.in_force_revision(desired)
-        if not report and unconcerned and (result.flow_mods_sent or result.group_mods_sent):
+        moved = result.flow_mods_sent or result.group_mods_sent
+        if not report and unconcerned and moved and not staging:
             LOG.warning(
                 "revisions %s changed this chassis' flows though the API did not name it; reporting",
                 ", ".join(unconcerned),
             )
             report = True
-        if report or in_force > self._reported_in_force:
+        owed = self._reported_in_force < cache.concerns.last_for(self.config.chassis)
+        if report or (owed and in_force > self._reported_in_force):
             if self._report_can_wait():
                 self._unreported = True  # the round already due reports a newer revision
                 return
@@ -482,3 +486,10 @@ class Agent:
             return
         self._reported_in_force = max(self._reported_in_force, in_force)
         self._last_report = time.monotonic()
+
+
+def _rollout_due(compiler: ChassisCompiler) -> bool:
+    """Whether a compile may move flows by itself: a chain waits for reports, or a timeout or grace is
+    over (the flows moved then are no write's)."""
+    deadline = compiler.next_deadline()
+    return compiler.waiting or (deadline is not None and deadline <= time.monotonic())
