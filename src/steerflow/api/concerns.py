@@ -68,23 +68,33 @@ def concerned_chassis(snap: Snapshot, ops: Sequence[Operation]) -> Concern:
 
 def _touched_chains(snap: Snapshot, after: _After, ops: Sequence[Operation]) -> set[str]:
     chains: set[str] = set()
+    classifiers: set[str] = set()
+    groups: set[str] = set()
+    pairs: set[str] = set()
     for op in ops:
         if op.kind in NOBODYS_KINDS:
             continue
         if op.kind == schema.PORT_CHAIN:
             chains.add(op.id)
         elif op.kind == schema.FLOW_CLASSIFIER:
-            chains |= _holding(snap, "flow_classifiers", op.id)
+            classifiers.add(op.id)
         elif op.kind == schema.PORT_PAIR_GROUP:
-            chains |= _holding(snap, "port_pair_groups", op.id)
+            groups.add(op.id)
         elif op.kind == schema.PORT_PAIR and _same_ports(snap.find(schema.PORT_PAIR, op.id), after, op):
-            groups = {
-                g for g, doc in snap.of(schema.PORT_PAIR_GROUP).items() if op.id in doc.get("port_pairs", ())
-            }
-            for group in groups:
-                chains |= _holding(snap, "port_pair_groups", group)
+            pairs.add(op.id)
         else:
             raise _Unknown
+    if pairs:
+        groups |= {
+            g for g, doc in snap.of(schema.PORT_PAIR_GROUP).items() if pairs & set(doc.get("port_pairs", ()))
+        }
+    if classifiers or groups:  # one pass over the chains, however many a bulk write names
+        chains |= {
+            c
+            for c, doc in snap.of(schema.PORT_CHAIN).items()
+            if classifiers.intersection(doc.get("flow_classifiers", ()))
+            or groups.intersection(doc.get("port_pair_groups", ()))
+        }
     return chains
 
 
@@ -94,11 +104,6 @@ def _same_ports(before: JsonDict | None, after: _After, op: Operation) -> bool:
     if isinstance(op, Delete) or before is None or now is None:
         return False
     return all(before.get(side) == now.get(side) for side in ("ingress", "egress"))
-
-
-def _holding(snap: Snapshot, attribute: str, id: str) -> set[str]:
-    """The chains whose `attribute` list names `id` (a write of the chain itself comes with its own op)."""
-    return {c for c, doc in snap.of(schema.PORT_CHAIN).items() if id in doc.get(attribute, ())}
 
 
 def _footprint(snap: Snapshot, docs: Reader, chain: Mapping[str, Any]) -> set[str]:
