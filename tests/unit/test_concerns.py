@@ -9,12 +9,14 @@ compiled from scratch before and after, and each chassis whose flows or groups c
 from __future__ import annotations
 
 import itertools
+import time
 from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from steerflow.agent.chassis import register_chassis
+from steerflow.agent.nbcache import CacheUpdate, NbCache
 from steerflow.api.concerns import concerned_chassis
 from steerflow.compiler.compile import compile_nb
 from steerflow.model import schema
@@ -152,3 +154,38 @@ def test_the_history_tells_each_revision_its_concern() -> None:
     log.note_all({r: c for r, c in found.items() if r < plain})
     assert log.holds_all("ch1", named) and not log.holds_all("ch1", named - 1)
     assert log.holds_all("ch2", 0)
+
+
+def _followed(cache: NbCache, revision: int) -> int:
+    """`revision`, once the cache holds it (each write its own batch)."""
+    deadline = time.monotonic() + 5
+    while cache.revision < revision and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert cache.revision == revision
+    return revision
+
+
+def test_the_agents_cache_tells_which_writes_concern_its_chassis() -> None:
+    """A write naming other chassis only is a desired change (compiled) that concerns nobody here; one
+    naming this chassis, or none (a write without the document), does; the log follows them all."""
+    store = MemoryStore()
+    updates: list[CacheUpdate] = []
+    cache = NbCache(store, updates.append, chassis="ch2")
+    cache.load()
+    cache.start()
+    try:
+        elsewhere = _followed(
+            cache, store.commit([Put(schema.PORT_CHAIN, "c1", {"id": "c1"}), concern_put(["ch1"])])
+        )
+        here = _followed(
+            cache, store.commit([Put(schema.PORT_CHAIN, "c2", {"id": "c2"}), concern_put(["ch2"])])
+        )
+        plain = _followed(cache, store.commit([Put(schema.NETWORK, "n1", {"id": "n1"})]))
+    finally:
+        cache.stop()
+    concerned = {u.revision: (u.relevant, u.concerned) for u in updates}
+    assert concerned == {elsewhere: (True, False), here: (True, True), plain: (True, True)}
+    assert cache.desired_revision == plain
+    assert cache.concerns.newest == {"ch1": elsewhere, "ch2": here} and cache.concerns.every == plain
+    with cache.held() as objects:
+        assert schema.CONCERNS not in objects  # read as it passes, never held
