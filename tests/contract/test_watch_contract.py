@@ -7,6 +7,8 @@ import time
 
 from steerflow.model import schema
 from steerflow.nbdb import Delete, Event, NorthboundStore, Put, WatchBatch
+from steerflow.nbdb.concerns import concern_put, revision_concerns
+from steerflow.nbdb.status import STATUS_KINDS
 from tests.builders.servers import wait_until
 from tests.builders.stores import BlockedWatch, Driver
 
@@ -110,3 +112,17 @@ def test_a_watcher_behind_the_kept_history_gets_a_snapshot(isolated_driver: Driv
     late = store.commit([Put(schema.PORT, "late", {})])
     resumed = store.watch(batch.revision, timeout=2)
     assert not resumed.resync and ids(resumed) == [(schema.PORT, "late", False)] and resumed.revision == late
+
+
+def test_the_history_keeps_each_revisions_concerns_document_also_when_rewritten_alike(
+    store: NorthboundStore,
+) -> None:
+    """One document rewritten by every API write (`nbdb.concerns`): a watcher reading the history
+    learns each revision's value, the same value twice included."""
+    first = store.commit([Put(schema.PORT_CHAIN, "c1", {}), concern_put(["ch1"])])
+    second = store.commit([Put(schema.PORT_CHAIN, "c2", {}), concern_put(["ch1"])])
+    third = store.commit([Put(schema.NETWORK, "n1", {})])
+    fourth = store.commit([Put(schema.PORT_CHAIN, "c3", {}), concern_put(None)])
+    found = revision_concerns(store.watch(first - 1, timeout=0).events, STATUS_KINDS)
+    ch1 = frozenset({"ch1"})
+    assert found == {first: ch1, second: ch1, third: None, fourth: None}

@@ -22,6 +22,7 @@ from steerflow.compiler.rollout import RolloutTimes
 from steerflow.compiler.tables import CLASSIFY, INGRESS_PORT, SFC_DISPATCH
 from steerflow.flows import Flow, FlowKey
 from steerflow.model import schema
+from steerflow.nbdb.concerns import ConcernLog
 from tests.builders.random_docs import CHASSIS, TUNNEL, changed_between, fixed_docs, histories, numbered_port
 
 Docs = dict[str, dict[str, dict[str, Any]]]
@@ -248,3 +249,21 @@ def test_a_failed_instance_leaves_at_once_even_while_a_config_change_waits_for_a
     healed = _checked(grown, ["pp0", "pp1"])
     sender.compile(healed, changed_between(failed, healed), revision=12, now=1.2)
     assert not _hop_drops(sender.state.flows)
+
+
+def test_a_chassis_that_reported_every_revision_concerning_it_is_not_waited_for() -> None:
+    """Agents report only the revisions that concern them (`nbdb.concerns`): ch2 installed revision 10
+    (its function joined the chain), revision 11 concerned only ch1, so the chain staged at 11 goes
+    into force on ch1 without a report of 11 that would never come."""
+    before = _world()
+    after = _with_chain(before, ["g0"])
+    log = ConcernLog()
+    log.note(1, None)
+    log.note(10, frozenset({"ch1", "ch2"}))
+    log.note(11, frozenset({"ch1"}))
+    sender = ChassisCompiler("ch1", TUNNEL, times=TIMES, concerns=log)
+    sender.compile(_reported(before, {"ch2": 9}), revision=1, now=0.0)
+    sender.compile(_reported(after, {"ch2": 9}), changed_between(before, after), revision=11, now=1.0)
+    assert not _entries(sender.state.flows), "ch2 has not reported the revision that placed its function"
+    sender.compile(_reported(after, {"ch2": 10}), set(), revision=11, now=1.1)
+    assert _entries(sender.state.flows) and not sender.waiting

@@ -93,7 +93,8 @@ class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self._wake = asyncio.Event()
-        self._unreported = True  # desired state moved since the last applied report
+        self._unreported = True  # desired state moved since the last applied report, concerning this chassis
+        self._unconcerned: list[str] = []  # revisions (and kinds) since the last round concerning others only
         self.compiles = 0
         self._retry: asyncio.TimerHandle | None = None
         self._compiler: ChassisCompiler | None = None  # None: compile from scratch next round
@@ -113,7 +114,7 @@ class Agent:
         store = open_store(cfg.nb_url)
         try:
             await asyncio.to_thread(store.revision)  # an unreachable store fails now, not after the bridge
-            cache = NbCache(store, self._from_watch_thread(asyncio.get_running_loop()))
+            cache = NbCache(store, self._from_watch_thread(asyncio.get_running_loop()), chassis=cfg.chassis)
             # the NB is read while the switch is prepared: a restart waits for the slower of the two
             loading = asyncio.create_task(asyncio.to_thread(cache.load))
             try:
@@ -276,7 +277,13 @@ class Agent:
 
     def _note(self, update: CacheUpdate) -> None:
         if update.relevant:
-            self._unreported = True
+            # a write concerning other chassis only is compiled (the cache moved) but not reported: the
+            # waiters count this chassis as holding it (`nbdb.concerns`)
+            if update.concerned:
+                self._unreported = True
+            else:
+                kinds = sorted({kind for kind, _ in update.changed or ()})
+                self._unconcerned.append(f"{update.revision} ({', '.join(kinds)})")
             self._wake.set()
         elif update.status and self._compiler is not None and self._compiler.waiting:
             self._wake.set()  # another chassis' report may put a waiting chain in force
@@ -309,6 +316,8 @@ class Agent:
 
     async def _converge_once(self, store: NorthboundStore, cache: NbCache, reconciler: Reconciler) -> None:
         report, self._unreported = self._unreported, False
+        unconcerned, self._unconcerned = self._unconcerned, []
+        staging = self._compiler is None or _rollout_due(self._compiler)  # flows may move without a write
         started = time.perf_counter()
         revision, desired, compiler, changed_keys = self._compile(cache)
         logs.set_field("nb_revision", revision)  # what this task logs from now on names it
@@ -320,6 +329,7 @@ class Agent:
             LOG.error("applying NB revision %d failed: %s; retrying in %.0fs", revision, exc, RETRY_SECONDS)
             self._unapplied = None  # how much reached the switch is unknown: compare everything
             self._unreported = self._unreported or report
+            self._unconcerned = unconcerned + self._unconcerned
             self._schedule_retry()
             return
         self._unapplied = set()
@@ -342,10 +352,19 @@ class Agent:
                 (time.perf_counter() - compiled) * 1000,
             )
         # Reported in desired revisions (the last change that was not a status report): a waiter counts
-        # status-only revisions after it as applied, and a report then moves only with a change or when
-        # a waiting chain goes into force, never because other chassis reported.
+        # the revisions after it that concern other chassis only as applied (`nbdb.concerns`), and a
+        # report then moves only with a change concerning this chassis or when a waiting chain goes
+        # into force while such a change is unreported, never because other chassis reported or wrote.
         in_force = compiler.in_force_revision(desired)
-        if report or in_force > self._reported_in_force:
+        moved = result.flow_mods_sent or result.group_mods_sent
+        if not report and unconcerned and moved and not staging:
+            LOG.warning(
+                "revisions %s changed this chassis' flows though the API did not name it; reporting",
+                ", ".join(unconcerned),
+            )
+            report = True
+        owed = self._reported_in_force < cache.concerns.last_for(self.config.chassis)
+        if report or (owed and in_force > self._reported_in_force):
             if self._report_can_wait():
                 self._unreported = True  # the round already due reports a newer revision
                 return
@@ -434,7 +453,7 @@ class Agent:
         that was not a status report, compiler, flow keys changed or None when compiled from scratch);
         `_unapplied` collects the keys until an apply succeeds."""
         compiler = self._compiler or ChassisCompiler(
-            self.config.chassis, TUNNEL_OFPORT, times=self.config.rollout
+            self.config.chassis, TUNNEL_OFPORT, times=self.config.rollout, concerns=cache.concerns
         )
         self._compiler = None  # until this compile completes: a failed one leaves a half-updated state
         with cache.taken() as (revision, objects, changed):
@@ -467,3 +486,10 @@ class Agent:
             return
         self._reported_in_force = max(self._reported_in_force, in_force)
         self._last_report = time.monotonic()
+
+
+def _rollout_due(compiler: ChassisCompiler) -> bool:
+    """Whether a compile may move flows by itself: a chain waits for reports, or a timeout or grace is
+    over (the flows moved then are no write's)."""
+    deadline = compiler.next_deadline()
+    return compiler.waiting or (deadline is not None and deadline <= time.monotonic())

@@ -21,6 +21,7 @@ from typing import Any
 
 from steerflow.model import schema
 from steerflow.nbdb.api import JsonDict, NorthboundStore, StoreError, WatchBatch
+from steerflow.nbdb.concerns import ConcernLog, concerns, revision_concerns
 from steerflow.nbdb.status import STATUS_KINDS, only_heartbeat_moved
 
 LOG = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class CacheUpdate:
     relevant: bool
     status: bool = False  # a chassis status report arrived (what a waiting rollout waits for)
     changed: frozenset[tuple[str, str]] | None = frozenset()  # the (kind, id)s written; None: resync
+    concerned: bool = True  # a desired change among them concerns the cache's chassis (`nbdb.concerns`)
 
 
 # Strings up to this length are interned: keys, ids, names, MACs, addresses (a document's keys are
@@ -56,7 +58,8 @@ def compact(value: Any) -> Any:
 # chassis of 10,000 chains. Today's agents write them beside the watched documents (`nbdb.counters`);
 # an older agent still commits them every poll that moved a counter: interning and holding every
 # chassis' copy would cost every agent CPU on each of them, and memory
-UNREAD_KINDS = frozenset({schema.CHASSIS_COUNTERS})
+# The API's concerns document is read from the events as they pass (`concerns`), never held.
+UNREAD_KINDS = frozenset({schema.CHASSIS_COUNTERS, schema.CONCERNS})
 
 Listener = Callable[[CacheUpdate], None]
 Changed = set[tuple[str, str]]  # (kind, id)s; None where they are not known (load, resync): all
@@ -65,7 +68,13 @@ Changed = set[tuple[str, str]]  # (kind, id)s; None where they are not known (lo
 class NbCache:
     """kind -> id -> document, as of `revision`."""
 
-    def __init__(self, store: NorthboundStore, listener: Listener, retry_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        store: NorthboundStore,
+        listener: Listener,
+        retry_interval: float = 0.5,
+        chassis: str | None = None,
+    ) -> None:
         self._store = store
         self._listener = listener
         self._retry = retry_interval
@@ -74,6 +83,8 @@ class NbCache:
         self._changed: Changed | None = None
         self.revision = 0
         self.desired_revision = 0  # the newest revision that changed more than chassis status
+        self.chassis = chassis  # whose concern `CacheUpdate.concerned` tells (None: every change concerns)
+        self.concerns = ConcernLog()  # which chassis the revisions seen concern (read under the lock)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -87,6 +98,7 @@ class NbCache:
         with self._lock:
             self._objects, self.revision, self._changed = objects, revision, None
             self.desired_revision = revision
+            self.concerns.note(revision, None)  # what came before is not known: it concerned everyone
         LOG.info("NB cache loaded at revision %d (%d objects)", revision, len(records))
         return revision
 
@@ -135,8 +147,9 @@ class NbCache:
                     if rec.kind not in UNREAD_KINDS:
                         self._objects.setdefault(rec.kind, {})[rec.id] = compact(rec.value)
                 self._changed = None
-                relevant = status = True
+                relevant = status = concerned = True
                 self.desired_revision = batch.revision
+                self.concerns.note(batch.revision, None)
                 written: frozenset[tuple[str, str]] | None = None
             else:
                 status = False
@@ -160,5 +173,14 @@ class NbCache:
                 desired = [e.revision for e in batch.events if e.kind not in STATUS_KINDS]
                 self.desired_revision = max(desired, default=self.desired_revision)
                 written = frozenset((e.kind, e.id) for e in batch.events)
+                concerned = self._note_concerns(batch)
             self.revision = batch.revision
-        return CacheUpdate(batch.revision, relevant, status, written)
+        return CacheUpdate(batch.revision, relevant, status, written, concerned)
+
+    def _note_concerns(self, batch: WatchBatch) -> bool:
+        """Fold the batch's concerns into `concerns`; whether one of its desired changes concerns the
+        cache's chassis."""
+        found = revision_concerns(batch.events, STATUS_KINDS)
+        self.concerns.note_all(found)
+        chassis = self.chassis
+        return bool(found) and (chassis is None or any(concerns(c, chassis) for c in found.values()))

@@ -15,10 +15,12 @@ from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, TypeVar
 
 from steerflow.api.attributes import AttributeMap
+from steerflow.api.concerns import concerned_chassis
 from steerflow.api.context import Context
 from steerflow.api.errors import NeutronError, NotFound, OverQuota, ServiceUnavailable
 from steerflow.nbdb import txn
 from steerflow.nbdb.api import Delete, JsonDict, NorthboundStore, Operation, Put, StoreBusy
+from steerflow.nbdb.concerns import concern_put
 from steerflow.nbdb.status import STATUS_KINDS
 from steerflow.nbdb.txn import Plan, Snapshot
 
@@ -29,9 +31,17 @@ T = TypeVar("T")
 def transact(
     store: NorthboundStore, plan: Callable[[Snapshot], Plan[T]], *, unread: frozenset[str] = frozenset()
 ) -> T:
-    """`nbdb.txn.transact`, with a store too busy to commit reported as Neutron's 503."""
+    """`nbdb.txn.transact`, with a store too busy to commit reported as Neutron's 503; every commit
+    names the chassis it concerns (`api.concerns`), in the same revision."""
+
+    def named(snap: Snapshot) -> Plan[T]:
+        ops, result = plan(snap)
+        if not ops:
+            return ops, result
+        return [*ops, concern_put(concerned_chassis(snap, ops))], result
+
     try:
-        return txn.transact(store, plan, unread=unread)
+        return txn.transact(store, named, unread=unread)
     except StoreBusy as exc:
         raise ServiceUnavailable(reason="the northbound store is too busy; retry") from exc
 

@@ -40,6 +40,7 @@ from steerflow.compiler.union import FlowUnion, UnitId
 from steerflow.compiler.view import ChassisView, LogicalPort, build_view
 from steerflow.flows.types import Flow, FlowKey, Group, index_flows
 from steerflow.model import schema
+from steerflow.nbdb.concerns import ConcernLog
 from steerflow.nbdb.status import installed_revisions
 
 LOG = logging.getLogger(__name__)
@@ -199,7 +200,10 @@ class ChassisCompiler:
     """The desired state of one chassis, recompiled by the units a change concerns.
 
     `times`: how changed chains roll out (`rollout`); the default, `IMMEDIATE`, puts every change in
-    force at once (what compiling from scratch gives); the agent stages them."""
+    force at once (what compiling from scratch gives); the agent stages them. `concerns`: which chassis
+    the NB's revisions concerned, kept current by the caller up to the documents it compiles (the
+    agent's `NbCache.concerns`): a chassis reports only revisions concerning it, so one that reported
+    every such revision holds the newer ones too (None: only its report counts)."""
 
     def __init__(
         self,
@@ -207,8 +211,10 @@ class ChassisCompiler:
         tunnel_ofport: int,
         driver_for: DriverFor = driver,
         times: RolloutTimes = IMMEDIATE,
+        concerns: ConcernLog | None = None,
     ) -> None:
         self.chassis = chassis
+        self.concerns = concerns
         self.tunnel_ofport = tunnel_ofport
         self.driver_for = driver_for
         self.times = times
@@ -320,7 +326,7 @@ class ChassisCompiler:
         """Resolve the `dirty` chains again and stage them (`clock` None: establish them), advance every
         rollout, and compile what moved."""
         self._resolve(objects, dirty, clock)
-        moved = dirty | (self._advance(objects, clock.now) if clock is not None else set())
+        moved = dirty | (self._advance(objects, clock.now, clock.revision) if clock is not None else set())
         chains = self._chains
         instances: set[int] = set()
         for chain_id in moved:
@@ -372,12 +378,21 @@ class ChassisCompiler:
         classifier without source port reads every port of its network, on any chassis."""
         return any(self.driver_for(c.correlation).with_origin(c, None) for c in (chain, *chain.branches))
 
-    def _advance(self, objects: Docs, now: float) -> set[str]:
+    def _installed(self, objects: Docs, revision: int) -> dict[str, int]:
+        """Each chassis' installed revision; one that reported every revision concerning it holds
+        `revision` (the one compiled) too."""
+        installed = installed_revisions(objects.get(schema.CHASSIS_STATUS, {}))
+        log = self.concerns
+        if log is None:
+            return installed
+        return {c: max(r, revision) if log.holds_all(c, r) else r for c, r in installed.items()}
+
+    def _advance(self, objects: Docs, now: float, revision: int) -> set[str]:
         """Promote the pending views that may go into force, end the retired ones whose grace is over;
         the chains whose views changed."""
         if not self._unsettled:
             return set()
-        installed = installed_revisions(objects.get(schema.CHASSIS_STATUS, {}))
+        installed = self._installed(objects, revision)
         moved = set()
         for chain_id in sorted(self._unsettled):
             rollout = self._chains.rollouts[chain_id]

@@ -37,6 +37,14 @@ BEATS: Final = "beats"  # the side map of heartbeats: chassis -> its agent's las
 # {"chassis": name, "healthy": bool}; the compiler leaves unhealthy instances out of their group's balance
 FUNCTION_HEALTH: Final = "function_health"
 
+# --- what the API writes with every write --------------------------------------------------------------
+# One document (id `CONCERNS_ID`) rewritten in the same commit as each API write: the chassis whose flows
+# the write can change, {CHASSIS: [names]}, or {ALL_CHASSIS: true} when the API cannot tell
+# (`nbdb.concerns`); the history keeps each revision's value. Not desired state: no agent compiles for it.
+CONCERNS: Final = "concerns"
+CONCERNS_ID: Final = "last"
+ALL_CHASSIS: Final = "all_chassis"
+
 # --- the store's own metadata -------------------------------------------------------------------------
 # One document (id `NB_META_ID`) saying which format the documents are in: {SCHEMA_VERSION: n}
 # (`nbdb.migrate`); a store without it is in version 1, the format before versions were recorded.
@@ -48,7 +56,7 @@ CORE_KINDS: Final = (NETWORK, SUBNET, PORT, CHASSIS)
 SFC_KINDS: Final = (PORT_PAIR, PORT_PAIR_GROUP, PORT_CHAIN, FLOW_CLASSIFIER, SERVICE_GRAPH)
 CLASSIFIER_KINDS: Final = (CLASSIFICATION, CLASSIFICATION_GROUP)
 AGENT_KINDS: Final = (CHASSIS, PORT_BINDING, CHASSIS_STATUS, CHASSIS_COUNTERS, FUNCTION_HEALTH)
-KINDS: Final = frozenset({*CORE_KINDS, *SFC_KINDS, *CLASSIFIER_KINDS, *AGENT_KINDS, NB_META})
+KINDS: Final = frozenset({*CORE_KINDS, *SFC_KINDS, *CLASSIFIER_KINDS, *AGENT_KINDS, NB_META, CONCERNS})
 
 # --- attributes the API allocates for the dataplane ---------------------------------------------------
 # A network's Geneve VNI (shown read-only, as Neutron's provider extension does).
@@ -70,4 +78,5 @@ LABEL_ATTRIBUTES: Final = frozenset({HOP_LABELS, EXIT_LABEL, REVERSE_HOP_LABELS,
 HIDDEN_ATTRIBUTES: Final = frozenset({TUNNEL_KEY, PAIR_KEY, MATCH_TERMS, *LABEL_ATTRIBUTES})
 ALLOCATED_ATTRIBUTES: Final = frozenset({SEGMENTATION_ID, *HIDDEN_ATTRIBUTES})
 
-NAMES: Final = frozenset({*KINDS, *ALLOCATED_ATTRIBUTES, SCHEMA_VERSION})  # what nothing else may spell
+# what nothing else may spell
+NAMES: Final = frozenset({*KINDS, *ALLOCATED_ATTRIBUTES, SCHEMA_VERSION, ALL_CHASSIS})

@@ -26,6 +26,7 @@ from typing import Any
 
 from steerflow.model import schema
 from steerflow.nbdb.api import NorthboundStore, Put, WatchBatch
+from steerflow.nbdb.concerns import ConcernLog, revision_concerns
 
 APPLIED_ATTR = "applied_revision"  # in a report: every change up to it is in force (what waiters wait for)
 INSTALLED_ATTR = "installed_revision"  # in a report: the switch holds it, changes not yet in force included
@@ -38,8 +39,9 @@ Clock = Callable[[], float]
 # Kinds that report state rather than ask for it: re-derivable, so a store may write them without waiting
 # for the disk; agents compile for them only while one of their chains waits for another chassis
 # (`compiler.rollout`). Today's agents write their counters into a side map (`nbdb.counters`): no commit;
-# the kind stays for the documents older agents commit during an upgrade.
-STATUS_KINDS = frozenset({schema.CHASSIS_STATUS, schema.CHASSIS_COUNTERS})
+# the kind stays for the documents older agents commit during an upgrade. The API's concerns document
+# (`nbdb.concerns`) is no desired state either: it says which chassis its commit's other writes concern.
+STATUS_KINDS = frozenset({schema.CHASSIS_STATUS, schema.CHASSIS_COUNTERS, schema.CONCERNS})
 
 
 def reported_revisions(report: Mapping[str, Any]) -> tuple[int, int]:
@@ -178,10 +180,11 @@ def wait_applied(
     """Block until every live chassis has applied `revision`, or `timeout` seconds pass.
 
     A chassis down (not heard from for `down_after` seconds, default `down_after_seconds()`) is skipped
-    and named in the result: a dead agent must not hold every writer for the whole timeout. Revisions
-    that only carry status reports change no switch, so a chassis that applied everything before them
-    counts as having applied them too (agents never report for status alone, or their reports would
-    chase each other forever).
+    and named in the result: a dead agent must not hold every writer for the whole timeout. A chassis
+    that applied every revision concerning it (`nbdb.concerns`: the API names the chassis each write
+    concerns; status reports concern none) counts as having applied the later ones too: agents report
+    only what concerns them (or their reports would chase each other forever, and every write would
+    wait for the slowest of all chassis).
 
     The chassis and their reports are read once, then kept current from the watch's events (every
     agent's report wakes the waiter: re-reading them all, and the history, on each wake cost O(chassis²)
@@ -244,30 +247,35 @@ class _Held:
 
 @dataclass
 class _Quiet:
-    """The newest desired change at or before the waited revision: history, read once (`effective`)."""
+    """Which revisions up to the waited one concern which chassis: history, read once (`effective`)."""
 
     store: NorthboundStore
     revision: int
     floor: int | None = None  # the lowest lagging revision the history was read from
-    last: int = 0  # the newest revision in (floor, revision] that changed desired state, else floor
+    log: ConcernLog = field(default_factory=ConcernLog)  # the revisions in (floor, revision]
 
     def effective(self, result: WaitResult) -> WaitResult:
-        """`result` with every lagging chassis moved up to the target when only status changed since."""
+        """`result` with every lagging chassis moved up to the target when no revision after its report
+        concerns it."""
         behind = [r for r in result.applied.values() if r < result.revision]
         if not behind:
             return result
         since = min(behind)
         if self.floor is None or since < self.floor:  # first read, or a chassis further behind came up
-            self.floor, self.last = since, _last_desired_change(self.store, since, self.revision)
-        quiet_since = self.last if self.last > since else since
-        applied = {c: (result.revision if r >= quiet_since else r) for c, r in result.applied.items()}
+            self.floor, self.log = since, _concerns_since(self.store, since, self.revision)
+        applied = {
+            c: (result.revision if r < result.revision and self.log.holds_all(c, r) else r)
+            for c, r in result.applied.items()
+        }
         return WaitResult(result.revision, applied, result.skipped)
 
 
-def _last_desired_change(store: NorthboundStore, since: int, upto: int) -> int:
-    """The newest revision in (since, upto] that changed desired state (not only status)."""
+def _concerns_since(store: NorthboundStore, since: int, upto: int) -> ConcernLog:
+    """The chassis each revision in (since, upto] that changed desired state concerns."""
     batch = store.watch(since, timeout=0)
+    log = ConcernLog()
     if batch.resync:
-        return upto  # history gone: only an exact report will do
-    changes = [e.revision for e in batch.events if e.revision <= upto and e.kind not in STATUS_KINDS]
-    return max(changes, default=since)
+        log.note(upto, None)  # history gone: only an exact report will do
+        return log
+    log.note_all({r: c for r, c in revision_concerns(batch.events, STATUS_KINDS).items() if r <= upto})
+    return log
