@@ -192,12 +192,36 @@ def chassis_changed(draw: st.DrawFn, docs: Docs) -> Docs:
 
 
 @st.composite
+def network_changed(draw: st.DrawFn, docs: Docs) -> Docs:
+    """`docs` with one network renamed, given another key or none, or gone (its ports then forward
+    nowhere), or a third network added."""
+    name = draw(st.sampled_from(["net1", "net2", "net3"]))
+    after = {k: dict(v) for k, v in docs.items()}
+    networks = after.setdefault(schema.NETWORK, {})
+    doc = dict(networks.get(name, {"id": name}))
+    change = draw(st.sampled_from(["rename", "key", "no key", "gone"]))
+    if change == "gone":
+        networks.pop(name, None)
+        return after
+    if change == "rename":
+        doc["name"] = f"renamed-{draw(st.integers(0, 9))}"
+    elif change == "key":  # keys are unique (the API allocates them)
+        taken = {d.get(schema.SEGMENTATION_ID) for n, d in networks.items() if n != name}
+        doc[schema.SEGMENTATION_ID] = draw(st.sampled_from([k for k in range(1, 6) if k not in taken]))
+    else:
+        doc.pop(schema.SEGMENTATION_ID, None)
+    networks[name] = doc
+    return after
+
+
+@st.composite
 def histories(draw: st.DrawFn) -> list[Docs]:
     """A model, then a few changes of one document each (to what another random model has there)."""
     steps = [draw(models())]
     for _ in range(draw(st.integers(1, 8))):
-        if draw(st.integers(0, 4)) == 0:
-            steps.append(draw(chassis_changed(steps[-1])))
+        step = draw(st.integers(0, 5))
+        if step <= 1:
+            steps.append(draw((chassis_changed if step == 0 else network_changed)(steps[-1])))
             continue
         other = draw(models())
         kind = draw(st.sampled_from(sorted(set(other) - {schema.NETWORK, schema.CHASSIS})))

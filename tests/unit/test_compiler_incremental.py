@@ -61,6 +61,27 @@ def test_nothing_changed_compiles_nothing(docs: Docs) -> None:
     assert not delta.flows and not delta.groups and not delta.everything
 
 
+@settings(max_examples=30, deadline=None)
+@given(models())
+def test_a_network_renamed_compiles_nothing_and_a_key_changed_everything(docs: Docs) -> None:
+    """A rename is nothing a flow reads (it recompiled every flow and chain on every chassis); a new
+    segmentation id is read by every port's flows."""
+    compiler = ChassisCompiler("ch1", TUNNEL)
+    compiler.compile(docs)
+    renamed = {
+        **docs,
+        schema.NETWORK: {**docs[schema.NETWORK], "net1": {**docs[schema.NETWORK]["net1"], "name": "x"}},
+    }
+    delta = compiler.compile(renamed, {(schema.NETWORK, "net1")})
+    assert not delta.flows and not delta.groups and not delta.everything
+    rekeyed = {
+        **renamed,
+        schema.NETWORK: {**renamed[schema.NETWORK], "net1": {"id": "net1", schema.SEGMENTATION_ID: 9}},
+    }
+    assert compiler.compile(rekeyed, {(schema.NETWORK, "net1")}).everything
+    assert dict(compiler.state.flows) == dict(compile_nb(rekeyed, "ch1", TUNNEL).flows)
+
+
 def _one_chain(source: str | None) -> Docs:
     docs = fixed_docs()
     docs[schema.PORT] = {f"p{i}": numbered_port(i, 1) for i in range(4)}

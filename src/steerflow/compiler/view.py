@@ -90,7 +90,7 @@ def build_view(objects: Docs, chassis: str, tunnel_ofport: int) -> ChassisView:
     Ports of networks without a key, ports without a key and bindings to unknown chassis are left
     out: they cannot be forwarded to yet, and the next NB change that completes them recompiles.
     """
-    networks = _networks(objects.get(schema.NETWORK, {}))
+    networks = logical_networks(objects)
     keys = {n.id: n.key for n in networks}
     bindings = objects.get(schema.PORT_BINDING, {})
     remotes = {
@@ -113,10 +113,11 @@ def service_port_ids(objects: Docs) -> frozenset[str]:
     return frozenset(str(pair[side]) for pair in pairs for side in ("ingress", "egress") if pair.get(side))
 
 
-def _networks(docs: Mapping[str, Mapping[str, Any]]) -> tuple[LogicalNetwork, ...]:
+def logical_networks(objects: Docs) -> tuple[LogicalNetwork, ...]:
+    """The networks with a key, by key: all a flow reads of a network (its name or MTU, nothing)."""
     found = [
         LogicalNetwork(str(doc["id"]), int(doc[schema.SEGMENTATION_ID]))
-        for doc in docs.values()
+        for doc in objects.get(schema.NETWORK, {}).values()
         if doc.get(schema.SEGMENTATION_ID)
     ]
     return tuple(sorted(found, key=lambda n: n.key))

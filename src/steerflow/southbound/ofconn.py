@@ -274,7 +274,7 @@ class OpenFlowConnection:
             self._deliver_unsolicited(frame)
 
     def _on_reply(self, xid: int, msg_type: int, frame: bytes, waiter: _Waiter) -> None:
-        if msg_type in (ofcodec.OFPT_BARRIER_REPLY, ofcodec.OFPT_ECHO_REPLY):
+        if msg_type in (ofcodec.OFPT_BARRIER_REPLY, ofcodec.OFPT_ECHO_REPLY) or ofcodec.is_bundle_ctrl(frame):
             result: Any = frame
         elif msg_type == ofcodec.OFPT_MULTIPART_REPLY and waiter.raw:
             _take_part(waiter, frame)
