@@ -63,23 +63,22 @@ class Feed:
 
     def take(self, since: int) -> Look:
         """The events after `since`, from what the bell brought; not `covered` when the file must be
-        read (the log does not reach back to `since`, or may have missed a commit)."""
+        read (the log does not reach back to `since`, or has nothing newer and may have missed a
+        commit)."""
         with self._changed:
             self._hear()
-            covered = (
-                self._start is not None
-                and self._answered >= self.asked
-                and self._start <= since <= self._revision
-            )
-            if not covered or self._revision == since:
-                return Look(covered, None, self._generation)
-            newer: builtins.list[builtins.list[Event]] = []
-            for revision, events in reversed(self._log):
-                if revision <= since:
-                    break
-                newer.append(events)
-            events = [event for group in reversed(newer) for event in group]
-            return Look(True, WatchBatch(self._revision, events=events), self._generation)
+            spans = self._start is not None and self._start <= since <= self._revision
+            if spans and self._revision > since:
+                # what the log has is whole up to its revision even when a read is asked for: the read
+                # then starts from there (a watcher behind decodes each event once, not twice)
+                newer: builtins.list[builtins.list[Event]] = []
+                for revision, events in reversed(self._log):
+                    if revision <= since:
+                        break
+                    newer.append(events)
+                events = [event for group in reversed(newer) for event in group]
+                return Look(True, WatchBatch(self._revision, events=events), self._generation)
+            return Look(spans and self._answered >= self.asked, None, self._generation)
 
     def learn(self, since: int, revision: int, batch: WatchBatch | None, asked: int) -> None:
         """The file read at `revision` for a watcher at `since` (begun when `asked` reads were asked)."""
