@@ -7,7 +7,7 @@ one datagram announcing the commit: its revision and, when small enough, its eve
 is current takes them from the datagram instead of reading them back from the file.
 
 Ringing is best effort and never blocks: a datagram a full socket refuses is lost, and the watcher
-notices (a gap in the revisions, a full queue, or its slow poll) and reads the file. A socket whose
+notices (a full queue, a gap in the revisions, or its slow poll) and reads the file. A socket whose
 process is gone is removed by the next ringer. The watching thread itself waits on its socket (no
 thread in between: one wake-up per delivery, not two).
 """
@@ -29,8 +29,6 @@ LOG = logging.getLogger(__name__)
 _serial = itertools.count(1)
 # what a datagram may carry; a bigger commit is announced by its revision alone
 MAX_ANNOUNCEMENT = 32_768
-# room for many watchers' unread announcements on the committer's side (the kernel caps it)
-SEND_BUFFER = 4 << 20
 
 
 def bell_directory(db_path: Path) -> Path:
@@ -56,10 +54,11 @@ class Doorbell:
         self._path: Path | None = None
         self._closed = False
         self._queue_limit = queue_limit()
-        self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sender.setblocking(False)
-        with contextlib.suppress(OSError):
-            self._sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        # one sending socket per listener: the kernel charges a datagram to its sender until it is
+        # read, so with one socket for all, watchers behind would exhaust its buffer and others'
+        # datagrams be refused with nothing to tell them; per listener, only a full queue refuses,
+        # which its watcher notices
+        self._senders: dict[str, socket.socket] = {}
 
     @property
     def listening(self) -> bool:
@@ -121,12 +120,42 @@ class Doorbell:
             return  # nobody listens yet
         for entry in entries:
             try:
-                self._sender.sendto(announcement, entry.path)
+                self._sender(entry.path).send(announcement)
             except (ConnectionRefusedError, FileNotFoundError):
+                self._forget(entry.path)
                 with contextlib.suppress(OSError):
                     Path(entry.path).unlink()  # its process is gone
             except OSError:
-                pass  # full: that watcher notices (a gap, a full queue or its poll) and reads the file
+                pass  # full: that watcher notices (a full queue) and reads the file
+        if len(self._senders) > len(entries):  # listeners gone without a trace: close their sockets
+            with self._lock:
+                gone = set(self._senders) - {entry.path for entry in entries}
+            for path in gone:
+                self._forget(path)
+
+    def _sender(self, path: str) -> socket.socket:
+        """The socket this store sends `path`'s announcements on (connected to it)."""
+        sender = self._senders.get(path)
+        if sender is None:
+            sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sender.setblocking(False)
+            try:
+                sender.connect(path)
+            except OSError:
+                sender.close()
+                raise
+            with self._lock:
+                if self._closed:
+                    sender.close()
+                    raise ConnectionRefusedError("the store is closed")
+                sender = self._senders.setdefault(path, sender)
+        return sender
+
+    def _forget(self, path: str) -> None:
+        with self._lock:
+            sender = self._senders.pop(path, None)
+        if sender is not None:
+            sender.close()
 
     def close(self) -> None:
         with self._lock:
@@ -138,4 +167,7 @@ class Doorbell:
         if path is not None:
             with contextlib.suppress(OSError):
                 path.unlink()
-        self._sender.close()
+        with self._lock:
+            senders, self._senders = self._senders, {}
+        for sender in senders.values():
+            sender.close()
