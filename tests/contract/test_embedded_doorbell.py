@@ -200,3 +200,26 @@ def test_threads_of_one_store_each_see_every_commit(listening: EmbeddedStore) ->
     for thread in threads:
         thread.join(timeout=10)
     assert seen == [[(i + 1, f"p{i}") for i in range(30)]] * 3
+
+
+def test_listeners_that_never_read_cost_the_others_no_announcement(
+    listening: EmbeddedStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = bell_directory(tmp_path / "nb.db")
+    stuck = []
+    for n in range(64):  # sockets of watchers that are alive but never read: their queues fill up
+        bell = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        bell.bind(str(directory / f"stuck-{n}"))
+        stuck.append(bell)
+    try:
+        since = listening.revision()
+        monkeypatch.setattr(listening, "_changes_since", lambda since: pytest.fail("read the file"))
+        big = {"blob": "x" * (MAX_ANNOUNCEMENT - 1000)}  # 64 full queues of these: MBs unread
+        for i in range(3 * queue_limit()):
+            revision = listening.commit([Put(schema.PORT, f"p{i}", big)])
+            batch = listening.watch(since, timeout=1)
+            assert (batch.revision, [e.id for e in batch.events]) == (revision, [f"p{i}"])
+            since = batch.revision
+    finally:
+        for bell in stuck:
+            bell.close()
