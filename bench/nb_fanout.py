@@ -13,7 +13,8 @@ Servers (redis-server with fsync-always AOF, a one-member etcd) are started on f
 a temporary directory and killed by pid at the end, also on Ctrl-C. No root needed.
 
     .venv/bin/python bench/nb_fanout.py [--stores embedded,redis,etcd] [--watchers 1,8,32]
-        [--writes 200] [--rate 200] [--clients 8] [--seconds 5] [--etcd-query calls=gateway] [--json PATH]
+        [--writes 200] [--rate 200] [--clients 8 (0: no API writes)] [--seconds 5] [--etcd-query calls=gateway]
+        [--json PATH]
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from bench import figures  # noqa: E402
 from tests.builders.api_server import start_api_server  # noqa: E402
 from tests.builders.servers import EtcdServer, RedisServer, Server  # noqa: E402
 
+from steerflow.lab.procs import cpu_seconds  # noqa: E402
 from steerflow.model import schema  # noqa: E402
 from steerflow.nbdb import Put, StoreError, open_store  # noqa: E402
 
@@ -68,6 +70,7 @@ def follow(url: str, since: int, expected: int, ready: Queue[Any], out: Queue[An
     store = open_store(url)
     store.watch(since, timeout=0)
     ready.put(True)
+    cpu = time.process_time()  # every thread of this process, from here to the last event
     delays: list[float] = []
     seen: set[str] = set()
     repeated = 0
@@ -84,12 +87,14 @@ def follow(url: str, since: int, expected: int, ready: Queue[Any], out: Queue[An
                 seen.add(event.id)
                 delays.append(now - event.value["stamp"])
         since = batch.revision
+    cpu = time.process_time() - cpu
     store.close()
-    out.put((delays, len(seen), repeated))
+    out.put((delays, len(seen), repeated, cpu))
 
 
-def fanout(url: str, watchers: int, writes: int, rate: float) -> dict[str, Any]:
-    """Commit `writes` stamped objects at `rate`/s while `watchers` processes follow the store."""
+def fanout(url: str, watchers: int, writes: int, rate: float, server: int | None = None) -> dict[str, Any]:
+    """Commit `writes` stamped objects at `rate`/s while `watchers` processes follow the store; also the
+    CPU each side spent per event (`server`: the pid of the store's server, if it has one)."""
     writer = open_store(url)
     since = writer.revision()
     spawn = multiprocessing.get_context("spawn")
@@ -102,12 +107,14 @@ def fanout(url: str, watchers: int, writes: int, rate: float) -> dict[str, Any]:
         for _ in procs:
             ready.get(timeout=300)  # 32 spawned processes import for minutes on a loaded machine
         time.sleep(0.3)  # every watcher is blocked in watch by now (pacing, not synchronisation)
+        cpu = Cpu.now(server)
         start = time.monotonic()
         for n in range(writes):
             time.sleep(max(0.0, start + n / rate - time.monotonic()))
             id = f"fan{since}-{n}"
             writer.commit([Put(schema.NETWORK, id, {"id": id, "stamp": time.time()})])
         results = [out.get(timeout=180) for _ in procs]
+        spent = Cpu.now(server).minus(cpu)
     finally:
         for proc in procs:
             proc.join(timeout=10)
@@ -116,7 +123,33 @@ def fanout(url: str, watchers: int, writes: int, rate: float) -> dict[str, Any]:
         writer.close()
     delays = [d for r in results for d in r[0]]
     lost = sum(writes - r[1] for r in results)
-    return {"latency": asdict(Latency.of(delays)), "lost": lost, "repeated": sum(r[2] for r in results)}
+    deliveries = max(1, sum(r[1] for r in results))
+    cpu_us = {
+        "watcher_per_delivery": sum(r[3] for r in results) / deliveries * 1e6,
+        "writer_per_write": spent.writer / writes * 1e6,
+        "server_per_delivery": spent.server / deliveries * 1e6,
+    }
+    return {
+        "latency": asdict(Latency.of(delays)),
+        "lost": lost,
+        "repeated": sum(r[2] for r in results),
+        "cpu_us": {k: round(v, 1) for k, v in cpu_us.items()},
+    }
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds so far of this (the writing) process and of the store's server process, if any."""
+
+    writer: float
+    server: float
+
+    @classmethod
+    def now(cls, server: int | None) -> Cpu:
+        return cls(time.process_time(), cpu_seconds(server) if server is not None else 0.0)
+
+    def minus(self, earlier: Cpu) -> Cpu:
+        return Cpu(self.writer - earlier.writer, self.server - earlier.server)
 
 
 def api_writes(url: str, workdir: Path, clients: int, seconds: float) -> dict[str, Any]:
@@ -158,18 +191,26 @@ def network(client: int, n: int) -> dict[str, str]:
 def store_url(name: str, workdir: Path, etcd_query: str = "") -> Iterator[str]:
     """A fresh store of driver `name`, its server (if any) started here and killed by pid afterwards;
     `etcd_query` is appended to an etcd URL (e.g. `calls=gateway`)."""
+    with store_server(name, workdir, etcd_query) as (url, _pid):
+        yield url
+
+
+@contextmanager
+def store_server(name: str, workdir: Path, etcd_query: str = "") -> Iterator[tuple[str, int | None]]:
+    """`store_url`'s store and the pid of its server (None for the embedded store)."""
     workdir.mkdir(parents=True)
     if name == "embedded":
-        yield (workdir / "nb.db").as_uri()
+        yield (workdir / "nb.db").as_uri(), None
         return
     server: Server = RedisServer(workdir) if name == "redis" else EtcdServer(workdir)
     server.start()
+    assert server.proc is not None
     try:
         if isinstance(server, RedisServer):
-            yield server.url
+            yield server.url, server.proc.pid
         else:
             assert isinstance(server, EtcdServer)
-            yield f"etcd://{server.endpoint}" + (f"?{etcd_query}" if etcd_query else "")
+            yield f"etcd://{server.endpoint}" + (f"?{etcd_query}" if etcd_query else ""), server.proc.pid
     finally:
         server.kill()
 
@@ -195,7 +236,7 @@ def main() -> int:
     parser.add_argument("--watchers", default="1,8,32")
     parser.add_argument("--writes", type=int, default=200)
     parser.add_argument("--rate", type=float, default=200.0)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=8, help="0 skips the API writes")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--etcd-query", default="", help="options of the etcd URL, e.g. calls=gateway")
     figures.add_json_option(parser)
@@ -206,12 +247,14 @@ def main() -> int:
         for name in stores:
             results[name] = mine = {}
             for watchers in map(int, args.watchers.split(",")):
-                with store_url(name, Path(tmp) / f"{name}-fan{watchers}", args.etcd_query) as url:
-                    mine[f"fanout_{watchers}"] = fanout(url, watchers, args.writes, args.rate)
+                with store_server(name, Path(tmp) / f"{name}-fan{watchers}", args.etcd_query) as (url, pid):
+                    mine[f"fanout_{watchers}"] = fanout(url, watchers, args.writes, args.rate, pid)
                 print(f"{name} fan-out {watchers}: {json.dumps(mine[f'fanout_{watchers}'])}", flush=True)
-            with store_url(name, Path(tmp) / f"{name}-api", args.etcd_query) as url:
-                mine["api"] = api_writes(url, Path(tmp) / f"{name}-api" / "api", args.clients, args.seconds)
-            print(f"{name} api: {json.dumps(mine['api'])}", flush=True)
+            if args.clients:
+                work = Path(tmp) / f"{name}-api"
+                with store_url(name, work, args.etcd_query) as url:
+                    mine["api"] = api_writes(url, work / "api", args.clients, args.seconds)
+                print(f"{name} api: {json.dumps(mine['api'])}", flush=True)
     print(f"\ncommit -> event seen, {args.writes} writes at {args.rate:g}/s (p50 / p99 / max ms):")
     for watchers in map(int, args.watchers.split(",")):
         for name in stores:
@@ -223,7 +266,23 @@ def main() -> int:
                 f"  {watchers:>2} watchers {name:<9} {cells}"
                 f"{ratio(results, name, key + '.latency.p50')} lost {fan['lost']} repeated {fan['repeated']}"
             )
-    print(f"\nPOST /v2.0/networks, {args.clients} clients, {args.seconds:g} s:")
+    print("\nCPU (us): the watchers' per delivery, the writer's per write, the server's per delivery:")
+    for watchers in map(int, args.watchers.split(",")):
+        for name in stores:
+            cpu = results[name][f"fanout_{watchers}"]["cpu_us"]
+            print(
+                f"  {watchers:>2} watchers {name:<9} {cpu['watcher_per_delivery']:7.1f}"
+                f" {cpu['writer_per_write']:7.1f} {cpu['server_per_delivery']:7.1f}"
+            )
+    if args.clients:
+        print_api(results, stores, args.clients, args.seconds)
+    figs, ratios = flat_figures(results)
+    figures.write(args.json, figs, ratios, args=vars(args), results=results)
+    return 0
+
+
+def print_api(results: dict[str, Any], stores: list[str], clients: int, seconds: float) -> None:
+    print(f"\nPOST /v2.0/networks, {clients} clients, {seconds:g} s:")
     for name in stores:
         api = results[name]["api"]
         print(
@@ -231,9 +290,6 @@ def main() -> int:
             f"  p50 {api['latency']['p50']:.1f} ms  p99 {api['latency']['p99']:.1f} ms"
             + (f"  failures: {api['failures']}" if api["failures"] else "")
         )
-    figs, ratios = flat_figures(results)
-    figures.write(args.json, figs, ratios, args=vars(args), results=results)
-    return 0
 
 
 def flat_figures(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:

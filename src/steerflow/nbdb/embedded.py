@@ -23,11 +23,12 @@ from steerflow.nbdb.api import (
     WatchBatch,
 )
 from steerflow.nbdb.doorbell import Doorbell
+from steerflow.nbdb.feed import Feed, announcement
 from steerflow.nbdb.status import STATUS_KINDS
 
 DEFAULT_HISTORY = 100_000
-# Commits of this process wake its watchers at once, other processes' ring its doorbell (`doorbell`);
-# polling only covers a lost ring.
+# Every commit rings the doorbell of every watching store instance, this process's too (`doorbell`),
+# with its events; a watcher silent this long reads the file anyway (a lost ring).
 POLL_INTERVAL = 0.1
 BUSY_TIMEOUT = 30.0
 
@@ -76,10 +77,8 @@ class EmbeddedStore(BeatsBeside):
         self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._lock = threading.Lock()
         self._closed = False
-        # bumped on every local commit so that local watchers do not wait for the next poll
-        self._generation = 0
-        self._committed = threading.Condition()
-        self._doorbell = Doorbell(self.path, self._wake_watchers)
+        self._doorbell = Doorbell(self.path)
+        self._feed = Feed(self._doorbell)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._write() as conn:
@@ -179,8 +178,9 @@ class EmbeddedStore(BeatsBeside):
                 self._compact(conn)
         except sqlite3.Error as exc:
             raise StoreError(f"embedded store {self.path}: commit failed: {exc}") from exc
-        self._wake_watchers()
-        self._doorbell.ring()
+        self._doorbell.ring(announcement(revision, rows))
+        if not self._doorbell.listening:
+            self._feed.check()  # this process's watchers have no bell to hear it on
         return revision
 
     def put_side(self, kind: str, member: str, value: Any) -> None:
@@ -201,11 +201,6 @@ class EmbeddedStore(BeatsBeside):
             rows = conn.execute("SELECT member, value FROM side WHERE kind = ?", (kind,)).fetchall()
         return {member: json.loads(value) for member, value in rows}
 
-    def _wake_watchers(self) -> None:
-        with self._committed:
-            self._generation += 1
-            self._committed.notify_all()
-
     def _compact(self, conn: sqlite3.Connection) -> None:
         """Keep at most `history` events, dropping whole revisions so no watcher sees half a commit."""
         first, last = conn.execute(EVENTS_SPAN).fetchone()
@@ -219,39 +214,41 @@ class EmbeddedStore(BeatsBeside):
         conn.execute("UPDATE meta SET value = ? WHERE name = 'compacted'", (cutoff,))
 
     def watch(self, since_revision: int, timeout: float = 1.0) -> WatchBatch:
-        deadline = time.monotonic() + max(timeout, 0.0)
-        if timeout > 0:
-            self._doorbell.listen()
+        if timeout <= 0:  # exact: everything committed until now, from the file
+            return self._read_file(since_revision) or WatchBatch(revision=since_revision)
+        deadline = time.monotonic() + timeout
+        self._doorbell.listen()
         while True:
-            with self._committed:
-                generation = self._generation
-            batch = self._changes_since(since_revision)
+            look = self._feed.take(since_revision)
+            batch = look.batch if look.covered else self._read_file(since_revision)
             if batch is not None:
                 return batch
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return WatchBatch(revision=since_revision)
-            self._wait_for_local_commit(generation, min(remaining, POLL_INTERVAL))
+            self._feed.wait(look.generation, min(remaining, POLL_INTERVAL))
 
-    def _wait_for_local_commit(self, generation: int, timeout: float) -> None:
-        """Sleep until a commit is announced (this process, or a doorbell) or `timeout` passes."""
-        with self._committed:
-            self._committed.wait_for(lambda: self._generation != generation, timeout=timeout)
+    def _read_file(self, since: int) -> WatchBatch | None:
+        """The batch a watcher at `since` gets from the file now (None: nothing newer), also logged."""
+        asked = self._feed.asked
+        revision, batch = self._changes_since(since)
+        self._feed.learn(since, revision, batch, asked)
+        return batch
 
-    def _changes_since(self, since: int) -> WatchBatch | None:
-        """The batch a watcher at `since` gets now, or None when nothing newer was committed."""
+    def _changes_since(self, since: int) -> tuple[int, WatchBatch | None]:
+        """The store's revision and the batch a watcher at `since` gets now (None: nothing newer)."""
         with self._read() as conn:
             revision = _meta(conn, "revision")
             if revision <= since:
-                return None
+                return revision, None
             if since < _meta(conn, "compacted"):
-                return WatchBatch(revision, resync=True, snapshot=_all_records(conn))
+                return revision, WatchBatch(revision, resync=True, snapshot=_all_records(conn))
             rows = conn.execute(EVENTS_SINCE, (since,)).fetchall()
         events = [
             Event(rev, kind, id, None if value is None else json.loads(value))
             for rev, kind, id, value in rows
         ]
-        return WatchBatch(revision, events=events)
+        return revision, WatchBatch(revision, events=events)
 
     def close(self) -> None:
         with self._lock:

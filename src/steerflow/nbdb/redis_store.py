@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import builtins
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -25,6 +26,18 @@ from steerflow.nbdb.api import (
 )
 
 _Entry = tuple[str, dict[str, str]]
+
+
+class _Wire(Protocol):
+    """What a watch uses of a redis-py connection (whose methods carry no types)."""
+
+    def send_command(self, *args: str | int, check_health: bool = True) -> None: ...
+
+    def read_response(self) -> Any: ...
+
+    def disconnect(self) -> None: ...
+
+
 DEFAULT_PREFIX = "steerflow:nb:"
 DEFAULT_HISTORY = 100_000
 SOCKET_TIMEOUT = 5.0
@@ -94,6 +107,9 @@ class RedisStore(BeatsBeside):
         self._revision_key = f"{prefix}revision"
         self._kinds_key = f"{prefix}kinds"
         self._events_key = f"{prefix}events"
+        self._watching = threading.local()  # each watching thread's own connection (`_read_after`)
+        self._watch_lock = threading.Lock()
+        self._watch_connections: builtins.list[_Wire] = []
         self._commit = client.register_script(_COMMIT)
         self._snapshot = client.register_script(_SNAPSHOT)
 
@@ -178,15 +194,44 @@ class RedisStore(BeatsBeside):
                 return WatchBatch(revision=since_revision)
 
     def _read_after(self, since: int, block: int | None) -> builtins.list[_Entry]:
-        streams: dict[str | bytes | memoryview, str | int | bytes | memoryview] = {
-            self._events_key: f"{since}-{_LAST_SEQ}"
-        }
-        reply = self._call(lambda: self._redis.xread(streams, block=block))
+        """The stream's entries after revision `since`, waiting up to `block` ms for the first one.
+
+        XREAD goes straight over a connection of the watching thread's own, bypassing the client's
+        pool and reply callbacks: per delivery, that layer cost more CPU than the rest of the watch."""
+        command: builtins.list[str | int] = ["XREAD"]
+        if block is not None:
+            command += ["BLOCK", block]
+        command += ["STREAMS", self._events_key, f"{since}-{_LAST_SEQ}"]
+        for attempt in range(2):
+            conn = self._watch_connection()
+            try:
+                conn.send_command(*command, check_health=False)
+                reply = conn.read_response()
+                break
+            except redis.RedisError as exc:
+                self._drop_watch_connection()  # a reply may be half read: never reuse it
+                if attempt or not isinstance(exc, redis.ConnectionError):
+                    raise StoreError(f"redis: {exc}") from exc
         if not reply:
             return []
-        # RESP2 answers [[stream, entries]], RESP3 {stream: [entries]}
-        entries = reply[self._events_key][0] if isinstance(reply, dict) else reply[0][1]
-        return list(entries)
+        # RESP2 answers [[stream, entries]], RESP3 {stream: [entries]}; an entry is [id, [field, value, ...]]
+        entries = reply[self._events_key] if isinstance(reply, dict) else reply[0][1]
+        return [(entry_id, _pairs(fields)) for entry_id, fields in entries]
+
+    def _watch_connection(self) -> _Wire:
+        conn: _Wire | None = getattr(self._watching, "conn", None)
+        if conn is None:
+            pool = self._redis.connection_pool
+            conn = self._watching.conn = cast(_Wire, pool.connection_class(**pool.connection_kwargs))
+            with self._watch_lock:
+                self._watch_connections.append(conn)
+        return conn
+
+    def _drop_watch_connection(self) -> None:
+        conn: _Wire | None = getattr(self._watching, "conn", None)
+        self._watching.conn = None
+        if conn is not None:
+            conn.disconnect()
 
     def _batch(self, since: int, entries: Sequence[_Entry]) -> WatchBatch:
         if entries[0][0] != f"{since + 1}-0":
@@ -218,7 +263,16 @@ class RedisStore(BeatsBeside):
         return {member: json.loads(value) for member, value in fields.items()}
 
     def close(self) -> None:
+        with self._watch_lock:
+            watching, self._watch_connections = self._watch_connections, []
+        for conn in watching:
+            conn.disconnect()
         self._redis.close()
+
+
+def _pairs(fields: Sequence[str]) -> dict[str, str]:
+    """A stream entry's flat [field, value, ...] as a dict."""
+    return dict(zip(fields[::2], fields[1::2], strict=True))
 
 
 def _entry_revision(entry_id: str) -> int:
