@@ -13,8 +13,8 @@ Servers (redis-server with fsync-always AOF, a one-member etcd) are started on f
 a temporary directory and killed by pid at the end, also on Ctrl-C. No root needed.
 
     .venv/bin/python bench/nb_fanout.py [--stores embedded,redis,etcd] [--watchers 1,8,32]
-        [--writes 200] [--rate 200] [--clients 8 (0: no API writes)] [--seconds 5] [--etcd-query calls=gateway]
-        [--json PATH]
+        [--writes 200] [--rate 200] [--clients 8 (0: no API writes)] [--seconds 5]
+        [--etcd-query calls=gateway] [--json PATH]
 """
 
 from __future__ import annotations
