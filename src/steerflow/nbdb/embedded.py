@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -30,7 +31,9 @@ DEFAULT_HISTORY = 100_000
 # Every commit rings the doorbell of every watching store instance, this process's too (`doorbell`),
 # with its events; a watcher silent this long reads the file anyway (a lost ring).
 POLL_INTERVAL = 0.1
+LOG = logging.getLogger(__name__)
 BUSY_TIMEOUT = 30.0
+CLOSE_WAIT = 2.0  # seconds `close` waits for a thread to finish its statement on a connection
 
 # Ordered by (revision, seq), which the revision index serves: a watch costs what is new, not the size
 # of the history (ORDER BY seq alone makes SQLite scan every event kept, on every watch of every process).
@@ -74,7 +77,9 @@ class EmbeddedStore(BeatsBeside):
         self.path = Path(path)
         self.history = history
         self._local = threading.local()
-        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
+        # each thread's connection, and the lock it holds while using it: `close` takes it before closing
+        # (closing a connection another thread is stepping a statement on crashed the process)
+        self._connections: dict[threading.Thread, tuple[sqlite3.Connection, threading.RLock]] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._doorbell = Doorbell(self.path)
@@ -87,11 +92,19 @@ class EmbeddedStore(BeatsBeside):
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the embedded store {self.path}: {exc}") from exc
 
-    def _conn(self) -> sqlite3.Connection:
-        """This thread's connection (sqlite3 connections must not be used by two threads at once)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
+    @contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, held for the block (sqlite3 connections must not be used by two
+        threads at once, nor closed while in use)."""
+        held: tuple[sqlite3.Connection, threading.RLock] | None = getattr(self._local, "held", None)
+        if held is None:
+            held = self._connect()
+            self._local.held = held
+        conn, busy = held
+        with busy:
+            yield conn
+
+    def _connect(self) -> tuple[sqlite3.Connection, threading.RLock]:
         with self._lock:
             if self._closed:
                 raise StoreError("the embedded store is closed")
@@ -101,14 +114,14 @@ class EmbeddedStore(BeatsBeside):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             self._forget_finished_threads()
-            self._connections[threading.current_thread()] = conn
-        self._local.conn = conn
-        return conn
+            held = (conn, threading.RLock())
+            self._connections[threading.current_thread()] = held
+        return held
 
     def _forget_finished_threads(self) -> None:
         """Close the connections of threads that have ended (short-lived threads must not leak them)."""
         for thread in [t for t in self._connections if not t.is_alive()]:
-            self._connections.pop(thread).close()
+            self._connections.pop(thread)[0].close()
 
     @contextmanager
     def _write(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
@@ -117,27 +130,27 @@ class EmbeddedStore(BeatsBeside):
         Not `durable` (status reports only): committed without waiting for the disk (WAL with
         synchronous=NORMAL: consistent after a crash, the newest reports may be lost), so the write
         lock is held for microseconds instead of an fsync while API writes wait for it."""
-        conn = self._conn()
-        conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._using() as conn:
+            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """One read transaction: every SELECT inside sees the same committed state."""
         try:
-            conn = self._conn()
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
+            with self._using() as conn:
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"embedded store {self.path}: {exc}") from exc
 
@@ -254,8 +267,18 @@ class EmbeddedStore(BeatsBeside):
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, {}
-        for conn in connections.values():
-            conn.close()
+        for conn, busy in connections.values():
+            if busy.acquire(timeout=CLOSE_WAIT):  # a thread mid-statement finishes it first
+                try:
+                    conn.close()
+                finally:
+                    busy.release()
+            else:  # a thread stuck in SQLite's busy wait: its connection is left to the collector
+                LOG.warning(
+                    "embedded store %s: a connection still in use after %.0f s, not closed",
+                    self.path,
+                    CLOSE_WAIT,
+                )
         self._doorbell.close()
 
 
