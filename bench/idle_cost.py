@@ -6,7 +6,8 @@ its own and no chain) is built from its parts: its NB cache (loaded, then fed ea
 compiler (full compile first). Then `--writes` times the bench's timed path (a classifier POST, a chain
 POST, their deletes) is written, and after each write the thread CPU of each stage is summed: the watch
 (the store's read and decode; the binding loop's watch decodes the same batch again), the cache's fold
-(interning, concerns), and the incremental compile. Run once per code under test (`--src`), back to
+(interning, concerns), the incremental compile, the reconciler's plan (no switch), and the same
+for the other chassis' reports of the write. Run once per code under test (`--src`), back to
 back, e.g. main's and a branch's:
 
     .venv/bin/python bench/idle_cost.py --src /work/main/src [--background 10000] [--writes 50] [--json PATH]
@@ -15,7 +16,6 @@ back, e.g. main's and a branch's:
 from __future__ import annotations
 
 import argparse
-import inspect
 import itertools
 import json
 import os
@@ -24,7 +24,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
@@ -41,21 +41,26 @@ from steerflow.model import schema  # noqa: E402
 from steerflow.nbdb.api import NorthboundStore, Put  # noqa: E402
 from steerflow.nbdb.embedded import EmbeddedStore  # noqa: E402
 from steerflow.nbdb.status import report_applied  # noqa: E402
+from steerflow.reconcile.ofctrl import Reconciler  # noqa: E402
 
-CONCERNS = getattr(schema, "CONCERNS", "")  # "" where the code names no concerns (main before session 19)
+# "" where the code names no concerns (main before session 19)
+CONCERNS, CONCERNS_ID, ALL_CHASSIS = (
+    getattr(schema, n, "") for n in ("CONCERNS", "CONCERNS_ID", "ALL_CHASSIS")
+)
 
 ADMIN = Context.admin("admin")
 TUNNEL_OFPORT = 1
-STAGES = ("watch", "binding_watch", "cache_fold", "compile", "status_reports")
+_TUNNEL_KEYS = itertools.count(1)  # the port keys the core API allocates
+STAGES = ("watch", "binding_watch", "cache_fold", "compile", "apply_plan", "status_reports")
 
 
 def _port(store: NorthboundStore, name: str, chassis: str, ofport: int, device: str = "") -> str:
     """A port bound on `chassis` (the core API and the binder are not what is measured); its id."""
-    id = str(uuid.uuid5(uuid.NAMESPACE_OID, name))
+    id, key = str(uuid.uuid5(uuid.NAMESPACE_OID, name)), next(_TUNNEL_KEYS)
     value = {"id": id, "project_id": "admin", "tenant_id": "admin", "network_id": "net-1", "name": name,
-             "mac_address": f"fa:16:3e:00:{ofport // 256:02x}:{ofport % 256:02x}",
-             "fixed_ips": [{"subnet_id": "sub-1", "ip_address": f"10.0.{ofport // 256}.{ofport % 256}"}],
-             "device_id": device or name, "port_security_enabled": False}  # fmt: skip
+             "mac_address": f"fa:16:3e:00:{key // 256:02x}:{key % 256:02x}",
+             "fixed_ips": [{"subnet_id": "sub-1", "ip_address": f"10.0.{key // 256}.{key % 256}"}],
+             "device_id": device or name, "port_security_enabled": False, schema.TUNNEL_KEY: key}  # fmt: skip
     binding = {"port_id": id, schema.CHASSIS: chassis, "ofport": ofport}
     store.commit([Put(schema.PORT, id, value), Put(schema.PORT_BINDING, id, binding)])
     return id
@@ -73,7 +78,8 @@ class Lab:
         for i, name in enumerate(self.chassis):
             register_chassis(store, name, f"198.51.100.{11 + i}")
         self.source = _port(store, "src", "ch1", 2)
-        _port(store, "vm7", "ch7", 2)
+        for name in self.chassis[1:]:  # a VM on every chassis: each floods to every other one
+            _port(store, f"vm-{name}", name, 2)
         pairs, groups = PortPairs(store, quota=-1), PortPairGroups(store, quota=-1)
         self.groups = []
         for f in range(functions):
@@ -128,9 +134,9 @@ def _report(lab: Lab, store: NorthboundStore) -> int:
     """The other chassis' reports of the write just made: those its concerns document names (every one
     but ch7 where the code writes none, as every agent reported every revision before)."""
     revision = store.revision()
-    doc = store.get(CONCERNS, "last") if CONCERNS else None
+    doc = store.get(CONCERNS, CONCERNS_ID) if CONCERNS else None
     if doc is not None and doc.mod_revision == revision:
-        reporters = lab.chassis if doc.value.get("all_chassis") else list(doc.value.get(schema.CHASSIS, []))
+        reporters = lab.chassis if doc.value.get(ALL_CHASSIS) else list(doc.value.get(schema.CHASSIS, []))
     else:
         reporters = lab.chassis
     reporters = [c for c in reporters if c != "ch7"]
@@ -150,8 +156,26 @@ def _follow_reports(store: NorthboundStore, cache: NbCache, compiler: ChassisCom
             compiler.compile(objects, changed, revision=revision, now=time.monotonic())
 
 
-def _accepts(fn: Any, name: str) -> bool:
-    return name in inspect.signature(fn).parameters
+def _apply_plan(reconciler: Reconciler, compiler: ChassisCompiler) -> None:
+    """What ch7's reconciler does with the compile before it sends anything: its plan (no flow was
+    touched), recorded as a successful apply records it."""
+    plan = reconciler._plan(compiler.state, set())
+    assert plan.batch.size == 0 or not reconciler._groups, "ch7's switch would change"
+    reconciler._groups = plan.groups
+
+
+def _agent_of_ch7(store: NorthboundStore) -> tuple[NbCache, ChassisCompiler]:
+    """ch7's NB cache (loaded) and compiler, as the code under test builds them."""
+    try:
+        cache = NbCache(store, lambda update: None, chassis="ch7")
+    except TypeError:  # a code before the concerns document (main before session 19)
+        cache = NbCache(store, lambda update: None)
+    cache.load()
+    try:
+        compiler = ChassisCompiler("ch7", TUNNEL_OFPORT, concerns=cache.concerns)
+    except (TypeError, AttributeError):
+        compiler = ChassisCompiler("ch7", TUNNEL_OFPORT)
+    return cache, compiler
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -161,14 +185,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         began = time.perf_counter()
         lab.background(args.background)
         built = time.perf_counter() - began
-        extra = {"chassis": "ch7"} if _accepts(NbCache.__init__, "chassis") else {}
-        cache = NbCache(store, lambda update: None, **extra)
-        cache.load()
-        more = {"concerns": cache.concerns} if _accepts(ChassisCompiler.__init__, "concerns") else {}
-        compiler = ChassisCompiler("ch7", TUNNEL_OFPORT, **more)
+        cache, compiler = _agent_of_ch7(store)
         with cache.taken() as (revision, objects, changed):
             compiler.compile(objects, changed, revision=revision, now=time.monotonic())
         flows_before = dict(compiler.state.flows)
+        reconciler = Reconciler(cast(Any, None))  # its plan only: no switch
+        _apply_plan(reconciler, compiler)
         spent = dict.fromkeys(STAGES, 0.0)
         writes = reports = 0
         for _ in range(args.writes // 4 or 1):
@@ -185,18 +207,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 with cache.taken() as (revision, objects, changed):
                     compiler.compile(objects, changed, revision=revision, now=time.monotonic())
                 t4 = time.thread_time()
+                _apply_plan(reconciler, compiler)
+                t4b = time.thread_time()
                 reports += _report(lab, store)
                 t5 = time.thread_time()
                 _follow_reports(store, cache, compiler)
                 t6 = time.thread_time()
-                for stage, took in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t6 - t5), strict=True):
+                for stage, took in zip(
+                    STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4b - t4, t6 - t5), strict=True
+                ):
                     spent[stage] += took
         assert dict(compiler.state.flows) == flows_before, "ch7's flows moved for writes not concerning it"
         store.close()
     per_write = {stage: round(1000 * s / writes, 3) for stage, s in spent.items()}
     return {"src": SRC, "background": args.background, "writes": writes, "ms_per_write": per_write,
             "total_ms_per_write": round(sum(per_write.values()), 3),
-            "status_reports_per_write": round(reports / writes, 2), "chassis": len(lab.chassis),
+            "status_reports_per_write": round(reports / writes, 2), "chassis_count": len(lab.chassis),
             "ch7_flows": len(flows_before),
             "background_s": round(built, 1), "loadavg": os.getloadavg()[0]}  # fmt: skip
 
