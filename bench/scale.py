@@ -91,6 +91,7 @@ class Step:
     latency_ms: dict[str, float]
     agents: dict[str, AgentSample] = field(default_factory=dict)
     load_average: float = 0.0
+    timed_s: float = 0.0  # wall time of the timed chains (with `cpu_percent`: CPU seconds per chain)
 
 
 @dataclass
@@ -262,7 +263,9 @@ def run_step(lab: ScaleLab, have: int, want: int, args: argparse.Namespace, rss:
     join = time.perf_counter() - began
     progress(f"step {want} chassis: ready in {join:.1f}s; timing {args.chains} chains")
     idle = idle_cpu(lab, args.idle_window)
+    timing = time.perf_counter()
     lat, cpu = timed_chains(lab, f"ch{want}", args.chains)
+    timed = time.perf_counter() - timing
     step = Step(
         want, round(join, 2), {p: round(percentile(lat, n) * 1000, 1) for p, n in (("p50", 50), ("p99", 99))}
     )
@@ -278,6 +281,7 @@ def run_step(lab: ScaleLab, have: int, want: int, args: argparse.Namespace, rss:
             round(idle.get(name, 0.0), 1),
         )
     step.load_average = round(os.getloadavg()[0], 2)
+    step.timed_s = round(timed, 2)
     others = [a for n, a in step.agents.items() if n != "ch1"]
     progress(
         f"step {want} chassis: POST -> applied p50 {step.latency_ms['p50']} ms,"
