@@ -81,6 +81,7 @@ class AgentSample:
     step_max_rss_mb: float  # the highest RSS sampled (every 0.5 s) during the step
     cpu_percent: float  # of one core, during the step's timed chains
     flows: int
+    idle_cpu_percent: float = 0.0  # of one core, over `--idle-window` s with nothing written, before them
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Step:
     latency_ms: dict[str, float]
     agents: dict[str, AgentSample] = field(default_factory=dict)
     load_average: float = 0.0
+    timed_s: float = 0.0  # wall time of the timed chains (with `cpu_percent`: CPU seconds per chain)
 
 
 @dataclass
@@ -236,6 +238,18 @@ def timed_chains(lab: ScaleLab, newest: str, count: int) -> tuple[list[float], d
     return out, cpu
 
 
+def idle_cpu(lab: ScaleLab, window: float) -> dict[str, float]:
+    """Each agent's CPU % over `window` seconds in which nothing is written (what the timed chains'
+    figure holds besides their writes: heartbeats, polls, watches)."""
+    if window <= 0:
+        return {}
+    pids = {name: agent.pid for name, agent in lab.world.agents.items()}
+    before, began = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.perf_counter()
+    time.sleep(window)
+    wall = time.perf_counter() - began
+    return {name: 100 * (cpu_seconds(pid) - before[name]) / wall for name, pid in pids.items()}
+
+
 def run_step(lab: ScaleLab, have: int, want: int, args: argparse.Namespace, rss: RssSampler) -> Step:
     began = time.perf_counter()
     for index in range(have + 1, want + 1):
@@ -248,7 +262,10 @@ def run_step(lab: ScaleLab, have: int, want: int, args: argparse.Namespace, rss:
     lab.bench.wait_applied(timeout=300)
     join = time.perf_counter() - began
     progress(f"step {want} chassis: ready in {join:.1f}s; timing {args.chains} chains")
+    idle = idle_cpu(lab, args.idle_window)
+    timing = time.perf_counter()
     lat, cpu = timed_chains(lab, f"ch{want}", args.chains)
+    timed = time.perf_counter() - timing
     step = Step(
         want, round(join, 2), {p: round(percentile(lat, n) * 1000, 1) for p, n in (("p50", 50), ("p99", 99))}
     )
@@ -261,8 +278,10 @@ def run_step(lab: ScaleLab, have: int, want: int, args: argparse.Namespace, rss:
             round(max(now, rss.take(name)), 1),
             round(cpu[name], 1),
             flow_count(lab, name),
+            round(idle.get(name, 0.0), 1),
         )
     step.load_average = round(os.getloadavg()[0], 2)
+    step.timed_s = round(timed, 2)
     others = [a for n, a in step.agents.items() if n != "ch1"]
     progress(
         f"step {want} chassis: POST -> applied p50 {step.latency_ms['p50']} ms,"
@@ -347,6 +366,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--functions", type=int, default=1, help="functions on every other chassis")
     ap.add_argument("--background", type=int, default=10_000, help="chains present throughout")
     ap.add_argument("--bulk", type=int, default=100, help="background chains per bulk create")
+    ap.add_argument("--idle-window", type=float, default=5.0, help="s of agents' idle CPU before timing")
     ap.add_argument("--chains", type=int, default=30, help="chains timed per step")
     ap.add_argument("--fanout-stores", default="embedded,redis,etcd", help='"" skips the fan-out curve')
     ap.add_argument("--fanout-watchers", default="1,8,32")
@@ -361,7 +381,7 @@ def parse_args() -> argparse.Namespace:
     args = ap.parse_args()
     if args.quick:
         args.steps, args.ch1_functions, args.background, args.chains = "1,3", 9, 500, 5
-        args.fanout_watchers, args.fanout_writes = "1,8", 200
+        args.fanout_watchers, args.fanout_writes, args.idle_window = "1,8", 200, min(args.idle_window, 1.0)
     return args
 
 
@@ -403,20 +423,22 @@ def report(
     first = steps[0]
     print(
         "\nchassis  POST->applied p50/p99/max ms  ch1 RSS MB (step max, peak)  other RSS MB (max)  ch1 CPU %"
-        "  others CPU % (mean)  ch1 flows  other flows (max)  load"
+        "  others CPU % (mean; idle)  ch1 flows  other flows (max)  load"
     )
     for step in steps:
         ch1 = step.agents["ch1"]
         others = [a for n, a in step.agents.items() if n != "ch1"]
         other_rss = max((a.rss_mb for a in others), default=0.0)
         other_cpu = sum(a.cpu_percent for a in others) / len(others) if others else 0.0
+        other_idle = sum(a.idle_cpu_percent for a in others) / len(others) if others else 0.0
         other_flows = max((a.flows for a in others), default=0)
         lat = step.latency_ms
         print(
             f"{step.chassis:>7}  {lat['p50']:>6.1f} / {lat['p99']:>6.1f} / {lat['max']:>6.1f}"
             f"         {ch1.rss_mb:>7.1f} ({ch1.step_max_rss_mb:.1f}, {ch1.peak_rss_mb:.1f})"
             f"   {other_rss:>10.1f}          {ch1.cpu_percent:>6.1f}"
-            f"     {other_cpu:>8.1f}           {ch1.flows:>8}   {other_flows:>8}          {step.load_average}"
+            f"     {other_cpu:>8.1f}; {other_idle:>4.1f}     {ch1.flows:>8}   {other_flows:>8}"
+            f"          {step.load_average}"
         )
         figures[f"chassis_{step.chassis}"] = asdict(step)
         ratios[f"p99_{step.chassis}_vs_{first.chassis}"] = round(lat["p99"] / first.latency_ms["p99"], 2)

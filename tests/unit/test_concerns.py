@@ -55,7 +55,9 @@ def _pinned(steps: list[Docs]) -> list[Docs]:
 def test_every_chassis_whose_flows_a_write_changes_is_concerned() -> None:
     seen: Counter[str] = Counter()  # the precise sets met, and the chassis changed under them
 
-    @settings(max_examples=120, deadline=None)
+    # derandomized: the draws are the same every run, so the check that they met precise sets and
+    # changed chassis (below) cannot fail by chance (it did, 2 runs in ~19)
+    @settings(max_examples=120, deadline=None, derandomize=True)
     @given(st.one_of(histories(), histories().map(_pinned)))
     def every_changed_chassis_named(steps: list[Docs]) -> None:
         for before, after in itertools.pairwise(steps):

@@ -448,7 +448,9 @@ class ChassisCompiler:
         assert self._view is not None
         unit: UnitId = (INSTANCE_RANK, key, "")
         users = self._chains.uses.get(key)
-        if not users or not any(chain_id in self._chains.units for chain_id in users):
+        # isdisjoint walks the smaller side: a chassis where none of an instance's thousands of chains
+        # compiles anything (every chassis but theirs) looked each of them up on every write through it
+        if not users or users.keys().isdisjoint(self._chains.units.keys()):
             return self._union.replace(unit, ())  # no chain sends to it from here
         instance = next(iter(users.values()))[0].instance  # every chain resolves a pair alike
         names = sorted(self._chains.correlations.get(key, ()))

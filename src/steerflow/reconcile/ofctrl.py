@@ -99,6 +99,10 @@ class Reconciler:
         self.applied_revision: int | None = None
         self._flows: dict[FlowKey, Flow] = {}
         self._groups: dict[int, Group] = {}
+        # group id -> (the desired group, as the switch reports it): the compiler hands the same group
+        # objects until it rebuilds them, so a write that moves no group encodes none (a flood group has
+        # a bucket per remote chassis: encoding it on every apply cost every agent O(chassis) a write)
+        self._group_forms: dict[int, tuple[Group, Group]] = {}
         self._synced_session: int | None = None  # the channel session our record describes
         self._desired: tuple[DesiredLike, int] | None = None
         self._exactly: Mapping[FlowKey, Flow] | None = None  # what the switch was just found to hold
@@ -214,7 +218,7 @@ class Reconciler:
         return flows
 
     def _plan(self, desired: DesiredLike, touched: Collection[FlowKey] | None) -> _Plan:
-        desired_groups = {gid: self.codec.canonical_group(g) for gid, g in desired.groups.items()}
+        desired_groups = self._canonical_groups(desired.groups)
         group_changes = diff_groups(desired_groups, self._groups)
         if touched is None:
             flow_changes = self._diff_flows(desired.flows)
@@ -231,6 +235,17 @@ class Reconciler:
             flow_changes = _resolve(flow_changes, canonical, self._flows)
             batch = build_batch(self.codec, group_changes, flow_changes, self._flows)
         return _Plan(batch, flows, desired_groups)
+
+    def _canonical_groups(self, groups: Mapping[int, Group]) -> dict[int, Group]:
+        """Each desired group as the switch will report it; a group seen last time is not encoded again."""
+        known, memo = self._group_forms, {}
+        for gid, group in groups.items():
+            seen = known.get(gid)
+            if seen is None or seen[0] is not group:
+                seen = (group, self.codec.canonical_group(group))
+            memo[gid] = seen
+        self._group_forms = memo
+        return {gid: canonical for gid, (_, canonical) in memo.items()}
 
     def _diff_flows(self, desired: Mapping[FlowKey, Flow]) -> FlowChanges:
         """diff.diff_flows in one pass over desired (hashing a key is the cost at 100k flows)."""
