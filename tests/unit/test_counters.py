@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import warnings
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from steerflow.agent.counters import (
+    FLOWS_PER_REQUEST,
     FLOWS_PER_SECOND,
     Counting,
     by_object,
@@ -16,6 +18,8 @@ from steerflow.agent.counters import (
     labelled,
     packed,
     poll_interval,
+    slice_bits,
+    slice_selector,
     tally,
 )
 from steerflow.agent.metrics import AgentMetrics, Health
@@ -291,3 +295,26 @@ def test_the_stats_table_shows_rates_since_the_previous_refresh() -> None:
     assert hop[-2:] == ["5.0", "500"]  # 10 packets and 1000 bytes in 2 s
     instance = next(line for line in lines if line.split()[:1] == ["instance"]).split()
     assert instance[-2:] == ["-", "-"]  # no previous reading: no rate
+
+
+def test_a_poll_is_cut_into_slices_only_when_it_reads_many_flows() -> None:
+    assert slice_bits(0) == 0
+    assert slice_bits(FLOWS_PER_REQUEST) == 0
+    assert slice_bits(FLOWS_PER_REQUEST + 1) == 1
+    assert slice_bits(167_000) == 4  # the scaling bench's classifying chassis: 16 requests per table
+    assert slice_bits(10_000_000) == 4  # at most 16
+
+
+@pytest.mark.parametrize("bits", [0, 1, 4])
+@pytest.mark.parametrize("kind", [CookieKind.CLASSIFIER, CookieKind.INSTANCE, None])
+def test_the_slices_of_a_poll_take_every_flow_of_their_kind_once(kind: CookieKind | None, bits: int) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(200)] + [""]  # "" : a flow owned by no object
+    for object_id in ids:
+        for flow_kind in (CookieKind.CLASSIFIER, CookieKind.INSTANCE, CookieKind.HOP):
+            value = cookie(flow_kind, object_id)
+            taken = [
+                part
+                for part in range(1 << bits)
+                if value & (sel := slice_selector(kind, part, bits))["cookie_mask"] == sel["cookie"]
+            ]
+            assert len(taken) == (0 if kind not in (None, flow_kind) else 1), (object_id, flow_kind)

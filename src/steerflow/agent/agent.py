@@ -20,7 +20,7 @@ from pathlib import Path
 from steerflow import heap, logs, sdnotify
 from steerflow.agent.binding import BindingLoop
 from steerflow.agent.chassis import beat, register_chassis
-from steerflow.agent.counters import Reading, by_object, labelled, packed, poll, poll_interval
+from steerflow.agent.counters import Reading, by_object, labelled, packed, poll, poll_interval, slice_bits
 from steerflow.agent.health import HealthProber, LocalCheck, local_checks
 from steerflow.agent.metrics import AgentMetrics, serve
 from steerflow.agent.nbcache import CacheUpdate, NbCache
@@ -396,7 +396,7 @@ class Agent:
         if cfg.stats_interval <= 0:
             return
         counted = _Counted()
-        interval = cfg.stats_interval
+        interval, flows = cfg.stats_interval, 0
         while True:
             await asyncio.sleep(interval)
             health = self.metrics.health
@@ -405,8 +405,8 @@ class Agent:
             if not channel.connected:
                 continue
             try:
-                reading = await poll(channel)
-                interval = self._next_poll(interval, reading.flows)
+                reading = await poll(channel, slice_bits(flows))
+                interval, flows = self._next_poll(interval, reading.flows), reading.flows
                 await self._count_once(store, cache, reading, counted, serving)
             except (ChannelError, StoreError) as exc:
                 LOG.warning("reading or reporting the per-hop counters failed: %s", exc)
