@@ -15,7 +15,7 @@ from steerflow.model import schema
 from steerflow.nbdb import Event
 from steerflow.nbdb.api import JsonDict
 from steerflow.nbdb.etcd_proto import WatchMessage, gateway_message
-from steerflow.nbdb.etcd_store import EtcdStore
+from steerflow.nbdb.etcd_store import EtcdStore, Responses
 
 PREFIX = "/t/"
 # a stream's script: responses, then how it ends (None: idle, the feed re-opens it)
@@ -59,27 +59,35 @@ class ScriptedEtcd(EtcdStore):
         self.streams = streams
         self.revisions = revisions
         self.opened: list[tuple[int, int | None]] = []
-        self.played = threading.Event()
 
     def _revisions(self) -> tuple[int, int]:
         return self.revisions.pop(0) if len(self.revisions) > 1 else self.revisions[0]
 
     @contextmanager
-    def _watch_stream(
-        self, since: int, wait: float, start: int | None = None
-    ) -> Iterator[Iterator[WatchMessage]]:
+    def _watch_stream(self, since: int, wait: float, start: int | None = None) -> Iterator[Responses]:
         if not self.streams:
-            self.played.set()
             time.sleep(0.01)
             raise TimeoutError("idle")
         self.opened.append((since, start))
         responses, end = self.streams.pop(0)
-        yield _play(responses, end)
+        yield _Played(responses, end)
 
 
-def _play(responses: list[JsonDict], end: Exception | None) -> Iterator[WatchMessage]:
-    yield from map(gateway_message, responses)
-    raise end if end is not None else TimeoutError("idle")
+class _Played:
+    """A script's responses, then its end (None: silent, and ended for good, as after FEED_IDLE)."""
+
+    def __init__(self, responses: list[JsonDict], end: Exception | None) -> None:
+        self._responses = [gateway_message(r) for r in responses]
+        self._end = end
+        self.alive = True
+
+    def read(self, timeout: float) -> WatchMessage:
+        if self._responses:
+            return self._responses.pop(0)
+        if self._end is not None:
+            raise self._end
+        self.alive = False
+        raise TimeoutError("idle")
 
 
 def _watch_until(store: EtcdStore, until: int) -> tuple[list[tuple[int, str, object]], list[int]]:
@@ -109,7 +117,6 @@ def test_a_stream_reopened_behind_etcd_starts_at_its_revision_and_repeats_nothin
     )
     try:
         events, passed = _watch_until(store, 8)
-        store.played.wait(5)
         assert events == [(5, "a", {"n": 1}), (6, "b", {"n": 2}), (8, "a", None)]
         assert passed == sorted(passed) and passed[-1] == 8
         # at 6 with etcd at 8: from 6 itself (compaction would be reported), 6 again is dropped
@@ -128,7 +135,6 @@ def test_a_stream_reopened_with_no_commit_since_starts_after_etcds_revision() ->
     )
     try:
         events, _passed = _watch_until(store, 5)
-        store.played.wait(5)
         assert events == [(3, "a", {}), (4, "b", {}), (5, "a", None), (5, "b", None)]
         assert store.opened[:2] == [(0, None), (3, 4)]
     finally:
@@ -147,7 +153,6 @@ def test_a_stream_reopened_after_other_keys_were_written_and_compacted_skips_the
     )
     try:
         events, _passed = _watch_until(store, 10)
-        store.played.wait(5)
         assert events == [(3, "a", {}), (10, "b", {})]
         assert store.opened[:2] == [(0, None), (3, 10)]
     finally:

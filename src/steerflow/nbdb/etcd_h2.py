@@ -43,6 +43,7 @@ MAX_SETTINGS = 16_384  # the largest frame a peer may send before settings say o
 # a channel opens a new connection before its stream ids run out (2^31)
 LAST_STREAM = 1 << 30
 GRPC_OK = 0
+MIN_TIMEOUT = 0.001  # the shortest wait a stream read is given
 
 
 class CallFailed(Exception):
@@ -70,7 +71,7 @@ def server_stream(
     metadata: Mapping[str, str],
     connect_timeout: float,
     read_timeout: float,
-) -> Iterator[tuple[str | None, Iterator[bytes]]]:
+) -> Iterator[tuple[str | None, Stream]]:
     """Call gRPC `method` (`/package.Service/Method`) on `endpoint` (`http://HOST:PORT`) with one request
     message and yield (why it was refused or None, the response messages). The call is refused when the
     server ends it before its first response (etcd: no leader). Reading raises TimeoutError after
@@ -89,13 +90,43 @@ def server_stream(
             call.expect_settings()
             first = call.message()
         except CallEnded as exc:
-            yield str(exc), iter(())
+            yield str(exc), Stream(None)
             return
         except OSError as exc:
             raise Interrupted(f"{endpoint}: {exc!r}") from exc
-        yield None, call.messages(first)
+        yield None, Stream(call, first)
     finally:
         sock.close()
+
+
+class Stream:
+    """A server-streaming call's response messages, read one at a time (none when the call was
+    refused). A read that times out leaves the call intact (what arrived stays buffered): the next read
+    goes on where it stopped, so a watching thread can read the stream itself between its deadlines."""
+
+    def __init__(self, call: _Call | None, first: bytes | None = None) -> None:
+        self._call = call
+        self._first = first
+
+    def read(self, timeout: float | None = None) -> bytes:
+        """The next message; TimeoutError after `timeout` seconds (None: the call's read timeout)
+        without a frame."""
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        if self._call is None:
+            raise CallEnded("the call was refused")
+        if timeout is not None:
+            self._call.set_timeout(timeout)
+        return self._call.message()
+
+    def __iter__(self) -> Stream:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._call is None:
+            raise StopIteration
+        return self.read()
 
 
 def _opening(authority: str, method: str, request: bytes, metadata: Mapping[str, str]) -> bytes:
@@ -359,6 +390,7 @@ class _Call(_Frames):
         self._data = bytearray()  # the call's DATA payloads not yet cut into messages
         self._unacknowledged = 0  # DATA bytes received since the window was last replenished
         self._ended: str | None = None  # why the call ended, once it did
+        self._timeout = sock.gettimeout()
 
     def expect_settings(self) -> None:
         """The server's preface is a SETTINGS frame; anything else is not HTTP/2 (an HTTP/1.1 server
@@ -370,10 +402,12 @@ class _Call(_Frames):
         self._frame()
         self._sock.sendall(_frame(SETTINGS, ACK, 0, b""))
 
-    def messages(self, first: bytes) -> Iterator[bytes]:
-        yield first
-        while True:
-            yield self.message()
+    def set_timeout(self, timeout: float) -> None:
+        # a timeout of 0 would make the socket non-blocking: a read would then never wait
+        timeout = max(timeout, MIN_TIMEOUT)
+        if timeout != self._timeout:
+            self._timeout = timeout
+            self._sock.settimeout(timeout)
 
     def message(self) -> bytes:
         """The next whole gRPC message of the call."""

@@ -6,12 +6,13 @@ import base64
 import builtins
 import json
 import logging
+import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from contextlib import ExitStack, contextmanager
+from typing import Any, Protocol
 
 from steerflow.model import schema
 from steerflow.nbdb.api import (
@@ -35,7 +36,7 @@ from steerflow.nbdb.etcd_calls import (
     Refused,
     Request,
 )
-from steerflow.nbdb.etcd_h2 import NotHttp2, server_stream
+from steerflow.nbdb.etcd_h2 import NotHttp2, Stream, server_stream
 from steerflow.nbdb.etcd_proto import (
     Change,
     Erase,
@@ -63,6 +64,7 @@ CATCH_UP_TIMEOUT = 5.0
 # how long a request keeps trying the members while none has a leader (an election takes ~1 s)
 ELECTION_WAIT = 5.0
 RETRY_PAUSE = 0.05
+MIN_READ = 0.001  # the shortest wait a read of the feed's stream is given
 # etcd's default --max-txn-ops: operations a txn may hold at one level (a bigger commit nests txns)
 MAX_TXN_OPS = 128
 # events a store's feed keeps for its watchers; a watcher further behind gets a watch of its own
@@ -309,9 +311,15 @@ class EtcdStore(BeatsBeside):
 
     def _feed_from(self, since: int) -> _Feed:
         with self._lock:
-            if self._feed is None:
-                self._feed = _Feed(self, since)
-            return self._feed
+            feed = self._feed
+            if feed is None:
+                feed = self._feed = _Feed(self, since)
+                fresh = True
+            else:
+                fresh = False
+        if fresh:
+            feed.prime()  # outside the lock: opening reads the store's revision
+        return feed
 
     def _watch_once(self, since_revision: int, timeout: float, behind: bool) -> WatchBatch:
         deadline = time.monotonic() + max(timeout, 0.0)
@@ -320,9 +328,9 @@ class EtcdStore(BeatsBeside):
         # when behind, the events are already stored and come at once: wait for them even if timeout is 0
         wait = max(deadline - time.monotonic(), CATCH_UP_TIMEOUT if behind else 0.0)
         try:
-            with self._watch_stream(since_revision, wait) as messages:
-                for message in messages:
-                    batch = self._batch(since_revision, message)
+            with self._watch_stream(since_revision, wait) as responses:
+                while True:
+                    batch = self._batch(since_revision, responses.read(wait + 0.05))
                     if batch is not None:
                         return batch
                     if time.monotonic() >= deadline and not behind:
@@ -334,11 +342,10 @@ class EtcdStore(BeatsBeside):
         return WatchBatch(revision=since_revision)
 
     @contextmanager
-    def _watch_stream(
-        self, since: int, wait: float, start: int | None = None
-    ) -> Iterator[Iterator[WatchMessage]]:
-        """The watch responses of one etcd watch over our prefix, starting at `since` itself; reading
-        raises TimeoutError after `wait` seconds without one.
+    def _watch_stream(self, since: int, wait: float, start: int | None = None) -> Iterator[Responses]:
+        """The watch responses of one etcd watch over our prefix, starting at `since` itself; a read
+        raises TimeoutError after the timeout it gives without one (and a gateway stream silent for
+        `wait` seconds ends).
 
         Starting at `since` (not since+1) makes etcd report compaction whenever since < compacted:
         compaction may drop the tombstones of the compacted revision itself, so that one is lost too.
@@ -348,22 +355,20 @@ class EtcdStore(BeatsBeside):
         failure: Exception | None = None
         for endpoint in self._endpoint_order():
             try:
-                with self._open_watch(endpoint, first, wait + 0.05) as (refusal, messages):
+                with self._open_watch(endpoint, first, wait + 0.05) as (refusal, responses):
                     if refusal is not None:
                         # e.g. "no leader": this member cannot serve a watch, another may
                         failure = StoreError(f"etcd watch refused: {refusal}")
                         continue
                     self._remember(endpoint)
-                    yield messages
+                    yield responses
                     return
             except Unsent as exc:
                 failure = exc
         raise StoreError(f"etcd unreachable at {', '.join(self.endpoints)}: {failure}") from failure
 
     @contextmanager
-    def _open_watch(
-        self, endpoint: str, start: int, wait: float
-    ) -> Iterator[tuple[str | None, Iterator[WatchMessage]]]:
+    def _open_watch(self, endpoint: str, start: int, wait: float) -> Iterator[tuple[str | None, Responses]]:
         """One watch over our prefix on one member: (why it was refused or None, its responses)."""
         key = self.prefix.encode()
         if self.watch_transport == "grpc":
@@ -372,7 +377,7 @@ class EtcdStore(BeatsBeside):
                 with server_stream(
                     endpoint, WATCH_METHOD, request, GRPC_REQUIRE_LEADER, CONNECT_TIMEOUT, wait
                 ) as (refusal, raw):
-                    yield refusal, (watch_response(message) for message in raw)
+                    yield refusal, _GrpcResponses(raw)
                     return
             except NotHttp2 as exc:
                 LOG.warning("etcd at %s speaks no gRPC (%s): watching through its gateway", endpoint, exc)
@@ -380,8 +385,10 @@ class EtcdStore(BeatsBeside):
         create = {"create_request": {**_range_body(self.prefix, True), "start_revision": start}}
         body = json.dumps(create).encode()
         with stream(endpoint, "/v3/watch", body, REQUIRE_LEADER, CONNECT_TIMEOUT, wait) as (status, lines):
-            refusal = None if status == 200 else f"{status} {b''.join(lines)!r}"
-            yield refusal, (_message(line) for line in lines)
+            if status != 200:
+                yield f"{status} {b''.join(lines)!r}", _GatewayResponses(iter(()))
+                return
+            yield None, _GatewayResponses(lines)
 
     def _batch(self, since: int, message: WatchMessage) -> WatchBatch | None:
         """The batch one watch response makes, or None when it carries nothing after `since`."""
@@ -424,16 +431,79 @@ class EtcdStore(BeatsBeside):
         self._calls.close()
 
 
+class Responses(Protocol):
+    """The responses of one watch stream."""
+
+    def read(self, timeout: float) -> WatchMessage:
+        """The next response; TimeoutError when none came within `timeout` seconds."""
+
+    @property
+    def alive(self) -> bool:
+        """Whether a later read may still bring a response (a timed-out read leaves most streams so)."""
+
+
+class _GrpcResponses:
+    """A gRPC watch's responses: a timed-out read leaves the call intact, to be read on later."""
+
+    alive = True
+
+    def __init__(self, stream: Stream) -> None:
+        self._stream = stream
+
+    def read(self, timeout: float) -> WatchMessage:
+        return watch_response(self._stream.read(timeout))
+
+
+class _GatewayResponses:
+    """The JSON gateway's watch lines, read ahead by a thread of their own (http.client cannot go on
+    reading a response after a read timed out); the thread ends with the stream."""
+
+    def __init__(self, lines: Iterator[bytes]) -> None:
+        self._lines = lines
+        self._ahead: queue.SimpleQueue[bytes | Exception] = queue.SimpleQueue()
+        self._pump: threading.Thread | None = None
+        self._ended = False
+
+    @property
+    def alive(self) -> bool:
+        return not self._ended
+
+    def read(self, timeout: float) -> WatchMessage:
+        if self._pump is None:
+            self._pump = threading.Thread(target=self._read_ahead, name="etcd-gateway-watch", daemon=True)
+            self._pump.start()
+        try:
+            item = self._ahead.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no watch response within {timeout:.3f} s") from None
+        if isinstance(item, Exception):
+            self._ended = True
+            raise item
+        return _message(item)
+
+    def _read_ahead(self) -> None:
+        try:
+            for line in self._lines:
+                self._ahead.put(line)
+            self._ahead.put(ConnectionResetError("etcd ended the watch"))
+        except Exception as exc:  # handed to the reader, whatever it is
+            self._ahead.put(exc)
+
+
 class _Feed:
     """One long-lived etcd watch over a store's prefix, shared by every `watch` call of that store.
 
     etcd answers a watch that starts in the past only at its next sync tick (every 100 ms), but streams
     every later commit at once: so a store keeps one stream open from the first revision it was asked
     for and hands out what it has logged. The log holds every event after `start`, grouped by revision
-    (a commit is one etcd revision, its `meta` write included, so every commit shows). When the stream
-    breaks (member gone or leaderless, or idle), it re-opens on the next member from the last revision
-    seen; when etcd compacted that away, the log restarts at the store's revision and watchers from
-    before it get a resync from their own watch.
+    (a commit is one etcd revision, its `meta` write included, so every commit shows).
+
+    The stream is read by the watching threads themselves, no thread of its own: the one that finds it
+    free reads it while it waits (one wake-up per delivery: the watcher's, on the socket), the others of
+    the same store wait for the log to move or for the stream to be free again. When the stream breaks
+    (member gone or leaderless) or stays silent for FEED_IDLE, the next read re-opens it on the next
+    member from the last revision seen; when etcd compacted that away, the log restarts at the store's
+    revision and watchers from before it get a resync from their own watch.
     """
 
     def __init__(self, store: EtcdStore, since: int) -> None:
@@ -443,68 +513,137 @@ class _Feed:
         self._log: deque[tuple[int, builtins.list[Event]]] = deque()
         self._logged = 0
         self._failure: str | None = None  # why the stream could not be (re)opened, until it is
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="etcd-feed", daemon=True)
-        self._thread.start()
+        self._stopping = False
+        self._reading = threading.Lock()  # held by the thread that reads the stream
+        self._followers = 0  # threads waiting on `_changed` while another reads
+        self._opened: ExitStack | None = None  # the open stream's context, None when closed
+        self._responses: Responses | None = None
+        self._heard = 0.0  # monotonic time of the stream's last response (or its opening)
 
     def wait(self, since: int, target: int, deadline: float) -> WatchBatch | None:
         """The events after `since` once the feed reached `target` and passed `since`, or what it has at
         the deadline; None when `since` is older than the log (the caller watches on its own)."""
-        with self._changed:
-            while since >= self.start and not (self.revision > since and self.revision >= target):
-                if self._failure is not None:
-                    raise StoreError(self._failure)
+        while True:
+            with self._changed:
+                if since < self.start:
+                    return None
                 left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._changed.wait(left)
-            if since < self.start:
-                return None
-            if self.revision <= since:
-                return WatchBatch(revision=since)
-            newer: builtins.list[builtins.list[Event]] = []
-            for revision, events in reversed(self._log):
-                if revision <= since:
-                    break
-                newer.append(events)
-            return WatchBatch(self.revision, events=[e for events in reversed(newer) for e in events])
+                if (self.revision > since and self.revision >= target) or left <= 0:
+                    return self._after(since)
+                if not self._reading.acquire(blocking=False):
+                    if self._failure is not None:
+                        raise StoreError(self._failure)
+                    self._follow(left)
+                    continue
+            try:
+                self._read(deadline)
+            finally:
+                self._reading.release()
+                with self._changed:
+                    if self._followers:
+                        self._changed.notify_all()  # one of them reads on
+
+    def _after(self, since: int) -> WatchBatch:
+        if self.revision <= since:
+            return WatchBatch(revision=since)
+        newer: builtins.list[builtins.list[Event]] = []
+        for revision, events in reversed(self._log):
+            if revision <= since:
+                break
+            newer.append(events)
+        return WatchBatch(self.revision, events=[e for events in reversed(newer) for e in events])
+
+    def _follow(self, left: float) -> None:
+        """Wait (holding `_changed`) for the reading thread's news, or for the stream to be free."""
+        self._followers += 1
+        try:
+            self._changed.wait(left)
+        finally:
+            self._followers -= 1
 
     def follows(self, since: int) -> bool:
         """Whether the feed is streaming and its log covers `since` (it has every event after it)."""
         with self._changed:
             return self._failure is None and self.start <= since <= self.revision
 
+    def prime(self) -> None:
+        """Open the stream now, so that it streams from the first commit after this (a stream opened
+        later, after a commit, starts in the past: etcd answers it at its next 100 ms sync tick). A
+        failure is left to the first read, which opens it again."""
+        if not self._reading.acquire(blocking=False):
+            return
+        try:
+            if self._responses is None:
+                self._open()
+        except Exception as exc:
+            LOG.info("etcd watch stream not opened yet (%s): the first watch opens it", exc)
+            self._close()
+        finally:
+            self._reading.release()
+
     def stop(self) -> None:
-        """Let the thread end (at its next message or idle timeout, within FEED_IDLE) and close."""
-        self._stopping.set()
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
+        """Close the stream (now when no thread reads it, else when that thread's read ends)."""
+        self._stopping = True
+        if self._reading.acquire(blocking=False):
             try:
-                self._follow()
-            except TimeoutError:
-                continue  # idle: re-open from where we are
-            except (*BROKEN, Interrupted, Malformed) as exc:
-                LOG.info("etcd watch stream broke (%s); re-opening from %d", exc, self.revision)
-            # any failure must leave the thread alive: watchers would otherwise wait forever
-            except Exception as exc:
-                self._fail(str(exc))
-                self._stopping.wait(RETRY_PAUSE)
+                self._close()
+            finally:
+                self._reading.release()
 
-    def _follow(self) -> None:
-        """Open the stream after our revision and log what it says until it ends."""
+    def _read(self, deadline: float) -> None:
+        """Read one response and log it, or wait for one until the deadline. A broken stream is closed,
+        to be re-opened by the next read."""
+        try:
+            self._read_stream(deadline)
+        except (*BROKEN, Interrupted, Malformed) as exc:
+            LOG.info("etcd watch stream broke (%s); re-opening from %d", exc, self.revision)
+            self._close()
+        except Exception as exc:
+            # unreachable, canceled: every watcher hears it until a stream opens again
+            self._close()
+            self._fail(str(exc))
+            raise StoreError(str(exc)) from exc
+        finally:
+            if self._stopping:
+                self._close()
+
+    def _read_stream(self, deadline: float) -> None:
+        responses = self._responses or self._open()
+        try:
+            message = responses.read(max(deadline - time.monotonic(), MIN_READ))
+        except TimeoutError:
+            if not responses.alive or time.monotonic() - self._heard >= FEED_IDLE:
+                # silent: leave a member that may have gone silent, and re-open at once (mostly before
+                # the next commit: then after etcd's revision, where nothing can have been compacted)
+                self._close()
+                self._open()
+            return
+        self._fail(None)
+        self._heard = time.monotonic()
+        self._take(message)
+
+    def _open(self) -> Responses:
+        """Open the stream after our revision."""
         since, start = self._resume_point()
-        with self._store._watch_stream(since, FEED_IDLE, start) as messages:
-            for message in messages:
-                self._fail(None)
-                if message.compact_revision:
-                    self._restart_log()
-                    return
-                if message.canceled:
-                    raise StoreError(f"etcd canceled the watch: {message.cancel_reason}")
-                self._append(message.changes)
-                if self._stopping.is_set():
-                    return
+        opened = ExitStack()
+        self._responses = opened.enter_context(self._store._watch_stream(since, FEED_IDLE, start))
+        self._opened = opened
+        self._heard = time.monotonic()
+        return self._responses
+
+    def _close(self) -> None:
+        opened, self._opened, self._responses = self._opened, None, None
+        if opened is not None:
+            opened.close()
+
+    def _take(self, message: WatchMessage) -> None:
+        if message.compact_revision:
+            self._close()
+            self._restart_log()
+        elif message.canceled:
+            raise StoreError(f"etcd canceled the watch: {message.cancel_reason}")
+        else:
+            self._append(message.changes)
 
     def _resume_point(self) -> tuple[int, int | None]:
         """Where to re-open: right after etcd's revision when no commit of ours came after our revision
@@ -537,7 +676,6 @@ class _Feed:
             while self._logged > FEED_LOG and len(self._log) > 1:
                 self.start, dropped = self._log.popleft()
                 self._logged -= max(1, len(dropped))
-            self._changed.notify_all()
 
     def _restart_log(self) -> None:
         revision = self._store.revision()
@@ -548,14 +686,12 @@ class _Feed:
             self._log.clear()
             self._logged = 0
             self.start = self.revision = revision
-            self._changed.notify_all()
 
     def _fail(self, failure: str | None) -> None:
         if failure == self._failure:
             return
         with self._changed:
             self._failure = failure
-            self._changed.notify_all()
 
 
 def _b64(text: str) -> str:
